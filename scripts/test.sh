@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what is missing and runs every test: Rust on SQLite, Rust on PostgreSQL, then
+# Playwright in headless Chromium against a freshly built app.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+
+say "formatting and lints"
+cargo fmt --all -- --check
+cargo clippy --features ssr --all-targets -- -D warnings
+cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
+
+say "Rust tests on SQLite"
+TEST_DATABASE=sqlite timeout 900 cargo test --features ssr
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  say "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+say "Rust tests on PostgreSQL"
+TEST_DATABASE=postgres timeout 900 cargo test --features ssr --test api
+
+say "building the site for the browser tests"
+cargo leptos build
+
+say "Playwright in headless Chromium"
+export GATEHOUSE_BIN="$CARGO_TARGET_DIR/debug/gatehouse"
+(cd end2end && timeout 900 npx playwright test)

@@ -1,0 +1,63 @@
+use super::api::AuditEntry;
+use crate::server::db::Db;
+use crate::server::util::{format_time, now};
+
+/// Appends an audit event; pass a transaction so the event commits with the change it records.
+pub async fn record<'e, E>(
+    exec: E,
+    tenant_id: Option<&str>,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: &str,
+) -> anyhow::Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO audit_events (tenant_id, at, actor, action, subject, details) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(tenant_id.map(str::to_string))
+    .bind(now())
+    .bind(actor)
+    .bind(action)
+    .bind(subject)
+    .bind(details)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    subject: String,
+    details: String,
+}
+
+/// The newest events of a tenant, newest first.
+pub async fn list(db: &Db, tenant_id: &str, limit: i64) -> anyhow::Result<Vec<AuditEntry>> {
+    let rows = sqlx::query_as::<_, Row>(
+        "SELECT id, at, actor, action, subject, details FROM audit_events \
+         WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(tenant_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AuditEntry {
+            id: r.id,
+            at: format_time(r.at),
+            actor: r.actor,
+            action: r.action,
+            subject: r.subject,
+            details: r.details,
+        })
+        .collect())
+}

@@ -1,0 +1,9 @@
+//! Wasm-safe domain types: input becomes one of these at the boundary, inner code takes only these.
+
+mod email;
+mod jit;
+mod slug;
+
+pub use email::{Email, EmailError};
+pub use jit::{JitUsername, PrefixError, UsernameError, UsernamePrefix};
+pub use slug::{SlugError, TenantSlug};

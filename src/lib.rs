@@ -1,0 +1,22 @@
+//! Gatehouse: a self-hosted identity portal for MSPs.
+
+pub mod app;
+pub mod audit;
+pub mod domain;
+pub mod error;
+pub mod login;
+pub mod mobile;
+pub mod tenants;
+pub mod ui;
+pub mod user_source;
+pub mod users;
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,12 @@
+//! QR login: challenges for the browser, push of the outcome, sessions.
+
+pub mod api;
+pub mod page;
+#[cfg(feature = "ssr")]
+pub mod push;
+#[cfg(feature = "ssr")]
+pub mod routes;
+#[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
+pub mod session;

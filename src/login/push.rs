@@ -1,0 +1,95 @@
+//! Push of challenge outcomes to waiting browsers. In-process through a broadcast channel;
+//! with PostgreSQL also across replicas through LISTEN/NOTIFY, so the phone may reach one
+//! instance and the browser another.
+
+use crate::server::db::{Db, Engine};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+const CHANNEL: &str = "gatehouse_login";
+
+/// What happened to a challenge.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChallengeEvent {
+    pub challenge_id: String,
+    /// `approved`, `denied` or `cancelled`.
+    pub outcome: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct LoginHub {
+    tx: broadcast::Sender<ChallengeEvent>,
+}
+
+impl LoginHub {
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(1024);
+        Self { tx }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ChallengeEvent> {
+        self.tx.subscribe()
+    }
+
+    /// Tells every instance's waiting browsers. On SQLite there is only this instance.
+    pub async fn publish(&self, db: &Db, event: ChallengeEvent) {
+        match &db.engine {
+            Engine::Postgres(pool) => {
+                let payload = serde_json::to_string(&event).unwrap_or_default();
+                if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(payload)
+                    .execute(pool)
+                    .await
+                {
+                    // The browser still completes on its next page load; push is a courtesy.
+                    tracing::warn!(error = %err, "pg_notify failed; delivering locally only");
+                    let _ = self.tx.send(event);
+                }
+            }
+            Engine::Sqlite(_) => {
+                let _ = self.tx.send(event);
+            }
+        }
+    }
+
+    /// On PostgreSQL, relays notifications from every instance to this one's browsers.
+    pub async fn run_until_stopped(self, db: Db) -> anyhow::Result<()> {
+        let Engine::Postgres(pool) = &db.engine else {
+            std::future::pending::<()>().await;
+            return Ok(());
+        };
+        loop {
+            match sqlx::postgres::PgListener::connect_with(pool).await {
+                Ok(mut listener) => {
+                    if let Err(err) = listener.listen(CHANNEL).await {
+                        tracing::warn!(error = %err, "LISTEN failed; retrying");
+                    } else {
+                        loop {
+                            match listener.recv().await {
+                                Ok(note) => {
+                                    if let Ok(event) = serde_json::from_str(note.payload()) {
+                                        let _ = self.tx.send(event);
+                                    }
+                                }
+                                Err(err) => {
+                                    tracing::warn!(error = %err, "login push listener lost; reconnecting");
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "cannot start the login push listener"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+}
+
+impl Default for LoginHub {
+    fn default() -> Self {
+        Self::new()
+    }
+}

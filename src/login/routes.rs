@@ -1,0 +1,265 @@
+//! The plain HTTP side of login: the page gate (cookie, completion, redirects), the push
+//! stream, sign-out.
+
+use super::push::ChallengeEvent;
+use super::service::{self, Challenge};
+use super::session;
+use crate::server::host::Site;
+use crate::server::state::AppState;
+use crate::server::util::{now, random_id, sha256_hex};
+use crate::tenants::Tenant;
+use crate::users::service as users;
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
+use tower_sessions::Session;
+
+/// The browser-binding cookie: its hash is stored with the challenge, so only the browser
+/// that displayed a QR code can complete the login it was approved for.
+pub const BINDING_COOKIE: &str = "gatehouse_login_binding";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login/events", get(events))
+        .route("/logout", post(logout))
+}
+
+fn landing_for(role: &str) -> &'static str {
+    if role == "admin" {
+        "/adminportal/users"
+    } else {
+        "/home"
+    }
+}
+
+pub fn user_agent(headers: &HeaderMap) -> String {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown browser")
+        .to_string()
+}
+
+/// Runs before the portal's pages: signs a browser in when its challenge was approved,
+/// prepares the login page's challenge, and keeps signed-out browsers off portal pages.
+pub async fn page_gate(
+    State(state): State<AppState>,
+    session: Session,
+    jar: CookieJar,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path().to_string();
+    let is_page = path == "/"
+        || path == "/home"
+        || path == "/adminportal"
+        || path.starts_with("/adminportal/");
+    if req.method() != Method::GET || !is_page {
+        return next.run(req).await;
+    }
+    let tenant = match req.extensions().get::<Site>() {
+        Some(Site::Tenant(t)) => t.clone(),
+        _ => return base_home(&state).into_response(),
+    };
+    let signed_in = match session::current(&state, &session, &tenant).await {
+        Ok(s) => s,
+        Err(err) => return internal(err),
+    };
+    if let Some(s) = &signed_in {
+        return match path.as_str() {
+            "/" => Redirect::to(landing_for(&s.user.role)).into_response(),
+            "/adminportal" => Redirect::to("/adminportal/users").into_response(),
+            p if p.starts_with("/adminportal") && s.user.role != "admin" => {
+                Redirect::to("/home").into_response()
+            }
+            _ => next.run(req).await,
+        };
+    }
+    if path != "/" {
+        return Redirect::to("/").into_response();
+    }
+
+    let (jar, binding) = match jar.get(BINDING_COOKIE) {
+        Some(c) if c.value().len() >= 32 => (jar.clone(), c.value().to_string()),
+        _ => {
+            let secret = random_id(32);
+            let cookie = Cookie::build((BINDING_COOKIE, secret.clone()))
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .secure(state.config.secure_cookies())
+                .path("/")
+                .build();
+            (jar.add(cookie), secret)
+        }
+    };
+    let binding_hash = sha256_hex(&binding);
+    let ip = peer.ip().to_string();
+    let agent = user_agent(req.headers());
+
+    // The first load after approval signs the browser in (this is also the no-JS path).
+    match service::complete(&state.db, &tenant, &binding_hash).await {
+        Ok(Some(user_id)) => {
+            return match finish_login(&state, &session, &tenant, &user_id, &ip, &agent).await {
+                Ok(Some(role)) => (
+                    StatusCode::SEE_OTHER,
+                    jar,
+                    [(header::LOCATION, landing_for(&role))],
+                )
+                    .into_response(),
+                Ok(None) => Redirect::to("/").into_response(),
+                Err(err) => internal(err),
+            };
+        }
+        Ok(None) => {}
+        Err(err) => return internal(err),
+    }
+
+    match service::current_or_new(&state.db, &tenant, &binding_hash, &ip, &agent).await {
+        Ok(challenge) => {
+            req.extensions_mut()
+                .insert(service::view(&state, &tenant, &challenge));
+            let mut res = (jar, next.run(req).await).into_response();
+            // A QR code must never come from a cache: it is single-use and bound to this browser.
+            res.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            );
+            res
+        }
+        Err(err) => internal(err),
+    }
+}
+
+/// Signs the approved user in, unless they were disabled between approval and now.
+async fn finish_login(
+    state: &AppState,
+    session: &Session,
+    tenant: &Tenant,
+    user_id: &str,
+    ip: &str,
+    agent: &str,
+) -> anyhow::Result<Option<String>> {
+    let Some(user) = users::find(&state.db, &tenant.id, user_id).await? else {
+        return Ok(None);
+    };
+    if user.status != "active" {
+        return Ok(None);
+    }
+    session::start(state, session, tenant, &user, ip, agent).await?;
+    metrics::counter!("gatehouse_logins_total").increment(1);
+    Ok(Some(user.role))
+}
+
+fn internal(err: anyhow::Error) -> Response {
+    tracing::error!(error = ?err, "login page failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong on our side; reload the page.",
+    )
+        .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct EventsQuery {
+    challenge: String,
+}
+
+/// Server-sent events for one challenge, to the browser that holds its binding cookie.
+async fn events(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    jar: CookieJar,
+    Query(q): Query<EventsQuery>,
+) -> Response {
+    let Some(binding) = jar.get(BINDING_COOKIE).map(|c| sha256_hex(c.value())) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    // Subscribe before reading the status, so an approval between the two is not missed.
+    let mut rx = state.hub.subscribe();
+    let challenge: Challenge = match service::find(&state.db, &tenant.id, &q.challenge).await {
+        Ok(Some(c)) if c.binding_hash == binding => c,
+        Ok(_) => return StatusCode::NOT_FOUND.into_response(),
+        Err(err) => return internal(err),
+    };
+    let (tx, out) = tokio::sync::mpsc::channel::<Event>(4);
+    tokio::spawn(async move {
+        let first = match challenge.status.as_str() {
+            "pending" if challenge.expires_at <= now() => Some(outcome_event("expired", None)),
+            "pending" => None,
+            other => Some(outcome_event(other, challenge.reason.as_deref())),
+        };
+        if let Some(ev) = first {
+            let _ = tx.send(ev).await;
+            return;
+        }
+        let wait = std::time::Duration::from_secs((challenge.expires_at - now()).max(0) as u64);
+        let deadline = tokio::time::sleep(wait);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => {
+                    let _ = tx.send(outcome_event("expired", None)).await;
+                    return;
+                }
+                _ = tx.closed() => return,
+                msg = rx.recv() => match msg {
+                    Ok(ChallengeEvent { challenge_id, outcome, reason }) if challenge_id == challenge.id => {
+                        let _ = tx.send(outcome_event(&outcome, reason.as_deref())).await;
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return,
+                }
+            }
+        }
+    });
+    let stream = ReceiverStream::new(out).map(Ok::<_, Infallible>);
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn outcome_event(outcome: &str, reason: Option<&str>) -> Event {
+    Event::default()
+        .event(outcome)
+        .data(serde_json::json!({ "outcome": outcome, "reason": reason }).to_string())
+}
+
+async fn logout(State(state): State<AppState>, session: Session) -> Response {
+    if let Err(err) = session::end(&state, &session).await {
+        return internal(err);
+    }
+    (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response()
+}
+
+/// The base domain's front page: where to go from here.
+fn base_home(state: &AppState) -> Html<String> {
+    let demo = if state.config.demo {
+        format!(
+            "<p class=demo-banner>Demo mode. Try the demo tenant at <a href=\"{0}\">{0}</a>.</p>",
+            state.config.tenant_url("demo")
+        )
+    } else {
+        String::new()
+    };
+    Html(format!(
+        "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+         <title>Gatehouse</title><link rel=stylesheet href=\"/pkg/gatehouse.css\">\
+         <main class=narrow><h1>Gatehouse</h1>{demo}\
+         <p>Each organisation signs in at its own address, <code>{{tenant}}.{base}</code>.</p>\
+         <p>Technicians: open <a href=\"/app\">the Gatehouse phone app</a> on your phone to enroll it and verify your work email.</p>\
+         </main></html>",
+        base = state.config.base_domain
+    ))
+}

@@ -1,0 +1,247 @@
+//! QR login challenges: created for a browser, approved on a phone, consumed once by the
+//! same browser. The browser is identified by the hash of its binding cookie, so a
+//! challenge id seen by anyone else (a shoulder-surfer, a phishing page) is worthless.
+
+use super::api::LoginView;
+use super::push::ChallengeEvent;
+use crate::audit;
+use crate::server::db::Db;
+use crate::server::state::AppState;
+use crate::server::util::{format_time, now, random_id};
+use crate::tenants::Tenant;
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+/// How long a QR code stays valid.
+pub const CHALLENGE_TTL_SECS: i64 = 120;
+/// How long after its expiry an approved challenge may still be completed by its browser
+/// (the phone approved at the last second; the browser needs a moment to come back).
+const COMPLETION_GRACE_SECS: i64 = 60;
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Challenge {
+    pub id: String,
+    pub tenant_id: String,
+    pub binding_hash: String,
+    pub match_number: i64,
+    pub numbers: String,
+    pub requester_ip: String,
+    pub user_agent: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub device_id: Option<String>,
+    pub user_id: Option<String>,
+}
+
+const COLUMNS: &str = "id, tenant_id, binding_hash, match_number, numbers, requester_ip, \
+    user_agent, status, reason, created_at, expires_at, device_id, user_id";
+
+impl Challenge {
+    pub fn numbers(&self) -> Vec<u8> {
+        self.numbers
+            .split(',')
+            .filter_map(|n| n.parse().ok())
+            .collect()
+    }
+
+    pub fn is_live(&self, at: i64) -> bool {
+        self.status == "pending" && self.expires_at > at
+    }
+}
+
+/// The three numbers the phone shows: the match number and two decoys, shuffled.
+fn draw_numbers() -> (i64, String) {
+    let mut rng = rand::thread_rng();
+    let mut numbers: Vec<i64> = Vec::with_capacity(3);
+    while numbers.len() < 3 {
+        let n = rng.gen_range(10..100);
+        if !numbers.contains(&n) {
+            numbers.push(n);
+        }
+    }
+    let matching = numbers[0];
+    numbers.shuffle(&mut rng);
+    let listed = numbers
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    (matching, listed)
+}
+
+pub async fn find(db: &Db, tenant_id: &str, id: &str) -> anyhow::Result<Option<Challenge>> {
+    Ok(sqlx::query_as::<_, Challenge>(&format!(
+        "SELECT {COLUMNS} FROM login_challenges WHERE id = $1 AND tenant_id = $2"
+    ))
+    .bind(id)
+    .bind(tenant_id)
+    .fetch_optional(&db.pool)
+    .await?)
+}
+
+/// The browser's live challenge, or a new one. Reloads (the no-JavaScript path refreshes
+/// every few seconds) keep showing the same QR code until it expires.
+pub async fn current_or_new(
+    db: &Db,
+    tenant: &Tenant,
+    binding_hash: &str,
+    ip: &str,
+    user_agent: &str,
+) -> anyhow::Result<Challenge> {
+    let at = now();
+    let live = sqlx::query_as::<_, Challenge>(&format!(
+        "SELECT {COLUMNS} FROM login_challenges \
+         WHERE tenant_id = $1 AND binding_hash = $2 AND status = 'pending' AND expires_at > $3 \
+         ORDER BY created_at DESC LIMIT 1"
+    ))
+    .bind(&tenant.id)
+    .bind(binding_hash)
+    .bind(at + 5)
+    .fetch_optional(&db.pool)
+    .await?;
+    if let Some(c) = live {
+        return Ok(c);
+    }
+    let (match_number, numbers) = draw_numbers();
+    let challenge = Challenge {
+        id: random_id(24),
+        tenant_id: tenant.id.clone(),
+        binding_hash: binding_hash.to_string(),
+        match_number,
+        numbers,
+        requester_ip: ip.to_string(),
+        user_agent: truncate(user_agent, 300),
+        status: "pending".into(),
+        reason: None,
+        created_at: at,
+        expires_at: at + CHALLENGE_TTL_SECS,
+        device_id: None,
+        user_id: None,
+    };
+    sqlx::query(
+        "INSERT INTO login_challenges (id, tenant_id, binding_hash, match_number, numbers, \
+         requester_ip, user_agent, status, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9)",
+    )
+    .bind(&challenge.id)
+    .bind(&challenge.tenant_id)
+    .bind(&challenge.binding_hash)
+    .bind(challenge.match_number)
+    .bind(&challenge.numbers)
+    .bind(&challenge.requester_ip)
+    .bind(&challenge.user_agent)
+    .bind(challenge.created_at)
+    .bind(challenge.expires_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(challenge)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// What the login page shows for a challenge.
+pub fn view(state: &AppState, tenant: &Tenant, c: &Challenge) -> LoginView {
+    let scan_url = format!(
+        "{}/app/scan?tenant={}&challenge={}",
+        state.config.public_url, tenant.slug, c.id
+    );
+    let qr_svg = qrcode::QrCode::with_error_correction_level(&scan_url, qrcode::EcLevel::M)
+        .map(|code| {
+            code.render::<qrcode::render::svg::Color>()
+                .min_dimensions(240, 240)
+                .dark_color(qrcode::render::svg::Color("#111827"))
+                .light_color(qrcode::render::svg::Color("#ffffff"))
+                .build()
+        })
+        .unwrap_or_default();
+    // The renderer emits an XML prolog; inline SVG in HTML must start at <svg.
+    let qr_svg = match qr_svg.find("<svg") {
+        Some(i) => qr_svg[i..].to_string(),
+        None => qr_svg,
+    };
+    LoginView {
+        tenant_name: tenant.name.clone(),
+        challenge_id: c.id.clone(),
+        match_number: c.match_number as u8,
+        expires_in_secs: (c.expires_at - now()).max(0),
+        expires_at: format_time(c.expires_at),
+        qr_svg,
+        scan_url,
+        demo: state.config.demo,
+        base_url: state.config.public_url.clone(),
+    }
+}
+
+/// Consumes the browser's approved challenge, once: returns the approved user's id.
+pub async fn complete(
+    db: &Db,
+    tenant: &Tenant,
+    binding_hash: &str,
+) -> anyhow::Result<Option<String>> {
+    let at = now();
+    let approved = sqlx::query_as::<_, Challenge>(&format!(
+        "SELECT {COLUMNS} FROM login_challenges \
+         WHERE tenant_id = $1 AND binding_hash = $2 AND status = 'approved' AND expires_at > $3 \
+         ORDER BY created_at DESC LIMIT 1"
+    ))
+    .bind(&tenant.id)
+    .bind(binding_hash)
+    .bind(at - COMPLETION_GRACE_SECS)
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some(c) = approved else { return Ok(None) };
+    // Conditional update: of two racing requests from the same browser only one wins.
+    let done = sqlx::query(
+        "UPDATE login_challenges SET status = 'consumed' WHERE id = $1 AND status = 'approved'",
+    )
+    .bind(&c.id)
+    .execute(&db.pool)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(None);
+    }
+    Ok(c.user_id)
+}
+
+/// Marks a pending challenge denied, telling its browser why.
+pub async fn deny(
+    state: &AppState,
+    c: &Challenge,
+    reason: &str,
+    actor: &str,
+) -> anyhow::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE login_challenges SET status = 'denied', reason = $1 WHERE id = $2 AND status = 'pending'",
+    )
+    .bind(reason)
+    .bind(&c.id)
+    .execute(&state.db.pool)
+    .await?;
+    if done.rows_affected() == 1 {
+        audit::record(
+            &state.db.pool,
+            Some(&c.tenant_id),
+            actor,
+            "login.denied",
+            &c.id,
+            reason,
+        )
+        .await?;
+        state
+            .hub
+            .publish(
+                &state.db,
+                ChallengeEvent {
+                    challenge_id: c.id.clone(),
+                    outcome: "denied".into(),
+                    reason: Some(reason.to_string()),
+                },
+            )
+            .await;
+    }
+    Ok(done.rows_affected() == 1)
+}

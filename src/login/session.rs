@@ -1,0 +1,131 @@
+//! Signed-in sessions: tower-sessions holds the cookie, `user_sessions` indexes sessions by
+//! user so that an admin or the reconciler can end all of a user's sessions at once.
+
+use crate::audit;
+use crate::server::state::AppState;
+use crate::server::util::{now, random_id};
+use crate::tenants::Tenant;
+use crate::users::service::User;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+const KEY: &str = "gatehouse.login";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LoginRecord {
+    login_id: String,
+    tenant_id: String,
+}
+
+/// A live signed-in session.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub login_id: String,
+    pub user: User,
+}
+
+/// The session's user, if the session is live and the user still active. A session whose
+/// index row was revoked (offboarding, an admin) is flushed here, on its next request.
+pub async fn current(
+    state: &AppState,
+    session: &Session,
+    tenant: &Tenant,
+) -> anyhow::Result<Option<SignedIn>> {
+    let Some(record) = session.get::<LoginRecord>(KEY).await? else {
+        return Ok(None);
+    };
+    if record.tenant_id != tenant.id {
+        return Ok(None);
+    }
+    let user = sqlx::query_as::<_, User>(&format!(
+        "SELECT {} FROM users u JOIN user_sessions s ON s.user_id = u.id \
+         WHERE s.id = $1 AND s.tenant_id = $2 AND u.status = 'active'",
+        User::COLUMNS_U
+    ))
+    .bind(&record.login_id)
+    .bind(&tenant.id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    match user {
+        Some(user) => {
+            sqlx::query("UPDATE user_sessions SET last_seen_at = $1 WHERE id = $2")
+                .bind(now())
+                .bind(&record.login_id)
+                .execute(&state.db.pool)
+                .await?;
+            Ok(Some(SignedIn {
+                login_id: record.login_id,
+                user,
+            }))
+        }
+        None => {
+            session.flush().await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Signs `user` in: a new session id (no fixation), an index row, last login, audit.
+pub async fn start(
+    state: &AppState,
+    session: &Session,
+    tenant: &Tenant,
+    user: &User,
+    ip: &str,
+    user_agent: &str,
+) -> anyhow::Result<()> {
+    let login_id = random_id(24);
+    let at = now();
+    let mut tx = state.db.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO user_sessions (id, tenant_id, user_id, created_at, last_seen_at, ip, user_agent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&login_id)
+    .bind(&tenant.id)
+    .bind(&user.id)
+    .bind(at)
+    .bind(at)
+    .bind(ip)
+    .bind(user_agent.chars().take(300).collect::<String>())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(&user.id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        Some(&tenant.id),
+        &user.username,
+        "login.completed",
+        &user.username,
+        &format!("from {ip}"),
+    )
+    .await?;
+    tx.commit().await?;
+    session.cycle_id().await?;
+    session
+        .insert(
+            KEY,
+            LoginRecord {
+                login_id,
+                tenant_id: tenant.id.clone(),
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// Signs this browser out.
+pub async fn end(state: &AppState, session: &Session) -> anyhow::Result<()> {
+    if let Some(record) = session.get::<LoginRecord>(KEY).await? {
+        sqlx::query("DELETE FROM user_sessions WHERE id = $1")
+            .bind(&record.login_id)
+            .execute(&state.db.pool)
+            .await?;
+    }
+    session.flush().await?;
+    Ok(())
+}

@@ -1,0 +1,79 @@
+use clap::Parser;
+use gatehouse::server::cli::{Cli, Command, TenantCommand};
+use gatehouse::server::config::Config;
+use gatehouse::server::db::Db;
+use gatehouse::server::startup::Application;
+use gatehouse::server::telemetry::init_tracing;
+use gatehouse::tenants::service as tenants;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Tenant(TenantCommand::Create(args))) => create_tenant(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: gatehouse::server::cli::ServeArgs) -> anyhow::Result<()> {
+    let config: Config = args.into_config()?;
+    let demo = config.demo;
+    let app = Application::build(config.clone()).await?;
+    tracing::info!(
+        "Gatehouse listens on {} (base domain {}){}",
+        config.listen.ip().to_string() + ":" + &app.port().to_string(),
+        config.base_domain,
+        if demo {
+            format!("; demo mode: open {}", config.tenant_url("demo"))
+        } else {
+            String::new()
+        }
+    );
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+async fn create_tenant(args: gatehouse::server::cli::TenantCreateArgs) -> anyhow::Result<()> {
+    let db = Db::connect(&args.db.database_url).await?;
+    let tenant = tenants::create(&db, &args.slug, &args.name, &args.admin_email, "cli")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "Created tenant `{}` ({}). Its admin {} signs in at {{slug}}.{{base domain}} by verifying that email in the Gatehouse app.",
+        tenant.slug,
+        tenant.name,
+        args.admin_email.trim().to_ascii_lowercase()
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

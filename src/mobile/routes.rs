@@ -1,0 +1,270 @@
+//! HTTP edge of the mobile API, and the mobile web app's files. Handlers only translate.
+
+use super::error::{ApiError, ErrorBody};
+use super::service;
+use crate::server::state::AppState;
+use crate::server::util::format_time;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Gatehouse mobile API",
+        version = "1",
+        description = "Used by the Gatehouse phone app. State-changing requests carry a compact \
+            JWS (ES256) signed by the device key in the body field `jws`; its payload names \
+            `device_id` (except at registration), `purpose`, the object acted on, and `iat` \
+            (Unix seconds, within 5 minutes of the server's clock)."
+    ),
+    servers((url = "/api/mobile/v1")),
+    paths(register_device, request_code, confirm_code, challenge_info, approve, deny),
+    components(schemas(RegisterDevice, DeviceCreated, SignedRequest, EmailVerified, ChallengeInfo, Approved, ApprovedUser, ErrorBody))
+)]
+pub struct MobileApiDoc;
+
+pub fn router() -> Router<AppState> {
+    let api = Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/devices", post(register_device))
+        .route("/devices/{id}/emails", post(request_code))
+        .route("/devices/{id}/emails/confirm", post(confirm_code))
+        .route("/challenges/{id}", get(challenge_info))
+        .route("/challenges/{id}/approve", post(approve))
+        .route("/challenges/{id}/deny", post(deny))
+        .fallback(|| async {
+            ApiError::InvalidRequest("there is no such endpoint in the mobile API".into())
+        });
+    Router::new()
+        .nest("/api/mobile/v1", api)
+        .route("/app", get(app_page))
+        .route("/app/", get(app_page))
+        .route("/app/scan", get(app_page))
+        .route(
+            "/app/app.js",
+            get(|| asset("text/javascript", include_str!("app/app.js"))),
+        )
+        .route(
+            "/app/app.css",
+            get(|| asset("text/css", include_str!("app/app.css"))),
+        )
+        .route(
+            "/app/icon.svg",
+            get(|| asset("image/svg+xml", include_str!("app/icon.svg"))),
+        )
+        .route(
+            "/app/manifest.webmanifest",
+            get(|| {
+                asset(
+                    "application/manifest+json",
+                    include_str!("app/manifest.webmanifest"),
+                )
+            }),
+        )
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(MobileApiDoc::openapi())
+}
+
+async fn app_page() -> Response {
+    asset("text/html; charset=utf-8", include_str!("app/index.html")).await
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Turns a body that is not the expected JSON into a specific `invalid_request`.
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    b.map(|Json(v)| v).map_err(|e| {
+        ApiError::InvalidRequest(format!(
+            "the body is not the expected JSON: {}",
+            e.body_text()
+        ))
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterDevice {
+    /// The device's public key as a JWK (kty EC, crv P-256, x, y).
+    #[schema(value_type = Object)]
+    pub public_key: serde_json::Value,
+    /// Compact JWS signed by that key, payload `{"purpose":"register","iat":…}`.
+    pub jws: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeviceCreated {
+    pub device_id: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SignedRequest {
+    /// Compact JWS signed by the device key.
+    pub jws: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EmailVerified {
+    pub email: String,
+    /// RFC 3339 time.
+    pub verified_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChallengeInfo {
+    pub tenant_name: String,
+    pub requester_ip: String,
+    pub user_agent: String,
+    /// Three numbers; the one the browser shows is among them.
+    pub numbers: Vec<u8>,
+    /// RFC 3339 time.
+    pub expires_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Approved {
+    pub user: ApprovedUser,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApprovedUser {
+    pub username: String,
+    pub status: String,
+}
+
+fn rfc3339(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| format_time(ts))
+}
+
+/// Register a device key.
+#[utoipa::path(post, path = "/devices", request_body = RegisterDevice,
+    responses((status = 201, body = DeviceCreated, description = "New device"),
+              (status = 200, body = DeviceCreated, description = "This key was registered before"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn register_device(
+    State(state): State<AppState>,
+    b: Result<Json<RegisterDevice>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let req = body(b)?;
+    let (device_id, created) = service::register(&state, &req.public_key, &req.jws).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(DeviceCreated { device_id })).into_response())
+}
+
+/// Mail a verification code (purpose `verify_email`, payload `email`).
+#[utoipa::path(post, path = "/devices/{id}/emails", request_body = SignedRequest,
+    params(("id" = String, Path, description = "Device id")),
+    responses((status = 202, description = "Code mailed"), (status = 400, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
+async fn request_code(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    b: Result<Json<SignedRequest>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let req = body(b)?;
+    service::request_code(&state, &id, &req.jws).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Confirm a code (purpose `confirm_email`, payload `email`, `code`).
+#[utoipa::path(post, path = "/devices/{id}/emails/confirm", request_body = SignedRequest,
+    params(("id" = String, Path, description = "Device id")),
+    responses((status = 200, body = EmailVerified), (status = 400, body = ErrorBody),
+              (status = 410, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn confirm_code(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    b: Result<Json<SignedRequest>, JsonRejection>,
+) -> Result<Json<EmailVerified>, ApiError> {
+    let req = body(b)?;
+    let (email, at) = service::confirm_code(&state, &id, &req.jws).await?;
+    Ok(Json(EmailVerified {
+        email: email.to_string(),
+        verified_at: rfc3339(at),
+    }))
+}
+
+#[derive(Deserialize)]
+struct TenantQuery {
+    tenant: Option<String>,
+}
+
+/// What the phone shows about a sign-in request.
+#[utoipa::path(get, path = "/challenges/{id}",
+    params(("id" = String, Path, description = "Challenge id from the QR code"),
+           ("tenant" = String, Query, description = "Tenant slug from the QR code")),
+    responses((status = 200, body = ChallengeInfo), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 410, body = ErrorBody)))]
+async fn challenge_info(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TenantQuery>,
+) -> Result<Json<ChallengeInfo>, ApiError> {
+    let slug = q
+        .tenant
+        .ok_or_else(|| ApiError::InvalidRequest("tenant: the query must name the tenant".into()))?;
+    let info = service::challenge_info(&state, &id, &slug).await?;
+    Ok(Json(ChallengeInfo {
+        tenant_name: info.tenant_name,
+        requester_ip: info.requester_ip,
+        user_agent: info.user_agent,
+        numbers: info.numbers,
+        expires_at: rfc3339(info.expires_at),
+    }))
+}
+
+/// Approve (purpose `approve`, payload `device_id`, `tenant`, `challenge`, `number`).
+#[utoipa::path(post, path = "/challenges/{id}/approve", request_body = SignedRequest,
+    params(("id" = String, Path, description = "Challenge id")),
+    responses((status = 200, body = Approved), (status = 403, body = ErrorBody, description = "wrong_number, no_account, account_disabled, email_not_verified"),
+              (status = 409, body = ErrorBody), (status = 410, body = ErrorBody)))]
+async fn approve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    b: Result<Json<SignedRequest>, JsonRejection>,
+) -> Result<Json<Approved>, ApiError> {
+    let req = body(b)?;
+    let user = service::approve(&state, &id, &req.jws).await?;
+    Ok(Json(Approved {
+        user: ApprovedUser {
+            username: user.username,
+            status: user.status,
+        },
+    }))
+}
+
+/// Deny (purpose `deny`, payload `device_id`, `challenge`, `tenant`).
+#[utoipa::path(post, path = "/challenges/{id}/deny", request_body = SignedRequest,
+    params(("id" = String, Path, description = "Challenge id")),
+    responses((status = 200, description = "Denied"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn deny(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TenantQuery>,
+    b: Result<Json<SignedRequest>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let req = body(b)?;
+    service::deny(&state, &id, q.tenant.as_deref(), &req.jws).await?;
+    Ok(Json(serde_json::json!({ "status": "denied" })))
+}

@@ -1,0 +1,502 @@
+//! What the phone may do: enroll, prove an email, look at a sign-in request, approve or deny it.
+
+use super::error::ApiError;
+use super::jws::{self, Common};
+use crate::audit;
+use crate::domain::Email;
+use crate::login::push::ChallengeEvent;
+use crate::login::service::{self as challenges, Challenge};
+use crate::server::state::AppState;
+use crate::server::util::{now, random_id, sha256_hex};
+use crate::tenants::{service as tenants, Tenant};
+use crate::users::service::User;
+use base64::Engine as _;
+use jsonwebtoken::jwk::Jwk;
+use rand::Rng;
+use serde::Deserialize;
+
+pub const CODE_TTL_SECS: i64 = 600;
+pub const CODE_ATTEMPTS: i64 = 5;
+/// A new code may be mailed at most this often per device and address.
+pub const CODE_RESEND_SECS: i64 = 20;
+
+#[derive(sqlx::FromRow)]
+struct DeviceRow {
+    public_jwk: String,
+    revoked_at: Option<i64>,
+}
+
+/// Registers a phone's public key; the same key registered again gets the same device.
+/// Returns the device id and whether it is new.
+pub async fn register(
+    state: &AppState,
+    public_key: &serde_json::Value,
+    token: &str,
+) -> Result<(String, bool), ApiError> {
+    let jwk = jws::parse_public_key(public_key)?;
+    jws::verify::<serde_json::Value>(token, &jwk, "register", now())?;
+    let thumb = jws::thumbprint(&jwk);
+    let existing: Option<(String, Option<i64>)> =
+        sqlx::query_as("SELECT id, revoked_at FROM devices WHERE jwk_thumbprint = $1")
+            .bind(&thumb)
+            .fetch_optional(&state.db.pool)
+            .await?;
+    if let Some((id, revoked)) = existing {
+        return match revoked {
+            None => Ok((id, false)),
+            Some(_) => Err(ApiError::DeviceRevoked),
+        };
+    }
+    let id = random_id(16);
+    let stored = serde_json::to_string(&jwk).map_err(anyhow::Error::from)?;
+    sqlx::query(
+        "INSERT INTO devices (id, public_jwk, jwk_thumbprint, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&id)
+    .bind(stored)
+    .bind(&thumb)
+    .bind(now())
+    .execute(&state.db.pool)
+    .await?;
+    Ok((id, true))
+}
+
+/// Verifies a request signed by `device_id`'s key for `purpose`.
+async fn authenticate<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    device_id: &str,
+    token: &str,
+    purpose: &'static str,
+) -> Result<(Common, T), ApiError> {
+    let row =
+        sqlx::query_as::<_, DeviceRow>("SELECT public_jwk, revoked_at FROM devices WHERE id = $1")
+            .bind(device_id)
+            .fetch_optional(&state.db.pool)
+            .await?
+            .ok_or(ApiError::UnknownDevice)?;
+    if row.revoked_at.is_some() {
+        return Err(ApiError::DeviceRevoked);
+    }
+    let jwk: Jwk = serde_json::from_str(&row.public_jwk).map_err(anyhow::Error::from)?;
+    let (common, payload) = jws::verify::<T>(token, &jwk, purpose, now())?;
+    if common.device_id.as_deref() != Some(device_id) {
+        return Err(ApiError::DeviceMismatch);
+    }
+    Ok((common, payload))
+}
+
+/// Reads `device_id` from a JWS payload before verification; the signature is checked
+/// right after with that device's key, so nothing is trusted from this peek.
+fn claimed_device(token: &str) -> Result<String, ApiError> {
+    let payload = token
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .ok_or_else(|| {
+            ApiError::InvalidJws("the jws is not a compact JWS with a JSON payload".into())
+        })?;
+    payload["device_id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::InvalidJws("the signed payload lacks `device_id`".into()))
+}
+
+#[derive(Deserialize)]
+struct EmailPayload {
+    email: String,
+}
+
+fn parse_email(raw: &str) -> Result<Email, ApiError> {
+    Email::parse(raw).map_err(|e| ApiError::InvalidEmail(format!("email: {e}")))
+}
+
+fn code_hash(device_id: &str, email: &Email, code: &str) -> String {
+    sha256_hex(&format!("{device_id}:{email}:{code}"))
+}
+
+/// Mails a 6-digit code for `email`; a new code replaces the previous one.
+pub async fn request_code(state: &AppState, device_id: &str, token: &str) -> Result<(), ApiError> {
+    let (_, p): (_, EmailPayload) = authenticate(state, device_id, token, "verify_email").await?;
+    let email = parse_email(&p.email)?;
+    let at = now();
+    let last: Option<(i64,)> =
+        sqlx::query_as("SELECT created_at FROM email_codes WHERE device_id = $1 AND email = $2")
+            .bind(device_id)
+            .bind(email.as_str())
+            .fetch_optional(&state.db.pool)
+            .await?;
+    if let Some((created,)) = last {
+        if at - created < CODE_RESEND_SECS {
+            return Err(ApiError::TooSoon(CODE_RESEND_SECS));
+        }
+    }
+    let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000));
+    sqlx::query(
+        "INSERT INTO email_codes (device_id, email, code_hash, attempts, created_at, expires_at) \
+         VALUES ($1, $2, $3, 0, $4, $5) \
+         ON CONFLICT (device_id, email) DO UPDATE SET code_hash = excluded.code_hash, \
+         attempts = 0, created_at = excluded.created_at, expires_at = excluded.expires_at",
+    )
+    .bind(device_id)
+    .bind(email.as_str())
+    .bind(code_hash(device_id, &email, &code))
+    .bind(at)
+    .bind(at + CODE_TTL_SECS)
+    .execute(&state.db.pool)
+    .await?;
+    let body = format!(
+        "Your Gatehouse verification code is {code}.\n\n\
+         Enter it in the Gatehouse app within 10 minutes. If you did not ask for it, ignore this mail."
+    );
+    if let Err(err) = state
+        .mailer
+        .send(
+            &state.db,
+            &email,
+            &format!("Your Gatehouse code: {code}"),
+            &body,
+        )
+        .await
+    {
+        tracing::warn!(error = ?err, "verification mail failed");
+        // The code was never delivered: forget it, so a retry is not throttled.
+        sqlx::query("DELETE FROM email_codes WHERE device_id = $1 AND email = $2")
+            .bind(device_id)
+            .bind(email.as_str())
+            .execute(&state.db.pool)
+            .await?;
+        return Err(ApiError::MailFailed);
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct ConfirmPayload {
+    email: String,
+    code: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct CodeRow {
+    code_hash: String,
+    attempts: i64,
+    expires_at: i64,
+}
+
+/// Checks a mailed code; on success the email becomes a verified claim of the device.
+pub async fn confirm_code(
+    state: &AppState,
+    device_id: &str,
+    token: &str,
+) -> Result<(Email, i64), ApiError> {
+    let (_, p): (_, ConfirmPayload) =
+        authenticate(state, device_id, token, "confirm_email").await?;
+    let email = parse_email(&p.email)?;
+    let code = p.code.trim();
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::InvalidRequest(
+            "code: the code has 6 digits".into(),
+        ));
+    }
+    let at = now();
+    let row = sqlx::query_as::<_, CodeRow>(
+        "SELECT code_hash, attempts, expires_at FROM email_codes WHERE device_id = $1 AND email = $2",
+    )
+    .bind(device_id)
+    .bind(email.as_str())
+    .fetch_optional(&state.db.pool)
+    .await?
+    .ok_or(ApiError::NoCode)?;
+    let forget = || {
+        sqlx::query("DELETE FROM email_codes WHERE device_id = $1 AND email = $2")
+            .bind(device_id)
+            .bind(email.as_str())
+    };
+    if row.expires_at <= at {
+        forget().execute(&state.db.pool).await?;
+        return Err(ApiError::CodeExpired);
+    }
+    if row.attempts >= CODE_ATTEMPTS {
+        return Err(ApiError::TooManyAttempts);
+    }
+    if row.code_hash != code_hash(device_id, &email, code) {
+        let attempts = row.attempts + 1;
+        sqlx::query("UPDATE email_codes SET attempts = $1 WHERE device_id = $2 AND email = $3")
+            .bind(attempts)
+            .bind(device_id)
+            .bind(email.as_str())
+            .execute(&state.db.pool)
+            .await?;
+        return Err(if attempts >= CODE_ATTEMPTS {
+            ApiError::TooManyAttempts
+        } else {
+            ApiError::WrongCode(CODE_ATTEMPTS - attempts)
+        });
+    }
+    let mut tx = state.db.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO email_claims (device_id, email, verified_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (device_id, email) DO UPDATE SET verified_at = excluded.verified_at",
+    )
+    .bind(device_id)
+    .bind(email.as_str())
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    forget().execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok((email, at))
+}
+
+/// What the phone shows before the technician approves.
+pub struct ChallengeInfo {
+    pub tenant_name: String,
+    pub requester_ip: String,
+    pub user_agent: String,
+    pub numbers: Vec<u8>,
+    pub expires_at: i64,
+}
+
+async fn tenant(state: &AppState, slug: &str) -> Result<Tenant, ApiError> {
+    tenants::find_by_slug(&state.db, slug)
+        .await?
+        .ok_or_else(|| ApiError::UnknownTenant(slug.to_string()))
+}
+
+/// A challenge that can still be acted on.
+async fn live_challenge(
+    state: &AppState,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<Challenge, ApiError> {
+    let c = challenges::find(&state.db, &tenant.id, id)
+        .await?
+        .ok_or(ApiError::UnknownChallenge)?;
+    if c.status != "pending" {
+        return Err(ApiError::ChallengeUsed(c.status));
+    }
+    if c.expires_at <= now() {
+        return Err(ApiError::ChallengeExpired);
+    }
+    Ok(c)
+}
+
+pub async fn challenge_info(
+    state: &AppState,
+    id: &str,
+    slug: &str,
+) -> Result<ChallengeInfo, ApiError> {
+    let tenant = tenant(state, slug).await?;
+    let c = live_challenge(state, &tenant, id).await?;
+    Ok(ChallengeInfo {
+        tenant_name: tenant.name,
+        requester_ip: c.requester_ip.clone(),
+        user_agent: c.user_agent.clone(),
+        numbers: c.numbers(),
+        expires_at: c.expires_at,
+    })
+}
+
+#[derive(Deserialize)]
+struct ApprovePayload {
+    tenant: String,
+    challenge: String,
+    number: i64,
+}
+
+/// Approves a sign-in request: the number must match and the device's verified email
+/// must belong to an enabled user of the tenant. Every refusal is told to the browser too.
+pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, ApiError> {
+    let device_id = claimed_device(token)?;
+    let (_, p): (_, ApprovePayload) = authenticate(state, &device_id, token, "approve").await?;
+    if p.challenge != id {
+        return Err(ApiError::InvalidRequest(
+            "the signed challenge differs from the one in the address".into(),
+        ));
+    }
+    let tenant = tenant(state, &p.tenant).await?;
+    let c = live_challenge(state, &tenant, id).await?;
+    let actor = format!("device {device_id}");
+    if p.number != c.match_number {
+        // One guess only: with three numbers on the phone, retries would make the match
+        // number pointless.
+        challenges::deny(
+            state,
+            &c,
+            "the wrong number was picked on the phone",
+            &actor,
+        )
+        .await?;
+        return Err(ApiError::WrongNumber);
+    }
+    let user = match resolve_local_user(state, &tenant, &device_id).await {
+        Ok(u) => u,
+        Err(refusal) => {
+            let reason = refusal.to_string();
+            challenges::deny(state, &c, &reason, &actor).await?;
+            return Err(refusal);
+        }
+    };
+    let at = now();
+    let mut tx = state.db.pool.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE login_challenges SET status = 'approved', device_id = $1, user_id = $2 \
+         WHERE id = $3 AND status = 'pending'",
+    )
+    .bind(&device_id)
+    .bind(&user.id)
+    .bind(&c.id)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Err(ApiError::ChallengeUsed("answered".into()));
+    }
+    if user.status == "invited" {
+        sqlx::query("UPDATE users SET status = 'active', onboarded_at = $1 WHERE id = $2 AND status = 'invited'")
+            .bind(at)
+            .bind(&user.id)
+            .execute(&mut *tx)
+            .await?;
+        audit::record(
+            &mut *tx,
+            Some(&tenant.id),
+            &user.username,
+            "user.onboarded",
+            &user.username,
+            &format!("first sign-in of {}", user.email),
+        )
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO device_bindings (device_id, tenant_id, user_id, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (device_id, tenant_id, user_id) DO UPDATE SET revoked_at = NULL",
+    )
+    .bind(&device_id)
+    .bind(&tenant.id)
+    .bind(&user.id)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        Some(&tenant.id),
+        &user.username,
+        "login.approved",
+        &user.username,
+        &format!("on the phone, for a browser at {}", c.requester_ip),
+    )
+    .await?;
+    tx.commit().await?;
+    state
+        .hub
+        .publish(
+            &state.db,
+            ChallengeEvent {
+                challenge_id: c.id.clone(),
+                outcome: "approved".into(),
+                reason: None,
+            },
+        )
+        .await;
+    Ok(User {
+        status: "active".into(),
+        ..user
+    })
+}
+
+/// Local user source: a user of this tenant with one of the device's verified emails.
+async fn resolve_local_user(
+    state: &AppState,
+    tenant: &Tenant,
+    device_id: &str,
+) -> Result<User, ApiError> {
+    if tenant.user_source != "local" {
+        return Err(ApiError::NoAccount(format!(
+            "{} takes its users from Entra ID, which this version of Gatehouse cannot reach yet",
+            tenant.name
+        )));
+    }
+    let claims: Vec<(String,)> = sqlx::query_as(
+        "SELECT email FROM email_claims WHERE device_id = $1 ORDER BY verified_at DESC",
+    )
+    .bind(device_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    if claims.is_empty() {
+        return Err(ApiError::NotVerified(
+            "verify your work email in the app first".into(),
+        ));
+    }
+    let users = sqlx::query_as::<_, User>(&format!(
+        "SELECT {} FROM users u JOIN email_claims c ON c.email = u.email \
+         WHERE u.tenant_id = $1 AND c.device_id = $2 ORDER BY c.verified_at DESC",
+        User::COLUMNS_U
+    ))
+    .bind(&tenant.id)
+    .bind(device_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let Some(user) = users
+        .iter()
+        .find(|u| matches!(u.status.as_str(), "active" | "invited"))
+        .cloned()
+    else {
+        return Err(match users.first() {
+            Some(u) => ApiError::AccountDisabled(format!(
+                "the account {} at {} is {}",
+                u.username, tenant.name, u.status
+            )),
+            None => ApiError::NoAccount(format!(
+                "{} has no account at {}; ask an admin there to invite you",
+                claims
+                    .iter()
+                    .map(|c| c.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                tenant.name
+            )),
+        });
+    };
+    Ok(user)
+}
+
+#[derive(Deserialize)]
+struct DenyPayload {
+    challenge: String,
+    #[serde(default)]
+    tenant: Option<String>,
+}
+
+/// The technician refused a sign-in request on the phone.
+pub async fn deny(
+    state: &AppState,
+    id: &str,
+    tenant_slug: Option<&str>,
+    token: &str,
+) -> Result<(), ApiError> {
+    let device_id = claimed_device(token)?;
+    let (_, p): (_, DenyPayload) = authenticate(state, &device_id, token, "deny").await?;
+    if p.challenge != id {
+        return Err(ApiError::InvalidRequest(
+            "the signed challenge differs from the one in the address".into(),
+        ));
+    }
+    let slug = p.tenant.as_deref().or(tenant_slug).ok_or_else(|| {
+        ApiError::InvalidRequest("tenant: name the tenant of the challenge".into())
+    })?;
+    let tenant = tenant(state, slug).await?;
+    let c = live_challenge(state, &tenant, id).await?;
+    challenges::deny(
+        state,
+        &c,
+        "denied on the phone",
+        &format!("device {device_id}"),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,171 @@
+use super::config::{Config, EntraConfig};
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Gatehouse: passwordless onboarding and Entra ID offboarding for MSP technicians.
+#[derive(Parser, Debug)]
+#[command(name = "gatehouse", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the portal, the mobile API and the mobile app (the default).
+    Serve(ServeArgs),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantCommand {
+    /// Create a tenant with the local user source and an invited admin.
+    Create(TenantCreateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TenantCreateArgs {
+    /// Host label of the tenant: `acme` serves at acme.{base domain}.
+    #[arg(long)]
+    pub slug: String,
+    /// Display name, shown on the login page and on the phone.
+    #[arg(long)]
+    pub name: String,
+    /// Email of the first admin; they sign in by verifying it in the mobile app.
+    #[arg(long)]
+    pub admin_email: String,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DbArgs {
+    /// sqlite://path or postgres://…
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/gatehouse.db"
+    )]
+    pub database_url: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Base domain: the mobile app is served here and tenants at {slug}.{base}.
+    #[arg(long, env = "GATEHOUSE_BASE_DOMAIN", default_value = "localhost:3000")]
+    pub base_domain: String,
+    /// Public URL of the base domain (default http://{base domain}).
+    #[arg(long, env = "GATEHOUSE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Client id of the multi-tenant Entra app registration.
+    #[arg(long, env = "ENTRA_CLIENT_ID")]
+    pub entra_client_id: Option<String>,
+    /// Client secret of the Entra app (prefer ENTRA_CLIENT_SECRET_FILE).
+    #[arg(long, env = "ENTRA_CLIENT_SECRET", hide_env_values = true)]
+    pub entra_client_secret: Option<String>,
+    /// File holding the client secret of the Entra app.
+    #[arg(long, env = "ENTRA_CLIENT_SECRET_FILE")]
+    pub entra_client_secret_file: Option<PathBuf>,
+    #[arg(
+        long,
+        env = "ENTRA_AUTHORITY_URL",
+        default_value = "https://login.microsoftonline.com"
+    )]
+    pub entra_authority_url: String,
+    #[arg(
+        long,
+        env = "GRAPH_BASE_URL",
+        default_value = "https://graph.microsoft.com"
+    )]
+    pub graph_base_url: String,
+    /// smtp://user:pass@host:port or smtps://…; without it mail goes to the dev outbox page.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of verification mail.
+    #[arg(
+        long,
+        env = "GATEHOUSE_MAIL_FROM",
+        default_value = "Gatehouse <no-reply@gatehouse.invalid>"
+    )]
+    pub mail_from: String,
+    /// Demo mode (default: on when no Entra app is configured).
+    #[arg(long, env = "GATEHOUSE_DEMO")]
+    pub demo: Option<bool>,
+    /// Where the built site (pkg/, app/) lives.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+}
+
+impl ServeArgs {
+    /// Checks the flags together and resolves `_FILE` secrets.
+    pub fn into_config(self) -> anyhow::Result<Config> {
+        let base_domain = self.base_domain.trim().to_ascii_lowercase();
+        if base_domain.is_empty() || base_domain.contains('/') || base_domain.contains("://") {
+            bail!("GATEHOUSE_BASE_DOMAIN must be a host name with an optional port, like `localhost:3000` (got `{base_domain}`)");
+        }
+        let public_url = match self.public_url {
+            Some(u) => {
+                let parsed = url::Url::parse(&u)
+                    .with_context(|| format!("GATEHOUSE_PUBLIC_URL `{u}` is not a URL"))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    bail!("GATEHOUSE_PUBLIC_URL must start with http:// or https://");
+                }
+                u.trim_end_matches('/').to_string()
+            }
+            None => format!("http://{base_domain}"),
+        };
+        let client_secret = match (self.entra_client_secret, self.entra_client_secret_file) {
+            (Some(_), Some(_)) => {
+                bail!("set ENTRA_CLIENT_SECRET or ENTRA_CLIENT_SECRET_FILE, not both")
+            }
+            (Some(s), None) => Some(SecretString::from(s)),
+            (None, Some(path)) => {
+                let s = std::fs::read_to_string(&path).with_context(|| {
+                    format!("cannot read ENTRA_CLIENT_SECRET_FILE {}", path.display())
+                })?;
+                Some(SecretString::from(s.trim().to_string()))
+            }
+            (None, None) => None,
+        };
+        for (name, value) in [
+            ("ENTRA_AUTHORITY_URL", &self.entra_authority_url),
+            ("GRAPH_BASE_URL", &self.graph_base_url),
+        ] {
+            url::Url::parse(value).with_context(|| format!("{name} `{value}` is not a URL"))?;
+        }
+        if let Some(smtp) = &self.smtp_url {
+            if !(smtp.starts_with("smtp://") || smtp.starts_with("smtps://")) {
+                bail!("SMTP_URL must start with smtp:// or smtps://");
+            }
+        }
+        let demo = self.demo.unwrap_or(self.entra_client_id.is_none());
+        Ok(Config {
+            database_url: self.db.database_url,
+            listen: self.listen,
+            base_domain,
+            public_url,
+            entra: EntraConfig {
+                client_id: self.entra_client_id,
+                client_secret,
+                authority_url: self.entra_authority_url.trim_end_matches('/').to_string(),
+                graph_base_url: self.graph_base_url.trim_end_matches('/').to_string(),
+            },
+            smtp_url: self.smtp_url.map(SecretString::from),
+            mail_from: self.mail_from,
+            demo,
+            site_root: self.site_root,
+        })
+    }
+}

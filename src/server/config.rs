@@ -1,0 +1,73 @@
+use secrecy::SecretString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything `gatehouse serve` needs to know, resolved from flags and environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    /// `localhost:3000`: the mobile app lives here, tenants on `{slug}.{base_domain}`.
+    pub base_domain: String,
+    /// `http://localhost:3000`: how phones and browsers reach the base domain.
+    pub public_url: String,
+    pub entra: EntraConfig,
+    pub smtp_url: Option<SecretString>,
+    pub mail_from: String,
+    pub demo: bool,
+    pub site_root: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct EntraConfig {
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub authority_url: String,
+    pub graph_base_url: String,
+}
+
+impl Config {
+    /// True when the public URL is https, so cookies must carry `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// The scheme browsers use to reach tenant hosts (`http` or `https`).
+    pub fn scheme(&self) -> &str {
+        if self.secure_cookies() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// `http://acme.localhost:3000`: the address of a tenant's portal.
+    pub fn tenant_url(&self, slug: &str) -> String {
+        format!("{}://{}.{}", self.scheme(), slug, self.base_domain)
+    }
+
+    /// The host name part of the base domain, without a port.
+    pub fn base_host(&self) -> &str {
+        crate::server::host::strip_port(&self.base_domain)
+    }
+
+    /// A configuration for tests and tools: a given database, port 0, no Entra, no SMTP.
+    pub fn for_tests(database_url: String) -> Self {
+        Self {
+            database_url,
+            listen: "127.0.0.1:0".parse().expect("literal address"),
+            base_domain: "localhost".into(),
+            public_url: "http://localhost".into(),
+            entra: EntraConfig {
+                client_id: None,
+                client_secret: None,
+                authority_url: "https://login.microsoftonline.com".into(),
+                graph_base_url: "https://graph.microsoft.com".into(),
+            },
+            smtp_url: None,
+            mail_from: "Gatehouse <no-reply@gatehouse.invalid>".into(),
+            demo: false,
+            site_root: PathBuf::from("target/site"),
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Which site a request is for: the base domain (mobile app and API) or a tenant's host.
+
+use super::state::AppState;
+use crate::tenants::{service as tenants, Tenant};
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+
+/// Drops a `:port` suffix (`demo.localhost:3000` → `demo.localhost`).
+pub fn strip_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((h, port))
+            if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') =>
+        {
+            h
+        }
+        _ => host,
+    }
+}
+
+/// The site a request addresses.
+#[derive(Clone, Debug)]
+pub enum Site {
+    Base,
+    Tenant(Tenant),
+}
+
+/// Resolves the Host header to a site; an unknown host is a 404, before any handler runs.
+/// Ports are ignored so that tests on port 0 and proxies on 443 resolve alike.
+pub async fn resolve_site(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| strip_port(h).to_ascii_lowercase())
+        .or_else(|| req.uri().host().map(|h| h.to_ascii_lowercase()))
+        .unwrap_or_default();
+    let path = req.uri().path();
+    // Probes and metrics answer on any host: load balancers rarely send a tenant's name.
+    if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        return next.run(req).await;
+    }
+    let base = state.config.base_host().to_ascii_lowercase();
+    if host == base {
+        req.extensions_mut().insert(Site::Base);
+        return next.run(req).await;
+    }
+    let Some(label) = host.strip_suffix(&format!(".{base}")) else {
+        return not_found("This host is not served by Gatehouse.");
+    };
+    match tenants::find_by_slug(&state.db, label).await {
+        Ok(Some(tenant)) => {
+            req.extensions_mut().insert(tenant.clone());
+            req.extensions_mut().insert(Site::Tenant(tenant));
+            next.run(req).await
+        }
+        Ok(None) => not_found("There is no Gatehouse tenant at this address."),
+        Err(err) => {
+            tracing::error!(error = ?err, "tenant lookup failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database is not answering; try again shortly.",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn not_found(message: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Html(format!(
+            "<!doctype html><meta charset=utf-8><title>Not found</title>\
+             <h1>Not found</h1><p>{message}</p>"
+        )),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_port;
+
+    #[test]
+    fn strips_numeric_ports_only() {
+        assert_eq!(strip_port("demo.localhost:3000"), "demo.localhost");
+        assert_eq!(strip_port("demo.localhost"), "demo.localhost");
+        assert_eq!(strip_port("localhost:"), "localhost:");
+    }
+}

@@ -1,0 +1,248 @@
+//! `Application::build(config)` → `.port()` → `.run_until_stopped(shutdown)`.
+
+use super::config::Config;
+use super::db::{Db, Engine};
+use super::host::{resolve_site, Site};
+use super::mail::{self, Mailer};
+use super::state::AppState;
+use super::telemetry::metrics_handle;
+use super::util::format_time;
+use crate::app::{shell, App};
+use crate::login::push::LoginHub;
+use crate::tenants::service as tenants;
+use anyhow::Context;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use leptos::config::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::services::ServeDir;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects the database (migrating it), seeds demo data when asked, and binds the port.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url).await?;
+        let mailer = Mailer::from_config(&config)?;
+        if mailer.is_outbox() && !config.demo {
+            tracing::warn!("SMTP_URL is not set: mail goes to /_dev/outbox on the base domain, readable by anyone who can reach it. Set SMTP_URL in production.");
+        }
+        if config.demo {
+            seed_demo(&db).await?;
+        }
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let leptos_options = LeptosOptions::builder()
+            .output_name("gatehouse")
+            .site_root(config.site_root.to_string_lossy().to_string())
+            .site_pkg_dir("pkg")
+            .site_addr(addr)
+            .build();
+        let state = AppState {
+            db,
+            config: Arc::new(config),
+            mailer: Arc::new(mailer),
+            hub: LoginHub::new(),
+            leptos_options,
+            metrics: metrics_handle(),
+        };
+        let router = router(state.clone()).await?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then lets open requests finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let hub = self
+            .state
+            .hub
+            .clone()
+            .run_until_stopped(self.state.db.clone());
+        let server = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown);
+        tokio::select! {
+            res = server => res.context("the HTTP server failed"),
+            res = hub => res,
+        }
+    }
+}
+
+async fn router(state: AppState) -> anyhow::Result<Router> {
+    let routes = generate_route_list(App);
+    let leptos_options = state.leptos_options.clone();
+    let site_root = state.config.site_root.clone();
+    let app: Router<AppState> = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/_dev/outbox", get(outbox))
+        .merge(crate::mobile::routes::router())
+        .merge(crate::login::routes::router())
+        .leptos_routes_with_context(&state, routes, || (), {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback_service(ServeDir::new(site_root).append_index_html_on_directories(false));
+
+    let app = app.layer(middleware::from_fn_with_state(
+        state.clone(),
+        crate::login::routes::page_gate,
+    ));
+    let app = match &state.db.engine {
+        Engine::Sqlite(pool) => {
+            let store = SqliteStore::new(pool.clone());
+            store
+                .migrate()
+                .await
+                .context("cannot create the session table")?;
+            app.layer(session_layer(store, &state))
+        }
+        Engine::Postgres(pool) => {
+            let store = PostgresStore::new(pool.clone());
+            store
+                .migrate()
+                .await
+                .context("cannot create the session table")?;
+            app.layer(session_layer(store, &state))
+        }
+    };
+    Ok(app
+        .layer(middleware::from_fn_with_state(state.clone(), resolve_site))
+        .layer(middleware::from_fn(count_requests))
+        .with_state(state))
+}
+
+fn session_layer<S: tower_sessions::SessionStore + Clone>(
+    store: S,
+    state: &AppState,
+) -> SessionManagerLayer<S> {
+    SessionManagerLayer::new(store)
+        .with_name("gatehouse_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.config.secure_cookies())
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::hours(12),
+        ))
+}
+
+async fn count_requests(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    metrics::counter!("gatehouse_http_requests_total", "status" => res.status().as_u16().to_string()).increment(1);
+    res
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.db.is_ready().await {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database not reachable").into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Mail that would have been sent, for demos and tests without an SMTP relay.
+async fn outbox(State(state): State<AppState>, Extension(site): Extension<Site>) -> Response {
+    if !state.mailer.is_outbox() || !matches!(site, Site::Base) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let messages = match mail::outbox(&state.db, 50).await {
+        Ok(m) => m,
+        Err(err) => {
+            tracing::error!(error = ?err, "outbox read failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let items: String = messages
+        .iter()
+        .map(|m| {
+            format!(
+                "<li class=mail data-to=\"{to}\"><p class=meta>{at} · to <strong>{to}</strong></p>\
+                 <p class=subject>{subject}</p><pre>{body}</pre></li>",
+                at = format_time(m.created_at),
+                to = escape(&m.to_addr),
+                subject = escape(&m.subject),
+                body = escape(&m.body),
+            )
+        })
+        .collect();
+    let list = if items.is_empty() {
+        "<p>No mail yet.</p>".to_string()
+    } else {
+        format!("<ol class=outbox>{items}</ol>")
+    };
+    Html(format!(
+        "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+         <title>Dev outbox · Gatehouse</title><link rel=stylesheet href=\"/pkg/gatehouse.css\">\
+         <main class=narrow><h1>Dev outbox</h1>\
+         <p class=demo-banner>SMTP_URL is not set, so Gatehouse keeps its mail here instead of sending it. Newest first.</p>\
+         {list}</main></html>"
+    ))
+    .into_response()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The demo tenant and its admin, created once.
+pub const DEMO_ADMIN: &str = "admin@demo-msp.example";
+
+async fn seed_demo(db: &Db) -> anyhow::Result<()> {
+    if tenants::find_by_slug(db, "demo").await?.is_some() {
+        return Ok(());
+    }
+    tenants::create(db, "demo", "Demo MSP", DEMO_ADMIN, "demo seed")
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot seed the demo tenant: {e}"))?;
+    tracing::info!(admin = DEMO_ADMIN, "seeded the demo tenant `demo`");
+    Ok(())
+}

@@ -1,0 +1,25 @@
+use super::config::Config;
+use super::db::Db;
+use super::mail::Mailer;
+use crate::login::push::LoginHub;
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+
+/// What every handler and server function may use; passed, never global.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub mailer: Arc<Mailer>,
+    pub hub: LoginHub,
+    pub leptos_options: LeptosOptions,
+    pub metrics: PrometheusHandle,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}

@@ -1,0 +1,486 @@
+use super::api::{SessionRow, UserRow};
+use crate::audit;
+use crate::domain::{Email, JitUsername};
+use crate::server::db::{is_unique_violation, Db};
+use crate::server::util::{format_time, now, random_id};
+use crate::tenants::Tenant;
+
+/// A user record.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct User {
+    pub id: String,
+    pub tenant_id: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub username: String,
+    pub role: String,
+    pub source: String,
+    pub status: String,
+    pub entra_oid: Option<String>,
+    pub created_at: i64,
+    pub onboarded_at: Option<i64>,
+    pub last_login_at: Option<i64>,
+}
+
+impl User {
+    pub const COLUMNS: &'static str =
+        "id, tenant_id, email, first_name, last_name, username, role, \
+        source, status, entra_oid, created_at, onboarded_at, last_login_at";
+    pub const COLUMNS_U: &'static str = "u.id, u.tenant_id, u.email, u.first_name, u.last_name, \
+        u.username, u.role, u.source, u.status, u.entra_oid, u.created_at, u.onboarded_at, u.last_login_at";
+
+    pub fn display_name(&self) -> String {
+        let name = format!("{} {}", self.first_name, self.last_name);
+        let name = name.trim();
+        if name.is_empty() {
+            self.email.clone()
+        } else {
+            name.to_string()
+        }
+    }
+}
+
+/// Why a user-management action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} already has an account in this tenant")]
+    EmailTaken(String),
+    #[error("the username {0} is already taken in this tenant")]
+    UsernameTaken(String),
+    #[error("there is no such user in this tenant")]
+    NotFound,
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for UserError {
+    fn from(e: sqlx::Error) -> Self {
+        UserError::Unexpected(e.into())
+    }
+}
+
+impl From<UserError> for crate::error::AppError {
+    fn from(e: UserError) -> Self {
+        match e {
+            UserError::NotFound => crate::error::AppError::NotFound(e.to_string()),
+            UserError::Unexpected(err) => err.into(),
+            other => crate::error::AppError::Invalid(capitalise(&other.to_string())),
+        }
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+pub async fn find(db: &Db, tenant_id: &str, user_id: &str) -> anyhow::Result<Option<User>> {
+    Ok(sqlx::query_as::<_, User>(&format!(
+        "SELECT {} FROM users WHERE id = $1 AND tenant_id = $2",
+        User::COLUMNS
+    ))
+    .bind(user_id)
+    .bind(tenant_id)
+    .fetch_optional(&db.pool)
+    .await?)
+}
+
+pub async fn find_by_email(
+    db: &Db,
+    tenant_id: &str,
+    email: &Email,
+) -> anyhow::Result<Option<User>> {
+    Ok(sqlx::query_as::<_, User>(&format!(
+        "SELECT {} FROM users WHERE tenant_id = $1 AND email = $2",
+        User::COLUMNS
+    ))
+    .bind(tenant_id)
+    .bind(email.as_str())
+    .fetch_optional(&db.pool)
+    .await?)
+}
+
+pub async fn list(db: &Db, tenant_id: &str) -> anyhow::Result<Vec<UserRow>> {
+    let users = sqlx::query_as::<_, User>(&format!(
+        "SELECT {} FROM users WHERE tenant_id = $1 ORDER BY email",
+        User::COLUMNS
+    ))
+    .bind(tenant_id)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(users.into_iter().map(to_row).collect())
+}
+
+fn to_row(u: User) -> UserRow {
+    UserRow {
+        display_name: u.display_name(),
+        id: u.id,
+        email: u.email,
+        username: u.username,
+        role: u.role,
+        source: u.source,
+        status: u.status,
+        created: format_time(u.created_at),
+        last_login: u.last_login_at.map(format_time),
+    }
+}
+
+/// The first free username DESIGN's rule gives `email` in this tenant.
+pub async fn free_username(db: &Db, tenant: &Tenant, email: &Email) -> anyhow::Result<JitUsername> {
+    let prefix = tenant.prefix();
+    for n in 1..=10_000u32 {
+        let candidate = JitUsername::candidate(&prefix, email, n);
+        let taken: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM users WHERE tenant_id = $1 AND username = $2")
+                .bind(&tenant.id)
+                .bind(candidate.as_str())
+                .fetch_optional(&db.pool)
+                .await?;
+        if taken.is_none() {
+            return Ok(candidate);
+        }
+    }
+    anyhow::bail!("no free username for {email}")
+}
+
+/// What an admin typed into the add-user form.
+pub struct NewUser<'a> {
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub email: &'a str,
+    pub username: &'a str,
+}
+
+fn name_field(label: &str, value: &str) -> Result<String, UserError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(UserError::Invalid(format!("Enter a {label}.")));
+    }
+    if v.chars().count() > 100 {
+        return Err(UserError::Invalid(format!(
+            "The {label} may be at most 100 characters."
+        )));
+    }
+    if v.chars().any(|c| c.is_control()) {
+        return Err(UserError::Invalid(format!(
+            "The {label} contains a control character."
+        )));
+    }
+    Ok(v.to_string())
+}
+
+/// Invites a local user; the JIT username is derived unless the admin typed one.
+pub async fn add(
+    db: &Db,
+    tenant: &Tenant,
+    actor: &str,
+    input: NewUser<'_>,
+) -> Result<User, UserError> {
+    if tenant.user_source != "local" {
+        return Err(UserError::NotAllowed(
+            "This tenant's users come from Entra ID; they onboard themselves by scanning the QR code.".into(),
+        ));
+    }
+    let first_name = name_field("first name", input.first_name)?;
+    let last_name = name_field("last name", input.last_name)?;
+    let email =
+        Email::parse(input.email).map_err(|e| UserError::Invalid(format!("Email: {e}.")))?;
+    let username = if input.username.trim().is_empty() {
+        free_username(db, tenant, &email).await?
+    } else {
+        JitUsername::parse(input.username)
+            .map_err(|e| UserError::Invalid(format!("Username: {e}.")))?
+    };
+    if find_by_email(db, &tenant.id, &email).await?.is_some() {
+        return Err(UserError::EmailTaken(email.to_string()));
+    }
+    let user = User {
+        id: random_id(16),
+        tenant_id: tenant.id.clone(),
+        email: email.to_string(),
+        first_name,
+        last_name,
+        username: username.to_string(),
+        role: "technician".into(),
+        source: "local".into(),
+        status: "invited".into(),
+        entra_oid: None,
+        created_at: now(),
+        onboarded_at: None,
+        last_login_at: None,
+    };
+    let mut tx = db.pool.begin().await?;
+    let res = sqlx::query(
+        "INSERT INTO users (id, tenant_id, email, first_name, last_name, username, role, source, status, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&user.id)
+    .bind(&user.tenant_id)
+    .bind(&user.email)
+    .bind(&user.first_name)
+    .bind(&user.last_name)
+    .bind(&user.username)
+    .bind(&user.role)
+    .bind(&user.source)
+    .bind(&user.status)
+    .bind(user.created_at)
+    .execute(&mut *tx)
+    .await;
+    match res {
+        Err(e) if is_unique_violation(&e) => {
+            // The email was checked above; a race or a taken username ends here.
+            return Err(if find_by_email(db, &tenant.id, &email).await?.is_some() {
+                UserError::EmailTaken(user.email)
+            } else {
+                UserError::UsernameTaken(user.username)
+            });
+        }
+        other => {
+            other?;
+        }
+    }
+    audit::record(
+        &mut *tx,
+        Some(&tenant.id),
+        actor,
+        "user.invited",
+        &user.username,
+        &format!("{} <{}>", user.display_name(), user.email),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Ends every session of a user and cancels their approved-but-unused challenges.
+/// Runs inside the caller's transaction.
+pub async fn revoke_access(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+) -> anyhow::Result<u64> {
+    let ended = sqlx::query("DELETE FROM user_sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    sqlx::query(
+        "UPDATE login_challenges SET status = 'cancelled', reason = 'account disabled' \
+         WHERE user_id = $1 AND status = 'approved'",
+    )
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(ended)
+}
+
+/// Admin actions on one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Disable,
+    Enable,
+    MakeAdmin,
+    MakeTechnician,
+    Delete,
+}
+
+impl Action {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "disable" => Action::Disable,
+            "enable" => Action::Enable,
+            "make_admin" => Action::MakeAdmin,
+            "make_technician" => Action::MakeTechnician,
+            "delete" => Action::Delete,
+            _ => return None,
+        })
+    }
+}
+
+/// Applies an admin action; `actor` is the admin, who may not lock themselves out.
+pub async fn act(
+    db: &Db,
+    tenant: &Tenant,
+    actor: &User,
+    user_id: &str,
+    action: Action,
+) -> Result<String, UserError> {
+    let user = find(db, &tenant.id, user_id)
+        .await?
+        .ok_or(UserError::NotFound)?;
+    if user.id == actor.id && action != Action::MakeAdmin && action != Action::Enable {
+        return Err(UserError::NotAllowed(
+            "You cannot do this to your own account; ask another admin.".into(),
+        ));
+    }
+    let mut tx = db.pool.begin().await?;
+    let (audit_action, message) = match action {
+        Action::Disable => {
+            if user.status == "disabled" || user.status == "offboarded" {
+                return Err(UserError::NotAllowed(format!(
+                    "{} is already {}.",
+                    user.username, user.status
+                )));
+            }
+            sqlx::query("UPDATE users SET status = 'disabled' WHERE id = $1")
+                .bind(&user.id)
+                .execute(&mut *tx)
+                .await?;
+            let ended = revoke_access(&mut tx, &user.id).await?;
+            (
+                "user.disabled",
+                format!("{} is disabled; {ended} session(s) ended.", user.username),
+            )
+        }
+        Action::Enable => {
+            if user.status != "disabled" {
+                return Err(UserError::NotAllowed(format!(
+                    "{} is not disabled.",
+                    user.username
+                )));
+            }
+            let status = if user.onboarded_at.is_some() {
+                "active"
+            } else {
+                "invited"
+            };
+            sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
+                .bind(status)
+                .bind(&user.id)
+                .execute(&mut *tx)
+                .await?;
+            (
+                "user.enabled",
+                format!("{} is {status} again.", user.username),
+            )
+        }
+        Action::MakeAdmin | Action::MakeTechnician => {
+            let role = if action == Action::MakeAdmin {
+                "admin"
+            } else {
+                "technician"
+            };
+            if user.role == role {
+                return Err(UserError::NotAllowed(format!(
+                    "{} is already {role}.",
+                    user.username
+                )));
+            }
+            sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+                .bind(role)
+                .bind(&user.id)
+                .execute(&mut *tx)
+                .await?;
+            (
+                "user.role_changed",
+                format!("{} is now {role}.", user.username),
+            )
+        }
+        Action::Delete => {
+            if user.status != "disabled" {
+                return Err(UserError::NotAllowed(format!(
+                    "Disable {} before deleting the account.",
+                    user.username
+                )));
+            }
+            for sql in [
+                "DELETE FROM user_sessions WHERE user_id = $1",
+                "DELETE FROM device_bindings WHERE user_id = $1",
+                "UPDATE login_challenges SET user_id = NULL WHERE user_id = $1",
+                "DELETE FROM users WHERE id = $1",
+            ] {
+                sqlx::query(sql).bind(&user.id).execute(&mut *tx).await?;
+            }
+            ("user.deleted", format!("{} is deleted.", user.username))
+        }
+    };
+    audit::record(
+        &mut *tx,
+        Some(&tenant.id),
+        &actor.username,
+        audit_action,
+        &user.username,
+        &message,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(message)
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionDb {
+    id: String,
+    created_at: i64,
+    last_seen_at: i64,
+    ip: String,
+    user_agent: String,
+}
+
+pub async fn sessions(
+    db: &Db,
+    tenant: &Tenant,
+    user_id: &str,
+) -> Result<Vec<SessionRow>, UserError> {
+    find(db, &tenant.id, user_id)
+        .await?
+        .ok_or(UserError::NotFound)?;
+    let rows = sqlx::query_as::<_, SessionDb>(
+        "SELECT id, created_at, last_seen_at, ip, user_agent FROM user_sessions \
+         WHERE tenant_id = $1 AND user_id = $2 ORDER BY last_seen_at DESC",
+    )
+    .bind(&tenant.id)
+    .bind(user_id)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| SessionRow {
+            id: r.id,
+            started: format_time(r.created_at),
+            last_seen: format_time(r.last_seen_at),
+            ip: r.ip,
+            user_agent: r.user_agent,
+        })
+        .collect())
+}
+
+pub async fn revoke_session(
+    db: &Db,
+    tenant: &Tenant,
+    actor: &User,
+    session_id: &str,
+) -> Result<(), UserError> {
+    let mut tx = db.pool.begin().await?;
+    let owner: Option<(String,)> = sqlx::query_as(
+        "SELECT u.username FROM user_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.tenant_id = $2",
+    )
+    .bind(session_id)
+    .bind(&tenant.id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((username,)) = owner else {
+        return Err(UserError::Invalid("That session has already ended.".into()));
+    };
+    sqlx::query("DELETE FROM user_sessions WHERE id = $1")
+        .bind(session_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        Some(&tenant.id),
+        &actor.username,
+        "session.revoked",
+        &username,
+        "by an admin",
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,340 @@
+use crate::helpers::*;
+
+/// An admin of `acme`, signed in.
+async fn admin_browser(app: &TestApp) -> Browser {
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let phone = app.phone_with_email("admin@acme.com").await;
+    let browser = app.browser(&["acme"]);
+    let landed = sign_in(app, &browser, &phone, "acme").await;
+    assert_eq!(
+        landed, "/adminportal/users",
+        "admins land on the admin portal"
+    );
+    browser
+}
+
+async fn call(browser: &Browser, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let res = browser
+        .client
+        .post(browser.url("acme", &format!("/api/{path}")))
+        .header("accept", "application/json")
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+async fn user_id(app: &TestApp, email: &str) -> String {
+    let (id,): (String,) = sqlx::query_as("SELECT id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    id
+}
+
+#[tokio::test]
+async fn the_admin_portal_shows_user_management() {
+    let app = spawn_app().await;
+    let admin = admin_browser(&app).await;
+    let html = admin
+        .get("acme", "/adminportal/users")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("User management")
+            && html.contains("User source")
+            && html.contains("Audit log")
+    );
+    assert!(
+        html.contains("admin@acme.com"),
+        "the user list is rendered on the server"
+    );
+    let html = admin
+        .get("acme", "/adminportal/user-source")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Local directory"));
+}
+
+#[tokio::test]
+async fn an_admin_invites_users_with_jit_names() {
+    let app = spawn_app().await;
+    let admin = admin_browser(&app).await;
+    let (s, body) = call(
+        &admin,
+        "users/add",
+        &[
+            ("first_name", "Alex"),
+            ("last_name", "Doe"),
+            ("email", "Alex@Acme.com"),
+            ("username", ""),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("msp-alex"), "{body}");
+    // Same local part, other domain: the name is taken, so a suffix is added.
+    let (s, body) = call(
+        &admin,
+        "users/add",
+        &[
+            ("first_name", "Alex"),
+            ("last_name", "Other"),
+            ("email", "alex@other.com"),
+            ("username", ""),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("msp-alex2"), "{body}");
+    // A typed username is kept.
+    let (s, body) = call(
+        &admin,
+        "users/add",
+        &[
+            ("first_name", "Bo"),
+            ("last_name", "Li"),
+            ("email", "bo@acme.com"),
+            ("username", "bo-admin"),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(app.user_status("bo@acme.com").await, "invited");
+    let list = admin
+        .get("acme", "/adminportal/users")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains("bo-admin") && list.contains("msp-alex2"));
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
+    let app = spawn_app().await;
+    let admin = admin_browser(&app).await;
+    let before: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[
+                ("first_name", "A"),
+                ("last_name", "B"),
+                ("email", "nope"),
+                ("username", ""),
+            ],
+            "Email",
+        ),
+        (
+            &[
+                ("first_name", ""),
+                ("last_name", "B"),
+                ("email", "a@acme.com"),
+                ("username", ""),
+            ],
+            "first name",
+        ),
+        (
+            &[
+                ("first_name", "A"),
+                ("last_name", "B"),
+                ("email", "a@acme.com"),
+                ("username", "Bad Name"),
+            ],
+            "Username",
+        ),
+        (
+            &[
+                ("first_name", "A"),
+                ("last_name", "B"),
+                ("email", "admin@acme.com"),
+                ("username", ""),
+            ],
+            "already has an account",
+        ),
+        (
+            &[
+                ("first_name", "A"),
+                ("last_name", "B"),
+                ("email", "x@acme.com"),
+                ("username", "msp-admin"),
+            ],
+            "already taken",
+        ),
+    ];
+    for (form, expected) in cases {
+        let (s, body) = call(&admin, "users/add", form).await;
+        assert_ne!(s, 200, "{form:?} was accepted");
+        assert!(body.contains(expected), "{form:?}: {body}");
+    }
+    let after: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn disabling_a_user_signs_them_out_everywhere() {
+    let app = spawn_app().await;
+    let admin = admin_browser(&app).await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let tech = app.browser(&["acme"]);
+    sign_in(&app, &tech, &phone, "acme").await;
+    assert_eq!(tech.get("acme", "/home").await.status(), 200);
+
+    let id = user_id(&app, "alex@acme.com").await;
+    let (s, body) = call(
+        &admin,
+        "users/act",
+        &[("user_id", &id), ("action", "disable")],
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("1 session"), "{body}");
+    assert_eq!(
+        tech.get("acme", "/home").await.status(),
+        303,
+        "out on the next request"
+    );
+
+    // Delete only once disabled; re-enable works.
+    let (s, _) = call(
+        &admin,
+        "users/act",
+        &[("user_id", &id), ("action", "enable")],
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(app.user_status("alex@acme.com").await, "active");
+    let (s, body) = call(
+        &admin,
+        "users/act",
+        &[("user_id", &id), ("action", "delete")],
+    )
+    .await;
+    assert_ne!(s, 200);
+    assert!(body.contains("Disable"), "{body}");
+    call(
+        &admin,
+        "users/act",
+        &[("user_id", &id), ("action", "disable")],
+    )
+    .await;
+    let (s, body) = call(
+        &admin,
+        "users/act",
+        &[("user_id", &id), ("action", "delete")],
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let left: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM users WHERE email = 'alex@acme.com'")
+            .fetch_optional(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert!(left.is_none());
+    let actions = app.audit_actions().await;
+    for a in [
+        "user.invited",
+        "user.disabled",
+        "user.enabled",
+        "user.deleted",
+    ] {
+        assert!(actions.contains(&a.to_string()), "{a} in {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_admin_sees_and_revokes_a_users_sessions() {
+    let app = spawn_app().await;
+    let admin = admin_browser(&app).await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let tech = app.browser(&["acme"]);
+    sign_in(&app, &tech, &phone, "acme").await;
+    let id = user_id(&app, "alex@acme.com").await;
+    let (s, body) = call(&admin, "users/sessions", &[("user_id", &id)]).await;
+    assert_eq!(s, 200);
+    let sessions: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(sessions.as_array().unwrap().len(), 1);
+    assert!(sessions[0]["user_agent"]
+        .as_str()
+        .unwrap()
+        .contains("TestBrowser"));
+    let sid = sessions[0]["id"].as_str().unwrap().to_string();
+    let (s, _) = call(&admin, "users/revoke_session", &[("session_id", &sid)]).await;
+    assert_eq!(s, 200);
+    assert_eq!(tech.get("acme", "/home").await.status(), 303);
+    assert!(app
+        .audit_actions()
+        .await
+        .contains(&"session.revoked".to_string()));
+}
+
+#[tokio::test]
+async fn an_admin_makes_another_user_admin_but_cannot_lock_themselves_out() {
+    let app = spawn_app().await;
+    let admin = admin_browser(&app).await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let id = user_id(&app, "alex@acme.com").await;
+    let (s, body) = call(
+        &admin,
+        "users/act",
+        &[("user_id", &id), ("action", "make_admin")],
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let me = user_id(&app, "admin@acme.com").await;
+    let (s, body) = call(
+        &admin,
+        "users/act",
+        &[("user_id", &me), ("action", "disable")],
+    )
+    .await;
+    assert_ne!(s, 200);
+    assert!(body.contains("your own account"), "{body}");
+}
+
+#[tokio::test]
+async fn technicians_and_strangers_cannot_use_the_admin_portal() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let tech = app.browser(&["acme"]);
+    sign_in(&app, &tech, &phone, "acme").await;
+    let res = tech.get("acme", "/adminportal/users").await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/home");
+    let (s, body) = call(&tech, "users/list", &[]).await;
+    assert_ne!(s, 200);
+    assert!(body.contains("Forbidden"), "{body}");
+
+    let stranger = app.browser(&["acme"]);
+    let (s, body) = call(
+        &stranger,
+        "users/add",
+        &[
+            ("first_name", "E"),
+            ("last_name", "V"),
+            ("email", "eve@acme.com"),
+            ("username", ""),
+        ],
+    )
+    .await;
+    assert_ne!(s, 200);
+    assert!(body.contains("NotSignedIn"), "{body}");
+}

@@ -1,0 +1,54 @@
+use std::process::Command;
+
+fn gatehouse(db: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(args)
+        .env("DATABASE_URL", db)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("gatehouse runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn tenant_create_makes_a_tenant_and_refuses_bad_input_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let create = |slug: &str, email: &str| {
+        gatehouse(
+            &db,
+            &[
+                "tenant",
+                "create",
+                "--slug",
+                slug,
+                "--name",
+                "Acme MSP",
+                "--admin-email",
+                email,
+            ],
+        )
+    };
+    let (ok, out) = create("acme", "Admin@Acme.com");
+    assert!(ok, "{out}");
+    assert!(out.contains("Created tenant `acme`"), "{out}");
+
+    let (ok, out) = create("acme", "admin@acme.com");
+    assert!(!ok);
+    assert!(out.contains("already taken"), "{out}");
+
+    let (ok, out) = create("Acme!", "admin@acme.com");
+    assert!(!ok);
+    assert!(out.contains("invalid slug"), "{out}");
+
+    let (ok, out) = create("beta", "not-an-email");
+    assert!(!ok);
+    assert!(out.contains("invalid admin email"), "{out}");
+}

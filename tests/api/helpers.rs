@@ -1,0 +1,409 @@
+//! Test harness: the real app on port 0 with a fresh database, a phone that signs with a
+//! real P-256 key, and browsers with their own cookie jars.
+
+use base64::Engine as _;
+use gatehouse::server::config::Config;
+use gatehouse::server::startup::Application;
+use gatehouse::server::state::AppState;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use p256::ecdsa::SigningKey;
+use p256::pkcs8::EncodePrivateKey;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    db_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// `TEST_DATABASE=postgres` runs the suite on PostgreSQL at 127.0.0.1:5432, one database
+/// per test; anything else runs it on a SQLite file in a temporary folder.
+pub fn on_postgres() -> bool {
+    std::env::var("TEST_DATABASE")
+        .map(|v| v == "postgres")
+        .unwrap_or(false)
+}
+
+const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let (url, db_name, dir) = if on_postgres() {
+        let name = format!("gatehouse_test_{}", uuid_like());
+        let admin_url = std::env::var("TEST_PG_ADMIN_URL").unwrap_or_else(|_| PG_ADMIN_URL.into());
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+            .await
+            .expect("PostgreSQL at 127.0.0.1:5432 must be running for TEST_DATABASE=postgres");
+        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_string())
+            .unwrap();
+        (format!("{base}/{name}"), Some(name), None)
+    } else {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+        (url, None, Some(dir))
+    };
+    let mut config = Config::for_tests(url);
+    tweak(&mut config);
+    let app = Application::build(config).await.expect("app builds");
+    let port = app.port();
+    let state = app.state().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        state,
+        db_name,
+        _dir: dir,
+        shutdown: Some(tx),
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(name) = self.db_name.take() {
+            // Drop the per-test database from a thread of its own: Drop cannot await.
+            let admin_url =
+                std::env::var("TEST_PG_ADMIN_URL").unwrap_or_else(|_| PG_ADMIN_URL.into());
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    if let Ok(mut conn) =
+                        <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await
+                    {
+                        let _ = sqlx::Executor::execute(
+                            &mut conn,
+                            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                        )
+                        .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    gatehouse::server::util::random_id(9)
+        .to_ascii_lowercase()
+        .replace(['-', '_'], "x")
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+impl TestApp {
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// A browser: its own cookie jar, no automatic redirects, tenant hosts resolved here.
+    pub fn browser(&self, slugs: &[&str]) -> Browser {
+        let mut builder = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0")
+            .resolve("localhost", self.addr);
+        for slug in slugs {
+            builder = builder.resolve(&format!("{slug}.localhost"), self.addr);
+        }
+        Browser {
+            client: builder.build().unwrap(),
+            port: self.port(),
+        }
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("http://localhost:{}/api/mobile/v1{}", self.port(), path)
+    }
+
+    pub fn base_client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .resolve("localhost", self.addr)
+            .build()
+            .unwrap()
+    }
+
+    pub async fn create_tenant(&self, slug: &str, name: &str, admin: &str) {
+        gatehouse::tenants::service::create(&self.state.db, slug, name, admin, "test")
+            .await
+            .expect("tenant created");
+    }
+
+    /// The newest code mailed to `email`, read from the dev outbox.
+    pub async fn last_code(&self, email: &str) -> String {
+        let (body,): (String,) =
+            sqlx::query_as("SELECT body FROM outbox WHERE to_addr = $1 ORDER BY id DESC LIMIT 1")
+                .bind(email)
+                .fetch_one(&self.state.db.pool)
+                .await
+                .expect("a mail was sent");
+        body.split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .expect("a 6-digit code in the mail")
+            .to_string()
+    }
+
+    /// A phone with its device registered and `email` verified.
+    pub async fn phone_with_email(&self, email: &str) -> Phone {
+        let mut phone = Phone::new();
+        phone.register(self).await;
+        let res = phone.request_code(self, email).await;
+        assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
+        let code = self.last_code(email).await;
+        let res = phone.confirm(self, email, &code).await;
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+        phone
+    }
+
+    /// Adds a local technician directly through the service, as an admin would.
+    pub async fn add_user(&self, slug: &str, first: &str, email: &str) -> String {
+        let tenant = gatehouse::tenants::service::find_by_slug(&self.state.db, slug)
+            .await
+            .unwrap()
+            .unwrap();
+        let user = gatehouse::users::service::add(
+            &self.state.db,
+            &tenant,
+            "test",
+            gatehouse::users::service::NewUser {
+                first_name: first,
+                last_name: "Tester",
+                email,
+                username: "",
+            },
+        )
+        .await
+        .expect("user added");
+        user.id
+    }
+
+    pub async fn user_status(&self, email: &str) -> String {
+        let (s,): (String,) = sqlx::query_as("SELECT status FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_one(&self.state.db.pool)
+            .await
+            .unwrap();
+        s
+    }
+
+    pub async fn audit_actions(&self) -> Vec<String> {
+        sqlx::query_as::<_, (String,)>("SELECT action FROM audit_events ORDER BY id")
+            .fetch_all(&self.state.db.pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.0)
+            .collect()
+    }
+}
+
+pub struct Browser {
+    pub client: reqwest::Client,
+    port: u16,
+}
+
+/// What the login page showed.
+#[derive(Debug, Clone)]
+pub struct LoginPage {
+    pub challenge: String,
+    pub match_number: i64,
+    pub html: String,
+}
+
+impl Browser {
+    pub fn url(&self, slug: &str, path: &str) -> String {
+        format!("http://{slug}.localhost:{}{path}", self.port)
+    }
+
+    pub async fn get(&self, slug: &str, path: &str) -> reqwest::Response {
+        self.client.get(self.url(slug, path)).send().await.unwrap()
+    }
+
+    /// Loads the login page and reads the challenge id and the match number off it.
+    pub async fn login_page(&self, slug: &str) -> LoginPage {
+        let res = self.get(slug, "/").await;
+        assert_eq!(res.status(), 200, "login page");
+        let html = res.text().await.unwrap();
+        LoginPage {
+            challenge: between(&html, "data-challenge=\"", "\"").expect("challenge id on the page"),
+            match_number: between(&html, "id=\"match-number\"", "</strong>")
+                .and_then(|s| s.rsplit('>').next().map(str::to_string))
+                .and_then(|s| s.trim().parse().ok())
+                .expect("match number on the page"),
+            html,
+        }
+    }
+}
+
+pub fn between(s: &str, start: &str, end: &str) -> Option<String> {
+    let i = s.find(start)? + start.len();
+    let j = s[i..].find(end)? + i;
+    Some(s[i..j].to_string())
+}
+
+/// A phone: a P-256 key like the app's, signing compact ES256 JWS.
+pub struct Phone {
+    key: SigningKey,
+    pub device_id: Option<String>,
+}
+
+impl Phone {
+    pub fn new() -> Self {
+        Self {
+            key: SigningKey::random(&mut rand::rngs::OsRng),
+            device_id: None,
+        }
+    }
+
+    pub fn jwk(&self) -> Value {
+        let point = self.key.verifying_key().to_encoded_point(false);
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        json!({ "kty": "EC", "crv": "P-256", "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap()) })
+    }
+
+    pub fn sign(&self, mut payload: Value) -> String {
+        if payload.get("iat").is_none() {
+            payload["iat"] = json!(now());
+        }
+        let der = self.key.to_pkcs8_der().unwrap();
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::ES256),
+            &payload,
+            &EncodingKey::from_ec_der(der.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    pub fn id(&self) -> &str {
+        self.device_id.as_deref().expect("registered")
+    }
+
+    pub async fn register(&mut self, app: &TestApp) -> u16 {
+        let jws = self.sign(json!({ "purpose": "register" }));
+        let res = app
+            .base_client()
+            .post(app.api("/devices"))
+            .json(&json!({ "public_key": self.jwk(), "jws": jws }))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        assert!(res.status().is_success(), "registration: {status}");
+        let body: Value = res.json().await.unwrap();
+        self.device_id = Some(body["device_id"].as_str().unwrap().to_string());
+        status
+    }
+
+    pub async fn post(&self, app: &TestApp, path: &str, payload: Value) -> reqwest::Response {
+        let jws = self.sign(payload);
+        app.base_client()
+            .post(app.api(path))
+            .json(&json!({ "jws": jws }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn request_code(&self, app: &TestApp, email: &str) -> reqwest::Response {
+        let id = self.id().to_string();
+        self.post(
+            app,
+            &format!("/devices/{id}/emails"),
+            json!({ "purpose": "verify_email", "device_id": id, "email": email }),
+        )
+        .await
+    }
+
+    pub async fn confirm(&self, app: &TestApp, email: &str, code: &str) -> reqwest::Response {
+        let id = self.id().to_string();
+        self.post(
+            app,
+            &format!("/devices/{id}/emails/confirm"),
+            json!({ "purpose": "confirm_email", "device_id": id, "email": email, "code": code }),
+        )
+        .await
+    }
+
+    pub async fn approve(
+        &self,
+        app: &TestApp,
+        slug: &str,
+        challenge: &str,
+        number: i64,
+    ) -> reqwest::Response {
+        let id = self.id().to_string();
+        self.post(
+            app,
+            &format!("/challenges/{challenge}/approve"),
+            json!({ "purpose": "approve", "device_id": id, "tenant": slug, "challenge": challenge, "number": number }),
+        )
+        .await
+    }
+
+    pub async fn deny(&self, app: &TestApp, slug: &str, challenge: &str) -> reqwest::Response {
+        let id = self.id().to_string();
+        self.post(
+            app,
+            &format!("/challenges/{challenge}/deny"),
+            json!({ "purpose": "deny", "device_id": id, "tenant": slug, "challenge": challenge }),
+        )
+        .await
+    }
+}
+
+/// The `error.code` of a mobile API error response.
+pub async fn error_code(res: reqwest::Response) -> (u16, String, String) {
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.expect("error body is JSON");
+    (
+        status,
+        body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
+
+/// Signs `browser` in to `slug` as the owner of `phone`; returns where the browser landed.
+pub async fn sign_in(app: &TestApp, browser: &Browser, phone: &Phone, slug: &str) -> String {
+    let page = browser.login_page(slug).await;
+    let res = phone
+        .approve(app, slug, &page.challenge, page.match_number)
+        .await;
+    assert_eq!(res.status(), 200, "approve: {}", res.text().await.unwrap());
+    let res = browser.get(slug, "/").await;
+    assert_eq!(res.status(), 303, "the first load after approval redirects");
+    res.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string()
+}

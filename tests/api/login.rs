@@ -1,0 +1,355 @@
+use crate::helpers::*;
+use futures::StreamExt;
+
+#[tokio::test]
+async fn an_invited_technician_signs_in_by_qr_and_lands_on_home() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let browser = app.browser(&["acme"]);
+
+    let page = browser.login_page("acme").await;
+    assert!(page.html.contains("<svg"), "the QR code is inline SVG");
+    assert!(page.html.contains("Sign in to Acme MSP"));
+
+    let info: serde_json::Value = app
+        .base_client()
+        .get(app.api(&format!("/challenges/{}?tenant=acme", page.challenge)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["tenant_name"], "Acme MSP");
+    assert_eq!(info["requester_ip"], "127.0.0.1");
+    assert!(info["user_agent"].as_str().unwrap().contains("TestBrowser"));
+    let numbers: Vec<i64> = info["numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), 3);
+    assert!(numbers.contains(&page.match_number));
+
+    let res = phone
+        .approve(&app, "acme", &page.challenge, page.match_number)
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["user"]["username"], "msp-alex");
+    assert_eq!(body["user"]["status"], "active");
+
+    let res = browser.get("acme", "/").await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/home");
+    let home = browser.get("acme", "/home").await.text().await.unwrap();
+    assert!(home.contains("msp-alex"), "home shows the JIT account name");
+    assert_eq!(app.user_status("alex@acme.com").await, "active");
+    let actions = app.audit_actions().await;
+    for a in ["user.onboarded", "login.approved", "login.completed"] {
+        assert!(actions.contains(&a.to_string()), "{a} in {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_browser_is_told_of_the_approval_by_push() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let browser = app.browser(&["acme"]);
+    let page = browser.login_page("acme").await;
+    let res = browser
+        .get(
+            "acme",
+            &format!("/login/events?challenge={}", page.challenge),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let mut stream = res.bytes_stream();
+    let approve = phone.approve(&app, "acme", &page.challenge, page.match_number);
+    assert_eq!(approve.await.status(), 200);
+    let mut seen = String::new();
+    while let Some(chunk) = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
+        .await
+        .expect("an event within 5 s")
+    {
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        if seen.contains("event: approved") {
+            break;
+        }
+    }
+    assert!(seen.contains("event: approved"), "{seen}");
+}
+
+#[tokio::test]
+async fn another_browser_cannot_use_the_approval() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let victim = app.browser(&["acme"]);
+    let attacker = app.browser(&["acme"]);
+    let page = victim.login_page("acme").await;
+    assert_eq!(
+        phone
+            .approve(&app, "acme", &page.challenge, page.match_number)
+            .await
+            .status(),
+        200
+    );
+
+    // The attacker knows the challenge id but not the victim's binding cookie.
+    let res = attacker.get("acme", "/").await;
+    assert_eq!(
+        res.status(),
+        200,
+        "the attacker just gets a login page of their own"
+    );
+    assert_eq!(attacker.get("acme", "/home").await.status(), 303);
+    let res = attacker
+        .get(
+            "acme",
+            &format!("/login/events?challenge={}", page.challenge),
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+
+    // The rightful browser still completes, once.
+    assert_eq!(victim.get("acme", "/").await.status(), 303);
+}
+
+#[tokio::test]
+async fn an_approval_cannot_be_replayed() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let browser = app.browser(&["acme"]);
+    let landed = sign_in(&app, &browser, &phone, "acme").await;
+    assert_eq!(landed, "/home");
+    let challenge: (String,) =
+        sqlx::query_as("SELECT id FROM login_challenges WHERE status = 'consumed'")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    let (s, code, _) = error_code(phone.approve(&app, "acme", &challenge.0, 10).await).await;
+    assert_eq!((s, code.as_str()), (409, "challenge_used"));
+}
+
+#[tokio::test]
+async fn a_wrong_number_cancels_the_request() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let browser = app.browser(&["acme"]);
+    let page = browser.login_page("acme").await;
+    let wrong = if page.match_number == 99 {
+        98
+    } else {
+        page.match_number + 1
+    };
+    let (s, code, _) = error_code(phone.approve(&app, "acme", &page.challenge, wrong).await).await;
+    assert_eq!((s, code.as_str()), (403, "wrong_number"));
+    // A second guess is refused: the request is gone.
+    let (s, code, _) = error_code(
+        phone
+            .approve(&app, "acme", &page.challenge, page.match_number)
+            .await,
+    )
+    .await;
+    assert_eq!((s, code.as_str()), (409, "challenge_used"));
+    let next = browser.login_page("acme").await;
+    assert_ne!(
+        next.challenge, page.challenge,
+        "the browser gets a new QR code"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_request_cannot_be_approved() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let browser = app.browser(&["acme"]);
+    let page = browser.login_page("acme").await;
+    sqlx::query("UPDATE login_challenges SET expires_at = $1")
+        .bind(now() - 1)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let (s, code, _) = error_code(
+        phone
+            .approve(&app, "acme", &page.challenge, page.match_number)
+            .await,
+    )
+    .await;
+    assert_eq!((s, code.as_str()), (410, "challenge_expired"));
+    let next = browser.login_page("acme").await;
+    assert_ne!(
+        next.challenge, page.challenge,
+        "an expired code is replaced"
+    );
+}
+
+#[tokio::test]
+async fn reloading_the_login_page_keeps_the_same_code() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let browser = app.browser(&["acme"]);
+    let a = browser.login_page("acme").await;
+    let b = browser.login_page("acme").await;
+    assert_eq!(a.challenge, b.challenge);
+    assert_eq!(a.match_number, b.match_number);
+}
+
+#[tokio::test]
+async fn a_disabled_user_cannot_sign_in() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    sqlx::query("UPDATE users SET status = 'disabled' WHERE email = 'alex@acme.com'")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let browser = app.browser(&["acme"]);
+    let page = browser.login_page("acme").await;
+    let (s, code, msg) = error_code(
+        phone
+            .approve(&app, "acme", &page.challenge, page.match_number)
+            .await,
+    )
+    .await;
+    assert_eq!((s, code.as_str()), (403, "account_disabled"));
+    assert!(msg.contains("disabled"), "{msg}");
+    assert_eq!(
+        browser.get("acme", "/").await.status(),
+        200,
+        "the browser is not signed in"
+    );
+}
+
+#[tokio::test]
+async fn a_stranger_or_an_unverified_phone_is_refused_with_the_reason() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let stranger = app.phone_with_email("eve@evil.com").await;
+    let browser = app.browser(&["acme"]);
+    let page = browser.login_page("acme").await;
+    let (s, code, msg) = error_code(
+        stranger
+            .approve(&app, "acme", &page.challenge, page.match_number)
+            .await,
+    )
+    .await;
+    assert_eq!((s, code.as_str()), (403, "no_account"));
+    assert!(
+        msg.contains("eve@evil.com") && msg.contains("Acme MSP"),
+        "{msg}"
+    );
+
+    let mut fresh = Phone::new();
+    fresh.register(&app).await;
+    let page = browser.login_page("acme").await;
+    let (s, code, _) = error_code(
+        fresh
+            .approve(&app, "acme", &page.challenge, page.match_number)
+            .await,
+    )
+    .await;
+    assert_eq!((s, code.as_str()), (403, "email_not_verified"));
+}
+
+#[tokio::test]
+async fn denying_on_the_phone_tells_the_browser() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let browser = app.browser(&["acme"]);
+    let page = browser.login_page("acme").await;
+    assert_eq!(
+        phone.deny(&app, "acme", &page.challenge).await.status(),
+        200
+    );
+    let res = browser
+        .get(
+            "acme",
+            &format!("/login/events?challenge={}", page.challenge),
+        )
+        .await;
+    let text = tokio::time::timeout(std::time::Duration::from_secs(5), res.text())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        text.contains("event: denied") && text.contains("denied on the phone"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let browser = app.browser(&["acme"]);
+    sign_in(&app, &browser, &phone, "acme").await;
+    assert_eq!(browser.get("acme", "/home").await.status(), 200);
+    let res = browser
+        .client
+        .post(browser.url("acme", "/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        browser.get("acme", "/home").await.status(),
+        303,
+        "signed out"
+    );
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM user_sessions")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn a_session_does_not_carry_over_to_another_tenant() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.create_tenant("beta", "Beta IT", "admin@beta.com").await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let browser = app.browser(&["acme", "beta"]);
+    sign_in(&app, &browser, &phone, "acme").await;
+    assert_eq!(browser.get("beta", "/home").await.status(), 303);
+    let page = browser.login_page("beta").await;
+    let (s, code, _) = error_code(
+        phone
+            .approve(&app, "beta", &page.challenge, page.match_number)
+            .await,
+    )
+    .await;
+    assert_eq!((s, code.as_str()), (403, "no_account"));
+}

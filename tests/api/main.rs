@@ -1,0 +1,9 @@
+//! Integration tests: the real app over HTTP, on SQLite or (TEST_DATABASE=postgres) PostgreSQL.
+
+mod helpers;
+
+mod admin;
+mod cli;
+mod health;
+mod login;
+mod mobile_api;
