@@ -1,0 +1,52 @@
+import { defineConfig } from "@playwright/test";
+import * as os from "node:os";
+import * as path from "node:path";
+
+// A Gatehouse of its own for the browser tests: demo mode (the seeded `demo` tenant and
+// the dev outbox) on a fresh SQLite file, on a port apart from a running demo.
+export const PORT = 3100;
+export const BASE = `http://localhost:${PORT}`;
+export const TENANT = `http://demo.localhost:${PORT}`;
+export const DB_FILE = path.join(__dirname, ".tmp", "e2e.db");
+
+const targetDir = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), ".cache", "gatehouse", "target");
+const bin = process.env.GATEHOUSE_BIN || path.join(targetDir, "debug", "gatehouse");
+
+export default defineConfig({
+  testDir: "./tests",
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [["list"]],
+  use: {
+    launchOptions: {
+      executablePath: "/usr/bin/chromium",
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+      ],
+    },
+    trace: "retain-on-failure",
+  },
+  webServer: {
+    command: `rm -rf .tmp && mkdir -p .tmp && exec "${bin}" serve`,
+    url: `${BASE}/readyz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    env: {
+      DATABASE_URL: `sqlite://${DB_FILE}`,
+      GATEHOUSE_LISTEN: `127.0.0.1:${PORT}`,
+      GATEHOUSE_BASE_DOMAIN: `localhost:${PORT}`,
+      GATEHOUSE_DEMO: "true",
+      LEPTOS_SITE_ROOT: path.join(__dirname, "..", "target", "site"),
+      RUST_LOG: "warn",
+    },
+  },
+});

@@ -1,0 +1,75 @@
+import { expect, test } from "@playwright/test";
+import { DEMO_ADMIN, invite, matchNumber, newDesktop, newPhone, scanQr, signIn, sql, verifyEmail } from "./helpers";
+import { TENANT } from "../playwright.config";
+
+test("a wrong number refuses the sign-in on the phone and on the screen", async ({ browser }) => {
+  const desktop = await newDesktop(browser);
+  const phone = await newPhone(browser);
+  await verifyEmail(phone, DEMO_ADMIN);
+  const link = await scanQr(desktop);
+  const right = Number(await matchNumber(desktop));
+  await phone.goto(link);
+  const wrong = phone.locator(`#numbers button:not([data-number="${right}"])`).first();
+  await wrong.click();
+  await expect(phone.locator("#outcome-message")).toContainText("not the number shown on the screen");
+  await expect(desktop.locator(".flash.error")).toContainText("Sign-in refused: the wrong number was picked");
+  // The screen moves on to a fresh code; the old one is dead.
+  await expect.poll(async () => scanQr(desktop), { timeout: 15_000 }).not.toBe(link);
+  await phone.goto(link);
+  await expect(phone.locator("#outcome-message")).toContainText("already denied");
+  await expect(desktop).toHaveURL(`${TENANT}/`);
+});
+
+test("an expired code cannot be approved, and the screen gets a new one", async ({ browser }) => {
+  const desktop = await newDesktop(browser);
+  const phone = await newPhone(browser);
+  await verifyEmail(phone, DEMO_ADMIN);
+  const link = await scanQr(desktop);
+  // Two minutes pass for this code.
+  const challenge = new URL(link).searchParams.get("challenge");
+  sql(`UPDATE login_challenges SET expires_at = strftime('%s','now') - 1 WHERE id = '${challenge}'`);
+  await phone.goto(link);
+  await expect(phone.locator("#outcome-message")).toContainText("expired");
+  await desktop.reload();
+  expect(await scanQr(desktop)).not.toBe(link);
+});
+
+test("an approval is used once, by the browser that showed the code", async ({ browser }) => {
+  const other = await newDesktop(browser);
+  const otherLink = await scanQr(other);
+  const { desktop, phone } = await signIn(browser, DEMO_ADMIN);
+  const link = phone.url();
+  await desktop.waitForURL(`${TENANT}/adminportal/users`);
+
+  // Replay: the same link again.
+  await phone.goto(link);
+  await expect(phone.locator("#outcome-message")).toContainText("already");
+
+  // The second browser was never approved: it still shows its own code, and a reload
+  // does not sign it in.
+  await other.reload();
+  await expect(other).toHaveURL(`${TENANT}/`);
+  expect(await scanQr(other)).toBe(otherLink);
+  await other.goto(`${TENANT}/adminportal/users`);
+  await expect(other).toHaveURL(`${TENANT}/`);
+});
+
+test("a disabled technician cannot sign in and is told why", async ({ browser }) => {
+  const { desktop: admin } = await signIn(browser, DEMO_ADMIN);
+  await admin.waitForURL(`${TENANT}/adminportal/users`);
+  await invite(admin, "Bo", "bo@demo-msp.example");
+  admin.on("dialog", (d) => d.accept());
+  const row = admin.locator('#users tr[data-email="bo@demo-msp.example"]');
+  await row.locator('button[data-action="disable"]').click();
+  await expect(admin.locator(".flash.ok")).toContainText("msp-bo is disabled");
+  await expect(row).toHaveAttribute("data-status", "disabled");
+
+  const desktop = await newDesktop(browser);
+  const phone = await newPhone(browser);
+  await verifyEmail(phone, "bo@demo-msp.example");
+  await phone.goto(await scanQr(desktop));
+  await phone.locator(`#numbers button[data-number="${Number(await matchNumber(desktop))}"]`).click();
+  await expect(phone.locator("#outcome-message")).toContainText("msp-bo at Demo MSP is disabled");
+  await expect(desktop.locator(".flash.error")).toContainText("is disabled");
+  await expect(desktop).toHaveURL(`${TENANT}/`);
+});
