@@ -1,1 +1,290 @@
-fn main() {}
+//! Sign-in benchmark (results in BENCHMARKS.md).
+//!
+//! 1. approve → browser signed in: 50 browsers wait on their QR code's push stream while 50
+//!    phones approve at once; the latency runs from sending the approval to the browser's
+//!    completed sign-in (push received, then the page load that answers 303). On SQLite and,
+//!    when it is reachable, on PostgreSQL at 127.0.0.1:5432.
+//! 2. the login page's requests per second against a bare axum "hello" on the same machine.
+//!
+//! Run: `cargo bench --features ssr --bench login_latency`
+
+use base64::Engine as _;
+use futures::StreamExt;
+use gatehouse::server::config::Config;
+use gatehouse::server::startup::Application;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use p256::ecdsa::SigningKey;
+use p256::pkcs8::EncodePrivateKey;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const LOGINS: usize = 50;
+const RPS_SECONDS: u64 = 5;
+const RPS_CLIENTS: usize = 32;
+
+#[tokio::main]
+async fn main() {
+    println!("approve -> browser signed in, {LOGINS} concurrent logins");
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+    latency("SQLite", sqlite).await;
+    let pg_admin = "postgres://postgres@127.0.0.1:5432/postgres";
+    match <sqlx::PgConnection as sqlx::Connection>::connect(pg_admin).await {
+        Ok(mut conn) => {
+            let _ = sqlx::Executor::execute(
+                &mut conn,
+                "DROP DATABASE IF EXISTS gatehouse_bench WITH (FORCE)",
+            )
+            .await;
+            sqlx::Executor::execute(&mut conn, "CREATE DATABASE gatehouse_bench")
+                .await
+                .unwrap();
+            latency(
+                "PostgreSQL",
+                "postgres://postgres@127.0.0.1:5432/gatehouse_bench".into(),
+            )
+            .await;
+            let _ = sqlx::Executor::execute(
+                &mut conn,
+                "DROP DATABASE IF EXISTS gatehouse_bench WITH (FORCE)",
+            )
+            .await;
+        }
+        Err(e) => println!("PostgreSQL: skipped ({e})"),
+    }
+
+    println!("\nrequests per second, {RPS_CLIENTS} clients, {RPS_SECONDS} s each");
+    let app = start(format!("sqlite://{}", dir.path().join("rps.db").display())).await;
+    gatehouse::tenants::service::create(&app.1, "acme", "Acme MSP", "admin@acme.com", "bench")
+        .await
+        .unwrap();
+    let login = rps(app.0, "acme.localhost", "/").await;
+    let hello = rps(hello_server().await, "localhost", "/").await;
+    println!("  login page (GET / on a tenant): {login:.0} req/s");
+    println!("  bare axum hello:                {hello:.0} req/s");
+    println!("  ratio: {:.2}x (goal >= 0.3x)", login / hello);
+}
+
+async fn start(url: String) -> (SocketAddr, gatehouse::server::db::Db) {
+    let mut config = Config::for_tests(url);
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let app = Application::build(config).await.unwrap();
+    let addr: SocketAddr = ([127, 0, 0, 1], app.port()).into();
+    let db = app.state().db.clone();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    (addr, db)
+}
+
+fn client(addr: SocketAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve("localhost", addr)
+        .resolve("acme.localhost", addr)
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap()
+}
+
+struct Phone {
+    key: SigningKey,
+    id: String,
+}
+
+impl Phone {
+    fn sign(&self, mut payload: Value) -> String {
+        payload["iat"] = json!(chrono_now());
+        let der = self.key.to_pkcs8_der().unwrap();
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::ES256),
+            &payload,
+            &EncodingKey::from_ec_der(der.as_bytes()),
+        )
+        .unwrap()
+    }
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+async fn enrolled_phone(
+    c: &reqwest::Client,
+    port: u16,
+    db: &gatehouse::server::db::Db,
+    email: &str,
+) -> Phone {
+    let key = SigningKey::random(&mut rand::rngs::OsRng);
+    let point = key.verifying_key().to_encoded_point(false);
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwk = json!({ "kty": "EC", "crv": "P-256", "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap()) });
+    let mut phone = Phone {
+        key,
+        id: String::new(),
+    };
+    let api = |p: &str| format!("http://localhost:{port}/api/mobile/v1{p}");
+    let res: Value = c
+        .post(api("/devices"))
+        .json(&json!({ "public_key": jwk, "jws": phone.sign(json!({ "purpose": "register" })) }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    phone.id = res["device_id"].as_str().unwrap().to_string();
+    let id = phone.id.clone();
+    let jws = phone.sign(json!({ "purpose": "verify_email", "device_id": id, "email": email }));
+    c.post(api(&format!("/devices/{id}/emails")))
+        .json(&json!({ "jws": jws }))
+        .send()
+        .await
+        .unwrap();
+    let (body,): (String,) =
+        sqlx::query_as("SELECT body FROM outbox WHERE to_addr = $1 ORDER BY id DESC LIMIT 1")
+            .bind(email)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    let code = body
+        .split(|ch: char| !ch.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap();
+    let jws = phone
+        .sign(json!({ "purpose": "confirm_email", "device_id": id, "email": email, "code": code }));
+    let res = c
+        .post(api(&format!("/devices/{id}/emails/confirm")))
+        .json(&json!({ "jws": jws }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    phone
+}
+
+async fn latency(label: &str, url: String) {
+    let (addr, db) = start(url).await;
+    let port = addr.port();
+    gatehouse::tenants::service::create(&db, "acme", "Acme MSP", "admin@acme.com", "bench")
+        .await
+        .unwrap();
+    let tenant = gatehouse::tenants::service::find_by_slug(&db, "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    let setup = client(addr);
+    let mut phones = Vec::new();
+    for i in 0..LOGINS {
+        let email = format!("tech{i}@acme.com");
+        gatehouse::users::service::add(
+            &db,
+            &tenant,
+            "bench",
+            gatehouse::users::service::NewUser {
+                first_name: "Tech",
+                last_name: "Bench",
+                email: &email,
+                username: "",
+            },
+        )
+        .await
+        .unwrap();
+        phones.push(enrolled_phone(&setup, port, &db, &email).await);
+    }
+    let start_gate = std::sync::Arc::new(tokio::sync::Barrier::new(LOGINS));
+    let mut tasks = Vec::new();
+    for phone in phones {
+        let gate = start_gate.clone();
+        tasks.push(tokio::spawn(async move {
+            let browser = client(addr);
+            let phone_client = client(addr);
+            let html = browser.get(format!("http://acme.localhost:{port}/")).send().await.unwrap().text().await.unwrap();
+            let challenge = between(&html, "data-challenge=\"", "\"");
+            let number: i64 = between(&html, "id=\"match-number\"", "</strong>").rsplit('>').next().unwrap().trim().parse().unwrap();
+            let events = browser
+                .get(format!("http://acme.localhost:{port}/login/events?challenge={challenge}"))
+                .send()
+                .await
+                .unwrap();
+            let mut stream = events.bytes_stream();
+            let jws = phone.sign(json!({ "purpose": "approve", "device_id": phone.id, "tenant": "acme", "challenge": challenge, "number": number }));
+            gate.wait().await;
+            let t0 = Instant::now();
+            let approve = phone_client
+                .post(format!("http://localhost:{port}/api/mobile/v1/challenges/{challenge}/approve"))
+                .json(&json!({ "jws": jws }))
+                .send();
+            let wait_push = async {
+                let mut seen = String::new();
+                while let Some(chunk) = stream.next().await {
+                    seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+                    if seen.contains("event: approved") {
+                        return;
+                    }
+                }
+                panic!("push stream ended without approval: {seen}");
+            };
+            let (res, ()) = tokio::join!(approve, wait_push);
+            assert_eq!(res.unwrap().status(), 200);
+            let done = browser.get(format!("http://acme.localhost:{port}/")).send().await.unwrap();
+            assert_eq!(done.status(), 303);
+            t0.elapsed()
+        }));
+    }
+    let mut times: Vec<Duration> = Vec::new();
+    for t in tasks {
+        times.push(t.await.unwrap());
+    }
+    times.sort();
+    let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).saturating_sub(1)];
+    println!(
+        "  {label}: p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.95).as_secs_f64() * 1e3,
+        pct(1.0).as_secs_f64() * 1e3
+    );
+}
+
+fn between(s: &str, start: &str, end: &str) -> String {
+    let i = s.find(start).unwrap() + start.len();
+    let j = s[i..].find(end).unwrap() + i;
+    s[i..j].to_string()
+}
+
+async fn hello_server() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// Requests per second of GET `path` on `host`, `RPS_CLIENTS` clients with their own cookies.
+async fn rps(addr: SocketAddr, host: &str, path: &str) -> f64 {
+    let url = format!("http://{host}:{}{path}", addr.port());
+    let deadline = Instant::now() + Duration::from_secs(RPS_SECONDS);
+    let mut tasks = Vec::new();
+    for _ in 0..RPS_CLIENTS {
+        let c = client(addr);
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let res = c.get(&url).send().await.unwrap();
+                assert!(res.status().is_success());
+                res.bytes().await.unwrap();
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    total as f64 / RPS_SECONDS as f64
+}

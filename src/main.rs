@@ -44,9 +44,9 @@ async fn serve(args: gatehouse::server::cli::ServeArgs) -> anyhow::Result<()> {
 
 async fn create_tenant(args: gatehouse::server::cli::TenantCreateArgs) -> anyhow::Result<()> {
     let db = Db::connect(&args.db.database_url).await?;
-    let tenant = tenants::create(&db, &args.slug, &args.name, &args.admin_email, "cli")
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let created = tenants::create(&db, &args.slug, &args.name, &args.admin_email, "cli").await;
+    db.close().await;
+    let tenant = created.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
         "Created tenant `{}` ({}). Its admin {} signs in at {{slug}}.{{base domain}} by verifying that email in the Gatehouse app.",
         tenant.slug,

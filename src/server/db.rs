@@ -92,6 +92,15 @@ impl Db {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
+    /// Closes both pools, letting SQLite checkpoint its log before the process exits.
+    pub async fn close(&self) {
+        self.pool.close().await;
+        match &self.engine {
+            Engine::Sqlite(p) => p.close().await,
+            Engine::Postgres(p) => p.close().await,
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self.engine, Engine::Postgres(_))
     }
