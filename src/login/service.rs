@@ -149,20 +149,7 @@ pub fn view(state: &AppState, tenant: &Tenant, c: &Challenge) -> LoginView {
         "{}/app/scan?tenant={}&challenge={}",
         state.config.public_url, tenant.slug, c.id
     );
-    let qr_svg = qrcode::QrCode::with_error_correction_level(&scan_url, qrcode::EcLevel::M)
-        .map(|code| {
-            code.render::<qrcode::render::svg::Color>()
-                .min_dimensions(240, 240)
-                .dark_color(qrcode::render::svg::Color("#111827"))
-                .light_color(qrcode::render::svg::Color("#ffffff"))
-                .build()
-        })
-        .unwrap_or_default();
-    // The renderer emits an XML prolog; inline SVG in HTML must start at <svg.
-    let qr_svg = match qr_svg.find("<svg") {
-        Some(i) => qr_svg[i..].to_string(),
-        None => qr_svg,
-    };
+    let qr_svg = qr_svg(&scan_url);
     LoginView {
         tenant_name: tenant.name.clone(),
         challenge_id: c.id.clone(),
@@ -174,6 +161,45 @@ pub fn view(state: &AppState, tenant: &Tenant, c: &Challenge) -> LoginView {
         demo: state.config.demo,
         base_url: state.config.public_url.clone(),
     }
+}
+
+/// The QR code as inline SVG: one path with a horizontal run per row segment, a quarter of
+/// the size of a square per module, since the login page is loaded over and over.
+fn qr_svg(data: &str) -> String {
+    let Ok(code) = qrcode::QrCode::with_error_correction_level(data, qrcode::EcLevel::M) else {
+        return String::new();
+    };
+    let width = code.width();
+    let colors = code.to_colors();
+    let quiet = 4;
+    let mut path = String::with_capacity(width * width);
+    for y in 0..width {
+        let row = &colors[y * width..(y + 1) * width];
+        let mut x = 0;
+        while x < width {
+            if row[x] == qrcode::Color::Dark {
+                let start = x;
+                while x < width && row[x] == qrcode::Color::Dark {
+                    x += 1;
+                }
+                path.push_str(&format!(
+                    "M{} {}h{}v1h-{}z",
+                    start + quiet,
+                    y + quiet,
+                    x - start,
+                    x - start
+                ));
+            } else {
+                x += 1;
+            }
+        }
+    }
+    let size = width + 2 * quiet;
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {size} {size}\" width=\"240\" height=\"240\" \
+         shape-rendering=\"crispEdges\" role=\"img\" aria-label=\"QR code to scan with the Gatehouse app\">\
+         <rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/><path fill=\"#111827\" d=\"{path}\"/></svg>"
+    )
 }
 
 /// Consumes the browser's approved challenge, once: returns the approved user's id.

@@ -38,7 +38,7 @@ impl Db {
                 }
             }
             let pool = SqlitePoolOptions::new()
-                .max_connections(4)
+                .max_connections(8)
                 .connect_with(opts)
                 .await
                 .context("cannot open the SQLite database")?;
@@ -49,7 +49,7 @@ impl Db {
             Engine::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
-                .max_connections(4)
+                .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await
@@ -66,7 +66,7 @@ impl Db {
         // each other behind the busy timeout.
         let max = match engine {
             Engine::Sqlite(_) => 8,
-            Engine::Postgres(_) => 16,
+            Engine::Postgres(_) => 32,
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
