@@ -6,6 +6,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gatehouse/target}"
 export PATH="$HOME/.cargo/bin:$PATH"
+# cargo-leptos passes the output name to the compiler; plain cargo (tests, clippy) must pass
+# the same, or each switch between the two rebuilds Leptos, and a binary built by plain cargo
+# would look for `gatehouse_bg.wasm`.
+export LEPTOS_OUTPUT_NAME=gatehouse
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 

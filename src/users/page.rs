@@ -24,6 +24,16 @@ pub fn UsersPage() -> impl IntoView {
     let last: Signal<Option<Result<String, AppError>>> =
         Signal::derive(move || act.value().get().or_else(|| add.value().get()));
     let email = RwSignal::new(String::new());
+    // An accepted invitation empties the form for the next one; a refused one keeps the input.
+    let form = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = add.value().get() {
+            if let Some(f) = form.get() {
+                f.reset();
+                email.set(String::new());
+            }
+        }
+    });
     let suggestion = Resource::new(
         move || email.get(),
         |e| async move {
@@ -40,7 +50,7 @@ pub fn UsersPage() -> impl IntoView {
             <Outcome result=last />
             <section class="card">
                 <h2>"Add a user"</h2>
-                <ActionForm action=add attr:class="grid-form" attr:id="add-user">
+                <ActionForm action=add node_ref=form attr:class="grid-form" attr:id="add-user">
                     <label>"First name" <input name="first_name" required autocomplete="off" /></label>
                     <label>"Last name" <input name="last_name" required autocomplete="off" /></label>
                     <label>"Work email"

@@ -248,11 +248,13 @@ async function scan(params) {
   const status = h("p", { id: "status" });
   const expires = new Date(info.expires_at);
   const left = h("span", { id: "expires-in" });
-  const timer = setInterval(() => {
+  const tick = () => {
     const s = Math.max(0, Math.round((expires - Date.now()) / 1000));
     left.textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
     if (s === 0) { clearInterval(timer); outcome(false, "The sign-in request has expired; the screen shows a new code."); }
-  }, 250);
+  };
+  const timer = setInterval(tick, 250);
+  tick();
   const act = async (path, payload) => {
     app.querySelectorAll("button").forEach((b) => (b.disabled = true));
     try {

@@ -1,0 +1,480 @@
+//! Deciding who to offboard from what Entra reported, with no I/O: exhaustively testable.
+
+use std::collections::HashMap;
+
+/// One entry of a `/users/delta` walk (or of a full enumeration), in the order received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryEntry {
+    pub oid: String,
+    /// `@removed` with its reason (`changed`: soft delete; `deleted`: hard delete).
+    pub removed: Option<RemovedReason>,
+    /// Present only when the entry carries the property (delta sends what changed).
+    pub account_enabled: Option<bool>,
+    pub user_principal_name: Option<String>,
+    pub mail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovedReason {
+    /// Soft-deleted: restorable for 30 days.
+    Changed,
+    /// Hard-deleted.
+    Deleted,
+}
+
+/// What the walk covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage {
+    /// Changes since the stored delta link: users not mentioned are unchanged.
+    Changes,
+    /// Every user of the directory (first run or a resync after `410 Gone`): a known user
+    /// who is not listed no longer exists there.
+    Everyone,
+}
+
+/// A Gatehouse user of an azuread tenant, as the reconciler needs to see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownUser {
+    pub user_id: String,
+    pub oid: String,
+    pub status: UserStatus,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserStatus {
+    Active,
+    Invited,
+    Disabled,
+    Offboarded,
+}
+
+impl UserStatus {
+    /// Users the reconciler must watch: anyone who can still sign in or be re-enabled.
+    fn watched(self) -> bool {
+        !matches!(self, UserStatus::Offboarded)
+    }
+}
+
+/// The tenant's deletion threshold: a run that would offboard more than `count` users
+/// *and* more than `percent` % of the watched users is held for an admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub count: u32,
+    pub percent: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            count: 5,
+            percent: 20,
+        }
+    }
+}
+
+/// Why a user is offboarded; shown to admins and written to the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffboardReason {
+    SoftDeleted,
+    HardDeleted,
+    Disabled,
+    NotInDirectory,
+}
+
+impl OffboardReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            OffboardReason::SoftDeleted => "deleted in Entra ID (restorable there for 30 days)",
+            OffboardReason::HardDeleted => "permanently deleted in Entra ID",
+            OffboardReason::Disabled => "account disabled in Entra ID",
+            OffboardReason::NotInDirectory => "no longer in the Entra ID directory",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offboarding {
+    pub user_id: String,
+    pub reason: OffboardReason,
+}
+
+/// A changed sign-in name or mail to copy onto the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rename {
+    pub user_id: String,
+    pub user_principal_name: Option<String>,
+    pub mail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub offboard: Vec<Offboarding>,
+    pub renames: Vec<Rename>,
+    /// Users looked at: the watched users of the tenant.
+    pub checked: usize,
+    /// True when the offboardings exceed the threshold: apply nothing, ask an admin.
+    pub held: bool,
+}
+
+/// The latest state of one object after folding its entries: Microsoft warns that an
+/// object may appear more than once in a delta walk, and the last appearance wins
+/// (a soft delete followed by a restore leaves the user in place).
+#[derive(Default)]
+struct Folded {
+    removed: Option<RemovedReason>,
+    account_enabled: Option<bool>,
+    upn: Option<String>,
+    mail: Option<String>,
+}
+
+/// Decides what a run does. Pure: the same inputs always give the same plan.
+pub fn plan(
+    entries: &[DirectoryEntry],
+    coverage: Coverage,
+    users: &[KnownUser],
+    policy: Policy,
+) -> Plan {
+    let mut folded: HashMap<&str, Folded> = HashMap::with_capacity(entries.len());
+    for e in entries {
+        let f = folded.entry(e.oid.as_str()).or_default();
+        match e.removed {
+            Some(reason) => f.removed = Some(reason),
+            None => {
+                f.removed = None;
+                if e.account_enabled.is_some() {
+                    f.account_enabled = e.account_enabled;
+                }
+                if e.user_principal_name.is_some() {
+                    f.upn = e.user_principal_name.clone();
+                }
+                if e.mail.is_some() {
+                    f.mail = e.mail.clone();
+                }
+            }
+        }
+    }
+
+    let watched: Vec<&KnownUser> = users.iter().filter(|u| u.status.watched()).collect();
+    let mut offboard = Vec::new();
+    let mut renames = Vec::new();
+    for user in &watched {
+        let reason = match folded.get(user.oid.as_str()) {
+            Some(Folded {
+                removed: Some(RemovedReason::Changed),
+                ..
+            }) => Some(OffboardReason::SoftDeleted),
+            Some(Folded {
+                removed: Some(RemovedReason::Deleted),
+                ..
+            }) => Some(OffboardReason::HardDeleted),
+            Some(Folded {
+                account_enabled: Some(false),
+                ..
+            }) => Some(OffboardReason::Disabled),
+            Some(_) => None,
+            None if coverage == Coverage::Everyone => Some(OffboardReason::NotInDirectory),
+            None => None,
+        };
+        match reason {
+            Some(reason) => offboard.push(Offboarding {
+                user_id: user.user_id.clone(),
+                reason,
+            }),
+            None => {
+                if let Some(f) = folded.get(user.oid.as_str()) {
+                    if f.upn.is_some() || f.mail.is_some() {
+                        renames.push(Rename {
+                            user_id: user.user_id.clone(),
+                            user_principal_name: f.upn.clone(),
+                            mail: f.mail.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let n = offboard.len() as u64;
+    let held =
+        n > u64::from(policy.count) && n * 100 > u64::from(policy.percent) * watched.len() as u64;
+    Plan {
+        offboard,
+        renames,
+        checked: watched.len(),
+        held,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(n: usize) -> KnownUser {
+        KnownUser {
+            user_id: format!("u{n}"),
+            oid: format!("oid-{n}"),
+            status: UserStatus::Active,
+            email: format!("user{n}@contoso.com"),
+        }
+    }
+
+    fn entry(n: usize) -> DirectoryEntry {
+        DirectoryEntry {
+            oid: format!("oid-{n}"),
+            removed: None,
+            account_enabled: Some(true),
+            user_principal_name: None,
+            mail: None,
+        }
+    }
+
+    fn removed(n: usize, reason: RemovedReason) -> DirectoryEntry {
+        DirectoryEntry {
+            removed: Some(reason),
+            account_enabled: None,
+            ..entry(n)
+        }
+    }
+
+    fn disabled(n: usize) -> DirectoryEntry {
+        DirectoryEntry {
+            account_enabled: Some(false),
+            ..entry(n)
+        }
+    }
+
+    fn reasons(p: &Plan) -> Vec<(String, OffboardReason)> {
+        p.offboard
+            .iter()
+            .map(|o| (o.user_id.clone(), o.reason))
+            .collect()
+    }
+
+    #[test]
+    fn no_changes_offboard_nobody() {
+        let users: Vec<_> = (0..10).map(user).collect();
+        let p = plan(&[], Coverage::Changes, &users, Policy::default());
+        assert!(p.offboard.is_empty() && p.renames.is_empty() && !p.held);
+        assert_eq!(p.checked, 10);
+    }
+
+    #[test]
+    fn soft_delete_hard_delete_and_disable_each_offboard() {
+        let users: Vec<_> = (0..30).map(user).collect();
+        let p = plan(
+            &[
+                removed(1, RemovedReason::Changed),
+                removed(2, RemovedReason::Deleted),
+                disabled(3),
+            ],
+            Coverage::Changes,
+            &users,
+            Policy::default(),
+        );
+        assert_eq!(
+            reasons(&p),
+            vec![
+                ("u1".into(), OffboardReason::SoftDeleted),
+                ("u2".into(), OffboardReason::HardDeleted),
+                ("u3".into(), OffboardReason::Disabled)
+            ]
+        );
+        assert!(!p.held);
+    }
+
+    #[test]
+    fn a_restore_after_a_soft_delete_in_the_same_walk_keeps_the_user() {
+        let users = vec![user(1)];
+        let p = plan(
+            &[removed(1, RemovedReason::Changed), entry(1)],
+            Coverage::Changes,
+            &users,
+            Policy::default(),
+        );
+        assert!(p.offboard.is_empty());
+    }
+
+    #[test]
+    fn the_last_appearance_of_a_duplicate_wins() {
+        let users = vec![user(1)];
+        let p = plan(
+            &[entry(1), disabled(1)],
+            Coverage::Changes,
+            &users,
+            Policy::default(),
+        );
+        assert_eq!(reasons(&p), vec![("u1".into(), OffboardReason::Disabled)]);
+        let p = plan(
+            &[disabled(1), entry(1)],
+            Coverage::Changes,
+            &users,
+            Policy::default(),
+        );
+        assert!(p.offboard.is_empty(), "re-enabled later in the walk");
+    }
+
+    #[test]
+    fn an_entry_without_account_enabled_does_not_reenable_or_disable() {
+        let users = vec![user(1)];
+        let rename = DirectoryEntry {
+            account_enabled: None,
+            mail: Some("new@contoso.com".into()),
+            ..entry(1)
+        };
+        let p = plan(
+            &[disabled(1), rename.clone()],
+            Coverage::Changes,
+            &users,
+            Policy::default(),
+        );
+        assert_eq!(reasons(&p), vec![("u1".into(), OffboardReason::Disabled)]);
+        let p = plan(&[rename], Coverage::Changes, &users, Policy::default());
+        assert!(p.offboard.is_empty());
+        assert_eq!(
+            p.renames,
+            vec![Rename {
+                user_id: "u1".into(),
+                user_principal_name: None,
+                mail: Some("new@contoso.com".into())
+            }]
+        );
+    }
+
+    #[test]
+    fn strangers_in_the_directory_are_ignored() {
+        let users = vec![user(1)];
+        let p = plan(
+            &[removed(99, RemovedReason::Deleted), disabled(98)],
+            Coverage::Changes,
+            &users,
+            Policy::default(),
+        );
+        assert!(p.offboard.is_empty());
+    }
+
+    #[test]
+    fn a_full_enumeration_offboards_users_it_does_not_list() {
+        let users = vec![user(1), user(2)];
+        let p = plan(&[entry(1)], Coverage::Everyone, &users, Policy::default());
+        assert_eq!(
+            reasons(&p),
+            vec![("u2".into(), OffboardReason::NotInDirectory)]
+        );
+        let p = plan(&[entry(1)], Coverage::Changes, &users, Policy::default());
+        assert!(
+            p.offboard.is_empty(),
+            "a change walk says nothing of users it does not list"
+        );
+    }
+
+    #[test]
+    fn offboarded_users_are_not_offboarded_again() {
+        let mut gone = user(1);
+        gone.status = UserStatus::Offboarded;
+        let p = plan(
+            &[removed(1, RemovedReason::Deleted)],
+            Coverage::Changes,
+            &[gone],
+            Policy::default(),
+        );
+        assert!(p.offboard.is_empty());
+        assert_eq!(p.checked, 0);
+    }
+
+    #[test]
+    fn disabled_and_invited_users_are_still_watched() {
+        let mut d = user(1);
+        d.status = UserStatus::Disabled;
+        let mut i = user(2);
+        i.status = UserStatus::Invited;
+        let p = plan(
+            &[
+                removed(1, RemovedReason::Deleted),
+                removed(2, RemovedReason::Changed),
+            ],
+            Coverage::Changes,
+            &[d, i],
+            Policy::default(),
+        );
+        assert_eq!(p.offboard.len(), 2);
+    }
+
+    #[test]
+    fn the_threshold_needs_both_more_than_the_count_and_more_than_the_share() {
+        let policy = Policy::default();
+        // 6 of 100: more than 5 but only 6 % — applied.
+        let users: Vec<_> = (0..100).map(user).collect();
+        let six: Vec<_> = (0..6).map(|n| removed(n, RemovedReason::Deleted)).collect();
+        assert!(!plan(&six, Coverage::Changes, &users, policy).held);
+        // 5 of 10: 50 % but not more than 5 — applied.
+        let users: Vec<_> = (0..10).map(user).collect();
+        let five: Vec<_> = (0..5).map(|n| removed(n, RemovedReason::Deleted)).collect();
+        assert!(!plan(&five, Coverage::Changes, &users, policy).held);
+        // 6 of 10: both — held.
+        assert!(plan(&six, Coverage::Changes, &users, policy).held);
+        // 21 of 100 — held; 20 of 100 — exactly 20 %, not more — applied.
+        let users: Vec<_> = (0..100).map(user).collect();
+        let n21: Vec<_> = (0..21)
+            .map(|n| removed(n, RemovedReason::Deleted))
+            .collect();
+        assert!(plan(&n21, Coverage::Changes, &users, policy).held);
+        let n20: Vec<_> = (0..20)
+            .map(|n| removed(n, RemovedReason::Deleted))
+            .collect();
+        assert!(!plan(&n20, Coverage::Changes, &users, policy).held);
+    }
+
+    #[test]
+    fn a_held_plan_still_lists_who_would_go() {
+        let users: Vec<_> = (0..10).map(user).collect();
+        let all: Vec<_> = (0..10).map(disabled).collect();
+        let p = plan(&all, Coverage::Changes, &users, Policy::default());
+        assert!(p.held);
+        assert_eq!(p.offboard.len(), 10);
+    }
+
+    /// Exhaustive over small worlds: every combination of up to three entries per user for
+    /// three users. Whatever the order, a user is offboarded exactly when their last
+    /// decisive entry says removed or disabled.
+    #[test]
+    fn exhaustive_small_worlds_agree_with_the_rule() {
+        let kinds = [0u8, 1, 2, 3, 4]; // none, enabled, disabled, soft-deleted, hard-deleted
+        let make = |n: usize, k: u8| match k {
+            1 => Some(entry(n)),
+            2 => Some(disabled(n)),
+            3 => Some(removed(n, RemovedReason::Changed)),
+            4 => Some(removed(n, RemovedReason::Deleted)),
+            _ => None,
+        };
+        let users: Vec<_> = (0..3).map(user).collect();
+        for a in kinds {
+            for b in kinds {
+                for c in kinds {
+                    for d in kinds {
+                        let seq = [(0, a), (1, b), (0, c), (2, d)];
+                        let entries: Vec<_> = seq.iter().filter_map(|&(n, k)| make(n, k)).collect();
+                        let p = plan(
+                            &entries,
+                            Coverage::Changes,
+                            &users,
+                            Policy {
+                                count: 100,
+                                percent: 100,
+                            },
+                        );
+                        for n in 0..3 {
+                            let last = seq
+                                .iter()
+                                .filter(|(m, k)| *m == n && *k != 0)
+                                .next_back()
+                                .map(|x| x.1);
+                            let expected = matches!(last, Some(2 | 3 | 4));
+                            let got = p.offboard.iter().any(|o| o.user_id == format!("u{n}"));
+                            assert_eq!(got, expected, "user {n} in {seq:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
