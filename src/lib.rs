@@ -12,6 +12,8 @@ pub mod user_source;
 pub mod users;
 
 #[cfg(feature = "ssr")]
+pub mod entra;
+#[cfg(feature = "ssr")]
 pub mod reconciler;
 #[cfg(feature = "ssr")]
 pub mod server;

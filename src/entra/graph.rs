@@ -1,0 +1,235 @@
+use super::EntraError;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// How often a throttled or briefly unavailable request is tried in all.
+const ATTEMPTS: u32 = 4;
+/// The longest `Retry-After` honoured; longer waits fail the call (and fail safe).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// An app-only session with Microsoft Graph for one Entra tenant.
+pub struct Graph {
+    http: reqwest::Client,
+    base: String,
+    token: SecretString,
+    requests: AtomicU32,
+}
+
+impl std::fmt::Debug for Graph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Graph").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Domain {
+    pub id: String,
+    #[serde(default)]
+    pub is_verified: bool,
+    #[serde(default)]
+    pub is_default: bool,
+    #[serde(default)]
+    pub is_initial: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Organization {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// A directory user with the properties Gatehouse reads.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryUser {
+    pub id: String,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    #[serde(default)]
+    pub mail: Option<String>,
+    #[serde(default)]
+    pub account_enabled: Option<bool>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub given_name: Option<String>,
+    #[serde(default)]
+    pub surname: Option<String>,
+    #[serde(default)]
+    pub proxy_addresses: Vec<String>,
+    #[serde(default)]
+    pub other_mails: Vec<String>,
+    #[serde(default)]
+    pub user_type: Option<String>,
+}
+
+/// One entry of a `/users/delta` page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaEntry {
+    pub id: String,
+    /// `@removed.reason`: `changed` (soft delete) or `deleted` (hard delete).
+    pub removed: Option<String>,
+    pub account_enabled: Option<bool>,
+    pub user_principal_name: Option<String>,
+    pub mail: Option<String>,
+}
+
+/// A page of a delta walk: entries and exactly one of the two links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaPage {
+    pub entries: Vec<DeltaEntry>,
+    pub next_link: Option<String>,
+    pub delta_link: Option<String>,
+}
+
+const USER_FIELDS: &str = "id,userPrincipalName,mail,accountEnabled,displayName,givenName,surname,proxyAddresses,otherMails,userType";
+
+impl Graph {
+    pub(super) fn new(http: reqwest::Client, base: String, token: SecretString) -> Self {
+        Self { http, base, token, requests: AtomicU32::new(0) }
+    }
+
+    /// Requests sent so far, retries included.
+    pub fn requests(&self) -> u32 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub async fn organization(&self) -> Result<Organization, EntraError> {
+        let page = self.get(&format!("{}/v1.0/organization", self.base)).await?;
+        let mut orgs: Vec<Organization> = values(page)?;
+        orgs.pop().ok_or_else(|| EntraError::Malformed("/organization listed no organization".into()))
+    }
+
+    /// The tenant's domains (Graph lists them in one page).
+    pub async fn domains(&self) -> Result<Vec<Domain>, EntraError> {
+        values(self.get(&format!("{}/v1.0/domains", self.base)).await?)
+    }
+
+    /// A user by object id; `None` when Graph says it does not exist.
+    pub async fn user(&self, oid: &str) -> Result<Option<DirectoryUser>, EntraError> {
+        let url = format!("{}/v1.0/users/{}?$select={USER_FIELDS}", self.base, urlencode(oid));
+        match self.get(&url).await {
+            Ok(v) => serde_json::from_value(v).map(Some).map_err(|e| EntraError::Malformed(e.to_string())),
+            Err(EntraError::Graph { code, .. }) if code == "Request_ResourceNotFound" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Users whose sign-in name, mail, SMTP proxy address or other mail is `email`.
+    pub async fn users_by_email(&self, email: &str) -> Result<Vec<DirectoryUser>, EntraError> {
+        // OData string literals double their single quotes.
+        let e = email.replace('\'', "''");
+        let filter = format!(
+            "userPrincipalName eq '{e}' or mail eq '{e}' or proxyAddresses/any(p:p eq 'SMTP:{e}') or otherMails/any(m:m eq '{e}')"
+        );
+        let mut url = format!("{}/v1.0/users?$select={USER_FIELDS}&$filter={}", self.base, urlencode(&filter));
+        let mut users = Vec::new();
+        loop {
+            let page = self.get(&url).await?;
+            let next = page.get("@odata.nextLink").and_then(Value::as_str).map(str::to_string);
+            users.extend(values::<DirectoryUser>(page)?);
+            match next {
+                Some(n) => url = n,
+                None => return Ok(users),
+            }
+        }
+    }
+
+    /// The URL that starts a delta walk over users with the properties the reconciler reads.
+    pub fn delta_start(&self) -> String {
+        format!("{}/v1.0/users/delta?$select=id,accountEnabled,userPrincipalName,mail", self.base)
+    }
+
+    /// One page of a delta walk (`url` is the start, a nextLink or a stored deltaLink).
+    pub async fn delta_page(&self, url: &str) -> Result<DeltaPage, EntraError> {
+        let page = self.get(url).await?;
+        let next_link = page.get("@odata.nextLink").and_then(Value::as_str).map(str::to_string);
+        let delta_link = page.get("@odata.deltaLink").and_then(Value::as_str).map(str::to_string);
+        let Some(Value::Array(items)) = page.get("value") else {
+            return Err(EntraError::Malformed("a delta page without `value`".into()));
+        };
+        let mut entries = Vec::with_capacity(items.len());
+        for item in items {
+            let id = item
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| EntraError::Malformed("a delta entry without `id`".into()))?;
+            entries.push(DeltaEntry {
+                id: id.to_string(),
+                removed: item
+                    .get("@removed")
+                    .map(|r| r.get("reason").and_then(Value::as_str).unwrap_or("changed").to_string()),
+                account_enabled: item.get("accountEnabled").and_then(Value::as_bool),
+                user_principal_name: item.get("userPrincipalName").and_then(Value::as_str).map(str::to_string),
+                mail: item.get("mail").and_then(Value::as_str).map(str::to_string),
+            });
+        }
+        if next_link.is_none() && delta_link.is_none() {
+            return Err(EntraError::Malformed("a delta page with neither nextLink nor deltaLink".into()));
+        }
+        Ok(DeltaPage { entries, next_link, delta_link })
+    }
+
+    /// GET with the bearer token; 429 and 503/504 are retried after `Retry-After`, a bounded
+    /// number of times. Errors carry Graph's `error.code`.
+    async fn get(&self, url: &str) -> Result<Value, EntraError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let res = self
+                .http
+                .get(url)
+                .bearer_auth(self.token.expose_secret())
+                .header("client-request-id", crate::server::util::random_id(12))
+                .send()
+                .await
+                .map_err(|e| EntraError::Network(e.to_string()))?;
+            let status = res.status().as_u16();
+            if matches!(status, 429 | 503 | 504) {
+                let wait = res
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs)
+                    .unwrap_or(Duration::from_secs(1 << attempt.min(4)));
+                if attempt >= ATTEMPTS || wait > MAX_RETRY_AFTER {
+                    return Err(if status == 429 { EntraError::Throttled(attempt) } else { graph_error(status, res).await });
+                }
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if !(200..300).contains(&status) {
+                return Err(graph_error(status, res).await);
+            }
+            return res.json().await.map_err(|e| EntraError::Malformed(e.to_string()));
+        }
+    }
+}
+
+async fn graph_error(status: u16, res: reqwest::Response) -> EntraError {
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    EntraError::Graph {
+        status,
+        code: body["error"]["code"].as_str().unwrap_or("unknown").to_string(),
+        message: body["error"]["message"].as_str().unwrap_or("").to_string(),
+    }
+}
+
+fn values<T: serde::de::DeserializeOwned>(page: Value) -> Result<Vec<T>, EntraError> {
+    match page.get("value") {
+        Some(v @ Value::Array(_)) => serde_json::from_value(v.clone()).map_err(|e| EntraError::Malformed(e.to_string())),
+        _ => Err(EntraError::Malformed("a page without `value`".into())),
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+}
