@@ -15,6 +15,7 @@ async fn main() -> ExitCode {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Tenant(TenantCommand::Create(args))) => create_tenant(args).await,
+        Some(Command::Reconcile(args)) => reconcile(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -53,6 +54,67 @@ async fn create_tenant(args: gatehouse::server::cli::TenantCreateArgs) -> anyhow
         tenant.name,
         args.admin_email.trim().to_ascii_lowercase()
     );
+    Ok(())
+}
+
+async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Result<()> {
+    use gatehouse::reconciler::{self, Outcome, Trigger};
+    let config = args.serve.into_config()?;
+    let entra = gatehouse::entra::EntraClient::from_config(&config.entra)?;
+    let db = Db::connect(&config.database_url).await?;
+    let tenants: Vec<(String, String)> = match &args.tenant {
+        Some(slug) => {
+            let t = tenants::find_by_slug(&db, slug)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("there is no tenant `{slug}`"))?;
+            if t.user_source != "azuread" {
+                anyhow::bail!(
+                    "tenant `{slug}` uses the local user source; there is nothing to reconcile"
+                );
+            }
+            vec![(t.id, t.slug)]
+        }
+        None => {
+            sqlx::query_as(
+                "SELECT id, slug FROM tenants WHERE user_source = 'azuread' ORDER BY slug",
+            )
+            .fetch_all(&db.pool)
+            .await?
+        }
+    };
+    if tenants.is_empty() {
+        println!("No tenant uses Entra ID as its user source; nothing to reconcile.");
+    }
+    let mut failed = 0;
+    for (id, slug) in tenants {
+        let r = reconciler::reconcile(&db, &entra, &id, Trigger::Cli, args.dry_run).await?;
+        println!(
+            "{slug}: {} — {} Graph request(s), {} user(s) checked, {} {}{}",
+            r.outcome.as_str(),
+            r.graph_requests,
+            r.users_checked,
+            r.offboarded.len(),
+            if args.dry_run || r.outcome == Outcome::Held {
+                "would be offboarded"
+            } else {
+                "offboarded"
+            },
+            r.error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        );
+        for (user, reason) in &r.offboarded {
+            println!("  {user}: {reason}");
+        }
+        if r.outcome == Outcome::Failed {
+            failed += 1;
+        }
+    }
+    db.close().await;
+    if failed > 0 {
+        anyhow::bail!("{failed} tenant(s) could not be reconciled; nobody was offboarded there");
+    }
     Ok(())
 }
 

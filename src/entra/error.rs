@@ -7,11 +7,18 @@ pub enum EntraError {
     #[error("Entra could not be reached: {0}")]
     Network(String),
     #[error("Entra refused the token request: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
-    Token { error: String, description: Option<String> },
+    Token {
+        error: String,
+        description: Option<String>,
+    },
     #[error("the sign-in could not be verified: {0}")]
     InvalidIdToken(String),
     #[error("Graph answered {status} {code}: {message}")]
-    Graph { status: u16, code: String, message: String },
+    Graph {
+        status: u16,
+        code: String,
+        message: String,
+    },
     #[error("Graph kept throttling after {0} attempts")]
     Throttled(u32),
     #[error("Graph sent a response Gatehouse does not understand: {0}")]
@@ -24,12 +31,18 @@ impl EntraError {
     pub fn authorization_lost(&self) -> bool {
         match self {
             EntraError::Token { error, .. } => {
-                matches!(error.as_str(), "invalid_client" | "unauthorized_client" | "invalid_grant" | "access_denied")
+                matches!(
+                    error.as_str(),
+                    "invalid_client" | "unauthorized_client" | "invalid_grant" | "access_denied"
+                )
             }
             EntraError::Graph { status, code, .. } => {
                 *status == 401
                     || *status == 403
-                    || matches!(code.as_str(), "InvalidAuthenticationToken" | "Authorization_RequestDenied")
+                    || matches!(
+                        code.as_str(),
+                        "InvalidAuthenticationToken" | "Authorization_RequestDenied"
+                    )
             }
             _ => false,
         }

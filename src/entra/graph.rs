@@ -20,7 +20,9 @@ pub struct Graph {
 
 impl std::fmt::Debug for Graph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Graph").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("Graph")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,7 +94,12 @@ const USER_FIELDS: &str = "id,userPrincipalName,mail,accountEnabled,displayName,
 
 impl Graph {
     pub(super) fn new(http: reqwest::Client, base: String, token: SecretString) -> Self {
-        Self { http, base, token, requests: AtomicU32::new(0) }
+        Self {
+            http,
+            base,
+            token,
+            requests: AtomicU32::new(0),
+        }
     }
 
     /// Requests sent so far, retries included.
@@ -101,9 +108,12 @@ impl Graph {
     }
 
     pub async fn organization(&self) -> Result<Organization, EntraError> {
-        let page = self.get(&format!("{}/v1.0/organization", self.base)).await?;
+        let page = self
+            .get(&format!("{}/v1.0/organization", self.base))
+            .await?;
         let mut orgs: Vec<Organization> = values(page)?;
-        orgs.pop().ok_or_else(|| EntraError::Malformed("/organization listed no organization".into()))
+        orgs.pop()
+            .ok_or_else(|| EntraError::Malformed("/organization listed no organization".into()))
     }
 
     /// The tenant's domains (Graph lists them in one page).
@@ -113,9 +123,15 @@ impl Graph {
 
     /// A user by object id; `None` when Graph says it does not exist.
     pub async fn user(&self, oid: &str) -> Result<Option<DirectoryUser>, EntraError> {
-        let url = format!("{}/v1.0/users/{}?$select={USER_FIELDS}", self.base, urlencode(oid));
+        let url = format!(
+            "{}/v1.0/users/{}?$select={USER_FIELDS}",
+            self.base,
+            urlencode(oid)
+        );
         match self.get(&url).await {
-            Ok(v) => serde_json::from_value(v).map(Some).map_err(|e| EntraError::Malformed(e.to_string())),
+            Ok(v) => serde_json::from_value(v)
+                .map(Some)
+                .map_err(|e| EntraError::Malformed(e.to_string())),
             Err(EntraError::Graph { code, .. }) if code == "Request_ResourceNotFound" => Ok(None),
             Err(e) => Err(e),
         }
@@ -128,11 +144,18 @@ impl Graph {
         let filter = format!(
             "userPrincipalName eq '{e}' or mail eq '{e}' or proxyAddresses/any(p:p eq 'SMTP:{e}') or otherMails/any(m:m eq '{e}')"
         );
-        let mut url = format!("{}/v1.0/users?$select={USER_FIELDS}&$filter={}", self.base, urlencode(&filter));
+        let mut url = format!(
+            "{}/v1.0/users?$select={USER_FIELDS}&$filter={}",
+            self.base,
+            urlencode(&filter)
+        );
         let mut users = Vec::new();
         loop {
             let page = self.get(&url).await?;
-            let next = page.get("@odata.nextLink").and_then(Value::as_str).map(str::to_string);
+            let next = page
+                .get("@odata.nextLink")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             users.extend(values::<DirectoryUser>(page)?);
             match next {
                 Some(n) => url = n,
@@ -143,14 +166,23 @@ impl Graph {
 
     /// The URL that starts a delta walk over users with the properties the reconciler reads.
     pub fn delta_start(&self) -> String {
-        format!("{}/v1.0/users/delta?$select=id,accountEnabled,userPrincipalName,mail", self.base)
+        format!(
+            "{}/v1.0/users/delta?$select=id,accountEnabled,userPrincipalName,mail",
+            self.base
+        )
     }
 
     /// One page of a delta walk (`url` is the start, a nextLink or a stored deltaLink).
     pub async fn delta_page(&self, url: &str) -> Result<DeltaPage, EntraError> {
         let page = self.get(url).await?;
-        let next_link = page.get("@odata.nextLink").and_then(Value::as_str).map(str::to_string);
-        let delta_link = page.get("@odata.deltaLink").and_then(Value::as_str).map(str::to_string);
+        let next_link = page
+            .get("@odata.nextLink")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let delta_link = page
+            .get("@odata.deltaLink")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let Some(Value::Array(items)) = page.get("value") else {
             return Err(EntraError::Malformed("a delta page without `value`".into()));
         };
@@ -162,18 +194,30 @@ impl Graph {
                 .ok_or_else(|| EntraError::Malformed("a delta entry without `id`".into()))?;
             entries.push(DeltaEntry {
                 id: id.to_string(),
-                removed: item
-                    .get("@removed")
-                    .map(|r| r.get("reason").and_then(Value::as_str).unwrap_or("changed").to_string()),
+                removed: item.get("@removed").map(|r| {
+                    r.get("reason")
+                        .and_then(Value::as_str)
+                        .unwrap_or("changed")
+                        .to_string()
+                }),
                 account_enabled: item.get("accountEnabled").and_then(Value::as_bool),
-                user_principal_name: item.get("userPrincipalName").and_then(Value::as_str).map(str::to_string),
+                user_principal_name: item
+                    .get("userPrincipalName")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 mail: item.get("mail").and_then(Value::as_str).map(str::to_string),
             });
         }
         if next_link.is_none() && delta_link.is_none() {
-            return Err(EntraError::Malformed("a delta page with neither nextLink nor deltaLink".into()));
+            return Err(EntraError::Malformed(
+                "a delta page with neither nextLink nor deltaLink".into(),
+            ));
         }
-        Ok(DeltaPage { entries, next_link, delta_link })
+        Ok(DeltaPage {
+            entries,
+            next_link,
+            delta_link,
+        })
     }
 
     /// GET with the bearer token; 429 and 503/504 are retried after `Retry-After`, a bounded
@@ -201,7 +245,11 @@ impl Graph {
                     .map(Duration::from_secs)
                     .unwrap_or(Duration::from_secs(1 << attempt.min(4)));
                 if attempt >= ATTEMPTS || wait > MAX_RETRY_AFTER {
-                    return Err(if status == 429 { EntraError::Throttled(attempt) } else { graph_error(status, res).await });
+                    return Err(if status == 429 {
+                        EntraError::Throttled(attempt)
+                    } else {
+                        graph_error(status, res).await
+                    });
                 }
                 tokio::time::sleep(wait).await;
                 continue;
@@ -209,7 +257,10 @@ impl Graph {
             if !(200..300).contains(&status) {
                 return Err(graph_error(status, res).await);
             }
-            return res.json().await.map_err(|e| EntraError::Malformed(e.to_string()));
+            return res
+                .json()
+                .await
+                .map_err(|e| EntraError::Malformed(e.to_string()));
         }
     }
 }
@@ -218,18 +269,25 @@ async fn graph_error(status: u16, res: reqwest::Response) -> EntraError {
     let body: Value = res.json().await.unwrap_or(Value::Null);
     EntraError::Graph {
         status,
-        code: body["error"]["code"].as_str().unwrap_or("unknown").to_string(),
+        code: body["error"]["code"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string(),
         message: body["error"]["message"].as_str().unwrap_or("").to_string(),
     }
 }
 
 fn values<T: serde::de::DeserializeOwned>(page: Value) -> Result<Vec<T>, EntraError> {
     match page.get("value") {
-        Some(v @ Value::Array(_)) => serde_json::from_value(v.clone()).map_err(|e| EntraError::Malformed(e.to_string())),
+        Some(v @ Value::Array(_)) => {
+            serde_json::from_value(v.clone()).map_err(|e| EntraError::Malformed(e.to_string()))
+        }
         _ => Err(EntraError::Malformed("a page without `value`".into())),
     }
 }
 
 fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }

@@ -4,12 +4,14 @@ use crate::server::config::EntraConfig;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use oauth2::basic::{
-    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
 };
 use oauth2::{
-    AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
+    AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse,
+    TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -97,7 +99,12 @@ impl EntraClient {
         let (Some(client_id), Some(secret)) = (&config.client_id, &config.client_secret) else {
             return Err(EntraError::NotConfigured);
         };
-        Ok(Self::new(&config.authority_url, &config.graph_base_url, client_id, secret.clone()))
+        Ok(Self::new(
+            &config.authority_url,
+            &config.graph_base_url,
+            client_id,
+            secret.clone(),
+        ))
     }
 
     pub fn new(authority: &str, graph_base: &str, client_id: &str, secret: SecretString) -> Self {
@@ -126,15 +133,27 @@ impl EntraClient {
         let bad = |e: url::ParseError| EntraError::Network(format!("bad authority URL: {e}"));
         Ok(Client::new(ClientId::new(self.client_id.clone()))
             .set_client_secret(ClientSecret::new(self.secret.expose_secret().to_string()))
-            .set_auth_uri(AuthUrl::new(format!("{}/{tenant}/oauth2/v2.0/authorize", self.authority)).map_err(bad)?)
-            .set_token_uri(TokenUrl::new(format!("{}/{tenant}/oauth2/v2.0/token", self.authority)).map_err(bad)?))
+            .set_auth_uri(
+                AuthUrl::new(format!("{}/{tenant}/oauth2/v2.0/authorize", self.authority))
+                    .map_err(bad)?,
+            )
+            .set_token_uri(
+                TokenUrl::new(format!("{}/{tenant}/oauth2/v2.0/token", self.authority))
+                    .map_err(bad)?,
+            ))
     }
 
     /// Where to send an admin to sign in (`organizations`: any work account), with PKCE,
     /// state and nonce. Returns the URL and the PKCE verifier to keep server-side.
-    pub fn sign_in_url(&self, redirect_uri: &str, state: &str, nonce: &str) -> Result<(String, PkceCodeVerifier), EntraError> {
+    pub fn sign_in_url(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        nonce: &str,
+    ) -> Result<(String, PkceCodeVerifier), EntraError> {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let redirect = RedirectUrl::new(redirect_uri.to_string()).map_err(|e| EntraError::Network(e.to_string()))?;
+        let redirect = RedirectUrl::new(redirect_uri.to_string())
+            .map_err(|e| EntraError::Network(e.to_string()))?;
         let state = state.to_string();
         let (url, _) = self
             .oauth("organizations")?
@@ -170,7 +189,8 @@ impl EntraClient {
         redirect_uri: &str,
         nonce: &str,
     ) -> Result<SignedInAdmin, EntraError> {
-        let redirect = RedirectUrl::new(redirect_uri.to_string()).map_err(|e| EntraError::Network(e.to_string()))?;
+        let redirect = RedirectUrl::new(redirect_uri.to_string())
+            .map_err(|e| EntraError::Network(e.to_string()))?;
         let token = self
             .oauth("organizations")?
             .set_redirect_uri(redirect)
@@ -179,27 +199,36 @@ impl EntraClient {
             .request_async(&self.http)
             .await
             .map_err(token_error)?;
-        let id_token = token
-            .extra_fields()
-            .id_token
-            .clone()
-            .ok_or_else(|| EntraError::InvalidIdToken("the token response has no id_token".into()))?;
+        let id_token = token.extra_fields().id_token.clone().ok_or_else(|| {
+            EntraError::InvalidIdToken("the token response has no id_token".into())
+        })?;
         self.validate_id_token(&id_token, nonce).await
     }
 
     /// Checks an id_token against the published keys: signature, audience, expiry, the
     /// issuer for the token's own tenant, and the nonce of this sign-in.
-    pub async fn validate_id_token(&self, token: &str, nonce: &str) -> Result<SignedInAdmin, EntraError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| EntraError::InvalidIdToken(e.to_string()))?;
-        let kid = header.kid.ok_or_else(|| EntraError::InvalidIdToken("the id_token names no key (kid)".into()))?;
+    pub async fn validate_id_token(
+        &self,
+        token: &str,
+        nonce: &str,
+    ) -> Result<SignedInAdmin, EntraError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| EntraError::InvalidIdToken(e.to_string()))?;
+        let kid = header
+            .kid
+            .ok_or_else(|| EntraError::InvalidIdToken("the id_token names no key (kid)".into()))?;
         let discovery: Discovery = self
-            .get_json(&format!("{}/organizations/v2.0/.well-known/openid-configuration", self.authority))
+            .get_json(&format!(
+                "{}/organizations/v2.0/.well-known/openid-configuration",
+                self.authority
+            ))
             .await?;
         let jwks: JwkSet = self.get_json(&discovery.jwks_uri).await?;
         let jwk = jwks
             .find(&kid)
             .ok_or_else(|| EntraError::InvalidIdToken(format!("no published key has kid {kid}")))?;
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| EntraError::InvalidIdToken(e.to_string()))?;
+        let key =
+            DecodingKey::from_jwk(jwk).map_err(|e| EntraError::InvalidIdToken(e.to_string()))?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&[&self.client_id]);
         validation.leeway = 120;
@@ -216,7 +245,9 @@ impl EntraClient {
             )));
         }
         if claims.nonce.as_deref() != Some(nonce) {
-            return Err(EntraError::InvalidIdToken("the nonce does not match this sign-in".into()));
+            return Err(EntraError::InvalidIdToken(
+                "the nonce does not match this sign-in".into(),
+            ));
         }
         Ok(SignedInAdmin {
             tid: claims.tid,
@@ -243,11 +274,21 @@ impl EntraClient {
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, EntraError> {
-        let res = self.http.get(url).send().await.map_err(|e| EntraError::Network(e.to_string()))?;
+        let res = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| EntraError::Network(e.to_string()))?;
         if !res.status().is_success() {
-            return Err(EntraError::Network(format!("{url} answered {}", res.status())));
+            return Err(EntraError::Network(format!(
+                "{url} answered {}",
+                res.status()
+            )));
         }
-        res.json().await.map_err(|e| EntraError::Malformed(e.to_string()))
+        res.json()
+            .await
+            .map_err(|e| EntraError::Malformed(e.to_string()))
     }
 }
 

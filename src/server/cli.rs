@@ -24,6 +24,20 @@ pub enum Command {
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Reconcile Entra ID tenants now: offboard users removed or disabled in Entra.
+    Reconcile(ReconcileArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReconcileArgs {
+    /// Only this tenant (default: every tenant whose user source is Entra ID).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Show who would be offboarded, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 #[derive(Subcommand, Debug)]

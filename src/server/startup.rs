@@ -89,6 +89,10 @@ impl Application {
             .hub
             .clone()
             .run_until_stopped(self.state.db.clone());
+        let reconciler = crate::reconciler::scheduler::run_until_stopped(
+            self.state.db.clone(),
+            crate::entra::EntraClient::from_config(&self.state.config.entra).ok(),
+        );
         let server = axum::serve(
             self.listener,
             self.router
@@ -98,6 +102,7 @@ impl Application {
         tokio::select! {
             res = server => res.context("the HTTP server failed"),
             res = hub => res,
+            res = reconciler => res,
         }
     }
 }

@@ -1,0 +1,66 @@
+//! Executes a plan: every offboarding in one transaction, idempotent.
+
+use crate::audit;
+use crate::server::util::now;
+
+/// Offboards users: status, every session, the tenant's device bindings, pending and
+/// approved-but-unused challenges, and an audit event each. Users already offboarded are
+/// left as they are, so applying the same plan twice changes nothing the second time.
+pub async fn offboard(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    actor: &str,
+    offboardings: &[(String, String)],
+) -> anyhow::Result<u64> {
+    let at = now();
+    let mut done = 0;
+    for (user_id, reason) in offboardings {
+        let reason = reason.as_str();
+        let changed = sqlx::query(
+            "UPDATE users SET status = 'offboarded', offboarded_at = $1, offboard_reason = $2 \
+             WHERE id = $3 AND tenant_id = $4 AND status <> 'offboarded'",
+        )
+        .bind(at)
+        .bind(reason)
+        .bind(user_id)
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            continue;
+        }
+        done += 1;
+        sqlx::query("DELETE FROM user_sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("UPDATE device_bindings SET revoked_at = $1 WHERE user_id = $2 AND tenant_id = $3 AND revoked_at IS NULL")
+            .bind(at)
+            .bind(user_id)
+            .bind(tenant_id)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "UPDATE login_challenges SET status = 'cancelled', reason = 'the account was offboarded' \
+             WHERE user_id = $1 AND status IN ('pending', 'approved')",
+        )
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+        let (username,): (String,) = sqlx::query_as("SELECT username FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        audit::record(
+            &mut **tx,
+            Some(tenant_id),
+            actor,
+            "user.offboarded",
+            &username,
+            reason,
+        )
+        .await?;
+    }
+    Ok(done)
+}

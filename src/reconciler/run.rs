@@ -1,0 +1,539 @@
+//! One reconciliation run for one tenant: lock, walk `/users/delta`, plan, apply, record.
+//! Every error fails the run and offboards nobody.
+
+use super::apply;
+use super::plan::{self, Coverage, DirectoryEntry, KnownUser, Policy, RemovedReason, UserStatus};
+use crate::audit;
+use crate::entra::{EntraClient, EntraError, Graph};
+use crate::server::db::{Db, Engine};
+use crate::server::util::now;
+
+/// A walk longer than this is taken for a broken chain, not a directory.
+const MAX_PAGES: usize = 20_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Schedule,
+    Manual,
+    Cli,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+            Trigger::Cli => "cli",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Failed,
+    Held,
+    DryRun,
+    /// Another instance holds this tenant's lock, or a held run awaits an admin.
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
+            Outcome::Held => "held",
+            Outcome::DryRun => "dry_run",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// What a run did, for the portal, the CLI and tests.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub run_id: Option<i64>,
+    pub outcome: Outcome,
+    pub graph_requests: u32,
+    pub users_checked: usize,
+    /// Offboarded (or, in a dry run or a held run, would be): (user id, reason).
+    pub offboarded: Vec<(String, String)>,
+    pub error: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TenantRow {
+    entra_tenant_id: Option<String>,
+    entra_delta_link: Option<String>,
+    deletion_threshold_count: i64,
+    deletion_threshold_percent: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: String,
+    entra_oid: String,
+    status: String,
+    email: String,
+}
+
+/// Runs one reconciliation of `tenant_id` and records it.
+pub async fn reconcile(
+    db: &Db,
+    entra: &EntraClient,
+    tenant_id: &str,
+    trigger: Trigger,
+    dry_run: bool,
+) -> anyhow::Result<RunReport> {
+    let Some(lock) = TenantLock::acquire(db, tenant_id).await? else {
+        return Ok(skipped("another instance is reconciling this tenant"));
+    };
+    let report = reconcile_locked(db, entra, tenant_id, trigger, dry_run).await;
+    lock.release().await;
+    report
+}
+
+async fn reconcile_locked(
+    db: &Db,
+    entra: &EntraClient,
+    tenant_id: &str,
+    trigger: Trigger,
+    dry_run: bool,
+) -> anyhow::Result<RunReport> {
+    let waiting: Option<(i64,)> =
+        sqlx::query_as("SELECT id FROM reconcile_runs WHERE tenant_id = $1 AND outcome = 'held' AND decided_at IS NULL")
+            .bind(tenant_id)
+            .fetch_optional(&db.pool)
+            .await?;
+    if waiting.is_some() && !dry_run {
+        return Ok(skipped("a held run waits for an admin's decision"));
+    }
+    let started = now();
+    let (run_id,): (i64,) = sqlx::query_as(
+        "INSERT INTO reconcile_runs (tenant_id, trigger, dry_run, started_at, outcome) VALUES ($1, $2, $3, $4, 'running') RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(trigger.as_str())
+    .bind(i64::from(dry_run))
+    .bind(started)
+    .fetch_one(&db.pool)
+    .await?;
+    metrics::counter!("gatehouse_reconcile_runs_total", "trigger" => trigger.as_str()).increment(1);
+    let timer = std::time::Instant::now();
+    let report = match run(db, entra, tenant_id, run_id, dry_run).await {
+        Ok(report) => report,
+        Err(Failure {
+            graph_requests,
+            error,
+        }) => {
+            let message = error.to_string();
+            tracing::warn!(tenant = tenant_id, error = %message, "reconciliation failed; nobody was offboarded");
+            let health = match &error {
+                RunError::Entra(e) if e.authorization_lost() => {
+                    Some("authorization lost — re-authorize")
+                }
+                _ => None,
+            };
+            sqlx::query(
+                "UPDATE reconcile_runs SET finished_at = $1, outcome = 'failed', error = $2, graph_requests = $3 WHERE id = $4",
+            )
+            .bind(now())
+            .bind(&message)
+            .bind(i64::from(graph_requests))
+            .bind(run_id)
+            .execute(&db.pool)
+            .await?;
+            if let Some(health) = health {
+                sqlx::query("UPDATE tenants SET entra_health = $1 WHERE id = $2")
+                    .bind(health)
+                    .bind(tenant_id)
+                    .execute(&db.pool)
+                    .await?;
+            }
+            RunReport {
+                run_id: Some(run_id),
+                outcome: Outcome::Failed,
+                graph_requests,
+                users_checked: 0,
+                offboarded: Vec::new(),
+                error: Some(message),
+            }
+        }
+    };
+    metrics::counter!("gatehouse_reconcile_outcomes_total", "outcome" => report.outcome.as_str())
+        .increment(1);
+    metrics::histogram!("gatehouse_reconcile_seconds").record(timer.elapsed().as_secs_f64());
+    Ok(report)
+}
+
+fn skipped(why: &str) -> RunReport {
+    RunReport {
+        run_id: None,
+        outcome: Outcome::Skipped,
+        graph_requests: 0,
+        users_checked: 0,
+        offboarded: Vec::new(),
+        error: Some(why.to_string()),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("{0}")]
+    Entra(#[from] EntraError),
+    #[error("{0}")]
+    Other(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+struct Failure {
+    graph_requests: u32,
+    error: RunError,
+}
+
+async fn run(
+    db: &Db,
+    entra: &EntraClient,
+    tenant_id: &str,
+    run_id: i64,
+    dry_run: bool,
+) -> Result<RunReport, Failure> {
+    let mut requests = 0;
+    let fail = |requests: u32| {
+        move |error: RunError| Failure {
+            graph_requests: requests,
+            error,
+        }
+    };
+    let tenant = sqlx::query_as::<_, TenantRow>(
+        "SELECT entra_tenant_id, entra_delta_link, deletion_threshold_count, deletion_threshold_percent FROM tenants WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_one(&db.pool)
+    .await
+    .map_err(|e| fail(0)(e.into()))?;
+    let Some(tid) = tenant.entra_tenant_id.clone() else {
+        return Err(fail(0)(RunError::Other(
+            "the tenant is not connected to Entra ID".into(),
+        )));
+    };
+    let graph = entra.graph(&tid).await.map_err(|e| fail(0)(e.into()))?;
+    let walked = walk(&graph, tenant.entra_delta_link.as_deref()).await;
+    requests = graph.requests().max(requests);
+    let (entries, coverage, delta_link) = walked.map_err(|e| fail(requests)(e.into()))?;
+
+    let users = sqlx::query_as::<_, UserRow>(
+        "SELECT id, entra_oid, status, email FROM users WHERE tenant_id = $1 AND source = 'azuread' AND entra_oid IS NOT NULL",
+    )
+    .bind(tenant_id)
+    .fetch_all(&db.pool)
+    .await
+    .map_err(|e| fail(requests)(e.into()))?;
+    let known: Vec<KnownUser> = users
+        .into_iter()
+        .map(|u| KnownUser {
+            status: match u.status.as_str() {
+                "active" => UserStatus::Active,
+                "invited" => UserStatus::Invited,
+                "disabled" => UserStatus::Disabled,
+                _ => UserStatus::Offboarded,
+            },
+            user_id: u.id,
+            oid: u.entra_oid,
+            email: u.email,
+        })
+        .collect();
+    let policy = Policy {
+        count: tenant.deletion_threshold_count.clamp(0, u32::MAX as i64) as u32,
+        percent: tenant.deletion_threshold_percent.clamp(0, 100) as u32,
+    };
+    let plan = plan::plan(&entries, coverage, &known, policy);
+    let listed: Vec<(String, String)> = plan
+        .offboard
+        .iter()
+        .map(|o| (o.user_id.clone(), o.reason.describe().to_string()))
+        .collect();
+    let mut report = RunReport {
+        run_id: Some(run_id),
+        outcome: Outcome::Ok,
+        graph_requests: requests,
+        users_checked: plan.checked,
+        offboarded: listed.clone(),
+        error: None,
+    };
+    let mut tx = db
+        .pool
+        .begin()
+        .await
+        .map_err(|e| fail(requests)(e.into()))?;
+    let finish = |outcome: &'static str| {
+        sqlx::query(
+            "UPDATE reconcile_runs SET finished_at = $1, outcome = $2, graph_requests = $3, users_checked = $4, offboarded = $5 WHERE id = $6",
+        )
+        .bind(now())
+        .bind(outcome)
+        .bind(i64::from(requests))
+        .bind(plan.checked as i64)
+        .bind(listed.len() as i64)
+        .bind(run_id)
+    };
+    let result: Result<(), RunError> = async {
+        if dry_run {
+            report.outcome = Outcome::DryRun;
+            finish("dry_run").execute(&mut *tx).await?;
+        } else if plan.held {
+            report.outcome = Outcome::Held;
+            for o in &plan.offboard {
+                sqlx::query("INSERT INTO reconcile_held (run_id, user_id, reason) VALUES ($1, $2, $3)")
+                    .bind(run_id)
+                    .bind(&o.user_id)
+                    .bind(o.reason.describe())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            // The delta link advances only when an admin decides.
+            sqlx::query("UPDATE reconcile_runs SET pending_delta_link = $1 WHERE id = $2")
+                .bind(delta_link.as_str())
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?;
+            finish("held").execute(&mut *tx).await?;
+            audit::record(
+                &mut *tx,
+                Some(tenant_id),
+                "reconciler",
+                "reconcile.held",
+                &format!("run {run_id}"),
+                &format!("{} offboardings exceed the deletion threshold; an admin must approve or reject them", plan.offboard.len()),
+            )
+            .await?;
+        } else {
+            let n = apply::offboard(&mut tx, tenant_id, "reconciler", &listed).await?;
+            metrics::counter!("gatehouse_offboardings_total").increment(n);
+            sqlx::query("UPDATE tenants SET entra_delta_link = $1, entra_health = 'ok' WHERE id = $2")
+                .bind(&delta_link)
+                .bind(tenant_id)
+                .execute(&mut *tx)
+                .await?;
+            finish("ok").execute(&mut *tx).await?;
+        }
+        Ok(())
+    }
+    .await;
+    result.map_err(fail(requests))?;
+    tx.commit().await.map_err(|e| fail(requests)(e.into()))?;
+    Ok(report)
+}
+
+/// Walks the delta chain to its deltaLink. A stored link that Graph no longer knows
+/// (410 Gone) means a full resync from the start.
+async fn walk(
+    graph: &Graph,
+    stored: Option<&str>,
+) -> Result<(Vec<DirectoryEntry>, Coverage, String), EntraError> {
+    let (mut url, mut coverage) = match stored {
+        Some(link) => (link.to_string(), Coverage::Changes),
+        None => (graph.delta_start(), Coverage::Everyone),
+    };
+    let mut entries = Vec::new();
+    let mut pages = 0;
+    loop {
+        pages += 1;
+        if pages > MAX_PAGES {
+            return Err(EntraError::Malformed(format!(
+                "the delta chain did not end within {MAX_PAGES} pages"
+            )));
+        }
+        let page = match graph.delta_page(&url).await {
+            Err(EntraError::Graph { status: 410, .. }) if coverage == Coverage::Changes => {
+                url = graph.delta_start();
+                coverage = Coverage::Everyone;
+                entries.clear();
+                continue;
+            }
+            other => other?,
+        };
+        entries.extend(page.entries.into_iter().map(|e| DirectoryEntry {
+            oid: e.id,
+            removed: e.removed.map(|r| {
+                if r == "deleted" {
+                    RemovedReason::Deleted
+                } else {
+                    RemovedReason::Changed
+                }
+            }),
+            account_enabled: e.account_enabled,
+            user_principal_name: e.user_principal_name,
+            mail: e.mail,
+        }));
+        match (page.next_link, page.delta_link) {
+            (Some(next), _) => url = next,
+            (None, Some(delta)) => return Ok((entries, coverage, delta)),
+            (None, None) => {
+                return Err(EntraError::Malformed(
+                    "the delta chain ended without a deltaLink".into(),
+                ))
+            }
+        }
+    }
+}
+
+/// One instance reconciles a tenant at a time: a PostgreSQL advisory lock held on one
+/// connection for the run; on SQLite (one process) a process-wide set.
+enum TenantLock {
+    Postgres(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>, i64),
+    Local(String),
+}
+
+fn local_locks() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
+    static LOCKS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    LOCKS.get_or_init(Default::default)
+}
+
+/// A stable 64-bit advisory-lock key for a tenant.
+fn lock_key(tenant_id: &str) -> i64 {
+    let hash = crate::server::util::sha256_hex(&format!("gatehouse-reconcile:{tenant_id}"));
+    i64::from_str_radix(&hash[..15], 16).unwrap_or(0)
+}
+
+impl TenantLock {
+    async fn acquire(db: &Db, tenant_id: &str) -> anyhow::Result<Option<Self>> {
+        match &db.engine {
+            Engine::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                let key = lock_key(tenant_id);
+                let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
+                    .bind(key)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                Ok(got.then_some(TenantLock::Postgres(Some(conn), key)))
+            }
+            Engine::Sqlite(_) => {
+                let mut set = local_locks().lock().expect("lock set");
+                Ok(set
+                    .insert(tenant_id.to_string())
+                    .then(|| TenantLock::Local(tenant_id.to_string())))
+            }
+        }
+    }
+
+    async fn release(mut self) {
+        if let TenantLock::Postgres(conn, key) = &mut self {
+            if let Some(mut c) = conn.take() {
+                if sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(*key)
+                    .execute(&mut *c)
+                    .await
+                    .is_err()
+                {
+                    // Closing the session releases its advisory locks.
+                    drop(c.detach());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TenantLock {
+    fn drop(&mut self) {
+        match self {
+            TenantLock::Local(id) => {
+                local_locks().lock().expect("lock set").remove(id);
+            }
+            TenantLock::Postgres(conn, _) => {
+                // Not released (an early return or a panic): close the session, which
+                // releases the lock, rather than return a locked connection to the pool.
+                if let Some(c) = conn.take() {
+                    drop(c.detach());
+                }
+            }
+        }
+    }
+}
+
+/// Why an admin's decision on a held run was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error("there is no held run {0} waiting for a decision in this tenant")]
+    NotHeld(i64),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for DecideError {
+    fn from(e: sqlx::Error) -> Self {
+        DecideError::Unexpected(e.into())
+    }
+}
+
+/// An admin approves (offboard the held list now) or rejects (offboard nobody) a held run.
+/// Either way the run's delta link is stored, so the same changes are not held again.
+pub async fn decide(
+    db: &Db,
+    tenant_id: &str,
+    run_id: i64,
+    approve: bool,
+    admin: &str,
+) -> Result<u64, DecideError> {
+    let mut tx = db.pool.begin().await?;
+    let claimed = sqlx::query(
+        "UPDATE reconcile_runs SET decided_by = $1, decided_at = $2, outcome = $3 \
+         WHERE id = $4 AND tenant_id = $5 AND outcome = 'held' AND decided_at IS NULL",
+    )
+    .bind(admin)
+    .bind(now())
+    .bind(if approve { "approved" } else { "rejected" })
+    .bind(run_id)
+    .bind(tenant_id)
+    .execute(&mut *tx)
+    .await?;
+    if claimed.rows_affected() != 1 {
+        return Err(DecideError::NotHeld(run_id));
+    }
+    let held: Vec<(String, String)> =
+        sqlx::query_as("SELECT user_id, reason FROM reconcile_held WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let done = if approve {
+        apply::offboard(&mut tx, tenant_id, admin, &held).await?
+    } else {
+        0
+    };
+    sqlx::query(
+        "UPDATE tenants SET entra_delta_link = (SELECT pending_delta_link FROM reconcile_runs WHERE id = $1) WHERE id = $2",
+    )
+    .bind(run_id)
+    .bind(tenant_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE reconcile_runs SET offboarded = $1 WHERE id = $2")
+        .bind(done as i64)
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        Some(tenant_id),
+        admin,
+        if approve {
+            "reconcile.approved"
+        } else {
+            "reconcile.rejected"
+        },
+        &format!("run {run_id}"),
+        &if approve {
+            format!("{done} of {} held users offboarded", held.len())
+        } else {
+            format!("{} held offboardings dismissed", held.len())
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(done)
+}

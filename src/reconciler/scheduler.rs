@@ -1,0 +1,49 @@
+//! Runs each azuread tenant's reconciliation on its own interval.
+
+use super::run::{reconcile, Trigger};
+use crate::entra::EntraClient;
+use crate::server::db::Db;
+use crate::server::util::now;
+use std::time::Duration;
+
+/// How often the scheduler looks for tenants that are due.
+const TICK: Duration = Duration::from_secs(30);
+
+/// Reconciles due tenants until the process stops. Without an Entra app configured there
+/// is nothing to reconcile and the scheduler waits.
+pub async fn run_until_stopped(db: Db, entra: Option<EntraClient>) -> anyhow::Result<()> {
+    let Some(entra) = entra else {
+        std::future::pending::<()>().await;
+        return Ok(());
+    };
+    loop {
+        if let Err(err) = try_once(&db, &entra).await {
+            tracing::warn!(error = ?err, "the reconcile scheduler could not look for due tenants");
+        }
+        tokio::time::sleep(TICK).await;
+    }
+}
+
+/// Reconciles every tenant that is due now; returns how many ran.
+pub async fn try_once(db: &Db, entra: &EntraClient) -> anyhow::Result<usize> {
+    let at = now();
+    let due: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT id, offboard_interval_secs FROM tenants \
+         WHERE user_source = 'azuread' AND entra_tenant_id IS NOT NULL \
+         AND (next_reconcile_at IS NULL OR next_reconcile_at <= $1)",
+    )
+    .bind(at)
+    .fetch_all(&db.pool)
+    .await?;
+    for (tenant_id, interval) in &due {
+        // Book the next slot first, so a slow run is not started twice by this instance.
+        sqlx::query("UPDATE tenants SET next_reconcile_at = $1 WHERE id = $2")
+            .bind(at + interval.clamp(&300, &86_400))
+            .bind(tenant_id)
+            .execute(&db.pool)
+            .await?;
+        let report = reconcile(db, entra, tenant_id, Trigger::Schedule, false).await?;
+        tracing::info!(tenant = %tenant_id, outcome = report.outcome.as_str(), offboarded = report.offboarded.len(), "scheduled reconciliation");
+    }
+    Ok(due.len())
+}
