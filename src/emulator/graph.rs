@@ -331,19 +331,20 @@ async fn users(
         }
     }
     // https://learn.microsoft.com/en-us/graph/paging
-    let top =
-        match o.get("top") {
-            None => 100,
-            Some(t) => match t.parse::<usize>() {
-                Ok(n) if (1..=999).contains(&n) => n,
-                _ => return Err(GraphError::unsupported_query(
+    let top = match o.get("top") {
+        None => 100,
+        Some(t) => match t.parse::<usize>() {
+            Ok(n) if (1..=999).contains(&n) => n,
+            _ => {
+                return Err(GraphError::unsupported_query(
                     ids,
                     format!(
                         "Invalid page size specified: '{t}'. Must be between 1 and 999 inclusive."
                     ),
-                )),
-            },
-        };
+                ))
+            }
+        },
+    };
     let select = parse_select(o.get("select"), ids)?;
     let filter: Option<Filter> = match o.get("filter") {
         Some(f) => Some(filter::parse(f).map_err(|e| GraphError::unsupported_query(ids, e.0))?),
@@ -508,8 +509,11 @@ async fn delta(
         }
         Some(t) => {
             let state = decode_token::<DeltaState>(t)
-                .filter(|s| s.t == caller.tenant_id && s.e == epoch)
+                .filter(|s| s.t == caller.tenant_id)
                 .ok_or_else(|| resync(&em, ids, None))?;
+            if state.e != epoch {
+                return Err(resync(&em, ids, state.s.as_ref()));
+            }
             let oldest = match state.phase {
                 Phase::Initial { snap, .. } => snap,
                 Phase::Changes { pos, .. } => pos,

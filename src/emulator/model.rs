@@ -318,6 +318,9 @@ impl Directory {
     /// Makes every delta token issued so far unusable (Graph answers them with 410).
     pub fn expire_delta_tokens(&mut self) {
         self.log_floor = self.seq();
+        // A token taken exactly at the floor would still pass the floor check; a new epoch
+        // makes every earlier token unknown.
+        self.delta_epoch = crate::server::util::random_id(6);
     }
 
     /// The default domain, for synthetic users.
