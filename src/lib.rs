@@ -3,6 +3,8 @@
 pub mod app;
 pub mod audit;
 pub mod domain;
+#[cfg(feature = "ssr")]
+pub mod emulator;
 pub mod error;
 pub mod login;
 pub mod mobile;

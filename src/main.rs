@@ -16,6 +16,7 @@ async fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Tenant(TenantCommand::Create(args))) => create_tenant(args).await,
         Some(Command::Reconcile(args)) => reconcile(args).await,
+        Some(Command::Emulator(args)) => emulator(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -116,6 +117,45 @@ async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Resul
         anyhow::bail!("{failed} tenant(s) could not be reconciled; nobody was offboarded there");
     }
     Ok(())
+}
+
+async fn emulator(args: gatehouse::server::cli::EmulatorArgs) -> anyhow::Result<()> {
+    use gatehouse::emulator::{Emulator, Seed};
+    use secrecy::ExposeSecret;
+    let seed = match &args.seed {
+        Some(path) => Seed::from_file(path)?,
+        None => Seed::contoso(),
+    };
+    let emulator = match args.control_token {
+        Some(token) => Emulator::with_control_token(seed, token)?,
+        None => Emulator::new(seed)?,
+    };
+    let listener_url = match &args.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None if args.listen.ip().is_unspecified() => {
+            format!("http://localhost:{}", args.listen.port())
+        }
+        None => format!("http://{}", args.listen),
+    };
+    emulator.set_base_url(&listener_url);
+    // The operator needs these emulator credentials to configure Gatehouse, so they are
+    // printed once here (to stdout, not the log).
+    println!("Entra emulator at {listener_url}");
+    println!("  ENTRA_AUTHORITY_URL={listener_url}");
+    println!("  GRAPH_BASE_URL={listener_url}");
+    if let Some(app) = emulator.demo_app() {
+        println!("  ENTRA_CLIENT_ID={}", app.client_id);
+        println!("  ENTRA_CLIENT_SECRET={}", app.secret.expose_secret());
+        for uri in &app.redirect_uris {
+            println!("  redirect URI: {uri}");
+        }
+    }
+    println!("  control token: {}", emulator.control_token());
+    println!(
+        "  control page: {listener_url}/_emulator/ui?token={}",
+        emulator.control_token()
+    );
+    emulator.serve(args.listen, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

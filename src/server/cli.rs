@@ -26,6 +26,8 @@ pub enum Command {
     Tenant(TenantCommand),
     /// Reconcile Entra ID tenants now: offboard users removed or disabled in Entra.
     Reconcile(ReconcileArgs),
+    /// Serve the Entra emulator (identity platform and Graph) for tests and demos.
+    Emulator(EmulatorArgs),
 }
 
 #[derive(Args, Debug)]
@@ -38,6 +40,22 @@ pub struct ReconcileArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct EmulatorArgs {
+    /// Address to listen on; point ENTRA_AUTHORITY_URL and GRAPH_BASE_URL at it.
+    #[arg(long, env = "EMULATOR_LISTEN", default_value = "127.0.0.1:3100")]
+    pub listen: SocketAddr,
+    /// Seed file (JSON); without it the emulator serves the Contoso demo directory.
+    #[arg(long)]
+    pub seed: Option<PathBuf>,
+    /// URL the emulator calls itself by (default http://{listen address}).
+    #[arg(long, env = "EMULATOR_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Control API token (default: random, printed at start).
+    #[arg(long, env = "EMULATOR_CONTROL_TOKEN", hide_env_values = true)]
+    pub control_token: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod cli;
+mod emulator;
 mod health;
 mod login;
 mod mobile_api;

@@ -1,0 +1,258 @@
+//! The Entra emulator: Microsoft's identity platform (v2.0) and Graph v1.0, as Gatehouse uses
+//! them, in memory and offline. One router serves both, so `ENTRA_AUTHORITY_URL` and
+//! `GRAPH_BASE_URL` point at the same address.
+
+mod control;
+mod errors;
+mod faults;
+mod filter;
+mod graph;
+mod html;
+mod identity;
+mod keys;
+pub mod model;
+pub mod seed;
+
+pub use faults::FaultSpec;
+pub use seed::{Seed, SeedError, CONTOSO_TENANT_ID, DEMO_CLIENT_ID};
+
+use anyhow::Context;
+use axum::Router;
+use model::{App, Directory, World};
+use secrecy::SecretString;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// A handle on one emulator; clones share the same world.
+#[derive(Clone)]
+pub struct Emulator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    world: RwLock<World>,
+    keys: keys::SigningKeys,
+    control_token: String,
+    base_url: RwLock<String>,
+    faults: faults::Faults,
+}
+
+/// The credentials of an app registration, for an operator or a test.
+#[derive(Clone)]
+pub struct AppCredentials {
+    pub client_id: String,
+    pub secret: SecretString,
+    pub redirect_uris: Vec<String>,
+}
+
+impl std::fmt::Debug for AppCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppCredentials")
+            .field("client_id", &self.client_id)
+            .field("secret", &"[redacted]")
+            .field("redirect_uris", &self.redirect_uris)
+            .finish()
+    }
+}
+
+impl Emulator {
+    /// An emulator loaded with `seed` and a random control token.
+    pub fn new(seed: Seed) -> anyhow::Result<Self> {
+        Self::with_control_token(seed, crate::server::util::random_id(24))
+    }
+
+    /// An emulator with a control token of the caller's choosing (tests).
+    pub fn with_control_token(seed: Seed, control_token: String) -> anyhow::Result<Self> {
+        let keys = keys::SigningKeys::generate().context("generate the RS256 signing key")?;
+        let emulator = Self {
+            inner: Arc::new(Inner {
+                world: RwLock::new(World::default()),
+                keys,
+                control_token,
+                base_url: RwLock::new("http://localhost".into()),
+                faults: faults::Faults::default(),
+            }),
+        };
+        emulator.load(seed)?;
+        Ok(emulator)
+    }
+
+    /// Adds a seed's directories and apps to the world.
+    pub fn load(&self, seed: Seed) -> Result<(), SeedError> {
+        let mut world = self.write();
+        for app in seed.apps {
+            let app = App {
+                client_id: app.client_id.to_ascii_lowercase(),
+                display_name: app.display_name,
+                secret: app
+                    .secret
+                    .unwrap_or_else(|| crate::server::util::random_id(30)),
+                redirect_uris: app.redirect_uris,
+                application_permissions: app.application_permissions,
+                delegated_permissions: app.delegated_permissions,
+            };
+            world.apps.insert(app.client_id.clone(), app);
+        }
+        for d in seed.directories {
+            let tenant_id = d.tenant_id.to_ascii_lowercase();
+            let mut dir = Directory::new(tenant_id.clone(), d.display_name, d.domains);
+            for user in d.users {
+                dir.add_user(user)?;
+            }
+            for c in d.consents {
+                let client_id = c.client_id.to_ascii_lowercase();
+                let roles = match c.roles {
+                    Some(r) => r,
+                    None => world
+                        .apps
+                        .get(&client_id)
+                        .map(|a| a.application_permissions.clone())
+                        .unwrap_or_default(),
+                };
+                dir.consents.insert(
+                    client_id,
+                    model::Consent {
+                        service_principal_id: model::new_guid(),
+                        roles,
+                    },
+                );
+            }
+            world.directories.insert(tenant_id, dir);
+        }
+        Ok(())
+    }
+
+    /// The router serving the identity platform, Graph and the control API.
+    pub fn router(&self) -> Router {
+        let observed = Router::new()
+            .merge(identity::routes())
+            .merge(graph::routes())
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                faults::observe,
+            ));
+        observed
+            .merge(control::routes(self.clone()))
+            .with_state(self.clone())
+    }
+
+    /// Binds `listen`, takes `http://{bound address}` as its base URL (unless one was set) and
+    /// serves in a background task. Returns the bound address.
+    pub async fn spawn(&self, listen: SocketAddr) -> anyhow::Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("bind the emulator to {listen}"))?;
+        let addr = listener.local_addr()?;
+        if self.base_url() == "http://localhost" {
+            let host = if addr.ip().is_unspecified() {
+                format!("localhost:{}", addr.port())
+            } else {
+                addr.to_string()
+            };
+            self.set_base_url(&format!("http://{host}"));
+        }
+        let router = self.router();
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, router).await {
+                tracing::error!("the Entra emulator stopped: {err}");
+            }
+        });
+        Ok(addr)
+    }
+
+    /// Serves on `listen` until `shutdown` completes.
+    pub async fn serve(
+        &self,
+        listen: SocketAddr,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("bind the emulator to {listen}"))?;
+        let addr = listener.local_addr()?;
+        if self.base_url() == "http://localhost" {
+            let host = if addr.ip().is_unspecified() {
+                format!("localhost:{}", addr.port())
+            } else {
+                addr.to_string()
+            };
+            self.set_base_url(&format!("http://{host}"));
+        }
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serve the Entra emulator")
+    }
+
+    /// The URL the emulator calls itself by (issuer, links); both authority and Graph base.
+    pub fn base_url(&self) -> String {
+        self.inner
+            .base_url
+            .read()
+            .map(|u| u.clone())
+            .unwrap_or_default()
+    }
+
+    /// Sets the public base URL, e.g. when the emulator sits behind another name.
+    pub fn set_base_url(&self, url: &str) {
+        if let Ok(mut u) = self.inner.base_url.write() {
+            *u = url.trim_end_matches('/').to_string();
+        }
+    }
+
+    /// The bearer token of the control API.
+    pub fn control_token(&self) -> &str {
+        &self.inner.control_token
+    }
+
+    /// Credentials of the demo app, when the seed has it.
+    pub fn demo_app(&self) -> Option<AppCredentials> {
+        self.app(DEMO_CLIENT_ID)
+    }
+
+    /// Credentials of an app registration.
+    pub fn app(&self, client_id: &str) -> Option<AppCredentials> {
+        self.read()
+            .apps
+            .get(&client_id.to_ascii_lowercase())
+            .map(|a| AppCredentials {
+                client_id: a.client_id.clone(),
+                secret: SecretString::from(a.secret.clone()),
+                redirect_uris: a.redirect_uris.clone(),
+            })
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, World> {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        self.inner
+            .world
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, World> {
+        self.inner
+            .world
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn keys(&self) -> &keys::SigningKeys {
+        &self.inner.keys
+    }
+
+    pub(crate) fn faults(&self) -> &faults::Faults {
+        &self.inner.faults
+    }
+}
+
+/// Starts a Contoso emulator in this process (demo mode of `gatehouse serve`) and returns the
+/// address it listens on with its handle (for [`Emulator::demo_app`] and the control token).
+pub async fn spawn_in_process(listen: SocketAddr) -> anyhow::Result<(SocketAddr, Emulator)> {
+    let emulator = Emulator::new(Seed::contoso())?;
+    let addr = emulator.spawn(listen).await?;
+    Ok((addr, emulator))
+}
+
+/// The lock kept for counters is a plain mutex: short sections, no awaits inside.
+pub(crate) type Counter = Mutex<std::collections::HashMap<String, u64>>;

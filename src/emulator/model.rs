@@ -1,0 +1,455 @@
+//! The emulator's in-memory world: directories (Entra tenants) with their users and change log,
+//! registered apps, consents and pending authorization codes.
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// A random GUID in the lowercase form Entra prints.
+pub fn new_guid() -> String {
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// True for the 8-4-4-4-12 hex form.
+pub fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn member() -> String {
+    "Member".into()
+}
+
+/// A directory user with the properties Gatehouse reads (Graph names, camelCase in JSON).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    #[serde(default = "new_guid")]
+    pub id: String,
+    pub user_principal_name: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub given_name: Option<String>,
+    #[serde(default)]
+    pub surname: Option<String>,
+    #[serde(default)]
+    pub mail: Option<String>,
+    #[serde(default)]
+    pub proxy_addresses: Vec<String>,
+    #[serde(default)]
+    pub other_mails: Vec<String>,
+    #[serde(default = "yes")]
+    pub account_enabled: bool,
+    #[serde(default = "member")]
+    pub user_type: String,
+    /// Emulator-only: this user may grant tenant-wide admin consent.
+    #[serde(default)]
+    pub is_admin: bool,
+}
+
+/// A domain of a directory.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Domain {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub is_verified: bool,
+    #[serde(default)]
+    pub is_default: bool,
+    #[serde(default)]
+    pub is_initial: bool,
+}
+
+/// Problems with a change asked of the model.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ModelError {
+    #[error("no directory with tenant id {0}")]
+    UnknownDirectory(String),
+    #[error("no user {0} in this directory")]
+    UnknownUser(String),
+    #[error("a user with userPrincipalName or id {0} already exists")]
+    Duplicate(String),
+    #[error("no app with client id {0}")]
+    UnknownApp(String),
+    #[error("user {0} is not deleted")]
+    NotDeleted(String),
+}
+
+/// A user as stored: soft-deleted users stay (Entra keeps them 30 days) but are hidden.
+#[derive(Clone, Debug)]
+pub struct StoredUser {
+    pub user: User,
+    pub deleted: bool,
+}
+
+/// Admin consent of one app in one directory.
+#[derive(Clone, Debug)]
+pub struct Consent {
+    /// Object id of the app's service principal in this tenant (the `oid` of app-only tokens).
+    pub service_principal_id: String,
+    pub roles: Vec<String>,
+}
+
+/// One Entra tenant.
+#[derive(Debug)]
+pub struct Directory {
+    pub tenant_id: String,
+    pub display_name: String,
+    pub domains: Vec<Domain>,
+    users: BTreeMap<u64, StoredUser>,
+    by_id: HashMap<String, u64>,
+    by_upn: HashMap<String, u64>,
+    next_order: u64,
+    /// `log[n]` is the id of the user whose change has sequence number `n + 1`: delta reads only
+    /// the tail after a token's position, so it costs O(changes), not O(directory).
+    log: Vec<String>,
+    /// Delta tokens before this sequence number have expired.
+    pub log_floor: u64,
+    /// Random per run: delta tokens from an earlier run of the emulator are unknown.
+    pub delta_epoch: String,
+    /// Admin consents by client id.
+    pub consents: HashMap<String, Consent>,
+    /// (client id, user id) pairs that consented for themselves.
+    pub user_consents: HashSet<(String, String)>,
+}
+
+impl Directory {
+    /// An empty directory.
+    pub fn new(tenant_id: String, display_name: String, domains: Vec<Domain>) -> Self {
+        Self {
+            tenant_id,
+            display_name,
+            domains,
+            users: BTreeMap::new(),
+            by_id: HashMap::new(),
+            by_upn: HashMap::new(),
+            next_order: 1,
+            log: Vec::new(),
+            log_floor: 0,
+            delta_epoch: crate::server::util::random_id(6),
+            consents: HashMap::new(),
+            user_consents: HashSet::new(),
+        }
+    }
+
+    /// True when `name` is one of this directory's verified domains (case-insensitive).
+    pub fn has_verified_domain(&self, name: &str) -> bool {
+        self.domains
+            .iter()
+            .any(|d| d.is_verified && d.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The current change sequence number: a delta token taken now starts here.
+    pub fn seq(&self) -> u64 {
+        self.log.len() as u64
+    }
+
+    /// Ids changed with sequence numbers in `(from, to]`.
+    pub fn changes(&self, from: u64, to: u64) -> &[String] {
+        let to = (to as usize).min(self.log.len());
+        let from = (from as usize).min(to);
+        &self.log[from..to]
+    }
+
+    fn touch(&mut self, id: &str) {
+        self.log.push(id.to_string());
+    }
+
+    /// Adds a user; the id and the UPN must be new.
+    pub fn add_user(&mut self, user: User) -> Result<&User, ModelError> {
+        let upn = user.user_principal_name.to_lowercase();
+        if self.by_id.contains_key(&user.id) {
+            return Err(ModelError::Duplicate(user.id));
+        }
+        if self.by_upn.contains_key(&upn) {
+            return Err(ModelError::Duplicate(user.user_principal_name));
+        }
+        let order = self.next_order;
+        self.next_order += 1;
+        self.by_id.insert(user.id.clone(), order);
+        self.by_upn.insert(upn, order);
+        self.touch(&user.id);
+        let stored = self.users.entry(order).or_insert(StoredUser {
+            user,
+            deleted: false,
+        });
+        Ok(&stored.user)
+    }
+
+    fn order_of(&self, id_or_upn: &str) -> Option<u64> {
+        self.by_id
+            .get(id_or_upn)
+            .or_else(|| self.by_upn.get(&id_or_upn.to_lowercase()))
+            .copied()
+    }
+
+    /// A user by id or userPrincipalName, deleted or not.
+    pub fn find(&self, id_or_upn: &str) -> Option<&StoredUser> {
+        self.order_of(id_or_upn).and_then(|o| self.users.get(&o))
+    }
+
+    /// A live (not soft-deleted) user by id or userPrincipalName.
+    pub fn live(&self, id_or_upn: &str) -> Option<&User> {
+        self.find(id_or_upn).filter(|s| !s.deleted).map(|s| &s.user)
+    }
+
+    /// Live users after position `after`, in a stable order, with their positions.
+    pub fn live_after(&self, after: u64) -> impl Iterator<Item = (u64, &User)> {
+        self.users
+            .range(after + 1..)
+            .filter(|(_, s)| !s.deleted)
+            .map(|(o, s)| (*o, &s.user))
+    }
+
+    /// Every stored user, soft-deleted ones included, in a stable order.
+    pub fn all(&self) -> impl Iterator<Item = &StoredUser> {
+        self.users.values()
+    }
+
+    /// Number of live users.
+    pub fn live_count(&self) -> usize {
+        self.users.values().filter(|s| !s.deleted).count()
+    }
+
+    /// Changes a user in place and records the change.
+    pub fn update_user(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(&mut User),
+    ) -> Result<User, ModelError> {
+        let order = self
+            .order_of(id)
+            .ok_or_else(|| ModelError::UnknownUser(id.to_string()))?;
+        let stored = self
+            .users
+            .get_mut(&order)
+            .ok_or_else(|| ModelError::UnknownUser(id.to_string()))?;
+        let old_upn = stored.user.user_principal_name.to_lowercase();
+        let old_id = stored.user.id.clone();
+        change(&mut stored.user);
+        stored.user.id = old_id.clone();
+        let new_upn = stored.user.user_principal_name.to_lowercase();
+        let user = stored.user.clone();
+        if new_upn != old_upn {
+            if self.by_upn.contains_key(&new_upn) {
+                // Undo: UPNs are unique in a directory.
+                if let Some(s) = self.users.get_mut(&order) {
+                    s.user.user_principal_name = old_upn;
+                }
+                return Err(ModelError::Duplicate(user.user_principal_name));
+            }
+            self.by_upn.remove(&old_upn);
+            self.by_upn.insert(new_upn, order);
+        }
+        self.touch(&old_id);
+        Ok(user)
+    }
+
+    /// Moves a user to the recycle bin (delta reports `@removed: changed`).
+    pub fn soft_delete(&mut self, id: &str) -> Result<(), ModelError> {
+        let order = self
+            .order_of(id)
+            .ok_or_else(|| ModelError::UnknownUser(id.to_string()))?;
+        let stored = self
+            .users
+            .get_mut(&order)
+            .filter(|s| !s.deleted)
+            .ok_or_else(|| ModelError::UnknownUser(id.to_string()))?;
+        stored.deleted = true;
+        let uid = stored.user.id.clone();
+        self.touch(&uid);
+        Ok(())
+    }
+
+    /// Brings a soft-deleted user back.
+    pub fn restore(&mut self, id: &str) -> Result<(), ModelError> {
+        let order = self
+            .order_of(id)
+            .ok_or_else(|| ModelError::UnknownUser(id.to_string()))?;
+        let stored = self
+            .users
+            .get_mut(&order)
+            .ok_or_else(|| ModelError::UnknownUser(id.to_string()))?;
+        if !stored.deleted {
+            return Err(ModelError::NotDeleted(id.to_string()));
+        }
+        stored.deleted = false;
+        let uid = stored.user.id.clone();
+        self.touch(&uid);
+        Ok(())
+    }
+
+    /// Removes a user for good (delta reports `@removed: deleted`).
+    pub fn hard_delete(&mut self, id: &str) -> Result<(), ModelError> {
+        let order = self
+            .order_of(id)
+            .ok_or_else(|| ModelError::UnknownUser(id.to_string()))?;
+        let stored = self
+            .users
+            .remove(&order)
+            .ok_or_else(|| ModelError::UnknownUser(id.to_string()))?;
+        self.by_id.remove(&stored.user.id);
+        self.by_upn
+            .remove(&stored.user.user_principal_name.to_lowercase());
+        self.touch(&stored.user.id);
+        Ok(())
+    }
+
+    /// Makes every delta token issued so far unusable (Graph answers them with 410).
+    pub fn expire_delta_tokens(&mut self) {
+        self.log_floor = self.seq();
+        // A token taken exactly at the floor would still pass the floor check; a new epoch
+        // makes every earlier token unknown.
+        self.delta_epoch = crate::server::util::random_id(6);
+    }
+
+    /// The default domain, for synthetic users.
+    pub fn default_domain(&self) -> String {
+        self.domains
+            .iter()
+            .find(|d| d.is_default)
+            .or_else(|| self.domains.first())
+            .map(|d| d.name.clone())
+            .unwrap_or_else(|| "example.onmicrosoft.com".into())
+    }
+}
+
+/// A registered (multi-tenant) application.
+#[derive(Clone)]
+pub struct App {
+    pub client_id: String,
+    pub display_name: String,
+    pub secret: String,
+    pub redirect_uris: Vec<String>,
+    /// Application permissions on Graph (`roles` of app-only tokens after admin consent).
+    pub application_permissions: Vec<String>,
+    /// Delegated permissions on Graph, shown on the consent screen.
+    pub delegated_permissions: Vec<String>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("client_id", &self.client_id)
+            .field("display_name", &self.display_name)
+            .field("secret", &"[redacted]")
+            .field("redirect_uris", &self.redirect_uris)
+            .finish()
+    }
+}
+
+/// A pending authorization code.
+#[derive(Clone, Debug)]
+pub struct AuthCode {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: String,
+    pub expires_at: i64,
+    pub redeemed: bool,
+}
+
+/// Everything the emulator knows.
+#[derive(Debug, Default)]
+pub struct World {
+    pub directories: HashMap<String, Directory>,
+    pub apps: HashMap<String, App>,
+    pub codes: HashMap<String, AuthCode>,
+}
+
+impl World {
+    /// The directory with this tenant id.
+    pub fn directory(&self, tenant_id: &str) -> Result<&Directory, ModelError> {
+        self.directories
+            .get(&tenant_id.to_ascii_lowercase())
+            .ok_or_else(|| ModelError::UnknownDirectory(tenant_id.to_string()))
+    }
+
+    /// The directory with this tenant id, for a change.
+    pub fn directory_mut(&mut self, tenant_id: &str) -> Result<&mut Directory, ModelError> {
+        self.directories
+            .get_mut(&tenant_id.to_ascii_lowercase())
+            .ok_or_else(|| ModelError::UnknownDirectory(tenant_id.to_string()))
+    }
+
+    /// The directory a `{tenant}` path segment names: a tenant id or a verified domain.
+    pub fn directory_by_name(&self, name: &str) -> Option<&Directory> {
+        if let Some(d) = self.directories.get(&name.to_ascii_lowercase()) {
+            return Some(d);
+        }
+        self.directories
+            .values()
+            .find(|d| d.has_verified_domain(name))
+    }
+
+    /// Directories in a stable order, for pages.
+    pub fn sorted_directories(&self) -> Vec<&Directory> {
+        let mut v: Vec<&Directory> = self.directories.values().collect();
+        v.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(upn: &str) -> User {
+        serde_json::from_value(serde_json::json!({
+            "userPrincipalName": upn, "displayName": upn
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_new_guid_has_the_entra_form() {
+        assert!(is_guid(&new_guid()));
+        assert!(!is_guid("contoso.com"));
+    }
+
+    #[test]
+    fn upns_are_unique_regardless_of_case() {
+        let mut d = Directory::new(new_guid(), "T".into(), vec![]);
+        d.add_user(user("a@t.com")).unwrap();
+        assert!(matches!(
+            d.add_user(user("A@T.com")),
+            Err(ModelError::Duplicate(_))
+        ));
+    }
+
+    #[test]
+    fn every_change_gets_a_sequence_number() {
+        let mut d = Directory::new(new_guid(), "T".into(), vec![]);
+        let id = d.add_user(user("a@t.com")).unwrap().id.clone();
+        d.soft_delete(&id).unwrap();
+        d.restore(&id).unwrap();
+        d.hard_delete(&id).unwrap();
+        assert_eq!(d.seq(), 4);
+        assert_eq!(d.changes(1, 4).len(), 3);
+        assert!(d.find(&id).is_none());
+    }
+}

@@ -1,0 +1,240 @@
+//! What the emulator starts with: the Contoso demo directory, or a seed file.
+//!
+//! A seed file is JSON (every field camelCase, ids optional: missing ones become random GUIDs,
+//! a missing app secret becomes a random one):
+//!
+//! ```json
+//! {
+//!   "directories": [{
+//!     "tenantId": "9f4c2a1e-5b7d-4e3a-8c6f-2d1b0a9e8f70",
+//!     "displayName": "Contoso",
+//!     "domains": [
+//!       { "name": "contoso.com", "isVerified": true, "isDefault": true },
+//!       { "name": "contoso.onmicrosoft.com", "isVerified": true, "isInitial": true }
+//!     ],
+//!     "users": [{
+//!       "id": "…", "userPrincipalName": "alex@contoso.com", "displayName": "Alex Wilber",
+//!       "givenName": "Alex", "surname": "Wilber", "mail": "alex@contoso.com",
+//!       "proxyAddresses": ["SMTP:alex@contoso.com"], "otherMails": [],
+//!       "accountEnabled": true, "userType": "Member", "isAdmin": false
+//!     }],
+//!     "consents": [{ "clientId": "…", "roles": ["User.Read.All"] }]
+//!   }],
+//!   "apps": [{
+//!     "clientId": "…", "displayName": "Gatehouse", "secret": "…",
+//!     "redirectUris": ["http://localhost:3000/adminportal/user-source/callback"],
+//!     "applicationPermissions": ["User.Read.All", "Domain.Read.All"],
+//!     "delegatedPermissions": ["openid", "profile", "email", "User.Read"]
+//!   }]
+//! }
+//! ```
+//!
+//! `isAdmin` is the emulator's own flag: only such users can grant admin consent.
+
+use super::model::{new_guid, Domain, User};
+use serde::Deserialize;
+
+/// Tenant id of the Contoso demo directory (fixed so demo links stay valid across restarts).
+pub const CONTOSO_TENANT_ID: &str = "9f4c2a1e-5b7d-4e3a-8c6f-2d1b0a9e8f70";
+/// Client id of the demo app registration.
+pub const DEMO_CLIENT_ID: &str = "3c1e2a47-9d7b-4f3e-8a6c-5b2d1e0f9a84";
+
+/// A seed: directories and apps.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Seed {
+    #[serde(default)]
+    pub directories: Vec<DirectorySeed>,
+    #[serde(default)]
+    pub apps: Vec<AppSeed>,
+}
+
+/// One directory in a seed (also the body of the control API's "create directory").
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectorySeed {
+    #[serde(default = "new_guid")]
+    pub tenant_id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub domains: Vec<Domain>,
+    #[serde(default)]
+    pub users: Vec<User>,
+    #[serde(default)]
+    pub consents: Vec<ConsentSeed>,
+}
+
+/// An admin consent already granted.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsentSeed {
+    pub client_id: String,
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
+}
+
+/// One app registration in a seed (also the body of the control API's "create app").
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppSeed {
+    #[serde(default = "new_guid")]
+    pub client_id: String,
+    #[serde(default = "default_app_name")]
+    pub display_name: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default = "default_app_permissions")]
+    pub application_permissions: Vec<String>,
+    #[serde(default = "default_delegated")]
+    pub delegated_permissions: Vec<String>,
+}
+
+impl std::fmt::Debug for AppSeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppSeed")
+            .field("client_id", &self.client_id)
+            .field("display_name", &self.display_name)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+fn default_app_name() -> String {
+    "Gatehouse".into()
+}
+
+fn default_app_permissions() -> Vec<String> {
+    vec!["User.Read.All".into(), "Domain.Read.All".into()]
+}
+
+fn default_delegated() -> Vec<String> {
+    ["openid", "profile", "email", "offline_access", "User.Read"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Why a seed file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("cannot read seed file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("seed is not valid JSON of the documented shape: {0}")]
+    Parse(#[from] serde_json::Error),
+    #[error("seed is inconsistent: {0}")]
+    Model(#[from] super::model::ModelError),
+}
+
+impl Seed {
+    /// Parses a seed from JSON text.
+    pub fn from_json(text: &str) -> Result<Self, SeedError> {
+        Ok(serde_json::from_str(text)?)
+    }
+
+    /// Reads a seed file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, SeedError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SeedError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_json(&text)
+    }
+
+    /// The Contoso demo: a handful of users, incl. one disabled, one guest and one reachable
+    /// only through a `proxyAddresses` alias, and the Gatehouse app (not yet consented).
+    pub fn contoso() -> Self {
+        let users = serde_json::json!([
+            { "id": "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e01", "userPrincipalName": "megan@contoso.com",
+              "displayName": "Megan Bowen", "givenName": "Megan", "surname": "Bowen",
+              "mail": "megan@contoso.com", "proxyAddresses": ["SMTP:megan@contoso.com"], "isAdmin": true },
+            { "id": "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e02", "userPrincipalName": "alex@contoso.com",
+              "displayName": "Alex Wilber", "givenName": "Alex", "surname": "Wilber",
+              "mail": "alex@contoso.com", "proxyAddresses": ["SMTP:alex@contoso.com"] },
+            { "id": "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e03", "userPrincipalName": "isaiah@contoso.com",
+              "displayName": "Isaiah Langer", "givenName": "Isaiah", "surname": "Langer",
+              "mail": "isaiah@contoso.com", "proxyAddresses": ["SMTP:isaiah@contoso.com"] },
+            { "id": "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e04", "userPrincipalName": "diego@contoso.com",
+              "displayName": "Diego Siciliani", "givenName": "Diego", "surname": "Siciliani",
+              "mail": "diego@contoso.com", "proxyAddresses": ["SMTP:diego@contoso.com"],
+              "accountEnabled": false },
+            { "id": "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e05", "userPrincipalName": "pattif@contoso.com",
+              "displayName": "Patti Fernandez", "givenName": "Patti", "surname": "Fernandez",
+              "mail": "pattif@contoso.com",
+              "proxyAddresses": ["SMTP:pattif@contoso.com", "smtp:patti.fernandez@contoso.com"] },
+            { "id": "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e06",
+              "userPrincipalName": "lidia_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+              "displayName": "Lidia Holloway (Fabrikam)", "givenName": "Lidia", "surname": "Holloway",
+              "mail": "lidia@fabrikam.com", "otherMails": ["lidia@fabrikam.com"],
+              "userType": "Guest" }
+        ]);
+        let users: Vec<User> = serde_json::from_value(users).unwrap_or_default();
+        let mut redirect_uris = Vec::new();
+        for host in ["localhost:3000", "demo.localhost:3000"] {
+            for path in ["callback", "consent-callback"] {
+                redirect_uris.push(format!("http://{host}/adminportal/user-source/{path}"));
+            }
+        }
+        Seed {
+            directories: vec![DirectorySeed {
+                tenant_id: CONTOSO_TENANT_ID.into(),
+                display_name: "Contoso".into(),
+                domains: vec![
+                    Domain {
+                        name: "contoso.com".into(),
+                        is_verified: true,
+                        is_default: true,
+                        is_initial: false,
+                    },
+                    Domain {
+                        name: "contoso.onmicrosoft.com".into(),
+                        is_verified: true,
+                        is_default: false,
+                        is_initial: true,
+                    },
+                ],
+                users,
+                consents: vec![],
+            }],
+            apps: vec![AppSeed {
+                client_id: DEMO_CLIENT_ID.into(),
+                display_name: default_app_name(),
+                secret: None,
+                redirect_uris,
+                application_permissions: default_app_permissions(),
+                delegated_permissions: default_delegated(),
+            }],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_contoso_seed_has_the_promised_users() {
+        let seed = Seed::contoso();
+        let users = &seed.directories[0].users;
+        assert_eq!(users.len(), 6);
+        assert!(users.iter().any(|u| !u.account_enabled));
+        assert!(users.iter().any(|u| u.user_type == "Guest"));
+        assert!(users.iter().any(|u| u
+            .proxy_addresses
+            .iter()
+            .any(|p| p == "smtp:patti.fernandez@contoso.com")));
+    }
+
+    #[test]
+    fn a_seed_file_may_leave_ids_out() {
+        let seed = Seed::from_json(
+            r#"{"directories":[{"displayName":"Fabrikam","users":[{"userPrincipalName":"a@f.com","displayName":"A"}]}]}"#,
+        )
+        .unwrap();
+        assert!(super::super::model::is_guid(&seed.directories[0].tenant_id));
+        assert!(seed.directories[0].users[0].account_enabled);
+    }
+}
