@@ -463,12 +463,8 @@ mod tests {
                             },
                         );
                         for n in 0..3 {
-                            let last = seq
-                                .iter()
-                                .filter(|(m, k)| *m == n && *k != 0)
-                                .next_back()
-                                .map(|x| x.1);
-                            let expected = matches!(last, Some(2 | 3 | 4));
+                            let last = seq.iter().rfind(|(m, k)| *m == n && *k != 0).map(|x| x.1);
+                            let expected = matches!(last, Some(2..=4));
                             let got = p.offboard.iter().any(|o| o.user_id == format!("u{n}"));
                             assert_eq!(got, expected, "user {n} in {seq:?}");
                         }

@@ -8,3 +8,4 @@ mod emulator;
 mod health;
 mod login;
 mod mobile_api;
+mod reconcile;
