@@ -142,7 +142,7 @@ impl Graph {
         // OData string literals double their single quotes.
         let e = email.replace('\'', "''");
         let filter = format!(
-            "userPrincipalName eq '{e}' or mail eq '{e}' or proxyAddresses/any(p:p eq 'SMTP:{e}') or otherMails/any(m:m eq '{e}')"
+            "userPrincipalName eq '{e}' or mail eq '{e}' or proxyAddresses/any(p:p eq 'SMTP:{e}') or proxyAddresses/any(p:p eq 'smtp:{e}') or otherMails/any(m:m eq '{e}')"
         );
         let mut url = format!(
             "{}/v1.0/users?$select={USER_FIELDS}&$filter={}",

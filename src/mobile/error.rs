@@ -52,6 +52,12 @@ pub enum ApiError {
     NoAccount(String),
     #[error("{0}")]
     AccountDisabled(String),
+    #[error("{0}")]
+    OtherDomain(String),
+    #[error("{0}")]
+    Ambiguous(String),
+    #[error("{0}")]
+    EntraUnavailable(String),
     #[error("something went wrong on the server; try again")]
     Internal(#[from] anyhow::Error),
 }
@@ -89,6 +95,9 @@ impl ApiError {
             NotVerified(_) => (StatusCode::FORBIDDEN, "email_not_verified"),
             NoAccount(_) => (StatusCode::FORBIDDEN, "no_account"),
             AccountDisabled(_) => (StatusCode::FORBIDDEN, "account_disabled"),
+            OtherDomain(_) => (StatusCode::FORBIDDEN, "other_domain"),
+            Ambiguous(_) => (StatusCode::FORBIDDEN, "ambiguous_account"),
+            EntraUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "entra_unavailable"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

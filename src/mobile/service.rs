@@ -334,7 +334,12 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
         .await?;
         return Err(ApiError::WrongNumber);
     }
-    let user = match resolve_local_user(state, &tenant, &device_id).await {
+    let resolved = if tenant.user_source == "azuread" {
+        resolve_entra_user(state, &tenant, &device_id).await
+    } else {
+        resolve_local_user(state, &tenant, &device_id).await
+    };
+    let user = match resolved {
         Ok(u) => u,
         Err(refusal) => {
             let reason = refusal.to_string();
@@ -409,18 +414,50 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
     })
 }
 
+/// Entra ID user source: Graph decides (DESIGN flow 3, azuread branch).
+async fn resolve_entra_user(
+    state: &AppState,
+    tenant: &Tenant,
+    device_id: &str,
+) -> Result<User, ApiError> {
+    use crate::user_source::onboarding::{resolve, Refusal};
+    let claims: Vec<(String,)> = sqlx::query_as(
+        "SELECT email FROM email_claims WHERE device_id = $1 ORDER BY verified_at DESC",
+    )
+    .bind(device_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let emails: Vec<Email> = claims
+        .iter()
+        .filter_map(|(e,)| Email::parse(e).ok())
+        .collect();
+    if emails.is_empty() {
+        return Err(ApiError::NotVerified(
+            "verify your work email in the app first".into(),
+        ));
+    }
+    resolve(&state.db, state.entra.as_ref(), tenant, &emails)
+        .await
+        .map_err(|r| {
+            let message = r.to_string();
+            match r {
+                Refusal::NotInDirectory(..) | Refusal::NotConnected => ApiError::NoAccount(message),
+                Refusal::Disabled(_) | Refusal::DisabledHere(_) => {
+                    ApiError::AccountDisabled(message)
+                }
+                Refusal::OtherDomain { .. } => ApiError::OtherDomain(message),
+                Refusal::Ambiguous(_) => ApiError::Ambiguous(message),
+                Refusal::Unavailable(_) => ApiError::EntraUnavailable(message),
+            }
+        })
+}
+
 /// Local user source: a user of this tenant with one of the device's verified emails.
 async fn resolve_local_user(
     state: &AppState,
     tenant: &Tenant,
     device_id: &str,
 ) -> Result<User, ApiError> {
-    if tenant.user_source != "local" {
-        return Err(ApiError::NoAccount(format!(
-            "{} takes its users from Entra ID, which this version of Gatehouse cannot reach yet",
-            tenant.name
-        )));
-    }
     let claims: Vec<(String,)> = sqlx::query_as(
         "SELECT email FROM email_claims WHERE device_id = $1 ORDER BY verified_at DESC",
     )

@@ -55,6 +55,7 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
+        let config_entra = config.entra.clone();
         let state = AppState {
             db,
             config: Arc::new(config),
@@ -62,6 +63,7 @@ impl Application {
             hub: LoginHub::new(),
             leptos_options,
             metrics: metrics_handle(),
+            entra: crate::entra::EntraClient::from_config(&config_entra).ok(),
         };
         let router = router(state.clone()).await?;
         Ok(Self {
@@ -91,7 +93,7 @@ impl Application {
             .run_until_stopped(self.state.db.clone());
         let reconciler = crate::reconciler::scheduler::run_until_stopped(
             self.state.db.clone(),
-            crate::entra::EntraClient::from_config(&self.state.config.entra).ok(),
+            self.state.entra.clone(),
         );
         let server = axum::serve(
             self.listener,

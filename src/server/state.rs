@@ -16,6 +16,8 @@ pub struct AppState {
     pub hub: LoginHub,
     pub leptos_options: LeptosOptions,
     pub metrics: PrometheusHandle,
+    /// The Entra app, when one is configured (or the demo's emulator).
+    pub entra: Option<crate::entra::EntraClient>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -12,6 +12,9 @@ pub struct Tenant {
     pub name: String,
     pub user_source: String,
     pub jit_prefix: String,
+    pub entra_tenant_id: Option<String>,
+    pub entra_domain: Option<String>,
+    pub entra_org_name: Option<String>,
 }
 
 impl Tenant {
@@ -35,7 +38,8 @@ pub enum CreateTenantError {
     Unexpected(#[from] anyhow::Error),
 }
 
-const TENANT_COLUMNS: &str = "id, slug, name, user_source, jit_prefix";
+const TENANT_COLUMNS: &str =
+    "id, slug, name, user_source, jit_prefix, entra_tenant_id, entra_domain, entra_org_name";
 
 pub async fn find_by_slug(db: &Db, slug: &str) -> anyhow::Result<Option<Tenant>> {
     Ok(sqlx::query_as::<_, Tenant>(&format!(
@@ -66,6 +70,9 @@ pub async fn create(
         name: name.to_string(),
         user_source: "local".into(),
         jit_prefix: UsernamePrefix::default().as_str().to_string(),
+        entra_tenant_id: None,
+        entra_domain: None,
+        entra_org_name: None,
     };
     let username = JitUsername::derive(&tenant.prefix(), &admin_email);
     let at = now();

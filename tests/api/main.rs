@@ -5,6 +5,7 @@ mod helpers;
 mod admin;
 mod cli;
 mod emulator;
+mod entra_login;
 mod health;
 mod login;
 mod mobile_api;

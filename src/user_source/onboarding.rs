@@ -1,0 +1,257 @@
+//! Who a phone signs in as on a tenant whose user source is Entra ID (DESIGN flow 3):
+//! a live Graph check for people already onboarded, a lookup for newcomers. `choose` is the
+//! pure decision; `resolve` does the I/O around it.
+
+use crate::audit;
+use crate::domain::{Email, JitUsername};
+use crate::entra::{DirectoryUser, EntraClient, EntraError};
+use crate::server::db::Db;
+use crate::server::util::{now, random_id};
+use crate::tenants::Tenant;
+use crate::users::service::{free_username, User};
+
+/// Why Entra does not let this phone in; the message is shown on the phone and audited.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0} is not an account in {1}'s Entra ID directory")]
+    NotInDirectory(String, String),
+    #[error("the Entra ID account {0} is disabled")]
+    Disabled(String),
+    #[error("only {domain} accounts may sign in here, and this phone has verified {emails}")]
+    OtherDomain { domain: String, emails: String },
+    #[error("{0} matches more than one Entra ID account; ask an admin to make the address unique")]
+    Ambiguous(String),
+    #[error("the account {0} was disabled in Gatehouse by an admin")]
+    DisabledHere(String),
+    #[error("Entra ID could not be asked ({0}); try again in a moment")]
+    Unavailable(String),
+    #[error("this tenant is not connected to an Entra ID directory yet")]
+    NotConnected,
+}
+
+/// The one enabled directory account an email belongs to, or why there is none.
+pub fn choose<'a>(
+    email: &Email,
+    matches: &'a [DirectoryUser],
+    org: &str,
+) -> Result<&'a DirectoryUser, Refusal> {
+    match matches {
+        [] => Err(Refusal::NotInDirectory(email.to_string(), org.to_string())),
+        [one] if one.account_enabled == Some(false) => Err(Refusal::Disabled(email.to_string())),
+        [one] => Ok(one),
+        many => {
+            let enabled: Vec<&DirectoryUser> = many
+                .iter()
+                .filter(|u| u.account_enabled != Some(false))
+                .collect();
+            match enabled.as_slice() {
+                [] => Err(Refusal::Disabled(email.to_string())),
+                [one] => Ok(one),
+                _ => Err(Refusal::Ambiguous(email.to_string())),
+            }
+        }
+    }
+}
+
+/// The user a phone with these verified emails signs in as, onboarding them if needed.
+pub async fn resolve(
+    db: &Db,
+    entra: Option<&EntraClient>,
+    tenant: &Tenant,
+    emails: &[Email],
+) -> Result<User, Refusal> {
+    let (Some(entra), Some(tid), Some(domain)) = (
+        entra,
+        tenant.entra_tenant_id.as_deref(),
+        tenant.entra_domain.as_deref(),
+    ) else {
+        return Err(Refusal::NotConnected);
+    };
+    let unavailable = |e: EntraError| Refusal::Unavailable(e.to_string());
+    let in_domain: Vec<&Email> = emails
+        .iter()
+        .filter(|e| e.domain().eq_ignore_ascii_case(domain))
+        .collect();
+    if in_domain.is_empty() {
+        return Err(Refusal::OtherDomain {
+            domain: format!("@{domain}"),
+            emails: emails
+                .iter()
+                .map(Email::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let org = tenant
+        .entra_org_name
+        .clone()
+        .unwrap_or_else(|| tenant.name.clone());
+    let graph = entra.graph(tid).await.map_err(unavailable)?;
+    // The most recently verified address of the domain is the one the technician means.
+    let email = in_domain[0];
+    let existing = crate::users::service::find_by_email(db, &tenant.id, email)
+        .await
+        .map_err(|e| Refusal::Unavailable(e.to_string()))?;
+    if let Some(user) = &existing {
+        if user.status == "disabled" {
+            return Err(Refusal::DisabledHere(user.username.clone()));
+        }
+        if let (true, Some(oid)) = (user.status == "active", &user.entra_oid) {
+            // Someone already onboarded: a live check that the account still exists and is
+            // enabled, at every sign-in.
+            return match graph.user(oid).await.map_err(unavailable)? {
+                None => Err(Refusal::NotInDirectory(email.to_string(), org)),
+                Some(u) if u.account_enabled == Some(false) => {
+                    Err(Refusal::Disabled(email.to_string()))
+                }
+                Some(_) => Ok(user.clone()),
+            };
+        }
+    }
+    let matches = graph
+        .users_by_email(email.as_str())
+        .await
+        .map_err(unavailable)?;
+    let chosen = choose(email, &matches, &org)?;
+    onboard(db, tenant, email, chosen, existing)
+        .await
+        .map_err(|e| Refusal::Unavailable(e.to_string()))
+}
+
+/// Creates the user record (or revives an offboarded one with the same object id).
+async fn onboard(
+    db: &Db,
+    tenant: &Tenant,
+    email: &Email,
+    entra_user: &DirectoryUser,
+    existing: Option<User>,
+) -> anyhow::Result<User> {
+    let at = now();
+    let mut tx = db.pool.begin().await?;
+    let user_id = match existing {
+        Some(user)
+            if user.entra_oid.as_deref() == Some(entra_user.id.as_str())
+                || user.entra_oid.is_none() =>
+        {
+            // A re-enabled Entra account onboards again into the same record.
+            sqlx::query(
+                "UPDATE users SET status = 'active', source = 'azuread', entra_oid = $1, onboarded_at = $2, \
+                 offboarded_at = NULL, offboard_reason = NULL WHERE id = $3",
+            )
+            .bind(&entra_user.id)
+            .bind(at)
+            .bind(&user.id)
+            .execute(&mut *tx)
+            .await?;
+            user.id
+        }
+        Some(user) => {
+            anyhow::bail!(
+                "{email} belongs to another Entra account than the record {}",
+                user.username
+            )
+        }
+        None => {
+            let username: JitUsername = free_username(db, tenant, email).await?;
+            let id = random_id(16);
+            sqlx::query(
+                "INSERT INTO users (id, tenant_id, email, first_name, last_name, username, role, source, status, entra_oid, created_at, onboarded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'technician', 'azuread', 'active', $7, $8, $9)",
+            )
+            .bind(&id)
+            .bind(&tenant.id)
+            .bind(email.as_str())
+            .bind(entra_user.given_name.clone().unwrap_or_default())
+            .bind(entra_user.surname.clone().unwrap_or_else(|| entra_user.display_name.clone().unwrap_or_default()))
+            .bind(username.as_str())
+            .bind(&entra_user.id)
+            .bind(at)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            id
+        }
+    };
+    let user = sqlx::query_as::<_, User>(&format!(
+        "SELECT {} FROM users WHERE id = $1",
+        User::COLUMNS
+    ))
+    .bind(&user_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        Some(&tenant.id),
+        &user.username,
+        "user.onboarded",
+        &user.username,
+        &format!("{} confirmed in Entra ID (object {})", email, entra_user.id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, enabled: Option<bool>) -> DirectoryUser {
+        DirectoryUser {
+            id: id.into(),
+            user_principal_name: Some(format!("{id}@contoso.com")),
+            mail: None,
+            account_enabled: enabled,
+            display_name: None,
+            given_name: None,
+            surname: None,
+            proxy_addresses: vec![],
+            other_mails: vec![],
+            user_type: None,
+        }
+    }
+
+    fn alex() -> Email {
+        Email::parse("alex@contoso.com").unwrap()
+    }
+
+    #[test]
+    fn exactly_one_enabled_match_onboards() {
+        let m = [user("a", Some(true))];
+        assert_eq!(choose(&alex(), &m, "Contoso").unwrap().id, "a");
+        let m = [user("a", None)];
+        assert_eq!(
+            choose(&alex(), &m, "Contoso").unwrap().id,
+            "a",
+            "accountEnabled not returned counts as enabled"
+        );
+    }
+
+    #[test]
+    fn no_match_a_disabled_match_or_two_matches_refuse() {
+        assert!(matches!(
+            choose(&alex(), &[], "Contoso"),
+            Err(Refusal::NotInDirectory(..))
+        ));
+        assert!(matches!(
+            choose(&alex(), &[user("a", Some(false))], "Contoso"),
+            Err(Refusal::Disabled(_))
+        ));
+        let two = [user("a", Some(true)), user("b", Some(true))];
+        assert!(matches!(
+            choose(&alex(), &two, "Contoso"),
+            Err(Refusal::Ambiguous(_))
+        ));
+        let both_disabled = [user("a", Some(false)), user("b", Some(false))];
+        assert!(matches!(
+            choose(&alex(), &both_disabled, "Contoso"),
+            Err(Refusal::Disabled(_))
+        ));
+    }
+
+    #[test]
+    fn a_disabled_twin_does_not_make_an_enabled_match_ambiguous() {
+        let m = [user("old", Some(false)), user("new", Some(true))];
+        assert_eq!(choose(&alex(), &m, "Contoso").unwrap().id, "new");
+    }
+}

@@ -1,0 +1,168 @@
+//! QR sign-in on a tenant whose user source is Entra ID: onboarding decided by Graph.
+
+use crate::emulator::{spawn_emulator, Emu, ALEX};
+use crate::helpers::*;
+use gatehouse::emulator::CONTOSO_TENANT_ID;
+use gatehouse::server::config::EntraConfig;
+use serde_json::json;
+
+async fn entra_tenant() -> (TestApp, Emu) {
+    let emu = spawn_emulator().await;
+    emu.grant_consent().await;
+    let entra = EntraConfig {
+        client_id: Some(emu.app.client_id.clone()),
+        client_secret: Some(emu.app.secret.clone()),
+        authority_url: emu.base.clone(),
+        graph_base_url: emu.base.clone(),
+    };
+    let app = spawn_app_with(move |c| c.entra = entra).await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    sqlx::query(
+        "UPDATE tenants SET user_source = 'azuread', entra_tenant_id = $1, entra_domain = 'contoso.com', entra_org_name = 'Contoso' WHERE slug = 'acme'",
+    )
+    .bind(CONTOSO_TENANT_ID)
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
+    (app, emu)
+}
+
+/// Approves a fresh login page of `acme` with `phone`.
+async fn approve(app: &TestApp, phone: &Phone) -> reqwest::Response {
+    let browser = app.browser(&["acme"]);
+    let page = browser.login_page("acme").await;
+    phone
+        .approve(app, "acme", &page.challenge, page.match_number)
+        .await
+}
+
+#[tokio::test]
+async fn a_technician_in_the_directory_onboards_on_first_scan() {
+    let (app, _emu) = entra_tenant().await;
+    let phone = app.phone_with_email("alex@contoso.com").await;
+    let browser = app.browser(&["acme"]);
+    let landed = sign_in(&app, &browser, &phone, "acme").await;
+    assert_eq!(landed, "/home");
+    let home = browser.get("acme", "/home").await.text().await.unwrap();
+    assert!(home.contains("msp-alex"));
+    let (source, oid, status): (String, Option<String>, String) = sqlx::query_as(
+        "SELECT source, entra_oid, status FROM users WHERE email = 'alex@contoso.com'",
+    )
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (source.as_str(), oid.as_deref(), status.as_str()),
+        ("azuread", Some(ALEX), "active")
+    );
+    // The next sign-in checks Graph again and passes.
+    assert_eq!(approve(&app, &phone).await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_alias_in_proxy_addresses_is_found() {
+    let (app, _emu) = entra_tenant().await;
+    let phone = app.phone_with_email("patti.fernandez@contoso.com").await;
+    let res = approve(&app, &phone).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn every_refusal_names_its_reason_and_onboards_nobody() {
+    let (app, emu) = entra_tenant().await;
+    // Someone else's address matching Isaiah too makes Isaiah ambiguous.
+    let res = emu
+        .control(
+            reqwest::Method::POST,
+            &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users"),
+            Some(json!({"userPrincipalName": "twin@contoso.com", "displayName": "Twin", "otherMails": ["isaiah@contoso.com"]})),
+        )
+        .await;
+    assert!(res.status().is_success());
+    let cases = [
+        ("nobody@contoso.com", 403, "no_account", "not an account"),
+        ("diego@contoso.com", 403, "account_disabled", "disabled"),
+        ("lidia@fabrikam.com", 403, "other_domain", "@contoso.com"),
+        (
+            "isaiah@contoso.com",
+            403,
+            "ambiguous_account",
+            "more than one",
+        ),
+    ];
+    for (email, status, code, words) in cases {
+        let phone = app.phone_with_email(email).await;
+        let (s, c, msg) = error_code(approve(&app, &phone).await).await;
+        assert_eq!((s, c.as_str()), (status, code), "{email}: {msg}");
+        assert!(msg.contains(words), "{email}: {msg}");
+    }
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE source = 'azuread'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    let denied = app
+        .audit_actions()
+        .await
+        .iter()
+        .filter(|a| *a == "login.denied")
+        .count();
+    assert_eq!(denied, 4, "every refusal is audited");
+}
+
+#[tokio::test]
+async fn when_entra_cannot_be_reached_nobody_signs_in() {
+    let (app, emu) = entra_tenant().await;
+    let phone = app.phone_with_email("alex@contoso.com").await;
+    let res = emu
+        .control(
+            reqwest::Method::POST,
+            "/_emulator/faults",
+            Some(json!({"route": "GET /v1.0/users", "status": 500, "count": 5})),
+        )
+        .await;
+    assert!(res.status().is_success());
+    let (s, code, msg) = error_code(approve(&app, &phone).await).await;
+    assert_eq!((s, code.as_str()), (503, "entra_unavailable"), "{msg}");
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE source = 'azuread'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn a_user_deleted_in_entra_is_refused_at_the_next_sign_in_and_can_return_when_restored() {
+    let (app, emu) = entra_tenant().await;
+    let phone = app.phone_with_email("alex@contoso.com").await;
+    assert_eq!(approve(&app, &phone).await.status(), 200);
+    let path = format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{ALEX}");
+    assert!(emu
+        .control(reqwest::Method::DELETE, &path, None)
+        .await
+        .status()
+        .is_success());
+    let (s, code, _) = error_code(approve(&app, &phone).await).await;
+    assert_eq!((s, code.as_str()), (403, "no_account"));
+    // Offboarded by the reconciler, restored in Entra: the same record comes back.
+    sqlx::query("UPDATE users SET status = 'offboarded' WHERE entra_oid = $1")
+        .bind(ALEX)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert!(emu
+        .control(reqwest::Method::POST, &format!("{path}/restore"), None)
+        .await
+        .status()
+        .is_success());
+    let res = approve(&app, &phone).await;
+    assert_eq!(res.status(), 200);
+    let (n, status): (i64, String) =
+        sqlx::query_as("SELECT COUNT(*), MAX(status) FROM users WHERE entra_oid = $1")
+            .bind(ALEX)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!((n, status.as_str()), (1, "active"));
+}
