@@ -120,6 +120,7 @@ async fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/_dev/outbox", get(outbox))
         .merge(crate::mobile::routes::router())
         .merge(crate::login::routes::router())
+        .merge(crate::user_source::routes::router())
         .leptos_routes_with_context(&state, routes, || (), {
             let options = leptos_options.clone();
             move || shell(options.clone())

@@ -2,20 +2,72 @@ use crate::error::AppError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// The tenant's current user source as the page shows it.
+/// What the User source page shows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SourceView {
     pub user_source: String,
     pub jit_prefix: String,
     pub entra_configured: bool,
+    pub onboarded: i64,
+    /// The saved connection.
+    pub connected: Option<Connection>,
+    /// An authorized Entra tenant, waiting for Save (or the saved one, to change its domain).
+    pub authorized: Option<Authorized>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    pub org_name: String,
+    pub tenant_id: String,
+    pub domain: String,
+    pub connected_at: String,
+    pub connected_by: String,
+    pub health: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Authorized {
+    pub org_name: String,
+    pub tenant_id: String,
+    pub domains: Vec<String>,
+    pub authorized_by: String,
 }
 
 #[server(endpoint = "user_source/get")]
 pub async fn get_source() -> Result<SourceView, AppError> {
     let ctx = crate::server::context::admin().await?;
-    Ok(SourceView {
-        user_source: ctx.tenant.user_source.clone(),
-        jit_prefix: ctx.tenant.jit_prefix.clone(),
-        entra_configured: ctx.state.config.entra.client_id.is_some() || ctx.state.config.demo,
+    Ok(super::service_view::view(&ctx.state, &ctx.tenant).await?)
+}
+
+/// The JIT name an example address would get with `prefix` (the page's live preview).
+#[server(endpoint = "user_source/preview")]
+pub async fn preview_username(prefix: String, email: String) -> Result<String, AppError> {
+    crate::server::context::admin().await?;
+    let prefix = crate::domain::UsernamePrefix::parse(&prefix, false)
+        .map_err(|e| AppError::Invalid(format!("JIT prefix: {e}.")))?;
+    let email = crate::domain::Email::parse(&email)
+        .map_err(|e| AppError::Invalid(format!("Example: {e}.")))?;
+    Ok(crate::domain::JitUsername::derive(&prefix, &email).to_string())
+}
+
+#[server(endpoint = "user_source/save")]
+pub async fn save_source(
+    source: String,
+    domain: String,
+    prefix: String,
+) -> Result<String, AppError> {
+    let ctx = crate::server::context::admin().await?;
+    super::service::save(
+        &ctx.state.db,
+        &ctx.tenant,
+        &ctx.user,
+        &source,
+        &domain,
+        &prefix,
+    )
+    .await
+    .map_err(|e| match e {
+        super::service::SourceError::Unexpected(e) => e.into(),
+        other => AppError::Invalid(other.to_string()),
     })
 }

@@ -1,41 +1,150 @@
-use super::api::get_source;
-use crate::ui::AdminLayout;
+use super::api::{get_source, SaveSource, SourceView};
+use crate::domain::{Email, JitUsername, UsernamePrefix};
+use crate::ui::{AdminLayout, Outcome};
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
-/// Users → User source. Connecting Entra ID is built on the emulator and Graph client
-/// (issues 3 and 4); until then the page shows the current source honestly.
+/// Users → User source.
 #[component]
 pub fn UserSourcePage() -> impl IntoView {
-    let source = Resource::new(|| (), |_| get_source());
+    let save = ServerAction::<SaveSource>::new();
+    let source = Resource::new(move || save.version().get(), |_| get_source());
+    let query = use_query_map();
+    let result: Signal<Option<Result<String, crate::error::AppError>>> =
+        Signal::derive(move || {
+            save.value().get().or_else(|| {
+                let q = query.get();
+                q.get("error")
+                    .map(|e| Err(crate::error::AppError::Invalid(e)))
+                    .or_else(|| q.get("ok").map(Ok))
+            })
+        });
     view! {
         <AdminLayout current="source">
             <h1>"User source"</h1>
-            <Suspense fallback=|| ()>
+            <Outcome result />
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match source.await {
-                        Ok(s) => view! {
-                            <section class="card">
-                                <label>"User source "
-                                    <select id="user-source" disabled=true>
-                                        <option value="local" selected=s.user_source == "local">"Local directory"</option>
-                                        <option value="azuread" selected=s.user_source == "azuread">"Microsoft Entra ID (azuread)"</option>
-                                    </select>
-                                </label>
-                                <p id="current-source">
-                                    {if s.user_source == "local" {
-                                        "Users of this tenant are kept in Gatehouse's own directory: admins invite them under User management.".to_string()
-                                    } else {
-                                        "Users of this tenant come from Microsoft Entra ID.".to_string()
-                                    }}
-                                </p>
-                                <p>"JIT username prefix: " <code>{s.jit_prefix.clone()}</code></p>
-                                <p class="muted">"Connecting a Microsoft Entra ID tenant is not available in this version yet."</p>
-                            </section>
-                        }.into_any(),
+                        Ok(v) => view! { <SourceForm v save /> }.into_any(),
                         Err(e) => view! { <p class="flash error">{e.to_string()}</p> }.into_any(),
                     }
                 })}
             </Suspense>
         </AdminLayout>
+    }
+}
+
+#[component]
+fn SourceForm(v: SourceView, save: ServerAction<SaveSource>) -> impl IntoView {
+    let choice = RwSignal::new(v.user_source.clone());
+    let default_prefix = if v.jit_prefix.is_empty() {
+        "msp-".to_string()
+    } else {
+        v.jit_prefix.clone()
+    };
+    let prefix = RwSignal::new(default_prefix.clone());
+    let first_domain = v
+        .connected
+        .as_ref()
+        .map(|c| c.domain.clone())
+        .or_else(|| {
+            v.authorized
+                .as_ref()
+                .and_then(|a| a.domains.first().cloned())
+        })
+        .unwrap_or_default();
+    let domain = RwSignal::new(first_domain);
+    // The preview uses the same domain type as the server, compiled into the page.
+    let preview = move || {
+        let d = domain.get();
+        let example = format!(
+            "alex@{}",
+            if d.is_empty() {
+                "example.com"
+            } else {
+                d.as_str()
+            }
+        );
+        match (
+            UsernamePrefix::parse(&prefix.get(), choice.get() == "local"),
+            Email::parse(&example),
+        ) {
+            (Ok(p), Ok(e)) => format!("{example} → {}", JitUsername::derive(&p, &e)),
+            (Err(err), _) => format!("JIT prefix: {err}"),
+            (_, Err(err)) => err.to_string(),
+        }
+    };
+    let connected = v.connected.clone();
+    let authorized = v.authorized.clone();
+    let entra_configured = v.entra_configured;
+    let onboarded = v.onboarded;
+    view! {
+        <section class="card">
+            <ActionForm action=save attr:id="user-source-form">
+                <label>"User source"
+                    <select id="user-source" name="source" on:change=move |ev| choice.set(event_target_value(&ev))>
+                        <option value="local" selected=v.user_source == "local">"Local directory"</option>
+                        <option value="azuread" selected=v.user_source == "azuread">"Microsoft Entra ID (azuread)"</option>
+                    </select>
+                </label>
+                <p class="muted" id="onboarded-rule">
+                    {format!(
+                        "The user source can change only while at most one user is onboarded ({onboarded} so far)."
+                    )}
+                </p>
+                <Show when=move || choice.get() == "azuread">
+                    {
+                        let connected = connected.clone();
+                        let authorized = authorized.clone();
+                        view! {
+                            {connected.clone().map(|c| view! {
+                                <div class="connection" id="connection">
+                                    <h2>"Connected"</h2>
+                                    <dl>
+                                        <dt>"Entra tenant"</dt><dd id="connected-org">{c.org_name.clone()}</dd>
+                                        <dt>"Tenant id"</dt><dd class="mono">{c.tenant_id.clone()}</dd>
+                                        <dt>"Domain"</dt><dd>{c.domain.clone()}</dd>
+                                        <dt>"Connected"</dt><dd>{format!("{} by {}", c.connected_at, c.connected_by)}</dd>
+                                        <dt>"Health"</dt>
+                                        <dd id="connection-health" class=if c.health == "ok" { "ok" } else { "flash error" }>{c.health.clone()}</dd>
+                                    </dl>
+                                </div>
+                            })}
+                            {(!entra_configured).then(|| view! {
+                                <p class="flash error">"No Entra app is configured for this Gatehouse: set ENTRA_CLIENT_ID and ENTRA_CLIENT_SECRET."</p>
+                            })}
+                            <p>
+                                <a class="button" id="authorize" href="/adminportal/user-source/authorize" rel="external">
+                                    {if authorized.is_some() { "Authorize again" } else { "Authorize" }}
+                                </a>
+                                " Sign in as an Entra admin and grant Gatehouse read access to users and domains."
+                            </p>
+                            {authorized.clone().map(|a| view! {
+                                <p id="authorized">{format!("Authorized in {} ({}) by {}.", a.org_name, a.tenant_id, a.authorized_by)}</p>
+                                <label>"Domain"
+                                    <select id="domain" name="domain" on:change=move |ev| domain.set(event_target_value(&ev))>
+                                        {a.domains.iter().map(|d| {
+                                            let selected = d == &domain.get_untracked();
+                                            view! { <option value=d.clone() selected=selected>{d.clone()}</option> }
+                                        }).collect_view()}
+                                    </select>
+                                </label>
+                            })}
+                            {authorized.is_none().then(|| view! { <input type="hidden" name="domain" value="" /> })}
+                        }
+                    }
+                </Show>
+                <Show when=move || choice.get() != "azuread">
+                    <input type="hidden" name="domain" value="" />
+                </Show>
+                <label>"JIT username prefix"
+                    <input id="prefix" name="prefix" maxlength="10" value=default_prefix.clone()
+                        on:input=move |ev| prefix.set(event_target_value(&ev)) />
+                    <small id="prefix-preview">{preview}</small>
+                </label>
+                <button type="submit" id="save-source">"Save"</button>
+            </ActionForm>
+        </section>
     }
 }

@@ -10,3 +10,4 @@ mod health;
 mod login;
 mod mobile_api;
 mod reconcile;
+mod user_source;

@@ -1,0 +1,345 @@
+//! Connecting a tenant to Entra ID: sign-in (to learn the Entra tenant from a validated
+//! id_token), admin consent, a client-credentials proof, then Save with the chosen domain
+//! and JIT prefix. And switching back to the local directory.
+
+use crate::audit;
+use crate::domain::UsernamePrefix;
+use crate::entra::{EntraClient, EntraError};
+use crate::server::db::Db;
+use crate::server::util::{now, random_id};
+use crate::tenants::Tenant;
+use crate::users::service::User;
+use oauth2::PkceCodeVerifier;
+use serde::{Deserialize, Serialize};
+
+/// How long a round trip to Microsoft may take.
+const FLOW_TTL_SECS: i64 = 600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("Entra ID: {0}")]
+    Entra(#[from] EntraError),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for SourceError {
+    fn from(e: sqlx::Error) -> Self {
+        SourceError::Unexpected(e.into())
+    }
+}
+
+/// A proven Entra tenant waiting for Save.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Authorization {
+    pub entra_tid: String,
+    pub org_name: String,
+    pub domains: Vec<String>,
+    pub authorized_by: String,
+    pub authorized_at: i64,
+}
+
+pub fn callback_uri(tenant_url: &str) -> String {
+    format!("{tenant_url}/adminportal/user-source/callback")
+}
+
+pub fn consent_callback_uri(tenant_url: &str) -> String {
+    format!("{tenant_url}/adminportal/user-source/consent-callback")
+}
+
+/// Step 1: the URL that signs the admin in with Entra.
+pub async fn start(
+    db: &Db,
+    entra: &EntraClient,
+    tenant: &Tenant,
+    admin: &User,
+    tenant_url: &str,
+) -> Result<String, SourceError> {
+    let state = random_id(24);
+    let nonce = random_id(24);
+    let (url, verifier) = entra.sign_in_url(&callback_uri(tenant_url), &state, &nonce)?;
+    sqlx::query(
+        "INSERT INTO oauth_flows (state, tenant_id, user_id, kind, nonce, pkce_verifier, created_at, expires_at) \
+         VALUES ($1, $2, $3, 'sign_in', $4, $5, $6, $7)",
+    )
+    .bind(&state)
+    .bind(&tenant.id)
+    .bind(&admin.id)
+    .bind(&nonce)
+    .bind(verifier.secret())
+    .bind(now())
+    .bind(now() + FLOW_TTL_SECS)
+    .execute(&db.pool)
+    .await?;
+    Ok(url)
+}
+
+#[derive(sqlx::FromRow)]
+struct Flow {
+    nonce: Option<String>,
+    pkce_verifier: Option<String>,
+    entra_tid: Option<String>,
+}
+
+/// Takes the flow for `state` once: it must belong to this tenant, this admin and this step.
+async fn take_flow(
+    db: &Db,
+    tenant: &Tenant,
+    admin: &User,
+    state: &str,
+    kind: &str,
+) -> Result<Flow, SourceError> {
+    let flow = sqlx::query_as::<_, Flow>(
+        "SELECT nonce, pkce_verifier, entra_tid FROM oauth_flows \
+         WHERE state = $1 AND tenant_id = $2 AND user_id = $3 AND kind = $4 AND expires_at > $5",
+    )
+    .bind(state)
+    .bind(&tenant.id)
+    .bind(&admin.id)
+    .bind(kind)
+    .bind(now())
+    .fetch_optional(&db.pool)
+    .await?;
+    sqlx::query("DELETE FROM oauth_flows WHERE state = $1")
+        .bind(state)
+        .execute(&db.pool)
+        .await?;
+    flow.ok_or_else(|| {
+        SourceError::Refused("This answer from Microsoft does not belong to an authorization you started here (or it took more than 10 minutes). Click Authorize again.".into())
+    })
+}
+
+/// Step 2: the sign-in came back. Learn the Entra tenant from the validated id_token and
+/// send the admin on to admin consent for that tenant.
+pub async fn signed_in(
+    db: &Db,
+    entra: &EntraClient,
+    tenant: &Tenant,
+    admin: &User,
+    tenant_url: &str,
+    state: &str,
+    code: &str,
+) -> Result<String, SourceError> {
+    let flow = take_flow(db, tenant, admin, state, "sign_in").await?;
+    let verifier = PkceCodeVerifier::new(flow.pkce_verifier.unwrap_or_default());
+    let who = entra
+        .redeem_code(
+            code,
+            verifier,
+            &callback_uri(tenant_url),
+            flow.nonce.as_deref().unwrap_or_default(),
+        )
+        .await?;
+    let consent_state = random_id(24);
+    sqlx::query(
+        "INSERT INTO oauth_flows (state, tenant_id, user_id, kind, entra_tid, created_at, expires_at) \
+         VALUES ($1, $2, $3, 'consent', $4, $5, $6)",
+    )
+    .bind(&consent_state)
+    .bind(&tenant.id)
+    .bind(&admin.id)
+    .bind(&who.tid)
+    .bind(now())
+    .bind(now() + FLOW_TTL_SECS)
+    .execute(&db.pool)
+    .await?;
+    Ok(entra.admin_consent_url(&who.tid, &consent_callback_uri(tenant_url), &consent_state))
+}
+
+/// Step 3: consent came back. The `tenant` parameter is not trusted (Microsoft warns it can
+/// be forged): the Entra tenant is the one from the validated sign-in, and it must match.
+/// Then prove the consent with client credentials and read the verified domains.
+pub async fn consented(
+    db: &Db,
+    entra: &EntraClient,
+    tenant: &Tenant,
+    admin: &User,
+    state: &str,
+    reported_tenant: Option<&str>,
+) -> Result<Authorization, SourceError> {
+    let flow = take_flow(db, tenant, admin, state, "consent").await?;
+    let tid = flow.entra_tid.unwrap_or_default();
+    if let Some(reported) = reported_tenant {
+        if !reported.eq_ignore_ascii_case(&tid) {
+            return Err(SourceError::Refused(format!(
+                "Consent came back for another Entra tenant ({reported}) than the one you signed in to ({tid}). Nothing was connected."
+            )));
+        }
+    }
+    let graph = entra.graph(&tid).await?;
+    let all = graph.domains().await?;
+    let domains: Vec<String> = all
+        .iter()
+        .filter(|d| d.is_verified)
+        .map(|d| d.id.clone())
+        .collect();
+    if domains.is_empty() {
+        return Err(SourceError::Refused(
+            "This Entra tenant has no verified domain.".into(),
+        ));
+    }
+    // The organization's display name needs a permission Gatehouse does not ask for
+    // (Organization.Read.All); the default domain names the tenant well enough.
+    let org_name = all
+        .iter()
+        .find(|d| d.is_default)
+        .map(|d| d.id.clone())
+        .unwrap_or_else(|| domains[0].clone());
+    let auth = Authorization {
+        entra_tid: tid,
+        org_name,
+        domains,
+        authorized_by: admin.username.clone(),
+        authorized_at: now(),
+    };
+    sqlx::query(
+        "INSERT INTO entra_authorizations (tenant_id, entra_tid, org_name, domains, authorized_by, authorized_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id) DO UPDATE SET entra_tid = excluded.entra_tid, \
+         org_name = excluded.org_name, domains = excluded.domains, authorized_by = excluded.authorized_by, \
+         authorized_at = excluded.authorized_at",
+    )
+    .bind(&tenant.id)
+    .bind(&auth.entra_tid)
+    .bind(&auth.org_name)
+    .bind(serde_json::to_string(&auth.domains).map_err(anyhow::Error::from)?)
+    .bind(&auth.authorized_by)
+    .bind(auth.authorized_at)
+    .execute(&db.pool)
+    .await?;
+    audit::record(
+        &db.pool,
+        Some(&tenant.id),
+        &admin.username,
+        "user_source.authorized",
+        &auth.org_name,
+        &format!("Entra tenant {}", auth.entra_tid),
+    )
+    .await?;
+    Ok(auth)
+}
+
+pub async fn authorization(db: &Db, tenant_id: &str) -> anyhow::Result<Option<Authorization>> {
+    let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
+        "SELECT entra_tid, org_name, domains, authorized_by, authorized_at FROM entra_authorizations WHERE tenant_id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.map(
+        |(entra_tid, org_name, domains, authorized_by, authorized_at)| Authorization {
+            entra_tid,
+            org_name,
+            domains: serde_json::from_str(&domains).unwrap_or_default(),
+            authorized_by,
+            authorized_at,
+        },
+    ))
+}
+
+/// Users who have signed in at least once: the source may change only while at most one has.
+pub async fn onboarded_count(db: &Db, tenant_id: &str) -> anyhow::Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND onboarded_at IS NOT NULL",
+    )
+    .bind(tenant_id)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(n)
+}
+
+/// Save: the user source, and for Entra ID the domain and the JIT prefix.
+pub async fn save(
+    db: &Db,
+    tenant: &Tenant,
+    admin: &User,
+    source: &str,
+    domain: &str,
+    prefix: &str,
+) -> Result<String, SourceError> {
+    let onboarded = onboarded_count(db, &tenant.id).await?;
+    if source != tenant.user_source && onboarded > 1 {
+        return Err(SourceError::Refused(format!(
+            "The user source can change only while at most one user is onboarded; {onboarded} users have signed in here."
+        )));
+    }
+    match source {
+        "local" => {
+            let prefix = UsernamePrefix::parse(prefix, true)
+                .map_err(|e| SourceError::Refused(format!("JIT prefix: {e}.")))?;
+            let mut tx = db.pool.begin().await?;
+            sqlx::query("UPDATE tenants SET user_source = 'local', jit_prefix = $1 WHERE id = $2")
+                .bind(prefix.as_str())
+                .bind(&tenant.id)
+                .execute(&mut *tx)
+                .await?;
+            audit::record(
+                &mut *tx,
+                Some(&tenant.id),
+                &admin.username,
+                "user_source.saved",
+                "local",
+                &format!("prefix \"{}\"", prefix.as_str()),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok("Saved: users come from Gatehouse's own directory.".into())
+        }
+        "azuread" => {
+            let prefix = UsernamePrefix::parse(prefix, false)
+                .map_err(|e| SourceError::Refused(format!("JIT prefix: {e}.")))?;
+            let Some(auth) = authorization(db, &tenant.id).await? else {
+                return Err(SourceError::Refused(
+                    "Authorize Gatehouse in your Entra tenant first.".into(),
+                ));
+            };
+            let domain = domain.trim().to_ascii_lowercase();
+            if !auth.domains.iter().any(|d| d.eq_ignore_ascii_case(&domain)) {
+                return Err(SourceError::Refused(format!(
+                    "{domain} is not a verified domain of {} (verified: {}).",
+                    auth.org_name,
+                    auth.domains.join(", ")
+                )));
+            }
+            let mut tx = db.pool.begin().await?;
+            sqlx::query(
+                "UPDATE tenants SET user_source = 'azuread', jit_prefix = $1, entra_tenant_id = $2, entra_domain = $3, \
+                 entra_org_name = $4, entra_connected_at = $5, entra_connected_by = $6, entra_health = 'ok', \
+                 entra_delta_link = CASE WHEN entra_tenant_id = $2 THEN entra_delta_link ELSE NULL END, \
+                 next_reconcile_at = NULL WHERE id = $7",
+            )
+            .bind(prefix.as_str())
+            .bind(&auth.entra_tid)
+            .bind(&domain)
+            .bind(&auth.org_name)
+            .bind(now())
+            .bind(&admin.username)
+            .bind(&tenant.id)
+            .execute(&mut *tx)
+            .await?;
+            audit::record(
+                &mut *tx,
+                Some(&tenant.id),
+                &admin.username,
+                "user_source.saved",
+                "azuread",
+                &format!(
+                    "{} ({}), domain {domain}, prefix \"{}\"",
+                    auth.org_name,
+                    auth.entra_tid,
+                    prefix.as_str()
+                ),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(format!(
+                "Saved: users of {domain} in {} onboard by scanning the QR code.",
+                auth.org_name
+            ))
+        }
+        other => Err(SourceError::Refused(format!(
+            "Unknown user source `{other}`."
+        ))),
+    }
+}

@@ -1,0 +1,49 @@
+//! Assembles the User source page's view from the tenant and its authorization.
+
+use super::api::{Authorized, Connection, SourceView};
+use crate::server::state::AppState;
+use crate::server::util::format_time;
+use crate::tenants::Tenant;
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    entra_connected_at: Option<i64>,
+    entra_connected_by: Option<String>,
+    entra_health: Option<String>,
+}
+
+pub async fn view(state: &AppState, tenant: &Tenant) -> anyhow::Result<SourceView> {
+    let row = sqlx::query_as::<_, Row>(
+        "SELECT entra_connected_at, entra_connected_by, entra_health FROM tenants WHERE id = $1",
+    )
+    .bind(&tenant.id)
+    .fetch_one(&state.db.pool)
+    .await?;
+    let connected = match (tenant.user_source.as_str(), &tenant.entra_tenant_id) {
+        ("azuread", Some(tid)) => Some(Connection {
+            org_name: tenant.entra_org_name.clone().unwrap_or_default(),
+            tenant_id: tid.clone(),
+            domain: tenant.entra_domain.clone().unwrap_or_default(),
+            connected_at: row.entra_connected_at.map(format_time).unwrap_or_default(),
+            connected_by: row.entra_connected_by.unwrap_or_default(),
+            health: row.entra_health.unwrap_or_else(|| "ok".into()),
+        }),
+        _ => None,
+    };
+    let authorized = super::service::authorization(&state.db, &tenant.id)
+        .await?
+        .map(|a| Authorized {
+            org_name: a.org_name,
+            tenant_id: a.entra_tid,
+            domains: a.domains,
+            authorized_by: a.authorized_by,
+        });
+    Ok(SourceView {
+        user_source: tenant.user_source.clone(),
+        jit_prefix: tenant.jit_prefix.clone(),
+        entra_configured: state.entra.is_some(),
+        onboarded: super::service::onboarded_count(&state.db, &tenant.id).await?,
+        connected,
+        authorized,
+    })
+}

@@ -1,0 +1,260 @@
+//! Users → User source: connecting Entra ID through sign-in, admin consent and a Graph
+//! proof, then Save with its rules.
+
+use crate::emulator::{spawn_emulator, Emu, MEGAN};
+use crate::helpers::*;
+use gatehouse::emulator::CONTOSO_TENANT_ID;
+use gatehouse::server::config::EntraConfig;
+use serde_json::json;
+use std::collections::HashMap;
+
+struct Setup {
+    app: TestApp,
+    emu: Emu,
+    admin: Browser,
+}
+
+async fn setup() -> Setup {
+    let emu = spawn_emulator().await;
+    let entra = EntraConfig {
+        client_id: Some(emu.app.client_id.clone()),
+        client_secret: Some(emu.app.secret.clone()),
+        authority_url: emu.base.clone(),
+        graph_base_url: emu.base.clone(),
+    };
+    let app = spawn_app_with(move |c| c.entra = entra).await;
+    // Tests run on a random port; the app calls its tenant `http://acme.localhost`.
+    for path in ["callback", "consent-callback"] {
+        let res = emu
+            .control(
+                reqwest::Method::POST,
+                &format!("/_emulator/apps/{}/redirect-uris", emu.app.client_id),
+                Some(
+                    json!({"uri": format!("http://acme.localhost/adminportal/user-source/{path}")}),
+                ),
+            )
+            .await;
+        assert!(res.status().is_success());
+    }
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let phone = app.phone_with_email("admin@acme.com").await;
+    let admin = app.browser(&["acme"]);
+    sign_in(&app, &admin, &phone, "acme").await;
+    Setup { app, emu, admin }
+}
+
+/// The query of a redirect to a page of Gatehouse (a relative Location).
+fn location_query(res: &reqwest::Response) -> (String, HashMap<String, String>) {
+    let location = res.headers()["location"].to_str().unwrap();
+    let url = url::Url::parse("http://gatehouse.invalid")
+        .unwrap()
+        .join(location)
+        .unwrap();
+    (
+        url.path().to_string(),
+        url.query_pairs().into_owned().collect(),
+    )
+}
+
+fn query_of(url: &str) -> Vec<(String, String)> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// Follows Gatehouse's redirect to the callback on the tenant host.
+async fn to_tenant(s: &Setup, location: &str) -> reqwest::Response {
+    let url = url::Url::parse(location).unwrap();
+    let path = format!("{}?{}", url.path(), url.query().unwrap_or(""));
+    s.admin.get("acme", &path).await
+}
+
+/// Authorize → sign in as Megan (a Contoso admin) → admin consent. Returns where the admin
+/// lands at the end.
+async fn authorize(s: &Setup, accept: bool) -> String {
+    let res = s
+        .admin
+        .get("acme", "/adminportal/user-source/authorize")
+        .await;
+    assert_eq!(res.status(), 303);
+    let to_microsoft = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        to_microsoft.starts_with(&format!(
+            "{}/organizations/oauth2/v2.0/authorize",
+            s.emu.base
+        )),
+        "{to_microsoft}"
+    );
+    let params = query_of(&to_microsoft);
+    for key in ["state", "nonce", "code_challenge"] {
+        assert!(params.iter().any(|(k, _)| k == key), "{key} is sent");
+    }
+    // The emulator's sign-in page: pick Megan, then the consent screen.
+    let url = to_microsoft.split('?').next().unwrap().to_string();
+    let mut form = params.clone();
+    form.push(("step".into(), "pick".into()));
+    form.push(("account".into(), format!("{CONTOSO_TENANT_ID}/{MEGAN}")));
+    form.push(("decision".into(), "accept".into()));
+    let mut res = s.emu.http.post(&url).form(&form).send().await.unwrap();
+    if res.status() == 200 {
+        let form: Vec<_> = form
+            .into_iter()
+            .map(|(k, v)| {
+                if k == "step" {
+                    (k, "consent".to_string())
+                } else {
+                    (k, v)
+                }
+            })
+            .collect();
+        res = s.emu.http.post(&url).form(&form).send().await.unwrap();
+    }
+    assert_eq!(res.status(), 302, "back to Gatehouse with a code");
+    let callback = res.headers()["location"].to_str().unwrap().to_string();
+    let res = to_tenant(s, &callback).await;
+    assert_eq!(res.status(), 303);
+    let consent = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        consent.contains(&format!("/{CONTOSO_TENANT_ID}/v2.0/adminconsent")),
+        "{consent}"
+    );
+    // The admin consent page: Megan accepts (or cancels).
+    let mut form = query_of(&consent);
+    form.push(("account".into(), format!("{CONTOSO_TENANT_ID}/{MEGAN}")));
+    form.push((
+        "decision".into(),
+        if accept { "accept" } else { "cancel" }.into(),
+    ));
+    let res = s
+        .emu
+        .http
+        .post(consent.split('?').next().unwrap())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    let res = to_tenant(s, &back).await;
+    assert_eq!(res.status(), 303);
+    let (_, q) = location_query(&res);
+    q.get("ok").or(q.get("error")).cloned().unwrap_or_default()
+}
+
+async fn save(s: &Setup, source: &str, domain: &str, prefix: &str) -> (u16, String) {
+    let res = s
+        .admin
+        .client
+        .post(s.admin.url("acme", "/api/user_source/save"))
+        .header("accept", "application/json")
+        .form(&[("source", source), ("domain", domain), ("prefix", prefix)])
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_admin_connects_contoso_and_saves_domain_and_prefix() {
+    let s = setup().await;
+    let message = authorize(&s, true).await;
+    assert!(message.contains("Authorized in contoso.com"), "{message}");
+    let page = s
+        .admin
+        .get("acme", "/adminportal/user-source")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("contoso.com") && page.contains("contoso.onmicrosoft.com"),
+        "verified domains offered"
+    );
+
+    let (status, body) = save(&s, "azuread", "contoso.com", "msp-").await;
+    assert_eq!(status, 200, "{body}");
+    let (source, tid, domain, prefix): (String, Option<String>, Option<String>, String) =
+        sqlx::query_as("SELECT user_source, entra_tenant_id, entra_domain, jit_prefix FROM tenants WHERE slug = 'acme'")
+            .fetch_one(&s.app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(source, "azuread");
+    assert_eq!(tid.as_deref(), Some(CONTOSO_TENANT_ID));
+    assert_eq!(domain.as_deref(), Some("contoso.com"));
+    assert_eq!(prefix, "msp-");
+    let page = s
+        .admin
+        .get("acme", "/adminportal/user-source")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Connected") && page.contains(CONTOSO_TENANT_ID));
+    let actions = s.app.audit_actions().await;
+    assert!(
+        actions.contains(&"user_source.authorized".to_string())
+            && actions.contains(&"user_source.saved".to_string())
+    );
+}
+
+#[tokio::test]
+async fn save_refuses_an_unverified_domain_a_bad_prefix_and_more_than_one_onboarded_user() {
+    let s = setup().await;
+    let (status, body) = save(&s, "azuread", "contoso.com", "msp-").await;
+    assert_ne!(status, 200);
+    assert!(body.contains("Authorize"), "{body}");
+    authorize(&s, true).await;
+    for (domain, prefix, words) in [
+        ("fabrikam.com", "msp-", "not a verified domain"),
+        ("contoso.com", "", "may not be empty"),
+        ("contoso.com", "MSP-", "JIT prefix"),
+        ("contoso.com", "waytoolongprefix", "at most 10"),
+    ] {
+        let (status, body) = save(&s, "azuread", domain, prefix).await;
+        assert_ne!(status, 200, "{domain} {prefix}");
+        assert!(body.contains(words), "{domain} {prefix}: {body}");
+    }
+    s.app.add_user("acme", "Bo", "bo@acme.com").await;
+    sqlx::query("UPDATE users SET onboarded_at = 1 WHERE email = 'bo@acme.com'")
+        .execute(&s.app.state.db.pool)
+        .await
+        .unwrap();
+    let (status, body) = save(&s, "azuread", "contoso.com", "msp-").await;
+    assert_ne!(status, 200);
+    assert!(body.contains("at most one user is onboarded"), "{body}");
+    let (source,): (String,) =
+        sqlx::query_as("SELECT user_source FROM tenants WHERE slug = 'acme'")
+            .fetch_one(&s.app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(source, "local", "nothing changed");
+}
+
+#[tokio::test]
+async fn refused_consent_and_forged_callbacks_connect_nothing() {
+    let s = setup().await;
+    let message = authorize(&s, false).await;
+    assert!(message.contains("Consent was not granted"), "{message}");
+
+    // A consent answer with a state Gatehouse never issued.
+    let res = s
+        .admin
+        .get(
+            "acme",
+            "/adminportal/user-source/consent-callback?admin_consent=True&tenant=x&state=forged",
+        )
+        .await;
+    let (_, q) = location_query(&res);
+    assert!(
+        q["error"].contains("does not belong to an authorization you started"),
+        "{q:?}"
+    );
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM entra_authorizations")
+        .fetch_one(&s.app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+}
