@@ -6,7 +6,12 @@ import * as path from "node:path";
 // the dev outbox) on a fresh SQLite file, on a port apart from a running demo.
 export const PORT = 3100;
 export const BASE = `http://localhost:${PORT}`;
-export const TENANT = `http://demo.localhost:${PORT}`;
+/** The local-directory tenant most stories use (created by the CLI before the server starts). */
+export const TENANT = `http://acme.localhost:${PORT}`;
+/** The seeded demo tenant, which the Entra story connects to Contoso. */
+export const DEMO_TENANT = `http://demo.localhost:${PORT}`;
+/** The demo's in-process Entra emulator listens 100 ports above Gatehouse. */
+export const EMULATOR = `http://localhost:${PORT + 100}`;
 export const DB_FILE = path.join(__dirname, ".tmp", "e2e.db");
 
 const targetDir = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), ".cache", "gatehouse", "target");
@@ -36,7 +41,7 @@ export default defineConfig({
     trace: "retain-on-failure",
   },
   webServer: {
-    command: `rm -rf .tmp && mkdir -p .tmp && exec "${bin}" serve`,
+    command: `rm -rf .tmp && mkdir -p .tmp && "${bin}" tenant create --slug acme --name "Acme MSP" --admin-email admin@acme-msp.example && exec "${bin}" serve`,
     url: `${BASE}/readyz`,
     reuseExistingServer: false,
     timeout: 60_000,

@@ -2,6 +2,7 @@
 
 use crate::audit::page::AuditPage;
 use crate::login::page::{HomePage, LoginPage};
+use crate::reconciler::page::ReconciliationPage;
 use crate::user_source::page::UserSourcePage;
 use crate::users::page::UsersPage;
 use leptos::prelude::*;
@@ -41,6 +42,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/home") view=HomePage ssr=SsrMode::Async />
                 <Route path=path!("/adminportal/users") view=UsersPage ssr=SsrMode::Async />
                 <Route path=path!("/adminportal/user-source") view=UserSourcePage ssr=SsrMode::Async />
+                <Route path=path!("/adminportal/reconciliation") view=ReconciliationPage ssr=SsrMode::Async />
                 <Route path=path!("/adminportal/audit") view=AuditPage ssr=SsrMode::Async />
             </Routes>
         </Router>

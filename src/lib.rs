@@ -15,7 +15,6 @@ pub mod users;
 
 #[cfg(feature = "ssr")]
 pub mod entra;
-#[cfg(feature = "ssr")]
 pub mod reconciler;
 #[cfg(feature = "ssr")]
 pub mod server;

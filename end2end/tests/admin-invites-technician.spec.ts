@@ -1,25 +1,25 @@
 import { expect, test } from "@playwright/test";
-import { DEMO_ADMIN, approveOnPhone, matchNumber, newDesktop, newPhone, scanQr, verifyEmail } from "./helpers";
+import { ADMIN, approveOnPhone, matchNumber, newDesktop, newPhone, scanQr, verifyEmail } from "./helpers";
 import { TENANT } from "../playwright.config";
 
 test("an admin signs in by QR, invites a technician, and the technician signs in on their own phone", async ({ browser }) => {
   // The admin's computer shows the QR code; the admin's phone verifies the admin email.
   const adminDesktop = await newDesktop(browser);
-  await expect(adminDesktop.locator("h1")).toContainText("Sign in to Demo MSP");
+  await expect(adminDesktop.locator("h1")).toContainText("Sign in to Acme MSP");
   const adminPhone = await newPhone(browser);
-  await verifyEmail(adminPhone, DEMO_ADMIN);
+  await verifyEmail(adminPhone, ADMIN);
 
   // Scan: the QR is decoded from a screenshot, the phone shows who asks, and the admin
   // taps the number on the screen.
   const link = await scanQr(adminDesktop);
-  expect(link).toContain("/app/scan?tenant=demo&challenge=");
+  expect(link).toContain("/app/scan?tenant=acme&challenge=");
   await adminPhone.goto(link);
-  await expect(adminPhone.locator("#tenant-name")).toHaveText("Demo MSP");
+  await expect(adminPhone.locator("#tenant-name")).toHaveText("Acme MSP");
   await expect(adminPhone.locator("#requester-ip")).toHaveText("127.0.0.1");
   await expect(adminPhone.locator("#user-agent")).toContainText("Chrome");
   await expect(adminPhone.locator("#numbers button")).toHaveCount(3);
   await adminPhone.locator(`#numbers button[data-number="${Number(await matchNumber(adminDesktop))}"]`).click();
-  await expect(adminPhone.locator("#outcome-message")).toContainText("Signed in to Demo MSP as msp-admin");
+  await expect(adminPhone.locator("#outcome-message")).toContainText("Signed in to Acme MSP as msp-admin");
 
   // The computer is signed in without anyone reloading it.
   await adminDesktop.waitForURL(`${TENANT}/adminportal/users`);
@@ -28,17 +28,17 @@ test("an admin signs in by QR, invites a technician, and the technician signs in
   // The admin invites Alex; the form previews the JIT name.
   await adminDesktop.locator('input[name="first_name"]').fill("Alex");
   await adminDesktop.locator('input[name="last_name"]').fill("Doe");
-  await adminDesktop.locator('input[name="email"]').fill("alex@demo-msp.example");
+  await adminDesktop.locator('input[name="email"]').fill("alex@acme-msp.example");
   await expect(adminDesktop.locator('input[name="username"]')).toHaveAttribute("placeholder", "msp-alex");
   await adminDesktop.getByRole("button", { name: "Invite user" }).click();
   await expect(adminDesktop.locator(".flash.ok")).toContainText("Invited Alex Doe as msp-alex");
-  const row = adminDesktop.locator('#users tr[data-email="alex@demo-msp.example"]');
+  const row = adminDesktop.locator('#users tr[data-email="alex@acme-msp.example"]');
   await expect(row).toContainText("invited");
 
   // Alex signs in from another computer with another phone.
   const alexDesktop = await newDesktop(browser);
   const alexPhone = await newPhone(browser);
-  await verifyEmail(alexPhone, "alex@demo-msp.example");
+  await verifyEmail(alexPhone, "alex@acme-msp.example");
   await approveOnPhone(alexPhone, await scanQr(alexDesktop), await matchNumber(alexDesktop));
   await expect(alexPhone.locator("#outcome-message")).toContainText("as msp-alex");
   await alexDesktop.waitForURL(`${TENANT}/home`);

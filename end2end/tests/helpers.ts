@@ -4,6 +4,9 @@ import jsQR from "jsqr";
 import { PNG } from "pngjs";
 import { BASE, DB_FILE, TENANT } from "../playwright.config";
 
+/** The admin of the local tenant `acme`. */
+export const ADMIN = "admin@acme-msp.example";
+/** The admin of the seeded `demo` tenant. */
 export const DEMO_ADMIN = "admin@demo-msp.example";
 
 /** A phone: a small touch screen with its own storage (its key lives in IndexedDB). */
@@ -13,10 +16,14 @@ export async function newPhone(browser: Browser): Promise<Page> {
 }
 
 /** A desktop browser on the tenant's login page. */
-export async function newDesktop(browser: Browser, options: { javaScriptEnabled?: boolean } = {}): Promise<Page> {
+export async function newDesktop(
+  browser: Browser,
+  options: { javaScriptEnabled?: boolean } = {},
+  tenant: string = TENANT,
+): Promise<Page> {
   const ctx: BrowserContext = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
   const page = await ctx.newPage();
-  await page.goto(`${TENANT}/`);
+  await page.goto(`${tenant}/`);
   await expect(page.locator("#login-qr svg")).toBeVisible();
   return page;
 }
@@ -71,8 +78,8 @@ export function sql(statement: string): void {
 }
 
 /** Signs `email` in on a new desktop with a new phone; returns both. */
-export async function signIn(browser: Browser, email: string): Promise<{ desktop: Page; phone: Page }> {
-  const desktop = await newDesktop(browser);
+export async function signIn(browser: Browser, email: string, tenant: string = TENANT): Promise<{ desktop: Page; phone: Page }> {
+  const desktop = await newDesktop(browser, {}, tenant);
   const phone = await newPhone(browser);
   await verifyEmail(phone, email);
   await approveOnPhone(phone, await scanQr(desktop), await matchNumber(desktop));

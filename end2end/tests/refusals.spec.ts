@@ -1,11 +1,11 @@
 import { expect, test } from "@playwright/test";
-import { DEMO_ADMIN, invite, matchNumber, newDesktop, newPhone, scanQr, signIn, sql, verifyEmail } from "./helpers";
+import { ADMIN, invite, matchNumber, newDesktop, newPhone, scanQr, signIn, sql, verifyEmail } from "./helpers";
 import { TENANT } from "../playwright.config";
 
 test("a wrong number refuses the sign-in on the phone and on the screen", async ({ browser }) => {
   const desktop = await newDesktop(browser);
   const phone = await newPhone(browser);
-  await verifyEmail(phone, DEMO_ADMIN);
+  await verifyEmail(phone, ADMIN);
   const link = await scanQr(desktop);
   const right = Number(await matchNumber(desktop));
   await phone.goto(link);
@@ -23,7 +23,7 @@ test("a wrong number refuses the sign-in on the phone and on the screen", async 
 test("an expired code cannot be approved, and the screen gets a new one", async ({ browser }) => {
   const desktop = await newDesktop(browser);
   const phone = await newPhone(browser);
-  await verifyEmail(phone, DEMO_ADMIN);
+  await verifyEmail(phone, ADMIN);
   const link = await scanQr(desktop);
   // Two minutes pass for this code.
   const challenge = new URL(link).searchParams.get("challenge");
@@ -37,7 +37,7 @@ test("an expired code cannot be approved, and the screen gets a new one", async 
 test("an approval is used once, by the browser that showed the code", async ({ browser }) => {
   const other = await newDesktop(browser);
   const otherLink = await scanQr(other);
-  const { desktop, phone } = await signIn(browser, DEMO_ADMIN);
+  const { desktop, phone } = await signIn(browser, ADMIN);
   const link = phone.url();
   await desktop.waitForURL(`${TENANT}/adminportal/users`);
 
@@ -55,21 +55,21 @@ test("an approval is used once, by the browser that showed the code", async ({ b
 });
 
 test("a disabled technician cannot sign in and is told why", async ({ browser }) => {
-  const { desktop: admin } = await signIn(browser, DEMO_ADMIN);
+  const { desktop: admin } = await signIn(browser, ADMIN);
   await admin.waitForURL(`${TENANT}/adminportal/users`);
-  await invite(admin, "Bo", "bo@demo-msp.example");
+  await invite(admin, "Bo", "bo@acme-msp.example");
   admin.on("dialog", (d) => d.accept());
-  const row = admin.locator('#users tr[data-email="bo@demo-msp.example"]');
+  const row = admin.locator('#users tr[data-email="bo@acme-msp.example"]');
   await row.locator('button[data-action="disable"]').click();
   await expect(admin.locator(".flash.ok")).toContainText("msp-bo is disabled");
   await expect(row).toHaveAttribute("data-status", "disabled");
 
   const desktop = await newDesktop(browser);
   const phone = await newPhone(browser);
-  await verifyEmail(phone, "bo@demo-msp.example");
+  await verifyEmail(phone, "bo@acme-msp.example");
   await phone.goto(await scanQr(desktop));
   await phone.locator(`#numbers button[data-number="${Number(await matchNumber(desktop))}"]`).click();
-  await expect(phone.locator("#outcome-message")).toContainText("msp-bo at Demo MSP is disabled");
+  await expect(phone.locator("#outcome-message")).toContainText("msp-bo at Acme MSP is disabled");
   await expect(desktop.locator(".flash.error")).toContainText("is disabled");
   await expect(desktop).toHaveURL(`${TENANT}/`);
 });

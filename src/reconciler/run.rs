@@ -57,7 +57,7 @@ pub struct RunReport {
     pub outcome: Outcome,
     pub graph_requests: u32,
     pub users_checked: usize,
-    /// Offboarded (or, in a dry run or a held run, would be): (user id, reason).
+    /// Offboarded (or, in a dry run or a held run, would be): (email, reason).
     pub offboarded: Vec<(String, String)>,
     pub error: Option<String>,
 }
@@ -257,12 +257,24 @@ async fn run(
         .iter()
         .map(|o| (o.user_id.clone(), o.reason.describe().to_string()))
         .collect();
+    let email_of: std::collections::HashMap<&str, &str> = known
+        .iter()
+        .map(|u| (u.user_id.as_str(), u.email.as_str()))
+        .collect();
     let mut report = RunReport {
         run_id: Some(run_id),
         outcome: Outcome::Ok,
         graph_requests: requests,
         users_checked: plan.checked,
-        offboarded: listed.clone(),
+        offboarded: listed
+            .iter()
+            .map(|(id, why)| {
+                (
+                    email_of.get(id.as_str()).copied().unwrap_or(id).to_string(),
+                    why.clone(),
+                )
+            })
+            .collect(),
         error: None,
     };
     let mut tx = db

@@ -55,7 +55,11 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
-        let config_entra = config.entra.clone();
+        let entra = match crate::entra::EntraClient::from_config(&config.entra) {
+            Ok(client) => Some(client),
+            Err(_) if config.demo => Some(start_demo_emulator(&config).await?),
+            Err(_) => None,
+        };
         let state = AppState {
             db,
             config: Arc::new(config),
@@ -63,7 +67,7 @@ impl Application {
             hub: LoginHub::new(),
             leptos_options,
             metrics: metrics_handle(),
-            entra: crate::entra::EntraClient::from_config(&config_entra).ok(),
+            entra,
         };
         let router = router(state.clone()).await?;
         Ok(Self {
@@ -239,6 +243,56 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// The control token of the demo's emulator: its data is fake and it listens on loopback.
+pub const DEMO_EMULATOR_TOKEN: &str = "demo";
+
+/// Demo mode without an Entra app: the emulator's Contoso, in this process, on the port
+/// after Gatehouse's plus 100 (3100 beside 3000). Returns a client for its demo app.
+async fn start_demo_emulator(config: &Config) -> anyhow::Result<crate::entra::EntraClient> {
+    use crate::emulator::{Emulator, Seed};
+    let port = match config.listen.port() {
+        0 => 0,
+        p => p
+            .checked_add(100)
+            .context("no port above GATEHOUSE_LISTEN for the demo's emulator")?,
+    };
+    let emulator = Emulator::with_control_token(Seed::contoso(), DEMO_EMULATOR_TOKEN.into())?;
+    if port != 0 {
+        emulator.set_base_url(&format!("http://localhost:{port}"));
+    }
+    let addr = emulator
+        .spawn(SocketAddr::new(config.listen.ip(), port))
+        .await?;
+    let app = emulator
+        .demo_app()
+        .context("the Contoso seed has the demo app")?;
+    {
+        // Whatever host and port the demo runs on, its callbacks are registered.
+        let mut world = emulator.write();
+        if let Some(registered) = world.apps.get_mut(&app.client_id.to_ascii_lowercase()) {
+            let tenant_url = config.tenant_url("demo");
+            for uri in [
+                crate::user_source::service::callback_uri(&tenant_url),
+                crate::user_source::service::consent_callback_uri(&tenant_url),
+            ] {
+                if !registered.redirect_uris.contains(&uri) {
+                    registered.redirect_uris.push(uri);
+                }
+            }
+        }
+    }
+    let base = emulator.base_url();
+    tracing::info!(
+        "demo mode: the Entra emulator (Contoso) serves at {base}; its control page is {base}/_emulator/ui?token={DEMO_EMULATOR_TOKEN} (listening on {addr})"
+    );
+    Ok(crate::entra::EntraClient::new(
+        &base,
+        &base,
+        &app.client_id,
+        app.secret,
+    ))
 }
 
 /// The demo tenant and its admin, created once.

@@ -41,6 +41,7 @@ pub fn AdminLayout(
                     {link("/adminportal/users", "users", "User management")}
                     {link("/adminportal/user-source", "source", "User source")}
                     <p class="nav-group">"Tenant"</p>
+                    {link("/adminportal/reconciliation", "reconcile", "Reconciliation")}
                     {link("/adminportal/audit", "audit", "Audit log")}
                 </nav>
                 <main class="content">{children()}</main>

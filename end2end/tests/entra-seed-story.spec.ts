@@ -1,0 +1,60 @@
+import { expect, test, type Page } from "@playwright/test";
+import { DEMO_ADMIN, approveOnPhone, matchNumber, newDesktop, newPhone, scanQr, signIn, verifyEmail } from "./helpers";
+import { DEMO_TENANT as TENANT, EMULATOR } from "../playwright.config";
+
+/** Authorize on the User source page: sign in at the emulator as Megan, consent for Contoso. */
+async function connectContoso(admin: Page): Promise<void> {
+  await admin.goto(`${TENANT}/adminportal/user-source`);
+  await admin.locator("#user-source").selectOption("azuread");
+  await admin.locator("#authorize").click();
+  // The emulator's Microsoft-like pages: pick an account, accept the app's permissions,
+  // then grant admin consent for the organisation.
+  await admin.locator('input[name="account"][value$="4e01"]').check();
+  await admin.getByRole("button", { name: "Next" }).click();
+  await admin.getByRole("button", { name: "Accept" }).click();
+  await admin.locator('input[name="account"][value$="4e01"]').check();
+  await admin.getByRole("button", { name: "Accept" }).click();
+  await admin.waitForURL(`${TENANT}/adminportal/user-source?**`);
+  await expect(admin.locator(".flash.ok")).toContainText("Authorized in contoso.com");
+}
+
+test("the seed story: connect Contoso, onboard Alex by QR, delete Alex in Entra, Sync now", async ({ browser }) => {
+  const { desktop: admin } = await signIn(browser, DEMO_ADMIN, TENANT);
+  await admin.waitForURL(`${TENANT}/adminportal/users`);
+  await connectContoso(admin);
+
+  // Choose the domain and the prefix; the preview shows the JIT name.
+  await admin.locator("#user-source").selectOption("azuread");
+  await admin.locator("#domain").selectOption("contoso.com");
+  await admin.locator("#prefix").fill("msp-");
+  await expect(admin.locator("#prefix-preview")).toHaveText("alex@contoso.com → msp-alex");
+  await admin.locator("#save-source").click();
+  await expect(admin.locator(".flash.ok")).toContainText("Saved: users of contoso.com in contoso.com");
+  await admin.reload();
+  await expect(admin.locator("#connection")).toContainText("9f4c2a1e-5b7d-4e3a-8c6f-2d1b0a9e8f70");
+
+  // Alex, who is in Contoso but not in Gatehouse, onboards by scanning the QR code.
+  const alexDesktop = await newDesktop(browser, {}, TENANT);
+  const alexPhone = await newPhone(browser);
+  await verifyEmail(alexPhone, "alex@contoso.com");
+  await approveOnPhone(alexPhone, await scanQr(alexDesktop), await matchNumber(alexDesktop));
+  await expect(alexPhone.locator("#outcome-message")).toContainText("as msp-alex");
+  await alexDesktop.waitForURL(`${TENANT}/home`);
+  await expect(alexDesktop.locator("#account-name")).toHaveText("msp-alex");
+
+  // Someone deletes Alex on the emulator's control page.
+  const control = await (await browser.newContext()).newPage();
+  await control.goto(`${EMULATOR}/_emulator/ui?token=demo`);
+  const row = control.locator("tr", { hasText: "alex@contoso.com" });
+  await row.getByRole("button", { name: "Delete", exact: true }).click();
+  await expect(control.locator("tr", { hasText: "alex@contoso.com" })).toContainText("deleted");
+
+  // The admin syncs now: Alex is offboarded and signed out.
+  await admin.goto(`${TENANT}/adminportal/reconciliation`);
+  await admin.locator("#sync-now").click();
+  await expect(admin.locator(".flash.ok")).toContainText("1 offboarded: alex@contoso.com");
+  await alexDesktop.reload();
+  await expect(alexDesktop).toHaveURL(`${TENANT}/`);
+  await admin.goto(`${TENANT}/adminportal/users`);
+  await expect(admin.locator('#users tr[data-email="alex@contoso.com"]')).toHaveAttribute("data-status", "offboarded");
+});

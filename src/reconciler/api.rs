@@ -1,0 +1,67 @@
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The Reconciliation page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReconcileView {
+    pub connected: bool,
+    pub interval: String,
+    pub threshold: String,
+    pub next_run: Option<String>,
+    pub runs: Vec<RunRow>,
+    pub held: Vec<HeldRun>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub started: String,
+    pub trigger: String,
+    pub outcome: String,
+    pub graph_requests: i64,
+    pub users_checked: i64,
+    pub offboarded: i64,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeldRun {
+    pub run_id: i64,
+    pub started: String,
+    pub users: Vec<(String, String)>,
+}
+
+#[server(endpoint = "reconcile/view")]
+pub async fn reconciliation() -> Result<ReconcileView, AppError> {
+    let ctx = crate::server::context::admin().await?;
+    Ok(super::service::view(&ctx.state.db, &ctx.tenant.id).await?)
+}
+
+/// Runs a reconciliation now (`dry_run`: only say who would be offboarded).
+#[server(endpoint = "reconcile/sync")]
+pub async fn sync_now(dry_run: bool) -> Result<String, AppError> {
+    let ctx = crate::server::context::admin().await?;
+    super::service::sync_now(&ctx.state, &ctx.tenant, &ctx.user, dry_run).await
+}
+
+#[server(endpoint = "reconcile/decide")]
+pub async fn decide_held(run_id: i64, approve: bool) -> Result<String, AppError> {
+    let ctx = crate::server::context::admin().await?;
+    match super::run::decide(
+        &ctx.state.db,
+        &ctx.tenant.id,
+        run_id,
+        approve,
+        &ctx.user.username,
+    )
+    .await
+    {
+        Ok(n) if approve => Ok(format!("Approved: {n} user(s) offboarded.")),
+        Ok(_) => Ok("Rejected: nobody was offboarded.".into()),
+        Err(super::run::DecideError::NotHeld(id)) => Err(AppError::Invalid(format!(
+            "Run {id} is not waiting for a decision."
+        ))),
+        Err(super::run::DecideError::Unexpected(e)) => Err(e.into()),
+    }
+}

@@ -1,0 +1,95 @@
+use super::api::{reconciliation, DecideHeld, ReconcileView, SyncNow};
+use crate::ui::{AdminLayout, Outcome};
+use leptos::prelude::*;
+
+/// Reconciliation: last and next run, Sync now, a dry-run preview, held runs, history.
+#[component]
+pub fn ReconciliationPage() -> impl IntoView {
+    let sync = ServerAction::<SyncNow>::new();
+    let decide = ServerAction::<DecideHeld>::new();
+    let view_data = Resource::new(
+        move || (sync.version().get(), decide.version().get()),
+        |_| reconciliation(),
+    );
+    let result = Signal::derive(move || decide.value().get().or_else(|| sync.value().get()));
+    view! {
+        <AdminLayout current="reconcile">
+            <h1>"Reconciliation"</h1>
+            <Outcome result />
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match view_data.await {
+                        Ok(v) => view! { <Status v sync decide /> }.into_any(),
+                        Err(e) => view! { <p class="flash error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </AdminLayout>
+    }
+}
+
+#[component]
+fn Status(
+    v: ReconcileView,
+    sync: ServerAction<SyncNow>,
+    decide: ServerAction<DecideHeld>,
+) -> impl IntoView {
+    if !v.connected {
+        return view! {
+            <section class="card">
+                <p id="not-connected">"This tenant keeps its own users. Connect Microsoft Entra ID under "
+                    <a href="/adminportal/user-source">"Users → User source"</a>
+                    " and Gatehouse offboards anyone removed or disabled there."</p>
+            </section>
+        }
+        .into_any();
+    }
+    let last = v.runs.first().cloned();
+    let pending = sync.pending();
+    view! {
+        <section class="card">
+            <dl>
+                <dt>"Last run"</dt>
+                <dd id="last-run">{last.as_ref().map(|r| format!("{} · {} · {} request(s), {} checked, {} offboarded", r.started, r.outcome, r.graph_requests, r.users_checked, r.offboarded)).unwrap_or_else(|| "never".into())}</dd>
+                <dt>"Next run"</dt><dd>{v.next_run.clone().unwrap_or_else(|| "within a minute".into())}</dd>
+                <dt>"Schedule"</dt><dd>{v.interval.clone()}</dd>
+                <dt>"Safety"</dt><dd>{v.threshold.clone()}</dd>
+            </dl>
+            <p>
+                <button type="button" id="sync-now" disabled=move || pending.get()
+                    on:click=move |_| { sync.dispatch(SyncNow { dry_run: false }); }>"Sync now"</button>
+                " "
+                <button type="button" class="small" id="preview" disabled=move || pending.get()
+                    on:click=move |_| { sync.dispatch(SyncNow { dry_run: true }); }>"Preview (dry run)"</button>
+            </p>
+        </section>
+        {v.held.into_iter().map(|h| {
+            let id = h.run_id;
+            view! {
+                <section class="card held" data-run=id>
+                    <h2>{format!("Held run {} ({})", h.run_id, h.started)}</h2>
+                    <p>"These offboardings exceed the deletion threshold. Nothing happens until you decide."</p>
+                    <ul>{h.users.into_iter().map(|(u, why)| view! { <li>{format!("{u}: {why}")}</li> }).collect_view()}</ul>
+                    <button type="button" class="approve" on:click=move |_| { decide.dispatch(DecideHeld { run_id: id, approve: true }); }>"Approve: offboard them"</button>
+                    " "
+                    <button type="button" class="small reject" on:click=move |_| { decide.dispatch(DecideHeld { run_id: id, approve: false }); }>"Reject: offboard nobody"</button>
+                </section>
+            }
+        }).collect_view()}
+        <section class="card">
+            <h2>"History"</h2>
+            <table id="runs">
+                <thead><tr><th>"Started"</th><th>"Trigger"</th><th>"Outcome"</th><th>"Requests"</th><th>"Checked"</th><th>"Offboarded"</th><th>"Error"</th></tr></thead>
+                <tbody>
+                    {v.runs.into_iter().map(|r| view! {
+                        <tr data-outcome=r.outcome.clone()>
+                            <td>{r.started}</td><td>{r.trigger}</td><td>{r.outcome.clone()}</td><td>{r.graph_requests}</td>
+                            <td>{r.users_checked}</td><td>{r.offboarded}</td><td>{r.error.unwrap_or_default()}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+    .into_any()
+}

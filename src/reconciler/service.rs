@@ -1,0 +1,137 @@
+//! The Reconciliation page's reads and its Sync now.
+
+use super::api::{HeldRun, ReconcileView, RunRow};
+use super::run::{reconcile, Outcome, Trigger};
+use crate::error::AppError;
+use crate::server::db::Db;
+use crate::server::state::AppState;
+use crate::server::util::format_time;
+use crate::tenants::Tenant;
+use crate::users::service::User;
+
+#[derive(sqlx::FromRow)]
+struct Run {
+    id: i64,
+    started_at: i64,
+    trigger: String,
+    outcome: String,
+    graph_requests: i64,
+    users_checked: i64,
+    offboarded: i64,
+    error: Option<String>,
+}
+
+pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
+    let (source, tid, interval, count, percent, next): (String, Option<String>, i64, i64, i64, Option<i64>) = sqlx::query_as(
+        "SELECT user_source, entra_tenant_id, offboard_interval_secs, deletion_threshold_count, deletion_threshold_percent, next_reconcile_at \
+         FROM tenants WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_one(&db.pool)
+    .await?;
+    let runs = sqlx::query_as::<_, Run>(
+        "SELECT id, started_at, trigger, outcome, graph_requests, users_checked, offboarded, error \
+         FROM reconcile_runs WHERE tenant_id = $1 ORDER BY id DESC LIMIT 30",
+    )
+    .bind(tenant_id)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut held = Vec::new();
+    for r in runs.iter().filter(|r| r.outcome == "held") {
+        let users: Vec<(String, String)> = sqlx::query_as(
+            "SELECT u.username || ' <' || u.email || '>', h.reason FROM reconcile_held h JOIN users u ON u.id = h.user_id WHERE h.run_id = $1 ORDER BY u.username",
+        )
+        .bind(r.id)
+        .fetch_all(&db.pool)
+        .await?;
+        held.push(HeldRun {
+            run_id: r.id,
+            started: format_time(r.started_at),
+            users,
+        });
+    }
+    Ok(ReconcileView {
+        connected: source == "azuread" && tid.is_some(),
+        interval: format!("every {} minutes", interval / 60),
+        threshold: format!("held when more than {count} users and more than {percent} % would be offboarded at once"),
+        next_run: next.map(format_time),
+        held,
+        runs: runs
+            .into_iter()
+            .map(|r| RunRow {
+                id: r.id,
+                started: format_time(r.started_at),
+                trigger: r.trigger,
+                outcome: r.outcome,
+                graph_requests: r.graph_requests,
+                users_checked: r.users_checked,
+                offboarded: r.offboarded,
+                error: r.error,
+            })
+            .collect(),
+    })
+}
+
+pub async fn sync_now(
+    state: &AppState,
+    tenant: &Tenant,
+    admin: &User,
+    dry_run: bool,
+) -> Result<String, AppError> {
+    let Some(entra) = &state.entra else {
+        return Err(AppError::Invalid(
+            "No Entra app is configured for this Gatehouse.".into(),
+        ));
+    };
+    if tenant.user_source != "azuread" || tenant.entra_tenant_id.is_none() {
+        return Err(AppError::Invalid(
+            "Connect Entra ID under Users → User source first.".into(),
+        ));
+    }
+    let r = reconcile(&state.db, entra, &tenant.id, Trigger::Manual, dry_run).await?;
+    tracing::info!(tenant = %tenant.slug, by = %admin.username, outcome = r.outcome.as_str(), "manual reconciliation");
+    let names = |list: &[(String, String)]| {
+        list.iter()
+            .map(|(u, why)| format!("{u} ({why})"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    Ok(match r.outcome {
+        Outcome::Ok => format!(
+            "Synced: {} user(s) checked with {} Graph request(s); {} offboarded{}",
+            r.users_checked,
+            r.graph_requests,
+            r.offboarded.len(),
+            if r.offboarded.is_empty() {
+                ".".to_string()
+            } else {
+                format!(": {}.", names(&r.offboarded))
+            }
+        ),
+        Outcome::DryRun => format!(
+            "Preview: {} would be offboarded{}",
+            r.offboarded.len(),
+            if r.offboarded.is_empty() {
+                ".".to_string()
+            } else {
+                format!(": {}.", names(&r.offboarded))
+            }
+        ),
+        Outcome::Held => format!(
+            "Held: {} offboardings exceed the deletion threshold; approve or reject them below.",
+            r.offboarded.len()
+        ),
+        Outcome::Failed => {
+            return Err(AppError::Invalid(format!(
+                "The sync failed and nobody was offboarded: {}",
+                r.error.unwrap_or_default()
+            )))
+        }
+        Outcome::Skipped => {
+            return Err(AppError::Invalid(format!(
+                "Not run: {}.",
+                r.error.unwrap_or_default()
+            )))
+        }
+    })
+}
