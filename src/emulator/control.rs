@@ -59,6 +59,7 @@ pub fn routes(em: Emulator) -> Router<Emulator> {
         )
         .route("/_emulator/faults", post(add_faults).delete(clear_faults))
         .route("/_emulator/requests", get(requests).delete(reset_requests))
+        .route("/_emulator/subscriptions/{id}/lifecycle", post(lifecycle))
         .route("/_emulator/ui", get(ui).post(ui_action))
         .route_layer(axum::middleware::from_fn_with_state(
             em,
@@ -486,6 +487,23 @@ async fn requests(State(em): State<Emulator>) -> Json<HashMap<String, u64>> {
 async fn reset_requests(State(em): State<Emulator>) -> StatusCode {
     em.faults().reset_counts();
     StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct LifecycleEvent {
+    event: String,
+}
+
+/// Sends a lifecycle event (`reauthorizationRequired`, `subscriptionRemoved`, `missed`).
+async fn lifecycle(
+    State(em): State<Emulator>,
+    Path(id): Path<String>,
+    Json(body): Json<LifecycleEvent>,
+) -> Result<Json<Value>, ControlError> {
+    let status = super::subscriptions::send_lifecycle(&em, &id, &body.event)
+        .await
+        .map_err(|e| ControlError::BadRequest(e.to_string()))?;
+    Ok(Json(json!({ "deliveredStatus": status })))
 }
 
 /// How many users per directory the page lists.

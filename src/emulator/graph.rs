@@ -33,7 +33,7 @@ pub fn routes() -> Router<Emulator> {
 
 /// Permissions that allow reading users (application or delegated).
 /// https://learn.microsoft.com/en-us/graph/api/user-list#permissions
-const READ_USERS: &[&str] = &[
+pub const READ_USERS: &[&str] = &[
     "User.Read.All",
     "User.ReadWrite.All",
     "User.ReadBasic.All",
@@ -59,13 +59,15 @@ const READ_ORGANIZATION: &[&str] = &[
 /// The caller, from a checked bearer token.
 pub struct Caller {
     pub tenant_id: String,
+    /// Client id of the calling app (`appid`).
+    pub app_id: String,
     permissions: Vec<String>,
     pub ids: RequestIds,
 }
 
 impl Caller {
     /// Refuses with 403 unless the token carries one of `any_of` (roles or scp).
-    fn require(&self, any_of: &[&str]) -> Result<(), GraphError> {
+    pub fn require(&self, any_of: &[&str]) -> Result<(), GraphError> {
         if self
             .permissions
             .iter()
@@ -136,13 +138,14 @@ impl FromRequestParts<Emulator> for Caller {
         }
         Ok(Caller {
             tenant_id,
+            app_id: claims["appid"].as_str().unwrap_or_default().to_string(),
             permissions,
             ids,
         })
     }
 }
 
-fn directory<'w>(
+pub fn directory<'w>(
     world: &'w super::model::World,
     caller: &Caller,
 ) -> Result<&'w Directory, GraphError> {
@@ -602,7 +605,7 @@ fn replay(
 ) -> Phase {
     let mut seen = HashSet::new();
     let mut cursor = pos;
-    for id in d.changes(pos, snap) {
+    for id in d.changes(pos, snap).iter().map(|c| &c.id) {
         if seen.len() == page_size && !seen.contains(id) {
             break;
         }

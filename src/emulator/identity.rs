@@ -894,19 +894,8 @@ async fn admin_consent_step(
             "AADSTS90094: The grant requires admin permission.",
         );
     }
-    if let Ok(d) = em.write().directory_mut(&tid) {
-        let sp = d
-            .consents
-            .get(&app.client_id)
-            .map(|c| c.service_principal_id.clone())
-            .unwrap_or_else(super::model::new_guid);
-        d.consents.insert(
-            app.client_id.clone(),
-            Consent {
-                service_principal_id: sp,
-                roles: app.application_permissions.clone(),
-            },
-        );
+    if let Err(e) = em.grant_admin_consent(&tid, &app.client_id) {
+        return error_page(StatusCode::BAD_REQUEST, &e.to_string());
     }
     let scope = p.get("scope").cloned().unwrap_or_default();
     let mut params = vec![

@@ -12,6 +12,7 @@ mod identity;
 mod keys;
 pub mod model;
 pub mod seed;
+mod subscriptions;
 
 pub use faults::FaultSpec;
 pub use seed::{Seed, SeedError, CONTOSO_TENANT_ID, DEMO_CLIENT_ID};
@@ -35,6 +36,8 @@ struct Inner {
     control_token: String,
     base_url: RwLock<String>,
     faults: faults::Faults,
+    /// Outbound calls: subscription handshakes and notifications.
+    http: reqwest::Client,
 }
 
 /// The credentials of an app registration, for an operator or a test.
@@ -71,6 +74,11 @@ impl Emulator {
                 control_token,
                 base_url: RwLock::new("http://localhost".into()),
                 faults: faults::Faults::default(),
+                http: reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .timeout(std::time::Duration::from_secs(10))
+                    .build()
+                    .context("build the emulator's HTTP client")?,
             }),
         };
         emulator.load(seed)?;
@@ -127,6 +135,7 @@ impl Emulator {
         let observed = Router::new()
             .merge(identity::routes())
             .merge(graph::routes())
+            .merge(subscriptions::routes())
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 faults::observe,
@@ -222,6 +231,48 @@ impl Emulator {
             })
     }
 
+    /// Registers one more redirect URI on an app (e.g. Gatehouse on another port in demo mode).
+    pub fn add_redirect_uri(&self, client_id: &str, uri: &str) -> Result<(), model::ModelError> {
+        let mut world = self.write();
+        let app = world
+            .apps
+            .get_mut(&client_id.to_ascii_lowercase())
+            .ok_or_else(|| model::ModelError::UnknownApp(client_id.to_string()))?;
+        if !app.redirect_uris.iter().any(|r| r == uri) {
+            app.redirect_uris.push(uri.to_string());
+        }
+        Ok(())
+    }
+
+    /// Records admin consent of an app in a directory, as the consent page would.
+    pub fn grant_admin_consent(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+    ) -> Result<(), model::ModelError> {
+        let mut world = self.write();
+        let client_id = client_id.to_ascii_lowercase();
+        let roles = world
+            .apps
+            .get(&client_id)
+            .map(|a| a.application_permissions.clone())
+            .ok_or_else(|| model::ModelError::UnknownApp(client_id.clone()))?;
+        let directory = world.directory_mut(tenant_id)?;
+        let service_principal_id = directory
+            .consents
+            .get(&client_id)
+            .map(|c| c.service_principal_id.clone())
+            .unwrap_or_else(model::new_guid);
+        directory.consents.insert(
+            client_id,
+            model::Consent {
+                service_principal_id,
+                roles,
+            },
+        );
+        Ok(())
+    }
+
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, World> {
         // A panic while holding the lock leaves plain data behind; keep serving it.
         self.inner
@@ -239,6 +290,10 @@ impl Emulator {
 
     pub(crate) fn keys(&self) -> &keys::SigningKeys {
         &self.inner.keys
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
     }
 
     pub(crate) fn faults(&self) -> &faults::Faults {

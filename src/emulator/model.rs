@@ -95,6 +95,23 @@ pub enum ModelError {
     NotDeleted(String),
 }
 
+/// What happened to a user at one point of the change log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    SoftDeleted,
+    Restored,
+    HardDeleted,
+}
+
+/// One entry of the change log.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub id: String,
+    pub kind: ChangeKind,
+}
+
 /// A user as stored: soft-deleted users stay (Entra keeps them 30 days) but are hidden.
 #[derive(Clone, Debug)]
 pub struct StoredUser {
@@ -122,7 +139,7 @@ pub struct Directory {
     next_order: u64,
     /// `log[n]` is the id of the user whose change has sequence number `n + 1`: delta reads only
     /// the tail after a token's position, so it costs O(changes), not O(directory).
-    log: Vec<String>,
+    log: Vec<Change>,
     /// Delta tokens before this sequence number have expired.
     pub log_floor: u64,
     /// Random per run: delta tokens from an earlier run of the emulator are unknown.
@@ -164,15 +181,18 @@ impl Directory {
         self.log.len() as u64
     }
 
-    /// Ids changed with sequence numbers in `(from, to]`.
-    pub fn changes(&self, from: u64, to: u64) -> &[String] {
+    /// Changes with sequence numbers in `(from, to]`.
+    pub fn changes(&self, from: u64, to: u64) -> &[Change] {
         let to = (to as usize).min(self.log.len());
         let from = (from as usize).min(to);
         &self.log[from..to]
     }
 
-    fn touch(&mut self, id: &str) {
-        self.log.push(id.to_string());
+    fn touch(&mut self, id: &str, kind: ChangeKind) {
+        self.log.push(Change {
+            id: id.to_string(),
+            kind,
+        });
     }
 
     /// Adds a user; the id and the UPN must be new.
@@ -188,7 +208,7 @@ impl Directory {
         self.next_order += 1;
         self.by_id.insert(user.id.clone(), order);
         self.by_upn.insert(upn, order);
-        self.touch(&user.id);
+        self.touch(&user.id, ChangeKind::Created);
         let stored = self.users.entry(order).or_insert(StoredUser {
             user,
             deleted: false,
@@ -261,7 +281,7 @@ impl Directory {
             self.by_upn.remove(&old_upn);
             self.by_upn.insert(new_upn, order);
         }
-        self.touch(&old_id);
+        self.touch(&old_id, ChangeKind::Updated);
         Ok(user)
     }
 
@@ -277,7 +297,7 @@ impl Directory {
             .ok_or_else(|| ModelError::UnknownUser(id.to_string()))?;
         stored.deleted = true;
         let uid = stored.user.id.clone();
-        self.touch(&uid);
+        self.touch(&uid, ChangeKind::SoftDeleted);
         Ok(())
     }
 
@@ -295,7 +315,7 @@ impl Directory {
         }
         stored.deleted = false;
         let uid = stored.user.id.clone();
-        self.touch(&uid);
+        self.touch(&uid, ChangeKind::Restored);
         Ok(())
     }
 
@@ -311,7 +331,7 @@ impl Directory {
         self.by_id.remove(&stored.user.id);
         self.by_upn
             .remove(&stored.user.user_principal_name.to_lowercase());
-        self.touch(&stored.user.id);
+        self.touch(&stored.user.id, ChangeKind::HardDeleted);
         Ok(())
     }
 
@@ -379,6 +399,7 @@ pub struct World {
     pub directories: HashMap<String, Directory>,
     pub apps: HashMap<String, App>,
     pub codes: HashMap<String, AuthCode>,
+    pub subscriptions: HashMap<String, super::subscriptions::Subscription>,
 }
 
 impl World {

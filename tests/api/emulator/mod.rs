@@ -4,6 +4,7 @@ mod control;
 mod delta;
 mod graph;
 mod identity;
+mod subscriptions;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
