@@ -34,7 +34,8 @@ struct Inner {
     world: RwLock<World>,
     keys: keys::SigningKeys,
     control_token: String,
-    base_url: RwLock<String>,
+    /// Set once the emulator knows its address (or the operator's public URL).
+    base_url: RwLock<Option<String>>,
     faults: faults::Faults,
     /// Outbound calls: subscription handshakes and notifications.
     http: reqwest::Client,
@@ -72,7 +73,7 @@ impl Emulator {
                 world: RwLock::new(World::default()),
                 keys,
                 control_token,
-                base_url: RwLock::new("http://localhost".into()),
+                base_url: RwLock::new(None),
                 faults: faults::Faults::default(),
                 http: reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
@@ -152,14 +153,7 @@ impl Emulator {
             .await
             .with_context(|| format!("bind the emulator to {listen}"))?;
         let addr = listener.local_addr()?;
-        if self.base_url() == "http://localhost" {
-            let host = if addr.ip().is_unspecified() {
-                format!("localhost:{}", addr.port())
-            } else {
-                addr.to_string()
-            };
-            self.set_base_url(&format!("http://{host}"));
-        }
+        self.default_base_url(addr);
         let router = self.router();
         tokio::spawn(async move {
             if let Err(err) = axum::serve(listener, router).await {
@@ -167,6 +161,30 @@ impl Emulator {
             }
         });
         Ok(addr)
+    }
+
+    /// Like [`Emulator::spawn`], but the background server stops when `shutdown` completes;
+    /// the handle resolves once it has stopped (for a `select!` beside the main server).
+    pub async fn spawn_until(
+        &self,
+        listen: SocketAddr,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("bind the emulator to {listen}"))?;
+        let addr = listener.local_addr()?;
+        self.default_base_url(addr);
+        let router = self.router();
+        let handle = tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!("the Entra emulator stopped: {err}");
+            }
+        });
+        Ok((addr, handle))
     }
 
     /// Serves on `listen` until `shutdown` completes.
@@ -179,14 +197,7 @@ impl Emulator {
             .await
             .with_context(|| format!("bind the emulator to {listen}"))?;
         let addr = listener.local_addr()?;
-        if self.base_url() == "http://localhost" {
-            let host = if addr.ip().is_unspecified() {
-                format!("localhost:{}", addr.port())
-            } else {
-                addr.to_string()
-            };
-            self.set_base_url(&format!("http://{host}"));
-        }
+        self.default_base_url(addr);
         axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await
@@ -198,14 +209,29 @@ impl Emulator {
         self.inner
             .base_url
             .read()
-            .map(|u| u.clone())
-            .unwrap_or_default()
+            .ok()
+            .and_then(|u| u.clone())
+            .unwrap_or_else(|| "http://localhost".into())
     }
 
     /// Sets the public base URL, e.g. when the emulator sits behind another name.
     pub fn set_base_url(&self, url: &str) {
         if let Ok(mut u) = self.inner.base_url.write() {
-            *u = url.trim_end_matches('/').to_string();
+            *u = Some(url.trim_end_matches('/').to_string());
+        }
+    }
+
+    /// `http://{bound address}` unless a base URL was set (0.0.0.0 becomes localhost).
+    fn default_base_url(&self, addr: SocketAddr) {
+        if let Ok(mut u) = self.inner.base_url.write() {
+            if u.is_none() {
+                let host = if addr.ip().is_unspecified() {
+                    format!("localhost:{}", addr.port())
+                } else {
+                    addr.to_string()
+                };
+                *u = Some(format!("http://{host}"));
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 //! The Entra emulator, driven over HTTP the way Microsoft documents its endpoints.
 
+mod benchmark;
 mod control;
 mod delta;
 mod graph;
