@@ -1,6 +1,56 @@
 //! The Entra emulator: Microsoft's identity platform (v2.0) and Graph v1.0, as Gatehouse uses
 //! them, in memory and offline. One router serves both, so `ENTRA_AUTHORITY_URL` and
 //! `GRAPH_BASE_URL` point at the same address.
+//!
+//! # Endpoints
+//! `{tenant}` is a tenant id, a verified domain, `organizations` or `common`.
+//! - `GET /{tenant}/v2.0/.well-known/openid-configuration`, `GET /{tenant}/discovery/v2.0/keys`
+//! - `GET|POST /{tenant}/oauth2/v2.0/authorize`: an account picker, then a consent screen. The
+//!   pages post back the original parameters plus `step` (`pick` | `consent`), `account`
+//!   (`{tenant id}/{user id}`) and `decision` (`accept` | `cancel`); a test may post those
+//!   fields directly.
+//! - `POST /{tenant}/oauth2/v2.0/token`: `authorization_code` (+ PKCE) and
+//!   `client_credentials`; `client_secret_post` or `client_secret_basic`.
+//! - `GET|POST /{tenant}/v2.0/adminconsent`: lists the directory's admins (`isAdmin`); the post
+//!   takes `account` and `decision` like the authorize page.
+//! - Graph: `GET /v1.0/organization`, `/v1.0/domains`, `/v1.0/users`, `/v1.0/users/{id|upn}`,
+//!   `/v1.0/users/delta`, `POST /v1.0/$batch`, `/v1.0/subscriptions` (+ `/{id}`).
+//!
+//! # Control API
+//! Every route needs `Authorization: Bearer {control token}`; JSON in and out.
+//! - `GET /_emulator/state`: directories (user counts, consents) and apps (no secrets).
+//! - `POST /_emulator/directories` (a directory of the seed format) → `{"tenantId"}`.
+//! - `POST /_emulator/apps` (an app of the seed format) → `{"clientId","secret","redirectUris"}`.
+//! - `POST /_emulator/apps/{clientId}/redirect-uris` `{"uri"}`.
+//! - `POST /_emulator/directories/{tid}/users` (a user of the seed format) → the user.
+//! - `PATCH /_emulator/directories/{tid}/users/{id|upn}` (any user fields) → the user.
+//! - `POST …/users/{id}/disable`, `…/enable`, `…/restore`; `DELETE …/users/{id}` (soft delete),
+//!   `DELETE …/users/{id}?permanent=true` (hard delete).
+//! - `POST /_emulator/directories/{tid}/users/generate` `{"count", "domain"?}`: synthetic users.
+//! - `PUT|DELETE /_emulator/directories/{tid}/consents/{clientId}` (`{"roles": [...]}` optional):
+//!   grant or revoke admin consent without the pages.
+//! - `POST /_emulator/directories/{tid}/expire-delta-tokens`: every delta token so far → `410`.
+//! - `POST /_emulator/faults` (one or a list of [`FaultSpec`]: `route`, `count`, `status`,
+//!   `retryAfter`, `latencyMs`, `dropValue`, `dropDeltaLink`); `DELETE` clears them.
+//! - `GET /_emulator/requests`: counts per route, keyed `"GET /v1.0/users/delta"`,
+//!   `"POST /{tenant}/oauth2/v2.0/token"` (the route pattern); `DELETE` resets them.
+//! - `POST /_emulator/subscriptions/{id}/lifecycle` `{"event"}`: `reauthorizationRequired`,
+//!   `subscriptionRemoved` or `missed`.
+//! - `GET /_emulator/ui?token=…`: the control page (then a cookie); disable, enable, delete,
+//!   restore or purge users by hand.
+//!
+//! # Known differences from Microsoft
+//! - No browser session: every authorize request shows the picker; `prompt=none` always
+//!   answers `login_required`. Only `response_type=code` and `response_mode=query`.
+//! - No refresh tokens, no `private_key_jwt`, no v1.0 endpoints, no personal accounts.
+//! - Access tokens are RS256 JWTs signed with the same key as id_tokens (Graph's own are
+//!   not meant to be validated by clients); the key rotates on every start.
+//! - Graph: `$filter` supports `eq`, `startsWith`, `any()` on `proxyAddresses`/`otherMails`,
+//!   `and`, `or`; no advanced queries (`$count`, `$search`, `$orderby`, `ne`, `endsWith`).
+//!   Changed users in delta come back with all selected properties. Delta pages hold 100
+//!   items unless `Prefer: odata.maxpagesize` says otherwise.
+//! - Subscriptions accept `http://` URLs, do not retry failed deliveries, and cover `users`
+//!   only.
 
 mod control;
 mod errors;
