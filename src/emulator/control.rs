@@ -57,6 +57,7 @@ pub fn routes(em: Emulator) -> Router<Emulator> {
             "/_emulator/directories/{tid}/expire-delta-tokens",
             post(expire_delta_tokens),
         )
+        .route("/_emulator/tokens", post(mint_token))
         .route("/_emulator/faults", post(add_faults).delete(clear_faults))
         .route("/_emulator/requests", get(requests).delete(reset_requests))
         .route("/_emulator/subscriptions/{id}/lifecycle", post(lifecycle))
@@ -455,6 +456,54 @@ async fn expire_delta_tokens(
 ) -> Result<StatusCode, ControlError> {
     em.write().directory_mut(&tid)?.expire_delta_tokens();
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenRequest {
+    tenant_id: String,
+    client_id: String,
+    #[serde(default)]
+    roles: Option<Vec<String>>,
+    /// Seconds from now; negative gives an already expired token.
+    #[serde(default = "default_lifetime")]
+    expires_in: i64,
+}
+
+fn default_lifetime() -> i64 {
+    3599
+}
+
+/// Mints an app-only Graph token directly (e.g. an expired one, or one with other roles).
+async fn mint_token(
+    State(em): State<Emulator>,
+    Json(t): Json<TokenRequest>,
+) -> Result<Json<Value>, ControlError> {
+    let claims = {
+        let world = em.read();
+        let client_id = t.client_id.to_ascii_lowercase();
+        if !world.apps.contains_key(&client_id) {
+            return Err(ModelError::UnknownApp(client_id).into());
+        }
+        let d = world.directory(&t.tenant_id)?;
+        let mut consent = d
+            .consents
+            .get(&client_id)
+            .cloned()
+            .unwrap_or(super::model::Consent {
+                service_principal_id: super::model::new_guid(),
+                roles: vec![],
+            });
+        if let Some(roles) = t.roles {
+            consent.roles = roles;
+        }
+        super::identity::app_only_claims(&d.tenant_id, &client_id, &consent, t.expires_in)
+    };
+    let token = em
+        .keys()
+        .sign(&claims)
+        .map_err(|e| ControlError::BadRequest(e.to_string()))?;
+    Ok(Json(json!({ "access_token": token })))
 }
 
 #[derive(Deserialize)]

@@ -480,7 +480,7 @@ async fn delta(
     caller: Caller,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, GraphError> {
+) -> Result<Response, GraphError> {
     caller.require(READ_USERS)?;
     let ids = &caller.ids;
     let o = options(&q);
@@ -591,7 +591,13 @@ async fn delta(
         }
         None => {}
     }
-    Ok(Json(body))
+    let mut res = Json(body).into_response();
+    if page_size != DELTA_PAGE {
+        if let Ok(v) = format!("odata.maxpagesize={page_size}").parse() {
+            res.headers_mut().insert("preference-applied", v);
+        }
+    }
+    Ok(res)
 }
 
 /// One page of the change log from `pos` to `snap`; returns where the client goes next.

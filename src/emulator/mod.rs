@@ -29,6 +29,8 @@
 //! - `POST /_emulator/directories/{tid}/users/generate` `{"count", "domain"?}`: synthetic users.
 //! - `PUT|DELETE /_emulator/directories/{tid}/consents/{clientId}` (`{"roles": [...]}` optional):
 //!   grant or revoke admin consent without the pages.
+//! - `POST /_emulator/tokens` `{"tenantId","clientId","roles"?,"expiresIn"?}` → an app-only
+//!   Graph token minted directly (negative `expiresIn`: already expired).
 //! - `POST /_emulator/directories/{tid}/expire-delta-tokens`: every delta token so far → `410`.
 //! - `POST /_emulator/faults` (one or a list of [`FaultSpec`]: `route`, `count`, `status`,
 //!   `retryAfter`, `latencyMs`, `dropValue`, `dropDeltaLink`); `DELETE` clears them.

@@ -266,3 +266,28 @@ async fn a_batch_answers_each_request_and_refuses_more_than_twenty() {
         .unwrap();
     assert_eq!(res.status(), 400);
 }
+
+#[tokio::test]
+async fn an_expired_token_is_refused_with_invalid_authentication_token() {
+    let emu = spawn_emulator().await;
+    emu.grant_consent().await;
+    let res = emu
+        .control(
+            reqwest::Method::POST,
+            "/_emulator/tokens",
+            Some(json!({"tenantId": CONTOSO_TENANT_ID, "clientId": emu.app.client_id, "expiresIn": -120})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let token = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _, body) = emu.graph(&token, "/v1.0/users").await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
+}
