@@ -1,6 +1,7 @@
 //! The Entra emulator, driven over HTTP the way Microsoft documents its endpoints.
 
 mod benchmark;
+mod cli;
 mod control;
 mod delta;
 mod graph;
