@@ -109,8 +109,6 @@ async fn discovery(State(em): State<Emulator>, Path(segment): Path<String>) -> R
         "authorization_endpoint": format!("{base}/{path}/oauth2/v2.0/authorize"),
         "token_endpoint": format!("{base}/{path}/oauth2/v2.0/token"),
         "jwks_uri": format!("{base}/{path}/discovery/v2.0/keys"),
-        "end_session_endpoint": format!("{base}/{path}/oauth2/v2.0/logout"),
-        "userinfo_endpoint": format!("{base}/oidc/userinfo"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         "response_modes_supported": ["query"],
         "response_types_supported": ["code"],
@@ -513,6 +511,7 @@ fn authenticate_client(
     form: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<App, AadError> {
+    // Basic credentials are form-urlencoded before base64 (RFC 6749 section 2.3.1).
     let basic = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
