@@ -291,3 +291,39 @@ async fn an_expired_token_is_refused_with_invalid_authentication_token() {
         .unwrap()
         .contains("expired"));
 }
+
+#[tokio::test]
+async fn a_throttled_request_inside_a_batch_carries_its_own_retry_after() {
+    let emu = spawn_emulator().await;
+    let token = emu.app_token().await;
+    emu.control(
+        reqwest::Method::POST,
+        "/_emulator/faults",
+        Some(json!({"route": "GET /v1.0/users/{id}", "status": 429, "retryAfter": 3})),
+    )
+    .await;
+    let body = json!({"requests": [
+        {"id": "a", "method": "GET", "url": "/users/alex@contoso.com"},
+        {"id": "b", "method": "GET", "url": "/users/megan@contoso.com"},
+    ]});
+    let res = emu
+        .http
+        .post(emu.url("/v1.0/$batch"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the batch itself succeeds");
+    let out: Value = res.json().await.unwrap();
+    let responses = out["responses"].as_array().unwrap();
+    assert_eq!(responses[0]["status"], 429);
+    assert_eq!(responses[0]["headers"]["retry-after"], "3");
+    assert_eq!(responses[1]["status"], 200);
+    let counts = emu.counts().await;
+    assert_eq!(
+        counts["GET /v1.0/users/{id}"], 2,
+        "each inner request counts"
+    );
+    assert_eq!(counts["POST /v1.0/$batch"], 1);
+}
