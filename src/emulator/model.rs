@@ -251,37 +251,31 @@ impl Directory {
         self.users.values().filter(|s| !s.deleted).count()
     }
 
-    /// Changes a user in place and records the change.
+    /// Changes a user and records the change; the id never changes, the UPN stays unique.
     pub fn update_user(
         &mut self,
         id: &str,
         change: impl FnOnce(&mut User),
     ) -> Result<User, ModelError> {
-        let order = self
-            .order_of(id)
-            .ok_or_else(|| ModelError::UnknownUser(id.to_string()))?;
-        let stored = self
-            .users
-            .get_mut(&order)
-            .ok_or_else(|| ModelError::UnknownUser(id.to_string()))?;
-        let old_upn = stored.user.user_principal_name.to_lowercase();
-        let old_id = stored.user.id.clone();
-        change(&mut stored.user);
-        stored.user.id = old_id.clone();
-        let new_upn = stored.user.user_principal_name.to_lowercase();
-        let user = stored.user.clone();
+        let unknown = || ModelError::UnknownUser(id.to_string());
+        let order = self.order_of(id).ok_or_else(unknown)?;
+        let mut user = self.users.get(&order).ok_or_else(unknown)?.user.clone();
+        let old_upn = user.user_principal_name.to_lowercase();
+        let user_id = user.id.clone();
+        change(&mut user);
+        user.id = user_id.clone();
+        let new_upn = user.user_principal_name.to_lowercase();
         if new_upn != old_upn {
             if self.by_upn.contains_key(&new_upn) {
-                // Undo: UPNs are unique in a directory.
-                if let Some(s) = self.users.get_mut(&order) {
-                    s.user.user_principal_name = old_upn;
-                }
                 return Err(ModelError::Duplicate(user.user_principal_name));
             }
             self.by_upn.remove(&old_upn);
             self.by_upn.insert(new_upn, order);
         }
-        self.touch(&old_id, ChangeKind::Updated);
+        if let Some(stored) = self.users.get_mut(&order) {
+            stored.user = user.clone();
+        }
+        self.touch(&user_id, ChangeKind::Updated);
         Ok(user)
     }
 
@@ -460,6 +454,28 @@ mod tests {
             d.add_user(user("A@T.com")),
             Err(ModelError::Duplicate(_))
         ));
+    }
+
+    #[test]
+    fn a_rename_onto_a_taken_upn_changes_nothing() {
+        let mut d = Directory::new(new_guid(), "T".into(), vec![]);
+        d.add_user(user("a@t.com")).unwrap();
+        let id = d.add_user(user("Bee@t.com")).unwrap().id.clone();
+        let err = d.update_user(&id, |u| {
+            u.user_principal_name = "A@t.com".into();
+            u.display_name = "changed".into();
+        });
+        assert!(matches!(err, Err(ModelError::Duplicate(_))));
+        let b = d.live(&id).unwrap();
+        assert_eq!(
+            (b.user_principal_name.as_str(), b.display_name.as_str()),
+            ("Bee@t.com", "Bee@t.com")
+        );
+        assert_eq!(d.seq(), 2, "a refused change is not logged");
+        d.update_user(&id, |u| u.user_principal_name = "c@t.com".into())
+            .unwrap();
+        assert!(d.live("C@T.com").is_some());
+        assert!(d.live("bee@t.com").is_none());
     }
 
     #[test]
