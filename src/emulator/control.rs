@@ -558,16 +558,28 @@ async fn lifecycle(
 /// How many users per directory the page lists.
 const UI_ROWS: usize = 200;
 
-async fn ui(State(em): State<Emulator>) -> Response {
+async fn ui(State(em): State<Emulator>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let needle = q
+        .get("q")
+        .map(|s| s.trim().to_lowercase())
+        .unwrap_or_default();
     let world = em.read();
-    let mut body = String::from("<p>Disable or delete directory users by hand; Gatehouse sees the change on its next sync.</p>");
+    let mut body = format!(
+        r#"<p>Disable or delete directory users by hand; Gatehouse sees the change on its next sync.</p><form method="get"><label>Find users <input name="q" value="{}"></label><button type="submit">Search</button></form>"#,
+        esc(&needle)
+    );
     for d in world.sorted_directories() {
         body.push_str(&format!(
             "<h2>{} <small>{}</small></h2><table><tr><th>User</th><th>State</th><th></th></tr>",
             esc(&d.display_name),
             esc(&d.tenant_id)
         ));
-        for s in d.all().take(UI_ROWS) {
+        let matching = d.all().filter(|s| {
+            needle.is_empty()
+                || s.user.user_principal_name.to_lowercase().contains(&needle)
+                || s.user.display_name.to_lowercase().contains(&needle)
+        });
+        for s in matching.take(UI_ROWS) {
             let u = &s.user;
             let state = if s.deleted {
                 "deleted"
