@@ -1,3 +1,4 @@
+use anyhow::Context;
 use clap::Parser;
 use gatehouse::server::cli::{Cli, Command, TenantCommand};
 use gatehouse::server::config::Config;
@@ -130,19 +131,16 @@ async fn emulator(args: gatehouse::server::cli::EmulatorArgs) -> anyhow::Result<
         Some(token) => Emulator::with_control_token(seed, token)?,
         None => Emulator::new(seed)?,
     };
-    let listener_url = match &args.public_url {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None if args.listen.ip().is_unspecified() => {
-            format!("http://localhost:{}", args.listen.port())
-        }
-        None => format!("http://{}", args.listen),
-    };
-    emulator.set_base_url(&listener_url);
+    if let Some(url) = &args.public_url {
+        emulator.set_base_url(url);
+    }
+    let (addr, server) = emulator.spawn_until(args.listen, shutdown_signal()).await?;
+    let base = emulator.base_url();
     // The operator needs these emulator credentials to configure Gatehouse, so they are
     // printed once here (to stdout, not the log).
-    println!("Entra emulator at {listener_url}");
-    println!("  ENTRA_AUTHORITY_URL={listener_url}");
-    println!("  GRAPH_BASE_URL={listener_url}");
+    println!("Entra emulator listening on {addr}");
+    println!("  ENTRA_AUTHORITY_URL={base}");
+    println!("  GRAPH_BASE_URL={base}");
     if let Some(app) = emulator.demo_app() {
         println!("  ENTRA_CLIENT_ID={}", app.client_id);
         println!("  ENTRA_CLIENT_SECRET={}", app.secret.expose_secret());
@@ -152,10 +150,10 @@ async fn emulator(args: gatehouse::server::cli::EmulatorArgs) -> anyhow::Result<
     }
     println!("  control token: {}", emulator.control_token());
     println!(
-        "  control page: {listener_url}/_emulator/ui?token={}",
+        "  control page: {base}/_emulator/ui?token={}",
         emulator.control_token()
     );
-    emulator.serve(args.listen, shutdown_signal()).await
+    server.await.context("the emulator task failed")
 }
 
 async fn shutdown_signal() {

@@ -57,8 +57,10 @@ pub fn routes(em: Emulator) -> Router<Emulator> {
             "/_emulator/directories/{tid}/expire-delta-tokens",
             post(expire_delta_tokens),
         )
+        .route("/_emulator/tokens", post(mint_token))
         .route("/_emulator/faults", post(add_faults).delete(clear_faults))
         .route("/_emulator/requests", get(requests).delete(reset_requests))
+        .route("/_emulator/subscriptions/{id}/lifecycle", post(lifecycle))
         .route("/_emulator/ui", get(ui).post(ui_action))
         .route_layer(axum::middleware::from_fn_with_state(
             em,
@@ -457,6 +459,54 @@ async fn expire_delta_tokens(
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenRequest {
+    tenant_id: String,
+    client_id: String,
+    #[serde(default)]
+    roles: Option<Vec<String>>,
+    /// Seconds from now; negative gives an already expired token.
+    #[serde(default = "default_lifetime")]
+    expires_in: i64,
+}
+
+fn default_lifetime() -> i64 {
+    3599
+}
+
+/// Mints an app-only Graph token directly (e.g. an expired one, or one with other roles).
+async fn mint_token(
+    State(em): State<Emulator>,
+    Json(t): Json<TokenRequest>,
+) -> Result<Json<Value>, ControlError> {
+    let claims = {
+        let world = em.read();
+        let client_id = t.client_id.to_ascii_lowercase();
+        if !world.apps.contains_key(&client_id) {
+            return Err(ModelError::UnknownApp(client_id).into());
+        }
+        let d = world.directory(&t.tenant_id)?;
+        let mut consent = d
+            .consents
+            .get(&client_id)
+            .cloned()
+            .unwrap_or(super::model::Consent {
+                service_principal_id: super::model::new_guid(),
+                roles: vec![],
+            });
+        if let Some(roles) = t.roles {
+            consent.roles = roles;
+        }
+        super::identity::app_only_claims(&d.tenant_id, &client_id, &consent, t.expires_in)
+    };
+    let token = em
+        .keys()
+        .sign(&claims)
+        .map_err(|e| ControlError::BadRequest(e.to_string()))?;
+    Ok(Json(json!({ "access_token": token })))
+}
+
+#[derive(Deserialize)]
 #[serde(untagged)]
 enum OneOrMany {
     One(FaultSpec),
@@ -488,19 +538,48 @@ async fn reset_requests(State(em): State<Emulator>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+#[derive(Deserialize)]
+struct LifecycleEvent {
+    event: String,
+}
+
+/// Sends a lifecycle event (`reauthorizationRequired`, `subscriptionRemoved`, `missed`).
+async fn lifecycle(
+    State(em): State<Emulator>,
+    Path(id): Path<String>,
+    Json(body): Json<LifecycleEvent>,
+) -> Result<Json<Value>, ControlError> {
+    let status = super::subscriptions::send_lifecycle(&em, &id, &body.event)
+        .await
+        .map_err(|e| ControlError::BadRequest(e.to_string()))?;
+    Ok(Json(json!({ "deliveredStatus": status })))
+}
+
 /// How many users per directory the page lists.
 const UI_ROWS: usize = 200;
 
-async fn ui(State(em): State<Emulator>) -> Response {
+async fn ui(State(em): State<Emulator>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let needle = q
+        .get("q")
+        .map(|s| s.trim().to_lowercase())
+        .unwrap_or_default();
     let world = em.read();
-    let mut body = String::from("<p>Disable or delete directory users by hand; Gatehouse sees the change on its next sync.</p>");
+    let mut body = format!(
+        r#"<p>Disable or delete directory users by hand; Gatehouse sees the change on its next sync.</p><form method="get"><label>Find users <input name="q" value="{}"></label><button type="submit">Search</button></form>"#,
+        esc(&needle)
+    );
     for d in world.sorted_directories() {
         body.push_str(&format!(
             "<h2>{} <small>{}</small></h2><table><tr><th>User</th><th>State</th><th></th></tr>",
             esc(&d.display_name),
             esc(&d.tenant_id)
         ));
-        for s in d.all().take(UI_ROWS) {
+        let matching = d.all().filter(|s| {
+            needle.is_empty()
+                || s.user.user_principal_name.to_lowercase().contains(&needle)
+                || s.user.display_name.to_lowercase().contains(&needle)
+        });
+        for s in matching.take(UI_ROWS) {
             let u = &s.user;
             let state = if s.deleted {
                 "deleted"

@@ -34,7 +34,8 @@ pub struct GraphError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    pub ids: RequestIds,
+    /// Boxed to keep `Result<_, GraphError>` small.
+    pub ids: Box<RequestIds>,
     pub retry_after: Option<u64>,
     pub location: Option<String>,
 }
@@ -50,7 +51,7 @@ impl GraphError {
             status,
             code,
             message: message.into(),
-            ids: ids.clone(),
+            ids: Box::new(ids.clone()),
             retry_after: None,
             location: None,
         }

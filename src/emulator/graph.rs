@@ -33,7 +33,7 @@ pub fn routes() -> Router<Emulator> {
 
 /// Permissions that allow reading users (application or delegated).
 /// https://learn.microsoft.com/en-us/graph/api/user-list#permissions
-const READ_USERS: &[&str] = &[
+pub const READ_USERS: &[&str] = &[
     "User.Read.All",
     "User.ReadWrite.All",
     "User.ReadBasic.All",
@@ -59,13 +59,15 @@ const READ_ORGANIZATION: &[&str] = &[
 /// The caller, from a checked bearer token.
 pub struct Caller {
     pub tenant_id: String,
+    /// Client id of the calling app (`appid`).
+    pub app_id: String,
     permissions: Vec<String>,
     pub ids: RequestIds,
 }
 
 impl Caller {
     /// Refuses with 403 unless the token carries one of `any_of` (roles or scp).
-    fn require(&self, any_of: &[&str]) -> Result<(), GraphError> {
+    pub fn require(&self, any_of: &[&str]) -> Result<(), GraphError> {
         if self
             .permissions
             .iter()
@@ -136,13 +138,14 @@ impl FromRequestParts<Emulator> for Caller {
         }
         Ok(Caller {
             tenant_id,
+            app_id: claims["appid"].as_str().unwrap_or_default().to_string(),
             permissions,
             ids,
         })
     }
 }
 
-fn directory<'w>(
+pub fn directory<'w>(
     world: &'w super::model::World,
     caller: &Caller,
 ) -> Result<&'w Directory, GraphError> {
@@ -477,7 +480,7 @@ async fn delta(
     caller: Caller,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, GraphError> {
+) -> Result<Response, GraphError> {
     caller.require(READ_USERS)?;
     let ids = &caller.ids;
     let o = options(&q);
@@ -588,7 +591,13 @@ async fn delta(
         }
         None => {}
     }
-    Ok(Json(body))
+    let mut res = Json(body).into_response();
+    if page_size != DELTA_PAGE {
+        if let Ok(v) = format!("odata.maxpagesize={page_size}").parse() {
+            res.headers_mut().insert("preference-applied", v);
+        }
+    }
+    Ok(res)
 }
 
 /// One page of the change log from `pos` to `snap`; returns where the client goes next.
@@ -602,7 +611,7 @@ fn replay(
 ) -> Phase {
     let mut seen = HashSet::new();
     let mut cursor = pos;
-    for id in d.changes(pos, snap) {
+    for id in d.changes(pos, snap).iter().map(|c| &c.id) {
         if seen.len() == page_size && !seen.contains(id) {
             break;
         }

@@ -109,8 +109,6 @@ async fn discovery(State(em): State<Emulator>, Path(segment): Path<String>) -> R
         "authorization_endpoint": format!("{base}/{path}/oauth2/v2.0/authorize"),
         "token_endpoint": format!("{base}/{path}/oauth2/v2.0/token"),
         "jwks_uri": format!("{base}/{path}/discovery/v2.0/keys"),
-        "end_session_endpoint": format!("{base}/{path}/oauth2/v2.0/logout"),
-        "userinfo_endpoint": format!("{base}/oidc/userinfo"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         "response_modes_supported": ["query"],
         "response_types_supported": ["code"],
@@ -322,14 +320,20 @@ fn candidates(
     out
 }
 
-fn user_list(users: &[(String, String, User)]) -> String {
+/// Radio buttons for `users`; the one named by `hint` (a UPN) is preselected, else the first.
+fn user_list(users: &[(String, String, User)], hint: Option<&str>) -> String {
+    let hinted = hint.and_then(|h| {
+        users
+            .iter()
+            .position(|(_, _, u)| u.user_principal_name.eq_ignore_ascii_case(h))
+    });
     let mut html = String::new();
     for (i, (tid, dname, u)) in users.iter().enumerate() {
         html.push_str(&format!(
             r#"<label><input type="radio" name="account" value="{tid}/{id}"{checked}> {name} &lt;{upn}&gt; <small>({dir}{off})</small></label>"#,
             tid = esc(tid),
             id = esc(&u.id),
-            checked = if i == 0 { " checked" } else { "" },
+            checked = if i == hinted.unwrap_or(0) { " checked" } else { "" },
             name = esc(&u.display_name),
             upn = esc(&u.user_principal_name),
             dir = esc(dname),
@@ -355,7 +359,7 @@ async fn authorize_page(
             r#"<p>to continue to <b>{app}</b></p><form method="post">{hidden}<input type="hidden" name="step" value="pick">{list}<p><button type="submit" name="decision" value="accept">Next</button></p></form>"#,
             app = esc(&req.app.display_name),
             hidden = hidden(&req.carry),
-            list = user_list(&users),
+            list = user_list(&users, p.get("login_hint").map(String::as_str)),
         ),
     )
     .into_response()
@@ -507,6 +511,7 @@ fn authenticate_client(
     form: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<App, AadError> {
+    // Basic credentials are form-urlencoded before base64 (RFC 6749 section 2.3.1).
     let basic = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -797,11 +802,23 @@ fn client_credentials(
                 format!("Application with identifier '{}' was not found in the directory '{tid}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.", app.client_id),
             )
         })?;
+    let access = app_only_claims(tid, &app.client_id, &consent, TOKEN_SECONDS);
+    Ok(json!({
+        "token_type": "Bearer",
+        "expires_in": TOKEN_SECONDS,
+        "ext_expires_in": TOKEN_SECONDS,
+        "access_token": sign(em, &access)?,
+    }))
+}
+
+/// Claims of an app-only Graph token living `lifetime` seconds (negative: already expired).
+pub fn app_only_claims(tid: &str, client_id: &str, consent: &Consent, lifetime: i64) -> Value {
     let issued = now();
+    let not_before = issued.min(issued + lifetime - 60);
     let mut access = json!({
         "aud": GRAPH_AUDIENCE, "iss": format!("https://sts.windows.net/{tid}/"),
-        "iat": issued, "nbf": issued, "exp": issued + TOKEN_SECONDS,
-        "appid": app.client_id, "idtyp": "app",
+        "iat": not_before, "nbf": not_before, "exp": issued + lifetime,
+        "appid": client_id, "idtyp": "app",
         "oid": consent.service_principal_id, "sub": consent.service_principal_id,
         "tid": tid, "ver": "1.0", "uti": crate::server::util::random_id(16),
     });
@@ -809,12 +826,7 @@ fn client_credentials(
     if !consent.roles.is_empty() {
         access["roles"] = json!(consent.roles);
     }
-    Ok(json!({
-        "token_type": "Bearer",
-        "expires_in": TOKEN_SECONDS,
-        "ext_expires_in": TOKEN_SECONDS,
-        "access_token": sign(em, &access)?,
-    }))
+    access
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -851,7 +863,7 @@ async fn admin_consent_page(
             r#"<p><b>{app}</b> wants these permissions for your whole organization:</p><ul id="permissions">{perms}</ul><form method="post">{hidden}<p>Sign in as an administrator:</p>{list}<p><button type="submit" name="decision" value="accept">Accept</button><button class="secondary" type="submit" name="decision" value="cancel">Cancel</button></p></form>"#,
             app = esc(&app.display_name),
             hidden = hidden(&carry),
-            list = user_list(&admins),
+            list = user_list(&admins, None),
         )
     };
     page("Permissions requested: accept for your organization", &body).into_response()
@@ -894,19 +906,8 @@ async fn admin_consent_step(
             "AADSTS90094: The grant requires admin permission.",
         );
     }
-    if let Ok(d) = em.write().directory_mut(&tid) {
-        let sp = d
-            .consents
-            .get(&app.client_id)
-            .map(|c| c.service_principal_id.clone())
-            .unwrap_or_else(super::model::new_guid);
-        d.consents.insert(
-            app.client_id.clone(),
-            Consent {
-                service_principal_id: sp,
-                roles: app.application_permissions.clone(),
-            },
-        );
+    if let Err(e) = em.grant_admin_consent(&tid, &app.client_id) {
+        return error_page(StatusCode::BAD_REQUEST, &e.to_string());
     }
     let scope = p.get("scope").cloned().unwrap_or_default();
     let mut params = vec![

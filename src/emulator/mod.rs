@@ -1,6 +1,58 @@
 //! The Entra emulator: Microsoft's identity platform (v2.0) and Graph v1.0, as Gatehouse uses
 //! them, in memory and offline. One router serves both, so `ENTRA_AUTHORITY_URL` and
 //! `GRAPH_BASE_URL` point at the same address.
+//!
+//! # Endpoints
+//! `{tenant}` is a tenant id, a verified domain, `organizations` or `common`.
+//! - `GET /{tenant}/v2.0/.well-known/openid-configuration`, `GET /{tenant}/discovery/v2.0/keys`
+//! - `GET|POST /{tenant}/oauth2/v2.0/authorize`: an account picker, then a consent screen. The
+//!   pages post back the original parameters plus `step` (`pick` | `consent`), `account`
+//!   (`{tenant id}/{user id}`) and `decision` (`accept` | `cancel`); a test may post those
+//!   fields directly.
+//! - `POST /{tenant}/oauth2/v2.0/token`: `authorization_code` (+ PKCE) and
+//!   `client_credentials`; `client_secret_post` or `client_secret_basic`.
+//! - `GET|POST /{tenant}/v2.0/adminconsent`: lists the directory's admins (`isAdmin`); the post
+//!   takes `account` and `decision` like the authorize page.
+//! - Graph: `GET /v1.0/organization`, `/v1.0/domains`, `/v1.0/users`, `/v1.0/users/{id|upn}`,
+//!   `/v1.0/users/delta`, `POST /v1.0/$batch`, `/v1.0/subscriptions` (+ `/{id}`).
+//!
+//! # Control API
+//! Every route needs `Authorization: Bearer {control token}`; JSON in and out.
+//! - `GET /_emulator/state`: directories (user counts, consents) and apps (no secrets).
+//! - `POST /_emulator/directories` (a directory of the seed format) → `{"tenantId"}`.
+//! - `POST /_emulator/apps` (an app of the seed format) → `{"clientId","secret","redirectUris"}`.
+//! - `POST /_emulator/apps/{clientId}/redirect-uris` `{"uri"}`.
+//! - `POST /_emulator/directories/{tid}/users` (a user of the seed format) → the user.
+//! - `PATCH /_emulator/directories/{tid}/users/{id|upn}` (any user fields) → the user.
+//! - `POST …/users/{id}/disable`, `…/enable`, `…/restore`; `DELETE …/users/{id}` (soft delete),
+//!   `DELETE …/users/{id}?permanent=true` (hard delete).
+//! - `POST /_emulator/directories/{tid}/users/generate` `{"count", "domain"?}`: synthetic users.
+//! - `PUT|DELETE /_emulator/directories/{tid}/consents/{clientId}` (`{"roles": [...]}` optional):
+//!   grant or revoke admin consent without the pages.
+//! - `POST /_emulator/tokens` `{"tenantId","clientId","roles"?,"expiresIn"?}` → an app-only
+//!   Graph token minted directly (negative `expiresIn`: already expired).
+//! - `POST /_emulator/directories/{tid}/expire-delta-tokens`: every delta token so far → `410`.
+//! - `POST /_emulator/faults` (one or a list of [`FaultSpec`]: `route`, `count`, `status`,
+//!   `retryAfter`, `latencyMs`, `dropValue`, `dropDeltaLink`); `DELETE` clears them.
+//! - `GET /_emulator/requests`: counts per route, keyed `"GET /v1.0/users/delta"`,
+//!   `"POST /{tenant}/oauth2/v2.0/token"` (the route pattern); `DELETE` resets them.
+//! - `POST /_emulator/subscriptions/{id}/lifecycle` `{"event"}`: `reauthorizationRequired`,
+//!   `subscriptionRemoved` or `missed`.
+//! - `GET /_emulator/ui?token=…`: the control page (then a cookie); disable, enable, delete,
+//!   restore or purge users by hand.
+//!
+//! # Known differences from Microsoft
+//! - No browser session: every authorize request shows the picker; `prompt=none` always
+//!   answers `login_required`. Only `response_type=code` and `response_mode=query`.
+//! - No refresh tokens, no `private_key_jwt`, no v1.0 endpoints, no personal accounts.
+//! - Access tokens are RS256 JWTs signed with the same key as id_tokens (Graph's own are
+//!   not meant to be validated by clients); the key rotates on every start.
+//! - Graph: `$filter` supports `eq`, `startsWith`, `any()` on `proxyAddresses`/`otherMails`,
+//!   `and`, `or`; no advanced queries (`$count`, `$search`, `$orderby`, `ne`, `endsWith`).
+//!   Changed users in delta come back with all selected properties. Delta pages hold 100
+//!   items unless `Prefer: odata.maxpagesize` says otherwise.
+//! - Subscriptions accept `http://` URLs, do not retry failed deliveries, and cover `users`
+//!   only.
 
 mod control;
 mod errors;
@@ -12,6 +64,7 @@ mod identity;
 mod keys;
 pub mod model;
 pub mod seed;
+mod subscriptions;
 
 pub use faults::FaultSpec;
 pub use seed::{Seed, SeedError, CONTOSO_TENANT_ID, DEMO_CLIENT_ID};
@@ -33,8 +86,11 @@ struct Inner {
     world: RwLock<World>,
     keys: keys::SigningKeys,
     control_token: String,
-    base_url: RwLock<String>,
+    /// Set once the emulator knows its address (or the operator's public URL).
+    base_url: RwLock<Option<String>>,
     faults: faults::Faults,
+    /// Outbound calls: subscription handshakes and notifications.
+    http: reqwest::Client,
 }
 
 /// The credentials of an app registration, for an operator or a test.
@@ -69,8 +125,13 @@ impl Emulator {
                 world: RwLock::new(World::default()),
                 keys,
                 control_token,
-                base_url: RwLock::new("http://localhost".into()),
+                base_url: RwLock::new(None),
                 faults: faults::Faults::default(),
+                http: reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .timeout(std::time::Duration::from_secs(10))
+                    .build()
+                    .context("build the emulator's HTTP client")?,
             }),
         };
         emulator.load(seed)?;
@@ -127,6 +188,7 @@ impl Emulator {
         let observed = Router::new()
             .merge(identity::routes())
             .merge(graph::routes())
+            .merge(subscriptions::routes())
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 faults::observe,
@@ -143,14 +205,7 @@ impl Emulator {
             .await
             .with_context(|| format!("bind the emulator to {listen}"))?;
         let addr = listener.local_addr()?;
-        if self.base_url() == "http://localhost" {
-            let host = if addr.ip().is_unspecified() {
-                format!("localhost:{}", addr.port())
-            } else {
-                addr.to_string()
-            };
-            self.set_base_url(&format!("http://{host}"));
-        }
+        self.default_base_url(addr);
         let router = self.router();
         tokio::spawn(async move {
             if let Err(err) = axum::serve(listener, router).await {
@@ -158,6 +213,30 @@ impl Emulator {
             }
         });
         Ok(addr)
+    }
+
+    /// Like [`Emulator::spawn`], but the background server stops when `shutdown` completes;
+    /// the handle resolves once it has stopped (for a `select!` beside the main server).
+    pub async fn spawn_until(
+        &self,
+        listen: SocketAddr,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("bind the emulator to {listen}"))?;
+        let addr = listener.local_addr()?;
+        self.default_base_url(addr);
+        let router = self.router();
+        let handle = tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!("the Entra emulator stopped: {err}");
+            }
+        });
+        Ok((addr, handle))
     }
 
     /// Serves on `listen` until `shutdown` completes.
@@ -170,14 +249,7 @@ impl Emulator {
             .await
             .with_context(|| format!("bind the emulator to {listen}"))?;
         let addr = listener.local_addr()?;
-        if self.base_url() == "http://localhost" {
-            let host = if addr.ip().is_unspecified() {
-                format!("localhost:{}", addr.port())
-            } else {
-                addr.to_string()
-            };
-            self.set_base_url(&format!("http://{host}"));
-        }
+        self.default_base_url(addr);
         axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await
@@ -189,14 +261,29 @@ impl Emulator {
         self.inner
             .base_url
             .read()
-            .map(|u| u.clone())
-            .unwrap_or_default()
+            .ok()
+            .and_then(|u| u.clone())
+            .unwrap_or_else(|| "http://localhost".into())
     }
 
     /// Sets the public base URL, e.g. when the emulator sits behind another name.
     pub fn set_base_url(&self, url: &str) {
         if let Ok(mut u) = self.inner.base_url.write() {
-            *u = url.trim_end_matches('/').to_string();
+            *u = Some(url.trim_end_matches('/').to_string());
+        }
+    }
+
+    /// `http://{bound address}` unless a base URL was set (0.0.0.0 becomes localhost).
+    fn default_base_url(&self, addr: SocketAddr) {
+        if let Ok(mut u) = self.inner.base_url.write() {
+            if u.is_none() {
+                let host = if addr.ip().is_unspecified() {
+                    format!("localhost:{}", addr.port())
+                } else {
+                    addr.to_string()
+                };
+                *u = Some(format!("http://{host}"));
+            }
         }
     }
 
@@ -222,6 +309,48 @@ impl Emulator {
             })
     }
 
+    /// Registers one more redirect URI on an app (e.g. Gatehouse on another port in demo mode).
+    pub fn add_redirect_uri(&self, client_id: &str, uri: &str) -> Result<(), model::ModelError> {
+        let mut world = self.write();
+        let app = world
+            .apps
+            .get_mut(&client_id.to_ascii_lowercase())
+            .ok_or_else(|| model::ModelError::UnknownApp(client_id.to_string()))?;
+        if !app.redirect_uris.iter().any(|r| r == uri) {
+            app.redirect_uris.push(uri.to_string());
+        }
+        Ok(())
+    }
+
+    /// Records admin consent of an app in a directory, as the consent page would.
+    pub fn grant_admin_consent(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+    ) -> Result<(), model::ModelError> {
+        let mut world = self.write();
+        let client_id = client_id.to_ascii_lowercase();
+        let roles = world
+            .apps
+            .get(&client_id)
+            .map(|a| a.application_permissions.clone())
+            .ok_or_else(|| model::ModelError::UnknownApp(client_id.clone()))?;
+        let directory = world.directory_mut(tenant_id)?;
+        let service_principal_id = directory
+            .consents
+            .get(&client_id)
+            .map(|c| c.service_principal_id.clone())
+            .unwrap_or_else(model::new_guid);
+        directory.consents.insert(
+            client_id,
+            model::Consent {
+                service_principal_id,
+                roles,
+            },
+        );
+        Ok(())
+    }
+
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, World> {
         // A panic while holding the lock leaves plain data behind; keep serving it.
         self.inner
@@ -239,6 +368,10 @@ impl Emulator {
 
     pub(crate) fn keys(&self) -> &keys::SigningKeys {
         &self.inner.keys
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
     }
 
     pub(crate) fn faults(&self) -> &faults::Faults {

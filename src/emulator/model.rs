@@ -95,6 +95,23 @@ pub enum ModelError {
     NotDeleted(String),
 }
 
+/// What happened to a user at one point of the change log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    SoftDeleted,
+    Restored,
+    HardDeleted,
+}
+
+/// One entry of the change log.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub id: String,
+    pub kind: ChangeKind,
+}
+
 /// A user as stored: soft-deleted users stay (Entra keeps them 30 days) but are hidden.
 #[derive(Clone, Debug)]
 pub struct StoredUser {
@@ -122,7 +139,7 @@ pub struct Directory {
     next_order: u64,
     /// `log[n]` is the id of the user whose change has sequence number `n + 1`: delta reads only
     /// the tail after a token's position, so it costs O(changes), not O(directory).
-    log: Vec<String>,
+    log: Vec<Change>,
     /// Delta tokens before this sequence number have expired.
     pub log_floor: u64,
     /// Random per run: delta tokens from an earlier run of the emulator are unknown.
@@ -164,15 +181,18 @@ impl Directory {
         self.log.len() as u64
     }
 
-    /// Ids changed with sequence numbers in `(from, to]`.
-    pub fn changes(&self, from: u64, to: u64) -> &[String] {
+    /// Changes with sequence numbers in `(from, to]`.
+    pub fn changes(&self, from: u64, to: u64) -> &[Change] {
         let to = (to as usize).min(self.log.len());
         let from = (from as usize).min(to);
         &self.log[from..to]
     }
 
-    fn touch(&mut self, id: &str) {
-        self.log.push(id.to_string());
+    fn touch(&mut self, id: &str, kind: ChangeKind) {
+        self.log.push(Change {
+            id: id.to_string(),
+            kind,
+        });
     }
 
     /// Adds a user; the id and the UPN must be new.
@@ -188,7 +208,7 @@ impl Directory {
         self.next_order += 1;
         self.by_id.insert(user.id.clone(), order);
         self.by_upn.insert(upn, order);
-        self.touch(&user.id);
+        self.touch(&user.id, ChangeKind::Created);
         let stored = self.users.entry(order).or_insert(StoredUser {
             user,
             deleted: false,
@@ -231,37 +251,31 @@ impl Directory {
         self.users.values().filter(|s| !s.deleted).count()
     }
 
-    /// Changes a user in place and records the change.
+    /// Changes a user and records the change; the id never changes, the UPN stays unique.
     pub fn update_user(
         &mut self,
         id: &str,
         change: impl FnOnce(&mut User),
     ) -> Result<User, ModelError> {
-        let order = self
-            .order_of(id)
-            .ok_or_else(|| ModelError::UnknownUser(id.to_string()))?;
-        let stored = self
-            .users
-            .get_mut(&order)
-            .ok_or_else(|| ModelError::UnknownUser(id.to_string()))?;
-        let old_upn = stored.user.user_principal_name.to_lowercase();
-        let old_id = stored.user.id.clone();
-        change(&mut stored.user);
-        stored.user.id = old_id.clone();
-        let new_upn = stored.user.user_principal_name.to_lowercase();
-        let user = stored.user.clone();
+        let unknown = || ModelError::UnknownUser(id.to_string());
+        let order = self.order_of(id).ok_or_else(unknown)?;
+        let mut user = self.users.get(&order).ok_or_else(unknown)?.user.clone();
+        let old_upn = user.user_principal_name.to_lowercase();
+        let user_id = user.id.clone();
+        change(&mut user);
+        user.id = user_id.clone();
+        let new_upn = user.user_principal_name.to_lowercase();
         if new_upn != old_upn {
             if self.by_upn.contains_key(&new_upn) {
-                // Undo: UPNs are unique in a directory.
-                if let Some(s) = self.users.get_mut(&order) {
-                    s.user.user_principal_name = old_upn;
-                }
                 return Err(ModelError::Duplicate(user.user_principal_name));
             }
             self.by_upn.remove(&old_upn);
             self.by_upn.insert(new_upn, order);
         }
-        self.touch(&old_id);
+        if let Some(stored) = self.users.get_mut(&order) {
+            stored.user = user.clone();
+        }
+        self.touch(&user_id, ChangeKind::Updated);
         Ok(user)
     }
 
@@ -277,7 +291,7 @@ impl Directory {
             .ok_or_else(|| ModelError::UnknownUser(id.to_string()))?;
         stored.deleted = true;
         let uid = stored.user.id.clone();
-        self.touch(&uid);
+        self.touch(&uid, ChangeKind::SoftDeleted);
         Ok(())
     }
 
@@ -295,7 +309,7 @@ impl Directory {
         }
         stored.deleted = false;
         let uid = stored.user.id.clone();
-        self.touch(&uid);
+        self.touch(&uid, ChangeKind::Restored);
         Ok(())
     }
 
@@ -311,7 +325,7 @@ impl Directory {
         self.by_id.remove(&stored.user.id);
         self.by_upn
             .remove(&stored.user.user_principal_name.to_lowercase());
-        self.touch(&stored.user.id);
+        self.touch(&stored.user.id, ChangeKind::HardDeleted);
         Ok(())
     }
 
@@ -379,6 +393,7 @@ pub struct World {
     pub directories: HashMap<String, Directory>,
     pub apps: HashMap<String, App>,
     pub codes: HashMap<String, AuthCode>,
+    pub subscriptions: HashMap<String, super::subscriptions::Subscription>,
 }
 
 impl World {
@@ -439,6 +454,28 @@ mod tests {
             d.add_user(user("A@T.com")),
             Err(ModelError::Duplicate(_))
         ));
+    }
+
+    #[test]
+    fn a_rename_onto_a_taken_upn_changes_nothing() {
+        let mut d = Directory::new(new_guid(), "T".into(), vec![]);
+        d.add_user(user("a@t.com")).unwrap();
+        let id = d.add_user(user("Bee@t.com")).unwrap().id.clone();
+        let err = d.update_user(&id, |u| {
+            u.user_principal_name = "A@t.com".into();
+            u.display_name = "changed".into();
+        });
+        assert!(matches!(err, Err(ModelError::Duplicate(_))));
+        let b = d.live(&id).unwrap();
+        assert_eq!(
+            (b.user_principal_name.as_str(), b.display_name.as_str()),
+            ("Bee@t.com", "Bee@t.com")
+        );
+        assert_eq!(d.seq(), 2, "a refused change is not logged");
+        d.update_user(&id, |u| u.user_principal_name = "c@t.com".into())
+            .unwrap();
+        assert!(d.live("C@T.com").is_some());
+        assert!(d.live("bee@t.com").is_none());
     }
 
     #[test]

@@ -9,7 +9,6 @@ use gatehouse::reconciler::{self, Outcome, Trigger};
 use serde_json::json;
 
 const ISAIAH: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e03";
-const PATTI: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e05";
 
 struct World {
     app: TestApp,

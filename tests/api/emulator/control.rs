@@ -202,6 +202,15 @@ async fn the_control_page_disables_a_user_by_hand() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("alex@contoso.com"));
+    let found = browser
+        .get(emu.url("/_emulator/ui?q=megan"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(found.contains("megan@contoso.com") && !found.contains("alex@contoso.com"));
     let res = browser
         .post(emu.url("/_emulator/ui"))
         .form(&[

@@ -194,3 +194,37 @@ async fn a_large_directory_pages_and_a_change_costs_one_page() {
     assert_eq!((items.len(), pages), (1, 1));
     assert_eq!(items[0]["id"], MEGAN);
 }
+
+#[tokio::test]
+async fn a_user_changed_during_the_initial_sync_comes_again_in_the_next_round() {
+    let emu = spawn_emulator().await;
+    let token = emu.app_token().await;
+    let first = emu
+        .http
+        .get(emu.url("/v1.0/users/delta?$select=id,accountEnabled"))
+        .bearer_auth(&token)
+        .header("Prefer", "odata.maxpagesize=2")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(first["value"].as_array().unwrap().len(), 2);
+    let seen = first["value"][0]["id"].as_str().unwrap().to_string();
+    let res = emu
+        .control(
+            reqwest::Method::POST,
+            &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{seen}/disable"),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let (rest, link, _) = walk(&emu, &token, first["@odata.nextLink"].as_str().unwrap()).await;
+    assert_eq!(rest.len(), 4);
+    // Microsoft warns that an object may come back more than once; the client must cope.
+    let (again, _, _) = walk(&emu, &token, &link).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0]["id"], seen.as_str());
+    assert_eq!(again[0]["accountEnabled"], false);
+}

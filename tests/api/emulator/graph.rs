@@ -266,3 +266,64 @@ async fn a_batch_answers_each_request_and_refuses_more_than_twenty() {
         .unwrap();
     assert_eq!(res.status(), 400);
 }
+
+#[tokio::test]
+async fn an_expired_token_is_refused_with_invalid_authentication_token() {
+    let emu = spawn_emulator().await;
+    emu.grant_consent().await;
+    let res = emu
+        .control(
+            reqwest::Method::POST,
+            "/_emulator/tokens",
+            Some(json!({"tenantId": CONTOSO_TENANT_ID, "clientId": emu.app.client_id, "expiresIn": -120})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let token = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _, body) = emu.graph(&token, "/v1.0/users").await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
+}
+
+#[tokio::test]
+async fn a_throttled_request_inside_a_batch_carries_its_own_retry_after() {
+    let emu = spawn_emulator().await;
+    let token = emu.app_token().await;
+    emu.control(
+        reqwest::Method::POST,
+        "/_emulator/faults",
+        Some(json!({"route": "GET /v1.0/users/{id}", "status": 429, "retryAfter": 3})),
+    )
+    .await;
+    let body = json!({"requests": [
+        {"id": "a", "method": "GET", "url": "/users/alex@contoso.com"},
+        {"id": "b", "method": "GET", "url": "/users/megan@contoso.com"},
+    ]});
+    let res = emu
+        .http
+        .post(emu.url("/v1.0/$batch"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the batch itself succeeds");
+    let out: Value = res.json().await.unwrap();
+    let responses = out["responses"].as_array().unwrap();
+    assert_eq!(responses[0]["status"], 429);
+    assert_eq!(responses[0]["headers"]["retry-after"], "3");
+    assert_eq!(responses[1]["status"], 200);
+    let counts = emu.counts().await;
+    assert_eq!(
+        counts["GET /v1.0/users/{id}"], 2,
+        "each inner request counts"
+    );
+    assert_eq!(counts["POST /v1.0/$batch"], 1);
+}

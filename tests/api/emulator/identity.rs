@@ -487,3 +487,22 @@ async fn client_credentials_need_a_tenant_and_a_default_scope() {
         (400, Some("invalid_scope"))
     );
 }
+
+#[tokio::test]
+async fn client_secret_basic_is_accepted_like_client_secret_post() {
+    let emu = spawn_emulator().await;
+    emu.grant_consent().await;
+    let res = emu
+        .http
+        .post(emu.url(&format!("/{CONTOSO_TENANT_ID}/oauth2/v2.0/token")))
+        .basic_auth(&emu.app.client_id, Some(emu.secret()))
+        .form(&[
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+}

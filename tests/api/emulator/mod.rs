@@ -1,9 +1,11 @@
 //! The Entra emulator, driven over HTTP the way Microsoft documents its endpoints.
 
+mod cli;
 mod control;
 mod delta;
 mod graph;
 mod identity;
+mod subscriptions;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
