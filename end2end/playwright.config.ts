@@ -4,7 +4,7 @@ import * as path from "node:path";
 
 // A Gatehouse of its own for the browser tests: demo mode (the seeded `demo` tenant and
 // the dev outbox) on a fresh SQLite file, on a port apart from a running demo.
-export const PORT = 3100;
+export const PORT = 3300;
 export const BASE = `http://localhost:${PORT}`;
 /** The local-directory tenant most stories use (created by the CLI before the server starts). */
 export const TENANT = `http://acme.localhost:${PORT}`;
