@@ -227,6 +227,7 @@ impl Graph {
         loop {
             attempt += 1;
             self.requests.fetch_add(1, Ordering::Relaxed);
+            let sent = std::time::Instant::now();
             let res = self
                 .http
                 .get(url)
@@ -236,6 +237,8 @@ impl Graph {
                 .await
                 .map_err(|e| EntraError::Network(e.to_string()))?;
             let status = res.status().as_u16();
+            metrics::histogram!("gatehouse_graph_request_seconds", "status" => status.to_string())
+                .record(sent.elapsed().as_secs_f64());
             if matches!(status, 429 | 503 | 504) {
                 let wait = res
                     .headers()

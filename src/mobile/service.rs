@@ -414,13 +414,8 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
     })
 }
 
-/// Entra ID user source: Graph decides (DESIGN flow 3, azuread branch).
-async fn resolve_entra_user(
-    state: &AppState,
-    tenant: &Tenant,
-    device_id: &str,
-) -> Result<User, ApiError> {
-    use crate::user_source::onboarding::{resolve, Refusal};
+/// The device's verified emails, most recently verified first.
+async fn verified_emails(state: &AppState, device_id: &str) -> Result<Vec<Email>, ApiError> {
     let claims: Vec<(String,)> = sqlx::query_as(
         "SELECT email FROM email_claims WHERE device_id = $1 ORDER BY verified_at DESC",
     )
@@ -435,6 +430,48 @@ async fn resolve_entra_user(
         return Err(ApiError::NotVerified(
             "verify your work email in the app first".into(),
         ));
+    }
+    Ok(emails)
+}
+
+/// Users of the tenant (of `source`, when given) whose email this device has verified,
+/// most recently verified first.
+async fn users_of_device(
+    state: &AppState,
+    tenant: &Tenant,
+    device_id: &str,
+    source: Option<&str>,
+) -> Result<Vec<User>, ApiError> {
+    Ok(sqlx::query_as::<_, User>(&format!(
+        "SELECT {} FROM users u JOIN email_claims c ON c.email = u.email \
+         WHERE u.tenant_id = $1 AND c.device_id = $2 AND ($3 IS NULL OR u.source = $3) \
+         ORDER BY c.verified_at DESC",
+        User::COLUMNS_U
+    ))
+    .bind(&tenant.id)
+    .bind(device_id)
+    .bind(source.map(str::to_string))
+    .fetch_all(&state.db.pool)
+    .await?)
+}
+
+fn can_sign_in(user: &User) -> bool {
+    matches!(user.status.as_str(), "active" | "invited")
+}
+
+/// Entra ID user source: Graph decides (DESIGN flow 3, azuread branch).
+async fn resolve_entra_user(
+    state: &AppState,
+    tenant: &Tenant,
+    device_id: &str,
+) -> Result<User, ApiError> {
+    use crate::user_source::onboarding::{resolve, Refusal};
+    let emails = verified_emails(state, device_id).await?;
+    // Accounts made in Gatehouse before the switch (typically the admin who connected
+    // Entra) keep signing in with their verified email.
+    let local = users_of_device(state, tenant, device_id, Some("local")).await?;
+    if let Some(user) = local.into_iter().find(can_sign_in) {
+        return Ok(user);
     }
     resolve(&state.db, state.entra.as_ref(), tenant, &emails)
         .await
@@ -458,48 +495,26 @@ async fn resolve_local_user(
     tenant: &Tenant,
     device_id: &str,
 ) -> Result<User, ApiError> {
-    let claims: Vec<(String,)> = sqlx::query_as(
-        "SELECT email FROM email_claims WHERE device_id = $1 ORDER BY verified_at DESC",
-    )
-    .bind(device_id)
-    .fetch_all(&state.db.pool)
-    .await?;
-    if claims.is_empty() {
-        return Err(ApiError::NotVerified(
-            "verify your work email in the app first".into(),
-        ));
+    let emails = verified_emails(state, device_id).await?;
+    let users = users_of_device(state, tenant, device_id, None).await?;
+    if let Some(user) = users.iter().find(|u| can_sign_in(u)) {
+        return Ok(user.clone());
     }
-    let users = sqlx::query_as::<_, User>(&format!(
-        "SELECT {} FROM users u JOIN email_claims c ON c.email = u.email \
-         WHERE u.tenant_id = $1 AND c.device_id = $2 ORDER BY c.verified_at DESC",
-        User::COLUMNS_U
-    ))
-    .bind(&tenant.id)
-    .bind(device_id)
-    .fetch_all(&state.db.pool)
-    .await?;
-    let Some(user) = users
-        .iter()
-        .find(|u| matches!(u.status.as_str(), "active" | "invited"))
-        .cloned()
-    else {
-        return Err(match users.first() {
-            Some(u) => ApiError::AccountDisabled(format!(
-                "the account {} at {} is {}",
-                u.username, tenant.name, u.status
-            )),
-            None => ApiError::NoAccount(format!(
-                "{} has no account at {}; ask an admin there to invite you",
-                claims
-                    .iter()
-                    .map(|c| c.0.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                tenant.name
-            )),
-        });
-    };
-    Ok(user)
+    Err(match users.first() {
+        Some(u) => ApiError::AccountDisabled(format!(
+            "the account {} at {} is {}",
+            u.username, tenant.name, u.status
+        )),
+        None => ApiError::NoAccount(format!(
+            "{} has no account at {}; ask an admin there to invite you",
+            emails
+                .iter()
+                .map(Email::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+            tenant.name
+        )),
+    })
 }
 
 #[derive(Deserialize)]

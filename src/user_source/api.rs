@@ -13,6 +13,9 @@ pub struct SourceView {
     pub connected: Option<Connection>,
     /// An authorized Entra tenant, waiting for Save (or the saved one, to change its domain).
     pub authorized: Option<Authorized>,
+    pub interval_minutes: i64,
+    pub threshold_count: i64,
+    pub threshold_percent: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,4 +73,47 @@ pub async fn save_source(
         super::service::SourceError::Unexpected(e) => e.into(),
         other => AppError::Invalid(other.to_string()),
     })
+}
+
+/// The reconciler's schedule and deletion threshold for this tenant.
+#[server(endpoint = "user_source/schedule")]
+pub async fn save_schedule(
+    interval_minutes: String,
+    threshold_count: String,
+    threshold_percent: String,
+) -> Result<String, AppError> {
+    let ctx = crate::server::context::admin().await?;
+    let number = |label: &str, raw: &str, min: i64, max: i64| -> Result<i64, AppError> {
+        raw.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                AppError::Invalid(format!(
+                    "{label} must be a whole number from {min} to {max}."
+                ))
+            })
+    };
+    let interval = number(
+        "The offboarding interval (minutes)",
+        &interval_minutes,
+        5,
+        1440,
+    )?;
+    let count = number(
+        "The threshold's number of users",
+        &threshold_count,
+        0,
+        1_000_000,
+    )?;
+    let percent = number("The threshold's share (%)", &threshold_percent, 0, 100)?;
+    Ok(super::service::save_schedule(
+        &ctx.state.db,
+        &ctx.tenant,
+        &ctx.user,
+        interval,
+        count,
+        percent,
+    )
+    .await?)
 }

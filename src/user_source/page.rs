@@ -1,4 +1,4 @@
-use super::api::{get_source, SaveSource, SourceView};
+use super::api::{get_source, SaveSchedule, SaveSource, SourceView};
 use crate::domain::{Email, JitUsername, UsernamePrefix};
 use crate::ui::{AdminLayout, Outcome};
 use leptos::prelude::*;
@@ -8,16 +8,24 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn UserSourcePage() -> impl IntoView {
     let save = ServerAction::<SaveSource>::new();
-    let source = Resource::new(move || save.version().get(), |_| get_source());
+    let schedule = ServerAction::<SaveSchedule>::new();
+    let source = Resource::new(
+        move || (save.version().get(), schedule.version().get()),
+        |_| get_source(),
+    );
     let query = use_query_map();
     let result: Signal<Option<Result<String, crate::error::AppError>>> =
         Signal::derive(move || {
-            save.value().get().or_else(|| {
-                let q = query.get();
-                q.get("error")
-                    .map(|e| Err(crate::error::AppError::Invalid(e)))
-                    .or_else(|| q.get("ok").map(Ok))
-            })
+            schedule
+                .value()
+                .get()
+                .or_else(|| save.value().get())
+                .or_else(|| {
+                    let q = query.get();
+                    q.get("error")
+                        .map(|e| Err(crate::error::AppError::Invalid(e)))
+                        .or_else(|| q.get("ok").map(Ok))
+                })
         });
     view! {
         <AdminLayout current="source">
@@ -26,7 +34,15 @@ pub fn UserSourcePage() -> impl IntoView {
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match source.await {
-                        Ok(v) => view! { <SourceForm v save /> }.into_any(),
+                        Ok(v) => {
+                            let connected = v.connected.is_some();
+                            let (minutes, count, percent) = (v.interval_minutes, v.threshold_count, v.threshold_percent);
+                            view! {
+                                <SourceForm v save />
+                                {connected.then(|| view! { <Schedule minutes count percent schedule /> })}
+                            }
+                            .into_any()
+                        }
                         Err(e) => view! { <p class="flash error">{e.to_string()}</p> }.into_any(),
                     }
                 })}
@@ -144,6 +160,35 @@ fn SourceForm(v: SourceView, save: ServerAction<SaveSource>) -> impl IntoView {
                     <small id="prefix-preview">{preview}</small>
                 </label>
                 <button type="submit" id="save-source">"Save"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+/// How often the reconciler runs, and when a run is held for an admin.
+#[component]
+fn Schedule(
+    minutes: i64,
+    count: i64,
+    percent: i64,
+    schedule: ServerAction<SaveSchedule>,
+) -> impl IntoView {
+    view! {
+        <section class="card">
+            <h2>"Offboarding"</h2>
+            <ActionForm action=schedule attr:class="grid-form" attr:id="schedule-form">
+                <label>"Check Entra every (minutes)"
+                    <input name="interval_minutes" type="number" min="5" max="1440" value=minutes.to_string() />
+                    <small>"5 minutes to 24 hours; 240 is every 4 hours."</small>
+                </label>
+                <label>"Hold a run that offboards more than (users)"
+                    <input name="threshold_count" type="number" min="0" value=count.to_string() />
+                </label>
+                <label>"… and more than (% of users)"
+                    <input name="threshold_percent" type="number" min="0" max="100" value=percent.to_string() />
+                    <small>"A held run waits for an admin on the Reconciliation page."</small>
+                </label>
+                <button type="submit" id="save-schedule">"Save schedule"</button>
             </ActionForm>
         </section>
     }

@@ -343,3 +343,36 @@ pub async fn save(
         ))),
     }
 }
+
+/// Sets how often the reconciler runs and when a run is held for an admin.
+pub async fn save_schedule(
+    db: &Db,
+    tenant: &Tenant,
+    admin: &User,
+    minutes: i64,
+    count: i64,
+    percent: i64,
+) -> anyhow::Result<String> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "UPDATE tenants SET offboard_interval_secs = $1, deletion_threshold_count = $2, deletion_threshold_percent = $3 WHERE id = $4",
+    )
+    .bind(minutes * 60)
+    .bind(count)
+    .bind(percent)
+    .bind(&tenant.id)
+    .execute(&mut *tx)
+    .await?;
+    let summary = format!("every {minutes} minutes; held above {count} users and {percent} %");
+    audit::record(
+        &mut *tx,
+        Some(&tenant.id),
+        &admin.username,
+        "reconcile.schedule_saved",
+        &tenant.slug,
+        &summary,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(format!("Saved: reconcile {summary}."))
+}

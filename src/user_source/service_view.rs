@@ -10,11 +10,15 @@ struct Row {
     entra_connected_at: Option<i64>,
     entra_connected_by: Option<String>,
     entra_health: Option<String>,
+    offboard_interval_secs: i64,
+    deletion_threshold_count: i64,
+    deletion_threshold_percent: i64,
 }
 
 pub async fn view(state: &AppState, tenant: &Tenant) -> anyhow::Result<SourceView> {
     let row = sqlx::query_as::<_, Row>(
-        "SELECT entra_connected_at, entra_connected_by, entra_health FROM tenants WHERE id = $1",
+        "SELECT entra_connected_at, entra_connected_by, entra_health, offboard_interval_secs, \
+         deletion_threshold_count, deletion_threshold_percent FROM tenants WHERE id = $1",
     )
     .bind(&tenant.id)
     .fetch_one(&state.db.pool)
@@ -43,6 +47,9 @@ pub async fn view(state: &AppState, tenant: &Tenant) -> anyhow::Result<SourceVie
         jit_prefix: tenant.jit_prefix.clone(),
         entra_configured: state.entra.is_some(),
         onboarded: super::service::onboarded_count(&state.db, &tenant.id).await?,
+        interval_minutes: row.offboard_interval_secs / 60,
+        threshold_count: row.deletion_threshold_count,
+        threshold_percent: row.deletion_threshold_percent,
         connected,
         authorized,
     })

@@ -166,3 +166,11 @@ async fn a_user_deleted_in_entra_is_refused_at_the_next_sign_in_and_can_return_w
             .unwrap();
     assert_eq!((n, status.as_str()), (1, "active"));
 }
+
+#[tokio::test]
+async fn the_local_admin_who_connected_entra_still_signs_in() {
+    let (app, _emu) = entra_tenant().await;
+    let phone = app.phone_with_email("admin@acme.com").await;
+    let res = approve(&app, &phone).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+}

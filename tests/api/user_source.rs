@@ -258,3 +258,51 @@ async fn refused_consent_and_forged_callbacks_connect_nothing() {
         .unwrap();
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn a_consent_answer_naming_another_tenant_is_refused() {
+    let s = setup().await;
+    // Sign in as Megan, then grant consent, but hand Gatehouse a forged `tenant`.
+    let res = s
+        .admin
+        .get("acme", "/adminportal/user-source/authorize")
+        .await;
+    let to_microsoft = res.headers()["location"].to_str().unwrap().to_string();
+    let url = to_microsoft.split('?').next().unwrap().to_string();
+    let mut form = query_of(&to_microsoft);
+    form.push(("step".into(), "pick".into()));
+    form.push(("account".into(), format!("{CONTOSO_TENANT_ID}/{MEGAN}")));
+    form.push(("decision".into(), "accept".into()));
+    let mut res = s.emu.http.post(&url).form(&form).send().await.unwrap();
+    if res.status() == 200 {
+        let form: Vec<_> = form
+            .into_iter()
+            .map(|(k, v)| {
+                if k == "step" {
+                    (k, "consent".to_string())
+                } else {
+                    (k, v)
+                }
+            })
+            .collect();
+        res = s.emu.http.post(&url).form(&form).send().await.unwrap();
+    }
+    let res = to_tenant(&s, res.headers()["location"].to_str().unwrap()).await;
+    let consent = res.headers()["location"].to_str().unwrap().to_string();
+    let state = query_of(&consent)
+        .into_iter()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1;
+    let forged = format!(
+        "/adminportal/user-source/consent-callback?admin_consent=True&tenant=00000000-0000-0000-0000-000000000bad&state={state}"
+    );
+    let res = s.admin.get("acme", &forged).await;
+    let (_, q) = location_query(&res);
+    assert!(q["error"].contains("another Entra tenant"), "{q:?}");
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM entra_authorizations")
+        .fetch_one(&s.app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "nothing connected");
+}
