@@ -216,9 +216,16 @@ async fn main() {
     tx.commit().await.unwrap();
     let entra = EntraClient::new(&base, &base, &app.client_id, app.secret.clone());
     let started = Instant::now();
-    let first = reconciler::reconcile(&db, &entra, &tenant.id, Trigger::Cli, false)
-        .await
-        .unwrap();
+    let first = reconciler::reconcile(
+        &db,
+        &gatehouse.state().hub,
+        &entra,
+        &tenant.id,
+        Trigger::Cli,
+        false,
+    )
+    .await
+    .unwrap();
     println!(
         "reconciler: first run, {} Graph requests, {} users checked, {} offboarded, {:.2} s, peak RSS {:.0} MB",
         first.graph_requests,
@@ -228,9 +235,16 @@ async fn main() {
         peak_rss_mb()
     );
     let started = Instant::now();
-    let quiet = reconciler::reconcile(&db, &entra, &tenant.id, Trigger::Cli, false)
-        .await
-        .unwrap();
+    let quiet = reconciler::reconcile(
+        &db,
+        &gatehouse.state().hub,
+        &entra,
+        &tenant.id,
+        Trigger::Cli,
+        false,
+    )
+    .await
+    .unwrap();
     println!(
         "reconciler: no-change run, {} Graph request(s), {:.3} s, outcome {}",
         quiet.graph_requests,

@@ -64,6 +64,8 @@ async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Resul
     let config = args.serve.into_config()?;
     let entra = gatehouse::entra::EntraClient::from_config(&config.entra)?;
     let db = Db::connect(&config.database_url).await?;
+    // On PostgreSQL the running portals hear of offboardings through NOTIFY.
+    let hub = gatehouse::login::push::LoginHub::new();
     let tenants: Vec<(String, String)> = match &args.tenant {
         Some(slug) => {
             let t = tenants::find_by_slug(&db, slug)
@@ -89,7 +91,7 @@ async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Resul
     }
     let mut failed = 0;
     for (id, slug) in tenants {
-        let r = reconciler::reconcile(&db, &entra, &id, Trigger::Cli, args.dry_run).await?;
+        let r = reconciler::reconcile(&db, &hub, &entra, &id, Trigger::Cli, args.dry_run).await?;
         println!(
             "{slug}: {} — {} Graph request(s), {} user(s) checked, {} {}{}",
             r.outcome.as_str(),

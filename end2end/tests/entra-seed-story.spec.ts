@@ -53,8 +53,9 @@ test("the seed story: connect Contoso, onboard Alex by QR, delete Alex in Entra,
   await admin.goto(`${TENANT}/adminportal/reconciliation`);
   await admin.locator("#sync-now").click();
   await expect(admin.locator(".flash.ok")).toContainText("1 offboarded: alex@contoso.com");
-  await alexDesktop.reload();
-  await expect(alexDesktop).toHaveURL(`${TENANT}/`);
+  // Alex's open page is told at once and falls back to the sign-in page, without a reload.
+  await alexDesktop.waitForURL(`${TENANT}/`);
+  await expect(alexDesktop.locator("#login-qr svg")).toBeVisible();
   await admin.goto(`${TENANT}/adminportal/users`);
   await expect(admin.locator('#users tr[data-email="alex@contoso.com"]')).toHaveAttribute("data-status", "offboarded");
 });

@@ -1,5 +1,5 @@
 use super::api::{fetch_login_view, whoami, LoginView};
-use crate::ui::DemoBanner;
+use crate::ui::{DemoBanner, SessionWatch};
 use leptos::prelude::*;
 
 /// The tenant's QR login page (DESIGN flow 3).
@@ -132,6 +132,7 @@ mod live {
 pub fn HomePage() -> impl IntoView {
     let me = Resource::new(|| (), |_| whoami());
     view! {
+        <SessionWatch />
         <main class="narrow">
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {

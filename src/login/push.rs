@@ -1,4 +1,4 @@
-//! Push of challenge outcomes to waiting browsers. In-process through a broadcast channel;
+//! Push to waiting browsers: the outcome of a QR challenge, and "you were signed out". In-process through a broadcast channel;
 //! with PostgreSQL also across replicas through LISTEN/NOTIFY, so the phone may reach one
 //! instance and the browser another.
 
@@ -8,18 +8,45 @@ use tokio::sync::broadcast;
 
 const CHANNEL: &str = "gatehouse_login";
 
-/// What happened to a challenge.
+/// Something a browser waits for, on a topic: `challenge:{id}` or `user:{id}`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ChallengeEvent {
-    pub challenge_id: String,
-    /// `approved`, `denied` or `cancelled`.
+pub struct PushEvent {
+    pub topic: String,
+    /// `approved`, `denied`, `cancelled` (challenges) or `signed_out` (users).
     pub outcome: String,
     pub reason: Option<String>,
 }
 
+impl PushEvent {
+    pub fn challenge_topic(id: &str) -> String {
+        format!("challenge:{id}")
+    }
+
+    pub fn user_topic(user_id: &str) -> String {
+        format!("user:{user_id}")
+    }
+
+    pub fn challenge(id: &str, outcome: &str, reason: Option<&str>) -> Self {
+        Self {
+            topic: Self::challenge_topic(id),
+            outcome: outcome.into(),
+            reason: reason.map(str::to_string),
+        }
+    }
+
+    /// Every open page of the user signs out (offboarded, disabled, a session revoked).
+    pub fn signed_out(user_id: &str, reason: &str) -> Self {
+        Self {
+            topic: Self::user_topic(user_id),
+            outcome: "signed_out".into(),
+            reason: Some(reason.into()),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct LoginHub {
-    tx: broadcast::Sender<ChallengeEvent>,
+    tx: broadcast::Sender<PushEvent>,
 }
 
 impl LoginHub {
@@ -28,12 +55,12 @@ impl LoginHub {
         Self { tx }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<ChallengeEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<PushEvent> {
         self.tx.subscribe()
     }
 
     /// Tells every instance's waiting browsers. On SQLite there is only this instance.
-    pub async fn publish(&self, db: &Db, event: ChallengeEvent) {
+    pub async fn publish(&self, db: &Db, event: PushEvent) {
         match &db.engine {
             Engine::Postgres(pool) => {
                 let payload = serde_json::to_string(&event).unwrap_or_default();

@@ -1,7 +1,7 @@
 //! The plain HTTP side of login: the page gate (cookie, completion, redirects), the push
 //! stream, sign-out.
 
-use super::push::ChallengeEvent;
+use super::push::PushEvent;
 use super::service::{self, Challenge};
 use super::session;
 use crate::server::host::Site;
@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login/events", get(events))
         .route("/logout", post(logout))
+        .route("/session/events", get(session_events))
 }
 
 fn landing_for(role: &str) -> &'static str {
@@ -213,7 +214,7 @@ async fn events(
                 }
                 _ = tx.closed() => return,
                 msg = rx.recv() => match msg {
-                    Ok(ChallengeEvent { challenge_id, outcome, reason }) if challenge_id == challenge.id => {
+                    Ok(PushEvent { topic, outcome, reason }) if topic == PushEvent::challenge_topic(&challenge.id) => {
                         let _ = tx.send(outcome_event(&outcome, reason.as_deref())).await;
                         return;
                     }
@@ -234,6 +235,41 @@ fn outcome_event(outcome: &str, reason: Option<&str>) -> Event {
     Event::default()
         .event(outcome)
         .data(serde_json::json!({ "outcome": outcome, "reason": reason }).to_string())
+}
+
+/// Server-sent events for a signed-in page: `signed_out` when the user's access ends
+/// (offboarded, disabled, or this session revoked), so an open page leaves at once.
+async fn session_events(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    session: Session,
+) -> Response {
+    let signed_in = match session::current(&state, &session, &tenant).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return StatusCode::UNAUTHORIZED.into_response(),
+        Err(err) => return internal(err),
+    };
+    let topic = PushEvent::user_topic(&signed_in.user.id);
+    let mut rx = state.hub.subscribe();
+    let (tx, out) = tokio::sync::mpsc::channel::<Event>(1);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tx.closed() => return,
+                msg = rx.recv() => match msg {
+                    Ok(PushEvent { topic: t, outcome, reason }) if t == topic => {
+                        let _ = tx.send(outcome_event(&outcome, reason.as_deref())).await;
+                        return;
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return,
+                }
+            }
+        }
+    });
+    Sse::new(ReceiverStream::new(out).map(Ok::<_, Infallible>))
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 async fn logout(State(state): State<AppState>, session: Session) -> Response {

@@ -3,7 +3,7 @@
 //! challenge id seen by anyone else (a shoulder-surfer, a phishing page) is worthless.
 
 use super::api::LoginView;
-use super::push::ChallengeEvent;
+use super::push::PushEvent;
 use crate::audit;
 use crate::server::db::Db;
 use crate::server::state::AppState;
@@ -261,11 +261,7 @@ pub async fn deny(
             .hub
             .publish(
                 &state.db,
-                ChallengeEvent {
-                    challenge_id: c.id.clone(),
-                    outcome: "denied".into(),
-                    reason: Some(reason.to_string()),
-                },
+                PushEvent::challenge(&c.id, "denied", Some(reason)),
             )
             .await;
     }

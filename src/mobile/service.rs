@@ -4,7 +4,7 @@ use super::error::ApiError;
 use super::jws::{self, Common};
 use crate::audit;
 use crate::domain::Email;
-use crate::login::push::ChallengeEvent;
+use crate::login::push::PushEvent;
 use crate::login::service::{self as challenges, Challenge};
 use crate::server::state::AppState;
 use crate::server::util::{now, random_id, sha256_hex};
@@ -399,14 +399,7 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
     tx.commit().await?;
     state
         .hub
-        .publish(
-            &state.db,
-            ChallengeEvent {
-                challenge_id: c.id.clone(),
-                outcome: "approved".into(),
-                reason: None,
-            },
-        )
+        .publish(&state.db, PushEvent::challenge(&c.id, "approved", None))
         .await;
     Ok(User {
         status: "active".into(),

@@ -50,6 +50,7 @@ pub async fn decide_held(run_id: i64, approve: bool) -> Result<String, AppError>
     let ctx = crate::server::context::admin().await?;
     match super::run::decide(
         &ctx.state.db,
+        &ctx.state.hub,
         &ctx.tenant.id,
         run_id,
         approve,

@@ -3,7 +3,7 @@
 use crate::audit;
 use crate::server::util::now;
 
-/// Offboards users: status, every session, the tenant's device bindings, pending and
+/// Offboards users and returns who was offboarded now: status, every session, the tenant's device bindings, pending and
 /// approved-but-unused challenges, and an audit event each. Users already offboarded are
 /// left as they are, so applying the same plan twice changes nothing the second time.
 pub async fn offboard(
@@ -11,9 +11,9 @@ pub async fn offboard(
     tenant_id: &str,
     actor: &str,
     offboardings: &[(String, String)],
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Vec<String>> {
     let at = now();
-    let mut done = 0;
+    let mut done = Vec::new();
     for (user_id, reason) in offboardings {
         let reason = reason.as_str();
         let changed = sqlx::query(
@@ -30,7 +30,7 @@ pub async fn offboard(
         if changed == 0 {
             continue;
         }
-        done += 1;
+        done.push(user_id.clone());
         sqlx::query("DELETE FROM user_sessions WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut **tx)

@@ -5,6 +5,7 @@ use super::apply;
 use super::plan::{self, Coverage, DirectoryEntry, KnownUser, Policy, RemovedReason, UserStatus};
 use crate::audit;
 use crate::entra::{EntraClient, EntraError, Graph};
+use crate::login::push::{LoginHub, PushEvent};
 use crate::server::db::{Db, Engine};
 use crate::server::util::now;
 
@@ -81,6 +82,7 @@ struct UserRow {
 /// Runs one reconciliation of `tenant_id` and records it.
 pub async fn reconcile(
     db: &Db,
+    hub: &LoginHub,
     entra: &EntraClient,
     tenant_id: &str,
     trigger: Trigger,
@@ -89,13 +91,14 @@ pub async fn reconcile(
     let Some(lock) = TenantLock::acquire(db, tenant_id).await? else {
         return Ok(skipped("another instance is reconciling this tenant"));
     };
-    let report = reconcile_locked(db, entra, tenant_id, trigger, dry_run).await;
+    let report = reconcile_locked(db, hub, entra, tenant_id, trigger, dry_run).await;
     lock.release().await;
     report
 }
 
 async fn reconcile_locked(
     db: &Db,
+    hub: &LoginHub,
     entra: &EntraClient,
     tenant_id: &str,
     trigger: Trigger,
@@ -121,7 +124,7 @@ async fn reconcile_locked(
     .await?;
     metrics::counter!("gatehouse_reconcile_runs_total", "trigger" => trigger.as_str()).increment(1);
     let timer = std::time::Instant::now();
-    let report = match run(db, entra, tenant_id, run_id, dry_run).await {
+    let report = match run(db, hub, entra, tenant_id, run_id, dry_run).await {
         Ok(report) => report,
         Err(Failure {
             graph_requests,
@@ -197,6 +200,7 @@ struct Failure {
 
 async fn run(
     db: &Db,
+    hub: &LoginHub,
     entra: &EntraClient,
     tenant_id: &str,
     run_id: i64,
@@ -293,6 +297,7 @@ async fn run(
         .bind(listed.len() as i64)
         .bind(run_id)
     };
+    let mut gone = Vec::new();
     let result: Result<(), RunError> = async {
         if dry_run {
             report.outcome = Outcome::DryRun;
@@ -324,8 +329,8 @@ async fn run(
             )
             .await?;
         } else {
-            let n = apply::offboard(&mut tx, tenant_id, "reconciler", &listed).await?;
-            metrics::counter!("gatehouse_offboardings_total").increment(n);
+            gone = apply::offboard(&mut tx, tenant_id, "reconciler", &listed).await?;
+            metrics::counter!("gatehouse_offboardings_total").increment(gone.len() as u64);
             sqlx::query("UPDATE tenants SET entra_delta_link = $1, entra_health = 'ok' WHERE id = $2")
                 .bind(&delta_link)
                 .bind(tenant_id)
@@ -338,7 +343,16 @@ async fn run(
     .await;
     result.map_err(fail(requests))?;
     tx.commit().await.map_err(|e| fail(requests)(e.into()))?;
+    sign_out(db, hub, &gone).await;
     Ok(report)
+}
+
+/// Tells every open page of offboarded users that they are signed out.
+async fn sign_out(db: &Db, hub: &LoginHub, user_ids: &[String]) {
+    for id in user_ids {
+        hub.publish(db, PushEvent::signed_out(id, "offboarded"))
+            .await;
+    }
 }
 
 /// Walks the delta chain to its deltaLink. A stored link that Graph no longer knows
@@ -487,6 +501,7 @@ impl From<sqlx::Error> for DecideError {
 /// Either way the run's delta link is stored, so the same changes are not held again.
 pub async fn decide(
     db: &Db,
+    hub: &LoginHub,
     tenant_id: &str,
     run_id: i64,
     approve: bool,
@@ -512,11 +527,12 @@ pub async fn decide(
             .bind(run_id)
             .fetch_all(&mut *tx)
             .await?;
-    let done = if approve {
+    let gone = if approve {
         apply::offboard(&mut tx, tenant_id, admin, &held).await?
     } else {
-        0
+        Vec::new()
     };
+    let done = gone.len() as u64;
     sqlx::query(
         "UPDATE tenants SET entra_delta_link = (SELECT pending_delta_link FROM reconcile_runs WHERE id = $1) WHERE id = $2",
     )
@@ -547,5 +563,6 @@ pub async fn decide(
     )
     .await?;
     tx.commit().await?;
+    sign_out(db, hub, &gone).await;
     Ok(done)
 }

@@ -2,6 +2,7 @@
 
 use super::run::{reconcile, Trigger};
 use crate::entra::EntraClient;
+use crate::login::push::LoginHub;
 use crate::server::db::Db;
 use crate::server::util::now;
 use std::time::Duration;
@@ -11,13 +12,17 @@ const TICK: Duration = Duration::from_secs(30);
 
 /// Reconciles due tenants until the process stops. Without an Entra app configured there
 /// is nothing to reconcile and the scheduler waits.
-pub async fn run_until_stopped(db: Db, entra: Option<EntraClient>) -> anyhow::Result<()> {
+pub async fn run_until_stopped(
+    db: Db,
+    hub: LoginHub,
+    entra: Option<EntraClient>,
+) -> anyhow::Result<()> {
     let Some(entra) = entra else {
         std::future::pending::<()>().await;
         return Ok(());
     };
     loop {
-        if let Err(err) = try_once(&db, &entra).await {
+        if let Err(err) = try_once(&db, &hub, &entra).await {
             tracing::warn!(error = ?err, "the reconcile scheduler could not look for due tenants");
         }
         tokio::time::sleep(TICK).await;
@@ -25,7 +30,7 @@ pub async fn run_until_stopped(db: Db, entra: Option<EntraClient>) -> anyhow::Re
 }
 
 /// Reconciles every tenant that is due now; returns how many ran.
-pub async fn try_once(db: &Db, entra: &EntraClient) -> anyhow::Result<usize> {
+pub async fn try_once(db: &Db, hub: &LoginHub, entra: &EntraClient) -> anyhow::Result<usize> {
     let at = now();
     let due: Vec<(String, i64)> = sqlx::query_as(
         "SELECT id, offboard_interval_secs FROM tenants \
@@ -42,7 +47,7 @@ pub async fn try_once(db: &Db, entra: &EntraClient) -> anyhow::Result<usize> {
             .bind(tenant_id)
             .execute(&db.pool)
             .await?;
-        let report = reconcile(db, entra, tenant_id, Trigger::Schedule, false).await?;
+        let report = reconcile(db, hub, entra, tenant_id, Trigger::Schedule, false).await?;
         tracing::info!(tenant = %tenant_id, outcome = report.outcome.as_str(), offboarded = report.offboarded.len(), "scheduled reconciliation");
     }
     Ok(due.len())

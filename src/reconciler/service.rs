@@ -88,7 +88,15 @@ pub async fn sync_now(
             "Connect Entra ID under Users → User source first.".into(),
         ));
     }
-    let r = reconcile(&state.db, entra, &tenant.id, Trigger::Manual, dry_run).await?;
+    let r = reconcile(
+        &state.db,
+        &state.hub,
+        entra,
+        &tenant.id,
+        Trigger::Manual,
+        dry_run,
+    )
+    .await?;
     tracing::info!(tenant = %tenant.slug, by = %admin.username, outcome = r.outcome.as_str(), "manual reconciliation");
     let names = |list: &[(String, String)]| {
         list.iter()

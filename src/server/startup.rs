@@ -97,6 +97,7 @@ impl Application {
             .run_until_stopped(self.state.db.clone());
         let reconciler = crate::reconciler::scheduler::run_until_stopped(
             self.state.db.clone(),
+            self.state.hub.clone(),
             self.state.entra.clone(),
         );
         let server = axum::serve(

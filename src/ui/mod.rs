@@ -19,6 +19,7 @@ pub fn AdminLayout(
         }
     };
     view! {
+        <SessionWatch />
         <div class="portal">
             <header class="topbar">
                 <span class="brand">"Gatehouse"</span>
@@ -76,4 +77,24 @@ pub fn Outcome(result: Signal<Option<Result<String, AppError>>>) -> impl IntoVie
             Err(e) => view! { <p class="flash error" role="alert">{e.to_string()}</p> }.into_any(),
         })
     }
+}
+
+/// Leaves a signed-in page as soon as the server says the user's access ended (offboarded,
+/// disabled, or this session revoked): the reload lands on the sign-in page.
+#[component]
+pub fn SessionWatch() -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        use wasm_bindgen::closure::Closure;
+        use wasm_bindgen::JsCast;
+        if let Ok(source) = web_sys::EventSource::new("/session/events") {
+            let leave = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
+                let _ = window().location().reload();
+            });
+            let _ = source
+                .add_event_listener_with_callback("signed_out", leave.as_ref().unchecked_ref());
+            // The listener lives as long as the page.
+            leave.forget();
+        }
+    });
 }

@@ -80,7 +80,15 @@ pub async fn act_on_user(user_id: String, action: String) -> Result<String, AppE
     let ctx = crate::server::context::admin().await?;
     let action = super::service::Action::parse(&action)
         .ok_or_else(|| AppError::Invalid(format!("Unknown action `{action}`.")))?;
-    Ok(super::service::act(&ctx.state.db, &ctx.tenant, &ctx.user, &user_id, action).await?)
+    Ok(super::service::act(
+        &ctx.state.db,
+        &ctx.state.hub,
+        &ctx.tenant,
+        &ctx.user,
+        &user_id,
+        action,
+    )
+    .await?)
 }
 
 #[server(endpoint = "users/sessions")]
@@ -92,5 +100,12 @@ pub async fn user_sessions(user_id: String) -> Result<Vec<SessionRow>, AppError>
 #[server(endpoint = "users/revoke_session")]
 pub async fn revoke_session(session_id: String) -> Result<(), AppError> {
     let ctx = crate::server::context::admin().await?;
-    Ok(super::service::revoke_session(&ctx.state.db, &ctx.tenant, &ctx.user, &session_id).await?)
+    Ok(super::service::revoke_session(
+        &ctx.state.db,
+        &ctx.state.hub,
+        &ctx.tenant,
+        &ctx.user,
+        &session_id,
+    )
+    .await?)
 }

@@ -1,6 +1,7 @@
 use super::api::{SessionRow, UserRow};
 use crate::audit;
 use crate::domain::{Email, JitUsername};
+use crate::login::push::{LoginHub, PushEvent};
 use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{format_time, now, random_id};
 use crate::tenants::Tenant;
@@ -307,6 +308,7 @@ impl Action {
 /// Applies an admin action; `actor` is the admin, who may not lock themselves out.
 pub async fn act(
     db: &Db,
+    hub: &LoginHub,
     tenant: &Tenant,
     actor: &User,
     user_id: &str,
@@ -411,6 +413,10 @@ pub async fn act(
     )
     .await?;
     tx.commit().await?;
+    if action == Action::Disable {
+        hub.publish(db, PushEvent::signed_out(&user.id, "disabled by an admin"))
+            .await;
+    }
     Ok(message)
 }
 
@@ -453,19 +459,20 @@ pub async fn sessions(
 
 pub async fn revoke_session(
     db: &Db,
+    hub: &LoginHub,
     tenant: &Tenant,
     actor: &User,
     session_id: &str,
 ) -> Result<(), UserError> {
     let mut tx = db.pool.begin().await?;
-    let owner: Option<(String,)> = sqlx::query_as(
-        "SELECT u.username FROM user_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.tenant_id = $2",
+    let owner: Option<(String, String)> = sqlx::query_as(
+        "SELECT u.id, u.username FROM user_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.tenant_id = $2",
     )
     .bind(session_id)
     .bind(&tenant.id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((username,)) = owner else {
+    let Some((owner_id, username)) = owner else {
         return Err(UserError::Invalid("That session has already ended.".into()));
     };
     sqlx::query("DELETE FROM user_sessions WHERE id = $1")
@@ -482,5 +489,10 @@ pub async fn revoke_session(
     )
     .await?;
     tx.commit().await?;
+    hub.publish(
+        db,
+        PushEvent::signed_out(&owner_id, "session revoked by an admin"),
+    )
+    .await;
     Ok(())
 }

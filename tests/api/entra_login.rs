@@ -2,6 +2,7 @@
 
 use crate::emulator::{spawn_emulator, Emu, ALEX};
 use crate::helpers::*;
+use futures::StreamExt;
 use gatehouse::emulator::CONTOSO_TENANT_ID;
 use gatehouse::server::config::EntraConfig;
 use serde_json::json;
@@ -173,4 +174,64 @@ async fn the_local_admin_who_connected_entra_still_signs_in() {
     let phone = app.phone_with_email("admin@acme.com").await;
     let res = approve(&app, &phone).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+}
+
+/// Reads a push stream until `event` arrives (or fails after 5 s).
+async fn expect_event(res: reqwest::Response, event: &str) {
+    let mut stream = res.bytes_stream();
+    let mut seen = String::new();
+    while let Some(chunk) = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
+        .await
+        .expect("an event within 5 s")
+    {
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        if seen.contains(&format!("event: {event}")) {
+            return;
+        }
+    }
+    panic!("no {event} in {seen}");
+}
+
+#[tokio::test]
+async fn an_open_page_is_told_when_the_reconciler_offboards_its_user() {
+    let (app, emu) = entra_tenant().await;
+    let phone = app.phone_with_email("alex@contoso.com").await;
+    let browser = app.browser(&["acme"]);
+    sign_in(&app, &browser, &phone, "acme").await;
+    let events = browser.get("acme", "/session/events").await;
+    assert_eq!(events.status(), 200);
+    let path = format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{ALEX}");
+    assert!(emu
+        .control(reqwest::Method::DELETE, &path, None)
+        .await
+        .status()
+        .is_success());
+    let entra = gatehouse::entra::EntraClient::new(
+        &emu.base,
+        &emu.base,
+        &emu.app.client_id,
+        emu.app.secret.clone(),
+    );
+    let (tenant_id,): (String,) = sqlx::query_as("SELECT id FROM tenants WHERE slug = 'acme'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    // The first run lists everyone: Alex is gone from the directory.
+    let r = gatehouse::reconciler::reconcile(
+        &app.state.db,
+        &app.state.hub,
+        &entra,
+        &tenant_id,
+        gatehouse::reconciler::Trigger::Manual,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.offboarded.len(), 1, "{r:?}");
+    expect_event(events, "signed_out").await;
+    assert_eq!(
+        browser.get("acme", "/home").await.status(),
+        303,
+        "and the session is gone"
+    );
 }

@@ -84,6 +84,7 @@ impl World {
     async fn run(&self) -> reconciler::RunReport {
         reconciler::reconcile(
             &self.app.state.db,
+            &self.app.state.hub,
             &self.entra,
             &self.tenant_id,
             Trigger::Manual,
@@ -365,9 +366,16 @@ async fn a_dry_run_changes_nothing() {
     let w = connected(&[ALEX]).await;
     w.run().await;
     w.entra(reqwest::Method::DELETE, ALEX).await;
-    let r = reconciler::reconcile(&w.app.state.db, &w.entra, &w.tenant_id, Trigger::Cli, true)
-        .await
-        .unwrap();
+    let r = reconciler::reconcile(
+        &w.app.state.db,
+        &w.app.state.hub,
+        &w.entra,
+        &w.tenant_id,
+        Trigger::Cli,
+        true,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.outcome, Outcome::DryRun);
     assert_eq!(r.offboarded.len(), 1);
     w.active_everyone(&[ALEX]).await;
@@ -417,18 +425,32 @@ async fn a_mass_deletion_is_held_until_an_admin_approves() {
     // While held, further runs wait for the decision.
     assert_eq!(w.run().await.outcome, Outcome::Skipped);
     let run_id = r.run_id.unwrap();
-    let n = reconciler::decide(&w.app.state.db, &w.tenant_id, run_id, true, "msp-admin")
-        .await
-        .unwrap();
+    let n = reconciler::decide(
+        &w.app.state.db,
+        &w.app.state.hub,
+        &w.tenant_id,
+        run_id,
+        true,
+        "msp-admin",
+    )
+    .await
+    .unwrap();
     assert_eq!(n, 7);
     for oid in &oids[..7] {
         assert_eq!(w.status(oid).await, "offboarded");
     }
     assert_eq!(w.status(&oids[9]).await, "active");
     assert!(
-        reconciler::decide(&w.app.state.db, &w.tenant_id, run_id, true, "msp-admin")
-            .await
-            .is_err(),
+        reconciler::decide(
+            &w.app.state.db,
+            &w.app.state.hub,
+            &w.tenant_id,
+            run_id,
+            true,
+            "msp-admin"
+        )
+        .await
+        .is_err(),
         "decided once"
     );
     let next = w.run().await;
@@ -448,6 +470,7 @@ async fn a_rejected_hold_offboards_nobody() {
     assert_eq!(r.outcome, Outcome::Held);
     let n = reconciler::decide(
         &w.app.state.db,
+        &w.app.state.hub,
         &w.tenant_id,
         r.run_id.unwrap(),
         false,
