@@ -137,31 +137,76 @@ impl Graph {
         }
     }
 
-    /// Users whose sign-in name, mail, SMTP proxy address or other mail is `email`.
+    /// Users whose sign-in name, mail, SMTP proxy address or other mail is `email`: one
+    /// `$batch` of simple filters, since Graph accepts `or` across these properties only as
+    /// an advanced query.
     pub async fn users_by_email(&self, email: &str) -> Result<Vec<DirectoryUser>, EntraError> {
         // OData string literals double their single quotes.
         let e = email.replace('\'', "''");
-        let filter = format!(
-            "userPrincipalName eq '{e}' or mail eq '{e}' or proxyAddresses/any(p:p eq 'SMTP:{e}') or proxyAddresses/any(p:p eq 'smtp:{e}') or otherMails/any(m:m eq '{e}')"
-        );
-        let mut url = format!(
-            "{}/v1.0/users?$select={USER_FIELDS}&$filter={}",
-            self.base,
-            urlencode(&filter)
-        );
-        let mut users = Vec::new();
-        loop {
-            let page = self.get(&url).await?;
-            let next = page
-                .get("@odata.nextLink")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            users.extend(values::<DirectoryUser>(page)?);
-            match next {
-                Some(n) => url = n,
-                None => return Ok(users),
+        let filters = [
+            format!("userPrincipalName eq '{e}'"),
+            format!("mail eq '{e}'"),
+            format!("proxyAddresses/any(p:p eq 'SMTP:{e}')"),
+            format!("proxyAddresses/any(p:p eq 'smtp:{e}')"),
+            format!("otherMails/any(m:m eq '{e}')"),
+        ];
+        let requests: Vec<Value> = filters
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                serde_json::json!({
+                    "id": (i + 1).to_string(),
+                    "method": "GET",
+                    "url": format!("/users?$select={USER_FIELDS}&$filter={}", urlencode(f)),
+                })
+            })
+            .collect();
+        let answer = self
+            .send(
+                reqwest::Method::POST,
+                &format!("{}/v1.0/$batch", self.base),
+                Some(serde_json::json!({ "requests": requests })),
+            )
+            .await?;
+        let Some(Value::Array(responses)) = answer.get("responses") else {
+            return Err(EntraError::Malformed(
+                "a $batch answer without `responses`".into(),
+            ));
+        };
+        let mut users: Vec<DirectoryUser> = Vec::new();
+        for r in responses {
+            let status = r["status"].as_u64().unwrap_or(0) as u16;
+            if status != 200 {
+                return Err(EntraError::Graph {
+                    status,
+                    code: r["body"]["error"]["code"]
+                        .as_str()
+                        .unwrap_or("unknown")
+                        .to_string(),
+                    message: r["body"]["error"]["message"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                });
+            }
+            let mut page = r["body"].clone();
+            loop {
+                let next = page
+                    .get("@odata.nextLink")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                for u in values::<DirectoryUser>(page)? {
+                    if !users.iter().any(|known| known.id == u.id) {
+                        users.push(u);
+                    }
+                }
+                match next {
+                    Some(n) => page = self.get(&n).await?,
+                    None => break,
+                }
             }
         }
+        Ok(users)
     }
 
     /// The URL that starts a delta walk over users with the properties the reconciler reads.
@@ -220,19 +265,33 @@ impl Graph {
         })
     }
 
-    /// GET with the bearer token; 429 and 503/504 are retried after `Retry-After`, a bounded
-    /// number of times. Errors carry Graph's `error.code`.
+    /// GET with the bearer token.
     async fn get(&self, url: &str) -> Result<Value, EntraError> {
+        self.send(reqwest::Method::GET, url, None).await
+    }
+
+    /// A call with the bearer token; 429 and 503/504 are retried after `Retry-After`, a
+    /// bounded number of times. Errors carry Graph's `error.code`.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> Result<Value, EntraError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.requests.fetch_add(1, Ordering::Relaxed);
             let sent = std::time::Instant::now();
-            let res = self
+            let mut request = self
                 .http
-                .get(url)
+                .request(method.clone(), url)
                 .bearer_auth(self.token.expose_secret())
-                .header("client-request-id", crate::server::util::random_id(12))
+                .header("client-request-id", crate::server::util::random_id(12));
+            if let Some(b) = &body {
+                request = request.json(b);
+            }
+            let res = request
                 .send()
                 .await
                 .map_err(|e| EntraError::Network(e.to_string()))?;

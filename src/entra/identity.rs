@@ -45,6 +45,20 @@ type OAuthClient = Client<
     EndpointSet,
 >;
 
+/// How long one call to Entra may take before it counts as a failure.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn http_client(timeout: Duration) -> reqwest::Client {
+    // Identity calls never follow redirects: a redirect from a token endpoint is an attack or
+    // a misconfiguration, never a result.
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(timeout)
+        .build()
+        .expect("a reqwest client with static settings builds")
+}
+
 /// The Entra app registration Gatehouse signs in and reads Graph as.
 #[derive(Clone)]
 pub struct EntraClient {
@@ -108,21 +122,19 @@ impl EntraClient {
     }
 
     pub fn new(authority: &str, graph_base: &str, client_id: &str, secret: SecretString) -> Self {
-        // Identity calls never follow redirects: a redirect from a token endpoint is an
-        // attack or a misconfiguration, never a result.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("a reqwest client with static settings builds");
         Self {
-            http,
+            http: http_client(DEFAULT_TIMEOUT),
             authority: authority.trim_end_matches('/').to_string(),
             graph_base: graph_base.trim_end_matches('/').to_string(),
             client_id: client_id.to_string(),
             secret,
         }
+    }
+
+    /// The same client with another per-request timeout (default 20 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.http = http_client(timeout);
+        self
     }
 
     pub fn client_id(&self) -> &str {

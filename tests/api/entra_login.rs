@@ -40,7 +40,7 @@ async fn approve(app: &TestApp, phone: &Phone) -> reqwest::Response {
 
 #[tokio::test]
 async fn a_technician_in_the_directory_onboards_on_first_scan() {
-    let (app, _emu) = entra_tenant().await;
+    let (app, emu) = entra_tenant().await;
     let phone = app.phone_with_email("alex@contoso.com").await;
     let browser = app.browser(&["acme"]);
     let landed = sign_in(&app, &browser, &phone, "acme").await;

@@ -510,3 +510,21 @@ async fn a_tenant_is_reconciled_by_one_run_at_a_time() {
         "{outcomes:?}"
     );
 }
+
+#[tokio::test]
+async fn a_graph_call_that_times_out_offboards_nobody() {
+    let mut w = connected(&[ALEX, MEGAN]).await;
+    w.entra = w
+        .entra
+        .clone()
+        .with_timeout(std::time::Duration::from_secs(1));
+    w.run().await;
+    w.entra(reqwest::Method::DELETE, ALEX).await;
+    w.fault(json!({"route": "GET /v1.0/users/delta", "latencyMs": 3000}))
+        .await;
+    let r = w.run().await;
+    assert_eq!(r.outcome, Outcome::Failed);
+    let error = r.error.unwrap_or_default();
+    assert!(error.contains("could not be reached"), "{error}");
+    w.active_everyone(&[ALEX, MEGAN]).await;
+}
