@@ -57,6 +57,14 @@ async fn a_technician_in_the_directory_onboards_on_first_scan() {
         (source.as_str(), oid.as_deref(), status.as_str()),
         ("azuread", Some(ALEX), "active")
     );
+    // The lookup (UPN, mail, proxy addresses, other mails) went out as one JSON batch.
+    let counts: serde_json::Value = emu
+        .control(reqwest::Method::GET, "/_emulator/requests", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counts["POST /v1.0/$batch"], 1, "{counts}");
     // The next sign-in checks Graph again and passes.
     assert_eq!(approve(&app, &phone).await.status(), 200);
 }
