@@ -64,3 +64,46 @@ pub async fn offboard(
     }
     Ok(done)
 }
+
+/// Copies a changed mail (or, without one, sign-in name) onto the user's record, unless
+/// another user of the tenant already has that address. Audited.
+pub async fn rename(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    renames: &[super::plan::Rename],
+) -> anyhow::Result<()> {
+    for r in renames {
+        let Some(new) = r.mail.as_deref().or(r.user_principal_name.as_deref()) else {
+            continue;
+        };
+        let Ok(email) = crate::domain::Email::parse(new) else {
+            continue;
+        };
+        let changed = sqlx::query(
+            "UPDATE users SET email = $1 WHERE id = $2 AND email <> $1 \
+             AND NOT EXISTS (SELECT 1 FROM users o WHERE o.tenant_id = $3 AND o.email = $1)",
+        )
+        .bind(email.as_str())
+        .bind(&r.user_id)
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            let (username,): (String,) = sqlx::query_as("SELECT username FROM users WHERE id = $1")
+                .bind(&r.user_id)
+                .fetch_one(&mut **tx)
+                .await?;
+            audit::record(
+                &mut **tx,
+                Some(tenant_id),
+                "reconciler",
+                "user.renamed",
+                &username,
+                &format!("now {email} in Entra ID"),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}

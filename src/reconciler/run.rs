@@ -331,6 +331,7 @@ async fn run(
         } else {
             gone = apply::offboard(&mut tx, tenant_id, "reconciler", &listed).await?;
             metrics::counter!("gatehouse_offboardings_total").increment(gone.len() as u64);
+            apply::rename(&mut tx, tenant_id, &plan.renames).await?;
             sqlx::query("UPDATE tenants SET entra_delta_link = $1, entra_health = 'ok' WHERE id = $2")
                 .bind(&delta_link)
                 .bind(tenant_id)

@@ -113,7 +113,19 @@ pub async fn resolve(
         .await
         .map_err(unavailable)?;
     let chosen = choose(email, &matches, &org)?;
-    onboard(db, tenant, email, chosen, existing)
+    // The same Entra account may already have a record under another address (renamed in
+    // Entra, or an alias): one account, one record.
+    let by_oid = crate::users::service::find_by_oid(db, &tenant.id, &chosen.id)
+        .await
+        .map_err(|e| Refusal::Unavailable(e.to_string()))?;
+    if let Some(user) = &by_oid {
+        match user.status.as_str() {
+            "disabled" => return Err(Refusal::DisabledHere(user.username.clone())),
+            "active" => return Ok(user.clone()),
+            _ => {}
+        }
+    }
+    onboard(db, tenant, email, chosen, by_oid.or(existing))
         .await
         .map_err(|e| Refusal::Unavailable(e.to_string()))
 }

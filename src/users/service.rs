@@ -94,6 +94,18 @@ pub async fn find(db: &Db, tenant_id: &str, user_id: &str) -> anyhow::Result<Opt
     .await?)
 }
 
+/// The record of an Entra account in this tenant.
+pub async fn find_by_oid(db: &Db, tenant_id: &str, oid: &str) -> anyhow::Result<Option<User>> {
+    Ok(sqlx::query_as::<_, User>(&format!(
+        "SELECT {} FROM users WHERE tenant_id = $1 AND entra_oid = $2",
+        User::COLUMNS
+    ))
+    .bind(tenant_id)
+    .bind(oid)
+    .fetch_optional(&db.pool)
+    .await?)
+}
+
 pub async fn find_by_email(
     db: &Db,
     tenant_id: &str,

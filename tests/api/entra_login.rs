@@ -243,3 +243,23 @@ async fn an_open_page_is_told_when_the_reconciler_offboards_its_user() {
         "and the session is gone"
     );
 }
+
+#[tokio::test]
+async fn one_entra_account_is_one_record_whatever_address_signs_in() {
+    let (app, _emu) = entra_tenant().await;
+    let first = app.phone_with_email("pattif@contoso.com").await;
+    assert_eq!(approve(&app, &first).await.status(), 200);
+    let alias = app.phone_with_email("patti.fernandez@contoso.com").await;
+    let res = approve(&app, &alias).await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        body["user"]["username"], "msp-pattif",
+        "the same account as before"
+    );
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE source = 'azuread'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}

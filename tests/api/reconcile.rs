@@ -528,3 +528,35 @@ async fn a_graph_call_that_times_out_offboards_nobody() {
     assert!(error.contains("could not be reached"), "{error}");
     w.active_everyone(&[ALEX, MEGAN]).await;
 }
+
+#[tokio::test]
+async fn a_changed_mail_in_entra_updates_the_record() {
+    let w = connected(&[ALEX]).await;
+    w.run().await;
+    let res = w
+        .emu
+        .control(
+            reqwest::Method::PATCH,
+            &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{ALEX}"),
+            Some(json!({"mail": "alex.wilber@contoso.com"})),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let r = w.run().await;
+    assert_eq!(r.outcome, Outcome::Ok);
+    let (email, status): (String, String) =
+        sqlx::query_as("SELECT email, status FROM users WHERE entra_oid = $1")
+            .bind(ALEX)
+            .fetch_one(&w.app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (email.as_str(), status.as_str()),
+        ("alex.wilber@contoso.com", "active")
+    );
+    assert!(w
+        .app
+        .audit_actions()
+        .await
+        .contains(&"user.renamed".to_string()));
+}
