@@ -18,12 +18,20 @@ use std::time::Instant;
 const USERS: usize = 100_000;
 const ONBOARDED: usize = 5_000;
 
+fn current_rss_mb() -> f64 {
+    status_mb("VmRSS:")
+}
+
 fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
+}
+
+fn status_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map(|kb| kb / 1024.0)
@@ -215,6 +223,10 @@ async fn main() {
     }
     tx.commit().await.unwrap();
     let entra = EntraClient::new(&base, &base, &app.client_id, app.secret.clone());
+    // Reset the peak (Linux: writing 5 to clear_refs resets VmHWM), so the peak below is the
+    // run's own, on top of the emulator and the client already resident.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let before = current_rss_mb();
     let started = Instant::now();
     let first = reconciler::reconcile(
         &db,
@@ -227,12 +239,14 @@ async fn main() {
     .await
     .unwrap();
     println!(
-        "reconciler: first run, {} Graph requests, {} users checked, {} offboarded, {:.2} s, peak RSS {:.0} MB",
+        "reconciler: first run, {} Graph requests, {} users checked, {} offboarded, {:.2} s; \
+         RSS {before:.0} MB before the run (emulator and client), peak {:.0} MB during it: the run adds {:.0} MB",
         first.graph_requests,
         first.users_checked,
         first.offboarded.len(),
         started.elapsed().as_secs_f64(),
-        peak_rss_mb()
+        peak_rss_mb(),
+        peak_rss_mb() - before
     );
     let started = Instant::now();
     let quiet = reconciler::reconcile(
