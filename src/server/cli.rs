@@ -1,7 +1,7 @@
 use super::config::{Config, EntraConfig};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -107,8 +107,8 @@ pub struct ServeArgs {
     #[arg(long, env = "ENTRA_CLIENT_ID")]
     pub entra_client_id: Option<String>,
     /// Client secret of the Entra app (prefer ENTRA_CLIENT_SECRET_FILE).
-    #[arg(long, env = "ENTRA_CLIENT_SECRET", hide_env_values = true)]
-    pub entra_client_secret: Option<String>,
+    #[arg(long, env = "ENTRA_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
+    pub entra_client_secret: Option<SecretString>,
     /// File holding the client secret of the Entra app.
     #[arg(long, env = "ENTRA_CLIENT_SECRET_FILE")]
     pub entra_client_secret_file: Option<PathBuf>,
@@ -125,8 +125,8 @@ pub struct ServeArgs {
     )]
     pub graph_base_url: String,
     /// smtp://user:pass@host:port or smtps://…; without it mail goes to the dev outbox page.
-    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
-    pub smtp_url: Option<String>,
+    #[arg(long, env = "SMTP_URL", hide_env_values = true, value_parser = secret)]
+    pub smtp_url: Option<SecretString>,
     /// Sender of verification mail.
     #[arg(
         long,
@@ -140,6 +140,11 @@ pub struct ServeArgs {
     /// Where the built site (pkg/, app/) lives.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+}
+
+/// Parses a secret flag straight into a wrapper that redacts it in `Debug`.
+fn secret(raw: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(raw.to_string()))
 }
 
 impl ServeArgs {
@@ -164,7 +169,7 @@ impl ServeArgs {
             (Some(_), Some(_)) => {
                 bail!("set ENTRA_CLIENT_SECRET or ENTRA_CLIENT_SECRET_FILE, not both")
             }
-            (Some(s), None) => Some(SecretString::from(s)),
+            (Some(s), None) => Some(s),
             (None, Some(path)) => {
                 let s = std::fs::read_to_string(&path).with_context(|| {
                     format!("cannot read ENTRA_CLIENT_SECRET_FILE {}", path.display())
@@ -180,6 +185,7 @@ impl ServeArgs {
             url::Url::parse(value).with_context(|| format!("{name} `{value}` is not a URL"))?;
         }
         if let Some(smtp) = &self.smtp_url {
+            let smtp = smtp.expose_secret();
             if !(smtp.starts_with("smtp://") || smtp.starts_with("smtps://")) {
                 bail!("SMTP_URL must start with smtp:// or smtps://");
             }
@@ -196,10 +202,67 @@ impl ServeArgs {
                 authority_url: self.entra_authority_url.trim_end_matches('/').to_string(),
                 graph_base_url: self.graph_base_url.trim_end_matches('/').to_string(),
             },
-            smtp_url: self.smtp_url.map(SecretString::from),
+            smtp_url: self.smtp_url,
             mail_from: self.mail_from,
             demo,
             site_root: self.site_root,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(extra: &[&str]) -> ServeArgs {
+        let mut argv = vec!["gatehouse", "serve"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).expect("flags parse").command {
+            Some(Command::Serve(args)) => args,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let args = serve_args(&[
+            "--entra-client-secret",
+            "s3cr3t-value",
+            "--smtp-url",
+            "smtp://u:pw-123@mail.example:587",
+        ]);
+        let shown = format!("{args:?}");
+        assert!(
+            !shown.contains("s3cr3t-value") && !shown.contains("pw-123"),
+            "{shown}"
+        );
+        let config = args.into_config().unwrap();
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("s3cr3t-value") && !shown.contains("pw-123"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_setting_named() {
+        let err = |extra: &[&str]| serve_args(extra).into_config().unwrap_err().to_string();
+        assert!(err(&["--public-url", "ftp://x"]).contains("GATEHOUSE_PUBLIC_URL"));
+        assert!(err(&["--base-domain", "http://x"]).contains("GATEHOUSE_BASE_DOMAIN"));
+        assert!(err(&["--smtp-url", "mail.example"]).contains("SMTP_URL"));
+        assert!(err(&["--graph-base-url", "not a url"]).contains("GRAPH_BASE_URL"));
+        assert!(Cli::try_parse_from(["gatehouse", "serve", "--listen", "nowhere"]).is_err());
+    }
+
+    #[test]
+    fn demo_mode_is_on_without_an_entra_app_unless_turned_off() {
+        assert!(serve_args(&[]).into_config().unwrap().demo);
+        assert!(
+            !serve_args(&["--entra-client-id", "x"])
+                .into_config()
+                .unwrap()
+                .demo
+        );
+        assert!(!serve_args(&["--demo", "false"]).into_config().unwrap().demo);
     }
 }
