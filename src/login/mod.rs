@@ -5,6 +5,8 @@ pub mod page;
 #[cfg(feature = "ssr")]
 pub mod push;
 #[cfg(feature = "ssr")]
+pub mod qr;
+#[cfg(feature = "ssr")]
 pub mod routes;
 #[cfg(feature = "ssr")]
 pub mod service;

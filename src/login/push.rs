@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 const CHANNEL: &str = "gatehouse_login";
+const TENANT_TOPIC: &str = "tenant:";
 
-/// Something a browser waits for, on a topic: `challenge:{id}` or `user:{id}`.
+/// Something a browser waits for, on a topic: `challenge:{id}` or `user:{id}`; and, between
+/// instances, `tenant:{id}` when a tenant's settings change.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PushEvent {
     pub topic: String,
@@ -32,6 +34,20 @@ impl PushEvent {
             outcome: outcome.into(),
             reason: reason.map(str::to_string),
         }
+    }
+
+    /// A tenant's settings changed: every instance forgets its cached copy.
+    pub fn tenant_changed(tenant_id: &str) -> Self {
+        Self {
+            topic: format!("{TENANT_TOPIC}{tenant_id}"),
+            outcome: "changed".into(),
+            reason: None,
+        }
+    }
+
+    /// The tenant whose settings changed, for a `tenant_changed` event.
+    pub fn changed_tenant(&self) -> Option<&str> {
+        self.topic.strip_prefix(TENANT_TOPIC)
     }
 
     /// Every open page of the user signs out (offboarded, disabled, a session revoked).

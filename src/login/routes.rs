@@ -2,7 +2,7 @@
 //! stream, sign-out.
 
 use super::push::PushEvent;
-use super::service::{self, Challenge};
+use super::service::{self, Challenge, ForBrowser};
 use super::session;
 use crate::server::host::Site;
 use crate::server::state::AppState;
@@ -108,9 +108,9 @@ pub async fn page_gate(
     let agent = user_agent(req.headers());
 
     // The first load after approval signs the browser in (this is also the no-JS path).
-    match service::complete(&state.db, &tenant, &binding_hash).await {
-        Ok(Some(user_id)) => {
-            return match finish_login(&state, &session, &tenant, &user_id, &ip, &agent).await {
+    match service::for_browser(&state.db, &tenant, &binding_hash, &ip, &agent).await {
+        Ok(ForBrowser::Approved { user_id }) => {
+            match finish_login(&state, &session, &tenant, &user_id, &ip, &agent).await {
                 Ok(Some(role)) => (
                     StatusCode::SEE_OTHER,
                     jar,
@@ -119,14 +119,9 @@ pub async fn page_gate(
                     .into_response(),
                 Ok(None) => Redirect::to("/").into_response(),
                 Err(err) => internal(err),
-            };
+            }
         }
-        Ok(None) => {}
-        Err(err) => return internal(err),
-    }
-
-    match service::current_or_new(&state.db, &tenant, &binding_hash, &ip, &agent).await {
-        Ok(challenge) => {
+        Ok(ForBrowser::Show(challenge)) => {
             req.extensions_mut()
                 .insert(service::view(&state, &tenant, &challenge));
             let mut res = (jar, next.run(req).await).into_response();

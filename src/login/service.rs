@@ -81,9 +81,64 @@ pub async fn find(db: &Db, tenant_id: &str, id: &str) -> anyhow::Result<Option<C
     .await?)
 }
 
-/// The browser's live challenge, or a new one. Reloads (the no-JavaScript path refreshes
-/// every few seconds) keep showing the same QR code until it expires.
-pub async fn current_or_new(
+/// What a browser's page load finds: an approval to complete, or the QR code to show.
+pub enum ForBrowser {
+    /// The phone approved this browser's challenge; it has now been consumed, once.
+    Approved { user_id: String },
+    /// The challenge to display: the browser's live one, or a new one.
+    Show(Box<Challenge>),
+}
+
+/// One page load of the login page: completes an approved challenge, else returns the
+/// browser's live challenge, else creates one. Reloads (the no-JavaScript path refreshes
+/// every few seconds) keep showing the same QR code until it is about to expire. An
+/// approval wins over a newer pending code: the phone may approve a code the page has
+/// just replaced.
+pub async fn for_browser(
+    db: &Db,
+    tenant: &Tenant,
+    binding_hash: &str,
+    ip: &str,
+    user_agent: &str,
+) -> anyhow::Result<ForBrowser> {
+    let at = now();
+    let found = sqlx::query_as::<_, Challenge>(&format!(
+        "SELECT {COLUMNS} FROM login_challenges \
+         WHERE tenant_id = $1 AND binding_hash = $2 \
+           AND ((status = 'approved' AND expires_at > $3) OR (status = 'pending' AND expires_at > $4)) \
+         ORDER BY CASE status WHEN 'approved' THEN 0 ELSE 1 END, created_at DESC LIMIT 1"
+    ))
+    .bind(&tenant.id)
+    .bind(binding_hash)
+    .bind(at - COMPLETION_GRACE_SECS)
+    .bind(at + 5)
+    .fetch_optional(&db.pool)
+    .await?;
+    match found {
+        Some(c) if c.status == "approved" => {
+            // Conditional update: of two racing requests from the same browser only one wins.
+            let done = sqlx::query(
+                "UPDATE login_challenges SET status = 'consumed' WHERE id = $1 AND status = 'approved'",
+            )
+            .bind(&c.id)
+            .execute(&db.pool)
+            .await?;
+            match c.user_id {
+                Some(user_id) if done.rows_affected() == 1 => Ok(ForBrowser::Approved { user_id }),
+                // The racing request signs the browser in; this one shows a fresh code.
+                _ => Ok(ForBrowser::Show(Box::new(
+                    create(db, tenant, binding_hash, ip, user_agent).await?,
+                ))),
+            }
+        }
+        Some(c) => Ok(ForBrowser::Show(Box::new(c))),
+        None => Ok(ForBrowser::Show(Box::new(
+            create(db, tenant, binding_hash, ip, user_agent).await?,
+        ))),
+    }
+}
+
+async fn create(
     db: &Db,
     tenant: &Tenant,
     binding_hash: &str,
@@ -91,19 +146,6 @@ pub async fn current_or_new(
     user_agent: &str,
 ) -> anyhow::Result<Challenge> {
     let at = now();
-    let live = sqlx::query_as::<_, Challenge>(&format!(
-        "SELECT {COLUMNS} FROM login_challenges \
-         WHERE tenant_id = $1 AND binding_hash = $2 AND status = 'pending' AND expires_at > $3 \
-         ORDER BY created_at DESC LIMIT 1"
-    ))
-    .bind(&tenant.id)
-    .bind(binding_hash)
-    .bind(at + 5)
-    .fetch_optional(&db.pool)
-    .await?;
-    if let Some(c) = live {
-        return Ok(c);
-    }
     let (match_number, numbers) = draw_numbers();
     let challenge = Challenge {
         id: random_id(24),
@@ -149,88 +191,18 @@ pub fn view(state: &AppState, tenant: &Tenant, c: &Challenge) -> LoginView {
         "{}/app/scan?tenant={}&challenge={}",
         state.config.public_url, tenant.slug, c.id
     );
-    let qr_svg = qr_svg(&scan_url);
+    let qr_svg = state.qr_codes.svg(&c.id, c.expires_at, &scan_url);
     LoginView {
         tenant_name: tenant.name.clone(),
         challenge_id: c.id.clone(),
         match_number: c.match_number as u8,
         expires_in_secs: (c.expires_at - now()).max(0),
         expires_at: format_time(c.expires_at),
-        qr_svg,
+        qr_svg: qr_svg.to_string(),
         scan_url,
         demo: state.config.demo,
         base_url: state.config.public_url.clone(),
     }
-}
-
-/// The QR code as inline SVG: one path with a horizontal run per row segment, a quarter of
-/// the size of a square per module, since the login page is loaded over and over.
-fn qr_svg(data: &str) -> String {
-    let Ok(code) = qrcode::QrCode::with_error_correction_level(data, qrcode::EcLevel::M) else {
-        return String::new();
-    };
-    let width = code.width();
-    let colors = code.to_colors();
-    let quiet = 4;
-    let mut path = String::with_capacity(width * width);
-    for y in 0..width {
-        let row = &colors[y * width..(y + 1) * width];
-        let mut x = 0;
-        while x < width {
-            if row[x] == qrcode::Color::Dark {
-                let start = x;
-                while x < width && row[x] == qrcode::Color::Dark {
-                    x += 1;
-                }
-                path.push_str(&format!(
-                    "M{} {}h{}v1h-{}z",
-                    start + quiet,
-                    y + quiet,
-                    x - start,
-                    x - start
-                ));
-            } else {
-                x += 1;
-            }
-        }
-    }
-    let size = width + 2 * quiet;
-    format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {size} {size}\" width=\"240\" height=\"240\" \
-         shape-rendering=\"crispEdges\" role=\"img\" aria-label=\"QR code to scan with the Gatehouse app\">\
-         <rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/><path fill=\"#111827\" d=\"{path}\"/></svg>"
-    )
-}
-
-/// Consumes the browser's approved challenge, once: returns the approved user's id.
-pub async fn complete(
-    db: &Db,
-    tenant: &Tenant,
-    binding_hash: &str,
-) -> anyhow::Result<Option<String>> {
-    let at = now();
-    let approved = sqlx::query_as::<_, Challenge>(&format!(
-        "SELECT {COLUMNS} FROM login_challenges \
-         WHERE tenant_id = $1 AND binding_hash = $2 AND status = 'approved' AND expires_at > $3 \
-         ORDER BY created_at DESC LIMIT 1"
-    ))
-    .bind(&tenant.id)
-    .bind(binding_hash)
-    .bind(at - COMPLETION_GRACE_SECS)
-    .fetch_optional(&db.pool)
-    .await?;
-    let Some(c) = approved else { return Ok(None) };
-    // Conditional update: of two racing requests from the same browser only one wins.
-    let done = sqlx::query(
-        "UPDATE login_challenges SET status = 'consumed' WHERE id = $1 AND status = 'approved'",
-    )
-    .bind(&c.id)
-    .execute(&db.pool)
-    .await?;
-    if done.rows_affected() != 1 {
-        return Ok(None);
-    }
-    Ok(c.user_id)
 }
 
 /// Marks a pending challenge denied, telling its browser why.

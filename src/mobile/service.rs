@@ -488,11 +488,12 @@ async fn resolve_local_user(
     tenant: &Tenant,
     device_id: &str,
 ) -> Result<User, ApiError> {
-    let emails = verified_emails(state, device_id).await?;
     let users = users_of_device(state, tenant, device_id, None).await?;
     if let Some(user) = users.iter().find(|u| can_sign_in(u)) {
         return Ok(user.clone());
     }
+    // Only a refusal needs the device's emails, to say which ones have no account.
+    let emails = verified_emails(state, device_id).await?;
     Err(match users.first() {
         Some(u) => ApiError::AccountDisabled(format!(
             "the account {} at {} is {}",

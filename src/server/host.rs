@@ -1,7 +1,7 @@
 //! Which site a request is for: the base domain (mobile app and API) or a tenant's host.
 
 use super::state::AppState;
-use crate::tenants::{service as tenants, Tenant};
+use crate::tenants::Tenant;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -49,7 +49,7 @@ pub async fn resolve_site(State(state): State<AppState>, mut req: Request, next:
     let Some(label) = host.strip_suffix(&format!(".{base}")) else {
         return not_found("This host is not served by Gatehouse.");
     };
-    match tenants::find_by_slug(&state.db, label).await {
+    match state.tenants.find_by_slug(&state.db, label).await {
         Ok(Some(tenant)) => {
             req.extensions_mut().insert(tenant.clone());
             req.extensions_mut().insert(Site::Tenant(tenant));

@@ -14,6 +14,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub mailer: Arc<Mailer>,
     pub hub: LoginHub,
+    /// The login page's QR codes, drawn once per challenge.
+    pub qr_codes: Arc<crate::login::qr::QrCodes>,
+    /// Tenants by host name, briefly remembered.
+    pub tenants: Arc<crate::tenants::cache::TenantCache>,
     pub leptos_options: LeptosOptions,
     pub metrics: PrometheusHandle,
     /// The Entra app, when one is configured (or the demo's emulator).
@@ -23,5 +27,19 @@ pub struct AppState {
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
+    }
+}
+
+impl AppState {
+    /// A tenant's settings changed: this instance reads them afresh on its next request, and
+    /// the other instances when the push hub tells them.
+    pub async fn tenant_changed(&self, tenant_id: &str) {
+        self.tenants.forget(tenant_id);
+        self.hub
+            .publish(
+                &self.db,
+                crate::login::push::PushEvent::tenant_changed(tenant_id),
+            )
+            .await;
     }
 }

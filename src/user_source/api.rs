@@ -60,7 +60,7 @@ pub async fn save_source(
     prefix: String,
 ) -> Result<String, AppError> {
     let ctx = crate::server::context::admin().await?;
-    super::service::save(
+    let saved = super::service::save(
         &ctx.state.db,
         &ctx.tenant,
         &ctx.user,
@@ -72,7 +72,9 @@ pub async fn save_source(
     .map_err(|e| match e {
         super::service::SourceError::Unexpected(e) => e.into(),
         other => AppError::Invalid(other.to_string()),
-    })
+    })?;
+    ctx.state.tenant_changed(&ctx.tenant.id).await;
+    Ok(saved)
 }
 
 /// The reconciler's schedule and deletion threshold for this tenant.

@@ -338,3 +338,47 @@ async fn technicians_and_strangers_cannot_use_the_admin_portal() {
     assert_ne!(s, 200);
     assert!(body.contains("NotSignedIn"), "{body}");
 }
+
+#[tokio::test]
+async fn a_setting_saved_on_one_instance_reaches_the_others() {
+    let app = spawn_app().await;
+    let replica = app.replica().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let phone = app.phone_with_email("admin@acme.com").await;
+    let on_app = app.browser(&["acme"]);
+    sign_in(&app, &on_app, &phone, "acme").await;
+    let on_replica = replica.browser(&["acme"]);
+    sign_in(&replica, &on_replica, &phone, "acme").await;
+    let page = |b: &Browser| {
+        let b = b.client.clone();
+        let url = on_replica.url("acme", "/adminportal/user-source");
+        async move { b.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(page(&on_replica).await.contains("value=\"msp-\""));
+
+    let res = on_app
+        .client
+        .post(on_app.url("acme", "/api/user_source/save"))
+        .header("accept", "application/json")
+        .form(&[("source", "local"), ("domain", ""), ("prefix", "it-")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+
+    // PostgreSQL tells the other instance at once; SQLite runs one instance, and a second
+    // one on the same file rereads its tenants within seconds.
+    let patience = if on_postgres() { 2 } else { 8 };
+    let started = std::time::Instant::now();
+    loop {
+        if page(&on_replica).await.contains("value=\"it-\"") {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < patience,
+            "the replica still shows the old prefix"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

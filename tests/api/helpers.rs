@@ -56,6 +56,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     };
     let mut config = Config::for_tests(url);
     tweak(&mut config);
+    start(config, db_name, dir).await
+}
+
+async fn start(config: Config, db_name: Option<String>, dir: Option<tempfile::TempDir>) -> TestApp {
     let app = Application::build(config).await.expect("app builds");
     let port = app.port();
     let state = app.state().clone();
@@ -69,6 +73,14 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         db_name,
         _dir: dir,
         shutdown: Some(tx),
+    }
+}
+
+impl TestApp {
+    /// A second instance of the portal on this app's database, as behind a load balancer.
+    pub async fn replica(&self) -> TestApp {
+        let config = Config::for_tests(self.state.config.database_url.clone());
+        start(config, None, None).await
     }
 }
 
@@ -127,6 +139,8 @@ impl TestApp {
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0")
+            // A request the app never answers fails the test instead of hanging the suite.
+            .timeout(std::time::Duration::from_secs(60))
             .resolve("localhost", self.addr);
         for slug in slugs {
             builder = builder.resolve(&format!("{slug}.localhost"), self.addr);

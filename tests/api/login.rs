@@ -216,6 +216,34 @@ async fn reloading_the_login_page_keeps_the_same_code() {
 }
 
 #[tokio::test]
+async fn approving_a_code_the_page_has_just_replaced_still_signs_the_browser_in() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let browser = app.browser(&["acme"]);
+    let old = browser.login_page("acme").await;
+    // The code is seconds from expiry: the next load shows a fresh one, while the phone
+    // still holds the old one and approves it.
+    sqlx::query("UPDATE login_challenges SET expires_at = $1 WHERE id = $2")
+        .bind(now() + 3)
+        .bind(&old.challenge)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let new = browser.login_page("acme").await;
+    assert_ne!(new.challenge, old.challenge, "a fresh code near expiry");
+    let res = phone
+        .approve(&app, "acme", &old.challenge, old.match_number)
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = browser.get("acme", "/").await;
+    assert_eq!(res.status(), 303, "the approval of the old code signs in");
+    assert_eq!(res.headers()["location"], "/home");
+}
+
+#[tokio::test]
 async fn a_disabled_user_cannot_sign_in() {
     let app = spawn_app().await;
     app.create_tenant("acme", "Acme MSP", "admin@acme.com")
