@@ -53,9 +53,24 @@ export async function verifyEmail(phone: Page, email: string): Promise<void> {
   await expect(phone.locator("#verified-emails")).toContainText(email);
 }
 
+/**
+ * Reads something off the login page. Without JavaScript the page reloads itself every few
+ * seconds (showing the same code), so a read that meets a reload is tried again.
+ */
+async function readLoginPage<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      if (attempt >= 3 || !String(err).includes("not attached")) throw err;
+    }
+  }
+}
+
 /** Decodes the QR code from a screenshot of `#login-qr`, as a phone camera would. */
 export async function scanQr(desktop: Page): Promise<string> {
-  const png = PNG.sync.read(await desktop.locator("#login-qr").screenshot());
+  const shot = await readLoginPage(() => desktop.locator("#login-qr").screenshot());
+  const png = PNG.sync.read(shot);
   const code = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
   if (!code) throw new Error("the QR code could not be decoded from the screenshot");
   return code.data;
@@ -63,7 +78,7 @@ export async function scanQr(desktop: Page): Promise<string> {
 
 /** The match number the desktop shows. */
 export async function matchNumber(desktop: Page): Promise<string> {
-  return (await desktop.locator("#match-number").innerText()).trim();
+  return (await readLoginPage(() => desktop.locator("#match-number").innerText())).trim();
 }
 
 /** Opens the scanned link on the phone and taps `number`. */
