@@ -114,28 +114,28 @@ pub async fn for_browser(
     .bind(at + 5)
     .fetch_optional(&db.pool)
     .await?;
-    match found {
+    let live = match found {
         Some(c) if c.status == "approved" => {
-            // Conditional update: of two racing requests from the same browser only one wins.
+            // Conditional update: of two racing requests from the same browser only one wins;
+            // the other shows a fresh code.
             let done = sqlx::query(
                 "UPDATE login_challenges SET status = 'consumed' WHERE id = $1 AND status = 'approved'",
             )
             .bind(&c.id)
             .execute(&db.pool)
             .await?;
-            match c.user_id {
-                Some(user_id) if done.rows_affected() == 1 => Ok(ForBrowser::Approved { user_id }),
-                // The racing request signs the browser in; this one shows a fresh code.
-                _ => Ok(ForBrowser::Show(Box::new(
-                    create(db, tenant, binding_hash, ip, user_agent).await?,
-                ))),
+            if let (Some(user_id), 1) = (c.user_id, done.rows_affected()) {
+                return Ok(ForBrowser::Approved { user_id });
             }
+            None
         }
-        Some(c) => Ok(ForBrowser::Show(Box::new(c))),
-        None => Ok(ForBrowser::Show(Box::new(
-            create(db, tenant, binding_hash, ip, user_agent).await?,
-        ))),
-    }
+        pending => pending,
+    };
+    let challenge = match live {
+        Some(c) => c,
+        None => create(db, tenant, binding_hash, ip, user_agent).await?,
+    };
+    Ok(ForBrowser::Show(Box::new(challenge)))
 }
 
 async fn create(

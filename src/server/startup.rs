@@ -97,25 +97,11 @@ impl Application {
             .hub
             .clone()
             .run_until_stopped(self.state.db.clone());
-        let forget_changed_tenants = {
-            let mut events = self.state.hub.subscribe();
-            let cache = self.state.tenants.clone();
-            async move {
-                loop {
-                    match events.recv().await {
-                        Ok(event) => {
-                            if let Some(id) = event.changed_tenant() {
-                                cache.forget(id);
-                            }
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                            return anyhow::Ok(())
-                        }
-                    }
-                }
-            }
-        };
+        let tenants = self
+            .state
+            .tenants
+            .clone()
+            .run_until_stopped(self.state.hub.subscribe());
         let reconciler = crate::reconciler::scheduler::run_until_stopped(
             self.state.db.clone(),
             self.state.hub.clone(),
@@ -131,7 +117,7 @@ impl Application {
             res = server => res.context("the HTTP server failed"),
             res = hub => res,
             res = reconciler => res,
-            res = forget_changed_tenants => res,
+            res = tenants => res,
         }
     }
 }

@@ -5,10 +5,12 @@
 //! (`tenant:{id}` events); the short lifetime bounds staleness should such a message be lost.
 
 use super::service::{self, Tenant};
+use crate::login::push::PushEvent;
 use crate::server::db::Db;
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+use tokio::sync::broadcast::{error::RecvError, Receiver};
 
 /// How long a resolved tenant is reused without asking the database.
 const TTL: Duration = Duration::from_secs(5);
@@ -48,6 +50,24 @@ impl TenantCache {
     /// Drops the tenant with this id, so the next request reads it afresh.
     pub fn forget(&self, tenant_id: &str) {
         self.write().retain(|_, (t, _)| t.id != tenant_id);
+    }
+
+    /// Forgets each tenant the push hub says was changed, on this or another instance.
+    pub async fn run_until_stopped(
+        self: Arc<Self>,
+        mut events: Receiver<PushEvent>,
+    ) -> anyhow::Result<()> {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    if let Some(id) = event.changed_tenant() {
+                        self.forget(id);
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return Ok(()),
+            }
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, (Tenant, Instant)>> {
