@@ -51,10 +51,12 @@ async fn create_tenant(args: gatehouse::server::cli::TenantCreateArgs) -> anyhow
     db.close().await;
     let tenant = created.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
-        "Created tenant `{}` ({}). Its admin {} signs in at {{slug}}.{{base domain}} by verifying that email in the Gatehouse app.",
+        "Created tenant `{}` ({}). Its admin {} signs in at {}.{} by verifying that email in the Gatehouse app.",
         tenant.slug,
         tenant.name,
-        args.admin_email.trim().to_ascii_lowercase()
+        args.admin_email.trim().to_ascii_lowercase(),
+        tenant.slug,
+        args.base_domain.trim().to_ascii_lowercase()
     );
     Ok(())
 }

@@ -10,6 +10,9 @@ pub struct LoginView {
     pub match_number: u8,
     pub expires_in_secs: i64,
     pub expires_at: String,
+    /// Drawn into the page by the server; hydration leaves the markup in place, so the
+    /// code is not sent a second time in the page's serialised data.
+    #[serde(skip)]
     pub qr_svg: String,
     pub scan_url: String,
     pub demo: bool,

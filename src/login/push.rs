@@ -97,6 +97,32 @@ impl LoginHub {
         }
     }
 
+    /// Commits `tx` and tells waiting browsers about `event`, only once it has committed. On
+    /// PostgreSQL the NOTIFY rides in the transaction itself (delivered at commit, one round
+    /// trip fewer); on SQLite the event is sent after the commit.
+    pub async fn commit_and_publish(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Any>,
+        db: &Db,
+        event: PushEvent,
+    ) -> anyhow::Result<()> {
+        match &db.engine {
+            Engine::Postgres(_) => {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(serde_json::to_string(&event)?)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            Engine::Sqlite(_) => {
+                tx.commit().await?;
+                let _ = self.tx.send(event);
+            }
+        }
+        Ok(())
+    }
+
     /// On PostgreSQL, relays notifications from every instance to this one's browsers.
     pub async fn run_until_stopped(self, db: Db) -> anyhow::Result<()> {
         let Engine::Postgres(pool) = &db.engine else {

@@ -3,12 +3,11 @@
 
 use super::push::PushEvent;
 use super::service::{self, Challenge, ForBrowser};
-use super::session;
+use super::session::{self, Completion};
 use crate::server::host::Site;
 use crate::server::state::AppState;
 use crate::server::util::{now, random_id, sha256_hex};
 use crate::tenants::Tenant;
-use crate::users::service as users;
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
@@ -109,15 +108,22 @@ pub async fn page_gate(
 
     // The first load after approval signs the browser in (this is also the no-JS path).
     match service::for_browser(&state.db, &tenant, &binding_hash, &ip, &agent).await {
-        Ok(ForBrowser::Approved { user_id }) => {
-            match finish_login(&state, &session, &tenant, &user_id, &ip, &agent).await {
-                Ok(Some(role)) => (
-                    StatusCode::SEE_OTHER,
-                    jar,
-                    [(header::LOCATION, landing_for(&role))],
-                )
-                    .into_response(),
-                Ok(None) => Redirect::to("/").into_response(),
+        Ok(ForBrowser::Approved(challenge)) => {
+            match session::complete(&state, &session, &tenant, &challenge, &ip, &agent).await {
+                Ok(Completion::SignedIn(user)) => {
+                    metrics::counter!("gatehouse_logins_total").increment(1);
+                    (
+                        StatusCode::SEE_OTHER,
+                        jar,
+                        [(header::LOCATION, landing_for(&user.role))],
+                    )
+                        .into_response()
+                }
+                // A refused approval is spent; a racing request of this browser may have
+                // signed it in. Either way the next load shows what is true now.
+                Ok(Completion::Refused | Completion::AlreadyUsed) => {
+                    Redirect::to("/").into_response()
+                }
                 Err(err) => internal(err),
             }
         }
@@ -134,26 +140,6 @@ pub async fn page_gate(
         }
         Err(err) => internal(err),
     }
-}
-
-/// Signs the approved user in, unless they were disabled between approval and now.
-async fn finish_login(
-    state: &AppState,
-    session: &Session,
-    tenant: &Tenant,
-    user_id: &str,
-    ip: &str,
-    agent: &str,
-) -> anyhow::Result<Option<String>> {
-    let Some(user) = users::find(&state.db, &tenant.id, user_id).await? else {
-        return Ok(None);
-    };
-    if user.status != "active" {
-        return Ok(None);
-    }
-    session::start(state, session, tenant, &user, ip, agent).await?;
-    metrics::counter!("gatehouse_logins_total").increment(1);
-    Ok(Some(user.role))
 }
 
 fn internal(err: anyhow::Error) -> Response {

@@ -83,17 +83,17 @@ pub async fn find(db: &Db, tenant_id: &str, id: &str) -> anyhow::Result<Option<C
 
 /// What a browser's page load finds: an approval to complete, or the QR code to show.
 pub enum ForBrowser {
-    /// The phone approved this browser's challenge; it has now been consumed, once.
-    Approved { user_id: String },
+    /// The phone approved this browser's challenge; signing in consumes it
+    /// (`session::complete`).
+    Approved(Box<Challenge>),
     /// The challenge to display: the browser's live one, or a new one.
     Show(Box<Challenge>),
 }
 
-/// One page load of the login page: completes an approved challenge, else returns the
-/// browser's live challenge, else creates one. Reloads (the no-JavaScript path refreshes
-/// every few seconds) keep showing the same QR code until it is about to expire. An
-/// approval wins over a newer pending code: the phone may approve a code the page has
-/// just replaced.
+/// One page load of the login page: the browser's approved challenge, else its live one,
+/// else a new one. Reloads (the no-JavaScript path refreshes every few seconds) keep showing
+/// the same QR code until it is about to expire. An approval wins over a newer pending code:
+/// the phone may approve a code the page has just replaced.
 pub async fn for_browser(
     db: &Db,
     tenant: &Tenant,
@@ -114,28 +114,13 @@ pub async fn for_browser(
     .bind(at + 5)
     .fetch_optional(&db.pool)
     .await?;
-    let live = match found {
-        Some(c) if c.status == "approved" => {
-            // Conditional update: of two racing requests from the same browser only one wins;
-            // the other shows a fresh code.
-            let done = sqlx::query(
-                "UPDATE login_challenges SET status = 'consumed' WHERE id = $1 AND status = 'approved'",
-            )
-            .bind(&c.id)
-            .execute(&db.pool)
-            .await?;
-            if let (Some(user_id), 1) = (c.user_id, done.rows_affected()) {
-                return Ok(ForBrowser::Approved { user_id });
-            }
-            None
-        }
-        pending => pending,
-    };
-    let challenge = match live {
-        Some(c) => c,
-        None => create(db, tenant, binding_hash, ip, user_agent).await?,
-    };
-    Ok(ForBrowser::Show(Box::new(challenge)))
+    Ok(match found {
+        Some(c) if c.status == "approved" => ForBrowser::Approved(Box::new(c)),
+        Some(c) => ForBrowser::Show(Box::new(c)),
+        None => ForBrowser::Show(Box::new(
+            create(db, tenant, binding_hash, ip, user_agent).await?,
+        )),
+    })
 }
 
 async fn create(
@@ -212,30 +197,33 @@ pub async fn deny(
     reason: &str,
     actor: &str,
 ) -> anyhow::Result<bool> {
+    let mut tx = state.db.pool.begin().await?;
     let done = sqlx::query(
         "UPDATE login_challenges SET status = 'denied', reason = $1 WHERE id = $2 AND status = 'pending'",
     )
     .bind(reason)
     .bind(&c.id)
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await?;
-    if done.rows_affected() == 1 {
-        audit::record(
-            &state.db.pool,
-            Some(&c.tenant_id),
-            actor,
-            "login.denied",
-            &c.id,
-            reason,
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    audit::record(
+        &mut *tx,
+        Some(&c.tenant_id),
+        actor,
+        "login.denied",
+        &c.id,
+        reason,
+    )
+    .await?;
+    state
+        .hub
+        .commit_and_publish(
+            tx,
+            &state.db,
+            PushEvent::challenge(&c.id, "denied", Some(reason)),
         )
         .await?;
-        state
-            .hub
-            .publish(
-                &state.db,
-                PushEvent::challenge(&c.id, "denied", Some(reason)),
-            )
-            .await;
-    }
-    Ok(done.rows_affected() == 1)
+    Ok(true)
 }

@@ -1,6 +1,7 @@
 //! Signed-in sessions: tower-sessions holds the cookie, `user_sessions` indexes sessions by
 //! user so that an admin or the reconciler can end all of a user's sessions at once.
 
+use super::service::Challenge;
 use crate::audit;
 use crate::server::state::AppState;
 use crate::server::util::{now, random_id};
@@ -65,18 +66,58 @@ pub async fn current(
     }
 }
 
-/// Signs `user` in: a new session id (no fixation), an index row, last login, audit.
-pub async fn start(
+/// What became of an approved challenge when its browser came back.
+pub enum Completion {
+    /// Signed in, as this user.
+    SignedIn(User),
+    /// The approval was used up, but the user was disabled or removed since: no session.
+    Refused,
+    /// Another request of the same browser consumed the approval first.
+    AlreadyUsed,
+}
+
+/// Signs the approved user in, in one transaction: the approval is consumed (once), the user
+/// must still be active, and the session's index row, last login and audit event are
+/// written. Then the browser gets a new session id (no fixation).
+pub async fn complete(
     state: &AppState,
     session: &Session,
     tenant: &Tenant,
-    user: &User,
+    challenge: &Challenge,
     ip: &str,
     user_agent: &str,
-) -> anyhow::Result<()> {
-    let login_id = random_id(24);
+) -> anyhow::Result<Completion> {
+    let Some(user_id) = &challenge.user_id else {
+        return Ok(Completion::Refused);
+    };
     let at = now();
     let mut tx = state.db.pool.begin().await?;
+    // Of two racing requests from the same browser only one consumes the approval.
+    let consumed = sqlx::query(
+        "UPDATE login_challenges SET status = 'consumed' WHERE id = $1 AND status = 'approved'",
+    )
+    .bind(&challenge.id)
+    .execute(&mut *tx)
+    .await?;
+    if consumed.rows_affected() != 1 {
+        return Ok(Completion::AlreadyUsed);
+    }
+    let user = sqlx::query_as::<_, User>(&format!(
+        "UPDATE users SET last_login_at = $1 WHERE id = $2 AND tenant_id = $3 AND status = 'active' \
+         RETURNING {}",
+        User::COLUMNS
+    ))
+    .bind(at)
+    .bind(user_id)
+    .bind(&tenant.id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(user) = user else {
+        // Disabled between approval and now: the approval is spent all the same.
+        tx.commit().await?;
+        return Ok(Completion::Refused);
+    };
+    let login_id = random_id(24);
     sqlx::query(
         "INSERT INTO user_sessions (id, tenant_id, user_id, created_at, last_seen_at, ip, user_agent) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -90,11 +131,6 @@ pub async fn start(
     .bind(user_agent.chars().take(300).collect::<String>())
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
-        .bind(at)
-        .bind(&user.id)
-        .execute(&mut *tx)
-        .await?;
     audit::record(
         &mut *tx,
         Some(&tenant.id),
@@ -115,7 +151,7 @@ pub async fn start(
             },
         )
         .await?;
-    Ok(())
+    Ok(Completion::SignedIn(user))
 }
 
 /// Signs this browser out.

@@ -8,7 +8,7 @@ use crate::login::push::PushEvent;
 use crate::login::service::{self as challenges, Challenge};
 use crate::server::state::AppState;
 use crate::server::util::{now, random_id, sha256_hex};
-use crate::tenants::{service as tenants, Tenant};
+use crate::tenants::Tenant;
 use crate::users::service::User;
 use base64::Engine as _;
 use jsonwebtoken::jwk::Jwk;
@@ -263,7 +263,9 @@ pub struct ChallengeInfo {
 }
 
 async fn tenant(state: &AppState, slug: &str) -> Result<Tenant, ApiError> {
-    tenants::find_by_slug(&state.db, slug)
+    state
+        .tenants
+        .find_by_slug(&state.db, slug)
         .await?
         .ok_or_else(|| ApiError::UnknownTenant(slug.to_string()))
 }
@@ -396,11 +398,10 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
         &format!("on the phone, for a browser at {}", c.requester_ip),
     )
     .await?;
-    tx.commit().await?;
     state
         .hub
-        .publish(&state.db, PushEvent::challenge(&c.id, "approved", None))
-        .await;
+        .commit_and_publish(tx, &state.db, PushEvent::challenge(&c.id, "approved", None))
+        .await?;
     Ok(User {
         status: "active".into(),
         ..user

@@ -75,6 +75,9 @@ pub struct TenantCreateArgs {
     /// Email of the first admin; they sign in by verifying it in the mobile app.
     #[arg(long)]
     pub admin_email: String,
+    /// Base domain, only to say where the tenant's portal is.
+    #[arg(long, env = "GATEHOUSE_BASE_DOMAIN", default_value = "localhost:3000")]
+    pub base_domain: String,
     #[command(flatten)]
     pub db: DbArgs,
 }

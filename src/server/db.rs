@@ -1,7 +1,9 @@
 use anyhow::Context;
 use sqlx::any::AnyPoolOptions;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::AnyPool;
 use std::str::FromStr;
 use std::time::Duration;
@@ -29,6 +31,7 @@ impl Db {
                 .with_context(|| "DATABASE_URL is not a valid sqlite:// URL")?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
             if let Some(dir) = opts.get_filename().parent() {
@@ -75,7 +78,7 @@ impl Db {
                 Box::pin(async move {
                     use sqlx::Executor;
                     if conn.backend_name() == "SQLite" {
-                        conn.execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
+                        conn.execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
                             .await?;
                     }
                     Ok(())

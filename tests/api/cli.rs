@@ -4,6 +4,7 @@ fn gatehouse(db: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .args(args)
         .env("DATABASE_URL", db)
+        .env("GATEHOUSE_BASE_DOMAIN", "portal.example.com")
         .env("RUST_LOG", "warn")
         .output()
         .expect("gatehouse runs");
@@ -39,6 +40,7 @@ fn tenant_create_makes_a_tenant_and_refuses_bad_input_with_reasons() {
     let (ok, out) = create("acme", "Admin@Acme.com");
     assert!(ok, "{out}");
     assert!(out.contains("Created tenant `acme`"), "{out}");
+    assert!(out.contains("signs in at acme.portal.example.com"), "{out}");
 
     let (ok, out) = create("acme", "admin@acme.com");
     assert!(!ok);

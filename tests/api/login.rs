@@ -12,6 +12,12 @@ async fn an_invited_technician_signs_in_by_qr_and_lands_on_home() {
 
     let page = browser.login_page("acme").await;
     assert!(page.html.contains("<svg"), "the QR code is inline SVG");
+    let drawing = between(&page.html, "<path fill=\"#111827\" d=\"", "\"").unwrap();
+    assert_eq!(
+        page.html.matches(&drawing[..40]).count(),
+        1,
+        "the QR code is sent once, not again in the hydration data"
+    );
     assert!(page.html.contains("Sign in to Acme MSP"));
 
     let info: serde_json::Value = app
@@ -269,6 +275,49 @@ async fn a_disabled_user_cannot_sign_in() {
         200,
         "the browser is not signed in"
     );
+}
+
+#[tokio::test]
+async fn a_user_disabled_after_approving_is_not_signed_in_and_the_approval_is_spent() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let browser = app.browser(&["acme"]);
+    let page = browser.login_page("acme").await;
+    let res = phone
+        .approve(&app, "acme", &page.challenge, page.match_number)
+        .await;
+    assert_eq!(res.status(), 200);
+    // An admin disables Alex before the browser comes back for its session.
+    sqlx::query("UPDATE users SET status = 'disabled' WHERE email = 'alex@acme.com'")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+
+    let res = browser.get("acme", "/").await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/", "back to the login page");
+    let next = browser.login_page("acme").await;
+    assert_ne!(
+        next.challenge, page.challenge,
+        "the spent code is not shown again"
+    );
+    let home = browser.get("acme", "/home").await;
+    assert_eq!(home.status(), 303, "no session was made");
+    assert_eq!(home.headers()["location"], "/");
+    let actions = app.audit_actions().await;
+    assert!(
+        !actions.contains(&"login.completed".to_string()),
+        "{actions:?}"
+    );
+    // Re-enabling Alex does not revive the spent approval.
+    sqlx::query("UPDATE users SET status = 'active' WHERE email = 'alex@acme.com'")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(browser.get("acme", "/").await.status(), 200);
 }
 
 #[tokio::test]
