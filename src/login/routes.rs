@@ -110,12 +110,12 @@ pub async fn page_gate(
     match service::for_browser(&state.db, &tenant, &binding_hash, &ip, &agent).await {
         Ok(ForBrowser::Approved(challenge)) => {
             match session::complete(&state, &session, &tenant, &challenge, &ip, &agent).await {
-                Ok(Completion::SignedIn(user)) => {
+                Ok(Completion::SignedIn { role }) => {
                     metrics::counter!("gatehouse_logins_total").increment(1);
                     (
                         StatusCode::SEE_OTHER,
                         jar,
-                        [(header::LOCATION, landing_for(&user.role))],
+                        [(header::LOCATION, landing_for(&role))],
                     )
                         .into_response()
                 }

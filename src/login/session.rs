@@ -68,8 +68,8 @@ pub async fn current(
 
 /// What became of an approved challenge when its browser came back.
 pub enum Completion {
-    /// Signed in, as this user.
-    SignedIn(User),
+    /// Signed in, with this role.
+    SignedIn { role: String },
     /// The approval was used up, but the user was disabled or removed since: no session.
     Refused,
     /// Another request of the same browser consumed the approval first.
@@ -151,7 +151,7 @@ pub async fn complete(
             },
         )
         .await?;
-    Ok(Completion::SignedIn(user))
+    Ok(Completion::SignedIn { role: user.role })
 }
 
 /// Signs this browser out.
