@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 const CHANNEL: &str = "gatehouse_login";
+/// Sends a push event to every instance: channel, then the event as JSON.
+const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 const TENANT_TOPIC: &str = "tenant:";
 
 /// Something a browser waits for, on a topic: `challenge:{id}` or `user:{id}`; and, between
@@ -80,7 +82,7 @@ impl LoginHub {
         match &db.engine {
             Engine::Postgres(pool) => {
                 let payload = serde_json::to_string(&event).unwrap_or_default();
-                if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)")
+                if let Err(err) = sqlx::query(NOTIFY)
                     .bind(CHANNEL)
                     .bind(payload)
                     .execute(pool)
@@ -108,7 +110,7 @@ impl LoginHub {
     ) -> anyhow::Result<()> {
         match &db.engine {
             Engine::Postgres(_) => {
-                sqlx::query("SELECT pg_notify($1, $2)")
+                sqlx::query(NOTIFY)
                     .bind(CHANNEL)
                     .bind(serde_json::to_string(&event)?)
                     .execute(&mut *tx)

@@ -87,9 +87,6 @@ pub async fn complete(
     ip: &str,
     user_agent: &str,
 ) -> anyhow::Result<Completion> {
-    let Some(user_id) = &challenge.user_id else {
-        return Ok(Completion::Refused);
-    };
     let at = now();
     let mut tx = state.db.pool.begin().await?;
     // Of two racing requests from the same browser only one consumes the approval.
@@ -108,12 +105,12 @@ pub async fn complete(
         User::COLUMNS
     ))
     .bind(at)
-    .bind(user_id)
+    .bind(&challenge.user_id)
     .bind(&tenant.id)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(user) = user else {
-        // Disabled between approval and now: the approval is spent all the same.
+        // Disabled or removed between approval and now: the approval is spent all the same.
         tx.commit().await?;
         return Ok(Completion::Refused);
     };
