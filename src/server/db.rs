@@ -8,6 +8,15 @@ use sqlx::AnyPool;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// PostgreSQL connections per replica: the store's pool, and the engine's own pool for the
+/// session store, the push listener (one, held) and reconcile locks. Sixteen per replica lets
+/// six replicas share PostgreSQL's default `max_connections` of 100. More connections do not
+/// make more work happen at once: past the database's cores they queue inside PostgreSQL, and
+/// each new one must first prepare every statement it runs. With 32 + 16, fifty simultaneous
+/// sign-ins took longer (BENCHMARKS.md).
+const PG_STORE_CONNECTIONS: u32 = 10;
+const PG_ENGINE_CONNECTIONS: u32 = 6;
+
 /// The database: one `Any` pool for the store layer (the same SQL on both engines) and the
 /// engine's own pool for what needs it (migrations, the session store, LISTEN/NOTIFY).
 #[derive(Clone)]
@@ -52,7 +61,7 @@ impl Db {
             Engine::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
-                .max_connections(16)
+                .max_connections(PG_ENGINE_CONNECTIONS)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await
@@ -69,7 +78,7 @@ impl Db {
         // each other behind the busy timeout.
         let max = match engine {
             Engine::Sqlite(_) => 8,
-            Engine::Postgres(_) => 32,
+            Engine::Postgres(_) => PG_STORE_CONNECTIONS,
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
