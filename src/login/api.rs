@@ -17,6 +17,8 @@ pub struct LoginView {
     pub scan_url: String,
     pub demo: bool,
     pub base_url: String,
+    /// Why the last sign-in did not happen, when the page has something to say.
+    pub notice: Option<String>,
 }
 
 /// The signed-in person, as pages show them.

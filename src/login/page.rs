@@ -31,7 +31,7 @@ pub fn LoginPage() -> impl IntoView {
 #[component]
 fn Challenge(v: LoginView) -> impl IntoView {
     let remaining = RwSignal::new(v.expires_in_secs);
-    let notice = RwSignal::new(None::<String>);
+    let notice = RwSignal::new(v.notice.clone());
     #[cfg(feature = "hydrate")]
     {
         let id = v.challenge_id.clone();

@@ -26,6 +26,12 @@ use tower_sessions::Session;
 /// that displayed a QR code can complete the login it was approved for.
 pub const BINDING_COOKIE: &str = "gatehouse_login_binding";
 
+/// Carries, across the redirect, why an approved sign-in was refused: the phone said
+/// "approved", so the fresh QR code must say what happened.
+const NOTICE_COOKIE: &str = "gatehouse_login_notice";
+const REFUSED_NOTICE: &str = "Your phone approved, but this account can no longer sign in \
+    here. It may have been disabled or removed; ask your administrator.";
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login/events", get(events))
@@ -121,15 +127,33 @@ pub async fn page_gate(
                 }
                 // A refused approval is spent; a racing request of this browser may have
                 // signed it in. Either way the next load shows what is true now.
-                Ok(Completion::Refused | Completion::AlreadyUsed) => {
-                    Redirect::to("/").into_response()
+                Ok(Completion::Refused) => {
+                    let notice = Cookie::build((NOTICE_COOKIE, "refused"))
+                        .http_only(true)
+                        .same_site(SameSite::Lax)
+                        .secure(state.config.secure_cookies())
+                        .path("/")
+                        .max_age(tower_sessions::cookie::time::Duration::minutes(1))
+                        .build();
+                    (jar.add(notice), Redirect::to("/")).into_response()
                 }
+                Ok(Completion::AlreadyUsed) => Redirect::to("/").into_response(),
                 Err(err) => internal(err),
             }
         }
         Ok(ForBrowser::Show(challenge)) => {
-            req.extensions_mut()
-                .insert(service::view(&state, &tenant, &challenge));
+            let mut view = service::view(&state, &tenant, &challenge);
+            // Shown once: the cookie goes with this page.
+            let jar = match jar.get(NOTICE_COOKIE) {
+                Some(c) => {
+                    if c.value() == "refused" {
+                        view.notice = Some(REFUSED_NOTICE.to_string());
+                    }
+                    jar.remove(Cookie::build(NOTICE_COOKIE).path("/"))
+                }
+                None => jar,
+            };
+            req.extensions_mut().insert(view);
             let mut res = (jar, next.run(req).await).into_response();
             // A QR code must never come from a cache: it is single-use and bound to this browser.
             res.headers_mut().insert(

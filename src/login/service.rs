@@ -187,6 +187,7 @@ pub fn view(state: &AppState, tenant: &Tenant, c: &Challenge) -> LoginView {
         scan_url,
         demo: state.config.demo,
         base_url: state.config.public_url.clone(),
+        notice: None,
     }
 }
 

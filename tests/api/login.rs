@@ -304,6 +304,15 @@ async fn a_user_disabled_after_approving_is_not_signed_in_and_the_approval_is_sp
         next.challenge, page.challenge,
         "the spent code is not shown again"
     );
+    assert!(
+        next.html.contains("this account can no longer sign in"),
+        "the fresh code says why the approval did not sign in"
+    );
+    let again = browser.login_page("acme").await;
+    assert!(
+        !again.html.contains("can no longer sign in"),
+        "the notice is shown once"
+    );
     let home = browser.get("acme", "/home").await;
     assert_eq!(home.status(), 303, "no session was made");
     assert_eq!(home.headers()["location"], "/");
