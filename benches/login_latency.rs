@@ -81,10 +81,27 @@ async fn requests_per_second(dir: &tempfile::TempDir) {
         .await
         .unwrap();
     let login = rps(app.0, "acme.localhost", "/").await;
-    let hello = rps(hello_server().await, "localhost", "/").await;
+    let hello = rps(hello_server("hello".into()).await, "localhost", "/").await;
+    // The same page's bytes from a bare handler: what sending a page of this size costs
+    // here, with no rendering and no database at all.
+    let page = client(app.0)
+        .get(format!("http://acme.localhost:{}/", app.0.port()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let size = page.len();
+    let same_bytes = rps(hello_server(page).await, "localhost", "/").await;
     println!("  login page (GET / on a tenant): {login:.0} req/s");
     println!("  bare axum hello:                {hello:.0} req/s");
+    println!("  the page's {size} bytes, static:  {same_bytes:.0} req/s");
     println!("  ratio: {:.2}x (goal >= 0.3x)", login / hello);
+    println!(
+        "  static page of the same size against hello: {:.2}x",
+        same_bytes / hello
+    );
 }
 
 async fn start(url: String) -> (SocketAddr, gatehouse::server::db::Db) {
@@ -287,10 +304,18 @@ fn between(s: &str, start: &str, end: &str) -> String {
     s[i..j].to_string()
 }
 
-async fn hello_server() -> SocketAddr {
+/// A bare axum server answering `GET /` with `body`.
+async fn hello_server(body: String) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+    let body = axum::body::Bytes::from(body);
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { body }
+        }),
+    );
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
 }

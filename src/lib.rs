@@ -19,6 +19,12 @@ pub mod reconciler;
 #[cfg(feature = "ssr")]
 pub mod server;
 
+/// A page load makes many small, short-lived allocations on both worker threads; mimalloc
+/// serves them faster than the system allocator (BENCHMARKS.md, the login page).
+#[cfg(feature = "ssr")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
