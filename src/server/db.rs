@@ -1,9 +1,7 @@
 use anyhow::Context;
-use sqlx::any::AnyPoolOptions;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::AnyPool;
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,6 +14,28 @@ use std::time::Duration;
 /// sign-ins took longer (BENCHMARKS.md).
 const PG_STORE_CONNECTIONS: u32 = 10;
 const PG_ENGINE_CONNECTIONS: u32 = 6;
+
+/// A connection idle for longer than this is pinged before it is handed out.
+const IDLE_CHECK: Duration = Duration::from_secs(30);
+
+/// Every pool: sqlx checks a connection each time it comes back to the pool; one that then
+/// sat idle (a database restart may have closed it) is checked again before use. Checking a
+/// busy one on every acquire as well would cost a round trip per query (on SQLite, a hand-off
+/// to its connection's thread and back).
+fn pool_options<DB: sqlx::Database>(max: u32) -> PoolOptions<DB> {
+    PoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > IDLE_CHECK {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
 
 /// The database: one `Any` pool for the store layer (the same SQL on both engines) and the
 /// engine's own pool for what needs it (migrations, the session store, LISTEN/NOTIFY).
@@ -49,8 +69,7 @@ impl Db {
                         .with_context(|| format!("cannot create {}", dir.display()))?;
                 }
             }
-            let pool = SqlitePoolOptions::new()
-                .max_connections(8)
+            let pool = pool_options::<sqlx::Sqlite>(8)
                 .connect_with(opts)
                 .await
                 .context("cannot open the SQLite database")?;
@@ -60,9 +79,7 @@ impl Db {
                 .context("cannot apply SQLite migrations")?;
             Engine::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = PgPoolOptions::new()
-                .max_connections(PG_ENGINE_CONNECTIONS)
-                .acquire_timeout(Duration::from_secs(10))
+            let pool = pool_options::<sqlx::Postgres>(PG_ENGINE_CONNECTIONS)
                 .connect(url)
                 .await
                 .context("cannot connect to PostgreSQL")?;
@@ -80,9 +97,7 @@ impl Db {
             Engine::Sqlite(_) => 8,
             Engine::Postgres(_) => PG_STORE_CONNECTIONS,
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(Duration::from_secs(10))
+        let pool = pool_options::<sqlx::Any>(max)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     use sqlx::Executor;
