@@ -6,6 +6,8 @@ pub mod domain;
 #[cfg(feature = "ssr")]
 pub mod emulator;
 pub mod error;
+#[cfg(feature = "ssr")]
+pub mod housekeeping;
 pub mod login;
 pub mod mobile;
 pub mod tenants;

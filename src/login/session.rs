@@ -8,9 +8,14 @@ use crate::server::util::{now, random_id};
 use crate::tenants::Tenant;
 use crate::users::service::User;
 use serde::{Deserialize, Serialize};
-use tower_sessions::Session;
+use tower_sessions::cookie::time::{self, OffsetDateTime};
+use tower_sessions::{Expiry, Session};
 
 const KEY: &str = "gatehouse.login";
+
+/// How long a sign-in lasts, counted from the moment it was made; then the browser signs in
+/// again with the phone.
+pub const SIGN_IN_LASTS_SECS: i64 = 12 * 3600;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LoginRecord {
@@ -138,6 +143,9 @@ pub async fn complete(
     )
     .await?;
     tx.commit().await?;
+    session.set_expiry(Some(Expiry::AtDateTime(
+        OffsetDateTime::now_utc() + time::Duration::seconds(SIGN_IN_LASTS_SECS),
+    )));
     session.cycle_id().await?;
     session
         .insert(

@@ -102,6 +102,7 @@ impl Application {
             .tenants
             .clone()
             .run_until_stopped(self.state.hub.subscribe());
+        let housekeeping = crate::housekeeping::run_until_stopped(self.state.db.clone());
         let reconciler = crate::reconciler::scheduler::run_until_stopped(
             self.state.db.clone(),
             self.state.hub.clone(),
@@ -118,6 +119,7 @@ impl Application {
             res = hub => res,
             res = reconciler => res,
             res = tenants => res,
+            res = housekeeping => res,
         }
     }
 }
@@ -178,7 +180,9 @@ fn session_layer<S: tower_sessions::SessionStore + Clone>(
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.secure_cookies())
         .with_expiry(Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::hours(12),
+            tower_sessions::cookie::time::Duration::seconds(
+                crate::login::session::SIGN_IN_LASTS_SECS,
+            ),
         ))
 }
 

@@ -451,10 +451,12 @@ pub async fn sessions(
         .ok_or(UserError::NotFound)?;
     let rows = sqlx::query_as::<_, SessionDb>(
         "SELECT id, created_at, last_seen_at, ip, user_agent FROM user_sessions \
-         WHERE tenant_id = $1 AND user_id = $2 ORDER BY last_seen_at DESC",
+         WHERE tenant_id = $1 AND user_id = $2 AND created_at > $3 ORDER BY last_seen_at DESC",
     )
     .bind(&tenant.id)
     .bind(user_id)
+    // Sign-ins past their lifetime have ended, whether or not housekeeping has run yet.
+    .bind(now() - crate::login::session::SIGN_IN_LASTS_SECS)
     .fetch_all(&db.pool)
     .await?;
     Ok(rows

@@ -284,6 +284,74 @@ async fn an_admin_sees_and_revokes_a_users_sessions() {
 }
 
 #[tokio::test]
+async fn ended_sign_ins_are_not_listed_and_housekeeping_forgets_what_has_run_its_course() {
+    let app = spawn_app().await;
+    let admin = admin_browser(&app).await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let tech = app.browser(&["acme"]);
+    sign_in(&app, &tech, &phone, "acme").await;
+    let id = user_id(&app, "alex@acme.com").await;
+    let listed = |body: String| {
+        serde_json::from_str::<serde_json::Value>(&body)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let (_, body) = call(&admin, "users/sessions", &[("user_id", &id)]).await;
+    assert_eq!(listed(body), 1);
+
+    // Alex signed in thirteen hours ago: that sign-in has ended (a sign-in lasts twelve).
+    let db = &app.state.db;
+    sqlx::query("UPDATE user_sessions SET created_at = created_at - 46800 WHERE user_id = $1")
+        .bind(&id)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let (_, body) = call(&admin, "users/sessions", &[("user_id", &id)]).await;
+    assert_eq!(
+        listed(body),
+        0,
+        "an ended sign-in is not shown as a session"
+    );
+
+    // Alex's QR code expired two days ago; a browser waiting right now has a live one.
+    sqlx::query("UPDATE login_challenges SET expires_at = expires_at - 172800 WHERE user_id = $1")
+        .bind(&id)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let waiting = app.browser(&["acme"]);
+    let shown = waiting.login_page("acme").await.challenge;
+
+    let swept = gatehouse::housekeeping::sweep(db, gatehouse::server::util::now())
+        .await
+        .unwrap();
+    assert_eq!((swept.challenges, swept.sign_ins), (1, 1), "{swept:?}");
+    let count = |sql: &'static str| async move {
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&db.pool).await.unwrap();
+        n
+    };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE email = 'alex@acme.com')").await,
+        0
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM user_sessions").await,
+        1,
+        "the admin's own sign-in stays"
+    );
+    assert_eq!(
+        waiting.login_page("acme").await.challenge,
+        shown,
+        "a live QR code stays"
+    );
+    let (s, _) = call(&admin, "users/sessions", &[("user_id", &id)]).await;
+    assert_eq!(s, 200, "the admin is still signed in");
+}
+
+#[tokio::test]
 async fn an_admin_makes_another_user_admin_but_cannot_lock_themselves_out() {
     let app = spawn_app().await;
     let admin = admin_browser(&app).await;
