@@ -125,8 +125,7 @@ pub async fn page_gate(
                     )
                         .into_response()
                 }
-                // A refused approval is spent; a racing request of this browser may have
-                // signed it in. Either way the next load shows what is true now.
+                // A refused approval is spent; the fresh QR code says why.
                 Ok(Completion::Refused) => {
                     let notice = Cookie::build((NOTICE_COOKIE, "refused"))
                         .http_only(true)
@@ -137,6 +136,7 @@ pub async fn page_gate(
                         .build();
                     (jar.add(notice), Redirect::to("/")).into_response()
                 }
+                // A racing request of this browser signed it in: the next load shows that.
                 Ok(Completion::AlreadyUsed) => Redirect::to("/").into_response(),
                 Err(err) => internal(err),
             }
