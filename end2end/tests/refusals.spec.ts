@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { ADMIN, invite, matchNumber, newDesktop, newPhone, scanQr, signIn, sql, verifyEmail } from "./helpers";
+import { ADMIN, approveOnPhone, invite, matchNumber, newDesktop, newPhone, scanQr, signIn, sql, verifyEmail } from "./helpers";
 import { TENANT } from "../playwright.config";
 
 test("a wrong number refuses the sign-in on the phone and on the screen", async ({ browser }) => {
@@ -72,4 +72,32 @@ test("a disabled technician cannot sign in and is told why", async ({ browser })
   await expect(phone.locator("#outcome-message")).toContainText("msp-bo at Acme MSP is disabled");
   await expect(desktop.locator(".flash.error")).toContainText("is disabled");
   await expect(desktop).toHaveURL(`${TENANT}/`);
+});
+
+test("a technician disabled between the phone's approval and the computer's return is told why", async ({ browser }) => {
+  const { desktop: admin } = await signIn(browser, ADMIN);
+  await admin.waitForURL(`${TENANT}/adminportal/users`);
+  await invite(admin, "Dee", "dee@acme-msp.example");
+  const desktop = await newDesktop(browser);
+  const phone = await newPhone(browser);
+  await verifyEmail(phone, "dee@acme-msp.example");
+
+  // The computer's return after the approval is held until the admin has disabled Dee.
+  let release!: () => void;
+  const disabled = new Promise<void>((resolve) => (release = resolve));
+  await desktop.route(`${TENANT}/`, async (route) => {
+    await disabled;
+    await route.continue();
+  });
+  await approveOnPhone(phone, await scanQr(desktop), await matchNumber(desktop));
+  await expect(phone.locator("#outcome")).toHaveAttribute("data-outcome", "approved");
+  admin.on("dialog", (d) => d.accept());
+  const row = admin.locator('#users tr[data-email="dee@acme-msp.example"]');
+  await row.locator('button[data-action="disable"]').click();
+  await expect(row).toHaveAttribute("data-status", "disabled");
+  release();
+
+  await expect(desktop.locator(".flash.error")).toContainText("Sign-in refused: account disabled");
+  await expect(desktop).toHaveURL(`${TENANT}/`);
+  await expect(desktop.locator("#login-qr svg")).toBeVisible();
 });

@@ -26,12 +26,6 @@ use tower_sessions::Session;
 /// that displayed a QR code can complete the login it was approved for.
 pub const BINDING_COOKIE: &str = "gatehouse_login_binding";
 
-/// Carries, across the redirect, why an approved sign-in was refused: the phone said
-/// "approved", so the fresh QR code must say what happened.
-const NOTICE_COOKIE: &str = "gatehouse_login_notice";
-const REFUSED_NOTICE: &str = "Your phone approved, but this account can no longer sign in \
-    here. It may have been disabled or removed; ask your administrator.";
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login/events", get(events))
@@ -125,34 +119,19 @@ pub async fn page_gate(
                     )
                         .into_response()
                 }
-                // A refused approval is spent; the fresh QR code says why.
-                Ok(Completion::Refused) => {
-                    let notice = Cookie::build((NOTICE_COOKIE, "refused"))
-                        .http_only(true)
-                        .same_site(SameSite::Lax)
-                        .secure(state.config.secure_cookies())
-                        .path("/")
-                        .max_age(tower_sessions::cookie::time::Duration::minutes(1))
-                        .build();
-                    (jar.add(notice), Redirect::to("/")).into_response()
+                // A refused approval is spent, and a racing request of this browser may have
+                // signed it in: the next load shows what is true now (and says why).
+                Ok(Completion::Refused | Completion::AlreadyUsed) => {
+                    Redirect::to("/").into_response()
                 }
-                // A racing request of this browser signed it in: the next load shows that.
-                Ok(Completion::AlreadyUsed) => Redirect::to("/").into_response(),
                 Err(err) => internal(err),
             }
         }
-        Ok(ForBrowser::Show(challenge)) => {
+        Ok(ForBrowser::Show(challenge, refused)) => {
             let mut view = service::view(&state, &tenant, &challenge);
-            // Shown once: the cookie goes with this page.
-            let jar = match jar.get(NOTICE_COOKIE) {
-                Some(c) => {
-                    if c.value() == "refused" {
-                        view.notice = Some(REFUSED_NOTICE.to_string());
-                    }
-                    jar.remove(Cookie::build(NOTICE_COOKIE).path("/"))
-                }
-                None => jar,
-            };
+            view.notice = refused.map(|reason| {
+                format!("Sign-in refused: {reason}. Scan the new code to try again.")
+            });
             req.extensions_mut().insert(view);
             let mut res = (jar, next.run(req).await).into_response();
             // A QR code must never come from a cache: it is single-use and bound to this browser.

@@ -86,8 +86,9 @@ pub enum ForBrowser {
     /// The phone approved this browser's challenge; signing in consumes it
     /// (`session::complete`).
     Approved(Box<Challenge>),
-    /// The challenge to display: the browser's live one, or a new one.
-    Show(Box<Challenge>),
+    /// The challenge to display: the browser's live one, or a new one; with a new one, why
+    /// the browser's previous code was refused, if it was (the new code says so once).
+    Show(Box<Challenge>, Option<String>),
 }
 
 /// One page load of the login page: the browser's approved challenge, else its live one,
@@ -116,10 +117,33 @@ pub async fn for_browser(
     .await?;
     Ok(match found {
         Some(c) if c.status == "approved" => ForBrowser::Approved(Box::new(c)),
-        Some(c) => ForBrowser::Show(Box::new(c)),
-        None => ForBrowser::Show(Box::new(
-            create(db, tenant, binding_hash, ip, user_agent).await?,
-        )),
+        Some(c) => ForBrowser::Show(Box::new(c), None),
+        None => {
+            let refused = last_refusal(db, tenant, binding_hash).await?;
+            let c = create(db, tenant, binding_hash, ip, user_agent).await?;
+            ForBrowser::Show(Box::new(c), refused)
+        }
+    })
+}
+
+/// Why this browser's latest code was refused (denied on the phone, cancelled because the
+/// account was disabled or offboarded, refused when the browser came back), if it was.
+async fn last_refusal(
+    db: &Db,
+    tenant: &Tenant,
+    binding_hash: &str,
+) -> anyhow::Result<Option<String>> {
+    let last: Option<(String, Option<String>)> = sqlx::query_as(
+        "SELECT status, reason FROM login_challenges WHERE tenant_id = $1 AND binding_hash = $2 \
+         ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(&tenant.id)
+    .bind(binding_hash)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(match last {
+        Some((status, reason)) if status == "denied" || status == "cancelled" => reason,
+        _ => None,
     })
 }
 

@@ -115,7 +115,15 @@ pub async fn complete(
     .fetch_optional(&mut *tx)
     .await?;
     let Some(user) = user else {
-        // Disabled or removed between approval and now: the approval is spent all the same.
+        // Disabled or removed between approval and now: the approval is spent all the same,
+        // and the browser's next code says why.
+        sqlx::query(
+            "UPDATE login_challenges SET status = 'cancelled', \
+             reason = 'the account was disabled or removed after the phone approved' WHERE id = $1",
+        )
+        .bind(&challenge.id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         return Ok(Completion::Refused);
     };

@@ -179,6 +179,11 @@ async fn a_wrong_number_cancels_the_request() {
         next.challenge, page.challenge,
         "the browser gets a new QR code"
     );
+    assert!(
+        next.html
+            .contains("Sign-in refused: the wrong number was picked on the phone"),
+        "the new code says why the last one was refused, also without JavaScript"
+    );
 }
 
 #[tokio::test]
@@ -206,6 +211,10 @@ async fn an_expired_request_cannot_be_approved() {
     assert_ne!(
         next.challenge, page.challenge,
         "an expired code is replaced"
+    );
+    assert!(
+        !next.html.contains("Sign-in refused"),
+        "an expired code was not refused"
     );
 }
 
@@ -305,13 +314,16 @@ async fn a_user_disabled_after_approving_is_not_signed_in_and_the_approval_is_sp
         "the spent code is not shown again"
     );
     assert!(
-        next.html.contains("this account can no longer sign in"),
+        next.html.contains(
+            "Sign-in refused: the account was disabled or removed after the phone approved"
+        ),
         "the fresh code says why the approval did not sign in"
     );
     let again = browser.login_page("acme").await;
+    assert_eq!(again.challenge, next.challenge);
     assert!(
-        !again.html.contains("can no longer sign in"),
-        "the notice is shown once"
+        !again.html.contains("Sign-in refused"),
+        "the reason is shown once"
     );
     let home = browser.get("acme", "/home").await;
     assert_eq!(home.status(), 303, "no session was made");
