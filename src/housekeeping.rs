@@ -66,13 +66,14 @@ pub async fn sweep(db: &Db, at: i64) -> anyhow::Result<Swept> {
     Ok(swept)
 }
 
-/// Sweeps at start and every ten minutes after. A failed sweep is logged and tried again.
+/// Sweeps every ten minutes, the first time ten minutes after start (nothing is urgent, and
+/// start-up has its own work). A failed sweep is logged and tried again.
 pub async fn run_until_stopped(db: Db) -> anyhow::Result<()> {
     loop {
+        tokio::time::sleep(EVERY).await;
         match sweep(&db, now()).await {
             Ok(swept) => tracing::debug!(?swept, "housekeeping"),
             Err(err) => tracing::warn!(error = ?err, "housekeeping failed; trying again later"),
         }
-        tokio::time::sleep(EVERY).await;
     }
 }

@@ -256,15 +256,22 @@ async fn disabling_a_user_signs_them_out_everywhere() {
     }
 }
 
-#[tokio::test]
-async fn an_admin_sees_and_revokes_a_users_sessions() {
-    let app = spawn_app().await;
-    let admin = admin_browser(&app).await;
+/// The tenant's admin signed in, and Alex added and signed in on another browser: the
+/// admin's browser, Alex's browser and Alex's user id.
+async fn admin_and_signed_in_alex(app: &TestApp) -> (Browser, Browser, String) {
+    let admin = admin_browser(app).await;
     app.add_user("acme", "Alex", "alex@acme.com").await;
     let phone = app.phone_with_email("alex@acme.com").await;
     let tech = app.browser(&["acme"]);
-    sign_in(&app, &tech, &phone, "acme").await;
-    let id = user_id(&app, "alex@acme.com").await;
+    sign_in(app, &tech, &phone, "acme").await;
+    let id = user_id(app, "alex@acme.com").await;
+    (admin, tech, id)
+}
+
+#[tokio::test]
+async fn an_admin_sees_and_revokes_a_users_sessions() {
+    let app = spawn_app().await;
+    let (admin, tech, id) = admin_and_signed_in_alex(&app).await;
     let (s, body) = call(&admin, "users/sessions", &[("user_id", &id)]).await;
     assert_eq!(s, 200);
     let sessions: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -286,12 +293,7 @@ async fn an_admin_sees_and_revokes_a_users_sessions() {
 #[tokio::test]
 async fn ended_sign_ins_are_not_listed_and_housekeeping_forgets_what_has_run_its_course() {
     let app = spawn_app().await;
-    let admin = admin_browser(&app).await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
-    let tech = app.browser(&["acme"]);
-    sign_in(&app, &tech, &phone, "acme").await;
-    let id = user_id(&app, "alex@acme.com").await;
+    let (admin, _, id) = admin_and_signed_in_alex(&app).await;
     let listed = |body: String| {
         serde_json::from_str::<serde_json::Value>(&body)
             .unwrap()
