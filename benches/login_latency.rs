@@ -4,7 +4,9 @@
 //!    phones approve at once; the latency runs from sending the approval to the browser's
 //!    completed sign-in (push received, then the page load that answers 303). On SQLite and,
 //!    when it is reachable, on PostgreSQL at 127.0.0.1:5432.
-//! 2. the login page's requests per second against a bare axum "hello" on the same machine.
+//! 2. the login page's requests per second against a bare axum "hello" on the same machine:
+//!    browsers reloading their page while its code waits (the no-JavaScript refresh), and
+//!    new browsers' first loads (each draws a new code).
 //!
 //! Run: `cargo bench --features ssr --bench login_latency` (append `-- latency` or `-- rps`
 //! for one part).
@@ -13,6 +15,7 @@ use base64::Engine as _;
 use futures::StreamExt;
 use gatehouse::server::config::Config;
 use gatehouse::server::startup::Application;
+use gatehouse::server::state::AppState;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::ecdsa::SigningKey;
 use p256::pkcs8::EncodePrivateKey;
@@ -80,8 +83,18 @@ async fn requests_per_second(dir: &tempfile::TempDir) {
     gatehouse::tenants::service::create(&app.1, "acme", "Acme MSP", "admin@acme.com", "bench")
         .await
         .unwrap();
-    let login = rps(app.0, "acme.localhost", "/").await;
-    let hello = rps(hello_server("hello".into()).await, "localhost", "/").await;
+    let pages = app.2.hub.pages();
+    let from_memory = pages.served_from_memory();
+    let (login, loads) = rps(app.0, "acme.localhost", "/", Cookies::Kept).await;
+    let from_memory = pages.served_from_memory() - from_memory;
+    let (first_loads, _) = rps(app.0, "acme.localhost", "/", Cookies::None).await;
+    let (hello, _) = rps(
+        hello_server("hello".into()).await,
+        "localhost",
+        "/",
+        Cookies::Kept,
+    )
+    .await;
     // The same page's bytes from a bare handler: what sending a page of this size costs
     // here, with no rendering and no database at all.
     let page = client(app.0)
@@ -93,8 +106,13 @@ async fn requests_per_second(dir: &tempfile::TempDir) {
         .await
         .unwrap();
     let size = page.len();
-    let same_bytes = rps(hello_server(page).await, "localhost", "/").await;
-    println!("  login page (GET / on a tenant): {login:.0} req/s");
+    let (same_bytes, _) = rps(hello_server(page).await, "localhost", "/", Cookies::Kept).await;
+    println!("  login page, reloads (GET / on a tenant): {login:.0} req/s");
+    println!(
+        "    of {loads} loads, {from_memory} answered from memory ({:.1} %)",
+        from_memory as f64 * 100.0 / loads as f64
+    );
+    println!("  login page, new browsers' first loads:   {first_loads:.0} req/s");
     println!("  bare axum hello:                {hello:.0} req/s");
     println!("  the page's {size} bytes, static:  {same_bytes:.0} req/s");
     println!("  ratio: {:.2}x (goal >= 0.3x)", login / hello);
@@ -104,19 +122,30 @@ async fn requests_per_second(dir: &tempfile::TempDir) {
     );
 }
 
-async fn start(url: String) -> (SocketAddr, gatehouse::server::db::Db) {
+async fn start(url: String) -> (SocketAddr, gatehouse::server::db::Db, AppState) {
     let mut config = Config::for_tests(url);
     config.listen = "127.0.0.1:0".parse().unwrap();
     let app = Application::build(config).await.unwrap();
     let addr: SocketAddr = ([127, 0, 0, 1], app.port()).into();
-    let db = app.state().db.clone();
+    let state = app.state().clone();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
-    (addr, db)
+    (addr, state.db.clone(), state)
 }
 
 fn client(addr: SocketAddr) -> reqwest::Client {
+    client_with(addr, Cookies::Kept)
+}
+
+/// Whether a client keeps its cookies: a browser reloading, or a new browser every time.
+#[derive(Clone, Copy, PartialEq)]
+enum Cookies {
+    Kept,
+    None,
+}
+
+fn client_with(addr: SocketAddr, cookies: Cookies) -> reqwest::Client {
     reqwest::Client::builder()
-        .cookie_store(true)
+        .cookie_store(cookies == Cookies::Kept)
         .redirect(reqwest::redirect::Policy::none())
         .resolve("localhost", addr)
         .resolve("acme.localhost", addr)
@@ -205,7 +234,7 @@ async fn enrolled_phone(
 }
 
 async fn latency(label: &str, url: String) {
-    let (addr, db) = start(url).await;
+    let (addr, db, _) = start(url).await;
     let port = addr.port();
     gatehouse::tenants::service::create(&db, "acme", "Acme MSP", "admin@acme.com", "bench")
         .await
@@ -320,13 +349,14 @@ async fn hello_server(body: String) -> SocketAddr {
     addr
 }
 
-/// Requests per second of GET `path` on `host`, `RPS_CLIENTS` clients with their own cookies.
-async fn rps(addr: SocketAddr, host: &str, path: &str) -> f64 {
+/// Requests per second of GET `path` on `host` by `RPS_CLIENTS` clients, and how many
+/// requests that was.
+async fn rps(addr: SocketAddr, host: &str, path: &str, cookies: Cookies) -> (f64, u64) {
     let url = format!("http://{host}:{}{path}", addr.port());
     let deadline = Instant::now() + Duration::from_secs(RPS_SECONDS);
     let mut tasks = Vec::new();
     for _ in 0..RPS_CLIENTS {
-        let c = client(addr);
+        let c = client_with(addr, cookies);
         let url = url.clone();
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
@@ -343,5 +373,5 @@ async fn rps(addr: SocketAddr, host: &str, path: &str) -> f64 {
     for t in tasks {
         total += t.await.unwrap();
     }
-    total as f64 / RPS_SECONDS as f64
+    (total as f64 / RPS_SECONDS as f64, total)
 }

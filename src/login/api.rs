@@ -21,6 +21,12 @@ pub struct LoginView {
     pub notice: Option<String>,
 }
 
+/// The login page's countdown, `m:ss`.
+pub fn countdown_text(secs_left: i64) -> String {
+    let s = secs_left.max(0);
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
 /// The signed-in person, as pages show them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Me {

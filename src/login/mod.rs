@@ -3,6 +3,8 @@
 pub mod api;
 pub mod page;
 #[cfg(feature = "ssr")]
+pub mod page_cache;
+#[cfg(feature = "ssr")]
 pub mod push;
 #[cfg(feature = "ssr")]
 pub mod qr;

@@ -1,4 +1,4 @@
-use super::api::{fetch_login_view, whoami, LoginView};
+use super::api::{countdown_text, fetch_login_view, whoami, LoginView};
 use crate::ui::{DemoBanner, SessionWatch};
 use leptos::prelude::*;
 
@@ -37,10 +37,7 @@ fn Challenge(v: LoginView) -> impl IntoView {
         let id = v.challenge_id.clone();
         Effect::new(move |_| live::start(id.clone(), remaining, notice));
     }
-    let countdown = move || {
-        let r = remaining.get().max(0);
-        format!("{}:{:02}", r / 60, r % 60)
-    };
+    let countdown = move || countdown_text(remaining.get());
     view! {
         {v.demo.then(|| view! { <DemoBanner base_url=v.base_url.clone() /> })}
         <section class="card login-card">

@@ -2,14 +2,18 @@
 //! with PostgreSQL also across replicas through LISTEN/NOTIFY, so the phone may reach one
 //! instance and the browser another.
 
+use super::page_cache::PageCache;
+use super::service::Challenge;
 use crate::server::db::{Db, Engine};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use tokio::sync::broadcast;
 
 const CHANNEL: &str = "gatehouse_login";
 /// Sends a push event to every instance: channel, then the event as JSON.
 const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 const TENANT_TOPIC: &str = "tenant:";
+const CHALLENGE_TOPIC: &str = "challenge:";
 
 /// Something a browser waits for, on a topic: `challenge:{id}` or `user:{id}`; and, between
 /// instances, `tenant:{id}` when a tenant's settings change.
@@ -19,23 +23,33 @@ pub struct PushEvent {
     /// `approved`, `denied`, `cancelled` (challenges) or `signed_out` (users).
     pub outcome: String,
     pub reason: Option<String>,
+    /// For a challenge's outcome: the hash of the binding cookie of the browser that showed
+    /// it, so each replica forgets that browser's login page (`PageCache`).
+    #[serde(default)]
+    pub browser: Option<String>,
 }
 
 impl PushEvent {
     pub fn challenge_topic(id: &str) -> String {
-        format!("challenge:{id}")
+        format!("{CHALLENGE_TOPIC}{id}")
     }
 
     pub fn user_topic(user_id: &str) -> String {
         format!("user:{user_id}")
     }
 
-    pub fn challenge(id: &str, outcome: &str, reason: Option<&str>) -> Self {
+    pub fn challenge(c: &Challenge, outcome: &str, reason: Option<&str>) -> Self {
         Self {
-            topic: Self::challenge_topic(id),
+            topic: Self::challenge_topic(&c.id),
             outcome: outcome.into(),
             reason: reason.map(str::to_string),
+            browser: Some(c.binding_hash.clone()),
         }
+    }
+
+    /// The challenge this event is the outcome of.
+    pub fn decided_challenge(&self) -> Option<&str> {
+        self.topic.strip_prefix(CHALLENGE_TOPIC)
     }
 
     /// A tenant's settings changed: every instance forgets its cached copy.
@@ -44,6 +58,7 @@ impl PushEvent {
             topic: format!("{TENANT_TOPIC}{tenant_id}"),
             outcome: "changed".into(),
             reason: None,
+            browser: None,
         }
     }
 
@@ -58,6 +73,7 @@ impl PushEvent {
             topic: Self::user_topic(user_id),
             outcome: "signed_out".into(),
             reason: Some(reason.into()),
+            browser: None,
         }
     }
 }
@@ -65,16 +81,42 @@ impl PushEvent {
 #[derive(Clone)]
 pub struct LoginHub {
     tx: broadcast::Sender<PushEvent>,
+    pages: Arc<PageCache>,
 }
 
 impl LoginHub {
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(1024);
-        Self { tx }
+        Self {
+            tx,
+            pages: Arc::default(),
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<PushEvent> {
         self.tx.subscribe()
+    }
+
+    /// The login pages this instance serves from memory; the hub keeps them true.
+    pub fn pages(&self) -> &PageCache {
+        &self.pages
+    }
+
+    /// Hands an event to this instance's listeners, after forgetting the login pages it
+    /// ends, so the page a browser loads on hearing of it is read afresh.
+    fn deliver(&self, event: PushEvent) {
+        self.forget_pages_of(&event);
+        let _ = self.tx.send(event);
+    }
+
+    /// A decided challenge ends its browser's page; a changed tenant, all of its pages.
+    fn forget_pages_of(&self, event: &PushEvent) {
+        if let Some(id) = event.decided_challenge() {
+            self.pages.forget_code(event.browser.as_deref(), id);
+        }
+        if let Some(id) = event.changed_tenant() {
+            self.pages.forget_tenant(id);
+        }
     }
 
     /// Tells every instance's waiting browsers. On SQLite there is only this instance.
@@ -82,20 +124,23 @@ impl LoginHub {
         match &db.engine {
             Engine::Postgres(pool) => {
                 let payload = serde_json::to_string(&event).unwrap_or_default();
-                if let Err(err) = sqlx::query(NOTIFY)
+                match sqlx::query(NOTIFY)
                     .bind(CHANNEL)
                     .bind(payload)
                     .execute(pool)
                     .await
                 {
+                    // This instance's listener hears it too, a moment later; its pages
+                    // are done with now.
+                    Ok(_) => self.forget_pages_of(&event),
                     // The browser still completes on its next page load; push is a courtesy.
-                    tracing::warn!(error = %err, "pg_notify failed; delivering locally only");
-                    let _ = self.tx.send(event);
+                    Err(err) => {
+                        tracing::warn!(error = %err, "pg_notify failed; delivering locally only");
+                        self.deliver(event);
+                    }
                 }
             }
-            Engine::Sqlite(_) => {
-                let _ = self.tx.send(event);
-            }
+            Engine::Sqlite(_) => self.deliver(event),
         }
     }
 
@@ -116,10 +161,13 @@ impl LoginHub {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
+                // Before the caller answers (a phone's approval): a reload of the browser on
+                // this instance must not meet its old page, even before the listener hears.
+                self.forget_pages_of(&event);
             }
             Engine::Sqlite(_) => {
                 tx.commit().await?;
-                let _ = self.tx.send(event);
+                self.deliver(event);
             }
         }
         Ok(())
@@ -137,12 +185,21 @@ impl LoginHub {
                     if let Err(err) = listener.listen(CHANNEL).await {
                         tracing::warn!(error = %err, "LISTEN failed; retrying");
                     } else {
+                        // Whatever was sent while no one listened is lost: trust nothing
+                        // remembered from before.
+                        self.pages.forget_all();
                         loop {
-                            match listener.recv().await {
-                                Ok(note) => {
+                            // `try_recv` says when the connection drops (sqlx reconnects,
+                            // and notifications in between are lost).
+                            match listener.try_recv().await {
+                                Ok(Some(note)) => {
                                     if let Ok(event) = serde_json::from_str(note.payload()) {
-                                        let _ = self.tx.send(event);
+                                        self.deliver(event);
                                     }
+                                }
+                                Ok(None) => {
+                                    tracing::warn!("login push listener reconnected; notifications in between may be lost");
+                                    self.pages.forget_all();
                                 }
                                 Err(err) => {
                                     tracing::warn!(error = %err, "login push listener lost; reconnecting");

@@ -1,6 +1,7 @@
 //! The plain HTTP side of login: the page gate (cookie, completion, redirects), the push
 //! stream, sign-out.
 
+use super::page_cache::{self, Page};
 use super::push::PushEvent;
 use super::service::{self, Challenge, ForBrowser};
 use super::session::{self, Completion};
@@ -106,6 +107,13 @@ pub async fn page_gate(
     let ip = peer.ip().to_string();
     let agent = user_agent(req.headers());
 
+    // A reload while the code still waits is answered from memory (see `PageCache`).
+    let pages = state.hub.pages();
+    if let Some(page) = pages.page(&binding_hash, &tenant.id, now(), service::RENEW_WITHIN_SECS) {
+        return login_page(jar, page);
+    }
+    let epoch = pages.epoch();
+
     // The first load after approval signs the browser in (this is also the no-JS path).
     match service::for_browser(&state.db, &tenant, &binding_hash, &ip, &agent).await {
         Ok(ForBrowser::Approved(challenge)) => {
@@ -127,22 +135,80 @@ pub async fn page_gate(
                 Err(err) => internal(err),
             }
         }
-        Ok(ForBrowser::Show(challenge, refused)) => {
+        Ok(ForBrowser::Show(challenge, None)) => {
+            let page = match pages.confirm(&challenge, now(), epoch) {
+                Some(page) => page,
+                None => match render_to_keep(&state, &tenant, &challenge, epoch, req, next).await {
+                    Ok(page) => page,
+                    Err(res) => return no_store((jar, res).into_response()),
+                },
+            };
+            login_page(jar, page)
+        }
+        // A new code after a refused one says why, once: that page is not kept.
+        Ok(ForBrowser::Show(challenge, Some(reason))) => {
             let mut view = service::view(&state, &tenant, &challenge);
-            view.notice = refused.map(|reason| {
-                format!("Sign-in refused: {reason}. Scan the new code to try again.")
-            });
+            view.notice = Some(format!(
+                "Sign-in refused: {reason}. Scan the new code to try again."
+            ));
             req.extensions_mut().insert(view);
-            let mut res = (jar, next.run(req).await).into_response();
-            // A QR code must never come from a cache: it is single-use and bound to this browser.
-            res.headers_mut().insert(
-                header::CACHE_CONTROL,
-                header::HeaderValue::from_static("no-store"),
-            );
-            res
+            no_store((jar, next.run(req).await).into_response())
         }
         Err(err) => internal(err),
     }
+}
+
+/// The rendered login page is a few kilobytes; anything near this is a fault.
+const MAX_PAGE_BYTES: usize = 1 << 20;
+
+/// Renders the page of a waiting code with marks where the time left goes, keeps it for the
+/// browser's reloads, and returns it with the time left filled in.
+async fn render_to_keep(
+    state: &AppState,
+    tenant: &Tenant,
+    challenge: &Challenge,
+    epoch: u64,
+    mut req: Request,
+    next: Next,
+) -> Result<Page, Response> {
+    let mut view = service::view(state, tenant, challenge);
+    view.expires_in_secs = page_cache::TEMPLATE_SECS;
+    req.extensions_mut().insert(view);
+    let res = next.run(req).await;
+    if res.status() != StatusCode::OK {
+        return Err(res);
+    }
+    let content_type = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("text/html; charset=utf-8")
+        .to_string();
+    let body = axum::body::to_bytes(res.into_body(), MAX_PAGE_BYTES)
+        .await
+        .map_err(|err| internal(anyhow::anyhow!("the login page did not render: {err}")))?;
+    let rendered = Page {
+        content_type,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    state.hub.pages().keep(challenge, &rendered, epoch);
+    Ok(page_cache::fill_once(
+        rendered,
+        challenge.expires_at - now(),
+    ))
+}
+
+fn login_page(jar: CookieJar, page: Page) -> Response {
+    no_store((jar, [(header::CONTENT_TYPE, page.content_type)], page.body).into_response())
+}
+
+/// A QR code must never come from an HTTP cache: it is single-use and bound to this browser.
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    res
 }
 
 fn internal(err: anyhow::Error) -> Response {
@@ -176,6 +242,11 @@ async fn events(
         Ok(_) => return StatusCode::NOT_FOUND.into_response(),
         Err(err) => return internal(err),
     };
+    if challenge.status != "pending" {
+        // Decided where this instance did not hear of it yet (another replica): the page
+        // the browser loads next must be read afresh.
+        state.hub.pages().forget_code(Some(&binding), &challenge.id);
+    }
     let (tx, out) = tokio::sync::mpsc::channel::<Event>(4);
     tokio::spawn(async move {
         let first = match challenge.status.as_str() {
@@ -198,7 +269,7 @@ async fn events(
                 }
                 _ = tx.closed() => return,
                 msg = rx.recv() => match msg {
-                    Ok(PushEvent { topic, outcome, reason }) if topic == PushEvent::challenge_topic(&challenge.id) => {
+                    Ok(PushEvent { topic, outcome, reason, .. }) if topic == PushEvent::challenge_topic(&challenge.id) => {
                         let _ = tx.send(outcome_event(&outcome, reason.as_deref())).await;
                         return;
                     }
@@ -241,7 +312,7 @@ async fn session_events(
             tokio::select! {
                 _ = tx.closed() => return,
                 msg = rx.recv() => match msg {
-                    Ok(PushEvent { topic: t, outcome, reason }) if t == topic => {
+                    Ok(PushEvent { topic: t, outcome, reason, .. }) if t == topic => {
                         let _ = tx.send(outcome_event(&outcome, reason.as_deref())).await;
                         return;
                     }

@@ -17,6 +17,9 @@ pub const CHALLENGE_TTL_SECS: i64 = 120;
 /// How long after its expiry an approved challenge may still be completed by its browser
 /// (the phone approved at the last second; the browser needs a moment to come back).
 const COMPLETION_GRACE_SECS: i64 = 60;
+/// A page load this close to a code's end draws the next code instead: nobody could scan
+/// and approve in time.
+pub const RENEW_WITHIN_SECS: i64 = 5;
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Challenge {
@@ -112,7 +115,7 @@ pub async fn for_browser(
     .bind(&tenant.id)
     .bind(binding_hash)
     .bind(at - COMPLETION_GRACE_SECS)
-    .bind(at + 5)
+    .bind(at + RENEW_WITHIN_SECS)
     .fetch_optional(&db.pool)
     .await?;
     Ok(match found {
@@ -247,7 +250,7 @@ pub async fn deny(
         .commit_and_publish(
             tx,
             &state.db,
-            PushEvent::challenge(&c.id, "denied", Some(reason)),
+            PushEvent::challenge(c, "denied", Some(reason)),
         )
         .await?;
     Ok(true)

@@ -400,7 +400,7 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
     .await?;
     state
         .hub
-        .commit_and_publish(tx, &state.db, PushEvent::challenge(&c.id, "approved", None))
+        .commit_and_publish(tx, &state.db, PushEvent::challenge(&c, "approved", None))
         .await?;
     Ok(User {
         status: "active".into(),

@@ -200,6 +200,9 @@ async fn an_expired_request_cannot_be_approved() {
         .execute(&app.state.db.pool)
         .await
         .unwrap();
+    // Two minutes passed for the database only; the app's memory of the page (it ends with
+    // the code's own time) goes as it would have.
+    app.state.hub.pages().forget_all();
     let (s, code, _) = error_code(
         phone
             .approve(&app, "acme", &page.challenge, page.match_number)
@@ -230,6 +233,151 @@ async fn reloading_the_login_page_keeps_the_same_code() {
     assert_eq!(a.match_number, b.match_number);
 }
 
+/// The countdown a page shows, in seconds.
+fn countdown_secs(html: &str) -> i64 {
+    let shown = between(html, "id=\"countdown\">", "<").expect("a countdown on the page");
+    let (m, s) = shown.split_once(':').expect("m:ss");
+    m.parse::<i64>().unwrap() * 60 + s.parse::<i64>().unwrap()
+}
+
+#[tokio::test]
+async fn a_reload_is_answered_from_memory_and_shows_the_time_left() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let browser = app.browser(&["acme"]);
+    let first = browser.login_page("acme").await;
+    let (expires_at,): (i64,) =
+        sqlx::query_as("SELECT expires_at FROM login_challenges WHERE id = $1")
+            .bind(&first.challenge)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    let pages = app.state.hub.pages();
+    let from_memory = pages.served_from_memory();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+
+    let again = browser.login_page("acme").await;
+    assert_eq!(
+        pages.served_from_memory(),
+        from_memory + 1,
+        "the reload was answered from memory"
+    );
+    assert_eq!(again.challenge, first.challenge);
+    assert_eq!(again.match_number, first.match_number);
+    let left = expires_at - now();
+    // The page's data for hydration: JSON in a script's string literal.
+    let data = |s: i64| format!("\\\"expires_in_secs\\\":{s}");
+    let shown = countdown_secs(&again.html);
+    assert!(
+        (shown - left).abs() <= 1 && shown < countdown_secs(&first.html),
+        "the countdown shows {shown} s, {left} s are left"
+    );
+    assert!(
+        again.html.contains(&data(shown)),
+        "the page's data for the browser carries the same time left"
+    );
+    let was = countdown_secs(&first.html);
+    let text = |s: i64| format!("{}:{:02}", s / 60, s % 60);
+    assert_eq!(
+        first
+            .html
+            .replace(&text(was), &text(shown))
+            .replace(&data(was), &data(shown)),
+        again.html,
+        "apart from the time left, the same page"
+    );
+}
+
+#[tokio::test]
+async fn approving_a_code_shown_from_memory_signs_in_on_the_next_load() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let browser = app.browser(&["acme"]);
+    browser.login_page("acme").await;
+    let page = browser.login_page("acme").await;
+    assert_eq!(app.state.hub.pages().served_from_memory(), 1);
+    let res = phone
+        .approve(&app, "acme", &page.challenge, page.match_number)
+        .await;
+    assert_eq!(res.status(), 200);
+    // Without JavaScript: the page's next refresh.
+    let res = browser.get("acme", "/").await;
+    assert_eq!(
+        res.status(),
+        303,
+        "signed in on the first load after approval"
+    );
+    assert_eq!(res.headers()["location"], "/home");
+}
+
+#[tokio::test]
+async fn denying_a_code_shown_from_memory_brings_a_new_code_that_says_why() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let browser = app.browser(&["acme"]);
+    browser.login_page("acme").await;
+    let page = browser.login_page("acme").await;
+    assert_eq!(
+        phone.deny(&app, "acme", &page.challenge).await.status(),
+        200
+    );
+    let next = browser.login_page("acme").await;
+    assert_ne!(next.challenge, page.challenge, "a new code");
+    assert!(
+        next.html.contains("Sign-in refused: denied on the phone"),
+        "the new code says why"
+    );
+    let after = browser.login_page("acme").await;
+    assert_eq!(after.challenge, next.challenge);
+    assert!(!after.html.contains("Sign-in refused"), "said once");
+}
+
+#[tokio::test]
+async fn an_approval_on_one_instance_signs_in_a_browser_whose_page_another_kept() {
+    let app = spawn_app().await;
+    let replica = app.replica().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let on_replica = replica.browser(&["acme"]);
+    on_replica.login_page("acme").await;
+    let page = on_replica.login_page("acme").await;
+    assert_eq!(replica.state.hub.pages().served_from_memory(), 1);
+    let res = phone
+        .approve(&app, "acme", &page.challenge, page.match_number)
+        .await;
+    assert_eq!(res.status(), 200);
+
+    // PostgreSQL tells the other instance at once; SQLite runs one instance, and a second
+    // one on the same file stops trusting its memory of the page within seconds.
+    let patience = if on_postgres() {
+        2
+    } else {
+        gatehouse::login::page_cache::TRUST_FOR.as_secs() + 2
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let res = on_replica.get("acme", "/").await;
+        if res.status() == 303 {
+            assert_eq!(res.headers()["location"], "/home");
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < patience,
+            "the other instance still shows the approved code"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn approving_a_code_the_page_has_just_replaced_still_signs_the_browser_in() {
     let app = spawn_app().await;
@@ -247,6 +395,7 @@ async fn approving_a_code_the_page_has_just_replaced_still_signs_the_browser_in(
         .execute(&app.state.db.pool)
         .await
         .unwrap();
+    app.state.hub.pages().forget_all();
     let new = browser.login_page("acme").await;
     assert_ne!(new.challenge, old.challenge, "a fresh code near expiry");
     let res = phone
