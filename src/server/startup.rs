@@ -18,10 +18,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use leptos::config::LeptosOptions;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
 use tower_sessions::cookie::SameSite;
@@ -124,8 +124,17 @@ impl Application {
     }
 }
 
+/// The portal's Leptos routes, walked once per process. While they are walked, leptos_server
+/// stops every resource in the process from loading, and a resource that first runs then
+/// never finishes (a process-wide switch; leptos-rs/leptos#4773): a page rendered meanwhile by
+/// another server of the process (tests, replicas) would never answer.
+fn routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 async fn router(state: AppState) -> anyhow::Result<Router> {
-    let routes = generate_route_list(App);
+    let routes = routes();
     let leptos_options = state.leptos_options.clone();
     let site_root = state.config.site_root.clone();
     let app: Router<AppState> = Router::new()

@@ -1,5 +1,6 @@
 use crate::helpers::*;
 use futures::StreamExt;
+use gatehouse::server::startup::Application;
 
 #[tokio::test]
 async fn an_invited_technician_signs_in_by_qr_and_lands_on_home() {
@@ -599,4 +600,47 @@ async fn a_session_does_not_carry_over_to_another_tenant() {
     )
     .await;
     assert_eq!((s, code.as_str()), (403, "no_account"));
+}
+
+#[tokio::test]
+async fn the_login_page_answers_while_another_server_starts_in_the_same_process() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    // Another server starts over and over beside this one, as the tests' servers do (and
+    // replicas of one process would).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let starter = {
+        let stop = stop.clone();
+        let url = app.state.config.database_url.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let mut started = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let config = gatehouse::server::config::Config::for_tests(url.clone());
+                    let other = Application::build(config).await.expect("another server");
+                    other.state().db.close().await;
+                    started += 1;
+                }
+                started
+            })
+        })
+    };
+    for load in 0..100 {
+        // A new browser each time: its page is rendered, not served from memory.
+        let browser = app.browser(&["acme"]);
+        let page = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            browser.login_page("acme"),
+        )
+        .await;
+        assert!(page.is_ok(), "load {load} of the login page never answered");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let started = starter.join().unwrap();
+    assert!(started > 0, "no other server started alongside");
 }
