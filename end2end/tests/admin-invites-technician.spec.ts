@@ -5,6 +5,13 @@ import { TENANT } from "../playwright.config";
 test("an admin signs in by QR, invites a technician, and the technician signs in on their own phone", async ({ browser }) => {
   // The admin's computer shows the QR code; the admin's phone verifies the admin email.
   const adminDesktop = await newDesktop(browser);
+  // Whatever the admin does below, the browser console stays clean (no failed loads, no
+  // hydration errors).
+  const consoleErrors: string[] = [];
+  adminDesktop.on("console", (m) => {
+    if (m.type() === "error") consoleErrors.push(`${m.text()} (${m.location().url})`);
+  });
+  await adminDesktop.reload();
   await expect(adminDesktop.locator("h1")).toContainText("Sign in to Acme MSP");
   const adminPhone = await newPhone(browser);
   await verifyEmail(adminPhone, ADMIN);
@@ -50,6 +57,8 @@ test("an admin signs in by QR, invites a technician, and the technician signs in
   await adminDesktop.getByRole("link", { name: "Audit log" }).click();
   await expect(adminDesktop.locator("#audit")).toContainText("user.invited");
   await expect(adminDesktop.locator("#audit")).toContainText("user.onboarded");
+
+  expect(consoleErrors).toEqual([]);
 
   // Alex signs out.
   await alexDesktop.getByRole("button", { name: "Sign out" }).click();

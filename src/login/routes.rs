@@ -346,7 +346,7 @@ fn base_home(state: &AppState) -> Html<String> {
     };
     Html(format!(
         "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-         <title>Gatehouse</title><link rel=stylesheet href=\"/pkg/gatehouse.css\">\
+         <title>Gatehouse</title><link rel=icon type=image/svg+xml href=/favicon.svg><link rel=stylesheet href=\"/pkg/gatehouse.css\">\
          <main class=narrow><h1>Gatehouse</h1>{demo}\
          <p>Each organisation signs in at its own address, <code>{{tenant}}.{base}</code>.</p>\
          <p>Technicians: open <a href=\"/app\">the Gatehouse phone app</a> on your phone to enroll it and verify your work email.</p>\

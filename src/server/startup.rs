@@ -252,7 +252,7 @@ async fn outbox(State(state): State<AppState>, Extension(site): Extension<Site>)
     };
     Html(format!(
         "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-         <title>Dev outbox · Gatehouse</title><link rel=stylesheet href=\"/pkg/gatehouse.css\">\
+         <title>Dev outbox · Gatehouse</title><link rel=icon type=image/svg+xml href=/favicon.svg><link rel=stylesheet href=\"/pkg/gatehouse.css\">\
          <main class=narrow><h1>Dev outbox</h1>\
          <p class=demo-banner>SMTP_URL is not set, so Gatehouse keeps its mail here instead of sending it. Newest first.</p>\
          {list}</main></html>"
