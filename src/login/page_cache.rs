@@ -13,7 +13,7 @@
 //! like the time left.
 
 use super::api::countdown_text;
-use super::service::Challenge;
+use super::service::{Challenge, RENEW_WITHIN_SECS};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -30,13 +30,11 @@ const MAX_PAGES: usize = 4096;
 pub const TEMPLATE_SECS: i64 = 3_599_999_999;
 
 /// A rendered login page with holes where the time left goes.
-#[derive(Debug, PartialEq)]
 struct Template {
     pieces: Vec<Piece>,
     content_type: String,
 }
 
-#[derive(Debug, PartialEq)]
 enum Piece {
     Text(Box<str>),
     /// The countdown as shown, `m:ss`.
@@ -146,14 +144,14 @@ impl PageCache {
     }
 
     /// The browser's page, if memory may answer for it at `at` (unix seconds): the code is
-    /// still waiting as far as this replica knows, and is not within `renew_within` seconds
-    /// of its end.
-    pub fn page(&self, browser: &str, tenant_id: &str, at: i64, renew_within: i64) -> Option<Page> {
+    /// still waiting as far as this replica knows, and is not so near its end that the page
+    /// must draw the next one (`RENEW_WITHIN_SECS`, as the database read decides).
+    pub fn page(&self, browser: &str, tenant_id: &str, at: i64) -> Option<Page> {
         let (template, secs_left) = {
             let pages = self.pages();
             let entry = pages.get(browser)?;
             if entry.tenant_id != tenant_id
-                || entry.expires_at <= at + renew_within
+                || entry.expires_at <= at + RENEW_WITHIN_SECS
                 || entry.trusted_until <= Instant::now()
             {
                 return None;
@@ -301,7 +299,7 @@ mod tests {
     fn a_kept_page_shows_the_time_left_when_served() {
         let cache = PageCache::default();
         assert!(kept(&cache, "b1", 1_000));
-        let page = cache.page("b1", "t1", 887, 5).expect("served from memory");
+        let page = cache.page("b1", "t1", 887).expect("served from memory");
         assert_eq!(page, rendered(113));
         assert_eq!(cache.served_from_memory(), 1);
     }
@@ -316,9 +314,9 @@ mod tests {
     fn memory_does_not_answer_near_the_end_of_a_code_or_for_another_tenant() {
         let cache = PageCache::default();
         assert!(kept(&cache, "b1", 1_000));
-        assert!(cache.page("b1", "t1", 995, 5).is_none());
-        assert!(cache.page("b1", "t2", 900, 5).is_none());
-        assert!(cache.page("b2", "t1", 900, 5).is_none());
+        assert!(cache.page("b1", "t1", 995).is_none());
+        assert!(cache.page("b1", "t2", 900).is_none());
+        assert!(cache.page("b2", "t1", 900).is_none());
     }
 
     #[test]
@@ -327,10 +325,10 @@ mod tests {
         assert!(kept(&cache, "b1", 1_000));
         assert!(kept(&cache, "b2", 1_000));
         cache.forget_code(Some("b1"), "an-older-code");
-        assert!(cache.page("b1", "t1", 900, 5).is_none());
-        assert!(cache.page("b2", "t1", 900, 5).is_some());
+        assert!(cache.page("b1", "t1", 900).is_none());
+        assert!(cache.page("b2", "t1", 900).is_some());
         cache.forget_code(None, "c1");
-        assert!(cache.page("b2", "t1", 900, 5).is_none());
+        assert!(cache.page("b2", "t1", 900).is_none());
     }
 
     #[test]
@@ -339,7 +337,7 @@ mod tests {
         let before = cache.epoch();
         cache.forget_code(Some("b1"), "c1");
         assert!(!cache.keep(&code("b1", 1_000), &rendered(TEMPLATE_SECS), before));
-        assert!(cache.page("b1", "t1", 900, 5).is_none());
+        assert!(cache.page("b1", "t1", 900).is_none());
         assert!(cache.confirm(&code("b1", 1_000), 900, before).is_none());
     }
 
@@ -375,11 +373,11 @@ mod tests {
         let cache = PageCache::default();
         assert!(kept(&cache, "b1", 1_000));
         cache.forget_tenant("t2");
-        assert!(cache.page("b1", "t1", 900, 5).is_some());
+        assert!(cache.page("b1", "t1", 900).is_some());
         cache.forget_tenant("t1");
-        assert!(cache.page("b1", "t1", 900, 5).is_none());
+        assert!(cache.page("b1", "t1", 900).is_none());
         assert!(kept(&cache, "b1", 1_000));
         cache.forget_all();
-        assert!(cache.page("b1", "t1", 900, 5).is_none());
+        assert!(cache.page("b1", "t1", 900).is_none());
     }
 }

@@ -109,7 +109,7 @@ pub async fn page_gate(
 
     // A reload while the code still waits is answered from memory (see `PageCache`).
     let pages = state.hub.pages();
-    if let Some(page) = pages.page(&binding_hash, &tenant.id, now(), service::RENEW_WITHIN_SECS) {
+    if let Some(page) = pages.page(&binding_hash, &tenant.id, now()) {
         return login_page(jar, page);
     }
     let epoch = pages.epoch();

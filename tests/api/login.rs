@@ -1,14 +1,22 @@
 use crate::helpers::*;
 use futures::StreamExt;
+use gatehouse::login::api::countdown_text;
 use gatehouse::server::startup::Application;
 
-#[tokio::test]
-async fn an_invited_technician_signs_in_by_qr_and_lands_on_home() {
+/// The app with tenant `acme`, its technician Alex (invited), and Alex's phone with the
+/// email verified.
+async fn acme_with_alex() -> (TestApp, Phone) {
     let app = spawn_app().await;
     app.create_tenant("acme", "Acme MSP", "admin@acme.com")
         .await;
     app.add_user("acme", "Alex", "alex@acme.com").await;
     let phone = app.phone_with_email("alex@acme.com").await;
+    (app, phone)
+}
+
+#[tokio::test]
+async fn an_invited_technician_signs_in_by_qr_and_lands_on_home() {
+    let (app, phone) = acme_with_alex().await;
     let browser = app.browser(&["acme"]);
 
     let page = browser.login_page("acme").await;
@@ -64,11 +72,7 @@ async fn an_invited_technician_signs_in_by_qr_and_lands_on_home() {
 
 #[tokio::test]
 async fn the_browser_is_told_of_the_approval_by_push() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
+    let (app, phone) = acme_with_alex().await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
     let res = browser
@@ -96,11 +100,7 @@ async fn the_browser_is_told_of_the_approval_by_push() {
 
 #[tokio::test]
 async fn another_browser_cannot_use_the_approval() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
+    let (app, phone) = acme_with_alex().await;
     let victim = app.browser(&["acme"]);
     let attacker = app.browser(&["acme"]);
     let page = victim.login_page("acme").await;
@@ -134,11 +134,7 @@ async fn another_browser_cannot_use_the_approval() {
 
 #[tokio::test]
 async fn an_approval_cannot_be_replayed() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
+    let (app, phone) = acme_with_alex().await;
     let browser = app.browser(&["acme"]);
     let landed = sign_in(&app, &browser, &phone, "acme").await;
     assert_eq!(landed, "/home");
@@ -153,11 +149,7 @@ async fn an_approval_cannot_be_replayed() {
 
 #[tokio::test]
 async fn a_wrong_number_cancels_the_request() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
+    let (app, phone) = acme_with_alex().await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
     let wrong = if page.match_number == 99 {
@@ -189,11 +181,7 @@ async fn a_wrong_number_cancels_the_request() {
 
 #[tokio::test]
 async fn an_expired_request_cannot_be_approved() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
+    let (app, phone) = acme_with_alex().await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
     sqlx::query("UPDATE login_challenges SET expires_at = $1")
@@ -279,11 +267,10 @@ async fn a_reload_is_answered_from_memory_and_shows_the_time_left() {
         "the page's data for the browser carries the same time left"
     );
     let was = countdown_secs(&first.html);
-    let text = |s: i64| format!("{}:{:02}", s / 60, s % 60);
     assert_eq!(
         first
             .html
-            .replace(&text(was), &text(shown))
+            .replace(&countdown_text(was), &countdown_text(shown))
             .replace(&data(was), &data(shown)),
         again.html,
         "apart from the time left, the same page"
@@ -292,11 +279,7 @@ async fn a_reload_is_answered_from_memory_and_shows_the_time_left() {
 
 #[tokio::test]
 async fn approving_a_code_shown_from_memory_signs_in_on_the_next_load() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
+    let (app, phone) = acme_with_alex().await;
     let browser = app.browser(&["acme"]);
     browser.login_page("acme").await;
     let page = browser.login_page("acme").await;
@@ -317,11 +300,7 @@ async fn approving_a_code_shown_from_memory_signs_in_on_the_next_load() {
 
 #[tokio::test]
 async fn denying_a_code_shown_from_memory_brings_a_new_code_that_says_why() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
+    let (app, phone) = acme_with_alex().await;
     let browser = app.browser(&["acme"]);
     browser.login_page("acme").await;
     let page = browser.login_page("acme").await;
@@ -343,6 +322,7 @@ async fn denying_a_code_shown_from_memory_brings_a_new_code_that_says_why() {
 #[tokio::test]
 async fn an_approval_on_one_instance_signs_in_a_browser_whose_page_another_kept() {
     let app = spawn_app().await;
+    // Started first: a new instance forgets its pages once its push listener is up.
     let replica = app.replica().await;
     app.create_tenant("acme", "Acme MSP", "admin@acme.com")
         .await;
@@ -381,11 +361,7 @@ async fn an_approval_on_one_instance_signs_in_a_browser_whose_page_another_kept(
 
 #[tokio::test]
 async fn approving_a_code_the_page_has_just_replaced_still_signs_the_browser_in() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
+    let (app, phone) = acme_with_alex().await;
     let browser = app.browser(&["acme"]);
     let old = browser.login_page("acme").await;
     // The code is seconds from expiry: the next load shows a fresh one, while the phone
@@ -438,11 +414,7 @@ async fn a_disabled_user_cannot_sign_in() {
 
 #[tokio::test]
 async fn a_user_disabled_after_approving_is_not_signed_in_and_the_approval_is_spent() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
+    let (app, phone) = acme_with_alex().await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
     let res = phone
@@ -525,11 +497,7 @@ async fn a_stranger_or_an_unverified_phone_is_refused_with_the_reason() {
 
 #[tokio::test]
 async fn denying_on_the_phone_tells_the_browser() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
+    let (app, phone) = acme_with_alex().await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
     assert_eq!(
@@ -554,11 +522,7 @@ async fn denying_on_the_phone_tells_the_browser() {
 
 #[tokio::test]
 async fn signing_out_ends_the_session() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
+    let (app, phone) = acme_with_alex().await;
     let browser = app.browser(&["acme"]);
     sign_in(&app, &browser, &phone, "acme").await;
     assert_eq!(browser.get("acme", "/home").await.status(), 200);
