@@ -59,6 +59,8 @@ pub async fn sweep(db: &Db, at: i64) -> anyhow::Result<Swept> {
         )
         .await?,
     };
+    // Budget windows of the phone's mail and code checks, long over.
+    crate::server::rate_limit::sweep(db, at).await?;
     match &db.engine {
         Engine::Sqlite(pool) => SqliteStore::new(pool.clone()).delete_expired().await?,
         Engine::Postgres(pool) => PostgresStore::new(pool.clone()).delete_expired().await?,

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod devices;
 pub mod domain;
 #[cfg(feature = "ssr")]
 pub mod emulator;

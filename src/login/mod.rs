@@ -1,6 +1,8 @@
 //! QR login: challenges for the browser, push of the outcome, sessions.
 
 pub mod api;
+#[cfg(feature = "ssr")]
+pub mod binding;
 pub mod page;
 #[cfg(feature = "ssr")]
 pub mod page_cache;

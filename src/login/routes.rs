@@ -1,13 +1,14 @@
 //! The plain HTTP side of login: the page gate (cookie, completion, redirects), the push
 //! stream, sign-out.
 
+use super::binding;
 use super::page_cache::{self, Page};
 use super::push::PushEvent;
 use super::service::{self, Challenge, ForBrowser};
 use super::session::{self, Completion};
 use crate::server::host::Site;
 use crate::server::state::AppState;
-use crate::server::util::{now, random_id, sha256_hex};
+use crate::server::util::{now, sha256_hex};
 use crate::tenants::Tenant;
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -22,10 +23,6 @@ use std::net::SocketAddr;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tower_sessions::Session;
-
-/// The browser-binding cookie: its hash is stored with the challenge, so only the browser
-/// that displayed a QR code can complete the login it was approved for.
-pub const BINDING_COOKIE: &str = "gatehouse_login_binding";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -90,11 +87,13 @@ pub async fn page_gate(
         return Redirect::to("/").into_response();
     }
 
-    let (jar, binding) = match jar.get(BINDING_COOKIE) {
-        Some(c) if c.value().len() >= 32 => (jar.clone(), c.value().to_string()),
+    let name = binding::cookie_name(state.config.secure_cookies());
+    let (jar, binding) = match jar.get(name) {
+        Some(c) if state.binding_key.is_minted(c.value()) => (jar.clone(), c.value().to_string()),
+        // Absent, or a value this server never minted (planted): a new one replaces it.
         _ => {
-            let secret = random_id(32);
-            let cookie = Cookie::build((BINDING_COOKIE, secret.clone()))
+            let secret = state.binding_key.mint();
+            let cookie = Cookie::build((name, secret.clone()))
                 .http_only(true)
                 .same_site(SameSite::Lax)
                 .secure(state.config.secure_cookies())
@@ -232,7 +231,11 @@ async fn events(
     jar: CookieJar,
     Query(q): Query<EventsQuery>,
 ) -> Response {
-    let Some(binding) = jar.get(BINDING_COOKIE).map(|c| sha256_hex(c.value())) else {
+    let Some(binding) = jar
+        .get(binding::cookie_name(state.config.secure_cookies()))
+        .filter(|c| state.binding_key.is_minted(c.value()))
+        .map(|c| sha256_hex(c.value()))
+    else {
         return StatusCode::NOT_FOUND.into_response();
     };
     // Subscribe before reading the status, so an approval between the two is not missed.

@@ -218,18 +218,74 @@ pub fn view(state: &AppState, tenant: &Tenant, c: &Challenge) -> LoginView {
     }
 }
 
-/// Marks a pending challenge denied, telling its browser why.
+/// Cancels the user's approvals that no browser has used yet (access ended).
+pub async fn cancel_for_user(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    reason: &str,
+) -> anyhow::Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE login_challenges SET status = 'cancelled', reason = $1 \
+         WHERE user_id = $2 AND status IN ('pending', 'approved')",
+    )
+    .bind(reason)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+/// Cancels the approvals a phone gave in a tenant that no browser has used yet.
+pub async fn cancel_for_device(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    device_id: &str,
+    reason: &str,
+) -> anyhow::Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE login_challenges SET status = 'cancelled', reason = $1 \
+         WHERE tenant_id = $2 AND device_id = $3 AND status = 'approved'",
+    )
+    .bind(reason)
+    .bind(tenant_id)
+    .bind(device_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+/// Detaches a deleted user from the codes they approved (the codes stay, for the audit trail).
+pub async fn forget_user(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+) -> anyhow::Result<()> {
+    sqlx::query("UPDATE login_challenges SET user_id = NULL WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// What a browser is told when the phone refused its sign-in for a reason about the phone's
+/// owner (no account, disabled, another domain, a revoked phone …): the detail names people
+/// and addresses, so it goes to the phone and the audit log only. Whoever put a QR code in
+/// front of someone learns nothing about them.
+pub const REFUSED_ON_THE_PHONE: &str = "the sign-in was refused on the phone";
+
+/// Marks a pending challenge denied: its browser is told `for_browser`, the audit log
+/// `detail`.
 pub async fn deny(
     state: &AppState,
     c: &Challenge,
-    reason: &str,
+    for_browser: &str,
+    detail: &str,
     actor: &str,
 ) -> anyhow::Result<bool> {
     let mut tx = state.db.pool.begin().await?;
     let done = sqlx::query(
         "UPDATE login_challenges SET status = 'denied', reason = $1 WHERE id = $2 AND status = 'pending'",
     )
-    .bind(reason)
+    .bind(for_browser)
     .bind(&c.id)
     .execute(&mut *tx)
     .await?;
@@ -242,7 +298,7 @@ pub async fn deny(
         actor,
         "login.denied",
         &c.id,
-        reason,
+        detail,
     )
     .await?;
     state
@@ -250,7 +306,7 @@ pub async fn deny(
         .commit_and_publish(
             tx,
             &state.db,
-            PushEvent::challenge(c, "denied", Some(reason)),
+            PushEvent::challenge(c, "denied", Some(for_browser)),
         )
         .await?;
     Ok(true)

@@ -104,22 +104,26 @@ pub async fn complete(
     if consumed.rows_affected() != 1 {
         return Ok(Completion::AlreadyUsed);
     }
+    // The user must still be active, and the approving phone not revoked here meanwhile.
     let user = sqlx::query_as::<_, User>(&format!(
         "UPDATE users SET last_login_at = $1 WHERE id = $2 AND tenant_id = $3 AND status = 'active' \
+         AND NOT EXISTS (SELECT 1 FROM device_bindings b WHERE b.device_id = $4 AND b.tenant_id = $3 \
+                         AND b.revoked_at IS NOT NULL) \
          RETURNING {}",
         User::COLUMNS
     ))
     .bind(at)
     .bind(&challenge.user_id)
     .bind(&tenant.id)
+    .bind(&challenge.device_id)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(user) = user else {
-        // Disabled or removed between approval and now: the approval is spent all the same,
-        // and the browser's next code says why.
+        // Disabled, removed or its phone revoked between approval and now: the approval is
+        // spent all the same, and the browser's next code says why.
         sqlx::query(
             "UPDATE login_challenges SET status = 'cancelled', \
-             reason = 'the account was disabled or removed after the phone approved' WHERE id = $1",
+             reason = 'access ended after the phone approved (the account was disabled or removed, or the phone revoked)' WHERE id = $1",
         )
         .bind(&challenge.id)
         .execute(&mut *tx)
@@ -129,8 +133,8 @@ pub async fn complete(
     };
     let login_id = random_id(24);
     sqlx::query(
-        "INSERT INTO user_sessions (id, tenant_id, user_id, created_at, last_seen_at, ip, user_agent) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO user_sessions (id, tenant_id, user_id, created_at, last_seen_at, ip, user_agent, device_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&login_id)
     .bind(&tenant.id)
@@ -139,6 +143,7 @@ pub async fn complete(
     .bind(at)
     .bind(ip)
     .bind(user_agent.chars().take(300).collect::<String>())
+    .bind(&challenge.device_id)
     .execute(&mut *tx)
     .await?;
     audit::record(
@@ -165,6 +170,56 @@ pub async fn complete(
         )
         .await?;
     Ok(Completion::SignedIn { role: user.role })
+}
+
+/// Ends every sign-in of a user (their browsers are signed out on their next request).
+pub async fn end_all_of_user(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+) -> anyhow::Result<u64> {
+    Ok(sqlx::query("DELETE FROM user_sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
+}
+
+/// Ends the sign-ins a phone approved in a tenant; returns their users, one per sign-in.
+pub async fn end_all_of_device(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    device_id: &str,
+) -> anyhow::Result<Vec<String>> {
+    let users: Vec<(String,)> = sqlx::query_as(
+        "DELETE FROM user_sessions WHERE tenant_id = $1 AND device_id = $2 RETURNING user_id",
+    )
+    .bind(tenant_id)
+    .bind(device_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(users.into_iter().map(|(u,)| u).collect())
+}
+
+/// Ends one sign-in of the tenant; returns its user's id and username if it was live.
+pub async fn end_one(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    login_id: &str,
+) -> anyhow::Result<Option<(String, String)>> {
+    let owner: Option<(String, String)> = sqlx::query_as(
+        "SELECT u.id, u.username FROM user_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.tenant_id = $2",
+    )
+    .bind(login_id)
+    .bind(tenant_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if owner.is_some() {
+        sqlx::query("DELETE FROM user_sessions WHERE id = $1")
+            .bind(login_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(owner)
 }
 
 /// Signs this browser out.

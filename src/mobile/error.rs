@@ -34,6 +34,12 @@ pub enum ApiError {
     TooManyAttempts,
     #[error("the code is wrong; {0} attempt(s) left")]
     WrongCode(i64),
+    #[error("{what}; try again in {} minute(s)", (retry_after + 59) / 60)]
+    RateLimited { what: String, retry_after: i64 },
+    #[error("too many wrong codes were entered for this address; it can be verified again in {} minute(s)", (.0 + 59) / 60)]
+    EmailLocked(i64),
+    #[error("your verified email has expired; verify it again in the app")]
+    ClaimExpired,
     #[error("the mail could not be sent; try again later")]
     MailFailed,
     #[error("there is no tenant `{0}`")]
@@ -69,6 +75,18 @@ impl From<sqlx::Error> for ApiError {
 }
 
 impl ApiError {
+    /// Seconds a throttled client should wait, sent as `Retry-After`.
+    pub fn retry_after(&self) -> Option<i64> {
+        match self {
+            ApiError::TooSoon(secs)
+            | ApiError::EmailLocked(secs)
+            | ApiError::RateLimited {
+                retry_after: secs, ..
+            } => Some(*secs),
+            _ => None,
+        }
+    }
+
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         use ApiError::*;
         match self {
@@ -86,6 +104,9 @@ impl ApiError {
             CodeExpired => (StatusCode::GONE, "code_expired"),
             TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             WrongCode(_) => (StatusCode::BAD_REQUEST, "wrong_code"),
+            RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            EmailLocked(_) => (StatusCode::TOO_MANY_REQUESTS, "email_locked"),
+            ClaimExpired => (StatusCode::FORBIDDEN, "email_unverified"),
             MailFailed => (StatusCode::BAD_GATEWAY, "mail_failed"),
             UnknownTenant(_) => (StatusCode::NOT_FOUND, "unknown_tenant"),
             UnknownChallenge => (StatusCode::NOT_FOUND, "unknown_challenge"),
@@ -129,6 +150,11 @@ impl IntoResponse for ApiError {
                 message: self.to_string(),
             },
         };
-        (status, axum::Json(body)).into_response()
+        let mut res = (status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after() {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.max(1).into());
+        }
+        res
     }
 }

@@ -5,12 +5,13 @@ use super::service;
 use crate::server::state::AppState;
 use crate::server::util::format_time;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use utoipa::{OpenApi, ToSchema};
 
 #[derive(OpenApi)]
@@ -24,7 +25,7 @@ use utoipa::{OpenApi, ToSchema};
             (Unix seconds, within 5 minutes of the server's clock)."
     ),
     servers((url = "/api/mobile/v1")),
-    paths(register_device, request_code, confirm_code, challenge_info, approve, deny),
+    paths(register_device, forget_device, request_code, confirm_code, challenge_info, approve, deny),
     components(schemas(RegisterDevice, DeviceCreated, SignedRequest, EmailVerified, ChallengeInfo, Approved, ApprovedUser, ErrorBody))
 )]
 pub struct MobileApiDoc;
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
     let api = Router::new()
         .route("/openapi.json", get(openapi))
         .route("/devices", post(register_device))
+        .route("/devices/{id}", delete(forget_device))
         .route("/devices/{id}/emails", post(request_code))
         .route("/devices/{id}/emails/confirm", post(confirm_code))
         .route("/challenges/{id}", get(challenge_info))
@@ -172,18 +174,36 @@ async fn register_device(
     Ok((status, Json(DeviceCreated { device_id })).into_response())
 }
 
-/// Mail a verification code (purpose `verify_email`, payload `email`).
-#[utoipa::path(post, path = "/devices/{id}/emails", request_body = SignedRequest,
+/// Forget this phone (purpose `forget`): it is revoked everywhere, its verified emails are
+/// dropped, and the sign-ins it approved end. The app makes a new key to enroll again.
+#[utoipa::path(delete, path = "/devices/{id}", request_body = SignedRequest,
     params(("id" = String, Path, description = "Device id")),
-    responses((status = 202, description = "Code mailed"), (status = 400, body = ErrorBody),
-              (status = 429, body = ErrorBody)))]
-async fn request_code(
+    responses((status = 204, description = "Forgotten"), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "device_revoked: already forgotten or revoked"),
+              (status = 404, body = ErrorBody)))]
+async fn forget_device(
     State(state): State<AppState>,
     Path(id): Path<String>,
     b: Result<Json<SignedRequest>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let req = body(b)?;
-    service::request_code(&state, &id, &req.jws).await?;
+    service::forget(&state, &id, &req.jws).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mail a verification code (purpose `verify_email`, payload `email`).
+#[utoipa::path(post, path = "/devices/{id}/emails", request_body = SignedRequest,
+    params(("id" = String, Path, description = "Device id")),
+    responses((status = 202, description = "Code mailed"), (status = 400, body = ErrorBody),
+              (status = 429, body = ErrorBody, description = "too_soon, or rate_limited: too many mails to this address or from this network this hour (Retry-After)")))]
+async fn request_code(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    b: Result<Json<SignedRequest>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let req = body(b)?;
+    service::request_code(&state, &id, &req.jws, &peer.ip().to_string()).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -191,7 +211,8 @@ async fn request_code(
 #[utoipa::path(post, path = "/devices/{id}/emails/confirm", request_body = SignedRequest,
     params(("id" = String, Path, description = "Device id")),
     responses((status = 200, body = EmailVerified), (status = 400, body = ErrorBody),
-              (status = 410, body = ErrorBody), (status = 429, body = ErrorBody)))]
+              (status = 410, body = ErrorBody),
+              (status = 429, body = ErrorBody, description = "too_many_attempts for this code, or email_locked: too many wrong codes for this address this hour (Retry-After)")))]
 async fn confirm_code(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -237,7 +258,7 @@ async fn challenge_info(
 /// Approve (purpose `approve`, payload `device_id`, `tenant`, `challenge`, `number`).
 #[utoipa::path(post, path = "/challenges/{id}/approve", request_body = SignedRequest,
     params(("id" = String, Path, description = "Challenge id")),
-    responses((status = 200, body = Approved), (status = 403, body = ErrorBody, description = "wrong_number, no_account, account_disabled, email_not_verified"),
+    responses((status = 200, body = Approved), (status = 403, body = ErrorBody, description = "wrong_number, no_account, account_disabled, email_not_verified, email_unverified (the verified email expired), device_revoked"),
               (status = 409, body = ErrorBody), (status = 410, body = ErrorBody)))]
 async fn approve(
     State(state): State<AppState>,

@@ -3,9 +3,11 @@
 use super::error::ApiError;
 use super::jws::{self, Common};
 use crate::audit;
+use crate::devices::store as devices;
 use crate::domain::Email;
 use crate::login::push::PushEvent;
 use crate::login::service::{self as challenges, Challenge};
+use crate::server::rate_limit::Budget;
 use crate::server::state::AppState;
 use crate::server::util::{now, random_id, sha256_hex};
 use crate::tenants::Tenant;
@@ -20,14 +22,9 @@ pub const CODE_ATTEMPTS: i64 = 5;
 /// A new code may be mailed at most this often per device and address.
 pub const CODE_RESEND_SECS: i64 = 20;
 
-#[derive(sqlx::FromRow)]
-struct DeviceRow {
-    public_jwk: String,
-    revoked_at: Option<i64>,
-}
-
 /// Registers a phone's public key; the same key registered again gets the same device.
-/// Returns the device id and whether it is new.
+/// Returns the device id and whether it is new. A forgotten or revoked key stays so: the
+/// app makes a new key to enroll again.
 pub async fn register(
     state: &AppState,
     public_key: &serde_json::Value,
@@ -36,28 +33,16 @@ pub async fn register(
     let jwk = jws::parse_public_key(public_key)?;
     jws::verify::<serde_json::Value>(token, &jwk, "register", now())?;
     let thumb = jws::thumbprint(&jwk);
-    let existing: Option<(String, Option<i64>)> =
-        sqlx::query_as("SELECT id, revoked_at FROM devices WHERE jwk_thumbprint = $1")
-            .bind(&thumb)
-            .fetch_optional(&state.db.pool)
-            .await?;
-    if let Some((id, revoked)) = existing {
-        return match revoked {
-            None => Ok((id, false)),
-            Some(_) => Err(ApiError::DeviceRevoked),
+    if let Some((id, revoked)) = devices::by_thumbprint(&state.db, &thumb).await? {
+        return if revoked {
+            Err(ApiError::DeviceRevoked)
+        } else {
+            Ok((id, false))
         };
     }
     let id = random_id(16);
     let stored = serde_json::to_string(&jwk).map_err(anyhow::Error::from)?;
-    sqlx::query(
-        "INSERT INTO devices (id, public_jwk, jwk_thumbprint, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&id)
-    .bind(stored)
-    .bind(&thumb)
-    .bind(now())
-    .execute(&state.db.pool)
-    .await?;
+    devices::insert(&state.db, &id, &stored, &thumb, now()).await?;
     Ok((id, true))
 }
 
@@ -68,12 +53,9 @@ async fn authenticate<T: serde::de::DeserializeOwned>(
     token: &str,
     purpose: &'static str,
 ) -> Result<(Common, T), ApiError> {
-    let row =
-        sqlx::query_as::<_, DeviceRow>("SELECT public_jwk, revoked_at FROM devices WHERE id = $1")
-            .bind(device_id)
-            .fetch_optional(&state.db.pool)
-            .await?
-            .ok_or(ApiError::UnknownDevice)?;
+    let row = devices::key(&state.db, device_id)
+        .await?
+        .ok_or(ApiError::UnknownDevice)?;
     if row.revoked_at.is_some() {
         return Err(ApiError::DeviceRevoked);
     }
@@ -83,6 +65,17 @@ async fn authenticate<T: serde::de::DeserializeOwned>(
         return Err(ApiError::DeviceMismatch);
     }
     Ok((common, payload))
+}
+
+/// The technician forgets this phone (`DELETE /devices/{id}`, purpose `forget`): it is
+/// revoked everywhere, its emails are dropped, and the sign-ins it approved end.
+pub async fn forget(state: &AppState, device_id: &str, token: &str) -> Result<(), ApiError> {
+    let _: (_, serde_json::Value) = authenticate(state, device_id, token, "forget").await?;
+    let mut tx = state.db.pool.begin().await?;
+    let ended = crate::users::access::forget_device(&mut tx, device_id).await?;
+    tx.commit().await?;
+    ended.announce(&state.db, &state.hub).await;
+    Ok(())
 }
 
 /// Reads `device_id` from a JWS payload before verification; the signature is checked
@@ -119,8 +112,44 @@ fn code_hash(device_id: &str, email: &Email, code: &str) -> String {
     sha256_hex(&format!("{device_id}:{email}:{code}"))
 }
 
-/// Mails a 6-digit code for `email`; a new code replaces the previous one.
-pub async fn request_code(state: &AppState, device_id: &str, token: &str) -> Result<(), ApiError> {
+/// The three budgets of the phone's email verification, from the configured limits.
+struct CodeBudgets {
+    mails_per_address: Budget,
+    mails_per_ip: Budget,
+    failures_per_address: Budget,
+}
+
+const HOUR: i64 = 3600;
+
+fn budgets(state: &AppState) -> CodeBudgets {
+    let l = &state.config.limits;
+    CodeBudgets {
+        mails_per_address: Budget {
+            name: "code_mail_addr",
+            max: l.code_mails_per_address,
+            window_secs: HOUR,
+        },
+        mails_per_ip: Budget {
+            name: "code_mail_ip",
+            max: l.code_mails_per_ip,
+            window_secs: HOUR,
+        },
+        failures_per_address: Budget {
+            name: "code_fail_addr",
+            max: l.code_failures_per_address,
+            window_secs: HOUR,
+        },
+    }
+}
+
+/// Mails a 6-digit code for `email`; a new code replaces the previous one. Mails to one
+/// address and from one client are budgeted per hour, so nobody can flood an inbox.
+pub async fn request_code(
+    state: &AppState,
+    device_id: &str,
+    token: &str,
+    client_ip: &str,
+) -> Result<(), ApiError> {
     let (_, p): (_, EmailPayload) = authenticate(state, device_id, token, "verify_email").await?;
     let email = parse_email(&p.email)?;
     let at = now();
@@ -134,6 +163,26 @@ pub async fn request_code(state: &AppState, device_id: &str, token: &str) -> Res
         if at - created < CODE_RESEND_SECS {
             return Err(ApiError::TooSoon(CODE_RESEND_SECS));
         }
+    }
+    let b = budgets(state);
+    if let Err(spent) = b
+        .mails_per_address
+        .take(&state.db, email.as_str(), at)
+        .await?
+    {
+        return Err(ApiError::RateLimited {
+            what: format!("too many codes were mailed to {email} this hour"),
+            retry_after: spent.retry_after,
+        });
+    }
+    if let Err(spent) = b.mails_per_ip.take(&state.db, client_ip, at).await? {
+        b.mails_per_address
+            .give_back(&state.db, email.as_str())
+            .await?;
+        return Err(ApiError::RateLimited {
+            what: "too many codes were asked for from this network this hour".into(),
+            retry_after: spent.retry_after,
+        });
     }
     let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000));
     sqlx::query(
@@ -164,12 +213,17 @@ pub async fn request_code(state: &AppState, device_id: &str, token: &str) -> Res
         .await
     {
         tracing::warn!(error = ?err, "verification mail failed");
-        // The code was never delivered: forget it, so a retry is not throttled.
+        // The code was never delivered: forget it, so a retry is neither throttled nor
+        // counted against the address.
         sqlx::query("DELETE FROM email_codes WHERE device_id = $1 AND email = $2")
             .bind(device_id)
             .bind(email.as_str())
             .execute(&state.db.pool)
             .await?;
+        b.mails_per_address
+            .give_back(&state.db, email.as_str())
+            .await?;
+        b.mails_per_ip.give_back(&state.db, client_ip).await?;
         return Err(ApiError::MailFailed);
     }
     Ok(())
@@ -181,14 +235,12 @@ struct ConfirmPayload {
     code: String,
 }
 
-#[derive(sqlx::FromRow)]
-struct CodeRow {
-    code_hash: String,
-    attempts: i64,
-    expires_at: i64,
-}
-
 /// Checks a mailed code; on success the email becomes a verified claim of the device.
+///
+/// Guessing is bounded twice, and both counts are taken in one statement each, never read
+/// and then written: a code accepts `CODE_ATTEMPTS` tries, and an address accepts
+/// `code_failures_per_address` failures an hour across every device and every resend (a new
+/// code does not restore it). Both budgets are taken before the code is compared.
 pub async fn confirm_code(
     state: &AppState,
     device_id: &str,
@@ -204,53 +256,85 @@ pub async fn confirm_code(
         ));
     }
     let at = now();
-    let row = sqlx::query_as::<_, CodeRow>(
-        "SELECT code_hash, attempts, expires_at FROM email_codes WHERE device_id = $1 AND email = $2",
+    let failures = budgets(state).failures_per_address;
+    let used = match failures.take(&state.db, email.as_str(), at).await? {
+        Ok(used) => used,
+        Err(spent) => return Err(ApiError::EmailLocked(spent.retry_after)),
+    };
+    let tried: Option<(String, i64)> = sqlx::query_as(
+        "UPDATE email_codes SET attempts = attempts + 1 \
+         WHERE device_id = $1 AND email = $2 AND attempts < $3 AND expires_at > $4 \
+         RETURNING code_hash, attempts",
     )
     .bind(device_id)
     .bind(email.as_str())
+    .bind(CODE_ATTEMPTS)
+    .bind(at)
     .fetch_optional(&state.db.pool)
-    .await?
-    .ok_or(ApiError::NoCode)?;
-    let forget = || {
-        sqlx::query("DELETE FROM email_codes WHERE device_id = $1 AND email = $2")
-            .bind(device_id)
-            .bind(email.as_str())
+    .await?;
+    let Some((hash, attempts)) = tried else {
+        // No code was compared: this does not count against the address.
+        failures.give_back(&state.db, email.as_str()).await?;
+        return Err(no_attempt_left(state, device_id, &email, at).await?);
     };
-    if row.expires_at <= at {
-        forget().execute(&state.db.pool).await?;
-        return Err(ApiError::CodeExpired);
-    }
-    if row.attempts >= CODE_ATTEMPTS {
-        return Err(ApiError::TooManyAttempts);
-    }
-    if row.code_hash != code_hash(device_id, &email, code) {
-        let attempts = row.attempts + 1;
-        sqlx::query("UPDATE email_codes SET attempts = $1 WHERE device_id = $2 AND email = $3")
-            .bind(attempts)
-            .bind(device_id)
-            .bind(email.as_str())
-            .execute(&state.db.pool)
+    if hash != code_hash(device_id, &email, code) {
+        if used == failures.max {
+            audit::record(
+                &state.db.pool,
+                None,
+                &format!("device {device_id}"),
+                "email.locked",
+                email.as_str(),
+                &format!(
+                    "{used} wrong codes within an hour; confirmations locked for the rest of it"
+                ),
+            )
             .await?;
+            return Err(ApiError::EmailLocked(HOUR));
+        }
         return Err(if attempts >= CODE_ATTEMPTS {
             ApiError::TooManyAttempts
         } else {
             ApiError::WrongCode(CODE_ATTEMPTS - attempts)
         });
     }
+    failures.give_back(&state.db, email.as_str()).await?;
     let mut tx = state.db.pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO email_claims (device_id, email, verified_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (device_id, email) DO UPDATE SET verified_at = excluded.verified_at",
-    )
-    .bind(device_id)
-    .bind(email.as_str())
-    .bind(at)
-    .execute(&mut *tx)
-    .await?;
-    forget().execute(&mut *tx).await?;
+    crate::devices::store::claim_email(&mut tx, device_id, &email, at).await?;
+    sqlx::query("DELETE FROM email_codes WHERE device_id = $1 AND email = $2")
+        .bind(device_id)
+        .bind(email.as_str())
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok((email, at))
+}
+
+/// Why no attempt could be made on this device's code for `email`.
+async fn no_attempt_left(
+    state: &AppState,
+    device_id: &str,
+    email: &Email,
+    at: i64,
+) -> Result<ApiError, ApiError> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT expires_at FROM email_codes WHERE device_id = $1 AND email = $2")
+            .bind(device_id)
+            .bind(email.as_str())
+            .fetch_optional(&state.db.pool)
+            .await?;
+    Ok(match row {
+        None => ApiError::NoCode,
+        Some((expires_at,)) if expires_at <= at => {
+            sqlx::query("DELETE FROM email_codes WHERE device_id = $1 AND email = $2")
+                .bind(device_id)
+                .bind(email.as_str())
+                .execute(&state.db.pool)
+                .await?;
+            ApiError::CodeExpired
+        }
+        Some(_) => ApiError::TooManyAttempts,
+    })
 }
 
 /// What the phone shows before the technician approves.
@@ -311,8 +395,9 @@ struct ApprovePayload {
     number: i64,
 }
 
-/// Approves a sign-in request: the number must match and the device's verified email
-/// must belong to an enabled user of the tenant. Every refusal is told to the browser too.
+/// Approves a sign-in request: the number must match, the phone must not be revoked in the
+/// tenant, and its verified email must belong to an enabled user of the tenant. The phone
+/// hears every refusal in detail; the browser only that the phone refused.
 pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, ApiError> {
     let device_id = claimed_device(token)?;
     let (_, p): (_, ApprovePayload) = authenticate(state, &device_id, token, "approve").await?;
@@ -323,20 +408,17 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
     }
     let tenant = tenant(state, &p.tenant).await?;
     let c = live_challenge(state, &tenant, id).await?;
-    let actor = format!("device {device_id}");
+    let actor = format!("device {}", crate::users::access::short(&device_id));
     if p.number != c.match_number {
         // One guess only: with three numbers on the phone, retries would make the match
-        // number pointless.
-        challenges::deny(
-            state,
-            &c,
-            "the wrong number was picked on the phone",
-            &actor,
-        )
-        .await?;
+        // number pointless. Nothing about the phone's owner is in this reason.
+        let reason = "the wrong number was picked on the phone";
+        challenges::deny(state, &c, reason, reason, &actor).await?;
         return Err(ApiError::WrongNumber);
     }
-    let resolved = if tenant.user_source == "azuread" {
+    let resolved = if devices::is_revoked_in(&state.db, &device_id, &tenant.id).await? {
+        Err(ApiError::DeviceRevoked)
+    } else if tenant.user_source == "azuread" {
         resolve_entra_user(state, &tenant, &device_id).await
     } else {
         resolve_local_user(state, &tenant, &device_id).await
@@ -344,8 +426,14 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
     let user = match resolved {
         Ok(u) => u,
         Err(refusal) => {
-            let reason = refusal.to_string();
-            challenges::deny(state, &c, &reason, &actor).await?;
+            challenges::deny(
+                state,
+                &c,
+                challenges::REFUSED_ON_THE_PHONE,
+                &refusal.to_string(),
+                &actor,
+            )
+            .await?;
             return Err(refusal);
         }
     };
@@ -379,23 +467,18 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
         )
         .await?;
     }
-    sqlx::query(
-        "INSERT INTO device_bindings (device_id, tenant_id, user_id, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (device_id, tenant_id, user_id) DO UPDATE SET revoked_at = NULL",
-    )
-    .bind(&device_id)
-    .bind(&tenant.id)
-    .bind(&user.id)
-    .bind(at)
-    .execute(&mut *tx)
-    .await?;
+    devices::bind(&mut tx, &device_id, &tenant.id, &user.id, at).await?;
     audit::record(
         &mut *tx,
         Some(&tenant.id),
         &user.username,
         "login.approved",
         &user.username,
-        &format!("on the phone, for a browser at {}", c.requester_ip),
+        &format!(
+            "on phone {}, for a browser at {}",
+            crate::users::access::short(&device_id),
+            c.requester_ip
+        ),
     )
     .await?;
     state
@@ -408,24 +491,22 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
     })
 }
 
-/// The device's verified emails, most recently verified first.
+/// The device's verified emails that are still valid, most recently verified first.
 async fn verified_emails(state: &AppState, device_id: &str) -> Result<Vec<Email>, ApiError> {
-    let claims: Vec<(String,)> = sqlx::query_as(
-        "SELECT email FROM email_claims WHERE device_id = $1 ORDER BY verified_at DESC",
-    )
-    .bind(device_id)
-    .fetch_all(&state.db.pool)
-    .await?;
-    let emails: Vec<Email> = claims
+    let claims = devices::claims(&state.db, device_id, now()).await?;
+    let live: Vec<Email> = claims
         .iter()
-        .filter_map(|(e,)| Email::parse(e).ok())
+        .filter(|(_, live)| *live)
+        .map(|(e, _)| e.clone())
         .collect();
-    if emails.is_empty() {
-        return Err(ApiError::NotVerified(
-            "verify your work email in the app first".into(),
-        ));
+    if live.is_empty() {
+        return Err(if claims.is_empty() {
+            ApiError::NotVerified("verify your work email in the app first".into())
+        } else {
+            ApiError::ClaimExpired
+        });
     }
-    Ok(emails)
+    Ok(live)
 }
 
 /// Users of the tenant (of `source`, when given) whose email this device has verified,
@@ -439,12 +520,14 @@ async fn users_of_device(
     Ok(sqlx::query_as::<_, User>(&format!(
         "SELECT {} FROM users u JOIN email_claims c ON c.email = u.email \
          WHERE u.tenant_id = $1 AND c.device_id = $2 AND ($3 IS NULL OR u.source = $3) \
+           AND c.expires_at > $4 \
          ORDER BY c.verified_at DESC",
         User::COLUMNS_U
     ))
     .bind(&tenant.id)
     .bind(device_id)
     .bind(source.map(str::to_string))
+    .bind(now())
     .fetch_all(&state.db.pool)
     .await?)
 }
@@ -538,11 +621,13 @@ pub async fn deny(
     })?;
     let tenant = tenant(state, slug).await?;
     let c = live_challenge(state, &tenant, id).await?;
+    let reason = "denied on the phone";
     challenges::deny(
         state,
         &c,
-        "denied on the phone",
-        &format!("device {device_id}"),
+        reason,
+        reason,
+        &format!("device {}", crate::users::access::short(&device_id)),
     )
     .await?;
     Ok(())

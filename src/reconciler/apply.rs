@@ -2,9 +2,11 @@
 
 use crate::audit;
 use crate::server::util::now;
+use crate::users::access::{revoke_all_access, Subject};
 
-/// Offboards users and returns who was offboarded now: status, every session, the tenant's device bindings, pending and
-/// approved-but-unused challenges, and an audit event each. Users already offboarded are
+/// Offboards users and returns who was offboarded now: the status, then everything
+/// `revoke_all_access` ends (sessions, the tenant's phone bindings, unused approvals) and an
+/// audit event each. Users already offboarded are
 /// left as they are, so applying the same plan twice changes nothing the second time.
 pub async fn offboard(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -31,36 +33,17 @@ pub async fn offboard(
             continue;
         }
         done.push(user_id.clone());
-        sqlx::query("DELETE FROM user_sessions WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query("UPDATE device_bindings SET revoked_at = $1 WHERE user_id = $2 AND tenant_id = $3 AND revoked_at IS NULL")
-            .bind(at)
-            .bind(user_id)
-            .bind(tenant_id)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query(
-            "UPDATE login_challenges SET status = 'cancelled', reason = 'the account was offboarded' \
-             WHERE user_id = $1 AND status IN ('pending', 'approved')",
-        )
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
         let (username,): (String,) = sqlx::query_as("SELECT username FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_one(&mut **tx)
             .await?;
-        audit::record(
-            &mut **tx,
-            Some(tenant_id),
-            actor,
-            "user.offboarded",
-            &username,
-            reason,
-        )
-        .await?;
+        let who = Subject {
+            tenant_id,
+            user_id,
+            username: &username,
+        };
+        // The caller announces the sign-out of everyone in `done` once this commits.
+        let _ended = revoke_all_access(tx, &who, "user.offboarded", actor, reason).await?;
     }
     Ok(done)
 }

@@ -1,4 +1,4 @@
-use super::config::{Config, EntraConfig};
+use super::config::{Config, EntraConfig, Limits};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
@@ -143,6 +143,16 @@ pub struct ServeArgs {
     /// Where the built site (pkg/, app/) lives.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+    /// Verification-code mails to one address per hour, from any number of phones.
+    #[arg(long, env = "GATEHOUSE_CODE_MAILS_PER_ADDRESS", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    pub code_mails_per_address: i64,
+    /// Verification-code mails asked for from one client IP per hour.
+    #[arg(long, env = "GATEHOUSE_CODE_MAILS_PER_IP", default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    pub code_mails_per_ip: i64,
+    /// Wrong verification codes for one address per hour (across phones and resends) before
+    /// confirmations of that address are locked for the rest of the hour.
+    #[arg(long, env = "GATEHOUSE_CODE_FAILURES_PER_ADDRESS", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=1_000))]
+    pub code_failures_per_address: i64,
 }
 
 /// Parses a secret flag straight into a wrapper that redacts it in `Debug`.
@@ -209,6 +219,11 @@ impl ServeArgs {
             mail_from: self.mail_from,
             demo,
             site_root: self.site_root,
+            limits: Limits {
+                code_mails_per_address: self.code_mails_per_address,
+                code_mails_per_ip: self.code_mails_per_ip,
+                code_failures_per_address: self.code_failures_per_address,
+            },
         })
     }
 }

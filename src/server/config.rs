@@ -16,6 +16,29 @@ pub struct Config {
     pub mail_from: String,
     pub demo: bool,
     pub site_root: PathBuf,
+    pub limits: Limits,
+}
+
+/// How much of the phone's mail and code checking one address or client may use per hour.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Code mails to one address, from any number of devices.
+    pub code_mails_per_address: i64,
+    /// Code mails asked for from one client IP.
+    pub code_mails_per_ip: i64,
+    /// Code confirmations for one address that may fail, across devices and resends; then
+    /// confirmations of that address are locked until the hour is over.
+    pub code_failures_per_address: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            code_mails_per_address: 10,
+            code_mails_per_ip: 30,
+            code_failures_per_address: 10,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -68,6 +91,7 @@ impl Config {
             mail_from: "Gatehouse <no-reply@gatehouse.invalid>".into(),
             demo: false,
             site_root: PathBuf::from("target/site"),
+            limits: Limits::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod context;
 pub mod db;
 pub mod host;
 pub mod mail;
+pub mod rate_limit;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

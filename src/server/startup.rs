@@ -60,7 +60,9 @@ impl Application {
             Err(_) if config.demo => Some(start_demo_emulator(&config).await?),
             Err(_) => None,
         };
+        let binding_key = crate::login::binding::BindingKey::load_or_create(&db).await?;
         let state = AppState {
+            binding_key,
             db,
             config: Arc::new(config),
             mailer: Arc::new(mailer),
@@ -184,7 +186,12 @@ fn session_layer<S: tower_sessions::SessionStore + Clone>(
     state: &AppState,
 ) -> SessionManagerLayer<S> {
     SessionManagerLayer::new(store)
-        .with_name("gatehouse_session")
+        .with_name(if state.config.secure_cookies() {
+            // Over https: only this exact host may set it (no planting from a sibling host).
+            "__Host-gatehouse_session"
+        } else {
+            "gatehouse_session"
+        })
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.secure_cookies())

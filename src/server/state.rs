@@ -14,6 +14,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub mailer: Arc<Mailer>,
     pub hub: LoginHub,
+    /// Signs the login page's browser-binding cookies.
+    pub binding_key: crate::login::binding::BindingKey,
     /// The login page's QR codes, drawn once per challenge.
     pub qr_codes: Arc<crate::login::qr::QrCodes>,
     /// Tenants by host name, briefly remembered.

@@ -1,5 +1,7 @@
 //! User management for a tenant: invite, disable, delete, promote, sessions.
 
+#[cfg(feature = "ssr")]
+pub mod access;
 pub mod api;
 pub mod page;
 #[cfg(feature = "ssr")]

@@ -1,6 +1,7 @@
 use super::api::{
     list_users, suggest_username, user_sessions, ActOnUser, AddUser, RevokeSession, UserRow,
 };
+use crate::devices::page::Phones;
 use crate::error::AppError;
 use crate::ui::{AdminLayout, Outcome};
 use leptos::prelude::*;
@@ -116,6 +117,7 @@ fn UserLine(
     revoke: ServerAction<RevokeSession>,
 ) -> impl IntoView {
     let show_sessions = RwSignal::new(false);
+    let show_phones = RwSignal::new(false);
     let id = u.id.clone();
     let button = move |action: &'static str, label: &'static str, confirm: Option<String>| {
         let id = id.clone();
@@ -139,8 +141,11 @@ fn UserLine(
         {(u.role != "admin").then(|| button("make_admin", "Make admin", None))}
         {(u.role == "admin").then(|| button("make_technician", "Make technician", None))}
         <button type="button" class="small" on:click=move |_| show_sessions.update(|s| *s = !*s)>"Sessions"</button>
+        <button type="button" class="small" data-action="phones" on:click=move |_| show_phones.update(|s| *s = !*s)>"Phones"</button>
     };
     let user_id = u.id.clone();
+    let phones_of = u.id.clone();
+    let username = u.username.clone();
     view! {
         <tr data-email=u.email.clone() data-status=u.status.clone()>
             <td>{u.display_name.clone()}</td>
@@ -153,6 +158,9 @@ fn UserLine(
         </tr>
         {move || show_sessions.get().then(|| view! {
             <tr class="sessions-row"><td colspan="7"><Sessions user_id=user_id.clone() revoke /></td></tr>
+        })}
+        {move || show_phones.get().then(|| view! {
+            <tr class="phones-row"><td colspan="7"><Phones user_id=phones_of.clone() username=username.clone() /></td></tr>
         })}
     }
 }

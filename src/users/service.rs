@@ -5,6 +5,7 @@ use crate::login::push::{LoginHub, PushEvent};
 use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{format_time, now, random_id};
 use crate::tenants::Tenant;
+use crate::users::access::{revoke_all_access, Subject};
 
 /// A user record.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -273,27 +274,6 @@ pub async fn add(
     Ok(user)
 }
 
-/// Ends every session of a user and cancels their approved-but-unused challenges.
-/// Runs inside the caller's transaction.
-pub async fn revoke_access(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    user_id: &str,
-) -> anyhow::Result<u64> {
-    let ended = sqlx::query("DELETE FROM user_sessions WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    sqlx::query(
-        "UPDATE login_challenges SET status = 'cancelled', reason = 'account disabled' \
-         WHERE user_id = $1 AND status = 'approved'",
-    )
-    .bind(user_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(ended)
-}
-
 /// Admin actions on one user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -334,7 +314,13 @@ pub async fn act(
             "You cannot do this to your own account; ask another admin.".into(),
         ));
     }
+    let who = Subject {
+        tenant_id: &tenant.id,
+        user_id: &user.id,
+        username: &user.username,
+    };
     let mut tx = db.pool.begin().await?;
+    let mut ended = None;
     let (audit_action, message) = match action {
         Action::Disable => {
             if user.status == "disabled" || user.status == "offboarded" {
@@ -347,11 +333,17 @@ pub async fn act(
                 .bind(&user.id)
                 .execute(&mut *tx)
                 .await?;
-            let ended = revoke_access(&mut tx, &user.id).await?;
-            (
+            let e = revoke_all_access(
+                &mut tx,
+                &who,
                 "user.disabled",
-                format!("{} is disabled; {ended} session(s) ended.", user.username),
+                &actor.username,
+                "account disabled",
             )
+            .await?;
+            let message = format!("{} is disabled; {}.", user.username, e.summary());
+            ended = Some(e);
+            (None, message)
         }
         Action::Enable => {
             if user.status != "disabled" {
@@ -371,8 +363,11 @@ pub async fn act(
                 .execute(&mut *tx)
                 .await?;
             (
-                "user.enabled",
-                format!("{} is {status} again.", user.username),
+                Some("user.enabled"),
+                format!(
+                    "{} is {status} again. Phones revoked when the account was disabled stay revoked: they sign in after setting up the app again.",
+                    user.username
+                ),
             )
         }
         Action::MakeAdmin | Action::MakeTechnician => {
@@ -393,7 +388,7 @@ pub async fn act(
                 .execute(&mut *tx)
                 .await?;
             (
-                "user.role_changed",
+                Some("user.role_changed"),
                 format!("{} is now {role}.", user.username),
             )
         }
@@ -404,30 +399,40 @@ pub async fn act(
                     user.username
                 )));
             }
-            for sql in [
-                "DELETE FROM user_sessions WHERE user_id = $1",
-                "DELETE FROM device_bindings WHERE user_id = $1",
-                "UPDATE login_challenges SET user_id = NULL WHERE user_id = $1",
-                "DELETE FROM users WHERE id = $1",
-            ] {
-                sqlx::query(sql).bind(&user.id).execute(&mut *tx).await?;
-            }
-            ("user.deleted", format!("{} is deleted.", user.username))
+            // Access ends first (it already has, when disabled; this is the belt), then the
+            // record goes, with its phone bindings.
+            let e = revoke_all_access(
+                &mut tx,
+                &who,
+                "user.deleted",
+                &actor.username,
+                "account deleted",
+            )
+            .await?;
+            crate::devices::store::forget_user(&mut tx, &user.id).await?;
+            crate::login::service::forget_user(&mut tx, &user.id).await?;
+            sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(&user.id)
+                .execute(&mut *tx)
+                .await?;
+            ended = Some(e);
+            (None, format!("{} is deleted.", user.username))
         }
     };
-    audit::record(
-        &mut *tx,
-        Some(&tenant.id),
-        &actor.username,
-        audit_action,
-        &user.username,
-        &message,
-    )
-    .await?;
+    if let Some(audit_action) = audit_action {
+        audit::record(
+            &mut *tx,
+            Some(&tenant.id),
+            &actor.username,
+            audit_action,
+            &user.username,
+            &message,
+        )
+        .await?;
+    }
     tx.commit().await?;
-    if action == Action::Disable {
-        hub.publish(db, PushEvent::signed_out(&user.id, "disabled by an admin"))
-            .await;
+    if let Some(ended) = ended {
+        ended.announce(db, hub).await;
     }
     Ok(message)
 }
@@ -479,20 +484,11 @@ pub async fn revoke_session(
     session_id: &str,
 ) -> Result<(), UserError> {
     let mut tx = db.pool.begin().await?;
-    let owner: Option<(String, String)> = sqlx::query_as(
-        "SELECT u.id, u.username FROM user_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.tenant_id = $2",
-    )
-    .bind(session_id)
-    .bind(&tenant.id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((owner_id, username)) = owner else {
+    let Some((owner_id, username)) =
+        crate::login::session::end_one(&mut tx, &tenant.id, session_id).await?
+    else {
         return Err(UserError::Invalid("That session has already ended.".into()));
     };
-    sqlx::query("DELETE FROM user_sessions WHERE id = $1")
-        .bind(session_id)
-        .execute(&mut *tx)
-        .await?;
     audit::record(
         &mut *tx,
         Some(&tenant.id),

@@ -1,7 +1,7 @@
 use crate::helpers::*;
 
 /// An admin of `acme`, signed in.
-async fn admin_browser(app: &TestApp) -> Browser {
+pub(crate) async fn admin_browser(app: &TestApp) -> Browser {
     app.create_tenant("acme", "Acme MSP", "admin@acme.com")
         .await;
     let phone = app.phone_with_email("admin@acme.com").await;
@@ -14,7 +14,7 @@ async fn admin_browser(app: &TestApp) -> Browser {
     browser
 }
 
-async fn call(browser: &Browser, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+pub(crate) async fn call(browser: &Browser, path: &str, form: &[(&str, &str)]) -> (u16, String) {
     let res = browser
         .client
         .post(browser.url("acme", &format!("/api/{path}")))
@@ -26,7 +26,7 @@ async fn call(browser: &Browser, path: &str, form: &[(&str, &str)]) -> (u16, Str
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
-async fn user_id(app: &TestApp, email: &str) -> String {
+pub(crate) async fn user_id(app: &TestApp, email: &str) -> String {
     let (id,): (String,) = sqlx::query_as("SELECT id FROM users WHERE email = $1")
         .bind(email)
         .fetch_one(&app.state.db.pool)

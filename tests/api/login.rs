@@ -437,7 +437,7 @@ async fn a_user_disabled_after_approving_is_not_signed_in_and_the_approval_is_sp
     );
     assert!(
         next.html.contains(
-            "Sign-in refused: the account was disabled or removed after the phone approved"
+            "Sign-in refused: access ended after the phone approved (the account was disabled or removed, or the phone revoked)"
         ),
         "the fresh code says why the approval did not sign in"
     );

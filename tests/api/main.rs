@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod access;
 mod admin;
 mod cli;
 mod emulator;

@@ -87,6 +87,21 @@ async function enroll() {
   await kvSet("emails", []);
 }
 
+// This phone's key is gone for the server (forgotten, or revoked by an admin): drop it here
+// too, so that the next step makes a new one.
+async function dropKey() {
+  await kvSet("keys", undefined);
+  await kvSet("device_id", undefined);
+  await kvSet("emails", []);
+}
+
+async function forget() {
+  const d = await device();
+  const jws = await sign(d.keys.privateKey, { purpose: "forget", device_id: d.id });
+  await call("DELETE", `/devices/${d.id}`, { jws });
+  await dropKey();
+}
+
 // ---------- rendering ----------
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -156,7 +171,8 @@ async function home(note) {
       }
     } catch (e) {
       message(status, e.message);
-      if (e.code === "too_many_attempts" || e.code === "code_expired" || e.code === "no_code") {
+      if (e.code === "device_revoked") { await dropKey(); return home(); }
+      if (e.code === "too_many_attempts" || e.code === "email_locked" || e.code === "code_expired" || e.code === "no_code") {
         pendingEmail = null; emailInput.readOnly = false; codeBox.hidden = true; sendBtn.hidden = false; codeInput.value = "";
       }
     } finally {
@@ -177,7 +193,21 @@ async function home(note) {
         : h("p", { class: "muted", id: "verified-emails" }, "None yet. Verify your work email to sign in."),
       h("h2", {}, "Add an email"), form),
     scanCard(),
+    forgetCard(),
   );
+}
+
+function forgetCard() {
+  const out = h("p", {});
+  const btn = h("button", { id: "forget", class: "danger", onclick: async () => {
+    if (!confirm("Forget this phone? It will sign nobody in any more, and the sign-ins it approved end.")) return;
+    btn.disabled = true;
+    try { await forget(); await home(); } catch (e) { message(out, e.message); btn.disabled = false; }
+  } }, "Forget this phone");
+  return h("div", { class: "card" },
+    h("h2", {}, "Lost or handing on this phone?"),
+    h("p", { class: "muted" }, "Forgetting it revokes its key everywhere and ends the sign-ins it approved. An admin can also revoke a lost phone in the portal."),
+    btn, out);
 }
 
 function scanCard() {
@@ -265,7 +295,7 @@ async function scan(params) {
       else outcome(false, "You denied this sign-in. Nobody was signed in.", "denied");
     } catch (e) {
       clearInterval(timer);
-      outcome(false, e.message);
+      outcome(false, e.message, undefined, e.code);
     }
   };
   show(
@@ -285,12 +315,20 @@ async function scan(params) {
   );
 }
 
-function outcome(ok, text, kind) {
+function outcome(ok, text, kind, code) {
+  const done = () => { history.pushState({}, "", "/app"); route(); };
+  // A revoked phone enrolls anew with a new key; an expired email is verified again.
+  const next = code === "device_revoked"
+    ? h("button", { id: "re-enroll", onclick: async () => { await dropKey(); done(); } }, "Set up this phone again")
+    : code === "email_unverified"
+      ? h("button", { id: "verify-again", onclick: async () => { await kvSet("emails", []); done(); } }, "Verify your email again")
+      : null;
   show(
-    h("div", { class: "card outcome", id: "outcome", "data-outcome": ok ? "approved" : (kind || "refused") },
+    h("div", { class: "card outcome", id: "outcome", "data-outcome": ok ? "approved" : (kind || "refused"), "data-code": code || null },
       h("p", { class: "big" }, ok ? "✓" : "✕"),
       h("p", { class: ok ? "ok" : "error", id: "outcome-message" }, text),
-      h("button", { class: "secondary", onclick: () => { history.pushState({}, "", "/app"); route(); } }, "Done")),
+      next,
+      h("button", { class: "secondary", onclick: done }, "Done")),
   );
 }
 

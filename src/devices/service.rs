@@ -1,0 +1,93 @@
+//! What an admin sees of a user's phones, and revoking one.
+
+use super::api::DeviceRow;
+use super::store;
+use crate::error::AppError;
+use crate::login::push::LoginHub;
+use crate::server::db::Db;
+use crate::server::util::format_time;
+use crate::tenants::Tenant;
+use crate::users::access::{revoke_device, short, Subject};
+use crate::users::service::User;
+
+/// The phones that can act for `user_id`: those that signed them in and those that verified
+/// their email. Of each phone's verified addresses the admin sees only those of this tenant
+/// (the user's own, and the connected Entra domain's); others are counted, not named.
+pub async fn of_user(db: &Db, tenant: &Tenant, user_id: &str) -> Result<Vec<DeviceRow>, AppError> {
+    let user = user(db, tenant, user_id).await?;
+    let mut rows = Vec::new();
+    for d in store::of_user(db, &tenant.id, &user.id, &user.email).await? {
+        let emails = store::emails_of(db, &d.id).await?;
+        let (shown, hidden): (Vec<String>, Vec<String>) = emails
+            .into_iter()
+            .partition(|e| belongs_here(tenant, &user, e));
+        rows.push(DeviceRow {
+            short_id: short(&d.id).to_string(),
+            id: d.id,
+            added: format_time(d.created_at),
+            last_used: d.last_used_at.map(format_time),
+            emails: shown,
+            other_emails: hidden.len(),
+            signed_in_here: d.bound_at.is_some(),
+            revoked: d.revoked_at.map(format_time),
+        });
+    }
+    Ok(rows)
+}
+
+fn belongs_here(tenant: &Tenant, user: &User, email: &str) -> bool {
+    email.eq_ignore_ascii_case(&user.email)
+        || tenant.entra_domain.as_deref().is_some_and(|d| {
+            email
+                .rsplit_once('@')
+                .is_some_and(|(_, domain)| domain.eq_ignore_ascii_case(d))
+        })
+}
+
+async fn user(db: &Db, tenant: &Tenant, user_id: &str) -> Result<User, AppError> {
+    crate::users::service::find(db, &tenant.id, user_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("There is no such user in this tenant.".into()))
+}
+
+/// A lost phone: it can approve nothing more for anyone in this tenant, and the sign-ins it
+/// approved here end at once.
+pub async fn revoke(
+    db: &Db,
+    hub: &LoginHub,
+    tenant: &Tenant,
+    admin: &User,
+    user_id: &str,
+    device_id: &str,
+) -> Result<String, AppError> {
+    let user = user(db, tenant, user_id).await?;
+    let phone = store::of_user(db, &tenant.id, &user.id, &user.email)
+        .await?
+        .into_iter()
+        .find(|d| d.id == device_id)
+        .ok_or_else(|| AppError::NotFound(format!("{} has no such phone.", user.username)))?;
+    if phone.revoked_at.is_some() {
+        return Err(AppError::Invalid(format!(
+            "Phone {} of {} is already revoked.",
+            short(device_id),
+            user.username
+        )));
+    }
+    let who = Subject {
+        tenant_id: &tenant.id,
+        user_id: &user.id,
+        username: &user.username,
+    };
+    let mut tx = db.pool.begin().await?;
+    let ended = revoke_device(&mut tx, &who, device_id, &admin.username).await?;
+    tx.commit().await?;
+    let message = format!(
+        "Phone {} of {} is revoked: it can no longer approve sign-ins here; {} session(s) it approved ended. To sign in again, {} sets up the Gatehouse app anew on a phone and verifies their email.",
+        short(device_id),
+        user.username,
+        ended.sessions,
+        user.username
+    );
+    ended.announce(db, hub).await;
+    Ok(message)
+}

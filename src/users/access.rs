@@ -1,0 +1,159 @@
+//! The one way access ends. Disabling, deleting and offboarding a user, and revoking or
+//! forgetting a phone, all come here: sign-ins end, approved-but-unused QR codes are
+//! cancelled, phone bindings are revoked, and one audit event says what ended, all in the
+//! caller's transaction. After it commits, `Ended::announce` tells open pages to leave.
+
+use crate::audit;
+use crate::devices::store as devices;
+use crate::login::push::{LoginHub, PushEvent};
+use crate::login::{service as challenges, session};
+use crate::server::db::Db;
+use crate::server::util::now;
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// What a revocation ended; `announce` it once the transaction has committed.
+#[derive(Debug, Default)]
+#[must_use = "announce it after the commit, or open pages stay until their next request"]
+pub struct Ended {
+    /// Users whose open pages must leave.
+    pub users: Vec<String>,
+    pub sessions: u64,
+    pub phones: u64,
+    reason: String,
+}
+
+impl Ended {
+    /// Pushes the sign-out to every open page of the users concerned, on every replica.
+    pub async fn announce(self, db: &Db, hub: &LoginHub) {
+        for user in &self.users {
+            hub.publish(db, PushEvent::signed_out(user, &self.reason))
+                .await;
+        }
+    }
+
+    /// "2 session(s) ended, 1 phone(s) revoked", for messages and the audit log.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} session(s) ended, {} phone(s) revoked",
+            self.sessions, self.phones
+        )
+    }
+}
+
+/// The user involved: who, in which tenant, by which name the audit log shows them.
+pub struct Subject<'a> {
+    pub tenant_id: &'a str,
+    pub user_id: &'a str,
+    pub username: &'a str,
+}
+
+/// Ends all of a user's access in the tenant: every sign-in, every phone binding (the phone
+/// must be enrolled anew even if the user is enabled again), every approval not yet used.
+/// `action` names the audit event (`user.disabled`, `user.offboarded`, …).
+pub async fn revoke_all_access(
+    tx: &mut Tx<'_>,
+    who: &Subject<'_>,
+    action: &str,
+    actor: &str,
+    reason: &str,
+) -> anyhow::Result<Ended> {
+    let at = now();
+    let sessions = session::end_all_of_user(tx, who.user_id).await?;
+    challenges::cancel_for_user(tx, who.user_id, reason).await?;
+    let phones = devices::revoke_user_bindings(tx, who.tenant_id, who.user_id, at).await?;
+    let ended = Ended {
+        users: vec![who.user_id.to_string()],
+        sessions,
+        phones,
+        reason: reason.to_string(),
+    };
+    audit::record(
+        &mut **tx,
+        Some(who.tenant_id),
+        actor,
+        action,
+        who.username,
+        &format!("{reason}; {}", ended.summary()),
+    )
+    .await?;
+    Ok(ended)
+}
+
+/// An admin revokes one phone of a user ("lost phone"): it can approve nothing more in this
+/// tenant, and the sign-ins it approved here end. The user's other phones are untouched.
+pub async fn revoke_device(
+    tx: &mut Tx<'_>,
+    who: &Subject<'_>,
+    device_id: &str,
+    actor: &str,
+) -> anyhow::Result<Ended> {
+    let reason = "phone revoked by an admin";
+    devices::revoke_binding(tx, device_id, who.tenant_id, who.user_id, now()).await?;
+    let ended = end_device_in(tx, who.tenant_id, device_id, reason).await?;
+    audit::record(
+        &mut **tx,
+        Some(who.tenant_id),
+        actor,
+        "device.revoked",
+        who.username,
+        &format!("phone {}; {}", short(device_id), ended.summary()),
+    )
+    .await?;
+    Ok(ended)
+}
+
+/// The technician forgets their phone in the app: it is revoked everywhere, its verified
+/// emails are dropped, and the sign-ins it approved end in every tenant.
+pub async fn forget_device(tx: &mut Tx<'_>, device_id: &str) -> anyhow::Result<Ended> {
+    let reason = "the phone was forgotten in the app";
+    let tenants = devices::revoke_everywhere(tx, device_id, now()).await?;
+    let mut all = Ended {
+        reason: reason.to_string(),
+        ..Ended::default()
+    };
+    for tenant_id in tenants {
+        let ended = end_device_in(tx, &tenant_id, device_id, reason).await?;
+        audit::record(
+            &mut **tx,
+            Some(&tenant_id),
+            &format!("device {}", short(device_id)),
+            "device.forgotten",
+            &format!("phone {}", short(device_id)),
+            &format!("{reason}; {}", ended.summary()),
+        )
+        .await?;
+        all.users.extend(ended.users);
+        all.sessions += ended.sessions;
+        all.phones += 1;
+    }
+    Ok(all)
+}
+
+/// Ends what a phone did in a tenant: the sign-ins it approved and its unused approvals.
+async fn end_device_in(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    device_id: &str,
+    reason: &str,
+) -> anyhow::Result<Ended> {
+    let users = session::end_all_of_device(tx, tenant_id, device_id).await?;
+    challenges::cancel_for_device(tx, tenant_id, device_id, reason).await?;
+    Ok(Ended {
+        sessions: users.len() as u64,
+        users: dedup(users),
+        phones: 1,
+        reason: reason.to_string(),
+    })
+}
+
+fn dedup(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The first characters of a device id: enough to tell phones apart in the audit log.
+pub fn short(device_id: &str) -> &str {
+    &device_id[..device_id.len().min(8)]
+}
