@@ -63,6 +63,8 @@ pub enum ApiError {
     #[error("{0}")]
     Ambiguous(String),
     #[error("{0}")]
+    AddressMoved(String),
+    #[error("{0}")]
     EntraUnavailable(String),
     #[error("something went wrong on the server; try again")]
     Internal(#[from] anyhow::Error),
@@ -118,6 +120,7 @@ impl ApiError {
             AccountDisabled(_) => (StatusCode::FORBIDDEN, "account_disabled"),
             OtherDomain(_) => (StatusCode::FORBIDDEN, "other_domain"),
             Ambiguous(_) => (StatusCode::FORBIDDEN, "ambiguous_account"),
+            AddressMoved(_) => (StatusCode::FORBIDDEN, "address_moved"),
             EntraUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "entra_unavailable"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

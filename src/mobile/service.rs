@@ -561,6 +561,7 @@ async fn resolve_entra_user(
                 }
                 Refusal::OtherDomain { .. } => ApiError::OtherDomain(message),
                 Refusal::Ambiguous(_) => ApiError::Ambiguous(message),
+                Refusal::AddressMoved { .. } => ApiError::AddressMoved(message),
                 Refusal::Unavailable(_) => ApiError::EntraUnavailable(message),
             }
         })

@@ -23,6 +23,8 @@ pub enum Refusal {
     Ambiguous(String),
     #[error("the account {0} was disabled in Gatehouse by an admin")]
     DisabledHere(String),
+    #[error("{email} now belongs to another Entra ID account than the one {username} onboarded with; ask an admin")]
+    AddressMoved { email: String, username: String },
     #[error("Entra ID could not be asked ({0}); try again in a moment")]
     Unavailable(String),
     #[error("this tenant is not connected to an Entra ID directory yet")]
@@ -89,45 +91,47 @@ pub async fn resolve(
     let graph = entra.graph(tid).await.map_err(unavailable)?;
     // The most recently verified address of the domain is the one the technician means.
     let email = in_domain[0];
-    let existing = crate::users::service::find_by_email(db, &tenant.id, email)
-        .await
-        .map_err(|e| Refusal::Unavailable(e.to_string()))?;
-    if let Some(user) = &existing {
-        if user.status == "disabled" {
-            return Err(Refusal::DisabledHere(user.username.clone()));
-        }
-        if let (true, Some(oid)) = (user.status == "active", &user.entra_oid) {
-            // Someone already onboarded: a live check that the account still exists and is
-            // enabled, at every sign-in.
-            return match graph.user(oid).await.map_err(unavailable)? {
-                None => Err(Refusal::NotInDirectory(email.to_string(), org)),
-                Some(u) if u.account_enabled == Some(false) => {
-                    Err(Refusal::Disabled(email.to_string()))
-                }
-                Some(_) => Ok(user.clone()),
-            };
-        }
-    }
+    // Every sign-in asks Graph who owns this address now, and the record signed in is that
+    // account's (by object id), never the record that happens to store the address: an
+    // alias moved to someone else in Entra must not sign its new holder in as the old one.
     let matches = graph
         .users_by_email(email.as_str())
         .await
         .map_err(unavailable)?;
     let chosen = choose(email, &matches, &org)?;
-    // The same Entra account may already have a record under another address (renamed in
-    // Entra, or an alias): one account, one record.
+    let store_error = |e: anyhow::Error| Refusal::Unavailable(e.to_string());
     let by_oid = crate::users::service::find_by_oid(db, &tenant.id, &chosen.id)
         .await
-        .map_err(|e| Refusal::Unavailable(e.to_string()))?;
+        .map_err(store_error)?;
     if let Some(user) = &by_oid {
         match user.status.as_str() {
             "disabled" => return Err(Refusal::DisabledHere(user.username.clone())),
             "active" => return Ok(user.clone()),
+            // Offboarded (or invited) and enabled in Entra again: the same record comes back.
             _ => {}
         }
     }
-    onboard(db, tenant, email, chosen, by_oid.or(existing))
+    let by_email = crate::users::service::find_by_email(db, &tenant.id, email)
         .await
-        .map_err(|e| Refusal::Unavailable(e.to_string()))
+        .map_err(store_error)?;
+    let revive = match (by_oid, by_email) {
+        (Some(user), _) => Some(user),
+        // The address names a live record of another Entra account: it moved in Entra.
+        (None, Some(user)) if user.entra_oid.is_some() && user.status != "offboarded" => {
+            return Err(Refusal::AddressMoved {
+                email: email.to_string(),
+                username: user.username,
+            })
+        }
+        // A record made before the tenant switched to Entra takes this account's id.
+        (None, Some(user)) if user.entra_oid.is_none() => Some(user),
+        // A new account behind an old address (a rehire) is a new user; the old record
+        // stays offboarded.
+        (None, _) => None,
+    };
+    onboard(db, tenant, email, chosen, revive)
+        .await
+        .map_err(store_error)
 }
 
 /// Creates the user record (or revives an offboarded one with the same object id).

@@ -98,7 +98,8 @@ pub async fn find(db: &Db, tenant_id: &str, user_id: &str) -> anyhow::Result<Opt
 /// The record of an Entra account in this tenant.
 pub async fn find_by_oid(db: &Db, tenant_id: &str, oid: &str) -> anyhow::Result<Option<User>> {
     Ok(sqlx::query_as::<_, User>(&format!(
-        "SELECT {} FROM users WHERE tenant_id = $1 AND entra_oid = $2",
+        "SELECT {} FROM users WHERE tenant_id = $1 AND entra_oid = $2 \
+         ORDER BY created_at DESC LIMIT 1",
         User::COLUMNS
     ))
     .bind(tenant_id)
@@ -107,13 +108,16 @@ pub async fn find_by_oid(db: &Db, tenant_id: &str, oid: &str) -> anyhow::Result<
     .await?)
 }
 
+/// The record that holds `email`: the live one if there is one (an offboarded record may
+/// share its address with a rehire's).
 pub async fn find_by_email(
     db: &Db,
     tenant_id: &str,
     email: &Email,
 ) -> anyhow::Result<Option<User>> {
     Ok(sqlx::query_as::<_, User>(&format!(
-        "SELECT {} FROM users WHERE tenant_id = $1 AND email = $2",
+        "SELECT {} FROM users WHERE tenant_id = $1 AND email = $2 \
+         ORDER BY CASE status WHEN 'offboarded' THEN 1 ELSE 0 END, created_at DESC LIMIT 1",
         User::COLUMNS
     ))
     .bind(tenant_id)

@@ -263,3 +263,151 @@ async fn one_entra_account_is_one_record_whatever_address_signs_in() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+const ISAIAH: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e03";
+const PATTI: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e05";
+
+async fn patch_user(emu: &Emu, oid: &str, patch: serde_json::Value) {
+    let res = emu
+        .control(
+            reqwest::Method::PATCH,
+            &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{oid}"),
+            Some(patch),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+}
+
+async fn users_with_email(app: &TestApp, email: &str) -> Vec<(String, Option<String>, String)> {
+    sqlx::query_as(
+        "SELECT username, entra_oid, status FROM users WHERE email = $1 ORDER BY created_at",
+    )
+    .bind(email)
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_alias_moved_to_another_person_does_not_sign_them_in_as_its_old_owner() {
+    let (app, emu) = entra_tenant().await;
+    let alias = "patti.fernandez@contoso.com";
+    let pattis_phone = app.phone_with_email(alias).await;
+    assert_eq!(approve(&app, &pattis_phone).await.status(), 200);
+
+    // An Exchange admin moves the alias from Patti to Isaiah.
+    patch_user(
+        &emu,
+        PATTI,
+        json!({ "proxyAddresses": ["SMTP:pattif@contoso.com"] }),
+    )
+    .await;
+    patch_user(
+        &emu,
+        ISAIAH,
+        json!({ "proxyAddresses": ["SMTP:isaiah@contoso.com", format!("smtp:{alias}")] }),
+    )
+    .await;
+
+    // Isaiah verifies the alias (it is his mailbox now) and scans: refused, not Patti.
+    let isaiahs_phone = app.phone_with_email(alias).await;
+    let (status, code, message) = error_code(approve(&app, &isaiahs_phone).await).await;
+    assert_eq!((status, code.as_str()), (403, "address_moved"), "{message}");
+    let records = users_with_email(&app, alias).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        records[0].1.as_deref(),
+        Some(PATTI),
+        "the record is still Patti's"
+    );
+    let (detail,): (String,) = sqlx::query_as(
+        "SELECT details FROM audit_events WHERE action = 'login.denied' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert!(
+        detail.contains("another Entra ID account"),
+        "audited: {detail}"
+    );
+
+    // Patti's phone, holding an address Entra now lists for Isaiah, is refused too: an
+    // address signs in only the account that holds it now.
+    let (status, code, _) = error_code(approve(&app, &pattis_phone).await).await;
+    assert_eq!((status, code.as_str()), (403, "address_moved"));
+}
+
+#[tokio::test]
+async fn a_rehire_behind_an_old_address_onboards_as_a_new_user() {
+    let (app, emu) = entra_tenant().await;
+    let old_phone = app.phone_with_email("alex@contoso.com").await;
+    assert_eq!(approve(&app, &old_phone).await.status(), 200);
+
+    // Alex leaves: deleted in Entra and offboarded by the reconciler.
+    let res = emu
+        .control(
+            reqwest::Method::DELETE,
+            &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{ALEX}?permanent=true"),
+            None,
+        )
+        .await;
+    assert!(res.status().is_success());
+    let (tenant_id,): (String,) = sqlx::query_as("SELECT id FROM tenants WHERE slug = 'acme'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let entra = app
+        .state
+        .entra
+        .clone()
+        .expect("the Entra app is configured");
+    let report = gatehouse::reconciler::reconcile(
+        &app.state.db,
+        &app.state.hub,
+        &entra,
+        &tenant_id,
+        gatehouse::reconciler::Trigger::Manual,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.offboarded.len(), 1, "{report:?}");
+
+    // Months later Alex is hired again: a new Entra account with the same address.
+    let res = emu
+        .control(
+            reqwest::Method::POST,
+            &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users"),
+            Some(json!({"userPrincipalName": "alex@contoso.com", "displayName": "Alex Wilber", "mail": "alex@contoso.com"})),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    let new_oid = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The old phone was revoked with the old account; a new phone onboards the new account.
+    let (status, code, _) = error_code(approve(&app, &old_phone).await).await;
+    assert_eq!((status, code.as_str()), (403, "device_revoked"));
+    let new_phone = app.phone_with_email("alex@contoso.com").await;
+    let res = approve(&app, &new_phone).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let records = users_with_email(&app, "alex@contoso.com").await;
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(
+        (
+            records[0].0.as_str(),
+            records[0].1.as_deref(),
+            records[0].2.as_str()
+        ),
+        ("msp-alex", Some(ALEX), "offboarded"),
+        "the old record stays offboarded"
+    );
+    assert_eq!(records[1].1.as_deref(), Some(new_oid.as_str()));
+    assert_eq!(records[1].2, "active");
+    assert_ne!(
+        records[1].0, "msp-alex",
+        "its own username by the collision rule"
+    );
+}
