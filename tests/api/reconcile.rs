@@ -737,6 +737,61 @@ async fn two_instances_starting_a_run_of_one_tenant_at_once_run_it_once() {
 }
 
 #[tokio::test]
+async fn the_reconcile_cli_beside_a_running_server_skips_the_tenant_it_is_reconciling() {
+    let w = connected(&[ALEX, MEGAN]).await;
+    w.run().await;
+    w.entra(reqwest::Method::DELETE, ALEX).await;
+    // The server's run is slow to hear from Graph, so the operator's command comes meanwhile.
+    w.fault(json!({"route": "GET /v1.0/users/delta", "latencyMs": 4000}))
+        .await;
+    let serving = {
+        let (db, hub, entra, tenant) = (
+            w.app.state.db.clone(),
+            w.app.state.hub.clone(),
+            w.entra.clone(),
+            w.tenant_id.clone(),
+        );
+        tokio::spawn(async move {
+            reconciler::reconcile(&db, &hub, &entra, &tenant, Trigger::Schedule, false)
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command
+        .args(["reconcile", "--tenant", "acme"])
+        .env("DATABASE_URL", &w.app.state.config.database_url)
+        .env("ENTRA_CLIENT_ID", &w.emu.app.client_id)
+        .env("ENTRA_CLIENT_SECRET", w.emu.secret())
+        .env("ENTRA_AUTHORITY_URL", &w.emu.base)
+        .env("GRAPH_BASE_URL", &w.emu.base)
+        .env("RUST_LOG", "warn");
+    // The server's run goes on in this process while the command runs.
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect("gatehouse runs");
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        printed.contains("acme: skipped"),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let served = serving.await.unwrap();
+    assert_eq!(served.outcome, Outcome::Ok, "{:?}", served.error);
+    assert_eq!(w.status(ALEX).await, "offboarded");
+    let offboardings = w
+        .app
+        .audit_actions()
+        .await
+        .iter()
+        .filter(|a| *a == "user.offboarded")
+        .count();
+    assert_eq!(offboardings, 1, "Alex was offboarded once");
+}
+
+#[tokio::test]
 async fn a_lease_left_by_a_crashed_instance_does_not_stop_the_next_run() {
     let w = connected(&[ALEX]).await;
     w.run().await;
