@@ -45,24 +45,9 @@ pub async fn sync_now(dry_run: bool) -> Result<String, AppError> {
     super::service::sync_now(&ctx.state, &ctx.tenant, &ctx.user, dry_run).await
 }
 
+/// Approves a held run (its users are looked up in Entra ID again first) or rejects it.
 #[server(endpoint = "reconcile/decide")]
 pub async fn decide_held(run_id: i64, approve: bool) -> Result<String, AppError> {
     let ctx = crate::server::context::admin().await?;
-    match super::run::decide(
-        &ctx.state.db,
-        &ctx.state.hub,
-        &ctx.tenant.id,
-        run_id,
-        approve,
-        &ctx.user.username,
-    )
-    .await
-    {
-        Ok(n) if approve => Ok(format!("Approved: {n} user(s) offboarded.")),
-        Ok(_) => Ok("Rejected: nobody was offboarded.".into()),
-        Err(super::run::DecideError::NotHeld(id)) => Err(AppError::Invalid(format!(
-            "Run {id} is not waiting for a decision."
-        ))),
-        Err(super::run::DecideError::Unexpected(e)) => Err(e.into()),
-    }
+    super::service::decide(&ctx.state, &ctx.tenant, &ctx.user, run_id, approve).await
 }

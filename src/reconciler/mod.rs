@@ -1,9 +1,15 @@
 //! The offboarding reconciler (DESIGN flow 5): `plan` decides without I/O, `apply` executes a
-//! plan in one transaction, `run` walks Graph and records each run, failing safe.
+//! plan in one transaction, `run` walks Graph and records each run, failing safe; `held`
+//! carries out an admin's decision on a held run, and `lease` keeps one tenant's runs and
+//! decisions from overlapping, across instances.
 
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod apply;
+#[cfg(feature = "ssr")]
+mod held;
+#[cfg(feature = "ssr")]
+mod lease;
 pub mod page;
 #[cfg(feature = "ssr")]
 pub mod plan;
@@ -15,4 +21,6 @@ pub mod scheduler;
 mod service;
 
 #[cfg(feature = "ssr")]
-pub use run::{decide, reconcile, DecideError, Outcome, RunReport, Trigger};
+pub use held::{approve, reject, Approved, DecideError};
+#[cfg(feature = "ssr")]
+pub use run::{reconcile, Outcome, RunReport, Trigger};

@@ -69,8 +69,9 @@ fn Status(
                 <section class="card held" data-run=id>
                     <h2>{format!("Held run {} ({})", h.run_id, h.started)}</h2>
                     <p>"These offboardings exceed the deletion threshold. Nothing happens until you decide."</p>
+                    <p class="hint">"Approving first looks up each of these users in Entra ID again: only those still deleted or disabled there are offboarded; anyone restored or re-enabled meanwhile keeps their access. Rejecting offboards nobody, and the next run sees the same changes again."</p>
                     <ul>{h.users.into_iter().map(|(u, why)| view! { <li>{format!("{u}: {why}")}</li> }).collect_view()}</ul>
-                    <button type="button" class="approve" on:click=move |_| { decide.dispatch(DecideHeld { run_id: id, approve: true }); }>"Approve: offboard them"</button>
+                    <button type="button" class="approve" on:click=move |_| { decide.dispatch(DecideHeld { run_id: id, approve: true }); }>"Approve: check again, then offboard"</button>
                     " "
                     <button type="button" class="small reject" on:click=move |_| { decide.dispatch(DecideHeld { run_id: id, approve: false }); }>"Reject: offboard nobody"</button>
                 </section>

@@ -1,12 +1,13 @@
-//! One reconciliation run for one tenant: lock, walk `/users/delta`, plan, apply, record.
+//! One reconciliation run for one tenant: lease, walk `/users/delta`, plan, apply, record.
 //! Every error fails the run and offboards nobody.
 
 use super::apply;
+use super::lease::Lease;
 use super::plan::{self, Coverage, DirectoryEntry, KnownUser, Policy, RemovedReason, UserStatus};
 use crate::audit;
 use crate::entra::{EntraClient, EntraError, Graph};
 use crate::login::push::{LoginHub, PushEvent};
-use crate::server::db::{Db, Engine};
+use crate::server::db::Db;
 use crate::server::util::now;
 
 /// A walk longer than this is taken for a broken chain, not a directory.
@@ -35,7 +36,7 @@ pub enum Outcome {
     Failed,
     Held,
     DryRun,
-    /// Another instance holds this tenant's lock, or a held run awaits an admin.
+    /// Another instance holds this tenant's lease, or a held run awaits an admin.
     Skipped,
 }
 
@@ -88,18 +89,21 @@ pub async fn reconcile(
     trigger: Trigger,
     dry_run: bool,
 ) -> anyhow::Result<RunReport> {
-    let Some(lock) = TenantLock::acquire(db, tenant_id).await? else {
-        return Ok(skipped("another instance is reconciling this tenant"));
+    let Some(lease) = Lease::acquire(db, tenant_id).await? else {
+        return Ok(skipped(
+            "another instance is reconciling this tenant or deciding one of its held runs",
+        ));
     };
-    let report = reconcile_locked(db, hub, entra, tenant_id, trigger, dry_run).await;
-    lock.release().await;
+    let report = reconcile_leased(db, hub, entra, &lease, tenant_id, trigger, dry_run).await;
+    lease.release().await;
     report
 }
 
-async fn reconcile_locked(
+async fn reconcile_leased(
     db: &Db,
     hub: &LoginHub,
     entra: &EntraClient,
+    lease: &Lease,
     tenant_id: &str,
     trigger: Trigger,
     dry_run: bool,
@@ -124,7 +128,7 @@ async fn reconcile_locked(
     .await?;
     metrics::counter!("gatehouse_reconcile_runs_total", "trigger" => trigger.as_str()).increment(1);
     let timer = std::time::Instant::now();
-    let report = match run(db, hub, entra, tenant_id, run_id, dry_run).await {
+    let report = match run(db, hub, entra, lease, tenant_id, run_id, dry_run).await {
         Ok(report) => report,
         Err(Failure {
             graph_requests,
@@ -202,6 +206,7 @@ async fn run(
     db: &Db,
     hub: &LoginHub,
     entra: &EntraClient,
+    lease: &Lease,
     tenant_id: &str,
     run_id: i64,
     dry_run: bool,
@@ -299,6 +304,9 @@ async fn run(
     };
     let mut gone = Vec::new();
     let result: Result<(), RunError> = async {
+        if !lease.still_held(&mut tx).await? {
+            return Err(RunError::Other(LEASE_LOST.into()));
+        }
         if dry_run {
             report.outcome = Outcome::DryRun;
             finish("dry_run").execute(&mut *tx).await?;
@@ -312,12 +320,8 @@ async fn run(
                     .execute(&mut *tx)
                     .await?;
             }
-            // The delta link advances only when an admin decides.
-            sqlx::query("UPDATE reconcile_runs SET pending_delta_link = $1 WHERE id = $2")
-                .bind(delta_link.as_str())
-                .bind(run_id)
-                .execute(&mut *tx)
-                .await?;
+            // The tenant's delta link stays where it was, whatever the admin decides: the
+            // next run reads these changes again, so a rejection loses none of them.
             finish("held").execute(&mut *tx).await?;
             audit::record(
                 &mut *tx,
@@ -348,8 +352,13 @@ async fn run(
     Ok(report)
 }
 
+/// Why a run or a decision wrote nothing: its lease ran out (a stall longer than the lease)
+/// and another instance may have taken the tenant over.
+pub(super) const LEASE_LOST: &str =
+    "this instance lost the tenant's reconcile lease while it worked; nothing was changed";
+
 /// Tells every open page of offboarded users that they are signed out.
-async fn sign_out(db: &Db, hub: &LoginHub, user_ids: &[String]) {
+pub(super) async fn sign_out(db: &Db, hub: &LoginHub, user_ids: &[String]) {
     for id in user_ids {
         hub.publish(db, PushEvent::signed_out(id, "offboarded"))
             .await;
@@ -407,163 +416,4 @@ async fn walk(
             }
         }
     }
-}
-
-/// One instance reconciles a tenant at a time: a PostgreSQL advisory lock held on one
-/// connection for the run; on SQLite (one process) a process-wide set.
-enum TenantLock {
-    Postgres(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>, i64),
-    Local(String),
-}
-
-fn local_locks() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
-    static LOCKS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
-        std::sync::OnceLock::new();
-    LOCKS.get_or_init(Default::default)
-}
-
-/// A stable 64-bit advisory-lock key for a tenant.
-fn lock_key(tenant_id: &str) -> i64 {
-    let hash = crate::server::util::sha256_hex(&format!("gatehouse-reconcile:{tenant_id}"));
-    i64::from_str_radix(&hash[..15], 16).unwrap_or(0)
-}
-
-impl TenantLock {
-    async fn acquire(db: &Db, tenant_id: &str) -> anyhow::Result<Option<Self>> {
-        match &db.engine {
-            Engine::Postgres(pool) => {
-                let mut conn = pool.acquire().await?;
-                let key = lock_key(tenant_id);
-                let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
-                    .bind(key)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                Ok(got.then_some(TenantLock::Postgres(Some(conn), key)))
-            }
-            Engine::Sqlite(_) => {
-                let mut set = local_locks().lock().expect("lock set");
-                Ok(set
-                    .insert(tenant_id.to_string())
-                    .then(|| TenantLock::Local(tenant_id.to_string())))
-            }
-        }
-    }
-
-    async fn release(mut self) {
-        if let TenantLock::Postgres(conn, key) = &mut self {
-            if let Some(mut c) = conn.take() {
-                if sqlx::query("SELECT pg_advisory_unlock($1)")
-                    .bind(*key)
-                    .execute(&mut *c)
-                    .await
-                    .is_err()
-                {
-                    // Closing the session releases its advisory locks.
-                    drop(c.detach());
-                }
-            }
-        }
-    }
-}
-
-impl Drop for TenantLock {
-    fn drop(&mut self) {
-        match self {
-            TenantLock::Local(id) => {
-                local_locks().lock().expect("lock set").remove(id);
-            }
-            TenantLock::Postgres(conn, _) => {
-                // Not released (an early return or a panic): close the session, which
-                // releases the lock, rather than return a locked connection to the pool.
-                if let Some(c) = conn.take() {
-                    drop(c.detach());
-                }
-            }
-        }
-    }
-}
-
-/// Why an admin's decision on a held run was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum DecideError {
-    #[error("there is no held run {0} waiting for a decision in this tenant")]
-    NotHeld(i64),
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
-
-impl From<sqlx::Error> for DecideError {
-    fn from(e: sqlx::Error) -> Self {
-        DecideError::Unexpected(e.into())
-    }
-}
-
-/// An admin approves (offboard the held list now) or rejects (offboard nobody) a held run.
-/// Either way the run's delta link is stored, so the same changes are not held again.
-pub async fn decide(
-    db: &Db,
-    hub: &LoginHub,
-    tenant_id: &str,
-    run_id: i64,
-    approve: bool,
-    admin: &str,
-) -> Result<u64, DecideError> {
-    let mut tx = db.pool.begin().await?;
-    let claimed = sqlx::query(
-        "UPDATE reconcile_runs SET decided_by = $1, decided_at = $2, outcome = $3 \
-         WHERE id = $4 AND tenant_id = $5 AND outcome = 'held' AND decided_at IS NULL",
-    )
-    .bind(admin)
-    .bind(now())
-    .bind(if approve { "approved" } else { "rejected" })
-    .bind(run_id)
-    .bind(tenant_id)
-    .execute(&mut *tx)
-    .await?;
-    if claimed.rows_affected() != 1 {
-        return Err(DecideError::NotHeld(run_id));
-    }
-    let held: Vec<(String, String)> =
-        sqlx::query_as("SELECT user_id, reason FROM reconcile_held WHERE run_id = $1")
-            .bind(run_id)
-            .fetch_all(&mut *tx)
-            .await?;
-    let gone = if approve {
-        apply::offboard(&mut tx, tenant_id, admin, &held).await?
-    } else {
-        Vec::new()
-    };
-    let done = gone.len() as u64;
-    sqlx::query(
-        "UPDATE tenants SET entra_delta_link = (SELECT pending_delta_link FROM reconcile_runs WHERE id = $1) WHERE id = $2",
-    )
-    .bind(run_id)
-    .bind(tenant_id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE reconcile_runs SET offboarded = $1 WHERE id = $2")
-        .bind(done as i64)
-        .bind(run_id)
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut *tx,
-        Some(tenant_id),
-        admin,
-        if approve {
-            "reconcile.approved"
-        } else {
-            "reconcile.rejected"
-        },
-        &format!("run {run_id}"),
-        &if approve {
-            format!("{done} of {} held users offboarded", held.len())
-        } else {
-            format!("{} held offboardings dismissed", held.len())
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    sign_out(db, hub, &gone).await;
-    Ok(done)
 }

@@ -1,6 +1,7 @@
-//! The Reconciliation page's reads and its Sync now.
+//! The Reconciliation page's reads, its Sync now and its decisions on held runs.
 
 use super::api::{HeldRun, ReconcileView, RunRow};
+use super::held::{self, DecideError};
 use super::run::{reconcile, Outcome, Trigger};
 use crate::error::AppError;
 use crate::server::db::Db;
@@ -141,5 +142,65 @@ pub async fn sync_now(
                 r.error.unwrap_or_default()
             )))
         }
+    })
+}
+
+/// An admin approves or rejects a held run; the answer says what happened.
+pub async fn decide(
+    state: &AppState,
+    tenant: &Tenant,
+    admin: &User,
+    run_id: i64,
+    approve: bool,
+) -> Result<String, AppError> {
+    let decided = if approve {
+        let Some(entra) = &state.entra else {
+            return Err(AppError::Invalid(
+                "No Entra app is configured for this Gatehouse, so the held users cannot be checked again; the run is still held.".into(),
+            ));
+        };
+        held::approve(
+            &state.db,
+            &state.hub,
+            entra,
+            &tenant.id,
+            run_id,
+            &admin.username,
+        )
+        .await
+        .map(|a| {
+            format!(
+                "Approved after checking Entra ID again: {} user(s) offboarded; {} left active because Entra ID no longer shows them deleted or disabled{}",
+                a.offboarded.len(),
+                a.back.len(),
+                if a.back.is_empty() {
+                    ".".to_string()
+                } else {
+                    format!(": {}.", a.back.join(", "))
+                }
+            )
+        })
+    } else {
+        held::reject(&state.db, &tenant.id, run_id, &admin.username)
+            .await
+            .map(|n| format!("Rejected: nobody was offboarded. The next run sees these {n} change(s) again; fix them in Entra ID or raise the deletion threshold."))
+    };
+    decided.map_err(|e| match e {
+        DecideError::NotHeld(id) => {
+            AppError::Invalid(format!("Run {id} is not waiting for a decision."))
+        }
+        DecideError::Busy => AppError::Invalid(
+            "A reconciliation of this tenant is running; decide again in a moment.".into(),
+        ),
+        DecideError::NotConnected => AppError::Invalid(
+            "Connect Entra ID under Users → User source first.".into(),
+        ),
+        DecideError::Entra(err) => {
+            tracing::warn!(tenant = %tenant.slug, run = run_id, error = %err, "a held run could not be approved: Entra ID could not be asked");
+            AppError::Invalid(format!(
+                "Nothing was offboarded and the run is still held: Entra ID could not be asked whether these users are still gone ({err}). Try again in a moment."
+            ))
+        }
+        DecideError::Unexpected(err) => err.into(),
     })
 }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// PostgreSQL connections per replica: the store's pool, and the engine's own pool for the
-/// session store, the push listener (one, held) and reconcile locks. Sixteen per replica lets
+/// session store and the push listener (one, held). Sixteen per replica lets
 /// six replicas share PostgreSQL's default `max_connections` of 100. More connections do not
 /// make more work happen at once: past the database's cores they queue inside PostgreSQL, and
 /// each new one must first prepare every statement it runs. With 32 + 16, fifty simultaneous

@@ -5,7 +5,8 @@ use crate::emulator::{spawn_emulator, Emu, ALEX, MEGAN};
 use crate::helpers::*;
 use gatehouse::emulator::CONTOSO_TENANT_ID;
 use gatehouse::entra::EntraClient;
-use gatehouse::reconciler::{self, Outcome, Trigger};
+use gatehouse::reconciler::{self, DecideError, Outcome, Trigger};
+use gatehouse::server::config::EntraConfig;
 use serde_json::json;
 
 const ISAIAH: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e03";
@@ -15,22 +16,35 @@ struct World {
     emu: Emu,
     entra: EntraClient,
     tenant_id: String,
+    /// The tenant's admin, signed in to the portal.
+    admin: Browser,
 }
 
-/// Gatehouse with tenant `acme` connected to Contoso, consent granted, and onboarded users
-/// for the given Contoso object ids.
+/// Gatehouse (its Entra app on the emulator) with tenant `acme` connected to Contoso,
+/// consent granted, its admin signed in, and onboarded users for the given Contoso object ids.
 async fn connected(oids: &[&str]) -> World {
     let emu = spawn_emulator().await;
     emu.grant_consent().await;
-    let app = spawn_app().await;
+    let config = EntraConfig {
+        client_id: Some(emu.app.client_id.clone()),
+        client_secret: Some(emu.app.secret.clone()),
+        authority_url: emu.base.clone(),
+        graph_base_url: emu.base.clone(),
+    };
+    let app = spawn_app_with(move |c| c.entra = config).await;
     app.create_tenant("acme", "Acme MSP", "admin@acme.com")
         .await;
+    let phone = app.phone_with_email("admin@acme.com").await;
+    let admin = app.browser(&["acme"]);
+    sign_in(&app, &admin, &phone, "acme").await;
     let (tenant_id,): (String,) = sqlx::query_as("SELECT id FROM tenants WHERE slug = 'acme'")
         .fetch_one(&app.state.db.pool)
         .await
         .unwrap();
-    sqlx::query("UPDATE tenants SET user_source = 'azuread', entra_tenant_id = $1, entra_domain = 'contoso.com' WHERE id = $2")
+    // The scheduler is not due for a day: the tests start every run themselves.
+    sqlx::query("UPDATE tenants SET user_source = 'azuread', entra_tenant_id = $1, entra_domain = 'contoso.com', next_reconcile_at = $2 WHERE id = $3")
         .bind(CONTOSO_TENANT_ID)
+        .bind(now() + 86_400)
         .bind(&tenant_id)
         .execute(&app.state.db.pool)
         .await
@@ -49,6 +63,7 @@ async fn connected(oids: &[&str]) -> World {
         emu,
         entra,
         tenant_id,
+        admin,
     }
 }
 
@@ -134,6 +149,46 @@ impl World {
             .control(reqwest::Method::POST, "/_emulator/faults", Some(spec))
             .await;
         assert!(res.status().is_success(), "fault: {}", res.status());
+    }
+
+    /// The admin approves or rejects a held run on the Reconciliation page: the status and
+    /// the message the page shows.
+    async fn decide(&self, run_id: i64, approve: bool) -> (u16, String) {
+        let res = self
+            .admin
+            .client
+            .post(self.admin.url("acme", "/api/reconcile/decide"))
+            .header("accept", "application/json")
+            .form(&[
+                ("run_id", run_id.to_string()),
+                ("approve", approve.to_string()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    /// The held run's outcome and whether anyone decided it.
+    async fn run_state(&self, run_id: i64) -> (String, bool) {
+        let (outcome, decided): (String, Option<i64>) =
+            sqlx::query_as("SELECT outcome, decided_at FROM reconcile_runs WHERE id = $1")
+                .bind(run_id)
+                .fetch_one(&self.app.state.db.pool)
+                .await
+                .unwrap();
+        (outcome, decided.is_some())
+    }
+
+    async fn audit_details(&self, action: &str) -> String {
+        let (details,): (String,) = sqlx::query_as(
+            "SELECT details FROM audit_events WHERE action = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(action)
+        .fetch_one(&self.app.state.db.pool)
+        .await
+        .unwrap();
+        details
     }
 
     async fn active_everyone(&self, oids: &[&str]) {
@@ -425,36 +480,19 @@ async fn a_mass_deletion_is_held_until_an_admin_approves() {
     // While held, further runs wait for the decision.
     assert_eq!(w.run().await.outcome, Outcome::Skipped);
     let run_id = r.run_id.unwrap();
-    let n = reconciler::decide(
-        &w.app.state.db,
-        &w.app.state.hub,
-        &w.tenant_id,
-        run_id,
-        true,
-        "msp-admin",
-    )
-    .await
-    .unwrap();
-    assert_eq!(n, 7);
+    let (status, message) = w.decide(run_id, true).await;
+    assert_eq!(status, 200, "{message}");
+    assert!(message.contains("7 user(s) offboarded"), "{message}");
     for oid in &oids[..7] {
         assert_eq!(w.status(oid).await, "offboarded");
+        assert_eq!(w.sessions(oid).await, 0);
     }
     assert_eq!(w.status(&oids[9]).await, "active");
-    assert!(
-        reconciler::decide(
-            &w.app.state.db,
-            &w.app.state.hub,
-            &w.tenant_id,
-            run_id,
-            true,
-            "msp-admin"
-        )
-        .await
-        .is_err(),
-        "decided once"
-    );
+    let (status, message) = w.decide(run_id, true).await;
+    assert_ne!(status, 200, "decided once");
+    assert!(message.contains("not waiting for a decision"), "{message}");
     let next = w.run().await;
-    assert_eq!(next.outcome, Outcome::Ok);
+    assert_eq!(next.outcome, Outcome::Ok, "{:?}", next.error);
     assert!(next.offboarded.is_empty());
     assert!(w
         .app
@@ -464,35 +502,167 @@ async fn a_mass_deletion_is_held_until_an_admin_approves() {
 }
 
 #[tokio::test]
-async fn a_rejected_hold_offboards_nobody() {
+async fn approving_a_held_run_spares_the_users_entra_brought_back_meanwhile() {
+    let (w, oids) = mass_deletion().await;
+    w.entra(reqwest::Method::POST, &format!("{}/disable", oids[7]))
+        .await;
+    let r = w.run().await;
+    assert_eq!(r.outcome, Outcome::Held);
+    assert_eq!(r.offboarded.len(), 8);
+
+    // Before the admin decides, the Entra admin restores one deleted user, restores
+    // another but leaves it disabled, and re-enables the disabled one.
+    w.entra(reqwest::Method::POST, &format!("{}/restore", oids[0]))
+        .await;
+    w.entra(reqwest::Method::POST, &format!("{}/restore", oids[1]))
+        .await;
+    w.entra(reqwest::Method::POST, &format!("{}/disable", oids[1]))
+        .await;
+    w.entra(reqwest::Method::POST, &format!("{}/enable", oids[7]))
+        .await;
+
+    let (status, message) = w.decide(r.run_id.unwrap(), true).await;
+    assert_eq!(status, 200, "{message}");
+    assert!(
+        message.contains("6 user(s) offboarded")
+            && message.contains(
+                "2 left active because Entra ID no longer shows them deleted or disabled"
+            ),
+        "{message}"
+    );
+    w.active_everyone(&[&oids[0], &oids[7]]).await;
+    for oid in &oids[1..7] {
+        assert_eq!(w.status(oid).await, "offboarded", "{oid}");
+        assert_eq!(w.sessions(oid).await, 0, "{oid}");
+    }
+    let (reason,): (String,) =
+        sqlx::query_as("SELECT offboard_reason FROM users WHERE entra_oid = $1")
+            .bind(&oids[1])
+            .fetch_one(&w.app.state.db.pool)
+            .await
+            .unwrap();
+    assert!(
+        reason.contains("disabled"),
+        "offboarded for what Entra shows now: {reason}"
+    );
+    let details = w.audit_details("reconcile.approved").await;
+    assert!(
+        details.contains("6 offboarded, 2 left"),
+        "the audit log says who was spared: {details}"
+    );
+
+    // The next run reads the same changes again and finds nothing more to do.
+    let next = w.run().await;
+    assert_eq!(next.outcome, Outcome::Ok, "{:?}", next.error);
+    assert!(next.offboarded.is_empty(), "{:?}", next.offboarded);
+    w.active_everyone(&[&oids[0], &oids[7]]).await;
+}
+
+#[tokio::test]
+async fn approving_while_graph_fails_offboards_nobody_and_the_run_stays_held() {
     let (w, oids) = mass_deletion().await;
     let r = w.run().await;
     assert_eq!(r.outcome, Outcome::Held);
-    let n = reconciler::decide(
+    let run_id = r.run_id.unwrap();
+    // The first lookups answer; a later one fails: nothing may be applied halfway.
+    w.fault(json!({"route": "GET /v1.0/users/{id}", "count": 3}))
+        .await;
+    w.fault(json!({"route": "GET /v1.0/users/{id}", "status": 500, "count": 100}))
+        .await;
+    let (status, message) = w.decide(run_id, true).await;
+    assert_ne!(status, 200);
+    assert!(
+        message.contains("Nothing was offboarded and the run is still held")
+            && message.contains("Entra ID could not be asked"),
+        "{message}"
+    );
+    let everyone: Vec<&str> = oids.iter().map(String::as_str).collect();
+    w.active_everyone(&everyone).await;
+    assert_eq!(w.run_state(run_id).await, ("held".to_string(), false));
+    assert!(!w
+        .app
+        .audit_actions()
+        .await
+        .contains(&"reconcile.approved".to_string()));
+
+    // Throttled past its retries is no different.
+    let res = w
+        .emu
+        .control(reqwest::Method::DELETE, "/_emulator/faults", None)
+        .await;
+    assert!(res.status().is_success());
+    w.fault(json!({"route": "GET /v1.0/users/{id}", "status": 429, "retryAfter": 1, "count": 100}))
+        .await;
+    let err = reconciler::approve(
         &w.app.state.db,
         &w.app.state.hub,
+        &w.entra,
         &w.tenant_id,
-        r.run_id.unwrap(),
-        false,
+        run_id,
         "msp-admin",
     )
     .await
-    .unwrap();
-    assert_eq!(n, 0);
-    for oid in &oids {
-        assert_eq!(w.status(oid).await, "active");
-    }
-    let next = w.run().await;
-    assert_eq!(
-        next.outcome,
-        Outcome::Ok,
-        "the dismissed changes are not held again"
-    );
+    .unwrap_err();
+    assert!(matches!(err, DecideError::Entra(_)), "{err}");
+    w.active_everyone(&everyone).await;
+    assert_eq!(w.run_state(run_id).await, ("held".to_string(), false));
+
+    // Once Graph answers, the same run can be approved.
+    let res = w
+        .emu
+        .control(reqwest::Method::DELETE, "/_emulator/faults", None)
+        .await;
+    assert!(res.status().is_success());
+    let (status, message) = w.decide(run_id, true).await;
+    assert_eq!(status, 200, "{message}");
+    assert!(message.contains("7 user(s) offboarded"), "{message}");
+}
+
+#[tokio::test]
+async fn a_rejected_hold_offboards_nobody_and_the_next_run_sees_the_changes_again() {
+    let (w, oids) = mass_deletion().await;
+    let r = w.run().await;
+    assert_eq!(r.outcome, Outcome::Held);
+    let (status, message) = w.decide(r.run_id.unwrap(), false).await;
+    assert_eq!(status, 200, "{message}");
+    assert!(message.contains("nobody was offboarded"), "{message}");
+    let everyone: Vec<&str> = oids.iter().map(String::as_str).collect();
+    w.active_everyone(&everyone).await;
     assert!(w
         .app
         .audit_actions()
         .await
         .contains(&"reconcile.rejected".to_string()));
+
+    // The deletions were not forgotten: under the same threshold they are held again.
+    let again = w.run().await;
+    assert_eq!(again.outcome, Outcome::Held, "{:?}", again.error);
+    assert_eq!(again.offboarded.len(), 7);
+    let (status, message) = w.decide(again.run_id.unwrap(), false).await;
+    assert_eq!(status, 200, "{message}");
+
+    // The admin raises the threshold instead: the next run offboards them.
+    let res = w
+        .admin
+        .client
+        .post(w.admin.url("acme", "/api/user_source/schedule"))
+        .header("accept", "application/json")
+        .form(&[
+            ("interval_minutes", "240"),
+            ("threshold_count", "10"),
+            ("threshold_percent", "80"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let next = w.run().await;
+    assert_eq!(next.outcome, Outcome::Ok, "{:?}", next.error);
+    assert_eq!(next.offboarded.len(), 7);
+    for oid in &oids[..7] {
+        assert_eq!(w.status(oid).await, "offboarded");
+    }
+    w.active_everyone(&[&oids[7], &oids[8], &oids[9]]).await;
 }
 
 #[tokio::test]
@@ -509,6 +679,164 @@ async fn a_tenant_is_reconciled_by_one_run_at_a_time() {
         outcomes.contains(&Outcome::Ok) && outcomes.contains(&Outcome::Skipped),
         "{outcomes:?}"
     );
+}
+
+/// How many runs of the tenant were recorded.
+async fn runs(app: &TestApp) -> i64 {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM reconcile_runs")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn two_instances_starting_a_run_of_one_tenant_at_once_run_it_once() {
+    let w = connected(&[ALEX, MEGAN]).await;
+    w.run().await;
+    w.entra(reqwest::Method::DELETE, ALEX).await;
+    // On SQLite this is `gatehouse reconcile` beside `gatehouse serve`: another pool on the
+    // same file. Whoever wins is slowed down, so the other certainly starts meanwhile.
+    let other = w.app.replica().await;
+    w.fault(json!({"route": "GET /v1.0/users/delta", "latencyMs": 1500}))
+        .await;
+    let before = runs(&w.app).await;
+    let on = |app: &TestApp| {
+        let (db, hub, entra, tenant) = (
+            app.state.db.clone(),
+            app.state.hub.clone(),
+            w.entra.clone(),
+            w.tenant_id.clone(),
+        );
+        tokio::spawn(async move {
+            reconciler::reconcile(&db, &hub, &entra, &tenant, Trigger::Cli, false)
+                .await
+                .unwrap()
+        })
+    };
+    let (a, b) = tokio::join!(on(&w.app), on(&other));
+    let outcomes = [a.unwrap().outcome, b.unwrap().outcome];
+    assert!(
+        outcomes.contains(&Outcome::Ok) && outcomes.contains(&Outcome::Skipped),
+        "{outcomes:?}"
+    );
+    assert_eq!(runs(&w.app).await, before + 1, "one run was recorded");
+    assert_eq!(w.status(ALEX).await, "offboarded");
+    let offboardings = w
+        .app
+        .audit_actions()
+        .await
+        .iter()
+        .filter(|a| *a == "user.offboarded")
+        .count();
+    assert_eq!(offboardings, 1, "Alex was offboarded once");
+
+    // The winner gave the tenant back: the next run, on either instance, runs.
+    let again = on(&other).await.unwrap();
+    assert_eq!(again.outcome, Outcome::Ok, "{:?}", again.error);
+}
+
+#[tokio::test]
+async fn the_reconcile_cli_beside_a_running_server_skips_the_tenant_it_is_reconciling() {
+    let w = connected(&[ALEX, MEGAN]).await;
+    w.run().await;
+    w.entra(reqwest::Method::DELETE, ALEX).await;
+    // The server's run is slow to hear from Graph, so the operator's command comes meanwhile.
+    w.fault(json!({"route": "GET /v1.0/users/delta", "latencyMs": 4000}))
+        .await;
+    let serving = {
+        let (db, hub, entra, tenant) = (
+            w.app.state.db.clone(),
+            w.app.state.hub.clone(),
+            w.entra.clone(),
+            w.tenant_id.clone(),
+        );
+        tokio::spawn(async move {
+            reconciler::reconcile(&db, &hub, &entra, &tenant, Trigger::Schedule, false)
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command
+        .args(["reconcile", "--tenant", "acme"])
+        .env("DATABASE_URL", &w.app.state.config.database_url)
+        .env("ENTRA_CLIENT_ID", &w.emu.app.client_id)
+        .env("ENTRA_CLIENT_SECRET", w.emu.secret())
+        .env("ENTRA_AUTHORITY_URL", &w.emu.base)
+        .env("GRAPH_BASE_URL", &w.emu.base)
+        .env("RUST_LOG", "warn");
+    // The server's run goes on in this process while the command runs.
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect("gatehouse runs");
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        printed.contains("acme: skipped"),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let served = serving.await.unwrap();
+    assert_eq!(served.outcome, Outcome::Ok, "{:?}", served.error);
+    assert_eq!(w.status(ALEX).await, "offboarded");
+    let offboardings = w
+        .app
+        .audit_actions()
+        .await
+        .iter()
+        .filter(|a| *a == "user.offboarded")
+        .count();
+    assert_eq!(offboardings, 1, "Alex was offboarded once");
+}
+
+#[tokio::test]
+async fn a_lease_left_by_a_crashed_instance_does_not_stop_the_next_run() {
+    let w = connected(&[ALEX]).await;
+    w.run().await;
+    w.entra(reqwest::Method::DELETE, ALEX).await;
+    // An instance died mid-run a while ago; its lease has run out.
+    sqlx::query(
+        "INSERT INTO reconcile_leases (tenant_id, holder, expires_at) VALUES ($1, 'crashed', $2)",
+    )
+    .bind(&w.tenant_id)
+    .bind(now() - 1)
+    .execute(&w.app.state.db.pool)
+    .await
+    .unwrap();
+    let r = w.run().await;
+    assert_eq!(r.outcome, Outcome::Ok, "{:?}", r.error);
+    assert_eq!(w.status(ALEX).await, "offboarded");
+    let (leases,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM reconcile_leases")
+        .fetch_one(&w.app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(leases, 0, "the run gave its lease back");
+}
+
+#[tokio::test]
+async fn a_held_run_cannot_be_decided_while_another_instance_reconciles_the_tenant() {
+    let (w, oids) = mass_deletion().await;
+    let r = w.run().await;
+    assert_eq!(r.outcome, Outcome::Held);
+    // Another instance holds the tenant's lease, as during a run of its own.
+    sqlx::query("INSERT INTO reconcile_leases (tenant_id, holder, expires_at) VALUES ($1, 'another-instance', $2)")
+        .bind(&w.tenant_id)
+        .bind(now() + 300)
+        .execute(&w.app.state.db.pool)
+        .await
+        .unwrap();
+    let (status, message) = w.decide(r.run_id.unwrap(), true).await;
+    assert_ne!(status, 200);
+    assert!(message.contains("decide again in a moment"), "{message}");
+    let everyone: Vec<&str> = oids.iter().map(String::as_str).collect();
+    w.active_everyone(&everyone).await;
+    assert_eq!(
+        w.run_state(r.run_id.unwrap()).await,
+        ("held".to_string(), false)
+    );
+    assert_eq!(w.run().await.outcome, Outcome::Skipped);
 }
 
 #[tokio::test]

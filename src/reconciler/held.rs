@@ -1,0 +1,298 @@
+//! An admin's decision on a held run (DESIGN flow 5, deletion threshold). Approving looks at
+//! each held user in Graph again and offboards only those still gone or disabled; rejecting
+//! offboards nobody. Either way the tenant's delta link stays where it was, so the next run
+//! reads the same changes again and no change is lost. A decision takes the tenant's lease,
+//! so it never overlaps a run.
+
+use super::apply;
+use super::lease::Lease;
+use super::run::{sign_out, LEASE_LOST};
+use crate::audit;
+use crate::entra::{DirectoryUser, EntraClient, EntraError};
+use crate::login::push::LoginHub;
+use crate::server::db::Db;
+use crate::server::util::now;
+
+/// Why an admin's decision on a held run was refused; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error("there is no held run {0} waiting for a decision in this tenant")]
+    NotHeld(i64),
+    #[error("a reconciliation of this tenant is running; decide again in a moment")]
+    Busy,
+    #[error("the tenant is not connected to Entra ID")]
+    NotConnected,
+    /// Approving needs a fresh look at every held user; without it nothing is offboarded.
+    #[error("Entra ID could not be asked whether the held users are still gone: {0}")]
+    Entra(#[from] EntraError),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for DecideError {
+    fn from(e: sqlx::Error) -> Self {
+        DecideError::Unexpected(e.into())
+    }
+}
+
+/// What an approval did: usernames offboarded now, and those left alone because Entra ID
+/// shows them enabled again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approved {
+    pub offboarded: Vec<String>,
+    pub back: Vec<String>,
+}
+
+/// What a fresh `GET /users/{id}` says about a user on a held list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recheck {
+    /// Graph does not find them: still deleted.
+    StillGone,
+    /// Found, and disabled.
+    Disabled,
+    /// Found and not disabled: restored or re-enabled since the run was held.
+    Back,
+}
+
+/// Only an explicit `accountEnabled: false` counts as disabled, as in `plan`.
+fn recheck(found: Option<&DirectoryUser>) -> Recheck {
+    match found {
+        None => Recheck::StillGone,
+        Some(u) if u.account_enabled == Some(false) => Recheck::Disabled,
+        Some(_) => Recheck::Back,
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct HeldUser {
+    user_id: String,
+    username: String,
+    entra_oid: String,
+    reason: String,
+}
+
+/// Approves a held run: offboards the held users Graph still finds gone or disabled.
+/// Any Graph error changes nothing, and the run stays held for a later decision.
+pub async fn approve(
+    db: &Db,
+    hub: &LoginHub,
+    entra: &EntraClient,
+    tenant_id: &str,
+    run_id: i64,
+    admin: &str,
+) -> Result<Approved, DecideError> {
+    let Some(lease) = Lease::acquire(db, tenant_id).await? else {
+        return Err(DecideError::Busy);
+    };
+    let approved = approve_leased(db, hub, entra, &lease, tenant_id, run_id, admin).await;
+    lease.release().await;
+    approved
+}
+
+async fn approve_leased(
+    db: &Db,
+    hub: &LoginHub,
+    entra: &EntraClient,
+    lease: &Lease,
+    tenant_id: &str,
+    run_id: i64,
+    admin: &str,
+) -> Result<Approved, DecideError> {
+    if !waiting(db, tenant_id, run_id).await? {
+        return Err(DecideError::NotHeld(run_id));
+    }
+    let (tid,): (Option<String>,) =
+        sqlx::query_as("SELECT entra_tenant_id FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .fetch_one(&db.pool)
+            .await?;
+    let tid = tid.ok_or(DecideError::NotConnected)?;
+    let held = sqlx::query_as::<_, HeldUser>(
+        "SELECT h.user_id, u.username, u.entra_oid, h.reason FROM reconcile_held h \
+         JOIN users u ON u.id = h.user_id WHERE h.run_id = $1 ORDER BY u.username",
+    )
+    .bind(run_id)
+    .fetch_all(&db.pool)
+    .await?;
+
+    // Every held user is looked at before anything is written: one failed lookup and the
+    // run stays held as it was.
+    let graph = entra.graph(&tid).await?;
+    let mut still_gone = Vec::new();
+    let mut back = Vec::new();
+    for user in &held {
+        match recheck(graph.user(&user.entra_oid).await?.as_ref()) {
+            Recheck::StillGone => still_gone.push((user.user_id.clone(), user.reason.clone())),
+            Recheck::Disabled => still_gone.push((
+                user.user_id.clone(),
+                super::plan::OffboardReason::Disabled.describe().to_string(),
+            )),
+            Recheck::Back => back.push(user.username.clone()),
+        }
+    }
+
+    let mut tx = db.pool.begin().await?;
+    if !claim(&mut tx, tenant_id, run_id, admin, "approved").await? {
+        return Err(DecideError::NotHeld(run_id));
+    }
+    if !lease.still_held(&mut tx).await? {
+        return Err(DecideError::Unexpected(anyhow::anyhow!(LEASE_LOST)));
+    }
+    let gone = apply::offboard(&mut tx, tenant_id, admin, &still_gone).await?;
+    sqlx::query("UPDATE reconcile_runs SET offboarded = $1 WHERE id = $2")
+        .bind(gone.len() as i64)
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+    let offboarded: Vec<String> = held
+        .iter()
+        .filter(|u| gone.contains(&u.user_id))
+        .map(|u| u.username.clone())
+        .collect();
+    audit::record(
+        &mut *tx,
+        Some(tenant_id),
+        admin,
+        "reconcile.approved",
+        &format!("run {run_id}"),
+        &format!(
+            "{} held users checked in Entra ID again: {} offboarded, {} left because Entra ID no longer shows them deleted or disabled{}",
+            held.len(),
+            offboarded.len(),
+            back.len(),
+            if back.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", back.join(", "))
+            }
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    metrics::counter!("gatehouse_offboardings_total").increment(gone.len() as u64);
+    sign_out(db, hub, &gone).await;
+    Ok(Approved { offboarded, back })
+}
+
+/// Rejects a held run: nobody is offboarded. The tenant's delta link does not move, so the
+/// next run sees the same changes (and, under the same threshold, holds them again).
+/// Returns how many offboardings were dismissed.
+pub async fn reject(
+    db: &Db,
+    tenant_id: &str,
+    run_id: i64,
+    admin: &str,
+) -> Result<usize, DecideError> {
+    let Some(lease) = Lease::acquire(db, tenant_id).await? else {
+        return Err(DecideError::Busy);
+    };
+    let rejected = reject_leased(db, &lease, tenant_id, run_id, admin).await;
+    lease.release().await;
+    rejected
+}
+
+async fn reject_leased(
+    db: &Db,
+    lease: &Lease,
+    tenant_id: &str,
+    run_id: i64,
+    admin: &str,
+) -> Result<usize, DecideError> {
+    let mut tx = db.pool.begin().await?;
+    if !claim(&mut tx, tenant_id, run_id, admin, "rejected").await? {
+        return Err(DecideError::NotHeld(run_id));
+    }
+    if !lease.still_held(&mut tx).await? {
+        return Err(DecideError::Unexpected(anyhow::anyhow!(LEASE_LOST)));
+    }
+    let (held,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM reconcile_held WHERE run_id = $1")
+        .bind(run_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE reconcile_runs SET offboarded = 0 WHERE id = $1")
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        Some(tenant_id),
+        admin,
+        "reconcile.rejected",
+        &format!("run {run_id}"),
+        &format!("{held} held offboardings dismissed; the next run reads these changes again"),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(held as usize)
+}
+
+/// Whether `run_id` is a held run of this tenant that nobody has decided yet.
+async fn waiting(db: &Db, tenant_id: &str, run_id: i64) -> Result<bool, sqlx::Error> {
+    let found: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM reconcile_runs WHERE id = $1 AND tenant_id = $2 AND outcome = 'held' AND decided_at IS NULL",
+    )
+    .bind(run_id)
+    .bind(tenant_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Records the decision on a still-undecided held run; false when there is none (decided
+/// meanwhile, another tenant's, or not held).
+async fn claim(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    run_id: i64,
+    admin: &str,
+    outcome: &str,
+) -> Result<bool, sqlx::Error> {
+    let claimed = sqlx::query(
+        "UPDATE reconcile_runs SET decided_by = $1, decided_at = $2, outcome = $3 \
+         WHERE id = $4 AND tenant_id = $5 AND outcome = 'held' AND decided_at IS NULL",
+    )
+    .bind(admin)
+    .bind(now())
+    .bind(outcome)
+    .bind(run_id)
+    .bind(tenant_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(enabled: Option<bool>) -> DirectoryUser {
+        DirectoryUser {
+            id: "oid".into(),
+            user_principal_name: None,
+            mail: None,
+            account_enabled: enabled,
+            display_name: None,
+            given_name: None,
+            surname: None,
+            proxy_addresses: Vec::new(),
+            other_mails: Vec::new(),
+            user_type: None,
+        }
+    }
+
+    #[test]
+    fn a_held_user_graph_no_longer_finds_is_still_gone() {
+        assert_eq!(recheck(None), Recheck::StillGone);
+    }
+
+    #[test]
+    fn a_held_user_found_disabled_is_still_disabled() {
+        assert_eq!(recheck(Some(&found(Some(false)))), Recheck::Disabled);
+    }
+
+    #[test]
+    fn a_held_user_found_enabled_or_without_the_property_came_back() {
+        assert_eq!(recheck(Some(&found(Some(true)))), Recheck::Back);
+        assert_eq!(recheck(Some(&found(None))), Recheck::Back);
+    }
+}
