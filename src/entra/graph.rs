@@ -80,6 +80,37 @@ pub struct DeltaEntry {
     pub account_enabled: Option<bool>,
     pub user_principal_name: Option<String>,
     pub mail: Option<String>,
+    /// SMTP proxy addresses (without their `SMTP:`/`smtp:` prefix) and other mails, when the
+    /// entry carries them.
+    pub other_addresses: Option<Vec<String>>,
+}
+
+/// The SMTP proxy addresses and other mails of a delta entry, if it carries either.
+fn other_addresses(item: &Value) -> Option<Vec<String>> {
+    let strings = |key: &str| {
+        item.get(key).and_then(Value::as_array).map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+    };
+    let proxies = strings("proxyAddresses");
+    let others = strings("otherMails");
+    if proxies.is_none() && others.is_none() {
+        return None;
+    }
+    let mut all: Vec<String> = proxies
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| {
+            p.split_once(':')
+                .filter(|(kind, _)| kind.eq_ignore_ascii_case("smtp"))
+                .map(|(_, addr)| addr.to_string())
+        })
+        .collect();
+    all.extend(others.unwrap_or_default());
+    Some(all)
 }
 
 /// A page of a delta walk: entries and exactly one of the two links.
@@ -212,7 +243,7 @@ impl Graph {
     /// The URL that starts a delta walk over users with the properties the reconciler reads.
     pub fn delta_start(&self) -> String {
         format!(
-            "{}/v1.0/users/delta?$select=id,accountEnabled,userPrincipalName,mail",
+            "{}/v1.0/users/delta?$select=id,accountEnabled,userPrincipalName,mail,proxyAddresses,otherMails",
             self.base
         )
     }
@@ -251,6 +282,7 @@ impl Graph {
                     .and_then(Value::as_str)
                     .map(str::to_string),
                 mail: item.get("mail").and_then(Value::as_str).map(str::to_string),
+                other_addresses: other_addresses(item),
             });
         }
         if next_link.is_none() && delta_link.is_none() {

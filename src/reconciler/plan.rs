@@ -12,6 +12,8 @@ pub struct DirectoryEntry {
     pub account_enabled: Option<bool>,
     pub user_principal_name: Option<String>,
     pub mail: Option<String>,
+    /// SMTP proxy addresses and other mails, when the entry carries them.
+    pub other_addresses: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +128,19 @@ struct Folded {
     account_enabled: Option<bool>,
     upn: Option<String>,
     mail: Option<String>,
+    others: Option<Vec<String>>,
+}
+
+impl Folded {
+    /// True when Entra still lists `email` among the account's addresses: its sign-in name,
+    /// its mail, and (when the walk carried them) its proxy addresses and other mails.
+    fn still_has(&self, email: &str) -> bool {
+        self.upn
+            .iter()
+            .chain(self.mail.iter())
+            .chain(self.others.iter().flatten())
+            .any(|a| a.eq_ignore_ascii_case(email))
+    }
 }
 
 /// Decides what a run does. Pure: the same inputs always give the same plan.
@@ -150,6 +165,9 @@ pub fn plan(
                 }
                 if e.mail.is_some() {
                     f.mail = e.mail.clone();
+                }
+                if e.other_addresses.is_some() {
+                    f.others = e.other_addresses.clone();
                 }
             }
         }
@@ -182,8 +200,10 @@ pub fn plan(
                 reason,
             }),
             None => {
+                // The address the technician verified stays theirs while Entra lists it for
+                // their account: a walk that reports the same addresses changes nothing.
                 if let Some(f) = folded.get(user.oid.as_str()) {
-                    if f.upn.is_some() || f.mail.is_some() {
+                    if (f.upn.is_some() || f.mail.is_some()) && !f.still_has(&user.email) {
                         renames.push(Rename {
                             user_id: user.user_id.clone(),
                             user_principal_name: f.upn.clone(),
@@ -225,6 +245,7 @@ mod tests {
             account_enabled: Some(true),
             user_principal_name: None,
             mail: None,
+            other_addresses: None,
         }
     }
 
@@ -338,6 +359,34 @@ mod tests {
                 mail: Some("new@contoso.com".into())
             }]
         );
+    }
+
+    #[test]
+    fn a_resync_that_lists_the_same_addresses_renames_nobody() {
+        // user1 onboarded through an alias kept in otherMails; a full resync reports the
+        // account with its UPN and mail, and the alias still there.
+        let users = vec![user(1)];
+        let listed = DirectoryEntry {
+            user_principal_name: Some("first.last@contoso.com".into()),
+            mail: Some("first.last@contoso.com".into()),
+            other_addresses: Some(vec!["USER1@contoso.com".into()]),
+            ..entry(1)
+        };
+        let p = plan(
+            &[listed.clone()],
+            Coverage::Everyone,
+            &users,
+            Policy::default(),
+        );
+        assert!(p.renames.is_empty() && p.offboard.is_empty(), "{p:?}");
+        // The alias removed in Entra: now the record follows the account's mail.
+        let moved = DirectoryEntry {
+            other_addresses: Some(vec![]),
+            ..listed
+        };
+        let p = plan(&[moved], Coverage::Changes, &users, Policy::default());
+        assert_eq!(p.renames.len(), 1);
+        assert_eq!(p.renames[0].mail.as_deref(), Some("first.last@contoso.com"));
     }
 
     #[test]

@@ -405,6 +405,7 @@ async fn walk(
             account_enabled: e.account_enabled,
             user_principal_name: e.user_principal_name,
             mail: e.mail,
+            other_addresses: e.other_addresses,
         }));
         match (page.next_link, page.delta_link) {
             (Some(next), _) => url = next,

@@ -135,7 +135,7 @@ fn UserLine(
     };
     let status = u.status.clone();
     let actions = view! {
-        {(status == "active" || status == "invited").then(|| button("disable", "Disable", Some(format!("Disable {} and end all their sessions?", u.username))))}
+        {(status == "active" || status == "invited").then(|| button("disable", "Disable", Some(format!("Disable {} and end all their sessions? Their phones are revoked here too: after re-enabling, they set up the app anew.", u.username))))}
         {(status == "disabled").then(|| button("enable", "Re-enable", None))}
         {(status == "disabled").then(|| button("delete", "Delete", Some(format!("Delete {} for good?", u.username))))}
         {(u.role != "admin").then(|| button("make_admin", "Make admin", None))}

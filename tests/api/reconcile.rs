@@ -861,30 +861,48 @@ async fn a_graph_call_that_times_out_offboards_nobody() {
 async fn a_changed_mail_in_entra_updates_the_record() {
     let w = connected(&[ALEX]).await;
     w.run().await;
-    let res = w
-        .emu
-        .control(
-            reqwest::Method::PATCH,
-            &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{ALEX}"),
-            Some(json!({"mail": "alex.wilber@contoso.com"})),
-        )
-        .await;
-    assert!(res.status().is_success(), "{}", res.status());
-    let r = w.run().await;
-    assert_eq!(r.outcome, Outcome::Ok);
-    let (email, status): (String, String) =
-        sqlx::query_as("SELECT email, status FROM users WHERE entra_oid = $1")
-            .bind(ALEX)
-            .fetch_one(&w.app.state.db.pool)
+    let renames = || async {
+        w.app
+            .audit_actions()
             .await
-            .unwrap();
-    assert_eq!(
-        (email.as_str(), status.as_str()),
-        ("alex.wilber@contoso.com", "active")
-    );
-    assert!(w
-        .app
-        .audit_actions()
+            .iter()
+            .filter(|a| *a == "user.renamed")
+            .count()
+    };
+    let renamed_before = renames().await;
+    let alex = format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{ALEX}");
+    let patch = |body: serde_json::Value| w.emu.control(reqwest::Method::PATCH, &alex, Some(body));
+    let email_and_status = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT email, status FROM users WHERE entra_oid = $1",
+        )
+        .bind(ALEX)
+        .fetch_one(&w.app.state.db.pool)
         .await
-        .contains(&"user.renamed".to_string()));
+        .unwrap()
+    };
+    // A new mail while the verified address is still the account's sign-in name: the
+    // address stays the technician's, and nothing is renamed.
+    let res = patch(json!({"mail": "alex.wilber@contoso.com"})).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    assert_eq!(
+        email_and_status().await,
+        ("alex@contoso.com".to_string(), "active".to_string())
+    );
+    assert_eq!(renames().await, renamed_before, "no rename is audited");
+
+    // The old address leaves the account altogether: the record follows its mail.
+    let res = patch(json!({
+        "userPrincipalName": "alex.wilber@contoso.com",
+        "proxyAddresses": ["SMTP:alex.wilber@contoso.com"],
+    }))
+    .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    assert_eq!(
+        email_and_status().await,
+        ("alex.wilber@contoso.com".to_string(), "active".to_string())
+    );
+    assert_eq!(renames().await, renamed_before + 1, "the rename is audited");
 }
