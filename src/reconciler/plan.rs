@@ -373,7 +373,7 @@ mod tests {
             ..entry(1)
         };
         let p = plan(
-            &[listed.clone()],
+            std::slice::from_ref(&listed),
             Coverage::Everyone,
             &users,
             Policy::default(),
