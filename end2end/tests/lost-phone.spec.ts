@@ -19,7 +19,8 @@ test("an admin revokes a technician's lost phone; it is refused, and a new phone
   await phones.locator('button[data-action="revoke-phone"]').click();
   await expect(phones.locator(".flash.ok")).toContainText("is revoked");
   await expect(phones.locator('li[data-revoked="true"]')).toHaveCount(1);
-  // Lou's open page leaves at once: the session that phone approved has ended.
+  // The session that phone approved has ended: Lou's next page load is the sign-in page.
+  await lou.reload();
   await expect(lou).toHaveURL(`${TENANT}/`);
 
   // The lost phone's next approval is refused, on the phone and on the screen.
@@ -33,6 +34,7 @@ test("an admin revokes a technician's lost phone; it is refused, and a new phone
 
   // Lou sets the phone up again (a new key) and signs in.
   await phone.locator("#re-enroll").click();
+  await expect(phone.locator("#enroll")).toBeVisible();
   await verifyEmail(phone, "lou@acme-msp.example");
   await approveOnPhone(phone, await scanQr(desktop), await matchNumber(desktop));
   await expect(phone.locator("#outcome")).toHaveAttribute("data-outcome", "approved");
@@ -52,5 +54,6 @@ test("a technician forgets their phone in the app, and it signs nobody in after"
   await phone.locator("#forget").click();
   await expect(phone.locator("#enroll")).toBeVisible();
   // The sign-in that phone approved has ended.
+  await desktopBefore.reload();
   await expect(desktopBefore).toHaveURL(`${TENANT}/`);
 });

@@ -90,8 +90,9 @@ async function enroll() {
 // This phone's key is gone for the server (forgotten, or revoked by an admin): drop it here
 // too, so that the next step makes a new one.
 async function dropKey() {
-  await kvSet("keys", undefined);
+  // The id goes first: a phone without an id offers to enroll, which writes new keys.
   await kvSet("device_id", undefined);
+  await kvSet("keys", undefined);
   await kvSet("emails", []);
 }
 
