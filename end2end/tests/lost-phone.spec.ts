@@ -36,10 +36,11 @@ test("an admin revokes a technician's lost phone; it is refused, and a new phone
   await phone.locator("#re-enroll").click();
   await expect(phone.locator("#enroll")).toBeVisible();
   await verifyEmail(phone, "lou@acme-msp.example");
-  await approveOnPhone(phone, await scanQr(desktop), await matchNumber(desktop));
+  const again = await newDesktop(browser);
+  await approveOnPhone(phone, await scanQr(again), await matchNumber(again));
   await expect(phone.locator("#outcome")).toHaveAttribute("data-outcome", "approved");
-  await desktop.waitForURL(`${TENANT}/home`);
-  await expect(desktop.locator("body")).toContainText("msp-lou");
+  await again.waitForURL(`${TENANT}/home`);
+  await expect(again.locator("body")).toContainText("msp-lou");
 });
 
 test("a technician forgets their phone in the app, and it signs nobody in after", async ({ browser }) => {
