@@ -1,5 +1,6 @@
 use anyhow::Context;
 use clap::Parser;
+use gatehouse::domain::UserSource;
 use gatehouse::server::cli::{Cli, Command, TenantCommand};
 use gatehouse::server::config::Config;
 use gatehouse::server::db::Db;
@@ -73,20 +74,18 @@ async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Resul
             let t = tenants::find_by_slug(&db, slug)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("there is no tenant `{slug}`"))?;
-            if t.user_source != "azuread" {
+            if t.user_source != UserSource::AzureAd {
                 anyhow::bail!(
                     "tenant `{slug}` uses the local user source; there is nothing to reconcile"
                 );
             }
             vec![(t.id, t.slug)]
         }
-        None => {
-            sqlx::query_as(
-                "SELECT id, slug FROM tenants WHERE user_source = 'azuread' ORDER BY slug",
-            )
-            .fetch_all(&db.pool)
+        None => tenants::using_source(&db, UserSource::AzureAd)
             .await?
-        }
+            .into_iter()
+            .map(|t| (t.id, t.slug))
+            .collect(),
     };
     if tenants.is_empty() {
         println!("No tenant uses Entra ID as its user source; nothing to reconcile.");

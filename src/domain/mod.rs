@@ -3,7 +3,9 @@
 mod email;
 mod jit;
 mod slug;
+mod states;
 
 pub use email::{Email, EmailError};
 pub use jit::{JitUsername, PrefixError, UsernameError, UsernamePrefix};
 pub use slug::{SlugError, TenantSlug};
+pub use states::{ChallengeStatus, Role, RunOutcome, UnknownState, UserSource, UserStatus};

@@ -59,6 +59,7 @@ pub fn routes(em: Emulator) -> Router<Emulator> {
         )
         .route("/_emulator/tokens", post(mint_token))
         .route("/_emulator/faults", post(add_faults).delete(clear_faults))
+        .route("/_emulator/settings", put(put_settings))
         .route("/_emulator/requests", get(requests).delete(reset_requests))
         .route("/_emulator/subscriptions/{id}/lifecycle", post(lifecycle))
         .route("/_emulator/ui", get(ui).post(ui_action))
@@ -520,6 +521,20 @@ async fn add_faults(State(em): State<Emulator>, Json(body): Json<OneOrMany>) -> 
     };
     for spec in specs {
         em.faults().add(spec);
+    }
+    StatusCode::NO_CONTENT
+}
+
+/// Emulator-wide settings a test may change: `{"deltaLinkLifetimeSecs": 2}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Settings {
+    delta_link_lifetime_secs: Option<i64>,
+}
+
+async fn put_settings(State(em): State<Emulator>, Json(s): Json<Settings>) -> StatusCode {
+    if let Some(secs) = s.delta_link_lifetime_secs {
+        em.set_delta_link_lifetime_secs(secs);
     }
     StatusCode::NO_CONTENT
 }

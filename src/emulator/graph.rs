@@ -441,6 +441,10 @@ struct DeltaState {
     /// `$select` of the initial request; later requests inherit it.
     s: Option<Vec<String>>,
     phase: Phase,
+    /// When a delta link was issued (Unix seconds): it lasts the emulator's delta link
+    /// lifetime, seven days unless a test shortens it.
+    #[serde(default)]
+    i: i64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy)]
@@ -456,13 +460,27 @@ enum Phase {
 /// Page size of delta responses unless `Prefer: odata.maxpagesize=N` asks otherwise.
 const DELTA_PAGE: usize = 100;
 
+/// A delta link older than its lifetime (or a token Graph cannot read): `400 BadRequest`,
+/// `syncStateNotFound`, and the client must start a full synchronization itself.
+/// https://devblogs.microsoft.com/microsoft365dev/duration-of-change-tracking-tokens-for-identity-and-education-resources/
+fn expired(ids: &RequestIds) -> GraphError {
+    GraphError::new(
+        ids,
+        StatusCode::BAD_REQUEST,
+        "syncStateNotFound",
+        "The sync state generation is not found. The delta token is expired and data must be synchronized again.",
+    )
+}
+
+/// The tenant's sync state was reset (maintenance or migration on Microsoft's side): `410 Gone`
+/// with a `Location` to start over from.
 fn resync(em: &Emulator, ids: &RequestIds, select: Option<&Vec<String>>) -> GraphError {
     // https://learn.microsoft.com/en-us/graph/delta-query-overview#synchronization-reset
     let mut e = GraphError::new(
         ids,
         StatusCode::GONE,
-        "syncStateNotFound",
-        "The sync state generation is not found or has expired. Start a new full synchronization.",
+        "resyncRequired",
+        "The delta token is no longer valid, and the app must reset the sync state.",
     );
     let mut location = format!("{}/v1.0/users/delta", em.base_url());
     if let Some(s) = select {
@@ -513,7 +531,12 @@ async fn delta(
         Some(t) => {
             let state = decode_token::<DeltaState>(t)
                 .filter(|s| s.t == caller.tenant_id)
-                .ok_or_else(|| resync(&em, ids, None))?;
+                .ok_or_else(|| expired(ids))?;
+            if matches!(state.phase, Phase::Link { .. })
+                && chrono::Utc::now().timestamp() - state.i > em.delta_link_lifetime_secs()
+            {
+                return Err(expired(ids));
+            }
             if state.e != epoch {
                 return Err(resync(&em, ids, state.s.as_ref()));
             }
@@ -577,6 +600,7 @@ async fn delta(
                 e: epoch,
                 s: select,
                 phase: Phase::Link { from },
+                i: chrono::Utc::now().timestamp(),
             });
             body["@odata.deltaLink"] = json!(format!("{base}/v1.0/users/delta?$deltatoken={t}"));
         }
@@ -586,6 +610,7 @@ async fn delta(
                 e: epoch,
                 s: select,
                 phase,
+                i: chrono::Utc::now().timestamp(),
             });
             body["@odata.nextLink"] = json!(format!("{base}/v1.0/users/delta?$skiptoken={t}"));
         }

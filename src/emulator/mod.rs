@@ -31,7 +31,10 @@
 //!   grant or revoke admin consent without the pages.
 //! - `POST /_emulator/tokens` `{"tenantId","clientId","roles"?,"expiresIn"?}` → an app-only
 //!   Graph token minted directly (negative `expiresIn`: already expired).
-//! - `POST /_emulator/directories/{tid}/expire-delta-tokens`: every delta token so far → `410`.
+//! - `POST /_emulator/directories/{tid}/expire-delta-tokens`: the directory's sync state is
+//!   reset (Microsoft's tenant maintenance): every delta token so far → `410 Gone` + `Location`.
+//! - `PUT /_emulator/settings` `{"deltaLinkLifetimeSecs": n}`: delta links older than this
+//!   (default seven days) → `400 syncStateNotFound`.
 //! - `POST /_emulator/faults` (one or a list of [`FaultSpec`]: `route`, `count`, `status`,
 //!   `retryAfter`, `latencyMs`, `dropValue`, `dropDeltaLink`); `DELETE` clears them.
 //! - `GET /_emulator/requests`: counts per route, keyed `"GET /v1.0/users/delta"`,
@@ -89,6 +92,8 @@ struct Inner {
     /// Set once the emulator knows its address (or the operator's public URL).
     base_url: RwLock<Option<String>>,
     faults: faults::Faults,
+    /// How long a delta link stays usable, in seconds.
+    delta_link_lifetime: std::sync::atomic::AtomicI64,
     /// Outbound calls: subscription handshakes and notifications.
     http: reqwest::Client,
 }
@@ -111,7 +116,25 @@ impl std::fmt::Debug for AppCredentials {
     }
 }
 
+/// Microsoft keeps a directory delta link for seven days.
+/// https://learn.microsoft.com/en-us/graph/delta-query-overview#token-duration
+pub const DELTA_LINK_LIFETIME_SECS: i64 = 7 * 24 * 3600;
+
 impl Emulator {
+    /// How long a delta link stays usable.
+    pub fn delta_link_lifetime_secs(&self) -> i64 {
+        self.inner
+            .delta_link_lifetime
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Shortens (or restores) the delta link lifetime, for tests that cannot wait a week.
+    pub fn set_delta_link_lifetime_secs(&self, secs: i64) {
+        self.inner
+            .delta_link_lifetime
+            .store(secs.max(0), std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// An emulator loaded with `seed` and a random control token.
     pub fn new(seed: Seed) -> anyhow::Result<Self> {
         Self::with_control_token(seed, crate::server::util::random_id(24))
@@ -127,6 +150,7 @@ impl Emulator {
                 control_token,
                 base_url: RwLock::new(None),
                 faults: faults::Faults::default(),
+                delta_link_lifetime: std::sync::atomic::AtomicI64::new(DELTA_LINK_LIFETIME_SECS),
                 http: reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
                     .timeout(std::time::Duration::from_secs(10))

@@ -329,7 +329,8 @@ impl Directory {
         Ok(())
     }
 
-    /// Makes every delta token issued so far unusable (Graph answers them with 410).
+    /// Resets the directory's sync state, as Microsoft does during tenant maintenance: every
+    /// delta token issued so far is answered with `410 Gone` and a `Location`.
     pub fn expire_delta_tokens(&mut self) {
         self.log_floor = self.seq();
         // A token taken exactly at the floor would still pass the floor check; a new epoch

@@ -26,6 +26,16 @@ pub enum EntraError {
 }
 
 impl EntraError {
+    /// True when Graph no longer knows a delta link and only a full synchronization can go
+    /// on: an expired link (`400 syncStateNotFound`, after seven days for directory objects)
+    /// or a sync state reset during tenant maintenance (`410 Gone`).
+    /// https://learn.microsoft.com/en-us/graph/delta-query-overview#token-duration
+    pub fn sync_state_lost(&self) -> bool {
+        matches!(self, EntraError::Graph { status: 410, .. })
+            || matches!(self, EntraError::Graph { code, .. }
+                if code == "syncStateNotFound" || code == "resyncRequired")
+    }
+
     /// True when the app's authorization for the tenant is gone (consent revoked, app
     /// removed, secret expired): the admin must authorize again.
     pub fn authorization_lost(&self) -> bool {

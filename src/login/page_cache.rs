@@ -278,7 +278,7 @@ mod tests {
             numbers: "17,42,88".into(),
             requester_ip: "127.0.0.1".into(),
             user_agent: "test".into(),
-            status: "pending".into(),
+            status: crate::domain::ChallengeStatus::Pending,
             reason: None,
             created_at: expires_at - 120,
             expires_at,

@@ -6,6 +6,7 @@ use super::page_cache::{self, Page};
 use super::push::PushEvent;
 use super::service::{self, Challenge, ForBrowser};
 use super::session::{self, Completion};
+use crate::domain::{ChallengeStatus, Role};
 use crate::server::host::Site;
 use crate::server::state::AppState;
 use crate::server::util::{now, sha256_hex};
@@ -31,8 +32,8 @@ pub fn router() -> Router<AppState> {
         .route("/session/events", get(session_events))
 }
 
-fn landing_for(role: &str) -> &'static str {
-    if role == "admin" {
+fn landing_for(role: Role) -> &'static str {
+    if role == Role::Admin {
         "/adminportal/users"
     } else {
         "/home"
@@ -75,9 +76,9 @@ pub async fn page_gate(
     };
     if let Some(s) = &signed_in {
         return match path.as_str() {
-            "/" => Redirect::to(landing_for(&s.user.role)).into_response(),
+            "/" => Redirect::to(landing_for(s.user.role)).into_response(),
             "/adminportal" => Redirect::to("/adminportal/users").into_response(),
-            p if p.starts_with("/adminportal") && s.user.role != "admin" => {
+            p if p.starts_with("/adminportal") && s.user.role != Role::Admin => {
                 Redirect::to("/home").into_response()
             }
             _ => next.run(req).await,
@@ -122,7 +123,7 @@ pub async fn page_gate(
                     (
                         StatusCode::SEE_OTHER,
                         jar,
-                        [(header::LOCATION, landing_for(&role))],
+                        [(header::LOCATION, landing_for(role))],
                     )
                         .into_response()
                 }
@@ -245,17 +246,19 @@ async fn events(
         Ok(_) => return StatusCode::NOT_FOUND.into_response(),
         Err(err) => return internal(err),
     };
-    if challenge.status != "pending" {
+    if challenge.status != ChallengeStatus::Pending {
         // Decided where this instance did not hear of it yet (another replica): the page
         // the browser loads next must be read afresh.
         state.hub.pages().forget_code(Some(&binding), &challenge.id);
     }
     let (tx, out) = tokio::sync::mpsc::channel::<Event>(4);
     tokio::spawn(async move {
-        let first = match challenge.status.as_str() {
-            "pending" if challenge.expires_at <= now() => Some(outcome_event("expired", None)),
-            "pending" => None,
-            other => Some(outcome_event(other, challenge.reason.as_deref())),
+        let first = match challenge.status {
+            ChallengeStatus::Pending if challenge.expires_at <= now() => {
+                Some(outcome_event("expired", None))
+            }
+            ChallengeStatus::Pending => None,
+            other => Some(outcome_event(other.as_str(), challenge.reason.as_deref())),
         };
         if let Some(ev) = first {
             let _ = tx.send(ev).await;

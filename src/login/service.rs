@@ -5,6 +5,7 @@
 use super::api::LoginView;
 use super::push::PushEvent;
 use crate::audit;
+use crate::domain::ChallengeStatus;
 use crate::server::db::Db;
 use crate::server::state::AppState;
 use crate::server::util::{format_time, now, random_id};
@@ -30,7 +31,8 @@ pub struct Challenge {
     pub numbers: String,
     pub requester_ip: String,
     pub user_agent: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ChallengeStatus,
     pub reason: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
@@ -50,7 +52,7 @@ impl Challenge {
     }
 
     pub fn is_live(&self, at: i64) -> bool {
-        self.status == "pending" && self.expires_at > at
+        self.status == ChallengeStatus::Pending && self.expires_at > at
     }
 }
 
@@ -109,17 +111,19 @@ pub async fn for_browser(
     let found = sqlx::query_as::<_, Challenge>(&format!(
         "SELECT {COLUMNS} FROM login_challenges \
          WHERE tenant_id = $1 AND binding_hash = $2 \
-           AND ((status = 'approved' AND expires_at > $3) OR (status = 'pending' AND expires_at > $4)) \
-         ORDER BY CASE status WHEN 'approved' THEN 0 ELSE 1 END, created_at DESC LIMIT 1"
+           AND ((status = $5 AND expires_at > $3) OR (status = $6 AND expires_at > $4)) \
+         ORDER BY CASE status WHEN $5 THEN 0 ELSE 1 END, created_at DESC LIMIT 1"
     ))
     .bind(&tenant.id)
     .bind(binding_hash)
     .bind(at - COMPLETION_GRACE_SECS)
     .bind(at + RENEW_WITHIN_SECS)
+    .bind(ChallengeStatus::Approved.as_str())
+    .bind(ChallengeStatus::Pending.as_str())
     .fetch_optional(&db.pool)
     .await?;
     Ok(match found {
-        Some(c) if c.status == "approved" => ForBrowser::Approved(Box::new(c)),
+        Some(c) if c.status == ChallengeStatus::Approved => ForBrowser::Approved(Box::new(c)),
         Some(c) => ForBrowser::Show(Box::new(c), None),
         None => {
             let refused = last_refusal(db, tenant, binding_hash).await?;
@@ -145,7 +149,14 @@ async fn last_refusal(
     .fetch_optional(&db.pool)
     .await?;
     Ok(match last {
-        Some((status, reason)) if status == "denied" || status == "cancelled" => reason,
+        Some((status, reason))
+            if matches!(
+                status.parse(),
+                Ok(ChallengeStatus::Denied | ChallengeStatus::Cancelled)
+            ) =>
+        {
+            reason
+        }
         _ => None,
     })
 }
@@ -167,7 +178,7 @@ async fn create(
         numbers,
         requester_ip: ip.to_string(),
         user_agent: truncate(user_agent, 300),
-        status: "pending".into(),
+        status: ChallengeStatus::Pending,
         reason: None,
         created_at: at,
         expires_at: at + CHALLENGE_TTL_SECS,
@@ -177,7 +188,7 @@ async fn create(
     sqlx::query(
         "INSERT INTO login_challenges (id, tenant_id, binding_hash, match_number, numbers, \
          requester_ip, user_agent, status, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&challenge.id)
     .bind(&challenge.tenant_id)
@@ -186,6 +197,7 @@ async fn create(
     .bind(&challenge.numbers)
     .bind(&challenge.requester_ip)
     .bind(&challenge.user_agent)
+    .bind(challenge.status.as_str())
     .bind(challenge.created_at)
     .bind(challenge.expires_at)
     .execute(&db.pool)
@@ -225,11 +237,14 @@ pub async fn cancel_for_user(
     reason: &str,
 ) -> anyhow::Result<u64> {
     Ok(sqlx::query(
-        "UPDATE login_challenges SET status = 'cancelled', reason = $1 \
-         WHERE user_id = $2 AND status IN ('pending', 'approved')",
+        "UPDATE login_challenges SET status = $1, reason = $2 \
+         WHERE user_id = $3 AND status IN ($4, $5)",
     )
+    .bind(ChallengeStatus::Cancelled.as_str())
     .bind(reason)
     .bind(user_id)
+    .bind(ChallengeStatus::Pending.as_str())
+    .bind(ChallengeStatus::Approved.as_str())
     .execute(&mut **tx)
     .await?
     .rows_affected())
@@ -243,15 +258,39 @@ pub async fn cancel_for_device(
     reason: &str,
 ) -> anyhow::Result<u64> {
     Ok(sqlx::query(
-        "UPDATE login_challenges SET status = 'cancelled', reason = $1 \
-         WHERE tenant_id = $2 AND device_id = $3 AND status = 'approved'",
+        "UPDATE login_challenges SET status = $1, reason = $2 \
+         WHERE tenant_id = $3 AND device_id = $4 AND status = $5",
     )
+    .bind(ChallengeStatus::Cancelled.as_str())
     .bind(reason)
     .bind(tenant_id)
     .bind(device_id)
+    .bind(ChallengeStatus::Approved.as_str())
     .execute(&mut **tx)
     .await?
     .rows_affected())
+}
+
+/// A phone approves a pending challenge for `user_id`; false when it was answered (or
+/// refused) meanwhile.
+pub async fn approve(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    challenge_id: &str,
+    device_id: &str,
+    user_id: &str,
+) -> anyhow::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE login_challenges SET status = $1, device_id = $2, user_id = $3 \
+         WHERE id = $4 AND status = $5",
+    )
+    .bind(ChallengeStatus::Approved.as_str())
+    .bind(device_id)
+    .bind(user_id)
+    .bind(challenge_id)
+    .bind(ChallengeStatus::Pending.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(updated.rows_affected() == 1)
 }
 
 /// Detaches a deleted user from the codes they approved (the codes stay, for the audit trail).
@@ -283,10 +322,12 @@ pub async fn deny(
 ) -> anyhow::Result<bool> {
     let mut tx = state.db.pool.begin().await?;
     let done = sqlx::query(
-        "UPDATE login_challenges SET status = 'denied', reason = $1 WHERE id = $2 AND status = 'pending'",
+        "UPDATE login_challenges SET status = $1, reason = $2 WHERE id = $3 AND status = $4",
     )
+    .bind(ChallengeStatus::Denied.as_str())
     .bind(for_browser)
     .bind(&c.id)
+    .bind(ChallengeStatus::Pending.as_str())
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() != 1 {

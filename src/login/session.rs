@@ -3,6 +3,7 @@
 
 use super::service::Challenge;
 use crate::audit;
+use crate::domain::{ChallengeStatus, Role};
 use crate::server::state::AppState;
 use crate::server::util::{now, random_id};
 use crate::tenants::Tenant;
@@ -43,15 +44,7 @@ pub async fn current(
     if record.tenant_id != tenant.id {
         return Ok(None);
     }
-    let user = sqlx::query_as::<_, User>(&format!(
-        "SELECT {} FROM users u JOIN user_sessions s ON s.user_id = u.id \
-         WHERE s.id = $1 AND s.tenant_id = $2 AND u.status = 'active'",
-        User::COLUMNS_U
-    ))
-    .bind(&record.login_id)
-    .bind(&tenant.id)
-    .fetch_optional(&state.db.pool)
-    .await?;
+    let user = crate::users::store::of_session(&state.db, &tenant.id, &record.login_id).await?;
     match user {
         Some(user) => {
             sqlx::query("UPDATE user_sessions SET last_seen_at = $1 WHERE id = $2")
@@ -74,7 +67,7 @@ pub async fn current(
 /// What became of an approved challenge when its browser came back.
 pub enum Completion {
     /// Signed in, with this role.
-    SignedIn { role: String },
+    SignedIn { role: Role },
     /// The approval was used up, but the user was disabled or removed since: no session.
     Refused,
     /// Another request of the same browser consumed the approval first.
@@ -95,36 +88,36 @@ pub async fn complete(
     let at = now();
     let mut tx = state.db.pool.begin().await?;
     // Of two racing requests from the same browser only one consumes the approval.
-    let consumed = sqlx::query(
-        "UPDATE login_challenges SET status = 'consumed' WHERE id = $1 AND status = 'approved'",
-    )
-    .bind(&challenge.id)
-    .execute(&mut *tx)
-    .await?;
+    let consumed =
+        sqlx::query("UPDATE login_challenges SET status = $1 WHERE id = $2 AND status = $3")
+            .bind(ChallengeStatus::Consumed.as_str())
+            .bind(&challenge.id)
+            .bind(ChallengeStatus::Approved.as_str())
+            .execute(&mut *tx)
+            .await?;
     if consumed.rows_affected() != 1 {
         return Ok(Completion::AlreadyUsed);
     }
     // The user must still be active, and the approving phone not revoked here meanwhile.
-    let user = sqlx::query_as::<_, User>(&format!(
-        "UPDATE users SET last_login_at = $1 WHERE id = $2 AND tenant_id = $3 AND status = 'active' \
-         AND NOT EXISTS (SELECT 1 FROM device_bindings b WHERE b.device_id = $4 AND b.tenant_id = $3 \
-                         AND b.revoked_at IS NOT NULL) \
-         RETURNING {}",
-        User::COLUMNS
-    ))
-    .bind(at)
-    .bind(&challenge.user_id)
-    .bind(&tenant.id)
-    .bind(&challenge.device_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let user = match challenge.user_id.as_deref() {
+        Some(user_id) => {
+            crate::users::store::record_sign_in(
+                &mut tx,
+                &tenant.id,
+                user_id,
+                challenge.device_id.as_deref(),
+                at,
+            )
+            .await?
+        }
+        None => None,
+    };
     let Some(user) = user else {
         // Disabled, removed or its phone revoked between approval and now: the approval is
         // spent all the same, and the browser's next code says why.
-        sqlx::query(
-            "UPDATE login_challenges SET status = 'cancelled', \
-             reason = 'access ended after the phone approved (the account was disabled or removed, or the phone revoked)' WHERE id = $1",
-        )
+        sqlx::query("UPDATE login_challenges SET status = $1, reason = $2 WHERE id = $3")
+        .bind(ChallengeStatus::Cancelled.as_str())
+        .bind("access ended after the phone approved (the account was disabled or removed, or the phone revoked)")
         .bind(&challenge.id)
         .execute(&mut *tx)
         .await?;

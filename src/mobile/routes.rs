@@ -270,7 +270,7 @@ async fn approve(
     Ok(Json(Approved {
         user: ApprovedUser {
             username: user.username,
-            status: user.status,
+            status: user.status.as_str().to_string(),
         },
     }))
 }

@@ -4,7 +4,7 @@ use super::error::ApiError;
 use super::jws::{self, Common};
 use crate::audit;
 use crate::devices::store as devices;
-use crate::domain::Email;
+use crate::domain::{ChallengeStatus, Email, UserSource, UserStatus};
 use crate::login::push::PushEvent;
 use crate::login::service::{self as challenges, Challenge};
 use crate::server::rate_limit::Budget;
@@ -363,8 +363,8 @@ async fn live_challenge(
     let c = challenges::find(&state.db, &tenant.id, id)
         .await?
         .ok_or(ApiError::UnknownChallenge)?;
-    if c.status != "pending" {
-        return Err(ApiError::ChallengeUsed(c.status));
+    if c.status != ChallengeStatus::Pending {
+        return Err(ApiError::ChallengeUsed(c.status.to_string()));
     }
     if c.expires_at <= now() {
         return Err(ApiError::ChallengeExpired);
@@ -418,7 +418,7 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
     }
     let resolved = if devices::is_revoked_in(&state.db, &device_id, &tenant.id).await? {
         Err(ApiError::DeviceRevoked)
-    } else if tenant.user_source == "azuread" {
+    } else if tenant.user_source == UserSource::AzureAd {
         resolve_entra_user(state, &tenant, &device_id).await
     } else {
         resolve_local_user(state, &tenant, &device_id).await
@@ -439,24 +439,10 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
     };
     let at = now();
     let mut tx = state.db.pool.begin().await?;
-    let updated = sqlx::query(
-        "UPDATE login_challenges SET status = 'approved', device_id = $1, user_id = $2 \
-         WHERE id = $3 AND status = 'pending'",
-    )
-    .bind(&device_id)
-    .bind(&user.id)
-    .bind(&c.id)
-    .execute(&mut *tx)
-    .await?;
-    if updated.rows_affected() != 1 {
+    if !challenges::approve(&mut tx, &c.id, &device_id, &user.id).await? {
         return Err(ApiError::ChallengeUsed("answered".into()));
     }
-    if user.status == "invited" {
-        sqlx::query("UPDATE users SET status = 'active', onboarded_at = $1 WHERE id = $2 AND status = 'invited'")
-            .bind(at)
-            .bind(&user.id)
-            .execute(&mut *tx)
-            .await?;
+    if crate::users::store::activate_invited(&mut tx, &user.id, at).await? {
         audit::record(
             &mut *tx,
             Some(&tenant.id),
@@ -486,7 +472,7 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
         .commit_and_publish(tx, &state.db, PushEvent::challenge(&c, "approved", None))
         .await?;
     Ok(User {
-        status: "active".into(),
+        status: UserStatus::Active,
         ..user
     })
 }
@@ -515,25 +501,16 @@ async fn users_of_device(
     state: &AppState,
     tenant: &Tenant,
     device_id: &str,
-    source: Option<&str>,
+    source: Option<UserSource>,
 ) -> Result<Vec<User>, ApiError> {
-    Ok(sqlx::query_as::<_, User>(&format!(
-        "SELECT {} FROM users u JOIN email_claims c ON c.email = u.email \
-         WHERE u.tenant_id = $1 AND c.device_id = $2 AND ($3 IS NULL OR u.source = $3) \
-           AND c.expires_at > $4 \
-         ORDER BY c.verified_at DESC",
-        User::COLUMNS_U
-    ))
-    .bind(&tenant.id)
-    .bind(device_id)
-    .bind(source.map(str::to_string))
-    .bind(now())
-    .fetch_all(&state.db.pool)
-    .await?)
+    Ok(
+        crate::users::store::verified_on_device(&state.db, &tenant.id, device_id, source, now())
+            .await?,
+    )
 }
 
 fn can_sign_in(user: &User) -> bool {
-    matches!(user.status.as_str(), "active" | "invited")
+    user.status.may_sign_in()
 }
 
 /// Entra ID user source: Graph decides (DESIGN flow 3, azuread branch).
@@ -546,7 +523,7 @@ async fn resolve_entra_user(
     let emails = verified_emails(state, device_id).await?;
     // Accounts made in Gatehouse before the switch (typically the admin who connected
     // Entra) keep signing in with their verified email.
-    let local = users_of_device(state, tenant, device_id, Some("local")).await?;
+    let local = users_of_device(state, tenant, device_id, Some(UserSource::Local)).await?;
     if let Some(user) = local.into_iter().find(can_sign_in) {
         return Ok(user);
     }

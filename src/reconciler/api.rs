@@ -18,7 +18,7 @@ pub struct RunRow {
     pub id: i64,
     pub started: String,
     pub trigger: String,
-    pub outcome: String,
+    pub outcome: crate::domain::RunOutcome,
     pub graph_requests: i64,
     pub users_checked: i64,
     pub offboarded: i64,

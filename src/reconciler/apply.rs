@@ -3,6 +3,7 @@
 use crate::audit;
 use crate::server::util::now;
 use crate::users::access::{revoke_all_access, Subject};
+use crate::users::store as users;
 
 /// Offboards users and returns who was offboarded now: the status, then everything
 /// `revoke_all_access` ends (sessions, the tenant's phone bindings, unused approvals) and an
@@ -17,26 +18,10 @@ pub async fn offboard(
     let at = now();
     let mut done = Vec::new();
     for (user_id, reason) in offboardings {
-        let reason = reason.as_str();
-        let changed = sqlx::query(
-            "UPDATE users SET status = 'offboarded', offboarded_at = $1, offboard_reason = $2 \
-             WHERE id = $3 AND tenant_id = $4 AND status <> 'offboarded'",
-        )
-        .bind(at)
-        .bind(reason)
-        .bind(user_id)
-        .bind(tenant_id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
+        let Some(username) = users::offboard(tx, tenant_id, user_id, reason, at).await? else {
             continue;
-        }
+        };
         done.push(user_id.clone());
-        let (username,): (String,) = sqlx::query_as("SELECT username FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_one(&mut **tx)
-            .await?;
         let who = Subject {
             tenant_id,
             user_id,
@@ -48,35 +33,18 @@ pub async fn offboard(
     Ok(done)
 }
 
-/// Copies a changed mail (or, without one, sign-in name) onto the user's record, unless
-/// another user of the tenant already has that address. Audited.
+/// Moves a record to the account's address in the domain when Entra no longer lists the one
+/// it had, unless another user of the tenant already has that address. Audited.
 pub async fn rename(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &str,
     renames: &[super::plan::Rename],
 ) -> anyhow::Result<()> {
     for r in renames {
-        let Some(new) = r.mail.as_deref().or(r.user_principal_name.as_deref()) else {
+        let Ok(email) = crate::domain::Email::parse(&r.email) else {
             continue;
         };
-        let Ok(email) = crate::domain::Email::parse(new) else {
-            continue;
-        };
-        let changed = sqlx::query(
-            "UPDATE users SET email = $1 WHERE id = $2 AND email <> $1 \
-             AND NOT EXISTS (SELECT 1 FROM users o WHERE o.tenant_id = $3 AND o.email = $1)",
-        )
-        .bind(email.as_str())
-        .bind(&r.user_id)
-        .bind(tenant_id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if changed == 1 {
-            let (username,): (String,) = sqlx::query_as("SELECT username FROM users WHERE id = $1")
-                .bind(&r.user_id)
-                .fetch_one(&mut **tx)
-                .await?;
+        if let Some(username) = users::move_email(tx, tenant_id, &r.user_id, &email).await? {
             audit::record(
                 &mut **tx,
                 Some(tenant_id),

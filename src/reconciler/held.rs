@@ -8,6 +8,7 @@ use super::apply;
 use super::lease::Lease;
 use super::run::{sign_out, LEASE_LOST};
 use crate::audit;
+use crate::domain::RunOutcome;
 use crate::entra::{DirectoryUser, EntraClient, EntraError};
 use crate::login::push::LoginHub;
 use crate::server::db::Db;
@@ -50,17 +51,43 @@ enum Recheck {
     StillGone,
     /// Found, and disabled.
     Disabled,
+    /// Found, and none of its addresses is in the tenant's domain.
+    LeftDomain,
     /// Found and not disabled: restored or re-enabled since the run was held.
     Back,
 }
 
-/// Only an explicit `accountEnabled: false` counts as disabled, as in `plan`.
-fn recheck(found: Option<&DirectoryUser>) -> Recheck {
+/// Only an explicit `accountEnabled: false` counts as disabled, and only an account whose
+/// sign-in name Graph returned can be said to have left the domain, as in `plan`.
+fn recheck(found: Option<&DirectoryUser>, domain: &str) -> Recheck {
     match found {
         None => Recheck::StillGone,
         Some(u) if u.account_enabled == Some(false) => Recheck::Disabled,
+        Some(u) if u.user_principal_name.is_some() && !has_address_in(u, domain) => {
+            Recheck::LeftDomain
+        }
         Some(_) => Recheck::Back,
     }
+}
+
+/// True when the account's sign-in name, mail, an SMTP proxy address or another mail is in
+/// `domain`.
+fn has_address_in(u: &DirectoryUser, domain: &str) -> bool {
+    let proxies = u.proxy_addresses.iter().filter_map(|p| {
+        p.split_once(':')
+            .filter(|(kind, _)| kind.eq_ignore_ascii_case("smtp"))
+            .map(|(_, a)| a)
+    });
+    u.user_principal_name
+        .as_deref()
+        .into_iter()
+        .chain(u.mail.as_deref())
+        .chain(proxies)
+        .chain(u.other_mails.iter().map(String::as_str))
+        .any(|a| {
+            a.rsplit_once('@')
+                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
+        })
 }
 
 #[derive(sqlx::FromRow)]
@@ -101,12 +128,14 @@ async fn approve_leased(
     if !waiting(db, tenant_id, run_id).await? {
         return Err(DecideError::NotHeld(run_id));
     }
-    let (tid,): (Option<String>,) =
-        sqlx::query_as("SELECT entra_tenant_id FROM tenants WHERE id = $1")
+    let (tid, domain): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT entra_tenant_id, entra_domain FROM tenants WHERE id = $1")
             .bind(tenant_id)
             .fetch_one(&db.pool)
             .await?;
-    let tid = tid.ok_or(DecideError::NotConnected)?;
+    let (Some(tid), Some(domain)) = (tid, domain) else {
+        return Err(DecideError::NotConnected);
+    };
     let held = sqlx::query_as::<_, HeldUser>(
         "SELECT h.user_id, u.username, u.entra_oid, h.reason FROM reconcile_held h \
          JOIN users u ON u.id = h.user_id WHERE h.run_id = $1 ORDER BY u.username",
@@ -121,18 +150,24 @@ async fn approve_leased(
     let mut still_gone = Vec::new();
     let mut back = Vec::new();
     for user in &held {
-        match recheck(graph.user(&user.entra_oid).await?.as_ref()) {
+        match recheck(graph.user(&user.entra_oid).await?.as_ref(), &domain) {
             Recheck::StillGone => still_gone.push((user.user_id.clone(), user.reason.clone())),
             Recheck::Disabled => still_gone.push((
                 user.user_id.clone(),
                 super::plan::OffboardReason::Disabled.describe().to_string(),
+            )),
+            Recheck::LeftDomain => still_gone.push((
+                user.user_id.clone(),
+                super::plan::OffboardReason::LeftDomain
+                    .describe()
+                    .to_string(),
             )),
             Recheck::Back => back.push(user.username.clone()),
         }
     }
 
     let mut tx = db.pool.begin().await?;
-    if !claim(&mut tx, tenant_id, run_id, admin, "approved").await? {
+    if !claim(&mut tx, tenant_id, run_id, admin, RunOutcome::Approved).await? {
         return Err(DecideError::NotHeld(run_id));
     }
     if !lease.still_held(&mut tx).await? {
@@ -199,7 +234,7 @@ async fn reject_leased(
     admin: &str,
 ) -> Result<usize, DecideError> {
     let mut tx = db.pool.begin().await?;
-    if !claim(&mut tx, tenant_id, run_id, admin, "rejected").await? {
+    if !claim(&mut tx, tenant_id, run_id, admin, RunOutcome::Rejected).await? {
         return Err(DecideError::NotHeld(run_id));
     }
     if !lease.still_held(&mut tx).await? {
@@ -229,10 +264,11 @@ async fn reject_leased(
 /// Whether `run_id` is a held run of this tenant that nobody has decided yet.
 async fn waiting(db: &Db, tenant_id: &str, run_id: i64) -> Result<bool, sqlx::Error> {
     let found: Option<(i64,)> = sqlx::query_as(
-        "SELECT id FROM reconcile_runs WHERE id = $1 AND tenant_id = $2 AND outcome = 'held' AND decided_at IS NULL",
+        "SELECT id FROM reconcile_runs WHERE id = $1 AND tenant_id = $2 AND outcome = $3 AND decided_at IS NULL",
     )
     .bind(run_id)
     .bind(tenant_id)
+    .bind(RunOutcome::Held.as_str())
     .fetch_optional(&db.pool)
     .await?;
     Ok(found.is_some())
@@ -245,17 +281,18 @@ async fn claim(
     tenant_id: &str,
     run_id: i64,
     admin: &str,
-    outcome: &str,
+    outcome: RunOutcome,
 ) -> Result<bool, sqlx::Error> {
     let claimed = sqlx::query(
         "UPDATE reconcile_runs SET decided_by = $1, decided_at = $2, outcome = $3 \
-         WHERE id = $4 AND tenant_id = $5 AND outcome = 'held' AND decided_at IS NULL",
+         WHERE id = $4 AND tenant_id = $5 AND outcome = $6 AND decided_at IS NULL",
     )
     .bind(admin)
     .bind(now())
-    .bind(outcome)
+    .bind(outcome.as_str())
     .bind(run_id)
     .bind(tenant_id)
+    .bind(RunOutcome::Held.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(claimed.rows_affected() == 1)
@@ -268,7 +305,7 @@ mod tests {
     fn found(enabled: Option<bool>) -> DirectoryUser {
         DirectoryUser {
             id: "oid".into(),
-            user_principal_name: None,
+            user_principal_name: Some("first.last@contoso.com".into()),
             mail: None,
             account_enabled: enabled,
             display_name: None,
@@ -282,17 +319,35 @@ mod tests {
 
     #[test]
     fn a_held_user_graph_no_longer_finds_is_still_gone() {
-        assert_eq!(recheck(None), Recheck::StillGone);
+        assert_eq!(recheck(None, "contoso.com"), Recheck::StillGone);
     }
 
     #[test]
     fn a_held_user_found_disabled_is_still_disabled() {
-        assert_eq!(recheck(Some(&found(Some(false)))), Recheck::Disabled);
+        assert_eq!(
+            recheck(Some(&found(Some(false))), "contoso.com"),
+            Recheck::Disabled
+        );
     }
 
     #[test]
     fn a_held_user_found_enabled_or_without_the_property_came_back() {
-        assert_eq!(recheck(Some(&found(Some(true)))), Recheck::Back);
-        assert_eq!(recheck(Some(&found(None))), Recheck::Back);
+        assert_eq!(
+            recheck(Some(&found(Some(true))), "contoso.com"),
+            Recheck::Back
+        );
+        assert_eq!(recheck(Some(&found(None)), "contoso.com"), Recheck::Back);
+    }
+
+    #[test]
+    fn a_held_user_whose_addresses_all_left_the_domain_is_still_gone() {
+        let mut moved = found(Some(true));
+        moved.user_principal_name = Some("first.last@fabrikam.com".into());
+        moved.proxy_addresses = vec!["SMTP:first.last@fabrikam.com".into()];
+        assert_eq!(recheck(Some(&moved), "contoso.com"), Recheck::LeftDomain);
+        moved.proxy_addresses.push("smtp:old@Contoso.com".into());
+        assert_eq!(recheck(Some(&moved), "contoso.com"), Recheck::Back);
+        moved.proxy_addresses = vec!["X500:/o=x@contoso.com".into()];
+        assert_eq!(recheck(Some(&moved), "contoso.com"), Recheck::LeftDomain);
     }
 }

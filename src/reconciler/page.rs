@@ -83,8 +83,8 @@ fn Status(
                 <thead><tr><th>"Started"</th><th>"Trigger"</th><th>"Outcome"</th><th>"Requests"</th><th>"Checked"</th><th>"Offboarded"</th><th>"Error"</th></tr></thead>
                 <tbody>
                     {v.runs.into_iter().map(|r| view! {
-                        <tr data-outcome=r.outcome.clone()>
-                            <td>{r.started}</td><td>{r.trigger}</td><td>{r.outcome.clone()}</td><td>{r.graph_requests}</td>
+                        <tr data-outcome=r.outcome.as_str()>
+                            <td>{r.started}</td><td>{r.trigger}</td><td>{r.outcome.as_str()}</td><td>{r.graph_requests}</td>
                             <td>{r.users_checked}</td><td>{r.offboarded}</td><td>{r.error.unwrap_or_default()}</td>
                         </tr>
                     }).collect_view()}

@@ -1,5 +1,6 @@
 //! Deciding who to offboard from what Entra reported, with no I/O: exhaustively testable.
 
+use crate::domain::UserStatus;
 use std::collections::HashMap;
 
 /// One entry of a `/users/delta` walk (or of a full enumeration), in the order received.
@@ -43,21 +44,6 @@ pub struct KnownUser {
     pub email: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserStatus {
-    Active,
-    Invited,
-    Disabled,
-    Offboarded,
-}
-
-impl UserStatus {
-    /// Users the reconciler must watch: anyone who can still sign in or be re-enabled.
-    fn watched(self) -> bool {
-        !matches!(self, UserStatus::Offboarded)
-    }
-}
-
 /// The tenant's deletion threshold: a run that would offboard more than `count` users
 /// *and* more than `percent` % of the watched users is held for an admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +68,9 @@ pub enum OffboardReason {
     HardDeleted,
     Disabled,
     NotInDirectory,
+    /// None of the account's addresses is in the tenant's connected domain any more: the
+    /// same rule that lets a technician onboard.
+    LeftDomain,
 }
 
 impl OffboardReason {
@@ -91,6 +80,7 @@ impl OffboardReason {
             OffboardReason::HardDeleted => "permanently deleted in Entra ID",
             OffboardReason::Disabled => "account disabled in Entra ID",
             OffboardReason::NotInDirectory => "no longer in the Entra ID directory",
+            OffboardReason::LeftDomain => "no address in the connected domain any more",
         }
     }
 }
@@ -101,12 +91,13 @@ pub struct Offboarding {
     pub reason: OffboardReason,
 }
 
-/// A changed sign-in name or mail to copy onto the record.
+/// The address a technician's record moves to when Entra no longer lists the one they
+/// verified: the account's mail, else its sign-in name, else another of its addresses, the
+/// first that is in the connected domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rename {
     pub user_id: String,
-    pub user_principal_name: Option<String>,
-    pub mail: Option<String>,
+    pub email: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +132,29 @@ impl Folded {
             .chain(self.others.iter().flatten())
             .any(|a| a.eq_ignore_ascii_case(email))
     }
+
+    /// The addresses the walk reported, best first: mail, sign-in name, then the others.
+    fn addresses(&self) -> impl Iterator<Item = &String> {
+        self.mail
+            .iter()
+            .chain(self.upn.iter())
+            .chain(self.others.iter().flatten())
+    }
+
+    /// The first reported address in `domain`.
+    fn in_domain(&self, domain: &str) -> Option<&String> {
+        self.addresses().find(|a| {
+            a.rsplit_once('@')
+                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
+        })
+    }
+
+    /// True when the walk reported every address the account has: its sign-in name and its
+    /// list of other addresses. Only then can it say that none is in the domain; a change
+    /// walk that carries one changed property says nothing of the others.
+    fn knows_every_address(&self) -> bool {
+        self.upn.is_some() && self.others.is_some()
+    }
 }
 
 /// Decides what a run does. Pure: the same inputs always give the same plan.
@@ -148,6 +162,7 @@ pub fn plan(
     entries: &[DirectoryEntry],
     coverage: Coverage,
     users: &[KnownUser],
+    domain: &str,
     policy: Policy,
 ) -> Plan {
     let mut folded: HashMap<&str, Folded> = HashMap::with_capacity(entries.len());
@@ -173,7 +188,11 @@ pub fn plan(
         }
     }
 
-    let watched: Vec<&KnownUser> = users.iter().filter(|u| u.status.watched()).collect();
+    // Anyone who can still sign in or be re-enabled is watched.
+    let watched: Vec<&KnownUser> = users
+        .iter()
+        .filter(|u| u.status != UserStatus::Offboarded)
+        .collect();
     let mut offboard = Vec::new();
     let mut renames = Vec::new();
     for user in &watched {
@@ -190,6 +209,9 @@ pub fn plan(
                 account_enabled: Some(false),
                 ..
             }) => Some(OffboardReason::Disabled),
+            Some(f) if f.knows_every_address() && f.in_domain(domain).is_none() => {
+                Some(OffboardReason::LeftDomain)
+            }
             Some(_) => None,
             None if coverage == Coverage::Everyone => Some(OffboardReason::NotInDirectory),
             None => None,
@@ -201,14 +223,17 @@ pub fn plan(
             }),
             None => {
                 // The address the technician verified stays theirs while Entra lists it for
-                // their account: a walk that reports the same addresses changes nothing.
+                // their account: a walk that reports the same addresses changes nothing. A
+                // real change moves the record to the account's address in the domain; an
+                // address outside it is never taken (sign-in would refuse it).
                 if let Some(f) = folded.get(user.oid.as_str()) {
                     if (f.upn.is_some() || f.mail.is_some()) && !f.still_has(&user.email) {
-                        renames.push(Rename {
-                            user_id: user.user_id.clone(),
-                            user_principal_name: f.upn.clone(),
-                            mail: f.mail.clone(),
-                        });
+                        if let Some(email) = f.in_domain(domain) {
+                            renames.push(Rename {
+                                user_id: user.user_id.clone(),
+                                email: email.clone(),
+                            });
+                        }
                     }
                 }
             }
@@ -274,7 +299,13 @@ mod tests {
     #[test]
     fn no_changes_offboard_nobody() {
         let users: Vec<_> = (0..10).map(user).collect();
-        let p = plan(&[], Coverage::Changes, &users, Policy::default());
+        let p = plan(
+            &[],
+            Coverage::Changes,
+            &users,
+            "contoso.com",
+            Policy::default(),
+        );
         assert!(p.offboard.is_empty() && p.renames.is_empty() && !p.held);
         assert_eq!(p.checked, 10);
     }
@@ -290,6 +321,7 @@ mod tests {
             ],
             Coverage::Changes,
             &users,
+            "contoso.com",
             Policy::default(),
         );
         assert_eq!(
@@ -310,6 +342,7 @@ mod tests {
             &[removed(1, RemovedReason::Changed), entry(1)],
             Coverage::Changes,
             &users,
+            "contoso.com",
             Policy::default(),
         );
         assert!(p.offboard.is_empty());
@@ -322,6 +355,7 @@ mod tests {
             &[entry(1), disabled(1)],
             Coverage::Changes,
             &users,
+            "contoso.com",
             Policy::default(),
         );
         assert_eq!(reasons(&p), vec![("u1".into(), OffboardReason::Disabled)]);
@@ -329,6 +363,7 @@ mod tests {
             &[disabled(1), entry(1)],
             Coverage::Changes,
             &users,
+            "contoso.com",
             Policy::default(),
         );
         assert!(p.offboard.is_empty(), "re-enabled later in the walk");
@@ -346,17 +381,23 @@ mod tests {
             &[disabled(1), rename.clone()],
             Coverage::Changes,
             &users,
+            "contoso.com",
             Policy::default(),
         );
         assert_eq!(reasons(&p), vec![("u1".into(), OffboardReason::Disabled)]);
-        let p = plan(&[rename], Coverage::Changes, &users, Policy::default());
+        let p = plan(
+            &[rename],
+            Coverage::Changes,
+            &users,
+            "contoso.com",
+            Policy::default(),
+        );
         assert!(p.offboard.is_empty());
         assert_eq!(
             p.renames,
             vec![Rename {
                 user_id: "u1".into(),
-                user_principal_name: None,
-                mail: Some("new@contoso.com".into())
+                email: "new@contoso.com".into()
             }]
         );
     }
@@ -376,6 +417,7 @@ mod tests {
             std::slice::from_ref(&listed),
             Coverage::Everyone,
             &users,
+            "contoso.com",
             Policy::default(),
         );
         assert!(p.renames.is_empty() && p.offboard.is_empty(), "{p:?}");
@@ -384,9 +426,72 @@ mod tests {
             other_addresses: Some(vec![]),
             ..listed
         };
-        let p = plan(&[moved], Coverage::Changes, &users, Policy::default());
+        let p = plan(
+            &[moved],
+            Coverage::Changes,
+            &users,
+            "contoso.com",
+            Policy::default(),
+        );
         assert_eq!(p.renames.len(), 1);
-        assert_eq!(p.renames[0].mail.as_deref(), Some("first.last@contoso.com"));
+        assert_eq!(p.renames[0].email, "first.last@contoso.com");
+    }
+
+    #[test]
+    fn an_account_whose_addresses_all_leave_the_domain_is_offboarded() {
+        // Moved to a sister company: every address now at fabrikam.com.
+        let users = vec![user(1), user(2)];
+        let moved = DirectoryEntry {
+            user_principal_name: Some("user1@fabrikam.com".into()),
+            mail: Some("user1@fabrikam.com".into()),
+            other_addresses: Some(vec!["u1@fabrikam.com".into()]),
+            ..entry(1)
+        };
+        // A second account keeps one alias in the domain: it stays, and its record follows
+        // the alias rather than an address sign-in would refuse.
+        let kept = DirectoryEntry {
+            oid: "oid-2".into(),
+            user_principal_name: Some("user2@fabrikam.com".into()),
+            mail: Some("user2@fabrikam.com".into()),
+            other_addresses: Some(vec!["alias2@Contoso.com".into()]),
+            ..entry(2)
+        };
+        for coverage in [Coverage::Changes, Coverage::Everyone] {
+            let p = plan(
+                &[moved.clone(), kept.clone()],
+                coverage,
+                &users,
+                "contoso.com",
+                Policy::default(),
+            );
+            assert_eq!(reasons(&p), vec![("u1".into(), OffboardReason::LeftDomain)]);
+            assert_eq!(
+                p.renames,
+                vec![Rename {
+                    user_id: "u2".into(),
+                    email: "alias2@Contoso.com".into()
+                }]
+            );
+        }
+    }
+
+    #[test]
+    fn a_partial_entry_outside_the_domain_changes_nothing() {
+        // A change walk that carries only the new mail says nothing of the sign-in name
+        // and the aliases: nobody is offboarded, and the record keeps its address.
+        let users = vec![user(1)];
+        let partial = DirectoryEntry {
+            mail: Some("user1@fabrikam.com".into()),
+            ..entry(1)
+        };
+        let p = plan(
+            &[partial],
+            Coverage::Changes,
+            &users,
+            "contoso.com",
+            Policy::default(),
+        );
+        assert!(p.offboard.is_empty() && p.renames.is_empty(), "{p:?}");
     }
 
     #[test]
@@ -396,6 +501,7 @@ mod tests {
             &[removed(99, RemovedReason::Deleted), disabled(98)],
             Coverage::Changes,
             &users,
+            "contoso.com",
             Policy::default(),
         );
         assert!(p.offboard.is_empty());
@@ -404,12 +510,24 @@ mod tests {
     #[test]
     fn a_full_enumeration_offboards_users_it_does_not_list() {
         let users = vec![user(1), user(2)];
-        let p = plan(&[entry(1)], Coverage::Everyone, &users, Policy::default());
+        let p = plan(
+            &[entry(1)],
+            Coverage::Everyone,
+            &users,
+            "contoso.com",
+            Policy::default(),
+        );
         assert_eq!(
             reasons(&p),
             vec![("u2".into(), OffboardReason::NotInDirectory)]
         );
-        let p = plan(&[entry(1)], Coverage::Changes, &users, Policy::default());
+        let p = plan(
+            &[entry(1)],
+            Coverage::Changes,
+            &users,
+            "contoso.com",
+            Policy::default(),
+        );
         assert!(
             p.offboard.is_empty(),
             "a change walk says nothing of users it does not list"
@@ -424,6 +542,7 @@ mod tests {
             &[removed(1, RemovedReason::Deleted)],
             Coverage::Changes,
             &[gone],
+            "contoso.com",
             Policy::default(),
         );
         assert!(p.offboard.is_empty());
@@ -443,6 +562,7 @@ mod tests {
             ],
             Coverage::Changes,
             &[d, i],
+            "contoso.com",
             Policy::default(),
         );
         assert_eq!(p.offboard.len(), 2);
@@ -454,30 +574,36 @@ mod tests {
         // 6 of 100: more than 5 but only 6 % — applied.
         let users: Vec<_> = (0..100).map(user).collect();
         let six: Vec<_> = (0..6).map(|n| removed(n, RemovedReason::Deleted)).collect();
-        assert!(!plan(&six, Coverage::Changes, &users, policy).held);
+        assert!(!plan(&six, Coverage::Changes, &users, "contoso.com", policy).held);
         // 5 of 10: 50 % but not more than 5 — applied.
         let users: Vec<_> = (0..10).map(user).collect();
         let five: Vec<_> = (0..5).map(|n| removed(n, RemovedReason::Deleted)).collect();
-        assert!(!plan(&five, Coverage::Changes, &users, policy).held);
+        assert!(!plan(&five, Coverage::Changes, &users, "contoso.com", policy).held);
         // 6 of 10: both — held.
-        assert!(plan(&six, Coverage::Changes, &users, policy).held);
+        assert!(plan(&six, Coverage::Changes, &users, "contoso.com", policy).held);
         // 21 of 100 — held; 20 of 100 — exactly 20 %, not more — applied.
         let users: Vec<_> = (0..100).map(user).collect();
         let n21: Vec<_> = (0..21)
             .map(|n| removed(n, RemovedReason::Deleted))
             .collect();
-        assert!(plan(&n21, Coverage::Changes, &users, policy).held);
+        assert!(plan(&n21, Coverage::Changes, &users, "contoso.com", policy).held);
         let n20: Vec<_> = (0..20)
             .map(|n| removed(n, RemovedReason::Deleted))
             .collect();
-        assert!(!plan(&n20, Coverage::Changes, &users, policy).held);
+        assert!(!plan(&n20, Coverage::Changes, &users, "contoso.com", policy).held);
     }
 
     #[test]
     fn a_held_plan_still_lists_who_would_go() {
         let users: Vec<_> = (0..10).map(user).collect();
         let all: Vec<_> = (0..10).map(disabled).collect();
-        let p = plan(&all, Coverage::Changes, &users, Policy::default());
+        let p = plan(
+            &all,
+            Coverage::Changes,
+            &users,
+            "contoso.com",
+            Policy::default(),
+        );
         assert!(p.held);
         assert_eq!(p.offboard.len(), 10);
     }
@@ -506,6 +632,7 @@ mod tests {
                             &entries,
                             Coverage::Changes,
                             &users,
+                            "contoso.com",
                             Policy {
                                 count: 100,
                                 percent: 100,

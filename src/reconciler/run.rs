@@ -3,8 +3,9 @@
 
 use super::apply;
 use super::lease::Lease;
-use super::plan::{self, Coverage, DirectoryEntry, KnownUser, Policy, RemovedReason, UserStatus};
+use super::plan::{self, Coverage, DirectoryEntry, KnownUser, Policy, RemovedReason};
 use crate::audit;
+use crate::domain::RunOutcome;
 use crate::entra::{EntraClient, EntraError, Graph};
 use crate::login::push::{LoginHub, PushEvent};
 use crate::server::db::Db;
@@ -68,16 +69,9 @@ pub struct RunReport {
 struct TenantRow {
     entra_tenant_id: Option<String>,
     entra_delta_link: Option<String>,
+    entra_domain: Option<String>,
     deletion_threshold_count: i64,
     deletion_threshold_percent: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct UserRow {
-    id: String,
-    entra_oid: String,
-    status: String,
-    email: String,
 }
 
 /// Runs one reconciliation of `tenant_id` and records it.
@@ -109,8 +103,9 @@ async fn reconcile_leased(
     dry_run: bool,
 ) -> anyhow::Result<RunReport> {
     let waiting: Option<(i64,)> =
-        sqlx::query_as("SELECT id FROM reconcile_runs WHERE tenant_id = $1 AND outcome = 'held' AND decided_at IS NULL")
+        sqlx::query_as("SELECT id FROM reconcile_runs WHERE tenant_id = $1 AND outcome = $2 AND decided_at IS NULL")
             .bind(tenant_id)
+            .bind(RunOutcome::Held.as_str())
             .fetch_optional(&db.pool)
             .await?;
     if waiting.is_some() && !dry_run {
@@ -118,12 +113,13 @@ async fn reconcile_leased(
     }
     let started = now();
     let (run_id,): (i64,) = sqlx::query_as(
-        "INSERT INTO reconcile_runs (tenant_id, trigger, dry_run, started_at, outcome) VALUES ($1, $2, $3, $4, 'running') RETURNING id",
+        "INSERT INTO reconcile_runs (tenant_id, trigger, dry_run, started_at, outcome) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(tenant_id)
     .bind(trigger.as_str())
     .bind(i64::from(dry_run))
     .bind(started)
+    .bind(RunOutcome::Running.as_str())
     .fetch_one(&db.pool)
     .await?;
     metrics::counter!("gatehouse_reconcile_runs_total", "trigger" => trigger.as_str()).increment(1);
@@ -143,9 +139,10 @@ async fn reconcile_leased(
                 _ => None,
             };
             sqlx::query(
-                "UPDATE reconcile_runs SET finished_at = $1, outcome = 'failed', error = $2, graph_requests = $3 WHERE id = $4",
+                "UPDATE reconcile_runs SET finished_at = $1, outcome = $2, error = $3, graph_requests = $4 WHERE id = $5",
             )
             .bind(now())
+            .bind(RunOutcome::Failed.as_str())
             .bind(&message)
             .bind(i64::from(graph_requests))
             .bind(run_id)
@@ -219,13 +216,14 @@ async fn run(
         }
     };
     let tenant = sqlx::query_as::<_, TenantRow>(
-        "SELECT entra_tenant_id, entra_delta_link, deletion_threshold_count, deletion_threshold_percent FROM tenants WHERE id = $1",
+        "SELECT entra_tenant_id, entra_delta_link, entra_domain, deletion_threshold_count, deletion_threshold_percent FROM tenants WHERE id = $1",
     )
     .bind(tenant_id)
     .fetch_one(&db.pool)
     .await
     .map_err(|e| fail(0)(e.into()))?;
-    let Some(tid) = tenant.entra_tenant_id.clone() else {
+    let (Some(tid), Some(domain)) = (tenant.entra_tenant_id.clone(), tenant.entra_domain.clone())
+    else {
         return Err(fail(0)(RunError::Other(
             "the tenant is not connected to Entra ID".into(),
         )));
@@ -235,32 +233,25 @@ async fn run(
     requests = graph.requests().max(requests);
     let (entries, coverage, delta_link) = walked.map_err(|e| fail(requests)(e.into()))?;
 
-    let users = sqlx::query_as::<_, UserRow>(
-        "SELECT id, entra_oid, status, email FROM users WHERE tenant_id = $1 AND source = 'azuread' AND entra_oid IS NOT NULL",
-    )
-    .bind(tenant_id)
-    .fetch_all(&db.pool)
-    .await
-    .map_err(|e| fail(requests)(e.into()))?;
+    let users = crate::users::store::from_entra(db, tenant_id)
+        .await
+        .map_err(|e| fail(requests)(e.into()))?;
     let known: Vec<KnownUser> = users
         .into_iter()
-        .map(|u| KnownUser {
-            status: match u.status.as_str() {
-                "active" => UserStatus::Active,
-                "invited" => UserStatus::Invited,
-                "disabled" => UserStatus::Disabled,
-                _ => UserStatus::Offboarded,
-            },
-            user_id: u.id,
-            oid: u.entra_oid,
-            email: u.email,
+        .filter_map(|u| {
+            Some(KnownUser {
+                status: u.status,
+                oid: u.entra_oid?,
+                user_id: u.id,
+                email: u.email,
+            })
         })
         .collect();
     let policy = Policy {
         count: tenant.deletion_threshold_count.clamp(0, u32::MAX as i64) as u32,
         percent: tenant.deletion_threshold_percent.clamp(0, 100) as u32,
     };
-    let plan = plan::plan(&entries, coverage, &known, policy);
+    let plan = plan::plan(&entries, coverage, &known, &domain, policy);
     let listed: Vec<(String, String)> = plan
         .offboard
         .iter()
@@ -291,12 +282,12 @@ async fn run(
         .begin()
         .await
         .map_err(|e| fail(requests)(e.into()))?;
-    let finish = |outcome: &'static str| {
+    let finish = |outcome: RunOutcome| {
         sqlx::query(
             "UPDATE reconcile_runs SET finished_at = $1, outcome = $2, graph_requests = $3, users_checked = $4, offboarded = $5 WHERE id = $6",
         )
         .bind(now())
-        .bind(outcome)
+        .bind(outcome.as_str())
         .bind(i64::from(requests))
         .bind(plan.checked as i64)
         .bind(listed.len() as i64)
@@ -309,7 +300,7 @@ async fn run(
         }
         if dry_run {
             report.outcome = Outcome::DryRun;
-            finish("dry_run").execute(&mut *tx).await?;
+            finish(RunOutcome::DryRun).execute(&mut *tx).await?;
         } else if plan.held {
             report.outcome = Outcome::Held;
             for o in &plan.offboard {
@@ -322,7 +313,7 @@ async fn run(
             }
             // The tenant's delta link stays where it was, whatever the admin decides: the
             // next run reads these changes again, so a rejection loses none of them.
-            finish("held").execute(&mut *tx).await?;
+            finish(RunOutcome::Held).execute(&mut *tx).await?;
             audit::record(
                 &mut *tx,
                 Some(tenant_id),
@@ -341,7 +332,7 @@ async fn run(
                 .bind(tenant_id)
                 .execute(&mut *tx)
                 .await?;
-            finish("ok").execute(&mut *tx).await?;
+            finish(RunOutcome::Ok).execute(&mut *tx).await?;
         }
         Ok(())
     }
@@ -365,8 +356,9 @@ pub(super) async fn sign_out(db: &Db, hub: &LoginHub, user_ids: &[String]) {
     }
 }
 
-/// Walks the delta chain to its deltaLink. A stored link that Graph no longer knows
-/// (410 Gone) means a full resync from the start.
+/// Walks the delta chain to its deltaLink. A stored link that Graph no longer knows (expired
+/// after seven days, or reset by Microsoft) means a full resync from the start, under the
+/// same deletion threshold as any run.
 async fn walk(
     graph: &Graph,
     stored: Option<&str>,
@@ -385,7 +377,8 @@ async fn walk(
             )));
         }
         let page = match graph.delta_page(&url).await {
-            Err(EntraError::Graph { status: 410, .. }) if coverage == Coverage::Changes => {
+            Err(e) if e.sync_state_lost() && coverage == Coverage::Changes => {
+                tracing::info!(error = %e, "the stored delta link is no longer valid; resynchronizing the whole directory");
                 url = graph.delta_start();
                 coverage = Coverage::Everyone;
                 entries.clear();

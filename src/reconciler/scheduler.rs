@@ -34,10 +34,11 @@ pub async fn try_once(db: &Db, hub: &LoginHub, entra: &EntraClient) -> anyhow::R
     let at = now();
     let due: Vec<(String, i64)> = sqlx::query_as(
         "SELECT id, offboard_interval_secs FROM tenants \
-         WHERE user_source = 'azuread' AND entra_tenant_id IS NOT NULL \
+         WHERE user_source = $2 AND entra_tenant_id IS NOT NULL \
          AND (next_reconcile_at IS NULL OR next_reconcile_at <= $1)",
     )
     .bind(at)
+    .bind(crate::domain::UserSource::AzureAd.as_str())
     .fetch_all(&db.pool)
     .await?;
     for (tenant_id, interval) in &due {

@@ -3,6 +3,7 @@
 use super::api::{HeldRun, ReconcileView, RunRow};
 use super::held::{self, DecideError};
 use super::run::{reconcile, Outcome, Trigger};
+use crate::domain::{RunOutcome, UserSource};
 use crate::error::AppError;
 use crate::server::db::Db;
 use crate::server::state::AppState;
@@ -15,7 +16,8 @@ struct Run {
     id: i64,
     started_at: i64,
     trigger: String,
-    outcome: String,
+    #[sqlx(try_from = "String")]
+    outcome: RunOutcome,
     graph_requests: i64,
     users_checked: i64,
     offboarded: i64,
@@ -38,7 +40,7 @@ pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
     .fetch_all(&db.pool)
     .await?;
     let mut held = Vec::new();
-    for r in runs.iter().filter(|r| r.outcome == "held") {
+    for r in runs.iter().filter(|r| r.outcome == RunOutcome::Held) {
         let users: Vec<(String, String)> = sqlx::query_as(
             "SELECT u.username || ' <' || u.email || '>', h.reason FROM reconcile_held h JOIN users u ON u.id = h.user_id WHERE h.run_id = $1 ORDER BY u.username",
         )
@@ -52,7 +54,7 @@ pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
         });
     }
     Ok(ReconcileView {
-        connected: source == "azuread" && tid.is_some(),
+        connected: source.parse() == Ok(UserSource::AzureAd) && tid.is_some(),
         interval: format!("every {} minutes", interval / 60),
         threshold: format!("held when more than {count} users and more than {percent} % would be offboarded at once"),
         next_run: next.map(format_time),
@@ -84,7 +86,7 @@ pub async fn sync_now(
             "No Entra app is configured for this Gatehouse.".into(),
         ));
     };
-    if tenant.user_source != "azuread" || tenant.entra_tenant_id.is_none() {
+    if tenant.user_source != UserSource::AzureAd || tenant.entra_tenant_id.is_none() {
         return Err(AppError::Invalid(
             "Connect Entra ID under Users → User source first.".into(),
         ));

@@ -47,7 +47,7 @@ pub async fn signed_in() -> Result<Ctx, AppError> {
 /// Like `signed_in`, and the user must be an admin of this tenant.
 pub async fn admin() -> Result<Ctx, AppError> {
     let ctx = signed_in().await?;
-    if ctx.user.role != "admin" {
+    if ctx.user.role != crate::domain::Role::Admin {
         return Err(AppError::Forbidden);
     }
     Ok(ctx)

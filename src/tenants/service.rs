@@ -1,7 +1,8 @@
 use crate::audit;
-use crate::domain::{Email, JitUsername, TenantSlug, UsernamePrefix};
+use crate::domain::{Email, JitUsername, Role, TenantSlug, UserSource, UserStatus, UsernamePrefix};
 use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{now, random_id};
+use crate::users::store::{self as users, User};
 use serde::Serialize;
 
 /// A tenant as the rest of the server sees it.
@@ -10,7 +11,8 @@ pub struct Tenant {
     pub id: String,
     pub slug: String,
     pub name: String,
-    pub user_source: String,
+    #[sqlx(try_from = "String")]
+    pub user_source: UserSource,
     pub jit_prefix: String,
     pub entra_tenant_id: Option<String>,
     pub entra_domain: Option<String>,
@@ -50,6 +52,16 @@ pub async fn find_by_slug(db: &Db, slug: &str) -> anyhow::Result<Option<Tenant>>
     .await?)
 }
 
+/// Every tenant whose users come from `source`, by slug.
+pub async fn using_source(db: &Db, source: UserSource) -> anyhow::Result<Vec<Tenant>> {
+    Ok(sqlx::query_as::<_, Tenant>(&format!(
+        "SELECT {TENANT_COLUMNS} FROM tenants WHERE user_source = $1 ORDER BY slug"
+    ))
+    .bind(source.as_str())
+    .fetch_all(&db.pool)
+    .await?)
+}
+
 /// Creates a tenant on the local user source with one invited admin, in one transaction.
 pub async fn create(
     db: &Db,
@@ -68,7 +80,7 @@ pub async fn create(
         id: random_id(16),
         slug: slug.as_str().to_string(),
         name: name.to_string(),
-        user_source: "local".into(),
+        user_source: UserSource::Local,
         jit_prefix: UsernamePrefix::default().as_str().to_string(),
         entra_tenant_id: None,
         entra_domain: None,
@@ -84,7 +96,7 @@ pub async fn create(
     .bind(&tenant.id)
     .bind(&tenant.slug)
     .bind(&tenant.name)
-    .bind(&tenant.user_source)
+    .bind(tenant.user_source.as_str())
     .bind(&tenant.jit_prefix)
     .bind(at)
     .execute(&mut *tx)
@@ -95,21 +107,24 @@ pub async fn create(
             other.map_err(anyhow::Error::from)?;
         }
     }
-    let user_id = random_id(16);
-    sqlx::query(
-        "INSERT INTO users (id, tenant_id, email, first_name, last_name, username, role, source, status, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'admin', 'local', 'invited', $7)",
-    )
-    .bind(&user_id)
-    .bind(&tenant.id)
-    .bind(admin_email.as_str())
-    .bind("")
-    .bind("")
-    .bind(username.as_str())
-    .bind(at)
-    .execute(&mut *tx)
-    .await
-    .map_err(anyhow::Error::from)?;
+    let admin = User {
+        id: random_id(16),
+        tenant_id: tenant.id.clone(),
+        email: admin_email.to_string(),
+        first_name: String::new(),
+        last_name: String::new(),
+        username: username.to_string(),
+        role: Role::Admin,
+        source: UserSource::Local,
+        status: UserStatus::Invited,
+        entra_oid: None,
+        created_at: at,
+        onboarded_at: None,
+        last_login_at: None,
+    };
+    users::insert(&mut tx, &admin)
+        .await
+        .map_err(anyhow::Error::from)?;
     audit::record(
         &mut *tx,
         Some(&tenant.id),

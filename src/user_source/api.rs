@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 /// What the User source page shows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SourceView {
-    pub user_source: String,
+    pub user_source: crate::domain::UserSource,
     pub jit_prefix: String,
     pub entra_configured: bool,
     pub onboarded: i64,

@@ -3,12 +3,13 @@
 //! pure decision; `resolve` does the I/O around it.
 
 use crate::audit;
-use crate::domain::{Email, JitUsername};
+use crate::domain::{Email, JitUsername, Role, UserSource, UserStatus};
 use crate::entra::{DirectoryUser, EntraClient, EntraError};
 use crate::server::db::Db;
 use crate::server::util::{now, random_id};
 use crate::tenants::Tenant;
 use crate::users::service::{free_username, User};
+use crate::users::store as users;
 
 /// Why Entra does not let this phone in; the message is shown on the phone and audited.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -104,11 +105,11 @@ pub async fn resolve(
         .await
         .map_err(store_error)?;
     if let Some(user) = &by_oid {
-        match user.status.as_str() {
-            "disabled" => return Err(Refusal::DisabledHere(user.username.clone())),
-            "active" => return Ok(user.clone()),
+        match user.status {
+            UserStatus::Disabled => return Err(Refusal::DisabledHere(user.username.clone())),
+            UserStatus::Active => return Ok(user.clone()),
             // Offboarded (or invited) and enabled in Entra again: the same record comes back.
-            _ => {}
+            UserStatus::Offboarded | UserStatus::Invited => {}
         }
     }
     let by_email = crate::users::service::find_by_email(db, &tenant.id, email)
@@ -117,7 +118,7 @@ pub async fn resolve(
     let revive = match (by_oid, by_email) {
         (Some(user), _) => Some(user),
         // The address names a live record of another Entra account: it moved in Entra.
-        (None, Some(user)) if user.entra_oid.is_some() && user.status != "offboarded" => {
+        (None, Some(user)) if user.entra_oid.is_some() && user.status != UserStatus::Offboarded => {
             return Err(Refusal::AddressMoved {
                 email: email.to_string(),
                 username: user.username,
@@ -150,15 +151,7 @@ async fn onboard(
                 || user.entra_oid.is_none() =>
         {
             // A re-enabled Entra account onboards again into the same record.
-            sqlx::query(
-                "UPDATE users SET status = 'active', source = 'azuread', entra_oid = $1, onboarded_at = $2, \
-                 offboarded_at = NULL, offboard_reason = NULL WHERE id = $3",
-            )
-            .bind(&entra_user.id)
-            .bind(at)
-            .bind(&user.id)
-            .execute(&mut *tx)
-            .await?;
+            users::onboard_from_entra(&mut tx, &user.id, &entra_user.id, at).await?;
             user.id
         }
         Some(user) => {
@@ -169,32 +162,29 @@ async fn onboard(
         }
         None => {
             let username: JitUsername = free_username(db, tenant, email).await?;
-            let id = random_id(16);
-            sqlx::query(
-                "INSERT INTO users (id, tenant_id, email, first_name, last_name, username, role, source, status, entra_oid, created_at, onboarded_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 'technician', 'azuread', 'active', $7, $8, $9)",
-            )
-            .bind(&id)
-            .bind(&tenant.id)
-            .bind(email.as_str())
-            .bind(entra_user.given_name.clone().unwrap_or_default())
-            .bind(entra_user.surname.clone().unwrap_or_else(|| entra_user.display_name.clone().unwrap_or_default()))
-            .bind(username.as_str())
-            .bind(&entra_user.id)
-            .bind(at)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-            id
+            let user = User {
+                id: random_id(16),
+                tenant_id: tenant.id.clone(),
+                email: email.to_string(),
+                first_name: entra_user.given_name.clone().unwrap_or_default(),
+                last_name: entra_user
+                    .surname
+                    .clone()
+                    .unwrap_or_else(|| entra_user.display_name.clone().unwrap_or_default()),
+                username: username.to_string(),
+                role: Role::Technician,
+                source: UserSource::AzureAd,
+                status: UserStatus::Active,
+                entra_oid: Some(entra_user.id.clone()),
+                created_at: at,
+                onboarded_at: Some(at),
+                last_login_at: None,
+            };
+            users::insert(&mut tx, &user).await?;
+            user.id
         }
     };
-    let user = sqlx::query_as::<_, User>(&format!(
-        "SELECT {} FROM users WHERE id = $1",
-        User::COLUMNS
-    ))
-    .bind(&user_id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let user = users::get(&mut tx, &user_id).await?;
     audit::record(
         &mut *tx,
         Some(&tenant.id),

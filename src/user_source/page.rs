@@ -1,5 +1,5 @@
 use super::api::{get_source, SaveSchedule, SaveSource, SourceView};
-use crate::domain::{Email, JitUsername, UsernamePrefix};
+use crate::domain::{Email, JitUsername, UserSource, UsernamePrefix};
 use crate::ui::{AdminLayout, Outcome};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -53,7 +53,7 @@ pub fn UserSourcePage() -> impl IntoView {
 
 #[component]
 fn SourceForm(v: SourceView, save: ServerAction<SaveSource>) -> impl IntoView {
-    let choice = RwSignal::new(v.user_source.clone());
+    let choice = RwSignal::new(v.user_source);
     let default_prefix = if v.jit_prefix.is_empty() {
         "msp-".to_string()
     } else {
@@ -83,7 +83,7 @@ fn SourceForm(v: SourceView, save: ServerAction<SaveSource>) -> impl IntoView {
             }
         );
         match (
-            UsernamePrefix::parse(&prefix.get(), choice.get() == "local"),
+            UsernamePrefix::parse(&prefix.get(), choice.get() == UserSource::Local),
             Email::parse(&example),
         ) {
             (Ok(p), Ok(e)) => format!("{example} → {}", JitUsername::derive(&p, &e)),
@@ -99,9 +99,13 @@ fn SourceForm(v: SourceView, save: ServerAction<SaveSource>) -> impl IntoView {
         <section class="card">
             <ActionForm action=save attr:id="user-source-form">
                 <label>"User source"
-                    <select id="user-source" name="source" on:change=move |ev| choice.set(event_target_value(&ev))>
-                        <option value="local" selected=v.user_source == "local">"Local directory"</option>
-                        <option value="azuread" selected=v.user_source == "azuread">"Microsoft Entra ID (azuread)"</option>
+                    <select id="user-source" name="source" on:change=move |ev| {
+                        if let Ok(source) = event_target_value(&ev).parse() {
+                            choice.set(source);
+                        }
+                    }>
+                        <option value=UserSource::Local.as_str() selected=v.user_source == UserSource::Local>"Local directory"</option>
+                        <option value=UserSource::AzureAd.as_str() selected=v.user_source == UserSource::AzureAd>"Microsoft Entra ID (azuread)"</option>
                     </select>
                 </label>
                 <p class="muted" id="onboarded-rule">
@@ -109,7 +113,7 @@ fn SourceForm(v: SourceView, save: ServerAction<SaveSource>) -> impl IntoView {
                         "The user source can change only while at most one user is onboarded ({onboarded} so far)."
                     )}
                 </p>
-                <Show when=move || choice.get() == "azuread">
+                <Show when=move || choice.get() == UserSource::AzureAd>
                     {
                         let connected = connected.clone();
                         let authorized = authorized.clone();
@@ -151,7 +155,7 @@ fn SourceForm(v: SourceView, save: ServerAction<SaveSource>) -> impl IntoView {
                         }
                     }
                 </Show>
-                <Show when=move || choice.get() != "azuread">
+                <Show when=move || choice.get() != UserSource::AzureAd>
                     <input type="hidden" name="domain" value="" />
                 </Show>
                 <label>"JIT username prefix"

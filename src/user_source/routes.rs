@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
 
 async fn admin(state: &AppState, session: &Session, tenant: &Tenant) -> Option<User> {
     match session::current(state, session, tenant).await {
-        Ok(Some(s)) if s.user.role == "admin" => Some(s.user),
+        Ok(Some(s)) if s.user.role == crate::domain::Role::Admin => Some(s.user),
         _ => None,
     }
 }

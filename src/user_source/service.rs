@@ -3,7 +3,7 @@
 //! and JIT prefix. And switching back to the local directory.
 
 use crate::audit;
-use crate::domain::UsernamePrefix;
+use crate::domain::{UserSource, UsernamePrefix};
 use crate::entra::{EntraClient, EntraError};
 use crate::server::db::Db;
 use crate::server::util::{now, random_id};
@@ -240,13 +240,7 @@ pub async fn authorization(db: &Db, tenant_id: &str) -> anyhow::Result<Option<Au
 
 /// Users who have signed in at least once: the source may change only while at most one has.
 pub async fn onboarded_count(db: &Db, tenant_id: &str) -> anyhow::Result<i64> {
-    let (n,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND onboarded_at IS NOT NULL",
-    )
-    .bind(tenant_id)
-    .fetch_one(&db.pool)
-    .await?;
-    Ok(n)
+    crate::users::store::count_onboarded(db, tenant_id).await
 }
 
 /// Save: the user source, and for Entra ID the domain and the JIT prefix.
@@ -258,6 +252,11 @@ pub async fn save(
     domain: &str,
     prefix: &str,
 ) -> Result<String, SourceError> {
+    let source: UserSource = source.parse().map_err(|_| {
+        SourceError::Refused(format!(
+            "Unknown user source `{source}`: choose local or azuread."
+        ))
+    })?;
     let onboarded = onboarded_count(db, &tenant.id).await?;
     if source != tenant.user_source && onboarded > 1 {
         return Err(SourceError::Refused(format!(
@@ -265,11 +264,12 @@ pub async fn save(
         )));
     }
     match source {
-        "local" => {
+        UserSource::Local => {
             let prefix = UsernamePrefix::parse(prefix, true)
                 .map_err(|e| SourceError::Refused(format!("JIT prefix: {e}.")))?;
             let mut tx = db.pool.begin().await?;
-            sqlx::query("UPDATE tenants SET user_source = 'local', jit_prefix = $1 WHERE id = $2")
+            sqlx::query("UPDATE tenants SET user_source = $1, jit_prefix = $2 WHERE id = $3")
+                .bind(UserSource::Local.as_str())
                 .bind(prefix.as_str())
                 .bind(&tenant.id)
                 .execute(&mut *tx)
@@ -286,7 +286,7 @@ pub async fn save(
             tx.commit().await?;
             Ok("Saved: users come from Gatehouse's own directory.".into())
         }
-        "azuread" => {
+        UserSource::AzureAd => {
             let prefix = UsernamePrefix::parse(prefix, false)
                 .map_err(|e| SourceError::Refused(format!("JIT prefix: {e}.")))?;
             let Some(auth) = authorization(db, &tenant.id).await? else {
@@ -304,7 +304,7 @@ pub async fn save(
             }
             let mut tx = db.pool.begin().await?;
             sqlx::query(
-                "UPDATE tenants SET user_source = 'azuread', jit_prefix = $1, entra_tenant_id = $2, entra_domain = $3, \
+                "UPDATE tenants SET user_source = $8, jit_prefix = $1, entra_tenant_id = $2, entra_domain = $3, \
                  entra_org_name = $4, entra_connected_at = $5, entra_connected_by = $6, entra_health = 'ok', \
                  entra_delta_link = CASE WHEN entra_tenant_id = $2 THEN entra_delta_link ELSE NULL END, \
                  next_reconcile_at = NULL WHERE id = $7",
@@ -316,6 +316,7 @@ pub async fn save(
             .bind(now())
             .bind(&admin.username)
             .bind(&tenant.id)
+            .bind(UserSource::AzureAd.as_str())
             .execute(&mut *tx)
             .await?;
             audit::record(
@@ -338,9 +339,6 @@ pub async fn save(
                 auth.org_name
             ))
         }
-        other => Err(SourceError::Refused(format!(
-            "Unknown user source `{other}`."
-        ))),
     }
 }
 

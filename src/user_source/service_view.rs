@@ -1,6 +1,7 @@
 //! Assembles the User source page's view from the tenant and its authorization.
 
 use super::api::{Authorized, Connection, SourceView};
+use crate::domain::UserSource;
 use crate::server::state::AppState;
 use crate::server::util::format_time;
 use crate::tenants::Tenant;
@@ -23,8 +24,8 @@ pub async fn view(state: &AppState, tenant: &Tenant) -> anyhow::Result<SourceVie
     .bind(&tenant.id)
     .fetch_one(&state.db.pool)
     .await?;
-    let connected = match (tenant.user_source.as_str(), &tenant.entra_tenant_id) {
-        ("azuread", Some(tid)) => Some(Connection {
+    let connected = match (tenant.user_source, &tenant.entra_tenant_id) {
+        (UserSource::AzureAd, Some(tid)) => Some(Connection {
             org_name: tenant.entra_org_name.clone().unwrap_or_default(),
             tenant_id: tid.clone(),
             domain: tenant.entra_domain.clone().unwrap_or_default(),
@@ -43,7 +44,7 @@ pub async fn view(state: &AppState, tenant: &Tenant) -> anyhow::Result<SourceVie
             authorized_by: a.authorized_by,
         });
     Ok(SourceView {
-        user_source: tenant.user_source.clone(),
+        user_source: tenant.user_source,
         jit_prefix: tenant.jit_prefix.clone(),
         entra_configured: state.entra.is_some(),
         onboarded: super::service::onboarded_count(&state.db, &tenant.id).await?,

@@ -1,3 +1,4 @@
+use crate::domain::{Role, UserSource, UserStatus};
 use crate::error::AppError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -9,9 +10,9 @@ pub struct UserRow {
     pub display_name: String,
     pub email: String,
     pub username: String,
-    pub role: String,
-    pub source: String,
-    pub status: String,
+    pub role: Role,
+    pub source: UserSource,
+    pub status: UserStatus,
     pub created: String,
     pub last_login: Option<String>,
 }

@@ -6,3 +6,5 @@ pub mod api;
 pub mod page;
 #[cfg(feature = "ssr")]
 pub mod service;
+#[cfg(feature = "ssr")]
+pub mod store;

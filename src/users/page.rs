@@ -2,6 +2,7 @@ use super::api::{
     list_users, suggest_username, user_sessions, ActOnUser, AddUser, RevokeSession, UserRow,
 };
 use crate::devices::page::Phones;
+use crate::domain::{Role, UserStatus};
 use crate::error::AppError;
 use crate::ui::{AdminLayout, Outcome};
 use leptos::prelude::*;
@@ -133,13 +134,14 @@ fn UserLine(
             </button>
         }
     };
-    let status = u.status.clone();
+    let status = u.status;
+    let admin = u.role == Role::Admin;
     let actions = view! {
-        {(status == "active" || status == "invited").then(|| button("disable", "Disable", Some(format!("Disable {} and end all their sessions? Their phones are revoked here too: after re-enabling, they set up the app anew.", u.username))))}
-        {(status == "disabled").then(|| button("enable", "Re-enable", None))}
-        {(status == "disabled").then(|| button("delete", "Delete", Some(format!("Delete {} for good?", u.username))))}
-        {(u.role != "admin").then(|| button("make_admin", "Make admin", None))}
-        {(u.role == "admin").then(|| button("make_technician", "Make technician", None))}
+        {matches!(status, UserStatus::Active | UserStatus::Invited).then(|| button("disable", "Disable", Some(format!("Disable {} and end all their sessions? Their phones are revoked here too: after re-enabling, they set up the app anew.", u.username))))}
+        {(status == UserStatus::Disabled).then(|| button("enable", "Re-enable", None))}
+        {(status == UserStatus::Disabled).then(|| button("delete", "Delete", Some(format!("Delete {} for good?", u.username))))}
+        {(!admin).then(|| button("make_admin", "Make admin", None))}
+        {admin.then(|| button("make_technician", "Make technician", None))}
         <button type="button" class="small" on:click=move |_| show_sessions.update(|s| *s = !*s)>"Sessions"</button>
         <button type="button" class="small" data-action="phones" on:click=move |_| show_phones.update(|s| *s = !*s)>"Phones"</button>
     };
@@ -147,12 +149,12 @@ fn UserLine(
     let phones_of = u.id.clone();
     let username = u.username.clone();
     view! {
-        <tr data-email=u.email.clone() data-status=u.status.clone()>
+        <tr data-email=u.email.clone() data-status=u.status.as_str()>
             <td>{u.display_name.clone()}</td>
             <td>{u.email.clone()}</td>
             <td class="mono">{u.username.clone()}</td>
-            <td>{u.role.clone()}</td>
-            <td><span class=format!("status {}", u.status)>{u.status.clone()}</span></td>
+            <td>{u.role.as_str()}</td>
+            <td><span class=format!("status {}", u.status)>{u.status.as_str()}</span></td>
             <td>{u.last_login.clone().unwrap_or_else(|| "never".into())}</td>
             <td class="actions">{actions}</td>
         </tr>

@@ -1,47 +1,14 @@
 use super::api::{SessionRow, UserRow};
+use super::store;
 use crate::audit;
-use crate::domain::{Email, JitUsername};
+use crate::domain::{Email, JitUsername, Role, UserSource, UserStatus};
 use crate::login::push::{LoginHub, PushEvent};
 use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{format_time, now, random_id};
 use crate::tenants::Tenant;
 use crate::users::access::{revoke_all_access, Subject};
 
-/// A user record.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct User {
-    pub id: String,
-    pub tenant_id: String,
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub username: String,
-    pub role: String,
-    pub source: String,
-    pub status: String,
-    pub entra_oid: Option<String>,
-    pub created_at: i64,
-    pub onboarded_at: Option<i64>,
-    pub last_login_at: Option<i64>,
-}
-
-impl User {
-    pub const COLUMNS: &'static str =
-        "id, tenant_id, email, first_name, last_name, username, role, \
-        source, status, entra_oid, created_at, onboarded_at, last_login_at";
-    pub const COLUMNS_U: &'static str = "u.id, u.tenant_id, u.email, u.first_name, u.last_name, \
-        u.username, u.role, u.source, u.status, u.entra_oid, u.created_at, u.onboarded_at, u.last_login_at";
-
-    pub fn display_name(&self) -> String {
-        let name = format!("{} {}", self.first_name, self.last_name);
-        let name = name.trim();
-        if name.is_empty() {
-            self.email.clone()
-        } else {
-            name.to_string()
-        }
-    }
-}
+pub use super::store::{find, find_by_email, find_by_oid, User};
 
 /// Why a user-management action was refused.
 #[derive(Debug, thiserror::Error)]
@@ -84,57 +51,12 @@ fn capitalise(s: &str) -> String {
     }
 }
 
-pub async fn find(db: &Db, tenant_id: &str, user_id: &str) -> anyhow::Result<Option<User>> {
-    Ok(sqlx::query_as::<_, User>(&format!(
-        "SELECT {} FROM users WHERE id = $1 AND tenant_id = $2",
-        User::COLUMNS
-    ))
-    .bind(user_id)
-    .bind(tenant_id)
-    .fetch_optional(&db.pool)
-    .await?)
-}
-
-/// The record of an Entra account in this tenant.
-pub async fn find_by_oid(db: &Db, tenant_id: &str, oid: &str) -> anyhow::Result<Option<User>> {
-    Ok(sqlx::query_as::<_, User>(&format!(
-        "SELECT {} FROM users WHERE tenant_id = $1 AND entra_oid = $2 \
-         ORDER BY created_at DESC LIMIT 1",
-        User::COLUMNS
-    ))
-    .bind(tenant_id)
-    .bind(oid)
-    .fetch_optional(&db.pool)
-    .await?)
-}
-
-/// The record that holds `email`: the live one if there is one (an offboarded record may
-/// share its address with a rehire's).
-pub async fn find_by_email(
-    db: &Db,
-    tenant_id: &str,
-    email: &Email,
-) -> anyhow::Result<Option<User>> {
-    Ok(sqlx::query_as::<_, User>(&format!(
-        "SELECT {} FROM users WHERE tenant_id = $1 AND email = $2 \
-         ORDER BY CASE status WHEN 'offboarded' THEN 1 ELSE 0 END, created_at DESC LIMIT 1",
-        User::COLUMNS
-    ))
-    .bind(tenant_id)
-    .bind(email.as_str())
-    .fetch_optional(&db.pool)
-    .await?)
-}
-
 pub async fn list(db: &Db, tenant_id: &str) -> anyhow::Result<Vec<UserRow>> {
-    let users = sqlx::query_as::<_, User>(&format!(
-        "SELECT {} FROM users WHERE tenant_id = $1 ORDER BY email",
-        User::COLUMNS
-    ))
-    .bind(tenant_id)
-    .fetch_all(&db.pool)
-    .await?;
-    Ok(users.into_iter().map(to_row).collect())
+    Ok(store::list(db, tenant_id)
+        .await?
+        .into_iter()
+        .map(to_row)
+        .collect())
 }
 
 fn to_row(u: User) -> UserRow {
@@ -156,13 +78,7 @@ pub async fn free_username(db: &Db, tenant: &Tenant, email: &Email) -> anyhow::R
     let prefix = tenant.prefix();
     for n in 1..=10_000u32 {
         let candidate = JitUsername::candidate(&prefix, email, n);
-        let taken: Option<(String,)> =
-            sqlx::query_as("SELECT id FROM users WHERE tenant_id = $1 AND username = $2")
-                .bind(&tenant.id)
-                .bind(candidate.as_str())
-                .fetch_optional(&db.pool)
-                .await?;
-        if taken.is_none() {
+        if !store::username_taken(db, &tenant.id, candidate.as_str()).await? {
             return Ok(candidate);
         }
     }
@@ -202,7 +118,7 @@ pub async fn add(
     actor: &str,
     input: NewUser<'_>,
 ) -> Result<User, UserError> {
-    if tenant.user_source != "local" {
+    if tenant.user_source != UserSource::Local {
         return Err(UserError::NotAllowed(
             "This tenant's users come from Entra ID; they onboard themselves by scanning the QR code.".into(),
         ));
@@ -227,31 +143,16 @@ pub async fn add(
         first_name,
         last_name,
         username: username.to_string(),
-        role: "technician".into(),
-        source: "local".into(),
-        status: "invited".into(),
+        role: Role::Technician,
+        source: UserSource::Local,
+        status: UserStatus::Invited,
         entra_oid: None,
         created_at: now(),
         onboarded_at: None,
         last_login_at: None,
     };
     let mut tx = db.pool.begin().await?;
-    let res = sqlx::query(
-        "INSERT INTO users (id, tenant_id, email, first_name, last_name, username, role, source, status, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(&user.id)
-    .bind(&user.tenant_id)
-    .bind(&user.email)
-    .bind(&user.first_name)
-    .bind(&user.last_name)
-    .bind(&user.username)
-    .bind(&user.role)
-    .bind(&user.source)
-    .bind(&user.status)
-    .bind(user.created_at)
-    .execute(&mut *tx)
-    .await;
+    let res = store::insert(&mut tx, &user).await;
     match res {
         Err(e) if is_unique_violation(&e) => {
             // The email was checked above; a race or a taken username ends here.
@@ -327,16 +228,13 @@ pub async fn act(
     let mut ended = None;
     let (audit_action, message) = match action {
         Action::Disable => {
-            if user.status == "disabled" || user.status == "offboarded" {
+            if matches!(user.status, UserStatus::Disabled | UserStatus::Offboarded) {
                 return Err(UserError::NotAllowed(format!(
                     "{} is already {}.",
                     user.username, user.status
                 )));
             }
-            sqlx::query("UPDATE users SET status = 'disabled' WHERE id = $1")
-                .bind(&user.id)
-                .execute(&mut *tx)
-                .await?;
+            store::set_status(&mut tx, &user.id, UserStatus::Disabled).await?;
             let e = revoke_all_access(
                 &mut tx,
                 &who,
@@ -350,22 +248,18 @@ pub async fn act(
             (None, message)
         }
         Action::Enable => {
-            if user.status != "disabled" {
+            if user.status != UserStatus::Disabled {
                 return Err(UserError::NotAllowed(format!(
                     "{} is not disabled.",
                     user.username
                 )));
             }
             let status = if user.onboarded_at.is_some() {
-                "active"
+                UserStatus::Active
             } else {
-                "invited"
+                UserStatus::Invited
             };
-            sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
-                .bind(status)
-                .bind(&user.id)
-                .execute(&mut *tx)
-                .await?;
+            store::set_status(&mut tx, &user.id, status).await?;
             (
                 Some("user.enabled"),
                 format!(
@@ -376,9 +270,9 @@ pub async fn act(
         }
         Action::MakeAdmin | Action::MakeTechnician => {
             let role = if action == Action::MakeAdmin {
-                "admin"
+                Role::Admin
             } else {
-                "technician"
+                Role::Technician
             };
             if user.role == role {
                 return Err(UserError::NotAllowed(format!(
@@ -386,18 +280,14 @@ pub async fn act(
                     user.username
                 )));
             }
-            sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
-                .bind(role)
-                .bind(&user.id)
-                .execute(&mut *tx)
-                .await?;
+            store::set_role(&mut tx, &user.id, role).await?;
             (
                 Some("user.role_changed"),
                 format!("{} is now {role}.", user.username),
             )
         }
         Action::Delete => {
-            if user.status != "disabled" {
+            if user.status != UserStatus::Disabled {
                 return Err(UserError::NotAllowed(format!(
                     "Disable {} before deleting the account.",
                     user.username
@@ -415,10 +305,7 @@ pub async fn act(
             .await?;
             crate::devices::store::forget_user(&mut tx, &user.id).await?;
             crate::login::service::forget_user(&mut tx, &user.id).await?;
-            sqlx::query("DELETE FROM users WHERE id = $1")
-                .bind(&user.id)
-                .execute(&mut *tx)
-                .await?;
+            store::delete(&mut tx, &user.id).await?;
             ended = Some(e);
             (None, format!("{} is deleted.", user.username))
         }

@@ -191,6 +191,19 @@ impl World {
         details
     }
 
+    /// Delta links last `secs` instead of Microsoft's seven days.
+    async fn delta_links_last(&self, secs: i64) {
+        let res = self
+            .emu
+            .control(
+                reqwest::Method::PUT,
+                "/_emulator/settings",
+                Some(json!({ "deltaLinkLifetimeSecs": secs })),
+            )
+            .await;
+        assert!(res.status().is_success(), "settings: {}", res.status());
+    }
+
     async fn active_everyone(&self, oids: &[&str]) {
         for oid in oids {
             assert_eq!(self.status(oid).await, "active", "{oid} was offboarded");
@@ -905,4 +918,104 @@ async fn a_changed_mail_in_entra_updates_the_record() {
         ("alex.wilber@contoso.com".to_string(), "active".to_string())
     );
     assert_eq!(renames().await, renamed_before + 1, "the rename is audited");
+}
+
+#[tokio::test]
+async fn an_account_whose_addresses_all_leave_the_connected_domain_is_offboarded() {
+    let w = connected(&[ALEX, MEGAN]).await;
+    w.run().await;
+    let emu = &w.emu;
+    let patch = |oid: &str, body: serde_json::Value| {
+        let path = format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{oid}");
+        async move {
+            let res = emu.control(reqwest::Method::PATCH, &path, Some(body)).await;
+            assert!(res.status().is_success(), "{}", res.status());
+        }
+    };
+    // Alex's every address moves to the directory's initial domain, as when contoso.com is
+    // taken off the directory; Megan keeps one alias in contoso.com.
+    patch(
+        ALEX,
+        json!({
+            "userPrincipalName": "alex@contoso.onmicrosoft.com",
+            "mail": "alex@contoso.onmicrosoft.com",
+            "proxyAddresses": ["SMTP:alex@contoso.onmicrosoft.com"],
+            "otherMails": [],
+        }),
+    )
+    .await;
+    patch(
+        MEGAN,
+        json!({
+            "userPrincipalName": "megan@contoso.onmicrosoft.com",
+            "mail": "megan@contoso.onmicrosoft.com",
+            "proxyAddresses": ["SMTP:megan@contoso.onmicrosoft.com", "smtp:megan.b@contoso.com"],
+        }),
+    )
+    .await;
+    let report = w.run().await;
+    assert_eq!(report.outcome, Outcome::Ok);
+    assert_eq!(w.status(ALEX).await, "offboarded");
+    assert_eq!(w.sessions(ALEX).await, 0, "Alex's sessions end");
+    let (reason,): (Option<String>,) =
+        sqlx::query_as("SELECT offboard_reason FROM users WHERE entra_oid = $1")
+            .bind(ALEX)
+            .fetch_one(&w.app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        reason.as_deref(),
+        Some("no address in the connected domain any more")
+    );
+    // Megan stays, and her record now holds the address she still has in the domain.
+    assert_eq!(w.status(MEGAN).await, "active");
+    assert_eq!(w.sessions(MEGAN).await, 1);
+    let (email,): (String,) = sqlx::query_as("SELECT email FROM users WHERE entra_oid = $1")
+        .bind(MEGAN)
+        .fetch_one(&w.app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(email, "megan.b@contoso.com");
+}
+
+/// Graph answers a delta link older than seven days `400 syncStateNotFound` (not `410`):
+/// after a week without a run the next one must start over, not fail forever.
+#[tokio::test]
+async fn a_delta_link_that_expired_during_a_week_of_downtime_is_resynced_and_offboards_who_left() {
+    let w = connected(&[ALEX, MEGAN]).await;
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    w.delta_links_last(1).await;
+    w.entra(reqwest::Method::DELETE, &format!("{ALEX}?permanent=true"))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let r = w.run().await;
+    assert_eq!(r.outcome, Outcome::Ok, "{:?}", r.error);
+    assert_eq!(w.status(ALEX).await, "offboarded", "Alex left meanwhile");
+    assert_eq!(w.sessions(ALEX).await, 0);
+    assert_eq!(w.status(MEGAN).await, "active");
+    assert_eq!(w.sessions(MEGAN).await, 1);
+}
+
+/// A held run keeps the tenant's delta link where it was; left undecided past the link's
+/// lifetime, the decision and the runs after it still work.
+#[tokio::test]
+async fn a_held_run_left_past_the_delta_link_lifetime_does_not_break_the_next_run() {
+    let (w, oids) = mass_deletion().await;
+    let held = w.run().await;
+    assert_eq!(held.outcome, Outcome::Held);
+    w.delta_links_last(1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, message) = w.decide(held.run_id.unwrap(), true).await;
+    assert_eq!(status, 200, "{message}");
+    for oid in &oids[..7] {
+        assert_eq!(w.status(oid).await, "offboarded");
+    }
+    // The stored link has expired: the next run reads the whole directory again, finds
+    // the same people gone, and offboards nobody else.
+    let next = w.run().await;
+    assert_eq!(next.outcome, Outcome::Ok, "{:?}", next.error);
+    assert!(next.offboarded.is_empty(), "{:?}", next.offboarded);
+    for oid in &oids[7..] {
+        assert_eq!(w.status(oid).await, "active");
+    }
 }

@@ -141,7 +141,8 @@ async fn latest_skips_the_initial_sync() {
 }
 
 #[tokio::test]
-async fn an_expired_or_unknown_delta_token_is_410_with_a_fresh_start() {
+async fn a_reset_sync_state_is_410_with_a_fresh_start() {
+    // https://learn.microsoft.com/en-us/graph/delta-query-overview#synchronization-reset
     let emu = spawn_emulator().await;
     let token = emu.app_token().await;
     let (_, link, _) = walk(&emu, &token, "/v1.0/users/delta?$select=id").await;
@@ -151,7 +152,7 @@ async fn an_expired_or_unknown_delta_token_is_410_with_a_fresh_start() {
     );
     let (status, headers, body) = emu.graph(&token, &link).await;
     assert_eq!(status, 410);
-    assert_eq!(body["error"]["code"], "syncStateNotFound");
+    assert_eq!(body["error"]["code"], "resyncRequired");
     let restart = headers["location"].to_str().unwrap();
     assert!(
         restart.ends_with("/v1.0/users/delta?$select=id"),
@@ -159,11 +160,37 @@ async fn an_expired_or_unknown_delta_token_is_410_with_a_fresh_start() {
     );
     let (items, _, _) = walk(&emu, &token, restart).await;
     assert_eq!(items.len(), 6, "a resync starts over");
+}
 
-    let (status, _, _) = emu
+/// Delta links for directory objects last seven days; an older one (or one Graph cannot
+/// read) is `400 BadRequest` with `syncStateNotFound` and no `Location`.
+/// https://devblogs.microsoft.com/microsoft365dev/duration-of-change-tracking-tokens-for-identity-and-education-resources/
+#[tokio::test]
+async fn an_expired_or_unknown_delta_link_is_400_sync_state_not_found() {
+    let emu = spawn_emulator().await;
+    let token = emu.app_token().await;
+    let (_, link, _) = walk(&emu, &token, "/v1.0/users/delta?$select=id").await;
+    let (status, _, _) = emu.graph(&token, &link).await;
+    assert_eq!(status, 200, "a fresh link works");
+    let res = emu
+        .control(
+            reqwest::Method::PUT,
+            "/_emulator/settings",
+            Some(json!({"deltaLinkLifetimeSecs": 1})),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, headers, body) = emu.graph(&token, &link).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "syncStateNotFound");
+    assert!(headers.get("location").is_none());
+
+    let (status, _, body) = emu
         .graph(&token, "/v1.0/users/delta?$deltatoken=garbage")
         .await;
-    assert_eq!(status, 410);
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "syncStateNotFound");
 }
 
 #[tokio::test]

@@ -1,0 +1,183 @@
+//! The states a record can be in, one enum each. Each is stored as its lowercase name in a
+//! text column and read back through `TryFrom<String>` (`#[sqlx(try_from = "String")]` on a
+//! row field): an unknown value in the database is an error, never a silent default.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A stored value that names no state of its kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{value}` is not a {kind}")]
+pub struct UnknownState {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// Declares a state enum with its stored names: `as_str`, `Display`, `TryFrom<String>`,
+/// `FromStr` and serde all use the same table.
+macro_rules! states {
+    ($(#[$meta:meta])* $name:ident ($kind:literal) { $($(#[$vmeta:meta])* $variant:ident = $stored:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "&'static str")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every state, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The name stored in the database and sent over the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $stored),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownState;
+            fn from_str(s: &str) -> Result<Self, UnknownState> {
+                match s {
+                    $($stored => Ok($name::$variant),)+
+                    _ => Err(UnknownState { kind: $kind, value: s.to_string() }),
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = UnknownState;
+            fn try_from(s: String) -> Result<Self, UnknownState> {
+                s.parse()
+            }
+        }
+
+        impl From<$name> for &'static str {
+            fn from(s: $name) -> &'static str {
+                s.as_str()
+            }
+        }
+    };
+}
+
+states! {
+    /// What a user may do in their tenant's portal.
+    Role ("role") {
+        Admin = "admin",
+        Technician = "technician",
+    }
+}
+
+states! {
+    /// Where a user stands. Only `Active` users sign in.
+    UserStatus ("user status") {
+        /// Added by an admin; becomes active at the first approved sign-in.
+        Invited = "invited",
+        Active = "active",
+        /// Stopped by an admin; may be re-enabled.
+        Disabled = "disabled",
+        /// Removed from Entra ID (or its domain): kept for the audit trail, never signs in again.
+        Offboarded = "offboarded",
+    }
+}
+
+states! {
+    /// Where a tenant's users come from.
+    UserSource ("user source") {
+        /// The tenant's own directory, kept in Gatehouse.
+        Local = "local",
+        /// A connected Microsoft Entra ID tenant.
+        AzureAd = "azuread",
+    }
+}
+
+states! {
+    /// A login challenge (the QR code a browser shows) from drawn to used.
+    ChallengeStatus ("challenge status") {
+        /// Shown, waiting for a phone.
+        Pending = "pending",
+        /// Approved on a phone; the browser may exchange it for a session once.
+        Approved = "approved",
+        /// Exchanged for a session.
+        Consumed = "consumed",
+        /// Refused on the phone, or by Gatehouse for the phone's owner.
+        Denied = "denied",
+        /// Ended by a revocation before the browser used it.
+        Cancelled = "cancelled",
+    }
+}
+
+states! {
+    /// A recorded reconciliation run.
+    RunOutcome ("run outcome") {
+        Running = "running",
+        Ok = "ok",
+        /// Graph or the database failed; nobody was offboarded.
+        Failed = "failed",
+        /// Would have offboarded more than the deletion threshold; waits for an admin.
+        Held = "held",
+        /// A held run an admin approved.
+        Approved = "approved",
+        /// A held run an admin rejected.
+        Rejected = "rejected",
+        DryRun = "dry_run",
+    }
+}
+
+impl UserStatus {
+    /// Statuses from which a first approved sign-in may go on (an invited user becomes active).
+    pub fn may_sign_in(self) -> bool {
+        matches!(self, UserStatus::Active | UserStatus::Invited)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_reads_back_what_it_stores() {
+        for r in Role::ALL {
+            assert_eq!(Role::try_from(r.as_str().to_string()), Ok(*r));
+        }
+        for s in UserStatus::ALL {
+            assert_eq!(s.as_str().parse::<UserStatus>(), Ok(*s));
+        }
+        for s in UserSource::ALL {
+            assert_eq!(s.as_str().parse::<UserSource>(), Ok(*s));
+        }
+        for s in ChallengeStatus::ALL {
+            assert_eq!(s.as_str().parse::<ChallengeStatus>(), Ok(*s));
+        }
+        for s in RunOutcome::ALL {
+            assert_eq!(s.as_str().parse::<RunOutcome>(), Ok(*s));
+        }
+    }
+
+    #[test]
+    fn an_unknown_stored_value_is_an_error_not_a_default() {
+        let err = UserStatus::try_from("Active".to_string()).unwrap_err();
+        assert_eq!(err.to_string(), "`Active` is not a user status");
+        assert!("AzureAD".parse::<UserSource>().is_err());
+    }
+
+    #[test]
+    fn the_wire_form_is_the_stored_name() {
+        assert_eq!(
+            serde_json::to_string(&UserSource::AzureAd).unwrap(),
+            "\"azuread\""
+        );
+        assert_eq!(
+            serde_json::from_str::<Role>("\"technician\"").unwrap(),
+            Role::Technician
+        );
+        assert!(serde_json::from_str::<Role>("\"root\"").is_err());
+    }
+}
