@@ -35,6 +35,10 @@ pub struct FaultSpec {
     /// Answer normally but drop `@odata.deltaLink` (a delta chain that never ends properly).
     #[serde(default)]
     pub drop_delta_link: bool,
+    /// Answer normally but point `@odata.nextLink` and `@odata.deltaLink` at this origin
+    /// (`http://host:port`): a Graph that sends its client elsewhere.
+    #[serde(default)]
+    pub links_to: Option<String>,
 }
 
 fn one() -> u32 {
@@ -142,8 +146,8 @@ pub async fn observe(State(emulator): State<Emulator>, mut req: Request, next: N
         None => {
             let res = next.run(req).await;
             match fault {
-                Some(f) if f.drop_value || f.drop_delta_link => {
-                    strip(res, f.drop_value, f.drop_delta_link).await
+                Some(f) if f.drop_value || f.drop_delta_link || f.links_to.is_some() => {
+                    alter(res, &f).await
                 }
                 _ => res,
             }
@@ -163,7 +167,7 @@ pub async fn observe(State(emulator): State<Emulator>, mut req: Request, next: N
     res
 }
 
-async fn strip(res: Response, value: bool, delta_link: bool) -> Response {
+async fn alter(res: Response, f: &FaultSpec) -> Response {
     let (mut parts, body) = res.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024 * 1024).await else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "body too large to alter").into_response();
@@ -172,11 +176,25 @@ async fn strip(res: Response, value: bool, delta_link: bool) -> Response {
         return Response::from_parts(parts, Body::from(bytes));
     };
     if let Some(obj) = json.as_object_mut() {
-        if value {
+        if f.drop_value {
             obj.remove("value");
         }
-        if delta_link {
+        if f.drop_delta_link {
             obj.remove("@odata.deltaLink");
+        }
+        if let Some(origin) = &f.links_to {
+            for key in ["@odata.nextLink", "@odata.deltaLink"] {
+                if let Some(serde_json::Value::String(link)) = obj.get_mut(key) {
+                    if let Ok(mut url) = reqwest::Url::parse(link) {
+                        if let Ok(to) = reqwest::Url::parse(origin) {
+                            let _ = url.set_scheme(to.scheme());
+                            let _ = url.set_host(to.host_str());
+                            let _ = url.set_port(to.port());
+                        }
+                        *link = url.to_string();
+                    }
+                }
+            }
         }
     }
     parts.headers.remove("content-length");

@@ -290,11 +290,31 @@ impl Graph {
                 "a delta page with neither nextLink nor deltaLink".into(),
             ));
         }
+        // Checked when received, so a foreign deltaLink is never stored for the next run.
+        for link in next_link.iter().chain(delta_link.iter()) {
+            self.check_origin(link)?;
+        }
         Ok(DeltaPage {
             entries,
             next_link,
             delta_link,
         })
+    }
+
+    /// Refuses a URL outside `GRAPH_BASE_URL` (scheme, host and port): Graph's nextLink and
+    /// deltaLink are followed as given, and the bearer token must never go anywhere else.
+    fn check_origin(&self, url: &str) -> Result<(), EntraError> {
+        let origin = |u: &str| reqwest::Url::parse(u).ok().map(|u| u.origin());
+        match (origin(url), origin(&self.base)) {
+            (Some(to), Some(base)) if to == base => Ok(()),
+            _ => Err(EntraError::Malformed(format!(
+                "Graph sent a link outside GRAPH_BASE_URL ({}); it was not followed",
+                reqwest::Url::parse(url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or_else(|| "not a URL".into())
+            ))),
+        }
     }
 
     /// GET with the bearer token.
@@ -310,6 +330,7 @@ impl Graph {
         url: &str,
         body: Option<Value>,
     ) -> Result<Value, EntraError> {
+        self.check_origin(url)?;
         let mut attempt = 0;
         loop {
             attempt += 1;

@@ -1019,3 +1019,51 @@ async fn a_held_run_left_past_the_delta_link_lifetime_does_not_break_the_next_ru
         assert_eq!(w.status(oid).await, "active");
     }
 }
+
+/// A Graph page whose nextLink or deltaLink points at another host (a compromised proxy, a
+/// bug) fails the run: the bearer token goes to `GRAPH_BASE_URL` and nowhere else.
+#[tokio::test]
+async fn a_link_to_another_host_is_not_followed_and_gets_no_token() {
+    // The other host: a listener that records whether anything reached it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let elsewhere = format!("http://{}", listener.local_addr().unwrap());
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = reached.clone();
+    tokio::spawn(async move {
+        while let Ok((_, _)) = listener.accept().await {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+
+    let w = connected(&[ALEX, MEGAN]).await;
+    // The first walk's deltaLink points elsewhere: the run fails before storing it.
+    w.fault(json!({"route": "GET /v1.0/users/delta", "linksTo": elsewhere}))
+        .await;
+    let r = w.run().await;
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert_eq!(w.status(ALEX).await, "active");
+    // A walk of more changes than one page holds: its nextLink points elsewhere.
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    let res = w
+        .emu
+        .control(
+            reqwest::Method::POST,
+            &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/generate"),
+            Some(json!({"count": 150})),
+        )
+        .await;
+    assert!(res.status().is_success());
+    w.entra(reqwest::Method::DELETE, ALEX).await;
+    w.fault(json!({"route": "GET /v1.0/users/delta", "linksTo": elsewhere}))
+        .await;
+    let r = w.run().await;
+    assert_eq!(r.outcome, Outcome::Failed);
+    let error = r.error.unwrap_or_default();
+    assert!(error.contains("outside GRAPH_BASE_URL"), "{error}");
+    w.active_everyone(&[ALEX, MEGAN]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !reached.load(std::sync::atomic::Ordering::SeqCst),
+        "nothing was sent to the other host"
+    );
+}
