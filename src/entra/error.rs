@@ -26,6 +26,18 @@ pub enum EntraError {
 }
 
 impl EntraError {
+    /// True for answers worth one more try: the token endpoint's `temporarily_unavailable`
+    /// and `server_error`, and no answer at all.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            EntraError::Network(_) => true,
+            EntraError::Token { error, .. } => {
+                matches!(error.as_str(), "temporarily_unavailable" | "server_error")
+            }
+            _ => false,
+        }
+    }
+
     /// True when Graph no longer knows a delta link and only a full synchronization can go
     /// on: an expired link (`400 syncStateNotFound`, after seven days for directory objects)
     /// or a sync state reset during tenant maintenance (`410 Gone`).

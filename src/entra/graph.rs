@@ -14,8 +14,12 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 pub struct Graph {
     http: reqwest::Client,
     base: String,
-    token: SecretString,
+    token: std::sync::Mutex<SecretString>,
     requests: AtomicU32,
+    /// Where a new token comes from when Graph refuses this one before its time: the client
+    /// and the Entra tenant. Renewed once per session.
+    renew: Option<(super::EntraClient, String)>,
+    renewed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Graph {
@@ -124,13 +128,39 @@ pub struct DeltaPage {
 const USER_FIELDS: &str = "id,userPrincipalName,mail,accountEnabled,displayName,givenName,surname,proxyAddresses,otherMails,userType";
 
 impl Graph {
-    pub(super) fn new(http: reqwest::Client, base: String, token: SecretString) -> Self {
+    pub(super) fn new(
+        http: reqwest::Client,
+        base: String,
+        token: SecretString,
+        renew: Option<(super::EntraClient, String)>,
+    ) -> Self {
         Self {
             http,
             base,
-            token,
+            token: std::sync::Mutex::new(token),
             requests: AtomicU32::new(0),
+            renew,
+            renewed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    fn token(&self) -> SecretString {
+        self.token.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// After a `401`: a new token, once per session, when this one came from the cache
+    /// (Microsoft may end a token early). True when there is one to try.
+    async fn renew_token(&self) -> Result<bool, EntraError> {
+        let Some((client, tid)) = &self.renew else {
+            return Ok(false);
+        };
+        if self.renewed.swap(true, Ordering::SeqCst) {
+            return Ok(false);
+        }
+        client.forget_token(tid).await;
+        let fresh = client.app_token(tid).await?;
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(true)
     }
 
     /// Requests sent so far, retries included.
@@ -339,7 +369,7 @@ impl Graph {
             let mut request = self
                 .http
                 .request(method.clone(), url)
-                .bearer_auth(self.token.expose_secret())
+                .bearer_auth(self.token().expose_secret())
                 .header("client-request-id", crate::server::util::random_id(12));
             if let Some(b) = &body {
                 request = request.json(b);
@@ -367,6 +397,9 @@ impl Graph {
                     });
                 }
                 tokio::time::sleep(wait).await;
+                continue;
+            }
+            if status == 401 && self.renew_token().await? {
                 continue;
             }
             if !(200..300).contains(&status) {

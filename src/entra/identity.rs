@@ -1,4 +1,5 @@
 use super::graph::Graph;
+use super::tokens::{Cached, TokenCache};
 use super::EntraError;
 use crate::server::config::EntraConfig;
 use jsonwebtoken::jwk::JwkSet;
@@ -15,6 +16,7 @@ use oauth2::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The `id_token` Microsoft returns beside the access token.
@@ -45,6 +47,9 @@ type OAuthClient = Client<
     EndpointSet,
 >;
 
+/// Tries of the token endpoint when Microsoft answers that it is briefly unavailable.
+const TOKEN_ATTEMPTS: u32 = 3;
+
 /// How long one call to Entra may take before it counts as a failure.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -67,6 +72,8 @@ pub struct EntraClient {
     graph_base: String,
     client_id: String,
     secret: SecretString,
+    /// App-only tokens per Entra tenant, shared by every clone of this client.
+    tokens: Arc<TokenCache>,
 }
 
 impl std::fmt::Debug for EntraClient {
@@ -128,6 +135,7 @@ impl EntraClient {
             graph_base: graph_base.trim_end_matches('/').to_string(),
             client_id: client_id.to_string(),
             secret,
+            tokens: Arc::new(TokenCache::default()),
         }
     }
 
@@ -271,18 +279,63 @@ impl EntraClient {
 
     /// An app-only Graph session for `tid` (client credentials, `.default` scope).
     pub async fn graph(&self, tid: &str) -> Result<Graph, EntraError> {
-        let token = self
-            .oauth(tid)?
-            .exchange_client_credentials()
-            .add_scope(Scope::new("https://graph.microsoft.com/.default".into()))
-            .request_async(&self.http)
-            .await
-            .map_err(token_error)?;
+        let token = self.app_token(tid).await?;
         Ok(Graph::new(
             self.http.clone(),
             self.graph_base.clone(),
-            SecretString::from(token.access_token().secret().to_string()),
+            token,
+            Some((self.clone(), tid.to_string())),
         ))
+    }
+
+    /// The app-only Graph token for `tid`: the cached one while it is fresh, else a new one.
+    pub(super) async fn app_token(&self, tid: &str) -> Result<SecretString, EntraError> {
+        let slot = self.tokens.slot(tid);
+        let mut held = slot.lock().await;
+        if let Some(token) = TokenCache::fresh(&held) {
+            metrics::counter!("gatehouse_entra_tokens_total", "source" => "cache").increment(1);
+            return Ok(token);
+        }
+        let fresh = self.request_app_token(tid).await?;
+        metrics::counter!("gatehouse_entra_tokens_total", "source" => "endpoint").increment(1);
+        let token = fresh.token.clone();
+        *held = Some(fresh);
+        Ok(token)
+    }
+
+    /// Drops `tid`'s cached token: Graph refused it before its time.
+    pub(super) async fn forget_token(&self, tid: &str) {
+        self.tokens.forget(tid).await;
+    }
+
+    /// The client credentials grant. A transient answer (Microsoft's
+    /// `temporarily_unavailable` or `server_error`, or no answer) is retried twice.
+    async fn request_app_token(&self, tid: &str) -> Result<Cached, EntraError> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let answer = self
+                .oauth(tid)?
+                .exchange_client_credentials()
+                .add_scope(Scope::new("https://graph.microsoft.com/.default".into()))
+                .request_async(&self.http)
+                .await;
+            match answer {
+                Ok(t) => {
+                    return Ok(Cached::new(
+                        SecretString::from(t.access_token().secret().to_string()),
+                        t.expires_in(),
+                    ))
+                }
+                Err(e) => {
+                    let e = token_error(e);
+                    if attempt >= TOKEN_ATTEMPTS || !e.is_transient() {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                }
+            }
+        }
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, EntraError> {

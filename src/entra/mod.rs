@@ -5,6 +5,7 @@
 mod error;
 mod graph;
 mod identity;
+mod tokens;
 
 pub use error::EntraError;
 pub use graph::{DeltaEntry, DeltaPage, DirectoryUser, Domain, Graph, Organization};

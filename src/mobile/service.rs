@@ -540,6 +540,7 @@ async fn resolve_entra_user(
                 Refusal::Ambiguous(_) => ApiError::Ambiguous(message),
                 Refusal::AddressMoved { .. } => ApiError::AddressMoved(message),
                 Refusal::Unavailable(_) => ApiError::EntraUnavailable(message),
+                Refusal::Store(detail) => ApiError::Internal(anyhow::anyhow!(detail)),
             }
         })
 }

@@ -5,7 +5,7 @@
 use crate::audit;
 use crate::domain::{Email, JitUsername, Role, UserSource, UserStatus};
 use crate::entra::{DirectoryUser, EntraClient, EntraError};
-use crate::server::db::Db;
+use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{now, random_id};
 use crate::tenants::Tenant;
 use crate::users::service::{free_username, User};
@@ -30,6 +30,9 @@ pub enum Refusal {
     Unavailable(String),
     #[error("this tenant is not connected to an Entra ID directory yet")]
     NotConnected,
+    /// Gatehouse's own database failed; the detail is for the log, never the phone.
+    #[error("Gatehouse could not record the sign-in; try again in a moment")]
+    Store(String),
 }
 
 /// The one enabled directory account an email belongs to, or why there is none.
@@ -100,7 +103,7 @@ pub async fn resolve(
         .await
         .map_err(unavailable)?;
     let chosen = choose(email, &matches, &org)?;
-    let store_error = |e: anyhow::Error| Refusal::Unavailable(e.to_string());
+    let store_error = |e: anyhow::Error| Refusal::Store(format!("{e:#}"));
     let by_oid = crate::users::service::find_by_oid(db, &tenant.id, &chosen.id)
         .await
         .map_err(store_error)?;
@@ -180,7 +183,20 @@ async fn onboard(
                 onboarded_at: Some(at),
                 last_login_at: None,
             };
-            users::insert(&mut tx, &user).await?;
+            match users::insert(&mut tx, &user).await {
+                // Two phones of one newcomer approved at once, and the other onboarded them
+                // a moment ago: this sign-in is theirs too.
+                Err(e) if is_unique_violation(&e) => {
+                    drop(tx);
+                    if let Some(user) = users::find_by_oid(db, &tenant.id, &entra_user.id).await? {
+                        if user.status == UserStatus::Active {
+                            return Ok(user);
+                        }
+                    }
+                    return Err(e.into());
+                }
+                other => other?,
+            }
             user.id
         }
     };

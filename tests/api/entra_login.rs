@@ -411,3 +411,51 @@ async fn a_rehire_behind_an_old_address_onboards_as_a_new_user() {
         "its own username by the collision rule"
     );
 }
+
+/// App-only tokens last an hour or more at Microsoft: sign-ins share one instead of asking
+/// the token endpoint every time.
+#[tokio::test]
+async fn one_token_request_serves_many_approvals() {
+    let (app, emu) = entra_tenant().await;
+    let phone = app.phone_with_email("alex@contoso.com").await;
+    for _ in 0..5 {
+        assert_eq!(approve(&app, &phone).await.status(), 200);
+    }
+    // Five more phones at once: still the one token.
+    let emails: Vec<String> = ["megan", "patti.fernandez", "isaiah", "alex", "megan"]
+        .iter()
+        .map(|n| format!("{n}@contoso.com"))
+        .collect();
+    let phones = futures::future::join_all(emails.iter().map(|e| app.phone_with_email(e))).await;
+    let answers = futures::future::join_all(phones.iter().map(|p| approve(&app, p))).await;
+    let mut statuses = Vec::new();
+    for a in answers {
+        statuses.push((a.status().as_u16(), a.text().await.unwrap_or_default()));
+    }
+    assert!(statuses.iter().all(|(s, _)| *s == 200), "{statuses:?}");
+    let counts = emu.counts().await;
+    assert_eq!(
+        counts["POST /{tenant}/oauth2/v2.0/token"], 1,
+        "one token for ten approvals: {counts}"
+    );
+}
+
+/// Graph may refuse a token before its time (a `401`); Gatehouse fetches a new one once and
+/// carries on, rather than refusing the technician.
+#[tokio::test]
+async fn a_token_refused_early_is_renewed_once() {
+    let (app, emu) = entra_tenant().await;
+    let phone = app.phone_with_email("alex@contoso.com").await;
+    assert_eq!(approve(&app, &phone).await.status(), 200);
+    let res = emu
+        .control(
+            reqwest::Method::POST,
+            "/_emulator/faults",
+            Some(json!({"route": "POST /v1.0/$batch", "status": 401})),
+        )
+        .await;
+    assert!(res.status().is_success());
+    assert_eq!(approve(&app, &phone).await.status(), 200);
+    let counts = emu.counts().await;
+    assert_eq!(counts["POST /{tenant}/oauth2/v2.0/token"], 2, "{counts}");
+}
