@@ -299,20 +299,26 @@ fn outcome_event(outcome: &str, reason: Option<&str>) -> Event {
 }
 
 /// Server-sent events for a signed-in page: `signed_out` when the user's access ends
-/// (offboarded, disabled, or this session revoked), so an open page leaves at once.
+/// (offboarded, disabled, or this session revoked), so an open page leaves at once. A page
+/// whose session ended before it connected (access revoked while the page was still loading)
+/// is told at once.
 async fn session_events(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
     session: Session,
 ) -> Response {
+    // Subscribe before reading the session, so an ending between the two is not missed.
+    let mut rx = state.hub.subscribe();
+    let (tx, out) = tokio::sync::mpsc::channel::<Event>(1);
     let signed_in = match session::current(&state, &session, &tenant).await {
         Ok(Some(s)) => s,
-        Ok(None) => return StatusCode::UNAUTHORIZED.into_response(),
+        Ok(None) => {
+            let ended = outcome_event("signed_out", Some("this sign-in has ended"));
+            return Sse::new(tokio_stream::once(Ok::<_, Infallible>(ended))).into_response();
+        }
         Err(err) => return internal(err),
     };
     let topic = PushEvent::user_topic(&signed_in.user.id);
-    let mut rx = state.hub.subscribe();
-    let (tx, out) = tokio::sync::mpsc::channel::<Event>(1);
     tokio::spawn(async move {
         loop {
             tokio::select! {

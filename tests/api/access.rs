@@ -501,3 +501,42 @@ async fn an_expired_email_claim_asks_the_phone_to_verify_again() {
     let (status, _, message, _) = approve_fresh_code(&app, &phone).await;
     assert_eq!(status, 200, "{message}");
 }
+
+/// Reads a push stream until `event` arrives (or fails after 5 s).
+async fn expect_event(res: reqwest::Response, event: &str) {
+    use futures::StreamExt;
+    let mut stream = res.bytes_stream();
+    let mut seen = String::new();
+    while let Some(chunk) = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
+        .await
+        .expect("an event within 5 s")
+    {
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        if seen.contains(&format!("event: {event}")) {
+            return;
+        }
+    }
+    panic!("no {event} in {seen}");
+}
+
+/// The open page of a revoked phone's sign-in leaves: whether it was listening when the
+/// admin revoked the phone, or connected only afterwards (still loading at that moment).
+#[tokio::test]
+async fn the_open_page_of_a_revoked_phones_sign_in_is_told_even_if_it_connects_late() {
+    let app = spawn_app().await;
+    let (admin, alex, phone, id) = admin_and_alex(&app).await;
+    let listening = alex.get("acme", "/session/events").await;
+    assert_eq!(listening.status(), 200);
+    let (s, body) = call(
+        &admin,
+        "devices/revoke",
+        &[("user_id", &id), ("device_id", phone.id())],
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    expect_event(listening, "signed_out").await;
+    // A page that connects after the revocation is told at once, not left signed in.
+    let late = alex.get("acme", "/session/events").await;
+    assert_eq!(late.status(), 200);
+    expect_event(late, "signed_out").await;
+}
