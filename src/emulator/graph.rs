@@ -673,6 +673,10 @@ struct BatchRequest {
     url: String,
     #[serde(default)]
     headers: HashMap<String, String>,
+    /// Ids of earlier requests this one runs after; if one of them failed, this one is
+    /// answered `424 Failed Dependency` without running.
+    #[serde(default, rename = "dependsOn")]
+    depends_on: Vec<String>,
 }
 
 /// JSON batching: at most 20 requests, each answered with its own status, headers and body.
@@ -706,8 +710,40 @@ async fn batch(
         )
         .into_response();
     }
+    let mut seen = HashSet::new();
+    if !parsed.requests.iter().all(|r| seen.insert(r.id.as_str())) {
+        return GraphError::new(
+            &ids,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Invalid batch payload: request ids must be unique.",
+        )
+        .into_response();
+    }
+    let mut statuses: HashMap<String, u16> = HashMap::new();
     let mut responses = Vec::new();
     for r in parsed.requests {
+        if let Some(unknown) = r.depends_on.iter().find(|d| !statuses.contains_key(*d)) {
+            // A dependency must name an earlier request of the same batch.
+            return GraphError::new(
+                &ids,
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                format!(
+                    "Invalid batch payload: request {} depends on unknown request {unknown}.",
+                    r.id
+                ),
+            )
+            .into_response();
+        }
+        if r.depends_on
+            .iter()
+            .any(|d| !(200..300).contains(&statuses[d]))
+        {
+            statuses.insert(r.id.clone(), 424);
+            responses.push(json!({"id": r.id, "status": 424, "body": {"error": {"code": "FailedDependency", "message": "A request this one depends on failed."}}}));
+            continue;
+        }
         let path = format!("/v1.0/{}", r.url.trim_start_matches('/'));
         let mut builder = Request::builder().method(r.method.as_str()).uri(path);
         if let Some(auth) = headers.get("authorization") {
@@ -741,6 +777,7 @@ async fn batch(
             .await
             .unwrap_or_default();
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        statuses.insert(r.id.clone(), status);
         responses.push(json!({"id": r.id, "status": status, "headers": h, "body": body}));
     }
     Json(json!({ "responses": responses })).into_response()

@@ -5,10 +5,43 @@ use serde_json::Value;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-/// How often a throttled or briefly unavailable request is tried in all.
-const ATTEMPTS: u32 = 4;
-/// The longest `Retry-After` honoured; longer waits fail the call (and fail safe).
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// How long a caller can wait for Graph when it is busy (`429`) or briefly failing
+/// (`500`/`502`/`503`/`504`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Patience {
+    /// Someone is waiting (a phone approval): two tries, a wait of at most two seconds.
+    Interactive,
+    /// A background run: four tries, waits of up to thirty seconds.
+    Background,
+}
+
+impl Patience {
+    fn attempts(self) -> u32 {
+        match self {
+            Patience::Interactive => 2,
+            Patience::Background => 4,
+        }
+    }
+
+    fn longest_wait(self) -> Duration {
+        match self {
+            Patience::Interactive => Duration::from_secs(2),
+            Patience::Background => Duration::from_secs(30),
+        }
+    }
+
+    /// The wait before try `attempt + 1`: Graph's `Retry-After`, else a doubling backoff.
+    fn wait(self, attempt: u32, retry_after: Option<u64>) -> Duration {
+        retry_after
+            .map(Duration::from_secs)
+            .unwrap_or_else(|| Duration::from_secs(1 << attempt.min(4)).min(self.longest_wait()))
+    }
+}
+
+/// Statuses Graph's guidance (and field experience with 500/502) says to try again.
+fn transient(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
+}
 
 /// An app-only session with Microsoft Graph for one Entra tenant.
 pub struct Graph {
@@ -20,6 +53,7 @@ pub struct Graph {
     /// and the Entra tenant. Renewed once per session.
     renew: Option<(super::EntraClient, String)>,
     renewed: std::sync::atomic::AtomicBool,
+    patience: Patience,
 }
 
 impl std::fmt::Debug for Graph {
@@ -141,7 +175,14 @@ impl Graph {
             requests: AtomicU32::new(0),
             renew,
             renewed: std::sync::atomic::AtomicBool::new(false),
+            patience: Patience::Background,
         }
+    }
+
+    /// The same session for a caller someone is waiting on.
+    pub fn interactive(mut self) -> Self {
+        self.patience = Patience::Interactive;
+        self
     }
 
     fn token(&self) -> SecretString {
@@ -222,20 +263,9 @@ impl Graph {
                 })
             })
             .collect();
-        let answer = self
-            .send(
-                reqwest::Method::POST,
-                &format!("{}/v1.0/$batch", self.base),
-                Some(serde_json::json!({ "requests": requests })),
-            )
-            .await?;
-        let Some(Value::Array(responses)) = answer.get("responses") else {
-            return Err(EntraError::Malformed(
-                "a $batch answer without `responses`".into(),
-            ));
-        };
+        let responses = self.batch(requests).await?;
         let mut users: Vec<DirectoryUser> = Vec::new();
-        for r in responses {
+        for r in &responses {
             let status = r["status"].as_u64().unwrap_or(0) as u16;
             if status != 200 {
                 return Err(EntraError::Graph {
@@ -268,6 +298,65 @@ impl Graph {
             }
         }
         Ok(users)
+    }
+
+    /// Sends a JSON batch and returns one response per request. Graph meters each item on
+    /// its own: a `200` batch may hold items answered `429` (or `503`/`504`) with their own
+    /// `Retry-After`; those items are sent again, after the longest of their waits, a
+    /// bounded number of times. https://learn.microsoft.com/en-us/graph/throttling
+    async fn batch(&self, requests: Vec<Value>) -> Result<Vec<Value>, EntraError> {
+        let mut pending = requests;
+        let mut done: Vec<Value> = Vec::with_capacity(pending.len());
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let answer = self
+                .send(
+                    reqwest::Method::POST,
+                    &format!("{}/v1.0/$batch", self.base),
+                    Some(serde_json::json!({ "requests": pending })),
+                )
+                .await?;
+            let Some(Value::Array(responses)) = answer.get("responses") else {
+                return Err(EntraError::Malformed(
+                    "a $batch answer without `responses`".into(),
+                ));
+            };
+            let mut again = Vec::new();
+            let mut failed = Vec::new();
+            let mut wait = Duration::ZERO;
+            for r in responses {
+                let status = r["status"].as_u64().unwrap_or(0) as u16;
+                if transient(status) {
+                    let id = r["id"].as_str().unwrap_or_default();
+                    if let Some(req) = pending.iter().find(|q| q["id"] == id) {
+                        again.push(req.clone());
+                        failed.push(r.clone());
+                        // Header names in a batch item are not case-normalised.
+                        let after = r["headers"].as_object().and_then(|h| {
+                            h.iter()
+                                .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                                .and_then(|(_, v)| v.as_str()?.trim().parse::<u64>().ok())
+                        });
+                        wait = wait.max(self.patience.wait(attempt, after));
+                        continue;
+                    }
+                }
+                done.push(r.clone());
+            }
+            if again.is_empty() {
+                return Ok(done);
+            }
+            if attempt >= self.patience.attempts() || wait > self.patience.longest_wait() {
+                // Out of patience: the caller sees these items' own answers.
+                done.extend(failed);
+                return Ok(done);
+            }
+            metrics::counter!("gatehouse_graph_batch_item_retries_total")
+                .increment(again.len() as u64);
+            tokio::time::sleep(wait).await;
+            pending = again;
+        }
     }
 
     /// The URL that starts a delta walk over users with the properties the reconciler reads.
@@ -352,8 +441,9 @@ impl Graph {
         self.send(reqwest::Method::GET, url, None).await
     }
 
-    /// A call with the bearer token; 429 and 503/504 are retried after `Retry-After`, a
-    /// bounded number of times. Errors carry Graph's `error.code`.
+    /// A call with the bearer token; 429 and 5xx answers Graph calls transient are retried
+    /// after `Retry-After`, as often and as long as the session's patience allows. Errors
+    /// carry Graph's `error.code`.
     async fn send(
         &self,
         method: reqwest::Method,
@@ -381,15 +471,14 @@ impl Graph {
             let status = res.status().as_u16();
             metrics::histogram!("gatehouse_graph_request_seconds", "status" => status.to_string())
                 .record(sent.elapsed().as_secs_f64());
-            if matches!(status, 429 | 503 | 504) {
-                let wait = res
+            if transient(status) {
+                let after = res
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs)
-                    .unwrap_or(Duration::from_secs(1 << attempt.min(4)));
-                if attempt >= ATTEMPTS || wait > MAX_RETRY_AFTER {
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                let wait = self.patience.wait(attempt, after);
+                if attempt >= self.patience.attempts() || wait > self.patience.longest_wait() {
                     return Err(if status == 429 {
                         EntraError::Throttled(attempt)
                     } else {

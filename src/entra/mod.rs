@@ -8,5 +8,5 @@ mod identity;
 mod tokens;
 
 pub use error::EntraError;
-pub use graph::{DeltaEntry, DeltaPage, DirectoryUser, Domain, Graph, Organization};
+pub use graph::{DeltaEntry, DeltaPage, DirectoryUser, Domain, Graph, Organization, Patience};
 pub use identity::{EntraClient, SignedInAdmin};

@@ -9,6 +9,8 @@ pub struct ReconcileView {
     pub interval: String,
     pub threshold: String,
     pub next_run: Option<String>,
+    /// When Entra ID was last read through to the end (a run that finished, or was held).
+    pub last_check: Option<String>,
     pub runs: Vec<RunRow>,
     pub held: Vec<HeldRun>,
 }

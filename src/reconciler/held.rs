@@ -7,12 +7,14 @@
 use super::apply;
 use super::lease::Lease;
 use super::run::{sign_out, LEASE_LOST};
+use super::store;
 use crate::audit;
 use crate::domain::RunOutcome;
 use crate::entra::{DirectoryUser, EntraClient, EntraError};
 use crate::login::push::LoginHub;
 use crate::server::db::Db;
 use crate::server::util::now;
+use crate::tenants::service as tenants;
 
 /// Why an admin's decision on a held run was refused; nothing changed.
 #[derive(Debug, thiserror::Error)]
@@ -90,14 +92,6 @@ fn has_address_in(u: &DirectoryUser, domain: &str) -> bool {
         })
 }
 
-#[derive(sqlx::FromRow)]
-struct HeldUser {
-    user_id: String,
-    username: String,
-    entra_oid: String,
-    reason: String,
-}
-
 /// Approves a held run: offboards the held users Graph still finds gone or disabled.
 /// Any Graph error changes nothing, and the run stays held for a later decision.
 pub async fn approve(
@@ -125,24 +119,14 @@ async fn approve_leased(
     run_id: i64,
     admin: &str,
 ) -> Result<Approved, DecideError> {
-    if !waiting(db, tenant_id, run_id).await? {
+    if !store::is_undecided(db, tenant_id, run_id).await? {
         return Err(DecideError::NotHeld(run_id));
     }
-    let (tid, domain): (Option<String>, Option<String>) =
-        sqlx::query_as("SELECT entra_tenant_id, entra_domain FROM tenants WHERE id = $1")
-            .bind(tenant_id)
-            .fetch_one(&db.pool)
-            .await?;
-    let (Some(tid), Some(domain)) = (tid, domain) else {
+    let link = tenants::entra_link(db, tenant_id).await?;
+    let (Some(tid), Some(domain)) = (link.tenant_id, link.domain) else {
         return Err(DecideError::NotConnected);
     };
-    let held = sqlx::query_as::<_, HeldUser>(
-        "SELECT h.user_id, u.username, u.entra_oid, h.reason FROM reconcile_held h \
-         JOIN users u ON u.id = h.user_id WHERE h.run_id = $1 ORDER BY u.username",
-    )
-    .bind(run_id)
-    .fetch_all(&db.pool)
-    .await?;
+    let held = store::held_users(db, run_id).await?;
 
     // Every held user is looked at before anything is written: one failed lookup and the
     // run stays held as it was.
@@ -167,18 +151,23 @@ async fn approve_leased(
     }
 
     let mut tx = db.pool.begin().await?;
-    if !claim(&mut tx, tenant_id, run_id, admin, RunOutcome::Approved).await? {
+    if !store::decide(
+        &mut tx,
+        tenant_id,
+        run_id,
+        admin,
+        RunOutcome::Approved,
+        now(),
+    )
+    .await?
+    {
         return Err(DecideError::NotHeld(run_id));
     }
     if !lease.still_held(&mut tx).await? {
         return Err(DecideError::Unexpected(anyhow::anyhow!(LEASE_LOST)));
     }
     let gone = apply::offboard(&mut tx, tenant_id, admin, &still_gone).await?;
-    sqlx::query("UPDATE reconcile_runs SET offboarded = $1 WHERE id = $2")
-        .bind(gone.len() as i64)
-        .bind(run_id)
-        .execute(&mut *tx)
-        .await?;
+    store::set_offboarded(&mut tx, run_id, gone.len()).await?;
     let offboarded: Vec<String> = held
         .iter()
         .filter(|u| gone.contains(&u.user_id))
@@ -234,20 +223,23 @@ async fn reject_leased(
     admin: &str,
 ) -> Result<usize, DecideError> {
     let mut tx = db.pool.begin().await?;
-    if !claim(&mut tx, tenant_id, run_id, admin, RunOutcome::Rejected).await? {
+    if !store::decide(
+        &mut tx,
+        tenant_id,
+        run_id,
+        admin,
+        RunOutcome::Rejected,
+        now(),
+    )
+    .await?
+    {
         return Err(DecideError::NotHeld(run_id));
     }
     if !lease.still_held(&mut tx).await? {
         return Err(DecideError::Unexpected(anyhow::anyhow!(LEASE_LOST)));
     }
-    let (held,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM reconcile_held WHERE run_id = $1")
-        .bind(run_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE reconcile_runs SET offboarded = 0 WHERE id = $1")
-        .bind(run_id)
-        .execute(&mut *tx)
-        .await?;
+    let held = store::count_held(&mut tx, run_id).await?;
+    store::set_offboarded(&mut tx, run_id, 0).await?;
     audit::record(
         &mut *tx,
         Some(tenant_id),
@@ -259,43 +251,6 @@ async fn reject_leased(
     .await?;
     tx.commit().await?;
     Ok(held as usize)
-}
-
-/// Whether `run_id` is a held run of this tenant that nobody has decided yet.
-async fn waiting(db: &Db, tenant_id: &str, run_id: i64) -> Result<bool, sqlx::Error> {
-    let found: Option<(i64,)> = sqlx::query_as(
-        "SELECT id FROM reconcile_runs WHERE id = $1 AND tenant_id = $2 AND outcome = $3 AND decided_at IS NULL",
-    )
-    .bind(run_id)
-    .bind(tenant_id)
-    .bind(RunOutcome::Held.as_str())
-    .fetch_optional(&db.pool)
-    .await?;
-    Ok(found.is_some())
-}
-
-/// Records the decision on a still-undecided held run; false when there is none (decided
-/// meanwhile, another tenant's, or not held).
-async fn claim(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
-    run_id: i64,
-    admin: &str,
-    outcome: RunOutcome,
-) -> Result<bool, sqlx::Error> {
-    let claimed = sqlx::query(
-        "UPDATE reconcile_runs SET decided_by = $1, decided_at = $2, outcome = $3 \
-         WHERE id = $4 AND tenant_id = $5 AND outcome = $6 AND decided_at IS NULL",
-    )
-    .bind(admin)
-    .bind(now())
-    .bind(outcome.as_str())
-    .bind(run_id)
-    .bind(tenant_id)
-    .bind(RunOutcome::Held.as_str())
-    .execute(&mut **tx)
-    .await?;
-    Ok(claimed.rows_affected() == 1)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The offboarding reconciler (DESIGN flow 5): `plan` decides without I/O, `apply` executes a
 //! plan in one transaction, `run` walks Graph and records each run, failing safe; `held`
 //! carries out an admin's decision on a held run, and `lease` keeps one tenant's runs and
-//! decisions from overlapping, across instances.
+//! decisions from overlapping, across instances. `store` holds every statement on the run
+//! records.
 
 pub mod api;
 #[cfg(feature = "ssr")]
@@ -19,6 +20,8 @@ pub mod run;
 pub mod scheduler;
 #[cfg(feature = "ssr")]
 mod service;
+#[cfg(feature = "ssr")]
+mod store;
 
 #[cfg(feature = "ssr")]
 pub use held::{approve, reject, Approved, DecideError};

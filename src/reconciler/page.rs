@@ -51,6 +51,8 @@ fn Status(
             <dl>
                 <dt>"Last run"</dt>
                 <dd id="last-run">{last.as_ref().map(|r| format!("{} · {} · {} request(s), {} checked, {} offboarded", r.started, r.outcome, r.graph_requests, r.users_checked, r.offboarded)).unwrap_or_else(|| "never".into())}</dd>
+                <dt>"Last complete check"</dt>
+                <dd id="last-check">{v.last_check.clone().unwrap_or_else(|| "never".into())}</dd>
                 <dt>"Next run"</dt><dd>{v.next_run.clone().unwrap_or_else(|| "within a minute".into())}</dd>
                 <dt>"Schedule"</dt><dd>{v.interval.clone()}</dd>
                 <dt>"Safety"</dt><dd>{v.threshold.clone()}</dd>

@@ -4,12 +4,14 @@
 use super::apply;
 use super::lease::Lease;
 use super::plan::{self, Coverage, DirectoryEntry, KnownUser, Policy, RemovedReason};
+use super::store;
 use crate::audit;
 use crate::domain::RunOutcome;
 use crate::entra::{EntraClient, EntraError, Graph};
 use crate::login::push::{LoginHub, PushEvent};
 use crate::server::db::Db;
 use crate::server::util::now;
+use crate::tenants::service as tenants;
 
 /// A walk longer than this is taken for a broken chain, not a directory.
 const MAX_PAGES: usize = 20_000;
@@ -65,15 +67,6 @@ pub struct RunReport {
     pub error: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
-struct TenantRow {
-    entra_tenant_id: Option<String>,
-    entra_delta_link: Option<String>,
-    entra_domain: Option<String>,
-    deletion_threshold_count: i64,
-    deletion_threshold_percent: i64,
-}
-
 /// Runs one reconciliation of `tenant_id` and records it.
 pub async fn reconcile(
     db: &Db,
@@ -102,26 +95,10 @@ async fn reconcile_leased(
     trigger: Trigger,
     dry_run: bool,
 ) -> anyhow::Result<RunReport> {
-    let waiting: Option<(i64,)> =
-        sqlx::query_as("SELECT id FROM reconcile_runs WHERE tenant_id = $1 AND outcome = $2 AND decided_at IS NULL")
-            .bind(tenant_id)
-            .bind(RunOutcome::Held.as_str())
-            .fetch_optional(&db.pool)
-            .await?;
-    if waiting.is_some() && !dry_run {
+    if store::undecided(db, tenant_id).await?.is_some() && !dry_run {
         return Ok(skipped("a held run waits for an admin's decision"));
     }
-    let started = now();
-    let (run_id,): (i64,) = sqlx::query_as(
-        "INSERT INTO reconcile_runs (tenant_id, trigger, dry_run, started_at, outcome) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-    )
-    .bind(tenant_id)
-    .bind(trigger.as_str())
-    .bind(i64::from(dry_run))
-    .bind(started)
-    .bind(RunOutcome::Running.as_str())
-    .fetch_one(&db.pool)
-    .await?;
+    let run_id = store::start(db, tenant_id, trigger.as_str(), dry_run, now()).await?;
     metrics::counter!("gatehouse_reconcile_runs_total", "trigger" => trigger.as_str()).increment(1);
     let timer = std::time::Instant::now();
     let report = match run(db, hub, entra, lease, tenant_id, run_id, dry_run).await {
@@ -138,22 +115,9 @@ async fn reconcile_leased(
                 }
                 _ => None,
             };
-            sqlx::query(
-                "UPDATE reconcile_runs SET finished_at = $1, outcome = $2, error = $3, graph_requests = $4 WHERE id = $5",
-            )
-            .bind(now())
-            .bind(RunOutcome::Failed.as_str())
-            .bind(&message)
-            .bind(i64::from(graph_requests))
-            .bind(run_id)
-            .execute(&db.pool)
-            .await?;
+            store::failed(db, run_id, &message, graph_requests, now()).await?;
             if let Some(health) = health {
-                sqlx::query("UPDATE tenants SET entra_health = $1 WHERE id = $2")
-                    .bind(health)
-                    .bind(tenant_id)
-                    .execute(&db.pool)
-                    .await?;
+                tenants::set_entra_health(db, tenant_id, health).await?;
             }
             RunReport {
                 run_id: Some(run_id),
@@ -215,21 +179,16 @@ async fn run(
             error,
         }
     };
-    let tenant = sqlx::query_as::<_, TenantRow>(
-        "SELECT entra_tenant_id, entra_delta_link, entra_domain, deletion_threshold_count, deletion_threshold_percent FROM tenants WHERE id = $1",
-    )
-    .bind(tenant_id)
-    .fetch_one(&db.pool)
-    .await
-    .map_err(|e| fail(0)(e.into()))?;
-    let (Some(tid), Some(domain)) = (tenant.entra_tenant_id.clone(), tenant.entra_domain.clone())
-    else {
+    let tenant = tenants::entra_link(db, tenant_id)
+        .await
+        .map_err(|e| fail(0)(e.into()))?;
+    let (Some(tid), Some(domain)) = (tenant.tenant_id.clone(), tenant.domain.clone()) else {
         return Err(fail(0)(RunError::Other(
             "the tenant is not connected to Entra ID".into(),
         )));
     };
     let graph = entra.graph(&tid).await.map_err(|e| fail(0)(e.into()))?;
-    let walked = walk(&graph, tenant.entra_delta_link.as_deref()).await;
+    let walked = walk(&graph, tenant.delta_link.as_deref()).await;
     requests = graph.requests().max(requests);
     let (entries, coverage, delta_link) = walked.map_err(|e| fail(requests)(e.into()))?;
 
@@ -248,8 +207,8 @@ async fn run(
         })
         .collect();
     let policy = Policy {
-        count: tenant.deletion_threshold_count.clamp(0, u32::MAX as i64) as u32,
-        percent: tenant.deletion_threshold_percent.clamp(0, 100) as u32,
+        count: tenant.threshold_count.clamp(0, u32::MAX as i64) as u32,
+        percent: tenant.threshold_percent.clamp(0, 100) as u32,
     };
     let plan = plan::plan(&entries, coverage, &known, &domain, policy);
     let listed: Vec<(String, String)> = plan
@@ -282,16 +241,10 @@ async fn run(
         .begin()
         .await
         .map_err(|e| fail(requests)(e.into()))?;
-    let finish = |outcome: RunOutcome| {
-        sqlx::query(
-            "UPDATE reconcile_runs SET finished_at = $1, outcome = $2, graph_requests = $3, users_checked = $4, offboarded = $5 WHERE id = $6",
-        )
-        .bind(now())
-        .bind(outcome.as_str())
-        .bind(i64::from(requests))
-        .bind(plan.checked as i64)
-        .bind(listed.len() as i64)
-        .bind(run_id)
+    let tally = store::Tally {
+        graph_requests: requests,
+        users_checked: plan.checked,
+        offboarded: listed.len(),
     };
     let mut gone = Vec::new();
     let result: Result<(), RunError> = async {
@@ -300,20 +253,18 @@ async fn run(
         }
         if dry_run {
             report.outcome = Outcome::DryRun;
-            finish(RunOutcome::DryRun).execute(&mut *tx).await?;
+            store::finish(&mut tx, run_id, RunOutcome::DryRun, &tally, now()).await?;
         } else if plan.held {
             report.outcome = Outcome::Held;
-            for o in &plan.offboard {
-                sqlx::query("INSERT INTO reconcile_held (run_id, user_id, reason) VALUES ($1, $2, $3)")
-                    .bind(run_id)
-                    .bind(&o.user_id)
-                    .bind(o.reason.describe())
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let held: Vec<(&str, &str)> = plan
+                .offboard
+                .iter()
+                .map(|o| (o.user_id.as_str(), o.reason.describe()))
+                .collect();
+            store::hold(&mut tx, run_id, &held).await?;
             // The tenant's delta link stays where it was, whatever the admin decides: the
             // next run reads these changes again, so a rejection loses none of them.
-            finish(RunOutcome::Held).execute(&mut *tx).await?;
+            store::finish(&mut tx, run_id, RunOutcome::Held, &tally, now()).await?;
             audit::record(
                 &mut *tx,
                 Some(tenant_id),
@@ -327,12 +278,8 @@ async fn run(
             gone = apply::offboard(&mut tx, tenant_id, "reconciler", &listed).await?;
             metrics::counter!("gatehouse_offboardings_total").increment(gone.len() as u64);
             apply::rename(&mut tx, tenant_id, &plan.renames).await?;
-            sqlx::query("UPDATE tenants SET entra_delta_link = $1, entra_health = 'ok' WHERE id = $2")
-                .bind(&delta_link)
-                .bind(tenant_id)
-                .execute(&mut *tx)
-                .await?;
-            finish(RunOutcome::Ok).execute(&mut *tx).await?;
+            tenants::keep_delta_link(&mut tx, tenant_id, &delta_link).await?;
+            store::finish(&mut tx, run_id, RunOutcome::Ok, &tally, now()).await?;
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ use crate::entra::EntraClient;
 use crate::login::push::LoginHub;
 use crate::server::db::Db;
 use crate::server::util::now;
+use crate::tenants::service as tenants;
 use std::time::Duration;
 
 /// How often the scheduler looks for tenants that are due.
@@ -32,22 +33,10 @@ pub async fn run_until_stopped(
 /// Reconciles every tenant that is due now; returns how many ran.
 pub async fn try_once(db: &Db, hub: &LoginHub, entra: &EntraClient) -> anyhow::Result<usize> {
     let at = now();
-    let due: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT id, offboard_interval_secs FROM tenants \
-         WHERE user_source = $2 AND entra_tenant_id IS NOT NULL \
-         AND (next_reconcile_at IS NULL OR next_reconcile_at <= $1)",
-    )
-    .bind(at)
-    .bind(crate::domain::UserSource::AzureAd.as_str())
-    .fetch_all(&db.pool)
-    .await?;
+    let due = tenants::due_for_reconcile(db, at).await?;
     for (tenant_id, interval) in &due {
         // Book the next slot first, so a slow run is not started twice by this instance.
-        sqlx::query("UPDATE tenants SET next_reconcile_at = $1 WHERE id = $2")
-            .bind(at + interval.clamp(&300, &86_400))
-            .bind(tenant_id)
-            .execute(&db.pool)
-            .await?;
+        tenants::book_reconcile(db, tenant_id, at + interval.clamp(&300, &86_400)).await?;
         let report = reconcile(db, hub, entra, tenant_id, Trigger::Schedule, false).await?;
         tracing::info!(tenant = %tenant_id, outcome = report.outcome.as_str(), offboarded = report.offboarded.len(), "scheduled reconciliation");
     }

@@ -3,50 +3,26 @@
 use super::api::{HeldRun, ReconcileView, RunRow};
 use super::held::{self, DecideError};
 use super::run::{reconcile, Outcome, Trigger};
+use super::store;
 use crate::domain::{RunOutcome, UserSource};
 use crate::error::AppError;
 use crate::server::db::Db;
 use crate::server::state::AppState;
 use crate::server::util::format_time;
+use crate::tenants::service as tenants;
 use crate::tenants::Tenant;
 use crate::users::service::User;
 
-#[derive(sqlx::FromRow)]
-struct Run {
-    id: i64,
-    started_at: i64,
-    trigger: String,
-    #[sqlx(try_from = "String")]
-    outcome: RunOutcome,
-    graph_requests: i64,
-    users_checked: i64,
-    offboarded: i64,
-    error: Option<String>,
-}
-
 pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
-    let (source, tid, interval, count, percent, next): (String, Option<String>, i64, i64, i64, Option<i64>) = sqlx::query_as(
-        "SELECT user_source, entra_tenant_id, offboard_interval_secs, deletion_threshold_count, deletion_threshold_percent, next_reconcile_at \
-         FROM tenants WHERE id = $1",
-    )
-    .bind(tenant_id)
-    .fetch_one(&db.pool)
-    .await?;
-    let runs = sqlx::query_as::<_, Run>(
-        "SELECT id, started_at, trigger, outcome, graph_requests, users_checked, offboarded, error \
-         FROM reconcile_runs WHERE tenant_id = $1 ORDER BY id DESC LIMIT 30",
-    )
-    .bind(tenant_id)
-    .fetch_all(&db.pool)
-    .await?;
+    let s = tenants::reconcile_settings(db, tenant_id).await?;
+    let runs = store::recent(db, tenant_id, 30).await?;
     let mut held = Vec::new();
     for r in runs.iter().filter(|r| r.outcome == RunOutcome::Held) {
-        let users: Vec<(String, String)> = sqlx::query_as(
-            "SELECT u.username || ' <' || u.email || '>', h.reason FROM reconcile_held h JOIN users u ON u.id = h.user_id WHERE h.run_id = $1 ORDER BY u.username",
-        )
-        .bind(r.id)
-        .fetch_all(&db.pool)
-        .await?;
+        let users = store::held_users(db, r.id)
+            .await?
+            .into_iter()
+            .map(|u| (format!("{} <{}>", u.username, u.email), u.reason))
+            .collect();
         held.push(HeldRun {
             run_id: r.id,
             started: format_time(r.started_at),
@@ -54,10 +30,16 @@ pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
         });
     }
     Ok(ReconcileView {
-        connected: source.parse() == Ok(UserSource::AzureAd) && tid.is_some(),
-        interval: format!("every {} minutes", interval / 60),
-        threshold: format!("held when more than {count} users and more than {percent} % would be offboarded at once"),
-        next_run: next.map(format_time),
+        connected: s.user_source == UserSource::AzureAd && s.entra_tenant_id.is_some(),
+        interval: format!("every {} minutes", s.offboard_interval_secs / 60),
+        threshold: format!(
+            "held when more than {} users and more than {} % would be offboarded at once",
+            s.deletion_threshold_count, s.deletion_threshold_percent
+        ),
+        next_run: s.next_reconcile_at.map(format_time),
+        last_check: store::last_complete_check(db, tenant_id)
+            .await?
+            .map(format_time),
         held,
         runs: runs
             .into_iter()

@@ -52,6 +52,196 @@ pub async fn find_by_slug(db: &Db, slug: &str) -> anyhow::Result<Option<Tenant>>
     .await?)
 }
 
+/// Where a tenant stands with its Entra tenant, as the reconciler reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EntraLink {
+    #[sqlx(rename = "entra_tenant_id")]
+    pub tenant_id: Option<String>,
+    #[sqlx(rename = "entra_domain")]
+    pub domain: Option<String>,
+    #[sqlx(rename = "entra_delta_link")]
+    pub delta_link: Option<String>,
+    #[sqlx(rename = "deletion_threshold_count")]
+    pub threshold_count: i64,
+    #[sqlx(rename = "deletion_threshold_percent")]
+    pub threshold_percent: i64,
+}
+
+pub async fn entra_link(db: &Db, tenant_id: &str) -> Result<EntraLink, sqlx::Error> {
+    sqlx::query_as::<_, EntraLink>(
+        "SELECT entra_tenant_id, entra_domain, entra_delta_link, deletion_threshold_count, \
+         deletion_threshold_percent FROM tenants WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_one(&db.pool)
+    .await
+}
+
+/// Records the tenant's Entra health as the pages show it (`ok`, or what went wrong).
+pub async fn set_entra_health(db: &Db, tenant_id: &str, health: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tenants SET entra_health = $1 WHERE id = $2")
+        .bind(health)
+        .bind(tenant_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Keeps the delta link a successful run ended with; the connection is healthy.
+pub async fn keep_delta_link(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    link: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tenants SET entra_delta_link = $1, entra_health = 'ok' WHERE id = $2")
+        .bind(link)
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Tenants connected to Entra whose next reconciliation is due at `at`: (id, interval secs).
+pub async fn due_for_reconcile(db: &Db, at: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, offboard_interval_secs FROM tenants \
+         WHERE user_source = $2 AND entra_tenant_id IS NOT NULL \
+         AND (next_reconcile_at IS NULL OR next_reconcile_at <= $1)",
+    )
+    .bind(at)
+    .bind(UserSource::AzureAd.as_str())
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Books the tenant's next reconciliation.
+pub async fn book_reconcile(db: &Db, tenant_id: &str, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tenants SET next_reconcile_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(tenant_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// The tenant's Entra connection and reconciler settings, as the User source page shows them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConnectionRow {
+    pub entra_connected_at: Option<i64>,
+    pub entra_connected_by: Option<String>,
+    pub entra_health: Option<String>,
+    pub offboard_interval_secs: i64,
+    pub deletion_threshold_count: i64,
+    pub deletion_threshold_percent: i64,
+}
+
+pub async fn connection(db: &Db, tenant_id: &str) -> Result<ConnectionRow, sqlx::Error> {
+    sqlx::query_as::<_, ConnectionRow>(
+        "SELECT entra_connected_at, entra_connected_by, entra_health, offboard_interval_secs, \
+         deletion_threshold_count, deletion_threshold_percent FROM tenants WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_one(&db.pool)
+    .await
+}
+
+/// The tenant keeps its own directory from now on.
+pub async fn use_local_directory(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    prefix: &UsernamePrefix,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tenants SET user_source = $1, jit_prefix = $2 WHERE id = $3")
+        .bind(UserSource::Local.as_str())
+        .bind(prefix.as_str())
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// What an admin saved when connecting an Entra tenant.
+pub struct EntraConnection<'a> {
+    pub prefix: &'a UsernamePrefix,
+    pub entra_tenant_id: &'a str,
+    pub domain: &'a str,
+    pub org_name: &'a str,
+    pub by: &'a str,
+    pub at: i64,
+}
+
+/// The tenant's users come from this Entra tenant and domain from now on. The delta link
+/// is kept only when the Entra tenant stays the same; the next run is due at once.
+pub async fn connect_entra(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    c: &EntraConnection<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE tenants SET user_source = $8, jit_prefix = $1, entra_tenant_id = $2, entra_domain = $3, \
+         entra_org_name = $4, entra_connected_at = $5, entra_connected_by = $6, entra_health = 'ok', \
+         entra_delta_link = CASE WHEN entra_tenant_id = $2 THEN entra_delta_link ELSE NULL END, \
+         next_reconcile_at = NULL WHERE id = $7",
+    )
+    .bind(c.prefix.as_str())
+    .bind(c.entra_tenant_id)
+    .bind(c.domain)
+    .bind(c.org_name)
+    .bind(c.at)
+    .bind(c.by)
+    .bind(tenant_id)
+    .bind(UserSource::AzureAd.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// How often the reconciler runs for the tenant, and when a run is held.
+pub async fn set_reconcile_schedule(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    interval_secs: i64,
+    count: i64,
+    percent: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE tenants SET offboard_interval_secs = $1, deletion_threshold_count = $2, \
+         deletion_threshold_percent = $3 WHERE id = $4",
+    )
+    .bind(interval_secs)
+    .bind(count)
+    .bind(percent)
+    .bind(tenant_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// What the Reconciliation page shows of the tenant's settings.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReconcileSettings {
+    #[sqlx(try_from = "String")]
+    pub user_source: UserSource,
+    pub entra_tenant_id: Option<String>,
+    pub offboard_interval_secs: i64,
+    pub deletion_threshold_count: i64,
+    pub deletion_threshold_percent: i64,
+    pub next_reconcile_at: Option<i64>,
+}
+
+pub async fn reconcile_settings(
+    db: &Db,
+    tenant_id: &str,
+) -> Result<ReconcileSettings, sqlx::Error> {
+    sqlx::query_as::<_, ReconcileSettings>(
+        "SELECT user_source, entra_tenant_id, offboard_interval_secs, deletion_threshold_count, \
+         deletion_threshold_percent, next_reconcile_at FROM tenants WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_one(&db.pool)
+    .await
+}
+
 /// Every tenant whose users come from `source`, by slug.
 pub async fn using_source(db: &Db, source: UserSource) -> anyhow::Result<Vec<Tenant>> {
     Ok(sqlx::query_as::<_, Tenant>(&format!(

@@ -59,8 +59,29 @@ pub fn choose<'a>(
     }
 }
 
+/// How long a phone approval waits for Entra ID before it says Microsoft is slow.
+pub const INTERACTIVE_BUDGET: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// The user a phone with these verified emails signs in as, onboarding them if needed.
+/// Someone is waiting on the phone: Graph gets a short patience and the whole lookup at most
+/// `INTERACTIVE_BUDGET`.
 pub async fn resolve(
+    db: &Db,
+    entra: Option<&EntraClient>,
+    tenant: &Tenant,
+    emails: &[Email],
+) -> Result<User, Refusal> {
+    tokio::time::timeout(INTERACTIVE_BUDGET, resolve_now(db, entra, tenant, emails))
+        .await
+        .unwrap_or_else(|_| {
+            Err(Refusal::Unavailable(format!(
+                "Microsoft did not answer within {} seconds",
+                INTERACTIVE_BUDGET.as_secs()
+            )))
+        })
+}
+
+async fn resolve_now(
     db: &Db,
     entra: Option<&EntraClient>,
     tenant: &Tenant,
@@ -92,7 +113,7 @@ pub async fn resolve(
         .entra_org_name
         .clone()
         .unwrap_or_else(|| tenant.name.clone());
-    let graph = entra.graph(tid).await.map_err(unavailable)?;
+    let graph = entra.graph(tid).await.map_err(unavailable)?.interactive();
     // The most recently verified address of the domain is the one the technician means.
     let email = in_domain[0];
     // Every sign-in asks Graph who owns this address now, and the record signed in is that

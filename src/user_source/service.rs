@@ -7,6 +7,7 @@ use crate::domain::{UserSource, UsernamePrefix};
 use crate::entra::{EntraClient, EntraError};
 use crate::server::db::Db;
 use crate::server::util::{now, random_id};
+use crate::tenants::service as tenants;
 use crate::tenants::Tenant;
 use crate::users::service::User;
 use oauth2::PkceCodeVerifier;
@@ -268,12 +269,7 @@ pub async fn save(
             let prefix = UsernamePrefix::parse(prefix, true)
                 .map_err(|e| SourceError::Refused(format!("JIT prefix: {e}.")))?;
             let mut tx = db.pool.begin().await?;
-            sqlx::query("UPDATE tenants SET user_source = $1, jit_prefix = $2 WHERE id = $3")
-                .bind(UserSource::Local.as_str())
-                .bind(prefix.as_str())
-                .bind(&tenant.id)
-                .execute(&mut *tx)
-                .await?;
+            tenants::use_local_directory(&mut tx, &tenant.id, &prefix).await?;
             audit::record(
                 &mut *tx,
                 Some(&tenant.id),
@@ -303,21 +299,18 @@ pub async fn save(
                 )));
             }
             let mut tx = db.pool.begin().await?;
-            sqlx::query(
-                "UPDATE tenants SET user_source = $8, jit_prefix = $1, entra_tenant_id = $2, entra_domain = $3, \
-                 entra_org_name = $4, entra_connected_at = $5, entra_connected_by = $6, entra_health = 'ok', \
-                 entra_delta_link = CASE WHEN entra_tenant_id = $2 THEN entra_delta_link ELSE NULL END, \
-                 next_reconcile_at = NULL WHERE id = $7",
+            tenants::connect_entra(
+                &mut tx,
+                &tenant.id,
+                &tenants::EntraConnection {
+                    prefix: &prefix,
+                    entra_tenant_id: &auth.entra_tid,
+                    domain: &domain,
+                    org_name: &auth.org_name,
+                    by: &admin.username,
+                    at: now(),
+                },
             )
-            .bind(prefix.as_str())
-            .bind(&auth.entra_tid)
-            .bind(&domain)
-            .bind(&auth.org_name)
-            .bind(now())
-            .bind(&admin.username)
-            .bind(&tenant.id)
-            .bind(UserSource::AzureAd.as_str())
-            .execute(&mut *tx)
             .await?;
             audit::record(
                 &mut *tx,
@@ -352,15 +345,7 @@ pub async fn save_schedule(
     percent: i64,
 ) -> anyhow::Result<String> {
     let mut tx = db.pool.begin().await?;
-    sqlx::query(
-        "UPDATE tenants SET offboard_interval_secs = $1, deletion_threshold_count = $2, deletion_threshold_percent = $3 WHERE id = $4",
-    )
-    .bind(minutes * 60)
-    .bind(count)
-    .bind(percent)
-    .bind(&tenant.id)
-    .execute(&mut *tx)
-    .await?;
+    tenants::set_reconcile_schedule(&mut tx, &tenant.id, minutes * 60, count, percent).await?;
     let summary = format!("every {minutes} minutes; held above {count} users and {percent} %");
     audit::record(
         &mut *tx,

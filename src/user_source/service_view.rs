@@ -6,24 +6,8 @@ use crate::server::state::AppState;
 use crate::server::util::format_time;
 use crate::tenants::Tenant;
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    entra_connected_at: Option<i64>,
-    entra_connected_by: Option<String>,
-    entra_health: Option<String>,
-    offboard_interval_secs: i64,
-    deletion_threshold_count: i64,
-    deletion_threshold_percent: i64,
-}
-
 pub async fn view(state: &AppState, tenant: &Tenant) -> anyhow::Result<SourceView> {
-    let row = sqlx::query_as::<_, Row>(
-        "SELECT entra_connected_at, entra_connected_by, entra_health, offboard_interval_secs, \
-         deletion_threshold_count, deletion_threshold_percent FROM tenants WHERE id = $1",
-    )
-    .bind(&tenant.id)
-    .fetch_one(&state.db.pool)
-    .await?;
+    let row = crate::tenants::service::connection(&state.db, &tenant.id).await?;
     let connected = match (tenant.user_source, &tenant.entra_tenant_id) {
         (UserSource::AzureAd, Some(tid)) => Some(Connection {
             org_name: tenant.entra_org_name.clone().unwrap_or_default(),

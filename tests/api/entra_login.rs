@@ -128,7 +128,7 @@ async fn when_entra_cannot_be_reached_nobody_signs_in() {
         .control(
             reqwest::Method::POST,
             "/_emulator/faults",
-            Some(json!({"route": "GET /v1.0/users", "status": 500, "count": 5})),
+            Some(json!({"route": "GET /v1.0/users", "status": 500, "count": 50})),
         )
         .await;
     assert!(res.status().is_success());
@@ -426,7 +426,11 @@ async fn one_token_request_serves_many_approvals() {
         .iter()
         .map(|n| format!("{n}@contoso.com"))
         .collect();
-    let phones = futures::future::join_all(emails.iter().map(|e| app.phone_with_email(e))).await;
+    // Set up one after another (each reads its own code from the outbox), approve at once.
+    let mut phones = Vec::new();
+    for e in &emails {
+        phones.push(app.phone_with_email(e).await);
+    }
     let answers = futures::future::join_all(phones.iter().map(|p| approve(&app, p))).await;
     let mut statuses = Vec::new();
     for a in answers {
@@ -458,4 +462,57 @@ async fn a_token_refused_early_is_renewed_once() {
     assert_eq!(approve(&app, &phone).await.status(), 200);
     let counts = emu.counts().await;
     assert_eq!(counts["POST /{tenant}/oauth2/v2.0/token"], 2, "{counts}");
+}
+
+/// Graph meters each request of a `$batch` on its own: a busy tenant answers one lookup
+/// `429` inside a `200` batch. That item is asked again after its `Retry-After`, and the
+/// technician onboards.
+#[tokio::test]
+async fn a_batch_with_one_throttled_item_still_onboards_the_user() {
+    let (app, emu) = entra_tenant().await;
+    let phone = app.phone_with_email("alex@contoso.com").await;
+    let res = emu
+        .control(
+            reqwest::Method::POST,
+            "/_emulator/faults",
+            Some(json!({"route": "GET /v1.0/users", "status": 429, "retryAfter": 1})),
+        )
+        .await;
+    assert!(res.status().is_success());
+    let res = approve(&app, &phone).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let counts = emu.counts().await;
+    assert_eq!(
+        counts["POST /v1.0/$batch"], 2,
+        "the throttled item went again: {counts}"
+    );
+    assert_eq!(
+        counts["GET /v1.0/users"], 6,
+        "five lookups, one of them twice: {counts}"
+    );
+}
+
+/// A phone approval does not hang on a slow Microsoft: after a few seconds the phone is told
+/// to try again, and nobody is onboarded.
+#[tokio::test]
+async fn a_slow_microsoft_makes_the_phone_try_again_instead_of_hanging() {
+    let (app, emu) = entra_tenant().await;
+    let phone = app.phone_with_email("alex@contoso.com").await;
+    let res = emu
+        .control(
+            reqwest::Method::POST,
+            "/_emulator/faults",
+            Some(json!({"route": "POST /v1.0/$batch", "latencyMs": 30000})),
+        )
+        .await;
+    assert!(res.status().is_success());
+    let (s, code, msg) = error_code(approve(&app, &phone).await).await;
+    assert_eq!((s, code.as_str()), (503, "entra_unavailable"), "{msg}");
+    assert!(msg.contains("did not answer within 8 seconds"), "{msg}");
+    assert!(msg.contains("try again"), "{msg}");
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE source = 'azuread'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
 }

@@ -320,7 +320,7 @@ async fn a_user_offboarded_once_is_not_offboarded_again() {
 async fn graph_failures_offboard_nobody_and_say_why() {
     let cases = [
         (
-            json!({"route": "GET /v1.0/users/delta", "status": 500}),
+            json!({"route": "GET /v1.0/users/delta", "status": 500, "count": 10}),
             "500",
         ),
         (

@@ -327,3 +327,65 @@ async fn a_throttled_request_inside_a_batch_carries_its_own_retry_after() {
     );
     assert_eq!(counts["POST /v1.0/$batch"], 1);
 }
+
+/// Microsoft refuses a batch whose request ids repeat, and answers a request whose
+/// dependency failed `424 Failed Dependency` without running it.
+/// https://learn.microsoft.com/en-us/graph/json-batching
+#[tokio::test]
+async fn a_batch_refuses_duplicate_ids_and_fails_the_dependents_of_a_failed_request() {
+    let emu = spawn_emulator().await;
+    let token = emu.app_token().await;
+    let post = |body: Value| {
+        let token = token.clone();
+        let http = emu.http.clone();
+        let url = emu.url("/v1.0/$batch");
+        async move {
+            http.post(url)
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = post(json!({"requests": [
+        {"id": "1", "method": "GET", "url": "/domains"},
+        {"id": "1", "method": "GET", "url": "/users/alex@contoso.com"},
+    ]}))
+    .await;
+    assert_eq!(res.status(), 400);
+
+    let res = post(json!({"requests": [
+        {"id": "1", "method": "GET", "url": "/users/nobody@contoso.com"},
+        {"id": "2", "method": "GET", "url": "/domains", "dependsOn": ["1"]},
+        {"id": "3", "method": "GET", "url": "/users/alex@contoso.com"},
+        {"id": "4", "method": "GET", "url": "/domains", "dependsOn": ["3"]},
+    ]}))
+    .await;
+    assert_eq!(res.status(), 200);
+    let out: Value = res.json().await.unwrap();
+    let status = |id: &str| {
+        out["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status("1"), 404);
+    assert_eq!(status("2"), 424, "its dependency failed");
+    assert_eq!(status("3"), 200);
+    assert_eq!(status("4"), 200);
+    let counts = emu.counts().await;
+    assert_eq!(
+        counts["GET /v1.0/domains"], 1,
+        "the failed dependent never ran"
+    );
+
+    let res = post(json!({"requests": [
+        {"id": "1", "method": "GET", "url": "/domains", "dependsOn": ["9"]},
+    ]}))
+    .await;
+    assert_eq!(res.status(), 400, "a dependency must be an earlier request");
+}
