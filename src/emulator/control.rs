@@ -436,6 +436,7 @@ async fn grant_consent(
         super::model::Consent {
             service_principal_id: sp,
             roles,
+            granted_at: chrono::Utc::now().timestamp(),
         },
     );
     Ok(StatusCode::NO_CONTENT)
@@ -494,6 +495,7 @@ async fn mint_token(
             .unwrap_or(super::model::Consent {
                 service_principal_id: super::model::new_guid(),
                 roles: vec![],
+                granted_at: 0,
             });
         if let Some(roles) = t.roles {
             consent.roles = roles;
@@ -525,16 +527,21 @@ async fn add_faults(State(em): State<Emulator>, Json(body): Json<OneOrMany>) -> 
     StatusCode::NO_CONTENT
 }
 
-/// Emulator-wide settings a test may change: `{"deltaLinkLifetimeSecs": 2}`.
+/// Emulator-wide settings a test may change: `{"deltaLinkLifetimeSecs": 2}`,
+/// `{"consentDelaySecs": 20}`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Settings {
     delta_link_lifetime_secs: Option<i64>,
+    consent_delay_secs: Option<i64>,
 }
 
 async fn put_settings(State(em): State<Emulator>, Json(s): Json<Settings>) -> StatusCode {
     if let Some(secs) = s.delta_link_lifetime_secs {
         em.set_delta_link_lifetime_secs(secs);
+    }
+    if let Some(secs) = s.consent_delay_secs {
+        em.set_consent_delay_secs(secs);
     }
     StatusCode::NO_CONTENT
 }

@@ -802,6 +802,11 @@ fn client_credentials(
                 format!("Application with identifier '{}' was not found in the directory '{tid}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.", app.client_id),
             )
         })?;
+    // A consent Microsoft has not applied yet: the token comes without the new roles.
+    let mut consent = consent;
+    if now() - consent.granted_at < em.consent_delay_secs() {
+        consent.roles.clear();
+    }
     let access = app_only_claims(tid, &app.client_id, &consent, TOKEN_SECONDS);
     Ok(json!({
         "token_type": "Bearer",

@@ -34,7 +34,8 @@
 //! - `POST /_emulator/directories/{tid}/expire-delta-tokens`: the directory's sync state is
 //!   reset (Microsoft's tenant maintenance): every delta token so far → `410 Gone` + `Location`.
 //! - `PUT /_emulator/settings` `{"deltaLinkLifetimeSecs": n}`: delta links older than this
-//!   (default seven days) → `400 syncStateNotFound`.
+//!   (default seven days) → `400 syncStateNotFound`; `{"consentDelaySecs": n}`: app-only
+//!   tokens issued within n seconds of a consent carry no roles.
 //! - `POST /_emulator/faults` (one or a list of [`FaultSpec`]: `route`, `count`, `status`,
 //!   `retryAfter`, `latencyMs`, `dropValue`, `dropDeltaLink`); `DELETE` clears them.
 //! - `GET /_emulator/requests`: counts per route, keyed `"GET /v1.0/users/delta"`,
@@ -94,6 +95,8 @@ struct Inner {
     faults: faults::Faults,
     /// How long a delta link stays usable, in seconds.
     delta_link_lifetime: std::sync::atomic::AtomicI64,
+    /// How long a new admin consent takes to apply, in seconds.
+    consent_delay: std::sync::atomic::AtomicI64,
     /// Outbound calls: subscription handshakes and notifications.
     http: reqwest::Client,
 }
@@ -135,6 +138,21 @@ impl Emulator {
             .store(secs.max(0), std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// How long a new admin consent takes to apply: app-only tokens issued meanwhile carry no
+    /// roles, and Graph refuses them. Microsoft documents no figure; admins report seconds to
+    /// minutes. 0 (the default) applies a consent at once.
+    pub fn consent_delay_secs(&self) -> i64 {
+        self.inner
+            .consent_delay
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_consent_delay_secs(&self, secs: i64) {
+        self.inner
+            .consent_delay
+            .store(secs.max(0), std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// An emulator loaded with `seed` and a random control token.
     pub fn new(seed: Seed) -> anyhow::Result<Self> {
         Self::with_control_token(seed, crate::server::util::random_id(24))
@@ -151,6 +169,7 @@ impl Emulator {
                 base_url: RwLock::new(None),
                 faults: faults::Faults::default(),
                 delta_link_lifetime: std::sync::atomic::AtomicI64::new(DELTA_LINK_LIFETIME_SECS),
+                consent_delay: std::sync::atomic::AtomicI64::new(0),
                 http: reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
                     .timeout(std::time::Duration::from_secs(10))
@@ -199,6 +218,7 @@ impl Emulator {
                     model::Consent {
                         service_principal_id: model::new_guid(),
                         roles,
+                        granted_at: 0,
                     },
                 );
             }
@@ -370,6 +390,7 @@ impl Emulator {
             model::Consent {
                 service_principal_id,
                 roles,
+                granted_at: chrono::Utc::now().timestamp(),
             },
         );
         Ok(())

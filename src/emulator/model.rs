@@ -125,6 +125,8 @@ pub struct Consent {
     /// Object id of the app's service principal in this tenant (the `oid` of app-only tokens).
     pub service_principal_id: String,
     pub roles: Vec<String>,
+    /// When the consent was granted (Unix seconds; 0 for a seed's, long applied).
+    pub granted_at: i64,
 }
 
 /// One Entra tenant.

@@ -303,8 +303,8 @@ impl EntraClient {
         Ok(token)
     }
 
-    /// Drops `tid`'s cached token: Graph refused it before its time.
-    pub(super) async fn forget_token(&self, tid: &str) {
+    /// Drops `tid`'s cached token (Graph refused it, or its roles just changed).
+    pub async fn forget_token(&self, tid: &str) {
         self.tokens.forget(tid).await;
     }
 

@@ -13,6 +13,8 @@ pub struct SourceView {
     pub connected: Option<Connection>,
     /// An authorized Entra tenant, waiting for Save (or the saved one, to change its domain).
     pub authorized: Option<Authorized>,
+    /// An admin consent Microsoft has not applied yet: when it was given.
+    pub consent_waiting_since: Option<String>,
     pub interval_minutes: i64,
     pub threshold_count: i64,
     pub threshold_percent: i64,
@@ -40,6 +42,26 @@ pub struct Authorized {
 pub async fn get_source() -> Result<SourceView, AppError> {
     let ctx = crate::server::context::admin().await?;
     Ok(super::service_view::view(&ctx.state, &ctx.tenant).await?)
+}
+
+/// One more try at proving a consent Microsoft has not applied yet. `Ok(true)` when the
+/// Entra tenant is now authorized, `Ok(false)` while it is still waiting.
+#[server(endpoint = "user_source/prove")]
+pub async fn prove_consent() -> Result<bool, AppError> {
+    let ctx = crate::server::context::admin().await?;
+    let Some(entra) = &ctx.state.entra else {
+        return Err(AppError::Invalid(
+            "No Entra app is configured for this Gatehouse.".into(),
+        ));
+    };
+    use super::service::{prove, Proof, SourceError};
+    match prove(&ctx.state.db, entra, &ctx.tenant).await {
+        Ok(Proof::Proven(_)) => Ok(true),
+        Ok(Proof::Waiting { .. }) => Ok(false),
+        Ok(Proof::Nothing) => Ok(true),
+        Err(SourceError::Unexpected(e)) => Err(e.into()),
+        Err(e) => Err(AppError::Invalid(e.to_string())),
+    }
 }
 
 /// The JIT name an example address would get with `prefix` (the page's live preview).

@@ -1,4 +1,4 @@
-use super::api::{get_source, SaveSchedule, SaveSource, SourceView};
+use super::api::{get_source, ProveConsent, SaveSchedule, SaveSource, SourceView};
 use crate::domain::{Email, JitUsername, UserSource, UsernamePrefix};
 use crate::ui::{AdminLayout, Outcome};
 use leptos::prelude::*;
@@ -9,8 +9,15 @@ use leptos_router::hooks::use_query_map;
 pub fn UserSourcePage() -> impl IntoView {
     let save = ServerAction::<SaveSource>::new();
     let schedule = ServerAction::<SaveSchedule>::new();
+    let prove = ServerAction::<ProveConsent>::new();
     let source = Resource::new(
-        move || (save.version().get(), schedule.version().get()),
+        move || {
+            (
+                save.version().get(),
+                schedule.version().get(),
+                prove.version().get(),
+            )
+        },
         |_| get_source(),
     );
     let query = use_query_map();
@@ -20,6 +27,15 @@ pub fn UserSourcePage() -> impl IntoView {
                 .value()
                 .get()
                 .or_else(|| save.value().get())
+                .or_else(|| {
+                    prove.value().get().and_then(|r| match r {
+                        Ok(true) => Some(Ok(
+                            "Authorized. Choose the domain and the JIT prefix, then Save.".into(),
+                        )),
+                        Ok(false) => None,
+                        Err(e) => Some(Err(e)),
+                    })
+                })
                 .or_else(|| {
                     let q = query.get();
                     q.get("error")
@@ -37,7 +53,9 @@ pub fn UserSourcePage() -> impl IntoView {
                         Ok(v) => {
                             let connected = v.connected.is_some();
                             let (minutes, count, percent) = (v.interval_minutes, v.threshold_count, v.threshold_percent);
+                            let waiting = v.consent_waiting_since.clone();
                             view! {
+                                {waiting.map(|since| view! { <ConsentWait since prove /> })}
                                 <SourceForm v save />
                                 {connected.then(|| view! { <Schedule minutes count percent schedule /> })}
                             }
@@ -48,6 +66,41 @@ pub fn UserSourcePage() -> impl IntoView {
                 })}
             </Suspense>
         </AdminLayout>
+    }
+}
+
+/// Microsoft has not applied the admin's consent yet: say so, and try again every few
+/// seconds (the server gives up after two minutes and the page shows Microsoft's answer).
+#[component]
+fn ConsentWait(since: String, prove: ServerAction<ProveConsent>) -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    {
+        let handle = set_interval_with_handle(
+            move || {
+                if !prove.pending().get_untracked() {
+                    prove.dispatch(ProveConsent {});
+                }
+            },
+            std::time::Duration::from_secs(3),
+        );
+        on_cleanup(move || {
+            if let Ok(h) = handle {
+                h.clear();
+            }
+        });
+    }
+    view! {
+        <section class="card" id="consent-waiting" role="status">
+            <p><strong>"Waiting for Microsoft to apply the consent…"</strong></p>
+            <p class="muted">
+                {format!(
+                    "Consent given at {since}. Microsoft can take a minute to apply it; Gatehouse checks again every few seconds for two minutes, then shows Microsoft's answer."
+                )}
+            </p>
+            <ActionForm action=prove>
+                <button type="submit" id="check-consent">"Check now"</button>
+            </ActionForm>
+        </section>
     }
 }
 

@@ -157,13 +157,17 @@ async fn consent_callback(
     )
     .await
     {
-        Ok(auth) => back(
+        Ok(service::Proof::Proven(auth)) => back(
             "ok",
             &format!(
                 "Authorized in {}. Choose the domain and the JIT prefix, then Save.",
                 auth.org_name
             ),
         ),
+        // The page shows the wait and keeps trying.
+        Ok(service::Proof::Waiting { .. } | service::Proof::Nothing) => {
+            to("/adminportal/user-source")
+        }
         Err(e) => failed(e),
     }
 }

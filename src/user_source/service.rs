@@ -149,9 +149,24 @@ pub async fn signed_in(
     Ok(entra.admin_consent_url(&who.tid, &consent_callback_uri(tenant_url), &consent_state))
 }
 
+/// How long Gatehouse keeps asking Graph after an admin consented: Microsoft applies a
+/// consent within seconds to minutes, and tokens issued meanwhile lack the new roles.
+pub const CONSENT_PATIENCE_SECS: i64 = 120;
+
+/// Where an admin consent stands after a try.
+#[derive(Debug)]
+pub enum Proof {
+    /// Graph answered with the new permissions: the Entra tenant waits for Save.
+    Proven(Authorization),
+    /// Microsoft has not applied the consent yet; the page tries again.
+    Waiting { since: i64 },
+    /// There is no consent waiting to be proven.
+    Nothing,
+}
+
 /// Step 3: consent came back. The `tenant` parameter is not trusted (Microsoft warns it can
 /// be forged): the Entra tenant is the one from the validated sign-in, and it must match.
-/// Then prove the consent with client credentials and read the verified domains.
+/// Then the consent is proven with client credentials (now, or within two minutes).
 pub async fn consented(
     db: &Db,
     entra: &EntraClient,
@@ -159,7 +174,7 @@ pub async fn consented(
     admin: &User,
     state: &str,
     reported_tenant: Option<&str>,
-) -> Result<Authorization, SourceError> {
+) -> Result<Proof, SourceError> {
     let flow = take_flow(db, tenant, admin, state, "consent").await?;
     let tid = flow.entra_tid.unwrap_or_default();
     if let Some(reported) = reported_tenant {
@@ -169,14 +184,98 @@ pub async fn consented(
             )));
         }
     }
-    let graph = entra.graph(&tid).await?;
-    let all = graph.domains().await?;
+    sqlx::query(
+        "INSERT INTO entra_consent_pending (tenant_id, entra_tid, consented_by, consented_at, tries) \
+         VALUES ($1, $2, $3, $4, 0) ON CONFLICT (tenant_id) DO UPDATE SET entra_tid = excluded.entra_tid, \
+         consented_by = excluded.consented_by, consented_at = excluded.consented_at, tries = 0, last_error = NULL",
+    )
+    .bind(&tenant.id)
+    .bind(&tid)
+    .bind(&admin.username)
+    .bind(now())
+    .execute(&db.pool)
+    .await?;
+    prove(db, entra, tenant).await
+}
+
+#[derive(sqlx::FromRow)]
+struct Pending {
+    entra_tid: String,
+    consented_by: String,
+    consented_at: i64,
+}
+
+/// The consent waiting for Microsoft, if any: since when.
+pub async fn waiting_since(db: &Db, tenant_id: &str) -> anyhow::Result<Option<i64>> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT consented_at FROM entra_consent_pending WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(row.map(|(at,)| at))
+}
+
+/// True for answers that mean "Microsoft has not applied the consent yet": a token without
+/// the roles (Graph `401`/`403`), or the app not yet known in the tenant.
+fn not_applied_yet(e: &EntraError) -> bool {
+    match e {
+        EntraError::Graph { status, .. } => matches!(status, 401 | 403),
+        EntraError::Token { error, .. } => error == "unauthorized_client",
+        _ => false,
+    }
+}
+
+/// One try at proving the waiting consent: read the verified domains with client
+/// credentials. Within `CONSENT_PATIENCE_SECS`, a refusal means "not applied yet"; after it,
+/// Microsoft's error is the answer and the consent is dropped.
+pub async fn prove(db: &Db, entra: &EntraClient, tenant: &Tenant) -> Result<Proof, SourceError> {
+    let Some(p) = sqlx::query_as::<_, Pending>(
+        "SELECT entra_tid, consented_by, consented_at FROM entra_consent_pending WHERE tenant_id = $1",
+    )
+    .bind(&tenant.id)
+    .fetch_optional(&db.pool)
+    .await?
+    else {
+        return Ok(Proof::Nothing);
+    };
+    // A token issued before Microsoft applied the consent lacks its roles: ask for a new one.
+    entra.forget_token(&p.entra_tid).await;
+    let read = async { entra.graph(&p.entra_tid).await?.domains().await };
+    let all = match read.await {
+        Ok(all) => all,
+        Err(e) if not_applied_yet(&e) && now() - p.consented_at < CONSENT_PATIENCE_SECS => {
+            sqlx::query(
+                "UPDATE entra_consent_pending SET tries = tries + 1, last_error = $1 WHERE tenant_id = $2",
+            )
+            .bind(e.to_string())
+            .bind(&tenant.id)
+            .execute(&db.pool)
+            .await?;
+            return Ok(Proof::Waiting {
+                since: p.consented_at,
+            });
+        }
+        Err(e) => {
+            drop_pending(db, &tenant.id).await?;
+            audit::record(
+                &db.pool,
+                Some(&tenant.id),
+                &p.consented_by,
+                "user_source.consent_failed",
+                &p.entra_tid,
+                &e.to_string(),
+            )
+            .await?;
+            return Err(e.into());
+        }
+    };
     let domains: Vec<String> = all
         .iter()
         .filter(|d| d.is_verified)
         .map(|d| d.id.clone())
         .collect();
     if domains.is_empty() {
+        drop_pending(db, &tenant.id).await?;
         return Err(SourceError::Refused(
             "This Entra tenant has no verified domain.".into(),
         ));
@@ -189,12 +288,13 @@ pub async fn consented(
         .map(|d| d.id.clone())
         .unwrap_or_else(|| domains[0].clone());
     let auth = Authorization {
-        entra_tid: tid,
+        entra_tid: p.entra_tid,
         org_name,
         domains,
-        authorized_by: admin.username.clone(),
+        authorized_by: p.consented_by,
         authorized_at: now(),
     };
+    let mut tx = db.pool.begin().await?;
     sqlx::query(
         "INSERT INTO entra_authorizations (tenant_id, entra_tid, org_name, domains, authorized_by, authorized_at) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id) DO UPDATE SET entra_tid = excluded.entra_tid, \
@@ -207,18 +307,31 @@ pub async fn consented(
     .bind(serde_json::to_string(&auth.domains).map_err(anyhow::Error::from)?)
     .bind(&auth.authorized_by)
     .bind(auth.authorized_at)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
+    sqlx::query("DELETE FROM entra_consent_pending WHERE tenant_id = $1")
+        .bind(&tenant.id)
+        .execute(&mut *tx)
+        .await?;
     audit::record(
-        &db.pool,
+        &mut *tx,
         Some(&tenant.id),
-        &admin.username,
+        &auth.authorized_by,
         "user_source.authorized",
         &auth.org_name,
         &format!("Entra tenant {}", auth.entra_tid),
     )
     .await?;
-    Ok(auth)
+    tx.commit().await?;
+    Ok(Proof::Proven(auth))
+}
+
+async fn drop_pending(db: &Db, tenant_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM entra_consent_pending WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }
 
 pub async fn authorization(db: &Db, tenant_id: &str) -> anyhow::Result<Option<Authorization>> {

@@ -32,6 +32,9 @@ pub async fn view(state: &AppState, tenant: &Tenant) -> anyhow::Result<SourceVie
         jit_prefix: tenant.jit_prefix.clone(),
         entra_configured: state.entra.is_some(),
         onboarded: super::service::onboarded_count(&state.db, &tenant.id).await?,
+        consent_waiting_since: super::service::waiting_since(&state.db, &tenant.id)
+            .await?
+            .map(format_time),
         interval_minutes: row.offboard_interval_secs / 60,
         threshold_count: row.deletion_threshold_count,
         threshold_percent: row.deletion_threshold_percent,

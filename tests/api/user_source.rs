@@ -306,3 +306,64 @@ async fn a_consent_answer_naming_another_tenant_is_refused() {
         .unwrap();
     assert_eq!(n, 0, "nothing connected");
 }
+
+/// Right after admin consent Microsoft may take a while to apply it: tokens come without the
+/// new roles and Graph refuses them. The connection waits, says so, and completes once
+/// Microsoft has applied the consent; the admin does not start over.
+#[tokio::test]
+async fn the_first_connection_succeeds_while_microsoft_takes_20_seconds_to_apply_the_consent() {
+    let s = setup().await;
+    let res = s
+        .emu
+        .control(
+            reqwest::Method::PUT,
+            "/_emulator/settings",
+            Some(json!({"consentDelaySecs": 20})),
+        )
+        .await;
+    assert!(res.status().is_success());
+    let message = authorize(&s, true).await;
+    assert_eq!(message, "", "no error: the page waits for Microsoft");
+    let page = s
+        .admin
+        .get("acme", "/adminportal/user-source")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Waiting for Microsoft to apply the consent"),
+        "the page says what it waits for"
+    );
+    // The page asks again every few seconds, as its script does.
+    let mut proven = false;
+    for _ in 0..20 {
+        let (status, body) = crate::admin::call(&s.admin, "user_source/prove", &[]).await;
+        assert_eq!(status, 200, "{body}");
+        if body.trim() == "true" {
+            proven = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+    assert!(proven, "the consent was proven once Microsoft applied it");
+    let page = s
+        .admin
+        .get("acme", "/adminportal/user-source")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("Waiting for Microsoft"));
+    assert!(
+        page.contains("contoso.onmicrosoft.com"),
+        "verified domains offered"
+    );
+    let (status, body) = save(&s, "azuread", "contoso.com", "msp-").await;
+    assert_eq!(status, 200, "{body}");
+    let counts = s.emu.counts().await;
+    assert!(
+        counts["POST /{tenant}/oauth2/v2.0/token"].as_u64().unwrap() > 1,
+        "a token without the roles is not kept: {counts}"
+    );
+}
