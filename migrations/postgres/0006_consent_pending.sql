@@ -9,3 +9,6 @@ CREATE TABLE entra_consent_pending (
     tries BIGINT NOT NULL DEFAULT 0,
     last_error TEXT
 );
+
+-- Entra health is stored by name now (EntraHealth); the one wording stored before becomes its name.
+UPDATE tenants SET entra_health = 'consent_revoked' WHERE entra_health LIKE 'authorization lost%';

@@ -8,4 +8,6 @@ mod states;
 pub use email::{Email, EmailError};
 pub use jit::{JitUsername, PrefixError, UsernameError, UsernamePrefix};
 pub use slug::{SlugError, TenantSlug};
-pub use states::{ChallengeStatus, Role, RunOutcome, UnknownState, UserSource, UserStatus};
+pub use states::{
+    ChallengeStatus, EntraHealth, Role, RunOutcome, UnknownState, UserSource, UserStatus,
+};

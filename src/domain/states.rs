@@ -131,6 +131,35 @@ states! {
     }
 }
 
+states! {
+    /// How a tenant's connection to its Entra tenant stands, from the last call to Microsoft.
+    EntraHealth ("Entra health") {
+        Ok = "ok",
+        /// Microsoft refused Gatehouse's own credentials (`invalid_client`: a wrong or expired
+        /// secret or certificate). Every tenant is affected; the operator must fix it.
+        AppCredentials = "app_credentials",
+        /// The Entra tenant no longer exists (AADSTS90002).
+        TenantGone = "tenant_gone",
+        /// The admin consent was revoked, or Gatehouse's app removed from the tenant.
+        ConsentRevoked = "consent_revoked",
+        /// Graph refused Gatehouse's token even after a new one.
+        TokenRefused = "token_refused",
+    }
+}
+
+impl EntraHealth {
+    /// What the User source and Reconciliation pages say, and who must act.
+    pub fn describe(self) -> &'static str {
+        match self {
+            EntraHealth::Ok => "ok",
+            EntraHealth::AppCredentials => "Microsoft refused Gatehouse's own credentials (invalid_client: the client secret or certificate is wrong or expired). This affects every tenant: the operator must renew ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_FILE. Re-authorizing does not help.",
+            EntraHealth::TenantGone => "Microsoft no longer knows this Entra tenant (it was deleted or its id is wrong). Connect the right tenant under Authorize.",
+            EntraHealth::ConsentRevoked => "The admin consent for Gatehouse was revoked in this Entra tenant (or its app was removed): an admin of that tenant must authorize again.",
+            EntraHealth::TokenRefused => "Graph refused Gatehouse's access token even after a new one; Microsoft may be having trouble. Gatehouse tries again at the next run.",
+        }
+    }
+}
+
 impl UserStatus {
     /// Statuses from which a first approved sign-in may go on (an invited user becomes active).
     pub fn may_sign_in(self) -> bool {
@@ -158,6 +187,9 @@ mod tests {
         }
         for s in RunOutcome::ALL {
             assert_eq!(s.as_str().parse::<RunOutcome>(), Ok(*s));
+        }
+        for s in EntraHealth::ALL {
+            assert_eq!(s.as_str().parse::<EntraHealth>(), Ok(*s));
         }
     }
 

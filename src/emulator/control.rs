@@ -28,6 +28,11 @@ pub fn routes(em: Emulator) -> Router<Emulator> {
             "/_emulator/apps/{client_id}/redirect-uris",
             post(add_redirect_uri),
         )
+        .route(
+            "/_emulator/apps/{client_id}/certificates",
+            post(add_certificate),
+        )
+        .route("/_emulator/apps/{client_id}/secret", put(set_secret))
         .route("/_emulator/directories/{tid}/users", post(add_user))
         .route(
             "/_emulator/directories/{tid}/users/generate",
@@ -225,6 +230,50 @@ async fn add_redirect_uri(
     if !app.redirect_uris.contains(&body.uri) {
         app.redirect_uris.push(body.uri);
     }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct CertificateUpload {
+    pem: String,
+}
+
+/// Uploads a certificate to an app registration (the public part only).
+async fn add_certificate(
+    State(em): State<Emulator>,
+    Path(client_id): Path<String>,
+    Json(body): Json<CertificateUpload>,
+) -> Result<StatusCode, ControlError> {
+    let cert = super::model::AppCertificate::from_pem(&body.pem)
+        .map_err(|e| ControlError::BadRequest(format!("not a certificate: {e}")))?;
+    let mut world = em.write();
+    let app = world
+        .apps
+        .get_mut(&client_id.to_ascii_lowercase())
+        .ok_or_else(|| ModelError::UnknownApp(client_id.clone()))?;
+    app.certificates.push(cert);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SecretSettings {
+    /// Unix seconds; in the past: the secret has expired.
+    expires_at: Option<i64>,
+}
+
+/// Sets when the app's client secret expires.
+async fn set_secret(
+    State(em): State<Emulator>,
+    Path(client_id): Path<String>,
+    Json(body): Json<SecretSettings>,
+) -> Result<StatusCode, ControlError> {
+    let mut world = em.write();
+    let app = world
+        .apps
+        .get_mut(&client_id.to_ascii_lowercase())
+        .ok_or_else(|| ModelError::UnknownApp(client_id.clone()))?;
+    app.secret_expires_at = body.expires_at;
     Ok(StatusCode::NO_CONTENT)
 }
 

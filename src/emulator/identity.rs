@@ -109,7 +109,7 @@ async fn discovery(State(em): State<Emulator>, Path(segment): Path<String>) -> R
         "authorization_endpoint": format!("{base}/{path}/oauth2/v2.0/authorize"),
         "token_endpoint": format!("{base}/{path}/oauth2/v2.0/token"),
         "jwks_uri": format!("{base}/{path}/discovery/v2.0/keys"),
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
         "response_modes_supported": ["query"],
         "response_types_supported": ["code"],
         "subject_types_supported": ["pairwise"],
@@ -505,12 +505,17 @@ fn consent_page(req: &AuthorizeRequest, account: &str, user: &User) -> impl Into
 // ---------------------------------------------------------------------------------------------
 // Token endpoint
 
-/// Checks the client's id and secret (`client_secret_post` or `client_secret_basic`).
+/// Checks the client: its id and secret (`client_secret_post` or `client_secret_basic`), or a
+/// client assertion signed with one of its certificates (`private_key_jwt`).
 fn authenticate_client(
     world: &World,
     form: &HashMap<String, String>,
     headers: &HeaderMap,
+    audience: &str,
 ) -> Result<App, AadError> {
+    if let Some(assertion) = form.get("client_assertion") {
+        return authenticate_assertion(world, form, assertion, audience);
+    }
     // Basic credentials are form-urlencoded before base64 (RFC 6749 section 2.3.1).
     let basic = headers
         .get("authorization")
@@ -565,6 +570,88 @@ fn authenticate_client(
             format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
         ));
     }
+    if app.secret_expires_at.is_some_and(|at| at <= now()) {
+        return Err(AadError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000222,
+            format!("The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app."),
+        ));
+    }
+    Ok(app.clone())
+}
+
+/// `private_key_jwt`: a JWT signed with the key of a certificate uploaded to the app, named
+/// by its SHA-256 thumbprint (`x5t#S256`), for this token endpoint, from and about the app.
+/// https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials
+fn authenticate_assertion(
+    world: &World,
+    form: &HashMap<String, String>,
+    assertion: &str,
+    audience: &str,
+) -> Result<App, AadError> {
+    let refuse = |code: u32, message: String| {
+        AadError::new(StatusCode::UNAUTHORIZED, "invalid_client", code, message)
+    };
+    if form.get("client_assertion_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    {
+        return Err(refuse(700023, "Invalid client assertion type.".to_string()));
+    }
+    let client_id = form
+        .get("client_id")
+        .cloned()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let app = world.apps.get(&client_id).ok_or_else(|| {
+        AadError::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            format!("Application with identifier '{client_id}' was not found in the directory."),
+        )
+    })?;
+    let header = jsonwebtoken::decode_header(assertion)
+        .map_err(|e| refuse(700027, format!("Client assertion is not a JWT: {e}")))?;
+    if !matches!(
+        header.alg,
+        jsonwebtoken::Algorithm::PS256 | jsonwebtoken::Algorithm::RS256
+    ) {
+        return Err(refuse(
+            700027,
+            "Client assertion must be signed with PS256 or RS256.".to_string(),
+        ));
+    }
+    let thumbprint = header.x5t_s256.unwrap_or_default();
+    let cert = app
+        .certificates
+        .iter()
+        .find(|c| c.thumbprint_s256 == thumbprint)
+        .ok_or_else(|| {
+            refuse(
+                700027,
+                format!("Client assertion contains an invalid signature. [Reason - The key was not found., Thumbprint of key used by client: '{thumbprint}']"),
+            )
+        })?;
+    if cert.not_after <= now() {
+        return Err(refuse(
+            700027,
+            "Client assertion contains an invalid signature. [Reason - The key used is expired.]"
+                .to_string(),
+        ));
+    }
+    let key = jsonwebtoken::DecodingKey::from_rsa_der(&cert.public_key);
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[app.client_id.as_str()]);
+    validation.sub = Some(app.client_id.clone());
+    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+    jsonwebtoken::decode::<Value>(assertion, &key, &validation).map_err(|e| {
+        refuse(
+            700027,
+            format!("Client assertion failed signature validation: {e}"),
+        )
+    })?;
     Ok(app.clone())
 }
 
@@ -593,7 +680,8 @@ fn exchange(
     let (authority, app) = {
         let world = em.read();
         let authority = Authority::resolve(&world, segment)?;
-        let app = authenticate_client(&world, form, headers)?;
+        let audience = format!("{}/{segment}/oauth2/v2.0/token", em.base_url());
+        let app = authenticate_client(&world, form, headers, &audience)?;
         (authority, app)
     };
     match form.get("grant_type").map(String::as_str) {

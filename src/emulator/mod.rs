@@ -194,6 +194,8 @@ impl Emulator {
                 redirect_uris: app.redirect_uris,
                 application_permissions: app.application_permissions,
                 delegated_permissions: app.delegated_permissions,
+                secret_expires_at: None,
+                certificates: Vec::new(),
             };
             world.apps.insert(app.client_id.clone(), app);
         }

@@ -362,6 +362,52 @@ pub struct App {
     pub application_permissions: Vec<String>,
     /// Delegated permissions on Graph, shown on the consent screen.
     pub delegated_permissions: Vec<String>,
+    /// When the client secret stops working (Unix seconds), if ever.
+    pub secret_expires_at: Option<i64>,
+    /// Certificates uploaded to the registration, for client assertions.
+    pub certificates: Vec<AppCertificate>,
+}
+
+/// A certificate of an app registration: what Microsoft keeps of it.
+#[derive(Clone, Debug)]
+pub struct AppCertificate {
+    /// Base64url SHA-256 of the DER (`x5t#S256`).
+    pub thumbprint_s256: String,
+    /// The RSA public key, PKCS#1 DER.
+    pub public_key: Vec<u8>,
+    pub not_after: i64,
+}
+
+impl AppCertificate {
+    /// Reads a PEM certificate.
+    pub fn from_pem(pem_text: &str) -> Result<Self, String> {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        use x509_cert::der::Decode as _;
+        let block = pem::parse_many(pem_text)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|b| b.tag() == "CERTIFICATE")
+            .ok_or("no PEM CERTIFICATE block")?;
+        let der = block.contents();
+        let cert = x509_cert::Certificate::from_der(der).map_err(|e| e.to_string())?;
+        Ok(Self {
+            thumbprint_s256: base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha2::Sha256::digest(der)),
+            public_key: cert
+                .tbs_certificate
+                .subject_public_key_info
+                .subject_public_key
+                .raw_bytes()
+                .to_vec(),
+            not_after: cert
+                .tbs_certificate
+                .validity
+                .not_after
+                .to_unix_duration()
+                .as_secs() as i64,
+        })
+    }
 }
 
 impl std::fmt::Debug for App {

@@ -1,3 +1,5 @@
+use crate::domain::EntraHealth;
+
 /// What can go wrong talking to Entra. Graph errors keep Microsoft's `code`, which callers
 /// branch on; the message is for people and logs only.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -10,6 +12,9 @@ pub enum EntraError {
     Token {
         error: String,
         description: Option<String>,
+        /// Microsoft's AADSTS numbers (`error_codes`), which tell apart what `error` lumps
+        /// together. https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes
+        codes: Vec<u32>,
     },
     #[error("the sign-in could not be verified: {0}")]
     InvalidIdToken(String),
@@ -48,25 +53,28 @@ impl EntraError {
                 if code == "syncStateNotFound" || code == "resyncRequired")
     }
 
-    /// True when the app's authorization for the tenant is gone (consent revoked, app
-    /// removed, secret expired): the admin must authorize again.
-    pub fn authorization_lost(&self) -> bool {
+    /// What this error says about the connection, when it says something lasting: Gatehouse's
+    /// own credentials refused (`invalid_client`, AADSTS7000215 wrong secret, 7000222 expired
+    /// secret, 700027 bad certificate assertion), the tenant gone (AADSTS90002), the consent
+    /// revoked (app not in the tenant, AADSTS700016; Graph `403 Authorization_RequestDenied`),
+    /// or Graph refusing the token. Timeouts, throttling and 5xx say nothing lasting.
+    pub fn health(&self) -> Option<EntraHealth> {
         match self {
-            EntraError::Token { error, .. } => {
-                matches!(
-                    error.as_str(),
-                    "invalid_client" | "unauthorized_client" | "invalid_grant" | "access_denied"
-                )
+            EntraError::Token { error, codes, .. } => {
+                let has = |c: u32| codes.contains(&c);
+                if error == "invalid_client" || has(7000215) || has(7000222) || has(700027) {
+                    Some(EntraHealth::AppCredentials)
+                } else if has(90002) || error == "invalid_tenant" {
+                    Some(EntraHealth::TenantGone)
+                } else if error == "unauthorized_client" || has(700016) {
+                    Some(EntraHealth::ConsentRevoked)
+                } else {
+                    None
+                }
             }
-            EntraError::Graph { status, code, .. } => {
-                *status == 401
-                    || *status == 403
-                    || matches!(
-                        code.as_str(),
-                        "InvalidAuthenticationToken" | "Authorization_RequestDenied"
-                    )
-            }
-            _ => false,
+            EntraError::Graph { status: 403, .. } => Some(EntraHealth::ConsentRevoked),
+            EntraError::Graph { status: 401, .. } => Some(EntraHealth::TokenRefused),
+            _ => None,
         }
     }
 }

@@ -1,3 +1,4 @@
+use super::certificate::{ClientCertificate, JWT_BEARER};
 use super::graph::Graph;
 use super::tokens::{Cached, TokenCache};
 use super::EntraError;
@@ -11,8 +12,7 @@ use oauth2::basic::{
 use oauth2::{
     AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
     EndpointSet, ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse,
-    TokenUrl,
+    RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -47,6 +47,9 @@ type OAuthClient = Client<
     EndpointSet,
 >;
 
+/// The scope of an app-only Graph token: every application permission consented.
+const GRAPH_DEFAULT_SCOPE: &str = "https://graph.microsoft.com/.default";
+
 /// Tries of the token endpoint when Microsoft answers that it is briefly unavailable.
 const TOKEN_ATTEMPTS: u32 = 3;
 
@@ -64,6 +67,38 @@ fn http_client(timeout: Duration) -> reqwest::Client {
         .expect("a reqwest client with static settings builds")
 }
 
+/// How Gatehouse proves to Microsoft that it is its app: a client secret, or (preferred) a
+/// certificate whose key signs a client assertion.
+#[derive(Clone)]
+pub enum Credential {
+    Secret(SecretString),
+    Certificate(Arc<ClientCertificate>),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Secret(_) => f.write_str("Secret([redacted])"),
+            Credential::Certificate(c) => f.debug_tuple("Certificate").field(c).finish(),
+        }
+    }
+}
+
+/// A token endpoint answer, success or error, as Microsoft sends it.
+#[derive(Deserialize)]
+struct TokenAnswer {
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+    #[serde(default)]
+    error_codes: Vec<u32>,
+}
+
 /// The Entra app registration Gatehouse signs in and reads Graph as.
 #[derive(Clone)]
 pub struct EntraClient {
@@ -71,7 +106,7 @@ pub struct EntraClient {
     authority: String,
     graph_base: String,
     client_id: String,
-    secret: SecretString,
+    credential: Credential,
     /// App-only tokens per Entra tenant, shared by every clone of this client.
     tokens: Arc<TokenCache>,
 }
@@ -115,28 +150,69 @@ struct Discovery {
 }
 
 impl EntraClient {
-    /// A client from configuration; `NotConfigured` without a client id and secret.
+    /// A client from configuration: the certificate when one is configured, else the
+    /// secret; `NotConfigured` without a client id and one of them.
     pub fn from_config(config: &EntraConfig) -> Result<Self, EntraError> {
-        let (Some(client_id), Some(secret)) = (&config.client_id, &config.client_secret) else {
+        let Some(client_id) = &config.client_id else {
             return Err(EntraError::NotConfigured);
         };
-        Ok(Self::new(
+        let credential = match (&config.client_certificate, &config.client_secret) {
+            (Some(c), _) => Credential::Certificate(c.clone()),
+            (None, Some(s)) => Credential::Secret(s.clone()),
+            (None, None) => return Err(EntraError::NotConfigured),
+        };
+        Ok(Self::with_credential(
             &config.authority_url,
             &config.graph_base_url,
             client_id,
-            secret.clone(),
+            credential,
         ))
     }
 
     pub fn new(authority: &str, graph_base: &str, client_id: &str, secret: SecretString) -> Self {
+        Self::with_credential(authority, graph_base, client_id, Credential::Secret(secret))
+    }
+
+    pub fn with_credential(
+        authority: &str,
+        graph_base: &str,
+        client_id: &str,
+        credential: Credential,
+    ) -> Self {
         Self {
             http: http_client(DEFAULT_TIMEOUT),
             authority: authority.trim_end_matches('/').to_string(),
             graph_base: graph_base.trim_end_matches('/').to_string(),
             client_id: client_id.to_string(),
-            secret,
+            credential,
             tokens: Arc::new(TokenCache::default()),
         }
+    }
+
+    /// The certificate Gatehouse authenticates with, if it uses one.
+    pub fn certificate(&self) -> Option<&ClientCertificate> {
+        match &self.credential {
+            Credential::Certificate(c) => Some(c),
+            Credential::Secret(_) => None,
+        }
+    }
+
+    fn token_url(&self, tenant: &str) -> String {
+        format!("{}/{tenant}/oauth2/v2.0/token", self.authority)
+    }
+
+    /// The form fields that authenticate Gatehouse at `tenant`'s token endpoint.
+    fn client_auth(&self, tenant: &str) -> Result<Vec<(&'static str, String)>, EntraError> {
+        Ok(match &self.credential {
+            Credential::Secret(s) => vec![("client_secret", s.expose_secret().to_string())],
+            Credential::Certificate(c) => vec![
+                ("client_assertion_type", JWT_BEARER.to_string()),
+                (
+                    "client_assertion",
+                    c.assertion(&self.client_id, &self.token_url(tenant))?,
+                ),
+            ],
+        })
     }
 
     /// The same client with another per-request timeout (default 20 s).
@@ -151,8 +227,16 @@ impl EntraClient {
 
     fn oauth(&self, tenant: &str) -> Result<OAuthClient, EntraError> {
         let bad = |e: url::ParseError| EntraError::Network(format!("bad authority URL: {e}"));
-        Ok(Client::new(ClientId::new(self.client_id.clone()))
-            .set_client_secret(ClientSecret::new(self.secret.expose_secret().to_string()))
+        let client = Client::new(ClientId::new(self.client_id.clone()));
+        // With a certificate there is no secret: oauth2 then sends the client id in the body,
+        // and the caller adds the assertion.
+        let client = match &self.credential {
+            Credential::Secret(s) => {
+                client.set_client_secret(ClientSecret::new(s.expose_secret().to_string()))
+            }
+            Credential::Certificate(_) => client,
+        };
+        Ok(client
             .set_auth_uri(
                 AuthUrl::new(format!("{}/{tenant}/oauth2/v2.0/authorize", self.authority))
                     .map_err(bad)?,
@@ -211,11 +295,16 @@ impl EntraClient {
     ) -> Result<SignedInAdmin, EntraError> {
         let redirect = RedirectUrl::new(redirect_uri.to_string())
             .map_err(|e| EntraError::Network(e.to_string()))?;
-        let token = self
-            .oauth("organizations")?
-            .set_redirect_uri(redirect)
+        let client = self.oauth("organizations")?.set_redirect_uri(redirect);
+        let mut request = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
-            .set_pkce_verifier(verifier)
+            .set_pkce_verifier(verifier);
+        if matches!(self.credential, Credential::Certificate(_)) {
+            for (name, value) in self.client_auth("organizations")? {
+                request = request.add_extra_param(name, value);
+            }
+        }
+        let token = request
             .request_async(&self.http)
             .await
             .map_err(token_error)?;
@@ -314,27 +403,56 @@ impl EntraClient {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let answer = self
-                .oauth(tid)?
-                .exchange_client_credentials()
-                .add_scope(Scope::new("https://graph.microsoft.com/.default".into()))
-                .request_async(&self.http)
-                .await;
-            match answer {
-                Ok(t) => {
-                    return Ok(Cached::new(
-                        SecretString::from(t.access_token().secret().to_string()),
-                        t.expires_in(),
-                    ))
-                }
-                Err(e) => {
-                    let e = token_error(e);
-                    if attempt >= TOKEN_ATTEMPTS || !e.is_transient() {
-                        return Err(e);
-                    }
+            match self.client_credentials(tid).await {
+                Ok(token) => return Ok(token),
+                Err(e) if attempt < TOKEN_ATTEMPTS && e.is_transient() => {
                     tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
                 }
+                Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// One client credentials request, sent by hand so Microsoft's `error_codes` (which tell
+    /// a wrong secret from a deleted tenant) and the certificate's assertion are ours to see.
+    async fn client_credentials(&self, tid: &str) -> Result<Cached, EntraError> {
+        let mut form: Vec<(&str, String)> = vec![
+            ("grant_type", "client_credentials".into()),
+            ("client_id", self.client_id.clone()),
+            ("scope", GRAPH_DEFAULT_SCOPE.into()),
+        ];
+        form.extend(self.client_auth(tid)?);
+        let res = self
+            .http
+            .post(self.token_url(tid))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| EntraError::Network(e.to_string()))?;
+        let status = res.status();
+        let answer: TokenAnswer = match res.json().await {
+            Ok(a) => a,
+            // A 5xx page that is not Microsoft's JSON: worth another try.
+            Err(_) if status.is_server_error() => {
+                return Err(EntraError::Network(format!(
+                    "the token endpoint answered {status}"
+                )))
+            }
+            Err(e) => return Err(EntraError::Malformed(e.to_string())),
+        };
+        match (status.is_success(), answer.access_token) {
+            (true, Some(token)) => Ok(Cached::new(
+                SecretString::from(token),
+                answer.expires_in.map(Duration::from_secs),
+            )),
+            (true, None) => Err(EntraError::Malformed(
+                "a token answer without access_token".into(),
+            )),
+            (false, _) => Err(EntraError::Token {
+                error: answer.error.unwrap_or_else(|| status.to_string()),
+                description: answer.error_description,
+                codes: answer.error_codes,
+            }),
         }
     }
 
@@ -364,6 +482,7 @@ fn token_error<RE: std::error::Error + 'static>(
         RequestTokenError::ServerResponse(r) => EntraError::Token {
             error: r.error().as_ref().to_string(),
             description: r.error_description().cloned(),
+            codes: Vec::new(),
         },
         RequestTokenError::Request(e) => EntraError::Network(e.to_string()),
         RequestTokenError::Parse(e, _) => EntraError::Malformed(e.to_string()),

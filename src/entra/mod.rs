@@ -2,11 +2,13 @@
 //! come from configuration, so the same code talks to Microsoft or to the emulator.
 //! No business rules here: callers decide what a user or an error means.
 
+mod certificate;
 mod error;
 mod graph;
 mod identity;
 mod tokens;
 
+pub use certificate::{CertificateError, ClientCertificate, CERTIFICATE_WARNING_SECS};
 pub use error::EntraError;
 pub use graph::{DeltaEntry, DeltaPage, DirectoryUser, Domain, Graph, Organization, Patience};
-pub use identity::{EntraClient, SignedInAdmin};
+pub use identity::{Credential, EntraClient, SignedInAdmin};

@@ -11,6 +11,9 @@ pub struct ReconcileView {
     pub next_run: Option<String>,
     /// When Entra ID was last read through to the end (a run that finished, or was held).
     pub last_check: Option<String>,
+    /// What is wrong with the connection, when the last call to Microsoft said something
+    /// lasting (whose problem it is, and what to do).
+    pub problem: Option<String>,
     pub runs: Vec<RunRow>,
     pub held: Vec<HeldRun>,
 }

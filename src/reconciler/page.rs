@@ -46,7 +46,9 @@ fn Status(
     }
     let last = v.runs.first().cloned();
     let pending = sync.pending();
+    let problem = v.problem.clone();
     view! {
+        {problem.map(|p| view! { <p class="flash error" id="entra-problem" role="alert">{p}</p> })}
         <section class="card">
             <dl>
                 <dt>"Last run"</dt>

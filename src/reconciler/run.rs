@@ -110,13 +110,13 @@ async fn reconcile_leased(
             let message = error.to_string();
             tracing::warn!(tenant = tenant_id, error = %message, "reconciliation failed; nobody was offboarded");
             let health = match &error {
-                RunError::Entra(e) if e.authorization_lost() => {
-                    Some("authorization lost — re-authorize")
-                }
+                RunError::Entra(e) => e.health(),
                 _ => None,
             };
             store::failed(db, run_id, &message, graph_requests, now()).await?;
             if let Some(health) = health {
+                metrics::counter!("gatehouse_entra_problems_total", "health" => health.as_str())
+                    .increment(1);
                 tenants::set_entra_health(db, tenant_id, health).await?;
             }
             RunReport {

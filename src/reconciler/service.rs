@@ -4,7 +4,7 @@ use super::api::{HeldRun, ReconcileView, RunRow};
 use super::held::{self, DecideError};
 use super::run::{reconcile, Outcome, Trigger};
 use super::store;
-use crate::domain::{RunOutcome, UserSource};
+use crate::domain::{EntraHealth, RunOutcome, UserSource};
 use crate::error::AppError;
 use crate::server::db::Db;
 use crate::server::state::AppState;
@@ -40,6 +40,12 @@ pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
         last_check: store::last_complete_check(db, tenant_id)
             .await?
             .map(format_time),
+        problem: tenants::connection(db, tenant_id)
+            .await?
+            .entra_health
+            .and_then(|h| h.parse::<EntraHealth>().ok())
+            .filter(|h| *h != EntraHealth::Ok)
+            .map(|h| h.describe().to_string()),
         held,
         runs: runs
             .into_iter()

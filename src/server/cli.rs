@@ -115,6 +115,13 @@ pub struct ServeArgs {
     /// File holding the client secret of the Entra app.
     #[arg(long, env = "ENTRA_CLIENT_SECRET_FILE")]
     pub entra_client_secret_file: Option<PathBuf>,
+    /// PEM certificate uploaded to the Entra app (preferred over a secret). Its RSA private
+    /// key is read from ENTRA_CLIENT_KEY_FILE, or from this file when that is unset.
+    #[arg(long, env = "ENTRA_CLIENT_CERTIFICATE_FILE")]
+    pub entra_client_certificate_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8 or PKCS#1 RSA) of the Entra app's certificate.
+    #[arg(long, env = "ENTRA_CLIENT_KEY_FILE")]
+    pub entra_client_key_file: Option<PathBuf>,
     #[arg(
         long,
         env = "ENTRA_AUTHORITY_URL",
@@ -191,6 +198,37 @@ impl ServeArgs {
             }
             (None, None) => None,
         };
+        let client_certificate = match (
+            &self.entra_client_certificate_file,
+            &self.entra_client_key_file,
+        ) {
+            (None, Some(_)) => {
+                bail!("ENTRA_CLIENT_KEY_FILE is set without ENTRA_CLIENT_CERTIFICATE_FILE")
+            }
+            (None, None) => None,
+            (Some(cert_path), key_path) => {
+                let certificate = std::fs::read_to_string(cert_path).with_context(|| {
+                    format!(
+                        "cannot read ENTRA_CLIENT_CERTIFICATE_FILE {}",
+                        cert_path.display()
+                    )
+                })?;
+                let key = match key_path {
+                    Some(p) => std::fs::read_to_string(p).with_context(|| {
+                        format!("cannot read ENTRA_CLIENT_KEY_FILE {}", p.display())
+                    })?,
+                    None => certificate.clone(),
+                };
+                let c = crate::entra::ClientCertificate::from_pem(&certificate, &key)
+                    .with_context(|| {
+                        format!(
+                            "ENTRA_CLIENT_CERTIFICATE_FILE {} cannot be used",
+                            cert_path.display()
+                        )
+                    })?;
+                Some(std::sync::Arc::new(c))
+            }
+        };
         for (name, value) in [
             ("ENTRA_AUTHORITY_URL", &self.entra_authority_url),
             ("GRAPH_BASE_URL", &self.graph_base_url),
@@ -212,6 +250,7 @@ impl ServeArgs {
             entra: EntraConfig {
                 client_id: self.entra_client_id,
                 client_secret,
+                client_certificate,
                 authority_url: self.entra_authority_url.trim_end_matches('/').to_string(),
                 graph_base_url: self.graph_base_url.trim_end_matches('/').to_string(),
             },

@@ -45,6 +45,8 @@ impl Default for Limits {
 pub struct EntraConfig {
     pub client_id: Option<String>,
     pub client_secret: Option<SecretString>,
+    /// Preferred over the secret when both are set.
+    pub client_certificate: Option<std::sync::Arc<crate::entra::ClientCertificate>>,
     pub authority_url: String,
     pub graph_base_url: String,
 }
@@ -84,6 +86,7 @@ impl Config {
             entra: EntraConfig {
                 client_id: None,
                 client_secret: None,
+                client_certificate: None,
                 authority_url: "https://login.microsoftonline.com".into(),
                 graph_base_url: "https://graph.microsoft.com".into(),
             },

@@ -56,7 +56,12 @@ impl Application {
             .site_addr(addr)
             .build();
         let entra = match crate::entra::EntraClient::from_config(&config.entra) {
-            Ok(client) => Some(client),
+            Ok(client) => {
+                if let Some(cert) = client.certificate() {
+                    announce_certificate(cert);
+                }
+                Some(client)
+            }
             Err(_) if config.demo => Some(start_demo_emulator(&config).await?),
             Err(_) => None,
         };
@@ -336,4 +341,18 @@ async fn seed_demo(db: &Db) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot seed the demo tenant: {e}"))?;
     tracing::info!(admin = DEMO_ADMIN, "seeded the demo tenant `demo`");
     Ok(())
+}
+
+/// Publishes when Gatehouse's Entra certificate expires (`/metrics`), and warns in the log
+/// from 30 days before: after that day no tenant can be reached.
+fn announce_certificate(cert: &crate::entra::ClientCertificate) {
+    metrics::gauge!("gatehouse_entra_certificate_not_after_seconds").set(cert.not_after() as f64);
+    let left = cert.not_after() - chrono::Utc::now().timestamp();
+    if left < crate::entra::CERTIFICATE_WARNING_SECS {
+        tracing::warn!(
+            thumbprint = cert.thumbprint_s256(),
+            days_left = left / 86_400,
+            "the Entra client certificate expires soon (or has): upload a new one to the app registration and set ENTRA_CLIENT_CERTIFICATE_FILE"
+        );
+    }
 }

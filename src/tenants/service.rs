@@ -1,5 +1,7 @@
 use crate::audit;
-use crate::domain::{Email, JitUsername, Role, TenantSlug, UserSource, UserStatus, UsernamePrefix};
+use crate::domain::{
+    Email, EntraHealth, JitUsername, Role, TenantSlug, UserSource, UserStatus, UsernamePrefix,
+};
 use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{now, random_id};
 use crate::users::store::{self as users, User};
@@ -78,9 +80,13 @@ pub async fn entra_link(db: &Db, tenant_id: &str) -> Result<EntraLink, sqlx::Err
 }
 
 /// Records the tenant's Entra health as the pages show it (`ok`, or what went wrong).
-pub async fn set_entra_health(db: &Db, tenant_id: &str, health: &str) -> Result<(), sqlx::Error> {
+pub async fn set_entra_health(
+    db: &Db,
+    tenant_id: &str,
+    health: EntraHealth,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE tenants SET entra_health = $1 WHERE id = $2")
-        .bind(health)
+        .bind(health.as_str())
         .bind(tenant_id)
         .execute(&db.pool)
         .await?;
@@ -93,9 +99,10 @@ pub async fn keep_delta_link(
     tenant_id: &str,
     link: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE tenants SET entra_delta_link = $1, entra_health = 'ok' WHERE id = $2")
+    sqlx::query("UPDATE tenants SET entra_delta_link = $1, entra_health = $3 WHERE id = $2")
         .bind(link)
         .bind(tenant_id)
+        .bind(EntraHealth::Ok.as_str())
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -179,7 +186,7 @@ pub async fn connect_entra(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE tenants SET user_source = $8, jit_prefix = $1, entra_tenant_id = $2, entra_domain = $3, \
-         entra_org_name = $4, entra_connected_at = $5, entra_connected_by = $6, entra_health = 'ok', \
+         entra_org_name = $4, entra_connected_at = $5, entra_connected_by = $6, entra_health = $9, \
          entra_delta_link = CASE WHEN entra_tenant_id = $2 THEN entra_delta_link ELSE NULL END, \
          next_reconcile_at = NULL WHERE id = $7",
     )
@@ -191,6 +198,7 @@ pub async fn connect_entra(
     .bind(c.by)
     .bind(tenant_id)
     .bind(UserSource::AzureAd.as_str())
+    .bind(EntraHealth::Ok.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -13,6 +13,8 @@ pub struct SourceView {
     pub connected: Option<Connection>,
     /// An authorized Entra tenant, waiting for Save (or the saved one, to change its domain).
     pub authorized: Option<Authorized>,
+    /// Gatehouse's Entra certificate is within 30 days of its end (or past it).
+    pub certificate_warning: Option<String>,
     /// An admin consent Microsoft has not applied yet: when it was given.
     pub consent_waiting_since: Option<String>,
     pub interval_minutes: i64,

@@ -54,7 +54,9 @@ pub fn UserSourcePage() -> impl IntoView {
                             let connected = v.connected.is_some();
                             let (minutes, count, percent) = (v.interval_minutes, v.threshold_count, v.threshold_percent);
                             let waiting = v.consent_waiting_since.clone();
+                            let warning = v.certificate_warning.clone();
                             view! {
+                                {warning.map(|w| view! { <p class="flash error" id="certificate-warning" role="alert">{w}</p> })}
                                 {waiting.map(|since| view! { <ConsentWait since prove /> })}
                                 <SourceForm v save />
                                 {connected.then(|| view! { <Schedule minutes count percent schedule /> })}

@@ -220,7 +220,9 @@ pub async fn waiting_since(db: &Db, tenant_id: &str) -> anyhow::Result<Option<i6
 fn not_applied_yet(e: &EntraError) -> bool {
     match e {
         EntraError::Graph { status, .. } => matches!(status, 401 | 403),
-        EntraError::Token { error, .. } => error == "unauthorized_client",
+        EntraError::Token { error, codes, .. } => {
+            error == "unauthorized_client" || codes.contains(&700016)
+        }
         _ => false,
     }
 }

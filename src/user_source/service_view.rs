@@ -1,7 +1,7 @@
 //! Assembles the User source page's view from the tenant and its authorization.
 
 use super::api::{Authorized, Connection, SourceView};
-use crate::domain::UserSource;
+use crate::domain::{EntraHealth, UserSource};
 use crate::server::state::AppState;
 use crate::server::util::format_time;
 use crate::tenants::Tenant;
@@ -15,7 +15,12 @@ pub async fn view(state: &AppState, tenant: &Tenant) -> anyhow::Result<SourceVie
             domain: tenant.entra_domain.clone().unwrap_or_default(),
             connected_at: row.entra_connected_at.map(format_time).unwrap_or_default(),
             connected_by: row.entra_connected_by.unwrap_or_default(),
-            health: row.entra_health.unwrap_or_else(|| "ok".into()),
+            // A value this version does not know (an older one's wording) is shown as stored.
+            health: match row.entra_health.as_deref().map(str::parse::<EntraHealth>) {
+                None => EntraHealth::Ok.describe().to_string(),
+                Some(Ok(h)) => h.describe().to_string(),
+                Some(Err(e)) => e.value,
+            },
         }),
         _ => None,
     };
@@ -32,6 +37,11 @@ pub async fn view(state: &AppState, tenant: &Tenant) -> anyhow::Result<SourceVie
         jit_prefix: tenant.jit_prefix.clone(),
         entra_configured: state.entra.is_some(),
         onboarded: super::service::onboarded_count(&state.db, &tenant.id).await?,
+        certificate_warning: state
+            .entra
+            .as_ref()
+            .and_then(|e| e.certificate())
+            .and_then(|c| c.warning(chrono::Utc::now().timestamp())),
         consent_waiting_since: super::service::waiting_since(&state.db, &tenant.id)
             .await?
             .map(format_time),

@@ -13,6 +13,7 @@ async fn entra_tenant() -> (TestApp, Emu) {
     let entra = EntraConfig {
         client_id: Some(emu.app.client_id.clone()),
         client_secret: Some(emu.app.secret.clone()),
+        client_certificate: None,
         authority_url: emu.base.clone(),
         graph_base_url: emu.base.clone(),
     };

@@ -28,6 +28,7 @@ async fn connected(oids: &[&str]) -> World {
     let config = EntraConfig {
         client_id: Some(emu.app.client_id.clone()),
         client_secret: Some(emu.app.secret.clone()),
+        client_certificate: None,
         authority_url: emu.base.clone(),
         graph_base_url: emu.base.clone(),
     };
@@ -398,7 +399,19 @@ async fn lost_consent_fails_the_run_and_asks_for_reauthorization() {
             .fetch_one(&w.app.state.db.pool)
             .await
             .unwrap();
-    assert_eq!(health.as_deref(), Some("authorization lost — re-authorize"));
+    assert_eq!(health.as_deref(), Some("consent_revoked"));
+    // The Reconciliation page says what is wrong and who must act.
+    let page = w
+        .admin
+        .get("acme", "/adminportal/reconciliation")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("admin consent for Gatehouse was revoked"),
+        "the page names the problem"
+    );
 }
 
 #[tokio::test]

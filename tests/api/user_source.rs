@@ -15,13 +15,22 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with(|_, entra| entra).await
+}
+
+/// Like `setup`, with the Entra configuration changed by `change` (given the emulator).
+async fn setup_with(change: impl FnOnce(&Emu, EntraConfig) -> EntraConfig) -> Setup {
     let emu = spawn_emulator().await;
-    let entra = EntraConfig {
-        client_id: Some(emu.app.client_id.clone()),
-        client_secret: Some(emu.app.secret.clone()),
-        authority_url: emu.base.clone(),
-        graph_base_url: emu.base.clone(),
-    };
+    let entra = change(
+        &emu,
+        EntraConfig {
+            client_id: Some(emu.app.client_id.clone()),
+            client_secret: Some(emu.app.secret.clone()),
+            client_certificate: None,
+            authority_url: emu.base.clone(),
+            graph_base_url: emu.base.clone(),
+        },
+    );
     let app = spawn_app_with(move |c| c.entra = entra).await;
     // Tests run on a random port; the app calls its tenant `http://acme.localhost`.
     for path in ["callback", "consent-callback"] {
@@ -366,4 +375,141 @@ async fn the_first_connection_succeeds_while_microsoft_takes_20_seconds_to_apply
         counts["POST /{tenant}/oauth2/v2.0/token"].as_u64().unwrap() > 1,
         "a token without the roles is not kept: {counts}"
     );
+}
+
+/// A self-signed RSA certificate and its key, as an operator would make with openssl.
+fn certificate() -> (String, String) {
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let key_pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+    let pair =
+        rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["gatehouse.test".into()])
+        .unwrap()
+        .self_signed(&pair)
+        .unwrap();
+    (cert.pem(), key_pem)
+}
+
+/// Microsoft recommends certificates over client secrets: with only a certificate configured,
+/// Gatehouse connects a tenant (sign-in, consent, proof) and reconciles it. A certificate the
+/// app registration does not know is Gatehouse's own problem, and the page says so.
+#[tokio::test]
+async fn a_certificate_only_configuration_connects_and_reconciles() {
+    let (cert_pem, key_pem) = certificate();
+    let upload = cert_pem.clone();
+    let s = setup_with(move |_, mut entra| {
+        entra.client_secret = None;
+        entra.client_certificate = Some(std::sync::Arc::new(
+            gatehouse::entra::ClientCertificate::from_pem(&upload, &key_pem).unwrap(),
+        ));
+        entra
+    })
+    .await;
+    // The certificate is uploaded to the app registration, as an operator does in Entra.
+    let res = s
+        .emu
+        .control(
+            reqwest::Method::POST,
+            &format!("/_emulator/apps/{}/certificates", s.emu.app.client_id),
+            Some(json!({ "pem": cert_pem })),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let message = authorize(&s, true).await;
+    assert!(message.contains("Authorized in contoso.com"), "{message}");
+    let (status, body) = save(&s, "azuread", "contoso.com", "msp-").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        crate::admin::call(&s.admin, "reconcile/sync", &[("dry_run", "false")]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Synced"), "{body}");
+
+    // Another key, never uploaded: Microsoft refuses Gatehouse itself (invalid_client).
+    let (other_cert, other_key) = certificate();
+    let stranger = gatehouse::entra::EntraClient::with_credential(
+        &s.emu.base,
+        &s.emu.base,
+        &s.emu.app.client_id,
+        gatehouse::entra::Credential::Certificate(std::sync::Arc::new(
+            gatehouse::entra::ClientCertificate::from_pem(&other_cert, &other_key).unwrap(),
+        )),
+    );
+    let (tenant_id,): (String,) = sqlx::query_as("SELECT id FROM tenants WHERE slug = 'acme'")
+        .fetch_one(&s.app.state.db.pool)
+        .await
+        .unwrap();
+    let r = gatehouse::reconciler::reconcile(
+        &s.app.state.db,
+        &s.app.state.hub,
+        &stranger,
+        &tenant_id,
+        gatehouse::reconciler::Trigger::Manual,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, gatehouse::reconciler::Outcome::Failed);
+    assert!(r.error.unwrap_or_default().contains("invalid_client"));
+    let page = s
+        .admin
+        .get("acme", "/adminportal/user-source")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Microsoft refused Gatehouse&#x27;s own credentials")
+            || page.contains("Microsoft refused Gatehouse's own credentials"),
+        "the page says whose problem it is"
+    );
+}
+
+/// A client secret that expired (AADSTS7000222) is the operator's problem for every tenant,
+/// not a reason to re-authorize one.
+#[tokio::test]
+async fn an_expired_client_secret_is_reported_as_gatehouses_own_credentials() {
+    let s = setup().await;
+    let message = authorize(&s, true).await;
+    assert!(message.contains("Authorized"), "{message}");
+    let (status, body) = save(&s, "azuread", "contoso.com", "msp-").await;
+    assert_eq!(status, 200, "{body}");
+    let res = s
+        .emu
+        .control(
+            reqwest::Method::PUT,
+            &format!("/_emulator/apps/{}/secret", s.emu.app.client_id),
+            Some(json!({ "expiresAt": 1 })),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    // A new process: no token cached.
+    let fresh = gatehouse::entra::EntraClient::new(
+        &s.emu.base,
+        &s.emu.base,
+        &s.emu.app.client_id,
+        s.emu.app.secret.clone(),
+    );
+    let (tenant_id,): (String,) = sqlx::query_as("SELECT id FROM tenants WHERE slug = 'acme'")
+        .fetch_one(&s.app.state.db.pool)
+        .await
+        .unwrap();
+    let r = gatehouse::reconciler::reconcile(
+        &s.app.state.db,
+        &s.app.state.hub,
+        &fresh,
+        &tenant_id,
+        gatehouse::reconciler::Trigger::Manual,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, gatehouse::reconciler::Outcome::Failed);
+    let (health,): (Option<String>,) =
+        sqlx::query_as("SELECT entra_health FROM tenants WHERE id = $1")
+            .bind(&tenant_id)
+            .fetch_one(&s.app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(health.as_deref(), Some("app_credentials"));
 }
