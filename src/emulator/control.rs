@@ -614,7 +614,7 @@ struct LifecycleEvent {
     event: String,
 }
 
-/// Sends a lifecycle event (`reauthorizationRequired`, `subscriptionRemoved`, `missed`).
+/// Sends a lifecycle event (`reauthorizationRequired`, the only one Microsoft sends for users).
 async fn lifecycle(
     State(em): State<Emulator>,
     Path(id): Path<String>,

@@ -895,11 +895,15 @@ fn client_credentials(
     if now() - consent.granted_at < em.consent_delay_secs() {
         consent.roles.clear();
     }
-    let access = app_only_claims(tid, &app.client_id, &consent, TOKEN_SECONDS);
+    // Microsoft's access tokens live a random 60 to 90 minutes (75 on average), so a client
+    // must read `expires_in` rather than assume an hour.
+    // https://learn.microsoft.com/en-us/entra/identity-platform/access-tokens#token-lifetime
+    let lifetime = rand::Rng::gen_range(&mut rand::thread_rng(), 3600..=5400);
+    let access = app_only_claims(tid, &app.client_id, &consent, lifetime);
     Ok(json!({
         "token_type": "Bearer",
-        "expires_in": TOKEN_SECONDS,
-        "ext_expires_in": TOKEN_SECONDS,
+        "expires_in": lifetime,
+        "ext_expires_in": lifetime,
         "access_token": sign(em, &access)?,
     }))
 }

@@ -40,8 +40,8 @@
 //!   `retryAfter`, `latencyMs`, `dropValue`, `dropDeltaLink`); `DELETE` clears them.
 //! - `GET /_emulator/requests`: counts per route, keyed `"GET /v1.0/users/delta"`,
 //!   `"POST /{tenant}/oauth2/v2.0/token"` (the route pattern); `DELETE` resets them.
-//! - `POST /_emulator/subscriptions/{id}/lifecycle` `{"event"}`: `reauthorizationRequired`,
-//!   `subscriptionRemoved` or `missed`.
+//! - `POST /_emulator/subscriptions/{id}/lifecycle` `{"event"}`: `reauthorizationRequired`
+//!   (the only lifecycle event Microsoft sends for users).
 //! - `GET /_emulator/ui?token=…`: the control page (then a cookie); disable, enable, delete,
 //!   restore or purge users by hand.
 //!

@@ -170,13 +170,19 @@ async fn create(
         .split(',')
         .map(|c| c.trim().to_string())
         .collect();
+    // Users support `updated` and `deleted` only: creation and soft deletion arrive as
+    // `updated`, `deleted` is the permanent deletion.
+    // https://learn.microsoft.com/en-us/graph/api/resources/subscription?view=graph-rest-1.0
     if change_types
         .iter()
-        .any(|c| !matches!(c.as_str(), "created" | "updated" | "deleted"))
+        .any(|c| !matches!(c.as_str(), "updated" | "deleted"))
     {
         return Err(bad(
             &caller,
-            format!("Invalid changeType '{}'.", body.change_type),
+            format!(
+                "Invalid changeType '{}': the users resource supports updated and deleted.",
+                body.change_type
+            ),
         ));
     }
     if body.client_state.as_ref().is_some_and(|c| c.len() > 128) {
@@ -282,13 +288,22 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// What Microsoft calls a change of a user: everything but a permanent deletion is `updated`.
 fn change_type(kind: ChangeKind) -> &'static str {
     match kind {
-        ChangeKind::Created => "created",
-        ChangeKind::Updated | ChangeKind::Restored => "updated",
-        ChangeKind::SoftDeleted | ChangeKind::HardDeleted => "deleted",
+        ChangeKind::Created
+        | ChangeKind::Updated
+        | ChangeKind::Restored
+        | ChangeKind::SoftDeleted => "updated",
+        ChangeKind::HardDeleted => "deleted",
     }
 }
+
+/// A notification endpoint must answer with a 2xx within three seconds; Microsoft retries
+/// a failed delivery for up to four hours.
+/// https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(3);
+const RETRY_FOR: Duration = Duration::from_secs(4 * 3600);
 
 /// Sends the subscription's notifications until it is deleted or expires.
 async fn deliver(em: Emulator, id: String) {
@@ -338,17 +353,33 @@ async fn deliver(em: Emulator, id: String) {
             (sub, items)
         };
         for chunk in items.chunks(100) {
-            let res = em
-                .http()
-                .post(&sub.notification_url)
-                .json(&json!({ "value": chunk }))
-                .send()
-                .await;
-            if let Err(err) = res {
-                tracing::debug!(
-                    "emulator notification to {} failed: {err}",
-                    sub.notification_url
-                );
+            let body = json!({ "value": chunk });
+            let first = tokio::time::Instant::now();
+            let mut wait = Duration::from_secs(1);
+            loop {
+                let res = em
+                    .http()
+                    .post(&sub.notification_url)
+                    .timeout(DELIVERY_TIMEOUT)
+                    .json(&body)
+                    .send()
+                    .await;
+                match res {
+                    Ok(r) if r.status().is_success() => break,
+                    other => {
+                        tracing::debug!(
+                            "emulator notification to {} not accepted ({:?}); retrying",
+                            sub.notification_url,
+                            other.map(|r| r.status())
+                        );
+                    }
+                }
+                if first.elapsed() + wait > RETRY_FOR || !em.read().subscriptions.contains_key(&id)
+                {
+                    break;
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(300));
             }
         }
     }
@@ -362,19 +393,19 @@ pub enum LifecycleError {
     #[error("subscription {0} has no lifecycleNotificationUrl")]
     NoUrl(String),
     #[error(
-        "unknown lifecycle event {0}; use reauthorizationRequired, subscriptionRemoved or missed"
+        "lifecycle event {0} is not sent for users; Microsoft sends them reauthorizationRequired only"
     )]
     UnknownEvent(String),
     #[error("the lifecycle endpoint did not answer: {0}")]
     Delivery(String),
 }
 
-/// Sends a lifecycle event; `subscriptionRemoved` also removes the subscription.
+/// Sends a lifecycle event (for users: `reauthorizationRequired`).
 pub async fn send_lifecycle(em: &Emulator, id: &str, event: &str) -> Result<u16, LifecycleError> {
-    if !matches!(
-        event,
-        "reauthorizationRequired" | "subscriptionRemoved" | "missed"
-    ) {
+    // Users get `reauthorizationRequired` only; `subscriptionRemoved` and `missed` are sent
+    // for Outlook and Teams resources.
+    // https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events
+    if event != "reauthorizationRequired" {
         return Err(LifecycleError::UnknownEvent(event.to_string()));
     }
     let sub = em
@@ -387,9 +418,6 @@ pub async fn send_lifecycle(em: &Emulator, id: &str, event: &str) -> Result<u16,
         .lifecycle_url
         .clone()
         .ok_or_else(|| LifecycleError::NoUrl(id.to_string()))?;
-    if event == "subscriptionRemoved" {
-        em.write().subscriptions.remove(id);
-    }
     let body = json!({ "value": [{
         "subscriptionId": sub.id,
         "subscriptionExpirationDateTime": stamp(sub.expiration),

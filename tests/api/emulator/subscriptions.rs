@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 struct Received {
     bodies: Arc<Mutex<Vec<Value>>>,
     handshakes: Arc<Mutex<usize>>,
+    /// Notifications to answer `503` before accepting one (a hook that is briefly down).
+    refuse: Arc<Mutex<usize>>,
 }
 
 /// Echoes `validationToken` (unless `echo` is false) and records notification bodies.
@@ -31,6 +33,13 @@ async fn webhook(echo: bool) -> (String, Received) {
                         } else {
                             (axum::http::StatusCode::OK, "nope".to_string())
                         };
+                    }
+                    {
+                        let mut refuse = r.refuse.lock().unwrap();
+                        if *refuse > 0 {
+                            *refuse -= 1;
+                            return (axum::http::StatusCode::SERVICE_UNAVAILABLE, String::new());
+                        }
                     }
                     r.bodies
                         .lock()
@@ -184,4 +193,93 @@ async fn a_subscription_cannot_outlive_the_users_limit() {
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
+}
+
+/// Microsoft sends users only `updated` and `deleted`: a creation and a soft deletion arrive
+/// as `updated`, a permanent deletion as `deleted`; a subscription for `created` is refused,
+/// and so is any lifecycle event but `reauthorizationRequired`.
+#[tokio::test]
+async fn users_get_updated_and_deleted_only() {
+    let emu = spawn_emulator().await;
+    let token = emu.app_token().await;
+    let (url, received) = webhook(true).await;
+    let res = emu
+        .http
+        .post(emu.url("/v1.0/subscriptions"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "changeType": "created,updated", "notificationUrl": url, "resource": "users",
+            "expirationDateTime": in_minutes(60),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "created is not a change type of users");
+
+    let res = subscribe(&emu, &token, &url).await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let user = |path: String| {
+        let emu = &emu;
+        async move {
+            let method = if path.contains("DELETE ") {
+                reqwest::Method::DELETE
+            } else {
+                reqwest::Method::POST
+            };
+            let path = path.trim_start_matches("DELETE ").to_string();
+            let res = emu.control(method, &path, None).await;
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+        }
+    };
+    let base = format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users");
+    user(format!("DELETE {base}/{ALEX}")).await; // soft delete
+    let bodies = wait_for(&received, 1).await;
+    assert_eq!(bodies[0]["value"][0]["changeType"], "updated");
+    user(format!("DELETE {base}/{ALEX}?permanent=true")).await;
+    let bodies = wait_for(&received, 2).await;
+    assert_eq!(bodies[1]["value"][0]["changeType"], "deleted");
+
+    for event in ["subscriptionRemoved", "missed"] {
+        let res = emu
+            .control(
+                reqwest::Method::POST,
+                &format!("/_emulator/subscriptions/{id}/lifecycle"),
+                Some(json!({ "event": event })),
+            )
+            .await;
+        assert!(res.status().is_client_error(), "{event}: {}", res.status());
+    }
+}
+
+/// A notification endpoint that does not answer 2xx gets the notification again.
+#[tokio::test]
+async fn a_refused_delivery_is_retried() {
+    let emu = spawn_emulator().await;
+    let token = emu.app_token().await;
+    let (url, received) = webhook(true).await;
+    let res = subscribe(&emu, &token, &url).await;
+    assert_eq!(res.status(), 201);
+    *received.refuse.lock().unwrap() = 2;
+    let res = emu
+        .control(
+            reqwest::Method::POST,
+            &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{ALEX}/disable"),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    for _ in 0..80 {
+        if !received.bodies.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let bodies = received.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1, "delivered after two refusals");
+    assert_eq!(bodies[0]["value"][0]["resourceData"]["id"], ALEX);
+    assert_eq!(*received.refuse.lock().unwrap(), 0);
 }
