@@ -82,6 +82,8 @@ impl PushEvent {
 pub struct LoginHub {
     tx: broadcast::Sender<PushEvent>,
     pages: Arc<PageCache>,
+    /// On PostgreSQL: whether this instance hears the other instances right now.
+    listening: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl LoginHub {
@@ -90,7 +92,14 @@ impl LoginHub {
         Self {
             tx,
             pages: Arc::default(),
+            listening: Arc::default(),
         }
+    }
+
+    /// On PostgreSQL, true once this instance listens for the others' notifications (and
+    /// while it does); always false on SQLite, where there is nobody else to hear.
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<PushEvent> {
@@ -188,6 +197,8 @@ impl LoginHub {
                         // Whatever was sent while no one listened is lost: trust nothing
                         // remembered from before.
                         self.pages.forget_all();
+                        self.listening
+                            .store(true, std::sync::atomic::Ordering::SeqCst);
                         loop {
                             // `try_recv` says when the connection drops (sqlx reconnects,
                             // and notifications in between are lost).
@@ -203,6 +214,8 @@ impl LoginHub {
                                 }
                                 Err(err) => {
                                     tracing::warn!(error = %err, "login push listener lost; reconnecting");
+                                    self.listening
+                                        .store(false, std::sync::atomic::Ordering::SeqCst);
                                     break;
                                 }
                             }

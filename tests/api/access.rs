@@ -502,23 +502,6 @@ async fn an_expired_email_claim_asks_the_phone_to_verify_again() {
     assert_eq!(status, 200, "{message}");
 }
 
-/// Reads a push stream until `event` arrives (or fails after 5 s).
-async fn expect_event(res: reqwest::Response, event: &str) {
-    use futures::StreamExt;
-    let mut stream = res.bytes_stream();
-    let mut seen = String::new();
-    while let Some(chunk) = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
-        .await
-        .expect("an event within 5 s")
-    {
-        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-        if seen.contains(&format!("event: {event}")) {
-            return;
-        }
-    }
-    panic!("no {event} in {seen}");
-}
-
 /// The open page of a revoked phone's sign-in leaves: whether it was listening when the
 /// admin revoked the phone, or connected only afterwards (still loading at that moment).
 #[tokio::test]

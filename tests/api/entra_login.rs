@@ -2,7 +2,6 @@
 
 use crate::emulator::{spawn_emulator, Emu, ALEX};
 use crate::helpers::*;
-use futures::StreamExt;
 use gatehouse::emulator::CONTOSO_TENANT_ID;
 use gatehouse::server::config::EntraConfig;
 use serde_json::json;
@@ -28,6 +27,15 @@ async fn entra_tenant() -> (TestApp, Emu) {
     .await
     .unwrap();
     (app, emu)
+}
+
+/// How many users came from Entra ID.
+async fn entra_users(app: &TestApp) -> i64 {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE source = 'azuread'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    n
 }
 
 /// Approves a fresh login page of `acme` with `phone`.
@@ -107,11 +115,7 @@ async fn every_refusal_names_its_reason_and_onboards_nobody() {
         assert_eq!((s, c.as_str()), (status, code), "{email}: {msg}");
         assert!(msg.contains(words), "{email}: {msg}");
     }
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE source = 'azuread'")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(entra_users(&app).await, 0, "nobody was onboarded");
     let denied = app
         .audit_actions()
         .await
@@ -135,11 +139,7 @@ async fn when_entra_cannot_be_reached_nobody_signs_in() {
     assert!(res.status().is_success());
     let (s, code, msg) = error_code(approve(&app, &phone).await).await;
     assert_eq!((s, code.as_str()), (503, "entra_unavailable"), "{msg}");
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE source = 'azuread'")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(entra_users(&app).await, 0, "nobody was onboarded");
 }
 
 #[tokio::test]
@@ -183,22 +183,6 @@ async fn the_local_admin_who_connected_entra_still_signs_in() {
     let phone = app.phone_with_email("admin@acme.com").await;
     let res = approve(&app, &phone).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-}
-
-/// Reads a push stream until `event` arrives (or fails after 5 s).
-async fn expect_event(res: reqwest::Response, event: &str) {
-    let mut stream = res.bytes_stream();
-    let mut seen = String::new();
-    while let Some(chunk) = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
-        .await
-        .expect("an event within 5 s")
-    {
-        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-        if seen.contains(&format!("event: {event}")) {
-            return;
-        }
-    }
-    panic!("no {event} in {seen}");
 }
 
 #[tokio::test]
@@ -511,9 +495,5 @@ async fn a_slow_microsoft_makes_the_phone_try_again_instead_of_hanging() {
     assert_eq!((s, code.as_str()), (503, "entra_unavailable"), "{msg}");
     assert!(msg.contains("did not answer within 8 seconds"), "{msg}");
     assert!(msg.contains("try again"), "{msg}");
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE source = 'azuread'")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(entra_users(&app).await, 0, "nobody was onboarded");
 }

@@ -67,6 +67,17 @@ async fn start(config: Config, db_name: Option<String>, dir: Option<tempfile::Te
     tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
+    // On PostgreSQL the instance starts listening for the others a moment after it answers;
+    // its first LISTEN forgets the login pages kept before. Tests begin once it hears.
+    if state.db.is_postgres() {
+        for _ in 0..200 {
+            if state.hub.is_listening() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert!(state.hub.is_listening(), "the push listener started");
+    }
     TestApp {
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         state,
@@ -420,4 +431,21 @@ pub async fn sign_in(app: &TestApp, browser: &Browser, phone: &Phone, slug: &str
         .to_str()
         .unwrap()
         .to_string()
+}
+
+/// Reads a push stream until `event` arrives (or fails after 5 s).
+pub async fn expect_event(res: reqwest::Response, event: &str) {
+    use futures::StreamExt;
+    let mut stream = res.bytes_stream();
+    let mut seen = String::new();
+    while let Some(chunk) = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
+        .await
+        .expect("an event within 5 s")
+    {
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        if seen.contains(&format!("event: {event}")) {
+            return;
+        }
+    }
+    panic!("no {event} in {seen}");
 }

@@ -377,6 +377,29 @@ async fn the_first_connection_succeeds_while_microsoft_takes_20_seconds_to_apply
     );
 }
 
+/// Runs a reconciliation of `acme` with `client` (another process's view of Entra); the
+/// report and the tenant's id.
+async fn reconcile_with(
+    s: &Setup,
+    client: &gatehouse::entra::EntraClient,
+) -> (gatehouse::reconciler::RunReport, String) {
+    let (tenant_id,): (String,) = sqlx::query_as("SELECT id FROM tenants WHERE slug = 'acme'")
+        .fetch_one(&s.app.state.db.pool)
+        .await
+        .unwrap();
+    let r = gatehouse::reconciler::reconcile(
+        &s.app.state.db,
+        &s.app.state.hub,
+        client,
+        &tenant_id,
+        gatehouse::reconciler::Trigger::Manual,
+        false,
+    )
+    .await
+    .unwrap();
+    (r, tenant_id)
+}
+
 /// A self-signed RSA certificate and its key, as an operator would make with openssl.
 fn certificate() -> (String, String) {
     use rsa::pkcs8::{EncodePrivateKey, LineEnding};
@@ -435,20 +458,7 @@ async fn a_certificate_only_configuration_connects_and_reconciles() {
             gatehouse::entra::ClientCertificate::from_pem(&other_cert, &other_key).unwrap(),
         )),
     );
-    let (tenant_id,): (String,) = sqlx::query_as("SELECT id FROM tenants WHERE slug = 'acme'")
-        .fetch_one(&s.app.state.db.pool)
-        .await
-        .unwrap();
-    let r = gatehouse::reconciler::reconcile(
-        &s.app.state.db,
-        &s.app.state.hub,
-        &stranger,
-        &tenant_id,
-        gatehouse::reconciler::Trigger::Manual,
-        false,
-    )
-    .await
-    .unwrap();
+    let (r, _) = reconcile_with(&s, &stranger).await;
     assert_eq!(r.outcome, gatehouse::reconciler::Outcome::Failed);
     assert!(r.error.unwrap_or_default().contains("invalid_client"));
     let page = s
@@ -490,20 +500,7 @@ async fn an_expired_client_secret_is_reported_as_gatehouses_own_credentials() {
         &s.emu.app.client_id,
         s.emu.app.secret.clone(),
     );
-    let (tenant_id,): (String,) = sqlx::query_as("SELECT id FROM tenants WHERE slug = 'acme'")
-        .fetch_one(&s.app.state.db.pool)
-        .await
-        .unwrap();
-    let r = gatehouse::reconciler::reconcile(
-        &s.app.state.db,
-        &s.app.state.hub,
-        &fresh,
-        &tenant_id,
-        gatehouse::reconciler::Trigger::Manual,
-        false,
-    )
-    .await
-    .unwrap();
+    let (r, tenant_id) = reconcile_with(&s, &fresh).await;
     assert_eq!(r.outcome, gatehouse::reconciler::Outcome::Failed);
     let (health,): (Option<String>,) =
         sqlx::query_as("SELECT entra_health FROM tenants WHERE id = $1")
