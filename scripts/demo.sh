@@ -8,4 +8,4 @@ cargo leptos build
 
 say "starting the demo: open http://demo.localhost:3000 (phone app: http://localhost:3000/app)"
 export LEPTOS_SITE_ROOT=target/site
-exec "$CARGO_TARGET_DIR/debug/gatehouse" serve "$@"
+exec "$CARGO_TARGET_DIR/debug/gatehouse" serve --demo "$@"

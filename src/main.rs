@@ -31,6 +31,7 @@ async fn main() -> ExitCode {
 
 async fn serve(args: gatehouse::server::cli::ServeArgs) -> anyhow::Result<()> {
     let config: Config = args.into_config()?;
+    config.check_mail()?;
     let demo = config.demo;
     let app = Application::build(config.clone()).await?;
     tracing::info!(

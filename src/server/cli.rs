@@ -144,9 +144,17 @@ pub struct ServeArgs {
         default_value = "Gatehouse <no-reply@gatehouse.invalid>"
     )]
     pub mail_from: String,
-    /// Demo mode (default: on when no Entra app is configured).
-    #[arg(long, env = "GATEHOUSE_DEMO")]
+    /// Demo mode: a seeded `demo` tenant, the in-process Entra emulator and the dev outbox.
+    /// Only this flag (or GATEHOUSE_DEMO=true) turns it on.
+    #[arg(long, env = "GATEHOUSE_DEMO", num_args = 0..=1, default_missing_value = "true")]
     pub demo: Option<bool>,
+    /// Without SMTP_URL, keep mail on /_dev/outbox (readable by anyone who reaches the base
+    /// domain) for a private test install. Never on the internet.
+    #[arg(long, env = "GATEHOUSE_DEV_OUTBOX")]
+    pub dev_outbox: bool,
+    /// Bearer token /metrics requires (default: none; /metrics answers on the base domain only).
+    #[arg(long, env = "GATEHOUSE_METRICS_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub metrics_token: Option<SecretString>,
     /// Where the built site (pkg/, app/) lives.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
@@ -241,7 +249,7 @@ impl ServeArgs {
                 bail!("SMTP_URL must start with smtp:// or smtps://");
             }
         }
-        let demo = self.demo.unwrap_or(self.entra_client_id.is_none());
+        let demo = self.demo.unwrap_or(false);
         Ok(Config {
             database_url: self.db.database_url,
             listen: self.listen,
@@ -257,6 +265,8 @@ impl ServeArgs {
             smtp_url: self.smtp_url,
             mail_from: self.mail_from,
             demo,
+            dev_outbox: self.dev_outbox,
+            metrics_token: self.metrics_token,
             site_root: self.site_root,
             limits: Limits {
                 code_mails_per_address: self.code_mails_per_address,
@@ -312,14 +322,31 @@ mod tests {
     }
 
     #[test]
-    fn demo_mode_is_on_without_an_entra_app_unless_turned_off() {
-        assert!(serve_args(&[]).into_config().unwrap().demo);
+    fn demo_mode_is_on_only_when_asked() {
         assert!(
-            !serve_args(&["--entra-client-id", "x"])
-                .into_config()
-                .unwrap()
-                .demo
+            !serve_args(&[]).into_config().unwrap().demo,
+            "not by default"
         );
+        assert!(serve_args(&["--demo"]).into_config().unwrap().demo);
+        assert!(serve_args(&["--demo", "true"]).into_config().unwrap().demo);
         assert!(!serve_args(&["--demo", "false"]).into_config().unwrap().demo);
+    }
+
+    #[test]
+    fn serving_needs_a_mail_relay_unless_asked_otherwise() {
+        let check = |extra: &[&str]| serve_args(extra).into_config().unwrap().check_mail();
+        let err = check(&[]).unwrap_err().to_string();
+        assert!(err.contains("SMTP_URL") && err.contains("--demo"), "{err}");
+        assert!(check(&["--demo"]).is_ok());
+        assert!(check(&["--dev-outbox"]).is_ok());
+        assert!(check(&["--smtp-url", "smtps://u:p@mail.example:465"]).is_ok());
+    }
+
+    #[test]
+    fn the_metrics_token_does_not_show_in_debug_output() {
+        let args = serve_args(&["--metrics-token", "m3tr1cs-t0ken"]);
+        assert!(!format!("{args:?}").contains("m3tr1cs-t0ken"));
+        let config = args.into_config().unwrap();
+        assert!(!format!("{config:?}").contains("m3tr1cs-t0ken"));
     }
 }

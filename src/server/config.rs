@@ -15,6 +15,10 @@ pub struct Config {
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
     pub demo: bool,
+    /// Mail without SMTP_URL goes to /_dev/outbox outside demo mode too (a private install).
+    pub dev_outbox: bool,
+    /// Bearer token /metrics requires, if any.
+    pub metrics_token: Option<SecretString>,
     pub site_root: PathBuf,
     pub limits: Limits,
 }
@@ -52,6 +56,20 @@ pub struct EntraConfig {
 }
 
 impl Config {
+    /// `serve` refuses to start without a mail relay: verification codes would sit on a page
+    /// anyone can read. Demo mode and `--dev-outbox` say that is meant.
+    pub fn check_mail(&self) -> anyhow::Result<()> {
+        if self.smtp_url.is_none() && !self.demo && !self.dev_outbox {
+            anyhow::bail!(
+                "SMTP_URL is not set, so verification codes could reach nobody but a page anyone can read. \
+                 Set SMTP_URL (smtps://user:pass@relay:465, or smtp://…?tls=required), or run \
+                 `gatehouse serve --demo` for the demo, or add --dev-outbox (GATEHOUSE_DEV_OUTBOX=true) \
+                 for a private test install."
+            );
+        }
+        Ok(())
+    }
+
     /// True when the public URL is https, so cookies must carry `Secure`.
     pub fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")
@@ -93,6 +111,8 @@ impl Config {
             smtp_url: None,
             mail_from: "Gatehouse <no-reply@gatehouse.invalid>".into(),
             demo: false,
+            dev_outbox: false,
+            metrics_token: None,
             site_root: PathBuf::from("target/site"),
             limits: Limits::default(),
         }

@@ -37,8 +37,9 @@ pub async fn resolve_site(State(state): State<AppState>, mut req: Request, next:
         .or_else(|| req.uri().host().map(|h| h.to_ascii_lowercase()))
         .unwrap_or_default();
     let path = req.uri().path();
-    // Probes and metrics answer on any host: load balancers rarely send a tenant's name.
-    if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+    // Probes answer on any host: load balancers rarely send a tenant's name. Metrics go
+    // through the usual resolution and answer on the base domain only.
+    if matches!(path, "/healthz" | "/readyz") {
         return next.run(req).await;
     }
     let base = state.config.base_host().to_ascii_lowercase();

@@ -40,7 +40,7 @@ impl Application {
         let db = Db::connect(&config.database_url).await?;
         let mailer = Mailer::from_config(&config)?;
         if mailer.is_outbox() && !config.demo {
-            tracing::warn!("SMTP_URL is not set: mail goes to /_dev/outbox on the base domain, readable by anyone who can reach it. Set SMTP_URL in production.");
+            tracing::warn!("--dev-outbox: mail goes to /_dev/outbox on the base domain, readable by anyone who can reach it, verification codes included. Never run this on the internet; set SMTP_URL.");
         }
         if config.demo {
             seed_demo(&db).await?;
@@ -221,7 +221,33 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus text, on the base domain only, and behind `GATEHOUSE_METRICS_TOKEN` when set.
+async fn metrics(
+    State(state): State<AppState>,
+    Extension(site): Extension<Site>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if !matches!(site, Site::Base) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    if let Some(token) = &state.config.metrics_token {
+        use sha2::{Digest, Sha256};
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        // Digests, so the comparison time does not tell where a guess goes wrong.
+        if Sha256::digest(given.as_bytes())
+            != Sha256::digest(secrecy::ExposeSecret::expose_secret(token).as_bytes())
+        {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+            )
+                .into_response();
+        }
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -234,7 +260,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 /// Mail that would have been sent, for demos and tests without an SMTP relay.
 async fn outbox(State(state): State<AppState>, Extension(site): Extension<Site>) -> Response {
-    if !state.mailer.is_outbox() || !matches!(site, Site::Base) {
+    // The outbox exists in demo mode (or with --dev-outbox) only: elsewhere anyone could read
+    // every verification code and sign in as anyone.
+    let asked = state.config.demo || state.config.dev_outbox;
+    if !asked || !state.mailer.is_outbox() || !matches!(site, Site::Base) {
         return StatusCode::NOT_FOUND.into_response();
     }
     let messages = match mail::outbox(&state.db, 50).await {

@@ -54,3 +54,17 @@ fn tenant_create_makes_a_tenant_and_refuses_bad_input_with_reasons() {
     assert!(!ok);
     assert!(out.contains("invalid admin email"), "{out}");
 }
+
+/// `serve` without a mail relay refuses to start and says what to set.
+#[test]
+fn serve_without_smtp_refuses_to_start_and_says_what_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("serve.db").display());
+    let (ok, out) = gatehouse(&db, &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("SMTP_URL") && out.contains("--demo"), "{out}");
+    assert!(
+        !dir.path().join("serve.db").exists(),
+        "nothing was created before the refusal"
+    );
+}
