@@ -16,6 +16,23 @@ pub struct Ctx {
     pub login_id: String,
 }
 
+/// Answers the server function with the status the error means (401 not signed in, 403 not
+/// allowed, 404 not here) instead of a 500.
+fn refuse(err: AppError) -> AppError {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(match err {
+            AppError::NotSignedIn => axum::http::StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => axum::http::StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => axum::http::StatusCode::NOT_FOUND,
+            AppError::Invalid(_) => axum::http::StatusCode::BAD_REQUEST,
+            AppError::Internal | AppError::Transport(_) => {
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR
+            }
+        });
+    }
+    err
+}
+
 pub fn state() -> Result<AppState, AppError> {
     use_context::<AppState>().ok_or(AppError::Internal)
 }
@@ -24,7 +41,11 @@ pub fn state() -> Result<AppState, AppError> {
 pub fn tenant() -> Result<Tenant, AppError> {
     use_context::<axum::http::request::Parts>()
         .and_then(|p| p.extensions.get::<Tenant>().cloned())
-        .ok_or_else(|| AppError::NotFound("This page belongs to a tenant's address.".into()))
+        .ok_or_else(|| {
+            refuse(AppError::NotFound(
+                "This page belongs to a tenant's address.".into(),
+            ))
+        })
 }
 
 pub async fn signed_in() -> Result<Ctx, AppError> {
@@ -35,7 +56,7 @@ pub async fn signed_in() -> Result<Ctx, AppError> {
         .map_err(|_| AppError::Internal)?;
     let SignedIn { login_id, user } = session::current(&state, &session, &tenant)
         .await?
-        .ok_or(AppError::NotSignedIn)?;
+        .ok_or_else(|| refuse(AppError::NotSignedIn))?;
     Ok(Ctx {
         state,
         tenant,
@@ -48,7 +69,7 @@ pub async fn signed_in() -> Result<Ctx, AppError> {
 pub async fn admin() -> Result<Ctx, AppError> {
     let ctx = signed_in().await?;
     if ctx.user.role != crate::domain::Role::Admin {
-        return Err(AppError::Forbidden);
+        return Err(refuse(AppError::Forbidden));
     }
     Ok(ctx)
 }

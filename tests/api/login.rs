@@ -556,6 +556,16 @@ async fn a_session_does_not_carry_over_to_another_tenant() {
     let browser = app.browser(&["acme", "beta"]);
     sign_in(&app, &browser, &phone, "acme").await;
     assert_eq!(browser.get("beta", "/home").await.status(), 303);
+    // Beta's portal functions answer "not signed in" (401), not an error of the server.
+    let res = browser
+        .client
+        .post(browser.url("beta", "/api/users/list"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(res.text().await.unwrap().contains("NotSignedIn"));
     let page = browser.login_page("beta").await;
     let (s, code, _) = error_code(
         phone
