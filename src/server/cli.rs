@@ -88,9 +88,11 @@ pub struct DbArgs {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "sqlite://data/gatehouse.db"
+        hide_env_values = true,
+        default_value = "sqlite://data/gatehouse.db",
+        value_parser = database_url
     )]
-    pub database_url: String,
+    pub database_url: crate::server::config::DatabaseUrl,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -173,6 +175,10 @@ pub struct ServeArgs {
 /// Parses a secret flag straight into a wrapper that redacts it in `Debug`.
 fn secret(raw: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(raw.to_string()))
+}
+
+fn database_url(s: &str) -> Result<crate::server::config::DatabaseUrl, String> {
+    Ok(crate::server::config::DatabaseUrl::from(s))
 }
 
 impl ServeArgs {
@@ -297,16 +303,22 @@ mod tests {
             "s3cr3t-value",
             "--smtp-url",
             "smtp://u:pw-123@mail.example:587",
+            "--database-url",
+            "postgres://gatehouse:dbpw-9@db.internal/gatehouse",
         ]);
         let shown = format!("{args:?}");
         assert!(
-            !shown.contains("s3cr3t-value") && !shown.contains("pw-123"),
+            !shown.contains("s3cr3t-value")
+                && !shown.contains("pw-123")
+                && !shown.contains("dbpw-9"),
             "{shown}"
         );
         let config = args.into_config().unwrap();
         let shown = format!("{config:?}");
         assert!(
-            !shown.contains("s3cr3t-value") && !shown.contains("pw-123"),
+            !shown.contains("s3cr3t-value")
+                && !shown.contains("pw-123")
+                && !shown.contains("dbpw-9"),
             "{shown}"
         );
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// Everything `gatehouse serve` needs to know, resolved from flags and environment.
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     pub listen: SocketAddr,
     /// `localhost:3000`: the mobile app lives here, tenants on `{slug}.{base_domain}`.
     pub base_domain: String,
@@ -95,9 +95,9 @@ impl Config {
     }
 
     /// A configuration for tests and tools: a given database, port 0, no Entra, no SMTP.
-    pub fn for_tests(database_url: String) -> Self {
+    pub fn for_tests(database_url: impl Into<DatabaseUrl>) -> Self {
         Self {
-            database_url,
+            database_url: database_url.into(),
             listen: "127.0.0.1:0".parse().expect("literal address"),
             base_domain: "localhost".into(),
             public_url: "http://localhost".into(),
@@ -116,5 +116,72 @@ impl Config {
             site_root: PathBuf::from("target/site"),
             limits: Limits::default(),
         }
+    }
+}
+
+/// A database URL. Its password never shows in `Debug` output (nor, through `--help`, on a
+/// screen): `postgres://gatehouse:***@db/gatehouse`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with its password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            Ok(_) => self.0.clone(),
+            Err(_) => "[a database URL that does not parse]".into(),
+        }
+    }
+}
+
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(s: &str) -> Self {
+        Self(s.to_string())
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_password_never_shows_in_debug_output() {
+        let url = DatabaseUrl::from("postgres://gatehouse:hunter2@db.internal:5432/gatehouse");
+        let shown = format!("{url:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("gatehouse:***@db.internal"), "{shown}");
+        assert_eq!(
+            url.as_str(),
+            "postgres://gatehouse:hunter2@db.internal:5432/gatehouse"
+        );
+        let sqlite = DatabaseUrl::from("sqlite://data/gatehouse.db");
+        assert!(format!("{sqlite:?}").contains("sqlite://data/gatehouse.db"));
     }
 }

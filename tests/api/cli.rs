@@ -68,3 +68,15 @@ fn serve_without_smtp_refuses_to_start_and_says_what_to_set() {
         "nothing was created before the refusal"
     );
 }
+
+/// `--help` shows where each setting comes from, never a database password from the
+/// environment.
+#[test]
+fn help_does_not_show_the_database_password() {
+    let (_, out) = gatehouse(
+        "postgres://gatehouse:dbpw-help-9@db.internal/gatehouse",
+        &["serve", "--help"],
+    );
+    assert!(out.contains("DATABASE_URL"), "{out}");
+    assert!(!out.contains("dbpw-help-9"), "{out}");
+}

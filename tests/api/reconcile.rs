@@ -801,7 +801,7 @@ async fn the_reconcile_cli_beside_a_running_server_skips_the_tenant_it_is_reconc
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     command
         .args(["reconcile", "--tenant", "acme"])
-        .env("DATABASE_URL", &w.app.state.config.database_url)
+        .env("DATABASE_URL", w.app.state.config.database_url.as_str())
         .env("ENTRA_CLIENT_ID", &w.emu.app.client_id)
         .env("ENTRA_CLIENT_SECRET", w.emu.secret())
         .env("ENTRA_AUTHORITY_URL", &w.emu.base)
