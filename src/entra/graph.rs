@@ -123,6 +123,28 @@ pub struct DeltaEntry {
     pub other_addresses: Option<Vec<String>>,
 }
 
+/// The address of an SMTP proxy address (`SMTP:` primary, `smtp:` alias); other kinds
+/// (`X500:`, `SIP:` …) are not mail addresses.
+fn smtp_address(proxy: &str) -> Option<&str> {
+    proxy
+        .split_once(':')
+        .filter(|(kind, _)| kind.eq_ignore_ascii_case("smtp"))
+        .map(|(_, addr)| addr)
+}
+
+impl DirectoryUser {
+    /// Every address Entra lists for the account: sign-in name, mail, SMTP proxy addresses
+    /// and other mails.
+    pub fn addresses(&self) -> impl Iterator<Item = &str> {
+        self.user_principal_name
+            .as_deref()
+            .into_iter()
+            .chain(self.mail.as_deref())
+            .chain(self.proxy_addresses.iter().filter_map(|p| smtp_address(p)))
+            .chain(self.other_mails.iter().map(String::as_str))
+    }
+}
+
 /// The SMTP proxy addresses and other mails of a delta entry, if it carries either.
 fn other_addresses(item: &Value) -> Option<Vec<String>> {
     let strings = |key: &str| {
@@ -140,12 +162,9 @@ fn other_addresses(item: &Value) -> Option<Vec<String>> {
     }
     let mut all: Vec<String> = proxies
         .unwrap_or_default()
-        .into_iter()
-        .filter_map(|p| {
-            p.split_once(':')
-                .filter(|(kind, _)| kind.eq_ignore_ascii_case("smtp"))
-                .map(|(_, addr)| addr.to_string())
-        })
+        .iter()
+        .filter_map(|p| smtp_address(p))
+        .map(str::to_string)
         .collect();
     all.extend(others.unwrap_or_default());
     Some(all)

@@ -75,21 +75,10 @@ fn recheck(found: Option<&DirectoryUser>, domain: &str) -> Recheck {
 /// True when the account's sign-in name, mail, an SMTP proxy address or another mail is in
 /// `domain`.
 fn has_address_in(u: &DirectoryUser, domain: &str) -> bool {
-    let proxies = u.proxy_addresses.iter().filter_map(|p| {
-        p.split_once(':')
-            .filter(|(kind, _)| kind.eq_ignore_ascii_case("smtp"))
-            .map(|(_, a)| a)
-    });
-    u.user_principal_name
-        .as_deref()
-        .into_iter()
-        .chain(u.mail.as_deref())
-        .chain(proxies)
-        .chain(u.other_mails.iter().map(String::as_str))
-        .any(|a| {
-            a.rsplit_once('@')
-                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
-        })
+    u.addresses().any(|a| {
+        a.rsplit_once('@')
+            .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
+    })
 }
 
 /// Approves a held run: offboards the held users Graph still finds gone or disabled.
