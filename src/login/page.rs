@@ -110,11 +110,17 @@ mod live {
                 set_timeout(reload, std::time::Duration::from_secs(4));
             });
         let expired = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| reload());
-        let _ =
-            source.add_event_listener_with_callback("approved", approved.as_ref().unchecked_ref());
-        let _ = source.add_event_listener_with_callback("denied", denied.as_ref().unchecked_ref());
-        let _ =
-            source.add_event_listener_with_callback("cancelled", denied.as_ref().unchecked_ref());
+        use crate::domain::ChallengeStatus;
+        let _ = source.add_event_listener_with_callback(
+            ChallengeStatus::Approved.as_str(),
+            approved.as_ref().unchecked_ref(),
+        );
+        for refused in [ChallengeStatus::Denied, ChallengeStatus::Cancelled] {
+            let _ = source.add_event_listener_with_callback(
+                refused.as_str(),
+                denied.as_ref().unchecked_ref(),
+            );
+        }
         let _ =
             source.add_event_listener_with_callback("expired", expired.as_ref().unchecked_ref());
         // The listeners live as long as the page.

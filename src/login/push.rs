@@ -38,10 +38,14 @@ impl PushEvent {
         format!("user:{user_id}")
     }
 
-    pub fn challenge(c: &Challenge, outcome: &str, reason: Option<&str>) -> Self {
+    pub fn challenge(
+        c: &Challenge,
+        outcome: crate::domain::ChallengeStatus,
+        reason: Option<&str>,
+    ) -> Self {
         Self {
             topic: Self::challenge_topic(&c.id),
-            outcome: outcome.into(),
+            outcome: outcome.as_str().into(),
             reason: reason.map(str::to_string),
             browser: Some(c.binding_hash.clone()),
         }

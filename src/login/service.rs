@@ -347,7 +347,7 @@ pub async fn deny(
         .commit_and_publish(
             tx,
             &state.db,
-            PushEvent::challenge(c, "denied", Some(for_browser)),
+            PushEvent::challenge(c, ChallengeStatus::Denied, Some(for_browser)),
         )
         .await?;
     Ok(true)

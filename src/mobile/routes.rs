@@ -287,5 +287,7 @@ async fn deny(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let req = body(b)?;
     service::deny(&state, &id, q.tenant.as_deref(), &req.jws).await?;
-    Ok(Json(serde_json::json!({ "status": "denied" })))
+    Ok(Json(
+        serde_json::json!({ "status": crate::domain::ChallengeStatus::Denied.as_str() }),
+    ))
 }

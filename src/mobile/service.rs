@@ -469,7 +469,11 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
     .await?;
     state
         .hub
-        .commit_and_publish(tx, &state.db, PushEvent::challenge(&c, "approved", None))
+        .commit_and_publish(
+            tx,
+            &state.db,
+            PushEvent::challenge(&c, ChallengeStatus::Approved, None),
+        )
         .await?;
     Ok(User {
         status: UserStatus::Active,

@@ -44,14 +44,19 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    /// The run record's outcome this report stands for; a skipped run records none.
+    pub fn recorded(self) -> Option<RunOutcome> {
         match self {
-            Outcome::Ok => "ok",
-            Outcome::Failed => "failed",
-            Outcome::Held => "held",
-            Outcome::DryRun => "dry_run",
-            Outcome::Skipped => "skipped",
+            Outcome::Ok => Some(RunOutcome::Ok),
+            Outcome::Failed => Some(RunOutcome::Failed),
+            Outcome::Held => Some(RunOutcome::Held),
+            Outcome::DryRun => Some(RunOutcome::DryRun),
+            Outcome::Skipped => None,
         }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.recorded().map_or("skipped", RunOutcome::as_str)
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Connection {
     pub domain: String,
     pub connected_at: String,
     pub connected_by: String,
+    /// True while the last call to Microsoft left nothing wrong.
+    pub healthy: bool,
     pub health: String,
 }
 

@@ -182,7 +182,7 @@ fn SourceForm(v: SourceView, save: ServerAction<SaveSource>) -> impl IntoView {
                                         <dt>"Domain"</dt><dd>{c.domain.clone()}</dd>
                                         <dt>"Connected"</dt><dd>{format!("{} by {}", c.connected_at, c.connected_by)}</dd>
                                         <dt>"Health"</dt>
-                                        <dd id="connection-health" class=if c.health == "ok" { "ok" } else { "flash error" }>{c.health.clone()}</dd>
+                                        <dd id="connection-health" class=if c.healthy { "ok" } else { "flash error" }>{c.health.clone()}</dd>
                                     </dl>
                                 </div>
                             })}

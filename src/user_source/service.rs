@@ -390,7 +390,7 @@ pub async fn save(
                 Some(&tenant.id),
                 &admin.username,
                 "user_source.saved",
-                "local",
+                UserSource::Local.as_str(),
                 &format!("prefix \"{}\"", prefix.as_str()),
             )
             .await?;
@@ -432,7 +432,7 @@ pub async fn save(
                 Some(&tenant.id),
                 &admin.username,
                 "user_source.saved",
-                "azuread",
+                UserSource::AzureAd.as_str(),
                 &format!(
                     "{} ({}), domain {domain}, prefix \"{}\"",
                     auth.org_name,

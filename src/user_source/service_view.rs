@@ -8,6 +8,10 @@ use crate::tenants::Tenant;
 
 pub async fn view(state: &AppState, tenant: &Tenant) -> anyhow::Result<SourceView> {
     let row = crate::tenants::service::connection(&state.db, &tenant.id).await?;
+    let health = match row.entra_health.as_deref() {
+        None => Ok(EntraHealth::Ok),
+        Some(stored) => stored.parse::<EntraHealth>().map_err(|e| e.value),
+    };
     let connected = match (tenant.user_source, &tenant.entra_tenant_id) {
         (UserSource::AzureAd, Some(tid)) => Some(Connection {
             org_name: tenant.entra_org_name.clone().unwrap_or_default(),
@@ -15,11 +19,11 @@ pub async fn view(state: &AppState, tenant: &Tenant) -> anyhow::Result<SourceVie
             domain: tenant.entra_domain.clone().unwrap_or_default(),
             connected_at: row.entra_connected_at.map(format_time).unwrap_or_default(),
             connected_by: row.entra_connected_by.unwrap_or_default(),
-            // A value this version does not know (an older one's wording) is shown as stored.
-            health: match row.entra_health.as_deref().map(str::parse::<EntraHealth>) {
-                None => EntraHealth::Ok.describe().to_string(),
-                Some(Ok(h)) => h.describe().to_string(),
-                Some(Err(e)) => e.value,
+            healthy: health == Ok(EntraHealth::Ok),
+            health: match health {
+                Ok(h) => h.describe().to_string(),
+                // A value this version does not know (an older one's wording) is shown as stored.
+                Err(stored) => stored,
             },
         }),
         _ => None,
