@@ -1,4 +1,5 @@
 import { defineConfig } from "@playwright/test";
+import { randomUUID } from "node:crypto";
 import * as os from "node:os";
 import * as path from "node:path";
 
@@ -12,6 +13,9 @@ export const TENANT = `http://acme.localhost:${PORT}`;
 export const DEMO_TENANT = `http://demo.localhost:${PORT}`;
 /** The demo's in-process Entra emulator listens 100 ports above Gatehouse. */
 export const EMULATOR = `http://localhost:${PORT + 100}`;
+/** The demo emulator's control token is random unless set; the stories draw their own, once
+ * (the config is read again in each worker, which inherits the runner's environment). */
+export const EMULATOR_TOKEN = (process.env.GATEHOUSE_E2E_EMULATOR_TOKEN ??= `e2e-${randomUUID()}`);
 export const DB_FILE = path.join(__dirname, ".tmp", "e2e.db");
 
 const targetDir = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), ".cache", "gatehouse", "target");
@@ -50,6 +54,7 @@ export default defineConfig({
       GATEHOUSE_LISTEN: `127.0.0.1:${PORT}`,
       GATEHOUSE_BASE_DOMAIN: `localhost:${PORT}`,
       GATEHOUSE_DEMO: "true",
+      EMULATOR_CONTROL_TOKEN: EMULATOR_TOKEN,
       LEPTOS_SITE_ROOT: path.join(__dirname, "..", "target", "site"),
       RUST_LOG: "warn",
       // The stories verify the admin's address in almost every spec, all from one IP; the

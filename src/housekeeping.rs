@@ -70,9 +70,13 @@ pub async fn sweep(db: &Db, at: i64) -> anyhow::Result<Swept> {
 
 /// Sweeps every ten minutes, the first time ten minutes after start (nothing is urgent, and
 /// start-up has its own work). A failed sweep is logged and tried again.
-pub async fn run_until_stopped(db: Db) -> anyhow::Result<()> {
+pub async fn run_until_stopped(
+    db: Db,
+    throttles: std::sync::Arc<crate::server::throttle::Throttles>,
+) -> anyhow::Result<()> {
     loop {
         tokio::time::sleep(EVERY).await;
+        throttles.forget_idle();
         match sweep(&db, now()).await {
             Ok(swept) => tracing::debug!(?swept, "housekeeping"),
             Err(err) => tracing::warn!(error = ?err, "housekeeping failed; trying again later"),

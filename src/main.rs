@@ -94,6 +94,7 @@ async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Resul
     let mut failed = 0;
     for (id, slug) in tenants {
         let r = reconciler::reconcile(&db, &hub, &entra, &id, Trigger::Cli, args.dry_run).await?;
+        reconciler::record_request(&db, &id, "gatehouse reconcile (CLI)", args.dry_run, &r).await?;
         println!(
             "{slug}: {} — {} Graph request(s), {} user(s) checked, {} {}{}",
             r.outcome.as_str(),

@@ -1,6 +1,6 @@
 import { expect, test, type Page } from "@playwright/test";
 import { DEMO_ADMIN, approveOnPhone, matchNumber, newDesktop, newPhone, scanQr, signIn, verifyEmail } from "./helpers";
-import { DEMO_TENANT as TENANT, EMULATOR } from "../playwright.config";
+import { DEMO_TENANT as TENANT, EMULATOR, EMULATOR_TOKEN } from "../playwright.config";
 
 /** Authorize on the User source page: sign in at the emulator as Megan, consent for Contoso. */
 async function connectContoso(admin: Page): Promise<void> {
@@ -44,7 +44,7 @@ test("the seed story: connect Contoso, onboard Alex by QR, delete Alex in Entra,
 
   // Someone deletes Alex on the emulator's control page.
   const control = await (await browser.newContext()).newPage();
-  await control.goto(`${EMULATOR}/_emulator/ui?token=demo`);
+  await control.goto(`${EMULATOR}/_emulator/ui?token=${EMULATOR_TOKEN}`);
   const row = control.locator("tr", { hasText: "alex@contoso.com" });
   await row.getByRole("button", { name: "Delete", exact: true }).click();
   await expect(control.locator("tr", { hasText: "alex@contoso.com" })).toContainText("deleted");

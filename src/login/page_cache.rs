@@ -8,9 +8,9 @@
 //! browser hears of it), when the code nears its end (the page must draw the next one), and
 //! after `TRUST_FOR` in any case, should a message between replicas be lost.
 //!
-//! A kept page repeats the script nonce Leptos drew for it. Gatehouse sends no
-//! Content-Security-Policy; one built on nonces would need a fresh nonce filled in per load,
-//! like the time left.
+//! A kept page has holes for the script nonce as well: each load has its own
+//! Content-Security-Policy nonce (`server::headers`), filled in like the time left, so a page
+//! served from memory never repeats a nonce another answer carried.
 
 use super::api::countdown_text;
 use super::service::{Challenge, RENEW_WITHIN_SECS};
@@ -41,12 +41,15 @@ enum Piece {
     Countdown,
     /// The seconds left, in the page's data for hydration.
     Seconds,
+    /// The script nonce of the answer.
+    Nonce,
 }
 
 impl Template {
-    /// Splits a page rendered with `TEMPLATE_SECS`; `None` unless each mark appears exactly
-    /// once (the page is not what this cache expects, so it is not kept).
-    fn parse(body: &str, content_type: String) -> Option<Self> {
+    /// Splits a page rendered with `TEMPLATE_SECS` and script nonce `nonce`; `None` unless
+    /// each time mark appears exactly once (the page is not what this cache expects, so it is
+    /// not kept). The nonce may appear any number of times.
+    fn parse(body: &str, content_type: String, nonce: &str) -> Option<Self> {
         let countdown = countdown_text(TEMPLATE_SECS);
         let seconds = TEMPLATE_SECS.to_string();
         let mut marks: Vec<(usize, usize, Piece)> = Vec::new();
@@ -58,8 +61,14 @@ impl Template {
             }
             marks.push((at, mark.len(), piece));
         }
+        if nonce.is_empty() {
+            return None;
+        }
+        for (at, _) in body.match_indices(nonce) {
+            marks.push((at, nonce.len(), Piece::Nonce));
+        }
         marks.sort_by_key(|(at, _, _)| *at);
-        let mut pieces = Vec::with_capacity(5);
+        let mut pieces = Vec::with_capacity(2 * marks.len() + 1);
         let mut from = 0;
         for (at, len, piece) in marks {
             if at < from {
@@ -76,7 +85,7 @@ impl Template {
         })
     }
 
-    fn fill(&self, secs_left: i64) -> String {
+    fn fill(&self, secs_left: i64, nonce: &str) -> Page {
         let countdown = countdown_text(secs_left);
         let seconds = secs_left.to_string();
         let mut page = String::with_capacity(
@@ -93,9 +102,14 @@ impl Template {
                 Piece::Text(t) => t,
                 Piece::Countdown => &countdown,
                 Piece::Seconds => &seconds,
+                Piece::Nonce => nonce,
             });
         }
-        page
+        Page {
+            content_type: self.content_type.clone(),
+            body: page,
+            nonce: nonce.to_string(),
+        }
     }
 }
 
@@ -109,6 +123,7 @@ pub fn fill_once(rendered: Page, secs_left: i64) -> Page {
             .replace(&countdown_text(TEMPLATE_SECS), &countdown_text(secs_left))
             .replace(&TEMPLATE_SECS.to_string(), &secs_left.to_string()),
         content_type: rendered.content_type,
+        nonce: rendered.nonce,
     }
 }
 
@@ -120,11 +135,12 @@ struct Entry {
     template: std::sync::Arc<Template>,
 }
 
-/// A login page: its content type and body.
+/// A login page: its content type, body, and the script nonce it carries.
 #[derive(Debug, PartialEq)]
 pub struct Page {
     pub content_type: String,
     pub body: String,
+    pub nonce: String,
 }
 
 /// Login pages by browser (the hash of its binding cookie), one waiting code each.
@@ -146,7 +162,8 @@ impl PageCache {
     /// The browser's page, if memory may answer for it at `at` (unix seconds): the code is
     /// still waiting as far as this replica knows, and is not so near its end that the page
     /// must draw the next one (`RENEW_WITHIN_SECS`, as the database read decides).
-    pub fn page(&self, browser: &str, tenant_id: &str, at: i64) -> Option<Page> {
+    /// The page carries `nonce`, the script nonce of the answer it goes out in.
+    pub fn page(&self, browser: &str, tenant_id: &str, at: i64, nonce: &str) -> Option<Page> {
         let (template, secs_left) = {
             let pages = self.pages();
             let entry = pages.get(browser)?;
@@ -159,15 +176,12 @@ impl PageCache {
             (entry.template.clone(), entry.expires_at - at)
         };
         self.served_from_memory.fetch_add(1, Ordering::Relaxed);
-        Some(Page {
-            content_type: template.content_type.clone(),
-            body: template.fill(secs_left),
-        })
+        Some(template.fill(secs_left, nonce))
     }
 
     /// The database has just said (after `epoch`) that `challenge` still waits: if its page
     /// is kept, it is trusted again and served.
-    pub fn confirm(&self, challenge: &Challenge, at: i64, epoch: u64) -> Option<Page> {
+    pub fn confirm(&self, challenge: &Challenge, at: i64, epoch: u64, nonce: &str) -> Option<Page> {
         let mut pages = self.pages();
         if self.epoch() != epoch {
             return None;
@@ -177,16 +191,17 @@ impl PageCache {
             return None;
         }
         entry.trusted_until = Instant::now() + TRUST_FOR;
-        Some(Page {
-            content_type: entry.template.content_type.clone(),
-            body: entry.template.fill(entry.expires_at - at),
-        })
+        Some(entry.template.fill(entry.expires_at - at, nonce))
     }
 
     /// Keeps the page of waiting `challenge` for its browser, rendered with `TEMPLATE_SECS`,
     /// unless something was forgotten since `epoch`. Returns whether it was kept.
     pub fn keep(&self, challenge: &Challenge, rendered: &Page, epoch: u64) -> bool {
-        let Some(template) = Template::parse(&rendered.body, rendered.content_type.clone()) else {
+        let Some(template) = Template::parse(
+            &rendered.body,
+            rendered.content_type.clone(),
+            &rendered.nonce,
+        ) else {
             tracing::warn!(
                 "the login page does not have the expected shape; it is rendered on every load"
             );
@@ -257,15 +272,25 @@ impl PageCache {
 mod tests {
     use super::*;
 
-    fn rendered(secs: i64) -> Page {
+    /// The nonce the kept page was drawn with.
+    const DRAWN: &str = "drawn-nonce-0123456789";
+
+    /// A page as Leptos draws it: the nonce on two scripts, the time left twice.
+    fn rendered_with(secs: i64, nonce: &str) -> Page {
         Page {
             body: format!(
-                "<html><span id=countdown>{}</span><p>Sign in to Acme</p>\
-                 <script>{{\"expires_in_secs\":{secs},\"match_number\":42}}</script></html>",
+                "<html><script nonce=\"{nonce}\" type=module>import('/pkg/g.js')</script>\
+                 <span id=countdown>{}</span><p>Sign in to Acme</p>\
+                 <script nonce=\"{nonce}\">{{\"expires_in_secs\":{secs},\"match_number\":42}}</script></html>",
                 countdown_text(secs)
             ),
             content_type: "text/html".into(),
+            nonce: nonce.into(),
         }
+    }
+
+    fn rendered(secs: i64) -> Page {
+        rendered_with(secs, DRAWN)
     }
 
     /// Code `c1` of tenant `t1`, shown by `browser`, ending at `expires_at`.
@@ -299,8 +324,11 @@ mod tests {
     fn a_kept_page_shows_the_time_left_when_served() {
         let cache = PageCache::default();
         assert!(kept(&cache, "b1", 1_000));
-        let page = cache.page("b1", "t1", 887).expect("served from memory");
-        assert_eq!(page, rendered(113));
+        let page = cache
+            .page("b1", "t1", 887, "fresh-nonce")
+            .expect("served from memory");
+        assert_eq!(page, rendered_with(113, "fresh-nonce"));
+        assert!(!page.body.contains(DRAWN), "a kept page repeated its nonce");
         assert_eq!(cache.served_from_memory(), 1);
     }
 
@@ -314,9 +342,9 @@ mod tests {
     fn memory_does_not_answer_near_the_end_of_a_code_or_for_another_tenant() {
         let cache = PageCache::default();
         assert!(kept(&cache, "b1", 1_000));
-        assert!(cache.page("b1", "t1", 995).is_none());
-        assert!(cache.page("b1", "t2", 900).is_none());
-        assert!(cache.page("b2", "t1", 900).is_none());
+        assert!(cache.page("b1", "t1", 995, "n").is_none());
+        assert!(cache.page("b1", "t2", 900, "n").is_none());
+        assert!(cache.page("b2", "t1", 900, "n").is_none());
     }
 
     #[test]
@@ -325,10 +353,10 @@ mod tests {
         assert!(kept(&cache, "b1", 1_000));
         assert!(kept(&cache, "b2", 1_000));
         cache.forget_code(Some("b1"), "an-older-code");
-        assert!(cache.page("b1", "t1", 900).is_none());
-        assert!(cache.page("b2", "t1", 900).is_some());
+        assert!(cache.page("b1", "t1", 900, "n").is_none());
+        assert!(cache.page("b2", "t1", 900, "n").is_some());
         cache.forget_code(None, "c1");
-        assert!(cache.page("b2", "t1", 900).is_none());
+        assert!(cache.page("b2", "t1", 900, "n").is_none());
     }
 
     #[test]
@@ -337,8 +365,10 @@ mod tests {
         let before = cache.epoch();
         cache.forget_code(Some("b1"), "c1");
         assert!(!cache.keep(&code("b1", 1_000), &rendered(TEMPLATE_SECS), before));
-        assert!(cache.page("b1", "t1", 900).is_none());
-        assert!(cache.confirm(&code("b1", 1_000), 900, before).is_none());
+        assert!(cache.page("b1", "t1", 900, "n").is_none());
+        assert!(cache
+            .confirm(&code("b1", 1_000), 900, before, "n")
+            .is_none());
     }
 
     #[test]
@@ -348,10 +378,10 @@ mod tests {
         let epoch = cache.epoch();
         let mut another = code("b1", 1_000);
         another.id = "c2".into();
-        assert!(cache.confirm(&another, 900, epoch).is_none());
+        assert!(cache.confirm(&another, 900, epoch, "n").is_none());
         assert_eq!(
-            cache.confirm(&code("b1", 1_000), 900, epoch),
-            Some(rendered(100))
+            cache.confirm(&code("b1", 1_000), 900, epoch, "n"),
+            Some(rendered_with(100, "n"))
         );
     }
 
@@ -362,6 +392,7 @@ mod tests {
         let twice = Page {
             body: format!("{0}{0}", once.body),
             content_type: once.content_type.clone(),
+            nonce: DRAWN.into(),
         };
         for page in [rendered(100), twice] {
             assert!(!cache.keep(&code("b1", 1_000), &page, cache.epoch()));
@@ -373,11 +404,11 @@ mod tests {
         let cache = PageCache::default();
         assert!(kept(&cache, "b1", 1_000));
         cache.forget_tenant("t2");
-        assert!(cache.page("b1", "t1", 900).is_some());
+        assert!(cache.page("b1", "t1", 900, "n").is_some());
         cache.forget_tenant("t1");
-        assert!(cache.page("b1", "t1", 900).is_none());
+        assert!(cache.page("b1", "t1", 900, "n").is_none());
         assert!(kept(&cache, "b1", 1_000));
         cache.forget_all();
-        assert!(cache.page("b1", "t1", 900).is_none());
+        assert!(cache.page("b1", "t1", 900, "n").is_none());
     }
 }

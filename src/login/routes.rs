@@ -7,11 +7,14 @@ use super::push::PushEvent;
 use super::service::{self, Challenge, ForBrowser};
 use super::session::{self, Completion};
 use crate::domain::{ChallengeStatus, Role};
+use crate::server::client_ip::ClientIp;
+use crate::server::headers::CspNonce;
 use crate::server::host::Site;
 use crate::server::state::AppState;
+use crate::server::throttle::Throttled;
 use crate::server::util::{now, sha256_hex};
 use crate::tenants::Tenant;
-use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -20,7 +23,6 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tower_sessions::Session;
@@ -54,7 +56,7 @@ pub async fn page_gate(
     State(state): State<AppState>,
     session: Session,
     jar: CookieJar,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(client): Extension<ClientIp>,
     mut req: Request,
     next: Next,
 ) -> Response {
@@ -104,18 +106,24 @@ pub async fn page_gate(
         }
     };
     let binding_hash = sha256_hex(&binding);
-    let ip = peer.ip().to_string();
+    let ip = client.to_string();
     let agent = user_agent(req.headers());
 
-    // A reload while the code still waits is answered from memory (see `PageCache`).
+    // A reload while the code still waits is answered from memory (see `PageCache`), with
+    // this answer's script nonce.
+    let nonce = req
+        .extensions()
+        .get::<CspNonce>()
+        .map(|n| n.0.clone())
+        .unwrap_or_default();
     let pages = state.hub.pages();
-    if let Some(page) = pages.page(&binding_hash, &tenant.id, now()) {
+    if let Some(page) = pages.page(&binding_hash, &tenant.id, now(), &nonce) {
         return login_page(jar, page);
     }
     let epoch = pages.epoch();
 
     // The first load after approval signs the browser in (this is also the no-JS path).
-    match service::for_browser(&state.db, &tenant, &binding_hash, &ip, &agent).await {
+    match service::for_browser(&state, &tenant, &binding_hash, client, &agent).await {
         Ok(ForBrowser::Approved(challenge)) => {
             match session::complete(&state, &session, &tenant, &challenge, &ip, &agent).await {
                 Ok(Completion::SignedIn { role }) => {
@@ -136,9 +144,11 @@ pub async fn page_gate(
             }
         }
         Ok(ForBrowser::Show(challenge, None)) => {
-            let page = match pages.confirm(&challenge, now(), epoch) {
+            let page = match pages.confirm(&challenge, now(), epoch, &nonce) {
                 Some(page) => page,
-                None => match render_to_keep(&state, &tenant, &challenge, epoch, req, next).await {
+                None => match render_to_keep(&state, &tenant, &challenge, epoch, nonce, req, next)
+                    .await
+                {
                     Ok(page) => page,
                     Err(res) => return no_store((jar, res).into_response()),
                 },
@@ -154,8 +164,31 @@ pub async fn page_gate(
             req.extensions_mut().insert(view);
             no_store((jar, next.run(req).await).into_response())
         }
+        Ok(ForBrowser::Throttled(throttled)) => too_many_codes(throttled),
         Err(err) => internal(err),
     }
+}
+
+/// Nothing was written: the browser is told when it may draw a code again.
+fn too_many_codes(throttled: Throttled) -> Response {
+    let wait = throttled.retry_after;
+    let mut res = (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, wait.to_string())],
+        Html(format!(
+            "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+             <title>Too many sign-in codes · Gatehouse</title><link rel=stylesheet href=\"/pkg/gatehouse.css\">\
+             <main class=narrow><h1>Too many sign-in codes</h1>\
+             <p>Your network asked for more sign-in codes this minute than Gatehouse hands out. \
+             Reload the page in {wait} seconds.</p></main></html>"
+        )),
+    )
+        .into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    res
 }
 
 /// The rendered login page is a few kilobytes; anything near this is a fault.
@@ -168,6 +201,7 @@ async fn render_to_keep(
     tenant: &Tenant,
     challenge: &Challenge,
     epoch: u64,
+    nonce: String,
     mut req: Request,
     next: Next,
 ) -> Result<Page, Response> {
@@ -190,6 +224,7 @@ async fn render_to_keep(
     let rendered = Page {
         content_type,
         body: String::from_utf8_lossy(&body).into_owned(),
+        nonce,
     };
     state.hub.pages().keep(challenge, &rendered, epoch);
     Ok(page_cache::fill_once(

@@ -6,8 +6,10 @@ use super::api::LoginView;
 use super::push::PushEvent;
 use crate::audit;
 use crate::domain::ChallengeStatus;
+use crate::server::client_ip::ClientIp;
 use crate::server::db::Db;
 use crate::server::state::AppState;
+use crate::server::throttle::{Action, Throttled};
 use crate::server::util::{format_time, now, random_id};
 use crate::tenants::Tenant;
 use rand::seq::SliceRandom;
@@ -94,6 +96,8 @@ pub enum ForBrowser {
     /// The challenge to display: the browser's live one, or a new one; with a new one, why
     /// the browser's previous code was refused, if it was (the new code says so once).
     Show(Box<Challenge>, Option<String>),
+    /// A new code was needed, but this client IP has drawn too many this minute.
+    Throttled(Throttled),
 }
 
 /// One page load of the login page: the browser's approved challenge, else its live one,
@@ -101,12 +105,13 @@ pub enum ForBrowser {
 /// the same QR code until it is about to expire. An approval wins over a newer pending code:
 /// the phone may approve a code the page has just replaced.
 pub async fn for_browser(
-    db: &Db,
+    state: &AppState,
     tenant: &Tenant,
     binding_hash: &str,
-    ip: &str,
+    ip: ClientIp,
     user_agent: &str,
 ) -> anyhow::Result<ForBrowser> {
+    let db = &state.db;
     let at = now();
     let found = sqlx::query_as::<_, Challenge>(&format!(
         "SELECT {COLUMNS} FROM login_challenges \
@@ -126,8 +131,11 @@ pub async fn for_browser(
         Some(c) if c.status == ChallengeStatus::Approved => ForBrowser::Approved(Box::new(c)),
         Some(c) => ForBrowser::Show(Box::new(c), None),
         None => {
+            if let Err(throttled) = state.throttles.check(Action::LoginCode, ip.0) {
+                return Ok(ForBrowser::Throttled(throttled));
+            }
             let refused = last_refusal(db, tenant, binding_hash).await?;
-            let c = create(db, tenant, binding_hash, ip, user_agent).await?;
+            let c = create(db, tenant, binding_hash, &ip.to_string(), user_agent).await?;
             ForBrowser::Show(Box::new(c), refused)
         }
     })

@@ -218,10 +218,25 @@ pub async fn end_one(
 /// Signs this browser out.
 pub async fn end(state: &AppState, session: &Session) -> anyhow::Result<()> {
     if let Some(record) = session.get::<LoginRecord>(KEY).await? {
-        sqlx::query("DELETE FROM user_sessions WHERE id = $1")
-            .bind(&record.login_id)
-            .execute(&state.db.pool)
+        let mut tx = state.db.pool.begin().await?;
+        let ended: Option<(String,)> =
+            sqlx::query_as("DELETE FROM user_sessions WHERE id = $1 RETURNING user_id")
+                .bind(&record.login_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some((user_id,)) = ended {
+            let user = crate::users::store::get(&mut tx, &user_id).await?;
+            audit::record(
+                &mut *tx,
+                Some(&record.tenant_id),
+                &user.username,
+                "login.signed_out",
+                &user.username,
+                "signed out in the browser",
+            )
             .await?;
+        }
+        tx.commit().await?;
     }
     session.flush().await?;
     Ok(())

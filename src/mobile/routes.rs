@@ -2,16 +2,17 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::service;
+use crate::server::client_ip::ClientIp;
 use crate::server::state::AppState;
+use crate::server::throttle::Action;
 use crate::server::util::format_time;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use utoipa::{OpenApi, ToSchema};
 
 #[derive(OpenApi)]
@@ -90,6 +91,24 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
+/// Refuses a request over its client's rate before anything is read or written.
+fn throttle(state: &AppState, action: Action, client: ClientIp) -> Result<(), ApiError> {
+    state.throttles.check(action, client.0).map_err(|t| {
+        let what = match action {
+            Action::DeviceRegistration => {
+                "too many phones were registered from this network this hour"
+            }
+            Action::LoginCode | Action::PhoneAction => {
+                "too many sign-in requests came from this network this minute"
+            }
+        };
+        ApiError::RateLimited {
+            what: what.into(),
+            retry_after: i64::try_from(t.retry_after).unwrap_or(i64::MAX),
+        }
+    })
+}
+
 /// Turns a body that is not the expected JSON into a specific `invalid_request`.
 fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     b.map(|Json(v)| v).map_err(|e| {
@@ -130,6 +149,9 @@ pub struct EmailVerified {
 #[derive(Serialize, ToSchema)]
 pub struct ChallengeInfo {
     pub tenant_name: String,
+    /// The tenant's host the code was shown on, e.g. `acme.gatehouse.example`.
+    pub tenant_host: String,
+    /// The browser's address as Gatehouse saw it (through trusted proxies).
     pub requester_ip: String,
     pub user_agent: String,
     /// Three numbers; the one the browser shows is among them.
@@ -162,8 +184,10 @@ fn rfc3339(ts: i64) -> String {
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn register_device(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientIp>,
     b: Result<Json<RegisterDevice>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    throttle(&state, Action::DeviceRegistration, client)?;
     let req = body(b)?;
     let (device_id, created) = service::register(&state, &req.public_key, &req.jws).await?;
     let status = if created {
@@ -198,12 +222,12 @@ async fn forget_device(
               (status = 429, body = ErrorBody, description = "too_soon, or rate_limited: too many mails to this address or from this network this hour (Retry-After)")))]
 async fn request_code(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(client): Extension<ClientIp>,
     Path(id): Path<String>,
     b: Result<Json<SignedRequest>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let req = body(b)?;
-    service::request_code(&state, &id, &req.jws, &peer.ip().to_string()).await?;
+    service::request_code(&state, &id, &req.jws, &client.to_string()).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -215,9 +239,11 @@ async fn request_code(
               (status = 429, body = ErrorBody, description = "too_many_attempts for this code, or email_locked: too many wrong codes for this address this hour (Retry-After)")))]
 async fn confirm_code(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientIp>,
     Path(id): Path<String>,
     b: Result<Json<SignedRequest>, JsonRejection>,
 ) -> Result<Json<EmailVerified>, ApiError> {
+    throttle(&state, Action::PhoneAction, client)?;
     let req = body(b)?;
     let (email, at) = service::confirm_code(&state, &id, &req.jws).await?;
     Ok(Json(EmailVerified {
@@ -239,15 +265,18 @@ struct TenantQuery {
               (status = 409, body = ErrorBody), (status = 410, body = ErrorBody)))]
 async fn challenge_info(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientIp>,
     Path(id): Path<String>,
     Query(q): Query<TenantQuery>,
 ) -> Result<Json<ChallengeInfo>, ApiError> {
+    throttle(&state, Action::PhoneAction, client)?;
     let slug = q
         .tenant
         .ok_or_else(|| ApiError::InvalidRequest("tenant: the query must name the tenant".into()))?;
     let info = service::challenge_info(&state, &id, &slug).await?;
     Ok(Json(ChallengeInfo {
         tenant_name: info.tenant_name,
+        tenant_host: info.tenant_host,
         requester_ip: info.requester_ip,
         user_agent: info.user_agent,
         numbers: info.numbers,
@@ -262,9 +291,11 @@ async fn challenge_info(
               (status = 409, body = ErrorBody), (status = 410, body = ErrorBody)))]
 async fn approve(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientIp>,
     Path(id): Path<String>,
     b: Result<Json<SignedRequest>, JsonRejection>,
 ) -> Result<Json<Approved>, ApiError> {
+    throttle(&state, Action::PhoneAction, client)?;
     let req = body(b)?;
     let user = service::approve(&state, &id, &req.jws).await?;
     Ok(Json(Approved {
@@ -281,10 +312,12 @@ async fn approve(
     responses((status = 200, description = "Denied"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn deny(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientIp>,
     Path(id): Path<String>,
     Query(q): Query<TenantQuery>,
     b: Result<Json<SignedRequest>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    throttle(&state, Action::PhoneAction, client)?;
     let req = body(b)?;
     service::deny(&state, &id, q.tenant.as_deref(), &req.jws).await?;
     Ok(Json(

@@ -43,6 +43,15 @@ pub async fn register(
     let id = random_id(16);
     let stored = serde_json::to_string(&jwk).map_err(anyhow::Error::from)?;
     devices::insert(&state.db, &id, &stored, &thumb, now()).await?;
+    audit::record(
+        &state.db.pool,
+        None,
+        &format!("device {id}"),
+        "device.registered",
+        &id,
+        &format!("key thumbprint {thumb}"),
+    )
+    .await?;
     Ok((id, true))
 }
 
@@ -306,6 +315,15 @@ pub async fn confirm_code(
         .bind(email.as_str())
         .execute(&mut *tx)
         .await?;
+    audit::record(
+        &mut *tx,
+        None,
+        &format!("device {device_id}"),
+        "email.verified",
+        email.as_str(),
+        "the mailed code was entered on the phone",
+    )
+    .await?;
     tx.commit().await?;
     Ok((email, at))
 }
@@ -340,6 +358,9 @@ async fn no_attempt_left(
 /// What the phone shows before the technician approves.
 pub struct ChallengeInfo {
     pub tenant_name: String,
+    /// The host the code was shown on (`acme.gatehouse.example`): what the technician should
+    /// see in the browser's address bar.
+    pub tenant_host: String,
     pub requester_ip: String,
     pub user_agent: String,
     pub numbers: Vec<u8>,
@@ -380,6 +401,7 @@ pub async fn challenge_info(
     let tenant = tenant(state, slug).await?;
     let c = live_challenge(state, &tenant, id).await?;
     Ok(ChallengeInfo {
+        tenant_host: format!("{}.{}", tenant.slug, state.config.base_domain),
         tenant_name: tenant.name,
         requester_ip: c.requester_ip.clone(),
         user_agent: c.user_agent.clone(),

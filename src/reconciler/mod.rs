@@ -27,3 +27,5 @@ mod store;
 pub use held::{approve, reject, Approved, DecideError};
 #[cfg(feature = "ssr")]
 pub use run::{reconcile, Outcome, RunReport, Trigger};
+#[cfg(feature = "ssr")]
+pub use service::record_request;

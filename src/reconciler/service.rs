@@ -63,6 +63,40 @@ pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
     })
 }
 
+/// Audits a reconciliation someone asked for (an admin's Sync now or preview, the CLI): who,
+/// and what it found. Scheduled runs are listed on the Reconciliation page instead.
+pub async fn record_request(
+    db: &Db,
+    tenant_id: &str,
+    actor: &str,
+    dry_run: bool,
+    r: &super::RunReport,
+) -> anyhow::Result<()> {
+    let (action, what, verb) = if dry_run {
+        (
+            "reconcile.previewed",
+            "a dry run, nothing changed",
+            "would be offboarded",
+        )
+    } else {
+        ("reconcile.requested", "a run now", "offboarded")
+    };
+    crate::audit::record(
+        &db.pool,
+        Some(tenant_id),
+        actor,
+        action,
+        "Entra ID",
+        &format!(
+            "{what}: {}, {} user(s) checked, {} {verb}",
+            r.outcome.as_str(),
+            r.users_checked,
+            r.offboarded.len(),
+        ),
+    )
+    .await
+}
+
 pub async fn sync_now(
     state: &AppState,
     tenant: &Tenant,
@@ -89,6 +123,7 @@ pub async fn sync_now(
     )
     .await?;
     tracing::info!(tenant = %tenant.slug, by = %admin.username, outcome = r.outcome.as_str(), "manual reconciliation");
+    record_request(&state.db, &tenant.id, &admin.username, dry_run, &r).await?;
     let names = |list: &[(String, String)]| {
         list.iter()
             .map(|(u, why)| format!("{u} ({why})"))

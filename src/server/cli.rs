@@ -150,6 +150,9 @@ pub struct ServeArgs {
     /// Only this flag (or GATEHOUSE_DEMO=true) turns it on.
     #[arg(long, env = "GATEHOUSE_DEMO", num_args = 0..=1, default_missing_value = "true")]
     pub demo: Option<bool>,
+    /// Control token of the demo's emulator (default: random, printed at start).
+    #[arg(long = "demo-emulator-token", env = "EMULATOR_CONTROL_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub demo_emulator_token: Option<SecretString>,
     /// Without SMTP_URL, keep mail on /_dev/outbox (readable by anyone who reaches the base
     /// domain) for a private test install. Never on the internet.
     #[arg(long, env = "GATEHOUSE_DEV_OUTBOX")]
@@ -170,6 +173,21 @@ pub struct ServeArgs {
     /// confirmations of that address are locked for the rest of the hour.
     #[arg(long, env = "GATEHOUSE_CODE_FAILURES_PER_ADDRESS", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=1_000))]
     pub code_failures_per_address: i64,
+    /// New login codes (QR codes) one client IP may draw per minute, across tenants.
+    #[arg(long, env = "GATEHOUSE_LOGIN_CODES_PER_IP", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub login_codes_per_ip: u32,
+    /// Phones one client IP may register per hour.
+    #[arg(long, env = "GATEHOUSE_DEVICE_REGISTRATIONS_PER_IP", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub device_registrations_per_ip: u32,
+    /// Phone requests about sign-ins (look up, approve, deny) and code confirmations one
+    /// client IP may make per minute.
+    #[arg(long, env = "GATEHOUSE_PHONE_ACTIONS_PER_IP", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub phone_actions_per_ip: u32,
+    /// Proxies whose X-Forwarded-For / Forwarded headers name the client: CIDR ranges or
+    /// addresses, comma-separated (`10.0.0.0/8,192.168.1.10`). From other peers those
+    /// headers are ignored.
+    #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
 }
 
 /// Parses a secret flag straight into a wrapper that redacts it in `Debug`.
@@ -255,6 +273,8 @@ impl ServeArgs {
                 bail!("SMTP_URL must start with smtp:// or smtps://");
             }
         }
+        let trusted_proxies = crate::server::client_ip::parse_trusted(&self.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("GATEHOUSE_TRUSTED_PROXIES: {e}"))?;
         let demo = self.demo.unwrap_or(false);
         Ok(Config {
             database_url: self.db.database_url,
@@ -272,13 +292,18 @@ impl ServeArgs {
             mail_from: self.mail_from,
             demo,
             dev_outbox: self.dev_outbox,
+            demo_emulator_token: self.demo_emulator_token,
             metrics_token: self.metrics_token,
             site_root: self.site_root,
             limits: Limits {
                 code_mails_per_address: self.code_mails_per_address,
                 code_mails_per_ip: self.code_mails_per_ip,
                 code_failures_per_address: self.code_failures_per_address,
+                login_codes_per_ip: self.login_codes_per_ip,
+                device_registrations_per_ip: self.device_registrations_per_ip,
+                phone_actions_per_ip: self.phone_actions_per_ip,
             },
+            trusted_proxies,
         })
     }
 }

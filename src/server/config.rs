@@ -17,13 +17,19 @@ pub struct Config {
     pub demo: bool,
     /// Mail without SMTP_URL goes to /_dev/outbox outside demo mode too (a private install).
     pub dev_outbox: bool,
+    /// Control token of the demo's in-process emulator; random when unset.
+    pub demo_emulator_token: Option<SecretString>,
     /// Bearer token /metrics requires, if any.
     pub metrics_token: Option<SecretString>,
     pub site_root: PathBuf,
     pub limits: Limits,
+    /// Peers whose forwarding headers name the client (`server::client_ip`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
-/// How much of the phone's mail and code checking one address or client may use per hour.
+/// How much of the unauthenticated surface one address or client may use. The per-hour
+/// budgets of code mails and failures are kept in the database (they guard an inbox and an
+/// address, across replicas); the per-IP rates live in each replica's memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Code mails to one address, from any number of devices.
@@ -33,6 +39,13 @@ pub struct Limits {
     /// Code confirmations for one address that may fail, across devices and resends; then
     /// confirmations of that address are locked until the hour is over.
     pub code_failures_per_address: i64,
+    /// New login codes drawn by one client IP, per minute.
+    pub login_codes_per_ip: u32,
+    /// Phones registered from one client IP, per hour.
+    pub device_registrations_per_ip: u32,
+    /// Sign-in look-ups, approvals, denials and code confirmations from one client IP, per
+    /// minute.
+    pub phone_actions_per_ip: u32,
 }
 
 impl Default for Limits {
@@ -41,6 +54,9 @@ impl Default for Limits {
             code_mails_per_address: 10,
             code_mails_per_ip: 30,
             code_failures_per_address: 10,
+            login_codes_per_ip: 120,
+            device_registrations_per_ip: 20,
+            phone_actions_per_ip: 120,
         }
     }
 }
@@ -112,9 +128,11 @@ impl Config {
             mail_from: "Gatehouse <no-reply@gatehouse.invalid>".into(),
             demo: false,
             dev_outbox: false,
+            demo_emulator_token: None,
             metrics_token: None,
             site_root: PathBuf::from("target/site"),
             limits: Limits::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

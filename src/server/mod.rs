@@ -1,13 +1,17 @@
 //! Process plumbing: configuration, start-up, database, mail, telemetry. No product rules.
 
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 pub mod context;
+pub mod csrf;
 pub mod db;
+pub mod headers;
 pub mod host;
 pub mod mail;
 pub mod rate_limit;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod throttle;
 pub mod util;

@@ -52,6 +52,7 @@ impl Budget {
         if let Some((used,)) = used {
             return Ok(Ok(used));
         }
+        metrics::counter!("gatehouse_rate_limited_total", "limit" => self.name).increment(1);
         let (start,): (i64,) =
             sqlx::query_as("SELECT window_start FROM rate_limits WHERE key = $1")
                 .bind(&key)

@@ -1,7 +1,10 @@
 //! `Application::build(config)` → `.port()` → `.run_until_stopped(shutdown)`.
 
+use super::client_ip;
 use super::config::Config;
+use super::csrf;
 use super::db::{Db, Engine};
+use super::headers::{self, CspNonce};
 use super::host::{resolve_site, Site};
 use super::mail::{self, Mailer};
 use super::state::AppState;
@@ -19,6 +22,7 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
+use secrecy::ExposeSecret as _;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -66,7 +70,9 @@ impl Application {
             Err(_) => None,
         };
         let binding_key = crate::login::binding::BindingKey::load_or_create(&db).await?;
+        let throttles = Arc::new(super::throttle::Throttles::new(&config.limits));
         let state = AppState {
+            throttles,
             binding_key,
             db,
             config: Arc::new(config),
@@ -109,7 +115,10 @@ impl Application {
             .tenants
             .clone()
             .run_until_stopped(self.state.hub.subscribe());
-        let housekeeping = crate::housekeeping::run_until_stopped(self.state.db.clone());
+        let housekeeping = crate::housekeeping::run_until_stopped(
+            self.state.db.clone(),
+            self.state.throttles.clone(),
+        );
         let reconciler = crate::reconciler::scheduler::run_until_stopped(
             self.state.db.clone(),
             self.state.hub.clone(),
@@ -152,7 +161,7 @@ async fn router(state: AppState) -> anyhow::Result<Router> {
         .merge(crate::mobile::routes::router())
         .merge(crate::login::routes::router())
         .merge(crate::user_source::routes::router())
-        .leptos_routes_with_context(&state, routes, || (), {
+        .leptos_routes_with_context(&state, routes, use_request_nonce, {
             let options = leptos_options.clone();
             move || shell(options.clone())
         })
@@ -182,8 +191,31 @@ async fn router(state: AppState) -> anyhow::Result<Router> {
     };
     Ok(app
         .layer(middleware::from_fn_with_state(state.clone(), resolve_site))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            csrf::same_origin_only,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client_ip::identify,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            headers::secure,
+        ))
         .layer(middleware::from_fn(count_requests))
         .with_state(state))
+}
+
+/// Leptos draws its own script nonce per page; the page must carry the one the
+/// Content-Security-Policy of this response names instead.
+fn use_request_nonce() {
+    use leptos::prelude::{provide_context, use_context};
+    let nonce = use_context::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<CspNonce>().cloned());
+    if let Some(CspNonce(nonce)) = nonce {
+        provide_context(leptos::nonce::Nonce::from_value(nonce));
+    }
 }
 
 fn session_layer<S: tower_sessions::SessionStore + Clone>(
@@ -308,9 +340,6 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The control token of the demo's emulator: its data is fake and it listens on loopback.
-pub const DEMO_EMULATOR_TOKEN: &str = "demo";
-
 /// Demo mode without an Entra app: the emulator's Contoso, in this process, on the port
 /// after Gatehouse's plus 100 (3100 beside 3000). Returns a client for its demo app.
 async fn start_demo_emulator(config: &Config) -> anyhow::Result<crate::entra::EntraClient> {
@@ -321,12 +350,21 @@ async fn start_demo_emulator(config: &Config) -> anyhow::Result<crate::entra::En
             .checked_add(100)
             .context("no port above GATEHOUSE_LISTEN for the demo's emulator")?,
     };
-    let emulator = Emulator::with_control_token(Seed::contoso(), DEMO_EMULATOR_TOKEN.into())?;
+    // Whoever holds the control token can add users to Contoso and make Graph misbehave: it
+    // is random unless the operator chose one, and the emulator answers on loopback only.
+    let token = match &config.demo_emulator_token {
+        Some(t) => t.expose_secret().to_string(),
+        None => crate::server::util::random_id(24),
+    };
+    let emulator = Emulator::with_control_token(Seed::contoso(), token.clone())?;
     if port != 0 {
         emulator.set_base_url(&format!("http://localhost:{port}"));
     }
     let addr = emulator
-        .spawn(SocketAddr::new(config.listen.ip(), port))
+        .spawn(SocketAddr::new(
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            port,
+        ))
         .await?;
     let app = emulator
         .demo_app()
@@ -347,8 +385,10 @@ async fn start_demo_emulator(config: &Config) -> anyhow::Result<crate::entra::En
         }
     }
     let base = emulator.base_url();
-    tracing::info!(
-        "demo mode: the Entra emulator (Contoso) serves at {base}; its control page is {base}/_emulator/ui?token={DEMO_EMULATOR_TOKEN} (listening on {addr})"
+    // Printed, not logged: the token belongs on the operator's screen, not in log storage.
+    println!(
+        "demo mode: the Entra emulator (Contoso) serves at {base} (loopback only, {addr}); \
+         its control page is {base}/_emulator/ui?token={token}"
     );
     Ok(crate::entra::EntraClient::new(
         &base,

@@ -146,8 +146,9 @@ impl TestApp {
 
     /// A browser: its own cookie jar, no automatic redirects, tenant hosts resolved here.
     pub fn browser(&self, slugs: &[&str]) -> Browser {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         let mut builder = reqwest::Client::builder()
-            .cookie_store(true)
+            .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0")
             // A request the app never answers fails the test instead of hanging the suite.
@@ -159,6 +160,7 @@ impl TestApp {
         Browser {
             client: builder.build().unwrap(),
             port: self.port(),
+            jar,
         }
     }
 
@@ -250,6 +252,7 @@ impl TestApp {
 pub struct Browser {
     pub client: reqwest::Client,
     port: u16,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
 }
 
 /// What the login page showed.
@@ -261,6 +264,16 @@ pub struct LoginPage {
 }
 
 impl Browser {
+    /// The `Cookie` header this browser sends to `slug`'s host (to plant it elsewhere).
+    pub fn cookies(&self, slug: &str) -> String {
+        use reqwest::cookie::CookieStore as _;
+        let url = self.url(slug, "/").parse().unwrap();
+        self.jar
+            .cookies(&url)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
     pub fn url(&self, slug: &str, path: &str) -> String {
         format!("http://{slug}.localhost:{}{path}", self.port)
     }

@@ -267,13 +267,17 @@ async fn a_reload_is_answered_from_memory_and_shows_the_time_left() {
         "the page's data for the browser carries the same time left"
     );
     let was = countdown_secs(&first.html);
+    // Each answer has its own script nonce (the Content-Security-Policy names it).
+    let nonce = |html: &str| between(html, "nonce=\"", "\"").expect("scripts carry a nonce");
+    assert_ne!(nonce(&first.html), nonce(&again.html));
     assert_eq!(
         first
             .html
             .replace(&countdown_text(was), &countdown_text(shown))
-            .replace(&data(was), &data(shown)),
+            .replace(&data(was), &data(shown))
+            .replace(&nonce(&first.html), &nonce(&again.html)),
         again.html,
-        "apart from the time left, the same page"
+        "apart from the time left and the nonce, the same page"
     );
 }
 

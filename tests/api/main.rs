@@ -11,4 +11,5 @@ mod health;
 mod login;
 mod mobile_api;
 mod reconcile;
+mod surface;
 mod user_source;

@@ -447,6 +447,28 @@ async fn a_certificate_only_configuration_connects_and_reconciles() {
         crate::admin::call(&s.admin, "reconcile/sync", &[("dry_run", "false")]).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Synced"), "{body}");
+    let (status, body) =
+        crate::admin::call(&s.admin, "reconcile/sync", &[("dry_run", "true")]).await;
+    assert_eq!(status, 200, "{body}");
+    let asked: Vec<(String, String)> = sqlx::query_as(
+        "SELECT actor, action FROM audit_events WHERE action LIKE 'reconcile.%' ORDER BY id",
+    )
+    .fetch_all(&s.app.state.db.pool)
+    .await
+    .unwrap();
+    let (admin,): (String,) =
+        sqlx::query_as("SELECT username FROM users WHERE email = 'admin@acme.com'")
+            .fetch_one(&s.app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        asked,
+        [
+            (admin.clone(), "reconcile.requested".to_string()),
+            (admin, "reconcile.previewed".to_string())
+        ],
+        "the admin's Sync now and preview are audited"
+    );
 
     // Another key, never uploaded: Microsoft refuses Gatehouse itself (invalid_client).
     let (other_cert, other_key) = certificate();

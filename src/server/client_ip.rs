@@ -1,0 +1,220 @@
+//! The address of the client a request came from. Behind the documented TLS proxy the TCP
+//! peer is always the proxy, so the proxy's `X-Forwarded-For` (or `Forwarded`) names the
+//! client; but anyone can send those headers, so they count only when the peer is one of
+//! `GATEHOUSE_TRUSTED_PROXIES`, and then only the hops the trusted proxies appended.
+
+use super::state::AppState;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::Response;
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+
+/// The client's address, as far as trusted proxies vouch for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClientIp(pub IpAddr);
+
+impl std::fmt::Display for ClientIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Parses `GATEHOUSE_TRUSTED_PROXIES`: CIDRs or single addresses, separated by commas or
+/// spaces (`10.0.0.0/8, 192.168.1.10`).
+pub fn parse_trusted(raw: &str) -> Result<Vec<IpNet>, String> {
+    raw.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    format!("`{s}` is neither a CIDR range (10.0.0.0/8) nor an IP address")
+                })
+        })
+        .collect()
+}
+
+fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
+    let ip = canonical(ip);
+    proxies.iter().any(|net| net.contains(&ip))
+}
+
+/// An IPv4 peer reached over an IPv6 socket is still that IPv4 address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+/// One hop as a proxy writes it: `203.0.113.7`, `203.0.113.7:51234`, `[2001:db8::1]:443`,
+/// `"[2001:db8::1]"` (the `Forwarded` header quotes IPv6).
+fn parse_hop(raw: &str) -> Option<IpAddr> {
+    let s = raw.trim().trim_matches('"');
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(sock) = s.parse::<SocketAddr>() {
+        return Some(sock.ip());
+    }
+    let inner = s.strip_prefix('[')?.split(']').next()?;
+    inner.parse().ok()
+}
+
+/// The hops a request passed, nearest last: from `Forwarded` (RFC 7239) when present,
+/// else from `X-Forwarded-For`. `None` when a hop cannot be read: a header that is not
+/// understood vouches for nothing.
+fn hops(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
+    let forwarded: Vec<&str> = headers
+        .get_all("forwarded")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if !forwarded.is_empty() {
+        let mut out = Vec::new();
+        for element in forwarded.iter().flat_map(|v| v.split(',')) {
+            let hop = element
+                .split(';')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+                .map(|(_, v)| v)?;
+            out.push(parse_hop(hop)?);
+        }
+        return Some(out);
+    }
+    let mut out = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        for hop in value.to_str().ok()?.split(',') {
+            out.push(parse_hop(hop)?);
+        }
+    }
+    Some(out)
+}
+
+/// The client behind `peer`: walking back from the nearest hop, the first address that is
+/// not a trusted proxy. An untrusted peer is the client, whatever its headers say.
+pub fn resolve(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
+    let peer = canonical(peer);
+    if !trusted(peer, proxies) {
+        return peer;
+    }
+    let Some(hops) = hops(headers) else {
+        return peer;
+    };
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        client = canonical(hop);
+        if !trusted(client, proxies) {
+            break;
+        }
+    }
+    client
+}
+
+/// Puts the request's `ClientIp` into its extensions for every handler.
+pub async fn identify(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let ip = resolve(peer.ip(), req.headers(), &state.config.trusted_proxies);
+    req.extensions_mut().insert(ClientIp(ip));
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_claims() {
+        let proxies = parse_trusted("10.0.0.0/8").unwrap();
+        let h = headers(&[("x-forwarded-for", "1.2.3.4"), ("forwarded", "for=5.6.7.8")]);
+        assert_eq!(resolve(ip("203.0.113.9"), &h, &proxies), ip("203.0.113.9"));
+        assert_eq!(resolve(ip("203.0.113.9"), &h, &[]), ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn a_trusted_proxy_names_the_client_and_spoofed_hops_before_it_do_not_count() {
+        let proxies = parse_trusted("10.0.0.0/8, 192.168.1.10").unwrap();
+        // The client sent "1.1.1.1" itself; the proxy appended the address it saw.
+        let h = headers(&[("x-forwarded-for", "1.1.1.1, 198.51.100.4")]);
+        assert_eq!(resolve(ip("10.0.0.2"), &h, &proxies), ip("198.51.100.4"));
+        // Two trusted proxies in a row.
+        let h = headers(&[("x-forwarded-for", "198.51.100.4, 192.168.1.10")]);
+        assert_eq!(resolve(ip("10.0.0.2"), &h, &proxies), ip("198.51.100.4"));
+        // Split over two header lines.
+        let h = headers(&[
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-for", "198.51.100.4"),
+        ]);
+        assert_eq!(resolve(ip("10.0.0.2"), &h, &proxies), ip("198.51.100.4"));
+    }
+
+    #[test]
+    fn forwarded_is_read_with_ports_and_quoted_ipv6() {
+        let proxies = parse_trusted("10.0.0.1").unwrap();
+        let h = headers(&[("forwarded", "for=\"[2001:db8::7]:4711\";proto=https")]);
+        assert_eq!(resolve(ip("10.0.0.1"), &h, &proxies), ip("2001:db8::7"));
+        let h = headers(&[("forwarded", "for=192.0.2.60;proto=http, for=198.51.100.17")]);
+        assert_eq!(resolve(ip("10.0.0.1"), &h, &proxies), ip("198.51.100.17"));
+        let h = headers(&[("x-forwarded-for", "198.51.100.4:5555")]);
+        assert_eq!(resolve(ip("10.0.0.1"), &h, &proxies), ip("198.51.100.4"));
+    }
+
+    #[test]
+    fn unreadable_headers_vouch_for_nothing() {
+        let proxies = parse_trusted("10.0.0.1").unwrap();
+        for bad in ["not-an-ip", "1.2.3.4, , 5.6.7.8", "unknown"] {
+            let h = headers(&[("x-forwarded-for", bad)]);
+            assert_eq!(
+                resolve(ip("10.0.0.1"), &h, &proxies),
+                ip("10.0.0.1"),
+                "{bad}"
+            );
+        }
+        let h = headers(&[("forwarded", "for=_hidden")]);
+        assert_eq!(resolve(ip("10.0.0.1"), &h, &proxies), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn ipv4_peers_on_ipv6_sockets_match_ipv4_ranges() {
+        let proxies = parse_trusted("127.0.0.0/8").unwrap();
+        let h = headers(&[("x-forwarded-for", "198.51.100.4")]);
+        assert_eq!(
+            resolve(ip("::ffff:127.0.0.1"), &h, &proxies),
+            ip("198.51.100.4")
+        );
+    }
+
+    #[test]
+    fn bad_ranges_are_named() {
+        let err = parse_trusted("10.0.0.0/8, 10.0.0.0/33").unwrap_err();
+        assert!(err.contains("10.0.0.0/33"), "{err}");
+        assert!(parse_trusted("proxy.internal").is_err());
+        assert_eq!(parse_trusted("").unwrap(), vec![]);
+    }
+}

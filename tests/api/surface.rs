@@ -1,0 +1,444 @@
+//! The public surface, tried as an attacker on the internet would: framing the phone's
+//! approve page, posting from another site, forging the client address, flooding.
+
+use crate::admin::admin_browser;
+use crate::helpers::*;
+use serde_json::json;
+
+fn header<'a>(res: &'a reqwest::Response, name: &str) -> &'a str {
+    res.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// Every `nonce="…"` on the page.
+fn script_nonces(html: &str) -> Vec<String> {
+    html.split("nonce=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next().map(str::to_string))
+        .collect()
+}
+
+fn policy_nonce(csp: &str) -> String {
+    between(csp, "'nonce-", "'").expect("the policy names a nonce")
+}
+
+#[tokio::test]
+async fn no_page_can_be_framed_and_scripts_need_this_answers_nonce() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let browser = app.browser(&["acme"]);
+    let client = app.base_client();
+    let pages = [
+        browser.get("acme", "/").await,
+        client
+            .get(format!(
+                "http://localhost:{}/app/scan?tenant=acme&challenge=x",
+                app.port()
+            ))
+            .send()
+            .await
+            .unwrap(),
+        client
+            .get(format!("http://localhost:{}/", app.port()))
+            .send()
+            .await
+            .unwrap(),
+        client
+            .get(app.api("/challenges/nope?tenant=acme"))
+            .send()
+            .await
+            .unwrap(),
+    ];
+    for res in &pages {
+        let url = res.url().to_string();
+        let csp = header(res, "content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{url}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{url}: {csp}");
+        assert!(
+            !csp.contains("unsafe-eval'") || csp.contains("wasm-unsafe-eval"),
+            "{url}: {csp}"
+        );
+        assert_eq!(header(res, "x-frame-options"), "DENY", "{url}");
+        assert_eq!(header(res, "x-content-type-options"), "nosniff", "{url}");
+        assert_eq!(header(res, "referrer-policy"), "no-referrer", "{url}");
+        assert!(
+            header(res, "permissions-policy").contains("camera=(self)"),
+            "{url}: the phone app may use the camera"
+        );
+        // Served over plain http here: HSTS would be a lie.
+        assert!(
+            res.headers().get("strict-transport-security").is_none(),
+            "{url}"
+        );
+    }
+    // The login page's scripts carry exactly the nonce its policy names, and a second load
+    // (answered from memory) has another nonce, filled in everywhere.
+    let first = browser.get("acme", "/").await;
+    let first_nonce = policy_nonce(header(&first, "content-security-policy"));
+    let html = first.text().await.unwrap();
+    let nonces = script_nonces(&html);
+    assert!(!nonces.is_empty(), "the hydration scripts carry a nonce");
+    assert!(
+        nonces.iter().all(|n| *n == first_nonce),
+        "{nonces:?} vs {first_nonce}"
+    );
+    let served_before = app.state.hub.pages().served_from_memory();
+    let again = browser.get("acme", "/").await;
+    assert!(
+        app.state.hub.pages().served_from_memory() > served_before,
+        "kept page served"
+    );
+    let again_nonce = policy_nonce(header(&again, "content-security-policy"));
+    assert_ne!(again_nonce, first_nonce, "a kept page repeated its nonce");
+    let html = again.text().await.unwrap();
+    assert!(!html.contains(&first_nonce));
+    assert!(script_nonces(&html).iter().all(|n| *n == again_nonce));
+}
+
+#[tokio::test]
+async fn behind_https_browsers_are_told_to_stay_on_https() {
+    let app = spawn_app_with(|c| c.public_url = "https://localhost".into()).await;
+    let res = app
+        .base_client()
+        .get(format!("http://localhost:{}/healthz", app.port()))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        header(&res, "strict-transport-security").starts_with("max-age="),
+        "HSTS when the public URL is https"
+    );
+}
+
+#[tokio::test]
+async fn a_post_from_another_site_or_a_sibling_tenant_changes_nothing() {
+    let app = spawn_app().await;
+    let admin = admin_browser(&app).await;
+    app.create_tenant("evil", "Evil Corp", "mallory@evil.test")
+        .await;
+    let add_user = |origin: String| {
+        admin
+            .client
+            .post(admin.url("acme", "/api/users/add"))
+            .header("origin", origin)
+            .header("accept", "application/json")
+            .form(&[
+                ("first_name", "Eve"),
+                ("last_name", "Planted"),
+                ("email", "eve@planted.test"),
+                ("username", "planted-admin"),
+            ])
+            .send()
+    };
+    for origin in [
+        "https://evil.example".to_string(),
+        format!("http://evil.localhost:{}", app.port()),
+        "null".to_string(),
+    ] {
+        let res = add_user(origin.clone()).await.unwrap();
+        assert_eq!(res.status(), 403, "{origin}");
+        let count: (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM users WHERE email = 'eve@planted.test'")
+                .fetch_one(&app.state.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(count.0, 0, "{origin}: nothing was added");
+    }
+    // A cross-site form that signs the admin out is refused too.
+    let res = admin
+        .client
+        .post(admin.url("acme", "/logout"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = admin.get("acme", "/adminportal/users").await;
+    assert_eq!(res.status(), 200, "still signed in");
+    // The page's own origin is fine.
+    let res = add_user(format!("http://acme.localhost:{}", app.port()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    // The mobile API answers in its own error shape.
+    let res = app
+        .base_client()
+        .post(app.api("/devices"))
+        .header("origin", "https://evil.example")
+        .json(&json!({ "public_key": {}, "jws": "x" }))
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_code(res).await;
+    assert_eq!((status, code.as_str()), (403, "cross_site_request"));
+}
+
+/// The address the phone is shown for the browser that loaded `slug`'s login page with
+/// `forwarded_for` in its X-Forwarded-For header.
+async fn ip_shown_on_the_phone(
+    app: &TestApp,
+    slug: &str,
+    forwarded_for: &str,
+) -> serde_json::Value {
+    let browser = app.browser(&[slug]);
+    let res = browser
+        .client
+        .get(browser.url(slug, "/"))
+        .header("x-forwarded-for", forwarded_for)
+        .send()
+        .await
+        .unwrap();
+    let html = res.text().await.unwrap();
+    let challenge = between(&html, "data-challenge=\"", "\"").unwrap();
+    app.base_client()
+        .get(app.api(&format!("/challenges/{challenge}?tenant={slug}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_forged_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let info = ip_shown_on_the_phone(&app, "acme", "203.0.113.50").await;
+    assert_eq!(info["requester_ip"], "127.0.0.1", "{info}");
+    assert_eq!(info["tenant_name"], "Acme MSP");
+    assert_eq!(info["tenant_host"], "acme.localhost", "{info}");
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_names_the_client() {
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    // The client itself sent a made-up first hop; the proxy appended what it saw.
+    let info = ip_shown_on_the_phone(&app, "acme", "10.9.9.9, 203.0.113.50").await;
+    assert_eq!(info["requester_ip"], "203.0.113.50", "{info}");
+}
+
+async fn challenge_count(app: &TestApp) -> i64 {
+    sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM login_challenges")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+        .0
+}
+
+#[tokio::test]
+async fn a_flood_of_new_browsers_from_one_network_is_held_and_others_still_sign_in() {
+    let app = spawn_app_with(|c| {
+        c.limits.login_codes_per_ip = 5;
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let phone = app.phone_with_email("admin@acme.com").await;
+    let flood = |n: usize| {
+        let browser = app.browser(&["acme"]);
+        async move {
+            let _ = n;
+            browser
+                .client
+                .get(browser.url("acme", "/"))
+                .header("x-forwarded-for", "198.51.100.66")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let answers = futures::future::join_all((0..12).map(flood)).await;
+    let shown = answers.iter().filter(|r| r.status() == 200).count();
+    let held: Vec<_> = answers.iter().filter(|r| r.status() == 429).collect();
+    assert_eq!(shown, 5, "the flood got only its rate");
+    assert_eq!(held.len(), 7);
+    for res in &held {
+        let wait: u64 = header(res, "retry-after")
+            .parse()
+            .expect("Retry-After in seconds");
+        assert!((1..=60).contains(&wait), "{wait}");
+    }
+    assert_eq!(
+        challenge_count(&app).await,
+        5,
+        "nothing was written for the held loads"
+    );
+    // A reload of a browser that already has its code is not a new code.
+    // Someone else, elsewhere, signs in as usual.
+    let browser = app.browser(&["acme"]);
+    let res = browser
+        .client
+        .get(browser.url("acme", "/"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let challenge = between(&html, "data-challenge=\"", "\"").unwrap();
+    let number: i64 = between(&html, "id=\"match-number\"", "</strong>")
+        .and_then(|s| s.rsplit('>').next().map(|s| s.trim().parse().unwrap()))
+        .unwrap();
+    let res = phone.approve(&app, "acme", &challenge, number).await;
+    assert_eq!(res.status(), 200);
+    let res = browser
+        .client
+        .get(browser.url("acme", "/"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "signed in");
+    let metrics = app.state.metrics.render();
+    assert!(
+        metrics.contains("gatehouse_rate_limited_total{limit=\"login_codes_per_ip\"} 7"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn registering_phones_and_acting_on_sign_ins_are_limited_per_network() {
+    let app = spawn_app_with(|c| {
+        c.limits.device_registrations_per_ip = 2;
+        c.limits.phone_actions_per_ip = 3;
+    })
+    .await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let mut phones = [Phone::new(), Phone::new()];
+    for p in phones.iter_mut() {
+        p.register(&app).await;
+    }
+    let third = Phone::new();
+    let res = app
+        .base_client()
+        .post(app.api("/devices"))
+        .json(&json!({ "public_key": third.jwk(), "jws": third.sign(json!({ "purpose": "register" })) }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("retry-after").is_some());
+    let (status, code, message) = error_code(res).await;
+    assert_eq!((status, code.as_str()), (429, "rate_limited"), "{message}");
+    let devices: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM devices")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(devices.0, 2, "the third phone was not registered");
+
+    // Probing sign-ins: three look-ups pass, the approval after them is refused before
+    // anything is read.
+    let page = app.browser(&["acme"]).login_page("acme").await;
+    for _ in 0..3 {
+        let res = app
+            .base_client()
+            .get(app.api(&format!("/challenges/{}?tenant=acme", page.challenge)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let res = phones[0]
+        .approve(&app, "acme", &page.challenge, page.match_number)
+        .await;
+    let (status, code, _) = error_code(res).await;
+    assert_eq!((status, code.as_str()), (429, "rate_limited"));
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM login_challenges WHERE id = $1")
+        .bind(&page.challenge)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "pending", "the held approval did nothing");
+}
+
+#[tokio::test]
+async fn a_tenant_session_planted_on_another_tenants_host_is_sent_to_sign_in() {
+    let app = spawn_app().await;
+    let admin = admin_browser(&app).await;
+    app.create_tenant("other", "Other MSP", "boss@other.test")
+        .await;
+    let planted = admin.cookies("acme");
+    assert!(planted.contains("gatehouse_session"), "{planted}");
+    let client = app.base_client();
+    let other = |path: &str| format!("http://other.localhost:{}{path}", app.port());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve("other.localhost", app.addr)
+        .build()
+        .unwrap_or(client);
+    let res = client
+        .get(other("/adminportal/users"))
+        .header("cookie", &planted)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "a page sends the browser to sign in");
+    assert_eq!(header(&res, "location"), "/");
+    let res = client
+        .post(other("/api/users/list"))
+        .header("cookie", &planted)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        401,
+        "a server function says: not signed in here"
+    );
+}
+
+#[tokio::test]
+async fn phones_enrolling_verifying_and_browsers_signing_out_leave_an_audit_trail() {
+    let app = spawn_app().await;
+    let admin = admin_browser(&app).await;
+    let events: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT actor, action, subject FROM audit_events \
+         WHERE action IN ('device.registered', 'email.verified') ORDER BY id",
+    )
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    let (device_actor, registered, device) = &events[0];
+    assert_eq!(registered, "device.registered");
+    assert_eq!(device_actor, &format!("device {device}"));
+    assert_eq!(
+        events[1],
+        (
+            device_actor.clone(),
+            "email.verified".into(),
+            "admin@acme.com".into()
+        )
+    );
+
+    let res = admin
+        .client
+        .post(admin.url("acme", "/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let actions = app.audit_actions().await;
+    assert_eq!(
+        actions.last().map(String::as_str),
+        Some("login.signed_out"),
+        "{actions:?}"
+    );
+    // Signing out twice records nothing more: the second one ended nothing.
+    let _ = admin
+        .client
+        .post(admin.url("acme", "/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.audit_actions().await.len(), actions.len());
+}
