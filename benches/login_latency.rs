@@ -8,12 +8,16 @@
 //!    browsers reloading their page while its code waits (the no-JavaScript refresh), and
 //!    new browsers' first loads (each draws a new code).
 //!
-//! 3. approve → signed in for an Entra user (Graph asked at every sign-in, against the
+//!    With the security headers and the default per-IP rates on, behind a proxy at
+//!    127.0.0.1 (each client names its own network).
+//! 3. a flood of new browsers' first loads from one network, held at its rate, while someone
+//!    on another network signs in; the same sign-ins without the flood.
+//! 4. approve → signed in for an Entra user (Graph asked at every sign-in, against the
 //!    in-process emulator): one sign-in at a time, with the app-only token cached and with the
 //!    cache emptied before each approval.
 //!
-//! Run: `cargo bench --features ssr --bench login_latency` (append `-- latency`, `-- rps` or
-//! `-- entra` for one part).
+//! Run: `cargo bench --features ssr --bench login_latency` (append `-- latency`, `-- rps`,
+//! `-- flood` or `-- entra` for one part).
 
 use base64::Engine as _;
 use futures::StreamExt;
@@ -41,7 +45,7 @@ async fn main() {
     let wants = |part: &str| {
         let named = args
             .iter()
-            .any(|a| a == "latency" || a == "rps" || a == "entra");
+            .any(|a| a == "latency" || a == "rps" || a == "flood" || a == "entra");
         !named || args.iter().any(|a| a == part)
     };
     let dir = tempfile::tempdir().unwrap();
@@ -50,6 +54,9 @@ async fn main() {
     }
     if wants("rps") {
         requests_per_second(&dir).await;
+    }
+    if wants("flood") {
+        flood(&dir).await;
     }
     if wants("entra") {
         entra_sign_ins(&dir).await;
@@ -151,11 +158,19 @@ async fn entra_sign_ins(dir: &tempfile::TempDir) {
 /// One phone approves one browser's QR code; the time from the approval to the browser's
 /// completed sign-in.
 async fn one_sign_in(addr: SocketAddr, phone: &Phone) -> Duration {
+    one_sign_in_from(addr, phone, None).await
+}
+
+/// The same, with the browser and the phone naming `network` in X-Forwarded-For.
+async fn one_sign_in_from(addr: SocketAddr, phone: &Phone, network: Option<&str>) -> Duration {
     let port = addr.port();
     let browser = client(addr);
     let phone_client = client(addr);
-    let html = browser
-        .get(format!("http://acme.localhost:{port}/"))
+    let forwarded = |r: reqwest::RequestBuilder| match network {
+        Some(ip) => r.header("x-forwarded-for", ip),
+        None => r,
+    };
+    let html = forwarded(browser.get(format!("http://acme.localhost:{port}/")))
         .send()
         .await
         .unwrap()
@@ -172,17 +187,15 @@ async fn one_sign_in(addr: SocketAddr, phone: &Phone) -> Duration {
         .unwrap();
     let jws = phone.sign(json!({ "purpose": "approve", "device_id": phone.id, "tenant": "acme", "challenge": challenge, "number": number }));
     let t0 = Instant::now();
-    let res = phone_client
-        .post(format!(
-            "http://localhost:{port}/api/mobile/v1/challenges/{challenge}/approve"
-        ))
-        .json(&json!({ "jws": jws }))
-        .send()
-        .await
-        .unwrap();
+    let res = forwarded(phone_client.post(format!(
+        "http://localhost:{port}/api/mobile/v1/challenges/{challenge}/approve"
+    )))
+    .json(&json!({ "jws": jws }))
+    .send()
+    .await
+    .unwrap();
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    let done = browser
-        .get(format!("http://acme.localhost:{port}/"))
+    let done = forwarded(browser.get(format!("http://acme.localhost:{port}/")))
         .send()
         .await
         .unwrap();
@@ -221,21 +234,29 @@ async fn latency_parts(dir: &tempfile::TempDir) {
 }
 
 async fn requests_per_second(dir: &tempfile::TempDir) {
-    println!("\nrequests per second, {RPS_CLIENTS} clients, {RPS_SECONDS} s each");
-    let app = start(format!("sqlite://{}", dir.path().join("rps.db").display())).await;
+    println!("\nrequests per second, {RPS_CLIENTS} clients, {RPS_SECONDS} s each, security headers and default per-IP rates on");
+    let app = start_behind_proxy(format!("sqlite://{}", dir.path().join("rps.db").display())).await;
     gatehouse::tenants::service::create(&app.1, "acme", "Acme MSP", "admin@acme.com", "bench")
         .await
         .unwrap();
     let pages = app.2.hub.pages();
     let from_memory = pages.served_from_memory();
-    let (login, loads) = rps(app.0, "acme.localhost", "/", Cookies::Kept).await;
+    let login = rps(app.0, "acme.localhost", "/", Cookies::Kept, Network::Own).await;
     let from_memory = pages.served_from_memory() - from_memory;
-    let (first_loads, _) = rps(app.0, "acme.localhost", "/", Cookies::None).await;
-    let (hello, _) = rps(
+    let first_loads = rps(
+        app.0,
+        "acme.localhost",
+        "/",
+        Cookies::None,
+        Network::NewEachTime,
+    )
+    .await;
+    let hello = rps(
         hello_server("hello".into()).await,
         "localhost",
         "/",
         Cookies::Kept,
+        Network::Own,
     )
     .await;
     // The same page's bytes from a bare handler: what sending a page of this size costs
@@ -249,25 +270,153 @@ async fn requests_per_second(dir: &tempfile::TempDir) {
         .await
         .unwrap();
     let size = page.len();
-    let (same_bytes, _) = rps(hello_server(page).await, "localhost", "/", Cookies::Kept).await;
-    println!("  login page, reloads (GET / on a tenant): {login:.0} req/s");
+    let same_bytes = rps(
+        hello_server(page).await,
+        "localhost",
+        "/",
+        Cookies::Kept,
+        Network::Own,
+    )
+    .await;
     println!(
-        "    of {loads} loads, {from_memory} answered from memory ({:.1} %)",
-        from_memory as f64 * 100.0 / loads as f64
+        "  login page, reloads (GET / on a tenant): {:.0} req/s",
+        login.per_sec
     );
-    println!("  login page, new browsers' first loads:   {first_loads:.0} req/s");
-    println!("  bare axum hello:                {hello:.0} req/s");
-    println!("  the page's {size} bytes, static:  {same_bytes:.0} req/s");
-    println!("  ratio: {:.2}x (goal >= 0.3x)", login / hello);
+    println!(
+        "    of {} loads, {from_memory} answered from memory ({:.1} %), {} held",
+        login.total,
+        from_memory as f64 * 100.0 / login.total as f64,
+        login.held
+    );
+    println!(
+        "  login page, new browsers' first loads, each from its own network: {:.0} req/s ({} held)",
+        first_loads.per_sec, first_loads.held
+    );
+    println!(
+        "  bare axum hello:                {:.0} req/s",
+        hello.per_sec
+    );
+    println!(
+        "  the page's {size} bytes, static:  {:.0} req/s",
+        same_bytes.per_sec
+    );
+    println!(
+        "  ratio: {:.2}x (goal >= 0.3x)",
+        login.per_sec / hello.per_sec
+    );
     println!(
         "  static page of the same size against hello: {:.2}x",
-        same_bytes / hello
+        same_bytes.per_sec / hello.per_sec
     );
 }
 
+/// A flood of new browsers' first loads from one network, while someone on another network
+/// signs in, one sign-in after another; the same sign-ins without the flood for comparison.
+async fn flood(dir: &tempfile::TempDir) {
+    println!("\nflood: {RPS_CLIENTS} cookieless clients from one network for {RPS_SECONDS} s, default rates");
+    let (addr, db, state) = start_behind_proxy(format!(
+        "sqlite://{}",
+        dir.path().join("flood.db").display()
+    ))
+    .await;
+    gatehouse::tenants::service::create(&db, "acme", "Acme MSP", "admin@acme.com", "bench")
+        .await
+        .unwrap();
+    let phone = enrolled_phone(&client(addr), addr.port(), &db, "admin@acme.com").await;
+    let quiet = sign_ins_for(
+        addr,
+        &phone,
+        "203.0.113.7",
+        Duration::from_secs(RPS_SECONDS),
+    )
+    .await;
+    let codes_before = challenges(&db).await;
+    let (flood, during) = tokio::join!(
+        rps(addr, "acme.localhost", "/", Cookies::None, Network::One),
+        sign_ins_for(
+            addr,
+            &phone,
+            "203.0.113.8",
+            Duration::from_secs(RPS_SECONDS)
+        ),
+    );
+    let codes = challenges(&db).await - codes_before - during.len() as i64;
+    let _ = state;
+    println!(
+        "  the flood: {} loads, {} shown, {} held (429); {codes} codes written for it (the limit: {} a minute)",
+        flood.total,
+        flood.total - flood.held,
+        flood.held,
+        gatehouse::server::config::Limits::default().login_codes_per_ip
+    );
+    for (label, mut times) in [("without the flood", quiet), ("during the flood", during)] {
+        times.sort();
+        let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).saturating_sub(1)];
+        println!(
+            "  sign-ins from another network {label}: {} done, p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+            times.len(),
+            pct(0.50).as_secs_f64() * 1e3,
+            pct(0.95).as_secs_f64() * 1e3,
+            pct(1.0).as_secs_f64() * 1e3
+        );
+    }
+}
+
+async fn challenges(db: &gatehouse::server::db::Db) -> i64 {
+    sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM login_challenges")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+        .0
+}
+
+/// Complete sign-ins (page, approval, signed-in load) from `network`, one every 100 ms for
+/// `span` (an office's pace, within its rates); the time of each from its first page load.
+async fn sign_ins_for(
+    addr: SocketAddr,
+    phone: &Phone,
+    network: &str,
+    span: Duration,
+) -> Vec<Duration> {
+    let deadline = Instant::now() + span;
+    let mut times = Vec::new();
+    let mut pace = tokio::time::interval(Duration::from_millis(100));
+    while Instant::now() < deadline {
+        pace.tick().await;
+        let t0 = Instant::now();
+        one_sign_in_from(addr, phone, Some(network)).await;
+        times.push(t0.elapsed());
+    }
+    times
+}
+
+/// A Gatehouse whose per-IP rates no part measuring latency can reach (every request of
+/// the bench comes from 127.0.0.1).
 async fn start(url: String) -> (SocketAddr, gatehouse::server::db::Db, AppState) {
+    start_with(url, |c| {
+        c.limits.login_codes_per_ip = 1_000_000;
+        c.limits.device_registrations_per_ip = 1_000_000;
+        c.limits.phone_actions_per_ip = 1_000_000;
+    })
+    .await
+}
+
+/// A Gatehouse with the default per-IP rates, behind a proxy at 127.0.0.1: each client
+/// names its own address in X-Forwarded-For.
+async fn start_behind_proxy(url: String) -> (SocketAddr, gatehouse::server::db::Db, AppState) {
+    start_with(url, |c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await
+}
+
+async fn start_with(
+    url: String,
+    tweak: impl FnOnce(&mut Config),
+) -> (SocketAddr, gatehouse::server::db::Db, AppState) {
     let mut config = Config::for_tests(url);
     config.listen = "127.0.0.1:0".parse().unwrap();
+    tweak(&mut config);
     let app = Application::build(config).await.unwrap();
     let addr: SocketAddr = ([127, 0, 0, 1], app.port()).into();
     let state = app.state().clone();
@@ -492,29 +641,69 @@ async fn hello_server(body: String) -> SocketAddr {
     addr
 }
 
-/// Requests per second of GET `path` on `host` by `RPS_CLIENTS` clients, and how many
-/// requests that was.
-async fn rps(addr: SocketAddr, host: &str, path: &str, cookies: Cookies) -> (f64, u64) {
+/// Where the requests of an `rps` run say they come from (X-Forwarded-For, read only by a
+/// Gatehouse behind the proxy at 127.0.0.1).
+#[derive(Clone, Copy, PartialEq)]
+enum Network {
+    /// Each client its own network.
+    Own,
+    /// Every request a network of its own: as many anonymous clients as requests.
+    NewEachTime,
+    /// One network for all: a flood from one address.
+    One,
+}
+
+/// What an `rps` run got: answers per second, how many requests, how many were held (429).
+struct Tally {
+    per_sec: f64,
+    total: u64,
+    held: u64,
+}
+
+/// Requests per second of GET `path` on `host` by `RPS_CLIENTS` clients.
+async fn rps(addr: SocketAddr, host: &str, path: &str, cookies: Cookies, from: Network) -> Tally {
     let url = format!("http://{host}:{}{path}", addr.port());
     let deadline = Instant::now() + Duration::from_secs(RPS_SECONDS);
     let mut tasks = Vec::new();
-    for _ in 0..RPS_CLIENTS {
+    for client_no in 0..RPS_CLIENTS {
         let c = client_with(addr, cookies);
         let url = url.clone();
         tasks.push(tokio::spawn(async move {
-            let mut n = 0u64;
+            let (mut n, mut held) = (0u64, 0u64);
             while Instant::now() < deadline {
-                let res = c.get(&url).send().await.unwrap();
-                assert!(res.status().is_success());
+                let ip = match from {
+                    Network::Own => format!("10.1.0.{client_no}"),
+                    Network::NewEachTime => {
+                        format!("10.{}.{}.{}", client_no, (n >> 8) & 255, n & 255)
+                    }
+                    Network::One => "198.51.100.66".to_string(),
+                };
+                let res = c
+                    .get(&url)
+                    .header("x-forwarded-for", ip)
+                    .send()
+                    .await
+                    .unwrap();
+                if res.status() == 429 {
+                    held += 1;
+                } else {
+                    assert!(res.status().is_success(), "{}", res.status());
+                }
                 res.bytes().await.unwrap();
                 n += 1;
             }
-            n
+            (n, held)
         }));
     }
-    let mut total = 0;
+    let (mut total, mut held) = (0, 0);
     for t in tasks {
-        total += t.await.unwrap();
+        let (n, h) = t.await.unwrap();
+        total += n;
+        held += h;
     }
-    (total as f64 / RPS_SECONDS as f64, total)
+    Tally {
+        per_sec: total as f64 / RPS_SECONDS as f64,
+        total,
+        held,
+    }
 }

@@ -40,6 +40,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
+# The mail tests run a relay that requires STARTTLS and AUTH (tests/api/support/smtp_relay.py).
+if ! python3 -c "import aiosmtpd" 2>/dev/null; then
+  say "installing aiosmtpd (the test mail relay)"
+  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd
+fi
+
 if [ ! -d end2end/node_modules ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
   say "installing the end-to-end test packages"
   (cd end2end && npm ci --no-audit --no-fund --loglevel=error)

@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { ADMIN, approveOnPhone, matchNumber, newDesktop, newPhone, scanQr, verifyEmail } from "./helpers";
 import { TENANT } from "../playwright.config";
 

@@ -1,4 +1,5 @@
-import { expect, test, type Page } from "@playwright/test";
+import { type Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { DEMO_ADMIN, approveOnPhone, matchNumber, newDesktop, newPhone, scanQr, signIn, verifyEmail } from "./helpers";
 import { DEMO_TENANT as TENANT, EMULATOR, EMULATOR_TOKEN } from "../playwright.config";
 

@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { ADMIN, approveOnPhone, invite, matchNumber, newDesktop, newPhone, scanQr, signIn, verifyEmail } from "./helpers";
 import { BASE, TENANT } from "../playwright.config";
 

@@ -1,6 +1,6 @@
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { ADMIN, approveOnPhone, invite, matchNumber, newDesktop, newPhone, scanQr, signIn, sql, verifyEmail } from "./helpers";
-import { TENANT } from "../playwright.config";
+import { BASE, TENANT } from "../playwright.config";
 
 test("a wrong number refuses the sign-in on the phone and on the screen", async ({ browser }) => {
   const desktop = await newDesktop(browser);
@@ -112,4 +112,23 @@ test("a technician disabled between the phone's approval and the computer's retu
   await expect(desktop.locator(".flash.error")).toContainText("Sign-in refused: account disabled");
   await expect(desktop).toHaveURL(`${TENANT}/`);
   await expect(desktop.locator("#login-qr svg")).toBeVisible();
+});
+
+test("a page elsewhere cannot frame the phone's approve page or the login page", async ({ browser }) => {
+  // A page of another site (here: an inline document) tries to show Gatehouse in frames,
+  // to overlay it and trick a tap. The browser must leave the frames empty.
+  const attacker = await (await browser.newContext()).newPage();
+  const refused: string[] = [];
+  attacker.on("console", (msg) => {
+    if (/frame-ancestors|Refused to (display|frame)/.test(msg.text())) refused.push(msg.text());
+  });
+  await attacker.setContent(
+    `<iframe id="phone" src="${BASE}/app/scan?tenant=acme&challenge=x"></iframe>` +
+      `<iframe id="login" src="${TENANT}/"></iframe>`,
+  );
+  for (const id of ["phone", "login"]) {
+    const frame = attacker.frameLocator(`#${id}`);
+    await expect(frame.locator("#app, #login-qr")).toHaveCount(0);
+  }
+  await expect.poll(() => refused.length).toBeGreaterThanOrEqual(2);
 });

@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { ADMIN, invite, matchNumber, newDesktop, newPhone, scanQr, signIn, verifyEmail, approveOnPhone } from "./helpers";
 import { TENANT } from "../playwright.config";
 

@@ -136,9 +136,13 @@ pub struct ServeArgs {
         default_value = "https://graph.microsoft.com"
     )]
     pub graph_base_url: String,
-    /// smtp://user:pass@host:port or smtps://…; without it mail goes to the dev outbox page.
+    /// smtps://user:pass@relay:465, or smtp://user:pass@relay:587 (STARTTLS required);
+    /// `?tls=none` only for a relay on a trusted network. Required outside demo mode.
     #[arg(long, env = "SMTP_URL", hide_env_values = true, value_parser = secret)]
     pub smtp_url: Option<SecretString>,
+    /// PEM certificate of a private CA that signed the relay's certificate.
+    #[arg(long, env = "SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
     /// Sender of verification mail.
     #[arg(
         long,
@@ -268,9 +272,17 @@ impl ServeArgs {
             url::Url::parse(value).with_context(|| format!("{name} `{value}` is not a URL"))?;
         }
         if let Some(smtp) = &self.smtp_url {
-            let smtp = smtp.expose_secret();
-            if !(smtp.starts_with("smtp://") || smtp.starts_with("smtps://")) {
-                bail!("SMTP_URL must start with smtp:// or smtps://");
+            let relay = crate::server::mail::Relay::parse(smtp.expose_secret())?;
+            if relay.security == crate::server::mail::Security::ClearText && relay.has_credentials()
+            {
+                tracing::warn!(
+                    "SMTP_URL has tls=none: the relay password and every verification code cross the network in clear text"
+                );
+            }
+        }
+        if let Some(path) = &self.smtp_ca_file {
+            if !path.is_file() {
+                bail!("SMTP_CA_FILE {} is not a readable file", path.display());
             }
         }
         let trusted_proxies = crate::server::client_ip::parse_trusted(&self.trusted_proxies)
@@ -289,6 +301,7 @@ impl ServeArgs {
                 graph_base_url: self.graph_base_url.trim_end_matches('/').to_string(),
             },
             smtp_url: self.smtp_url,
+            smtp_ca_file: self.smtp_ca_file,
             mail_from: self.mail_from,
             demo,
             dev_outbox: self.dev_outbox,

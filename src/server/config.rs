@@ -13,6 +13,9 @@ pub struct Config {
     pub public_url: String,
     pub entra: EntraConfig,
     pub smtp_url: Option<SecretString>,
+    /// A PEM CA certificate the relay's certificate may chain to (a private CA), besides the
+    /// public ones.
+    pub smtp_ca_file: Option<PathBuf>,
     pub mail_from: String,
     pub demo: bool,
     /// Mail without SMTP_URL goes to /_dev/outbox outside demo mode too (a private install).
@@ -125,6 +128,7 @@ impl Config {
                 graph_base_url: "https://graph.microsoft.com".into(),
             },
             smtp_url: None,
+            smtp_ca_file: None,
             mail_from: "Gatehouse <no-reply@gatehouse.invalid>".into(),
             demo: false,
             dev_outbox: false,

@@ -43,6 +43,10 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect(&config.database_url).await?;
         let mailer = Mailer::from_config(&config)?;
+        // A relay that cannot be used now may be fixed later: warn, and start anyway.
+        if let Err(err) = mailer.check().await {
+            tracing::warn!("{err:#}; verification mails will fail until the relay works (SMTP_URL, SMTP_CA_FILE)");
+        }
         if mailer.is_outbox() && !config.demo {
             tracing::warn!("--dev-outbox: mail goes to /_dev/outbox on the base domain, readable by anyone who can reach it, verification codes included. Never run this on the internet; set SMTP_URL.");
         }

@@ -9,6 +9,7 @@ mod emulator;
 mod entra_login;
 mod health;
 mod login;
+mod mail;
 mod mobile_api;
 mod reconcile;
 mod surface;
