@@ -22,7 +22,7 @@ pub fn esc(s: &str) -> String {
 /// A whole page in the emulator's plain "Microsoft-like" frame.
 pub fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{t}</title><style>
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{t}</title><link rel="icon" href="data:,"><style>
 body{{font-family:"Segoe UI",system-ui,sans-serif;background:#f2f2f2;margin:0}}
 main{{max-width:440px;margin:48px auto;background:#fff;padding:36px 44px;box-shadow:0 2px 6px rgba(0,0,0,.2)}}
 main.wide{{max-width:960px}}

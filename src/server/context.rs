@@ -5,6 +5,7 @@ use crate::login::session::{self, SignedIn};
 use crate::server::state::AppState;
 use crate::tenants::Tenant;
 use crate::users::service::User;
+use axum::response::IntoResponse as _;
 use leptos::prelude::*;
 use tower_sessions::Session;
 
@@ -16,21 +17,48 @@ pub struct Ctx {
     pub login_id: String,
 }
 
-/// Answers the server function with the status the error means (401 not signed in, 403 not
-/// allowed, 404 not here) instead of a 500.
+/// The HTTP status a server function's error means: 401 not signed in, 403 not allowed,
+/// 404 not here, 400 refused input; 500 only for a fault on Gatehouse's side.
+pub fn status_of(err: &AppError) -> axum::http::StatusCode {
+    use axum::http::StatusCode;
+    match err {
+        AppError::NotSignedIn => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden => StatusCode::FORBIDDEN,
+        AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        AppError::Invalid(_) => StatusCode::BAD_REQUEST,
+        AppError::Internal | AppError::Transport(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Answers the server function with the status the error means instead of a 500.
 fn refuse(err: AppError) -> AppError {
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(match err {
-            AppError::NotSignedIn => axum::http::StatusCode::UNAUTHORIZED,
-            AppError::Forbidden => axum::http::StatusCode::FORBIDDEN,
-            AppError::NotFound(_) => axum::http::StatusCode::NOT_FOUND,
-            AppError::Invalid(_) => axum::http::StatusCode::BAD_REQUEST,
-            AppError::Internal | AppError::Transport(_) => {
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR
-            }
-        });
+        response.set_status(status_of(&err));
     }
     err
+}
+
+/// Server functions answer every error with 500 (server_fn's default); this gives a refusal
+/// the status it means, whichever layer of the function returned it. The body (the error,
+/// JSON-encoded) is untouched.
+pub async fn error_status(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let is_server_fn =
+        req.uri().path().starts_with("/api/") && !req.uri().path().starts_with("/api/mobile/");
+    let res = next.run(req).await;
+    if !is_server_fn || res.status() != axum::http::StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "").into_response();
+    };
+    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status = status_of(&err);
+    }
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 pub fn state() -> Result<AppState, AppError> {

@@ -40,8 +40,11 @@ fn changes_state(method: &Method) -> bool {
 }
 
 /// Decides for one request: `scheme` is how browsers reach Gatehouse (`https` behind the
-/// documented proxy). Requests without `Origin` and `Sec-Fetch-Site` are not from a browser
-/// (the native mobile apps, curl) and carry no ambient credentials a page could borrow.
+/// documented proxy). A named `Origin` must be this very host. `Sec-Fetch-Site` must say
+/// `same-origin` when a browser sent it; it is what vouches for a form posted under
+/// `Referrer-Policy: no-referrer`, which makes the browser send `Origin: null` even to its
+/// own site. Requests with neither header are not from a browser (the native mobile apps,
+/// curl) and carry no ambient credentials a page could borrow.
 pub fn check(method: &Method, headers: &HeaderMap, scheme: &str) -> Result<(), CrossSite> {
     if !changes_state(method) {
         return Ok(());
@@ -50,21 +53,20 @@ pub fn check(method: &Method, headers: &HeaderMap, scheme: &str) -> Result<(), C
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("an unreadable origin");
-        if origin == "null" {
-            return Err(CrossSite::OpaqueOrigin);
-        }
+    let origin = headers
+        .get(header::ORIGIN)
+        .map(|v| v.to_str().unwrap_or("an unreadable origin"));
+    if let Some(origin) = origin.filter(|o| *o != "null") {
         let expected = format!("{scheme}://{host}");
-        return if !host.is_empty() && origin.eq_ignore_ascii_case(&expected) {
-            Ok(())
-        } else {
-            Err(CrossSite::ForeignOrigin(origin.to_string()))
-        };
+        if host.is_empty() || !origin.eq_ignore_ascii_case(&expected) {
+            return Err(CrossSite::ForeignOrigin(origin.to_string()));
+        }
     }
     match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        None | Some("same-origin") | Some("none") => Ok(()),
+        Some("same-origin") | Some("none") => Ok(()),
         Some(other) => Err(CrossSite::FetchSite(other.to_string())),
+        None if origin == Some("null") => Err(CrossSite::OpaqueOrigin),
+        None => Ok(()),
     }
 }
 
@@ -139,6 +141,26 @@ mod tests {
             check(&Method::DELETE, &null, "https"),
             Err(CrossSite::OpaqueOrigin)
         );
+        // A same-origin form under no-referrer: Origin is null, Sec-Fetch-Site vouches.
+        let own_form = headers(&[
+            ("host", "acme.gh.test"),
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin"),
+        ]);
+        assert_eq!(check(&Method::POST, &own_form, "https"), Ok(()));
+        let sandboxed = headers(&[
+            ("host", "acme.gh.test"),
+            ("origin", "null"),
+            ("sec-fetch-site", "cross-site"),
+        ]);
+        assert!(check(&Method::POST, &sandboxed, "https").is_err());
+        // A named foreign origin is refused whatever else the request says.
+        let lying = headers(&[
+            ("host", "acme.gh.test"),
+            ("origin", "https://evil.test"),
+            ("sec-fetch-site", "same-origin"),
+        ]);
+        assert!(check(&Method::POST, &lying, "https").is_err());
         let site = headers(&[("host", "acme.gh.test"), ("sec-fetch-site", "same-site")]);
         assert!(check(&Method::POST, &site, "https").is_err());
         let own = headers(&[("host", "acme.gh.test"), ("sec-fetch-site", "same-origin")]);

@@ -171,10 +171,12 @@ async fn router(state: AppState) -> anyhow::Result<Router> {
         })
         .fallback_service(ServeDir::new(site_root).append_index_html_on_directories(false));
 
-    let app = app.layer(middleware::from_fn_with_state(
-        state.clone(),
-        crate::login::routes::page_gate,
-    ));
+    let app = app
+        .layer(middleware::from_fn(super::context::error_status))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::login::routes::page_gate,
+        ));
     let app = match &state.db.engine {
         Engine::Sqlite(pool) => {
             let store = SqliteStore::new(pool.clone());
