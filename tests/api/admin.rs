@@ -174,7 +174,10 @@ async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
     ];
     for (form, expected) in cases {
         let (s, body) = call(&admin, "users/add", form).await;
-        assert_eq!(s, 400, "{form:?}: refused input is the client's error, not a fault");
+        assert_eq!(
+            s, 400,
+            "{form:?}: refused input is the client's error, not a fault"
+        );
         assert!(body.contains(expected), "{form:?}: {body}");
     }
     let after: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")

@@ -224,6 +224,17 @@ async fn a_trusted_proxy_names_the_client() {
     assert_eq!(info["requester_ip"], "203.0.113.50", "{info}");
 }
 
+/// `browser` loads acme's login page through the proxy, which names `ip` as the client.
+async fn login_from(browser: &Browser, ip: &str) -> reqwest::Response {
+    browser
+        .client
+        .get(browser.url("acme", "/"))
+        .header("x-forwarded-for", ip)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn challenge_count(app: &TestApp) -> i64 {
     sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM login_challenges")
         .fetch_one(&app.state.db.pool)
@@ -242,20 +253,9 @@ async fn a_flood_of_new_browsers_from_one_network_is_held_and_others_still_sign_
     app.create_tenant("acme", "Acme MSP", "admin@acme.com")
         .await;
     let phone = app.phone_with_email("admin@acme.com").await;
-    let flood = |n: usize| {
-        let browser = app.browser(&["acme"]);
-        async move {
-            let _ = n;
-            browser
-                .client
-                .get(browser.url("acme", "/"))
-                .header("x-forwarded-for", "198.51.100.66")
-                .send()
-                .await
-                .unwrap()
-        }
-    };
-    let answers = futures::future::join_all((0..12).map(flood)).await;
+    let browsers: Vec<Browser> = (0..12).map(|_| app.browser(&["acme"])).collect();
+    let answers =
+        futures::future::join_all(browsers.iter().map(|b| login_from(b, "198.51.100.66"))).await;
     let shown = answers.iter().filter(|r| r.status() == 200).count();
     let held: Vec<_> = answers.iter().filter(|r| r.status() == 429).collect();
     assert_eq!(shown, 5, "the flood got only its rate");
@@ -271,16 +271,9 @@ async fn a_flood_of_new_browsers_from_one_network_is_held_and_others_still_sign_
         5,
         "nothing was written for the held loads"
     );
-    // A reload of a browser that already has its code is not a new code.
     // Someone else, elsewhere, signs in as usual.
     let browser = app.browser(&["acme"]);
-    let res = browser
-        .client
-        .get(browser.url("acme", "/"))
-        .header("x-forwarded-for", "203.0.113.7")
-        .send()
-        .await
-        .unwrap();
+    let res = login_from(&browser, "203.0.113.7").await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
     let challenge = between(&html, "data-challenge=\"", "\"").unwrap();
@@ -289,13 +282,7 @@ async fn a_flood_of_new_browsers_from_one_network_is_held_and_others_still_sign_
         .unwrap();
     let res = phone.approve(&app, "acme", &challenge, number).await;
     assert_eq!(res.status(), 200);
-    let res = browser
-        .client
-        .get(browser.url("acme", "/"))
-        .header("x-forwarded-for", "203.0.113.7")
-        .send()
-        .await
-        .unwrap();
+    let res = login_from(&browser, "203.0.113.7").await;
     assert_eq!(res.status(), 303, "signed in");
     let metrics = app.state.metrics.render();
     assert!(
