@@ -3,13 +3,13 @@
 //! client; but anyone can send those headers, so they count only when the peer is one of
 //! `GATEHOUSE_TRUSTED_PROXIES`, and then only the hops the trusted proxies appended.
 
-use super::state::AppState;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// The client's address, as far as trusted proxies vouch for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -118,14 +118,15 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
     client
 }
 
-/// Puts the request's `ClientIp` into its extensions for every handler.
+/// Puts the request's `ClientIp` into its extensions for every handler; its state is
+/// `GATEHOUSE_TRUSTED_PROXIES`.
 pub async fn identify(
-    State(state): State<AppState>,
+    State(proxies): State<Arc<Vec<IpNet>>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let ip = resolve(peer.ip(), req.headers(), &state.config.trusted_proxies);
+    let ip = resolve(peer.ip(), req.headers(), &proxies);
     req.extensions_mut().insert(ClientIp(ip));
     next.run(req).await
 }

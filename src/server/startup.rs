@@ -74,7 +74,11 @@ impl Application {
             Err(_) => None,
         };
         let binding_key = crate::login::binding::BindingKey::load_or_create(&db).await?;
-        let throttles = Arc::new(super::throttle::Throttles::new(&config.limits));
+        let throttles = Arc::new(super::throttle::Throttles::new(super::throttle::Rates {
+            login_codes_per_minute: config.limits.login_codes_per_ip,
+            registrations_per_hour: config.limits.device_registrations_per_ip,
+            phone_actions_per_minute: config.limits.phone_actions_per_ip,
+        }));
         let state = AppState {
             throttles,
             binding_key,
@@ -202,7 +206,7 @@ async fn router(state: AppState) -> anyhow::Result<Router> {
             csrf::same_origin_only,
         ))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            Arc::new(state.config.trusted_proxies.clone()),
             client_ip::identify,
         ))
         .layer(middleware::from_fn_with_state(

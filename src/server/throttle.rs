@@ -5,7 +5,6 @@
 //!
 //! A request over its rate is refused before anything is written.
 
-use super::config::Limits;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::IpAddr;
@@ -46,19 +45,29 @@ pub struct Throttles {
     clock: DefaultClock,
 }
 
+/// The rates per client IP (from `config::Limits`).
+#[derive(Clone, Copy, Debug)]
+pub struct Rates {
+    pub login_codes_per_minute: u32,
+    pub registrations_per_hour: u32,
+    pub phone_actions_per_minute: u32,
+}
+
 fn nonzero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
 impl Throttles {
-    pub fn new(limits: &Limits) -> Self {
+    pub fn new(rates: Rates) -> Self {
         Self {
-            login_codes: RateLimiter::keyed(Quota::per_minute(nonzero(limits.login_codes_per_ip))),
+            login_codes: RateLimiter::keyed(Quota::per_minute(nonzero(
+                rates.login_codes_per_minute,
+            ))),
             device_registrations: RateLimiter::keyed(Quota::per_hour(nonzero(
-                limits.device_registrations_per_ip,
+                rates.registrations_per_hour,
             ))),
             phone_actions: RateLimiter::keyed(Quota::per_minute(nonzero(
-                limits.phone_actions_per_ip,
+                rates.phone_actions_per_minute,
             ))),
             clock: DefaultClock::default(),
         }
@@ -105,11 +114,11 @@ mod tests {
 
     #[test]
     fn one_ip_is_held_at_its_rate_and_another_is_not_affected() {
-        let limits = Limits {
-            login_codes_per_ip: 3,
-            ..Limits::default()
-        };
-        let t = Throttles::new(&limits);
+        let t = Throttles::new(Rates {
+            login_codes_per_minute: 3,
+            registrations_per_hour: 20,
+            phone_actions_per_minute: 120,
+        });
         let (a, b): (IpAddr, IpAddr) = (
             "198.51.100.1".parse().unwrap(),
             "2001:db8::1".parse().unwrap(),
