@@ -582,7 +582,9 @@ fn authenticate_client(
 }
 
 /// `private_key_jwt`: a JWT signed with the key of a certificate uploaded to the app, named
-/// by its SHA-256 thumbprint (`x5t#S256`), for this token endpoint, from and about the app.
+/// by its SHA-256 thumbprint (`x5t#S256`, what Microsoft's page asks for today) or by its
+/// SHA-1 thumbprint (`x5t`, the older form MSAL still sends and Microsoft still accepts;
+/// `x5t#S256` wins when both are present), for this token endpoint, from and about the app.
 /// https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials
 fn authenticate_assertion(
     world: &World,
@@ -622,11 +624,21 @@ fn authenticate_assertion(
             "Client assertion must be signed with PS256 or RS256.".to_string(),
         ));
     }
-    let thumbprint = header.x5t_s256.unwrap_or_default();
+    let (thumbprint, sha1) = match (header.x5t_s256, header.x5t) {
+        (Some(s256), _) => (s256, false),
+        (None, Some(sha1)) => (sha1, true),
+        (None, None) => (String::new(), false),
+    };
     let cert = app
         .certificates
         .iter()
-        .find(|c| c.thumbprint_s256 == thumbprint)
+        .find(|c| {
+            if sha1 {
+                c.thumbprint_sha1 == thumbprint
+            } else {
+                c.thumbprint_s256 == thumbprint
+            }
+        })
         .ok_or_else(|| {
             refuse(
                 700027,

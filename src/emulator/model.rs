@@ -373,6 +373,8 @@ pub struct App {
 pub struct AppCertificate {
     /// Base64url SHA-256 of the DER (`x5t#S256`).
     pub thumbprint_s256: String,
+    /// Base64url SHA-1 of the DER (`x5t`), the older name Microsoft still accepts.
+    pub thumbprint_sha1: String,
     /// The RSA public key, PKCS#1 DER.
     pub public_key: Vec<u8>,
     pub not_after: i64,
@@ -394,6 +396,8 @@ impl AppCertificate {
         Ok(Self {
             thumbprint_s256: base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(sha2::Sha256::digest(der)),
+            thumbprint_sha1: base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha1::Sha1::digest(der)),
             public_key: cert
                 .tbs_certificate
                 .subject_public_key_info

@@ -1,8 +1,9 @@
 //! An admin's decision on a held run (DESIGN flow 5, deletion threshold). Approving looks at
 //! each held user in Graph again and offboards only those still gone or disabled; rejecting
-//! offboards nobody. Either way the tenant's delta link stays where it was, so the next run
-//! reads the same changes again and no change is lost. A decision takes the tenant's lease,
-//! so it never overlaps a run.
+//! offboards nobody and forgets the tenant's delta link, so the next run reads the whole
+//! directory and finds again whatever is still true. While a run waits, the runs after it
+//! keep the delta link fresh and offboard everyone else as usual. A decision takes the
+//! tenant's lease, so it never overlaps a run.
 
 use super::apply;
 use super::lease::Lease;
@@ -187,8 +188,9 @@ async fn approve_leased(
     Ok(Approved { offboarded, back })
 }
 
-/// Rejects a held run: nobody is offboarded. The tenant's delta link does not move, so the
-/// next run sees the same changes (and, under the same threshold, holds them again).
+/// Rejects a held run: nobody is offboarded. The tenant's delta link is forgotten, so the
+/// next run reads the whole directory, sees what is still true (and, under the same
+/// threshold, holds it again).
 /// Returns how many offboardings were dismissed.
 pub async fn reject(
     db: &Db,
@@ -229,13 +231,16 @@ async fn reject_leased(
     }
     let held = store::count_held(&mut tx, run_id).await?;
     store::set_offboarded(&mut tx, run_id, 0).await?;
+    tenants::forget_delta_link(&mut tx, tenant_id).await?;
     audit::record(
         &mut *tx,
         Some(tenant_id),
         admin,
         "reconcile.rejected",
         &format!("run {run_id}"),
-        &format!("{held} held offboardings dismissed; the next run reads these changes again"),
+        &format!(
+            "{held} held offboardings dismissed; the next run reads the whole directory again"
+        ),
     )
     .await?;
     tx.commit().await?;

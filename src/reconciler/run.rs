@@ -39,7 +39,7 @@ pub enum Outcome {
     Failed,
     Held,
     DryRun,
-    /// Another instance holds this tenant's lease, or a held run awaits an admin.
+    /// Another instance holds this tenant's lease.
     Skipped,
 }
 
@@ -100,9 +100,6 @@ async fn reconcile_leased(
     trigger: Trigger,
     dry_run: bool,
 ) -> anyhow::Result<RunReport> {
-    if store::undecided(db, tenant_id).await?.is_some() && !dry_run {
-        return Ok(skipped("a held run waits for an admin's decision"));
-    }
     let run_id = store::start(db, tenant_id, trigger.as_str(), dry_run, now()).await?;
     metrics::counter!("gatehouse_reconcile_runs_total", "trigger" => trigger.as_str()).increment(1);
     let timer = std::time::Instant::now();
@@ -197,11 +194,25 @@ async fn run(
     requests = graph.requests().max(requests);
     let (entries, coverage, delta_link) = walked.map_err(|e| fail(requests)(e.into()))?;
 
+    // Users on an undecided held run's list wait for the admin's decision (which looks at
+    // each of them in Graph again); this run plans for everyone else.
+    let waiting = store::undecided(db, tenant_id)
+        .await
+        .map_err(|e| fail(requests)(e.into()))?;
+    let on_hold: std::collections::HashSet<String> = match waiting {
+        Some(held_run) => store::held_user_ids(db, held_run)
+            .await
+            .map_err(|e| fail(requests)(e.into()))?
+            .into_iter()
+            .collect(),
+        None => Default::default(),
+    };
     let users = crate::users::store::from_entra(db, tenant_id)
         .await
         .map_err(|e| fail(requests)(e.into()))?;
     let known: Vec<KnownUser> = users
         .into_iter()
+        .filter(|u| !on_hold.contains(&u.id))
         .filter_map(|u| {
             Some(KnownUser {
                 status: u.status,
@@ -266,17 +277,40 @@ async fn run(
                 .iter()
                 .map(|o| (o.user_id.as_str(), o.reason.describe()))
                 .collect();
-            store::hold(&mut tx, run_id, &held).await?;
-            // The tenant's delta link stays where it was, whatever the admin decides: the
-            // next run reads these changes again, so a rejection loses none of them.
-            store::finish(&mut tx, run_id, RunOutcome::Held, &tally, now()).await?;
+            // The held list remembers these changes, so the delta link moves on and stays
+            // fresh however long the decision takes. A second mass change while one run is
+            // held joins that run's list: the admin decides once.
+            let (held_run, outcome, what) = match waiting {
+                Some(held_run) => (
+                    held_run,
+                    RunOutcome::Ok,
+                    format!("{} more offboardings exceed the deletion threshold and join this held run", held.len()),
+                ),
+                None => (
+                    run_id,
+                    RunOutcome::Held,
+                    format!("{} offboardings exceed the deletion threshold; an admin must approve or reject them", held.len()),
+                ),
+            };
+            store::hold(&mut tx, held_run, &held).await?;
+            apply::rename(&mut tx, tenant_id, &plan.renames).await?;
+            tenants::keep_delta_link(&mut tx, tenant_id, &delta_link).await?;
+            let tally = store::Tally {
+                offboarded: if outcome == RunOutcome::Held {
+                    tally.offboarded
+                } else {
+                    0
+                },
+                ..tally
+            };
+            store::finish(&mut tx, run_id, outcome, &tally, now()).await?;
             audit::record(
                 &mut *tx,
                 Some(tenant_id),
                 "reconciler",
                 "reconcile.held",
-                &format!("run {run_id}"),
-                &format!("{} offboardings exceed the deletion threshold; an admin must approve or reject them", plan.offboard.len()),
+                &format!("run {held_run}"),
+                &what,
             )
             .await?;
         } else {
@@ -303,8 +337,11 @@ pub(super) const LEASE_LOST: &str =
 /// Tells every open page of offboarded users that they are signed out.
 pub(super) async fn sign_out(db: &Db, hub: &LoginHub, user_ids: &[String]) {
     for id in user_ids {
-        hub.publish(db, PushEvent::signed_out(id, "offboarded"))
-            .await;
+        hub.publish(
+            db,
+            PushEvent::signed_out(id, crate::domain::UserStatus::Offboarded.as_str()),
+        )
+        .await;
     }
 }
 

@@ -130,6 +130,16 @@ pub async fn held_users(db: &Db, run_id: i64) -> Result<Vec<HeldUser>, sqlx::Err
     .await
 }
 
+/// The ids of the users on a held run's list.
+pub async fn held_user_ids(db: &Db, run_id: i64) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT user_id FROM reconcile_held WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_all(&db.pool)
+            .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
 /// How many users a held run listed.
 pub async fn count_held(tx: &mut Tx<'_>, run_id: i64) -> Result<i64, sqlx::Error> {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM reconcile_held WHERE run_id = $1")

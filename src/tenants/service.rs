@@ -108,6 +108,18 @@ pub async fn keep_delta_link(
     Ok(())
 }
 
+/// Forgets the tenant's delta link: its next run reads the whole directory again.
+pub async fn forget_delta_link(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tenants SET entra_delta_link = NULL WHERE id = $1")
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Tenants connected to Entra whose next reconciliation is due at `at`: (id, interval secs).
 pub async fn due_for_reconcile(db: &Db, at: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as(

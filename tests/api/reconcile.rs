@@ -517,8 +517,10 @@ async fn a_mass_deletion_is_held_until_an_admin_approves() {
     for oid in &oids {
         assert_eq!(w.status(oid).await, "active");
     }
-    // While held, further runs wait for the decision.
-    assert_eq!(w.run().await.outcome, Outcome::Skipped);
+    // While held, runs go on and leave the held users to the admin.
+    let during = w.run().await;
+    assert_eq!(during.outcome, Outcome::Ok, "{:?}", during.error);
+    assert!(during.offboarded.is_empty(), "{:?}", during.offboarded);
     let run_id = r.run_id.unwrap();
     let (status, message) = w.decide(run_id, true).await;
     assert_eq!(status, 200, "{message}");
@@ -1023,8 +1025,8 @@ async fn a_delta_link_that_expired_during_a_week_of_downtime_is_resynced_and_off
     assert_eq!(w.sessions(MEGAN).await, 1);
 }
 
-/// A held run keeps the tenant's delta link where it was; left undecided past the link's
-/// lifetime, the decision and the runs after it still work.
+/// A held run left undecided past the delta link's lifetime with no run after it (Gatehouse
+/// was down): the decision and the runs after it still work.
 #[tokio::test]
 async fn a_held_run_left_past_the_delta_link_lifetime_does_not_break_the_next_run() {
     let (w, oids) = mass_deletion().await;
@@ -1044,6 +1046,117 @@ async fn a_held_run_left_past_the_delta_link_lifetime_does_not_break_the_next_ru
     assert!(next.offboarded.is_empty(), "{:?}", next.offboarded);
     for oid in &oids[7..] {
         assert_eq!(w.status(oid).await, "active");
+    }
+}
+
+/// While a run waits for an admin for days, the runs after it keep the delta link fresh
+/// (no resync when the decision finally comes), still offboard a technician who leaves
+/// meanwhile, and a second mass deletion joins the held list instead of going through.
+#[tokio::test]
+async fn runs_go_on_while_a_run_is_held_and_keep_the_delta_link_fresh() {
+    let (w, oids) = mass_deletion().await;
+    let held = w.run().await;
+    assert_eq!(held.outcome, Outcome::Held);
+    let held_run = held.run_id.unwrap();
+    w.delta_links_last(2).await;
+
+    // Three scheduled runs over more than the link's lifetime: each walks from the link the
+    // one before it left, one request each, none of them a resync.
+    for _ in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+        let r = w.run().await;
+        assert_eq!(r.outcome, Outcome::Ok, "{:?}", r.error);
+        assert_eq!(
+            r.graph_requests, 1,
+            "a no-change run from a fresh delta link, not a resync"
+        );
+        assert!(r.offboarded.is_empty(), "{:?}", r.offboarded);
+    }
+    let everyone: Vec<&str> = oids.iter().map(String::as_str).collect();
+    w.active_everyone(&everyone).await;
+
+    // One more technician is disabled in Entra: under the threshold, offboarded now.
+    w.entra(reqwest::Method::POST, &format!("{}/disable", oids[7]))
+        .await;
+    let r = w.run().await;
+    assert_eq!(r.outcome, Outcome::Ok, "{:?}", r.error);
+    assert_eq!(r.offboarded.len(), 1, "{:?}", r.offboarded);
+    assert_eq!(w.status(&oids[7]).await, "offboarded");
+    assert_eq!(w.sessions(&oids[7]).await, 0);
+    for oid in &oids[..7] {
+        assert_eq!(
+            w.status(oid).await,
+            "active",
+            "held users wait for the admin"
+        );
+    }
+
+    // A restored held user shows up in the walk, and changes nothing before the decision.
+    w.entra(reqwest::Method::POST, &format!("{}/restore", oids[0]))
+        .await;
+    let r = w.run().await;
+    assert_eq!(r.outcome, Outcome::Ok, "{:?}", r.error);
+    assert!(r.offboarded.is_empty(), "{:?}", r.offboarded);
+
+    // The admin approves days later: the held users are looked up again, the restored one
+    // is spared, and the run after the decision is an ordinary one-request run.
+    let (status, message) = w.decide(held_run, true).await;
+    assert_eq!(status, 200, "{message}");
+    assert!(message.contains("6 user(s) offboarded"), "{message}");
+    assert_eq!(w.status(&oids[0]).await, "active");
+    for oid in &oids[1..7] {
+        assert_eq!(w.status(oid).await, "offboarded", "{oid}");
+    }
+    let next = w.run().await;
+    assert_eq!(next.outcome, Outcome::Ok, "{:?}", next.error);
+    assert_eq!(next.graph_requests, 1);
+    assert!(next.offboarded.is_empty(), "{:?}", next.offboarded);
+    assert_eq!(w.status(&oids[0]).await, "active");
+}
+
+/// A second mass deletion while the first waits joins the held list: it is not applied
+/// on its own, and the admin decides once for both.
+#[tokio::test]
+async fn a_second_mass_deletion_while_one_is_held_joins_the_held_list() {
+    let (w, oids) = mass_deletion().await;
+    let first = w.run().await;
+    assert_eq!(first.outcome, Outcome::Held);
+    let held_run = first.run_id.unwrap();
+    // Three more technicians are added and onboarded, then the last three originals and
+    // the newcomers are deleted: six more, over the threshold of five.
+    let mut more = Vec::new();
+    for i in 10..13 {
+        let res = w
+            .emu
+            .control(
+                reqwest::Method::POST,
+                &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users"),
+                Some(json!({"userPrincipalName": format!("tech{i}@contoso.com"), "displayName": format!("Tech {i}"), "mail": format!("tech{i}@contoso.com")})),
+            )
+            .await;
+        let body: serde_json::Value = res.json().await.unwrap();
+        let oid = body["id"].as_str().unwrap().to_string();
+        onboard(&w.app, &w.tenant_id, &oid, &format!("tech{i}@contoso.com")).await;
+        more.push(oid);
+    }
+    for oid in oids[7..].iter().chain(&more) {
+        w.entra(reqwest::Method::DELETE, oid).await;
+    }
+    let second = w.run().await;
+    assert_eq!(second.outcome, Outcome::Held, "{:?}", second.error);
+    assert_eq!(second.offboarded.len(), 6, "{:?}", second.offboarded);
+    for oid in oids.iter().chain(&more) {
+        assert_eq!(
+            w.status(oid).await,
+            "active",
+            "nothing applied past the threshold"
+        );
+    }
+    let (status, message) = w.decide(held_run, true).await;
+    assert_eq!(status, 200, "{message}");
+    assert!(message.contains("13 user(s) offboarded"), "{message}");
+    for oid in oids.iter().chain(&more) {
+        assert_eq!(w.status(oid).await, "offboarded", "{oid}");
     }
 }
 

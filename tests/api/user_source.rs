@@ -377,6 +377,93 @@ async fn the_first_connection_succeeds_while_microsoft_takes_20_seconds_to_apply
     );
 }
 
+/// A consent Microsoft never applies (the admin consented with an account that lacks the
+/// right, or Microsoft is down): after two minutes of trying Gatehouse stops, shows
+/// Microsoft's own refusal, records it, and connects nothing. Two minutes pass by moving the
+/// recorded consent time back, as a clock would.
+#[tokio::test]
+async fn a_consent_microsoft_never_applies_gives_up_after_two_minutes_with_microsofts_error() {
+    let s = setup().await;
+    let res = s
+        .emu
+        .control(
+            reqwest::Method::PUT,
+            "/_emulator/settings",
+            Some(json!({"consentDelaySecs": 3600})),
+        )
+        .await;
+    assert!(res.status().is_success());
+    assert_eq!(
+        authorize(&s, true).await,
+        "",
+        "the page waits for Microsoft"
+    );
+    let (status, body) = crate::admin::call(&s.admin, "user_source/prove", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.trim(), "false", "still waiting within the two minutes");
+
+    // Just under two minutes after consent: still waiting, nothing recorded as failed.
+    let age = |secs: i64| {
+        let pool = s.app.state.db.pool.clone();
+        async move {
+            sqlx::query("UPDATE entra_consent_pending SET consented_at = consented_at - $1")
+                .bind(secs)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    age(118).await;
+    let (status, body) = crate::admin::call(&s.admin, "user_source/prove", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body.trim(),
+        "false",
+        "just under two minutes: still waiting"
+    );
+    assert!(!s
+        .app
+        .audit_actions()
+        .await
+        .contains(&"user_source.consent_failed".to_string()));
+
+    // Past two minutes: Microsoft's error is the answer.
+    age(5).await;
+    let (status, body) = crate::admin::call(&s.admin, "user_source/prove", &[]).await;
+    assert_ne!(status, 200, "the wait is over: {body}");
+    assert!(
+        body.contains("403") || body.contains("Authorization_RequestDenied"),
+        "Microsoft's refusal is shown: {body}"
+    );
+    let page = s
+        .admin
+        .get("acme", "/adminportal/user-source")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("Waiting for Microsoft"), "no more waiting");
+    assert!(
+        !page.contains("contoso.onmicrosoft.com"),
+        "no domains offered: nothing was connected"
+    );
+    assert!(s
+        .app
+        .audit_actions()
+        .await
+        .contains(&"user_source.consent_failed".to_string()));
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM entra_authorizations")
+        .fetch_one(&s.app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "nothing connected");
+    let (status, body) = save(&s, "azuread", "contoso.com", "msp-").await;
+    assert_ne!(
+        status, 200,
+        "cannot save a source that was never proven: {body}"
+    );
+}
+
 /// Runs a reconciliation of `acme` with `client` (another process's view of Entra); the
 /// report and the tenant's id.
 async fn reconcile_with(
@@ -401,7 +488,7 @@ async fn reconcile_with(
 }
 
 /// A self-signed RSA certificate and its key, as an operator would make with openssl.
-fn certificate() -> (String, String) {
+pub(crate) fn certificate() -> (String, String) {
     use rsa::pkcs8::{EncodePrivateKey, LineEnding};
     let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
     let key_pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();

@@ -506,3 +506,92 @@ async fn client_secret_basic_is_accepted_like_client_secret_post() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "no-store");
 }
+
+/// Posts a client-credentials request authenticated by a client assertion signed with
+/// `key_pem`, whose header names the certificate as `x5t` and/or `x5t#S256` says.
+async fn assert_with(
+    emu: &Emu,
+    key_pem: &str,
+    alg: Algorithm,
+    x5t: Option<String>,
+    x5t_s256: Option<String>,
+) -> reqwest::Response {
+    let audience = emu.url(&format!("/{CONTOSO_TENANT_ID}/oauth2/v2.0/token"));
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.x5t = x5t;
+    header.x5t_s256 = x5t_s256;
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "aud": audience, "iss": emu.app.client_id, "sub": emu.app.client_id,
+        "jti": "assertion-1", "nbf": now, "exp": now + 600,
+    });
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(key_pem.as_bytes()).unwrap();
+    let assertion = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+    emu.http
+        .post(audience)
+        .form(&[
+            ("client_id", emu.app.client_id.as_str()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Microsoft's certificate-credentials page asks for `x5t#S256`; the older SHA-1 `x5t` (what
+/// MSAL sent before, with RS256) is still accepted. A thumbprint of the wrong kind, or a
+/// wrong `x5t#S256` beside a right `x5t`, names no certificate.
+#[tokio::test]
+async fn client_assertions_name_their_certificate_by_sha256_or_by_the_older_sha1_thumbprint() {
+    let emu = spawn_emulator().await;
+    emu.grant_consent().await;
+    let (cert_pem, key_pem) = crate::user_source::certificate();
+    let res = emu
+        .control(
+            reqwest::Method::POST,
+            &format!("/_emulator/apps/{}/certificates", emu.app.client_id),
+            Some(json!({ "pem": cert_pem })),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let der = pem::parse(&cert_pem).unwrap().contents().to_vec();
+    let s256 = URL_SAFE_NO_PAD.encode(Sha256::digest(&der));
+    let sha1 = URL_SAFE_NO_PAD.encode(<sha1::Sha1 as sha1::Digest>::digest(&der));
+
+    let res = assert_with(&emu, &key_pem, Algorithm::PS256, None, Some(s256.clone())).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "x5t#S256 with PS256, as documented today"
+    );
+    let res = assert_with(&emu, &key_pem, Algorithm::RS256, Some(sha1.clone()), None).await;
+    assert_eq!(res.status(), 200, "the older x5t with RS256");
+    let body: Value = res.json().await.unwrap();
+    assert!(body["access_token"].is_string());
+
+    let (status, body) =
+        aad_error(assert_with(&emu, &key_pem, Algorithm::RS256, Some(s256.clone()), None).await)
+            .await;
+    assert_eq!(status, 401, "a SHA-256 value in x5t is no SHA-1 thumbprint");
+    assert_eq!(body["error"], "invalid_client");
+    assert_eq!(body["error_codes"], json!([700027]));
+    let (status, body) = aad_error(
+        assert_with(
+            &emu,
+            &key_pem,
+            Algorithm::RS256,
+            Some(sha1),
+            Some(URL_SAFE_NO_PAD.encode([0u8; 32])),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 401, "x5t#S256 is read first");
+    assert_eq!(body["error_codes"], json!([700027]));
+}
