@@ -25,6 +25,17 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        // On the server these are the request's arguments that could not be read (wrong
+        // types, a missing field, invalid UTF-8, the wrong method): the caller's input,
+        // answered 400. In the browser they are the trip itself going wrong.
+        #[cfg(feature = "ssr")]
+        if let ServerFnErrorErr::Args(e)
+        | ServerFnErrorErr::MissingArg(e)
+        | ServerFnErrorErr::Deserialization(e)
+        | ServerFnErrorErr::UnsupportedRequestMethod(e) = &value
+        {
+            return AppError::Invalid(format!("The request could not be read: {e}"));
+        }
         AppError::Transport(value.to_string())
     }
 }

@@ -396,4 +396,33 @@ mod tests {
         assert!(parse("jobTitle eq 'x'").is_err());
         assert!(parse("mail eq").is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// `$filter` comes from whoever calls the emulator: any text parses or is
+            /// refused with Graph's error, never a panic.
+            #[test]
+            fn any_filter_text_parses_or_is_refused(text in any::<String>()) {
+                let _ = parse(&text);
+            }
+
+            /// Text built from the grammar's own pieces, in any order, too.
+            #[test]
+            fn any_arrangement_of_filter_tokens_parses_or_is_refused(
+                tokens in prop::collection::vec(prop_oneof![
+                    Just("mail"), Just("eq"), Just("or"), Just("and"), Just("("), Just(")"),
+                    Just("'a''b'"), Just("'"), Just("true"), Just("startsWith("), Just(","),
+                    Just("proxyAddresses/any(p:p"), Just("p"), Just(":"), Just("/"), Just("é"),
+                ], 0..12),
+            ) {
+                let text = tokens.join(" ");
+                if let Ok(f) = parse(&text) {
+                    let _ = f.matches(&alex());
+                }
+            }
+        }
+    }
 }

@@ -61,7 +61,7 @@
 mod control;
 mod errors;
 mod faults;
-mod filter;
+pub mod filter;
 mod graph;
 mod html;
 mod identity;

@@ -262,15 +262,7 @@ impl Graph {
     /// `$batch` of simple filters, since Graph accepts `or` across these properties only as
     /// an advanced query.
     pub async fn users_by_email(&self, email: &str) -> Result<Vec<DirectoryUser>, EntraError> {
-        // OData string literals double their single quotes.
-        let e = email.replace('\'', "''");
-        let filters = [
-            format!("userPrincipalName eq '{e}'"),
-            format!("mail eq '{e}'"),
-            format!("proxyAddresses/any(p:p eq 'SMTP:{e}')"),
-            format!("proxyAddresses/any(p:p eq 'smtp:{e}')"),
-            format!("otherMails/any(m:m eq '{e}')"),
-        ];
+        let filters = email_filters(email);
         let requests: Vec<Value> = filters
             .iter()
             .enumerate()
@@ -388,71 +380,26 @@ impl Graph {
 
     /// One page of a delta walk (`url` is the start, a nextLink or a stored deltaLink).
     pub async fn delta_page(&self, url: &str) -> Result<DeltaPage, EntraError> {
-        let page = self.get(url).await?;
-        let next_link = page
-            .get("@odata.nextLink")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let delta_link = page
-            .get("@odata.deltaLink")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let Some(Value::Array(items)) = page.get("value") else {
-            return Err(EntraError::Malformed("a delta page without `value`".into()));
-        };
-        let mut entries = Vec::with_capacity(items.len());
-        for item in items {
-            let id = item
-                .get("id")
-                .and_then(Value::as_str)
-                .ok_or_else(|| EntraError::Malformed("a delta entry without `id`".into()))?;
-            entries.push(DeltaEntry {
-                id: id.to_string(),
-                removed: item.get("@removed").map(|r| {
-                    r.get("reason")
-                        .and_then(Value::as_str)
-                        .unwrap_or("changed")
-                        .to_string()
-                }),
-                account_enabled: item.get("accountEnabled").and_then(Value::as_bool),
-                user_principal_name: item
-                    .get("userPrincipalName")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                mail: item.get("mail").and_then(Value::as_str).map(str::to_string),
-                other_addresses: other_addresses(item),
-            });
-        }
-        if next_link.is_none() && delta_link.is_none() {
-            return Err(EntraError::Malformed(
-                "a delta page with neither nextLink nor deltaLink".into(),
-            ));
-        }
+        let page = read_delta_page(&self.get(url).await?)?;
         // Checked when received, so a foreign deltaLink is never stored for the next run.
-        for link in next_link.iter().chain(delta_link.iter()) {
+        for link in page.next_link.iter().chain(page.delta_link.iter()) {
             self.check_origin(link)?;
         }
-        Ok(DeltaPage {
-            entries,
-            next_link,
-            delta_link,
-        })
+        Ok(page)
     }
 
-    /// Refuses a URL outside `GRAPH_BASE_URL` (scheme, host and port): Graph's nextLink and
-    /// deltaLink are followed as given, and the bearer token must never go anywhere else.
+    /// Refuses a URL outside `GRAPH_BASE_URL`'s origin.
     fn check_origin(&self, url: &str) -> Result<(), EntraError> {
-        let origin = |u: &str| reqwest::Url::parse(u).ok().map(|u| u.origin());
-        match (origin(url), origin(&self.base)) {
-            (Some(to), Some(base)) if to == base => Ok(()),
-            _ => Err(EntraError::Malformed(format!(
-                "Graph sent a link outside GRAPH_BASE_URL ({}); it was not followed",
-                reqwest::Url::parse(url)
-                    .ok()
-                    .and_then(|u| u.host_str().map(str::to_string))
-                    .unwrap_or_else(|| "not a URL".into())
-            ))),
+        if same_origin(&self.base, url) {
+            return Ok(());
         }
+        Err(EntraError::Malformed(format!(
+            "Graph sent a link outside GRAPH_BASE_URL ({}); it was not followed",
+            reqwest::Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_else(|| "not a URL".into())
+        )))
     }
 
     /// GET with the bearer token.
@@ -533,6 +480,70 @@ async fn graph_error(status: u16, res: reqwest::Response) -> EntraError {
     }
 }
 
+/// The five `$filter`s that find a user by `email`: sign-in name, mail, primary or secondary
+/// SMTP proxy address, other mails. OData string literals double their single quotes.
+pub(crate) fn email_filters(email: &str) -> [String; 5] {
+    let e = email.replace('\'', "''");
+    [
+        format!("userPrincipalName eq '{e}'"),
+        format!("mail eq '{e}'"),
+        format!("proxyAddresses/any(p:p eq 'SMTP:{e}')"),
+        format!("proxyAddresses/any(p:p eq 'smtp:{e}')"),
+        format!("otherMails/any(m:m eq '{e}')"),
+    ]
+}
+
+/// Reads one page of a users delta walk: its entries and its nextLink or deltaLink. Anything
+/// else is malformed: a page without `value`, an entry without `id`, no link at all.
+pub(crate) fn read_delta_page(page: &Value) -> Result<DeltaPage, EntraError> {
+    let link = |name: &str| page.get(name).and_then(Value::as_str).map(str::to_string);
+    let (next_link, delta_link) = (link("@odata.nextLink"), link("@odata.deltaLink"));
+    let Some(Value::Array(items)) = page.get("value") else {
+        return Err(EntraError::Malformed("a delta page without `value`".into()));
+    };
+    let mut entries = Vec::with_capacity(items.len());
+    for item in items {
+        let id = item
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| EntraError::Malformed("a delta entry without `id`".into()))?;
+        entries.push(DeltaEntry {
+            id: id.to_string(),
+            removed: item.get("@removed").map(|r| {
+                r.get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("changed")
+                    .to_string()
+            }),
+            account_enabled: item.get("accountEnabled").and_then(Value::as_bool),
+            user_principal_name: item
+                .get("userPrincipalName")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            mail: item.get("mail").and_then(Value::as_str).map(str::to_string),
+            other_addresses: other_addresses(item),
+        });
+    }
+    if next_link.is_none() && delta_link.is_none() {
+        return Err(EntraError::Malformed(
+            "a delta page with neither nextLink nor deltaLink".into(),
+        ));
+    }
+    Ok(DeltaPage {
+        entries,
+        next_link,
+        delta_link,
+    })
+}
+
+/// True when `url` has the scheme, host and port of `base` (`GRAPH_BASE_URL`): Graph's
+/// nextLink and deltaLink are followed as given, and the bearer token must never go anywhere
+/// else.
+pub(crate) fn same_origin(base: &str, url: &str) -> bool {
+    let origin = |u: &str| reqwest::Url::parse(u).ok().map(|u| u.origin());
+    matches!((origin(url), origin(base)), (Some(to), Some(base)) if to == base && to.is_tuple())
+}
+
 fn values<T: serde::de::DeserializeOwned>(page: Value) -> Result<Vec<T>, EntraError> {
     match page.get("value") {
         Some(v @ Value::Array(_)) => {
@@ -546,4 +557,134 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any JSON value, nested a few levels.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            "[ -~]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::hash_map(
+                    prop_oneof![
+                        Just("value".to_string()),
+                        Just("id".to_string()),
+                        Just("@removed".to_string()),
+                        Just("@odata.nextLink".to_string()),
+                        Just("@odata.deltaLink".to_string()),
+                        Just("proxyAddresses".to_string()),
+                        "[a-z]{1,8}",
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    const BASE: &str = "https://graph.microsoft.com";
+
+    proptest! {
+        /// Whatever Graph (or something pretending to be it) sends, reading a delta page
+        /// gives a page or a Malformed error, never a panic, and an accepted page has a link.
+        #[test]
+        fn a_delta_page_is_read_or_refused_never_a_panic(page in json()) {
+            match read_delta_page(&page) {
+                Ok(p) => prop_assert!(p.next_link.is_some() || p.delta_link.is_some()),
+                Err(e) => prop_assert!(matches!(e, EntraError::Malformed(_))),
+            }
+        }
+
+        /// A well-formed page keeps every entry, in order, with its removal reason.
+        #[test]
+        fn a_well_formed_page_keeps_every_entry(
+            ids in prop::collection::vec("[0-9a-f-]{8,36}", 0..30),
+            removed in prop::collection::vec(prop::option::of(prop_oneof![Just("changed"), Just("deleted")]), 30),
+        ) {
+            let items: Vec<Value> = ids
+                .iter()
+                .zip(&removed)
+                .map(|(id, r)| match r {
+                    Some(reason) => serde_json::json!({"id": id, "@removed": {"reason": reason}}),
+                    None => serde_json::json!({"id": id, "accountEnabled": true}),
+                })
+                .collect();
+            let page = serde_json::json!({"value": items, "@odata.deltaLink": format!("{BASE}/v1.0/users/delta?$deltatoken=x")});
+            let read = read_delta_page(&page).unwrap();
+            prop_assert_eq!(read.entries.len(), ids.len());
+            for ((entry, id), r) in read.entries.iter().zip(&ids).zip(&removed) {
+                prop_assert_eq!(&entry.id, id);
+                prop_assert_eq!(entry.removed.as_deref(), *r);
+            }
+        }
+
+        /// Links on Graph's origin are followed, whatever their path and query.
+        #[test]
+        fn links_on_graphs_origin_are_followed(path in "[a-zA-Z0-9/._~-]{0,40}", query in "[a-zA-Z0-9=&$%-]{0,40}") {
+            let link = format!("{BASE}/{path}?{query}");
+            prop_assert!(same_origin(BASE, &link), "{}", link);
+        }
+
+        /// Links that only look like Graph's (a longer host, Graph's name as the user part,
+        /// another scheme or port, a host that ends like it) never get the token.
+        #[test]
+        fn links_that_only_look_like_graph_are_refused(
+            host in "[a-z0-9-]{1,12}(\\.[a-z]{2,6}){1,2}",
+            path in "[a-z/]{0,20}",
+            port in 1u16..,
+            trick in 0..6usize,
+        ) {
+            let link = match trick {
+                0 => format!("https://graph.microsoft.com.{host}/{path}"),
+                1 => format!("https://graph.microsoft.com@{host}/{path}"),
+                2 => format!("https://{host}/graph.microsoft.com/{path}"),
+                3 => format!("http://graph.microsoft.com/{path}"),
+                4 => format!("https://{host}.graph.microsoft.com/{path}"),
+                _ => format!("https://graph.microsoft.com:{port}/{path}"),
+            };
+            prop_assume!(!(trick == 5 && port == 443));
+            prop_assert!(!same_origin(BASE, &link), "{}", link);
+        }
+
+        /// The filters that look a user up by email, for every address Gatehouse accepts
+        /// (apostrophes included), parse as OData and find the user who has that address,
+        /// in each of the properties they name.
+        #[test]
+        fn every_email_lookup_filter_finds_its_user(
+            local in "[A-Za-z0-9][A-Za-z0-9.'+_-]{0,20}[A-Za-z0-9]",
+            domain in "[a-z]{1,10}\\.[a-z]{2,5}",
+        ) {
+            prop_assume!(!local.contains(".."));
+            let email = crate::domain::Email::parse(&format!("{local}@{domain}")).unwrap();
+            let shouted = format!("{local}@{domain}").to_uppercase();
+            let holders = [
+                serde_json::json!({"userPrincipalName": shouted, "displayName": "x"}),
+                serde_json::json!({"userPrincipalName": "x@y.z", "displayName": "x", "mail": shouted}),
+                serde_json::json!({"userPrincipalName": "x@y.z", "displayName": "x", "proxyAddresses": [format!("SMTP:{shouted}")]}),
+                serde_json::json!({"userPrincipalName": "x@y.z", "displayName": "x", "proxyAddresses": [format!("smtp:{shouted}")]}),
+                serde_json::json!({"userPrincipalName": "x@y.z", "displayName": "x", "otherMails": [shouted]}),
+            ];
+            let nobody: crate::emulator::model::User =
+                serde_json::from_value(serde_json::json!({"userPrincipalName": "x@y.z", "displayName": "x"})).unwrap();
+            for (filter, holder) in email_filters(email.as_str()).iter().zip(holders) {
+                let parsed = crate::emulator::filter::parse(filter);
+                prop_assert!(parsed.is_ok(), "{} does not parse: {:?}", filter, parsed.err());
+                let parsed = parsed.unwrap();
+                let holder: crate::emulator::model::User = serde_json::from_value(holder).unwrap();
+                prop_assert!(parsed.matches(&holder), "{} finds its user", filter);
+                prop_assert!(!parsed.matches(&nobody), "{} finds nobody else", filter);
+            }
+        }
+    }
 }

@@ -93,3 +93,65 @@ pub fn verify<T: DeserializeOwned>(
         .map_err(|e| ApiError::InvalidRequest(format!("the signed payload is incomplete: {e}")))?;
     Ok((common, payload))
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn phone_key() -> Jwk {
+        parse_public_key(&serde_json::json!({
+            "kty": "EC", "crv": "P-256",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+        }))
+        .unwrap()
+    }
+
+    proptest! {
+        /// A request body's `jws` is attacker-controlled: any string, or three base64url
+        /// parts with any content, is refused as an invalid JWS, never a panic or a pass.
+        #[test]
+        fn an_arbitrary_jws_is_refused(
+            raw in any::<String>(),
+            parts in prop::collection::vec("[A-Za-z0-9_-]{0,60}", 3),
+            header in "[ -~]{0,40}",
+        ) {
+            use base64::Engine as _;
+            let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            let forged = [
+                raw,
+                parts.join("."),
+                format!("{}.{}.{}", b64(&header), b64("{\"purpose\":\"approve\",\"iat\":0}"), parts[2]),
+                format!("{}.{}.{}", b64("{\"alg\":\"none\"}"), b64("{\"purpose\":\"approve\",\"iat\":0}"), ""),
+                format!("{}.{}.{}", b64("{\"alg\":\"HS256\"}"), b64("{\"purpose\":\"approve\",\"iat\":0}"), parts[2]),
+            ];
+            for token in forged {
+                let out = verify::<serde_json::Value>(&token, &phone_key(), "approve", 0);
+                prop_assert!(matches!(out, Err(ApiError::InvalidJws(_))), "{:?} for {}", out.map(|_| ()), token);
+            }
+        }
+
+        /// Any JSON sent as a device's public key is a P-256 public key or refused as one.
+        #[test]
+        fn an_arbitrary_public_key_is_accepted_only_as_p256(
+            kty in prop_oneof![Just("EC".to_string()), Just("RSA".to_string()), Just("oct".to_string()), "[A-Z]{0,4}"],
+            crv in prop_oneof![Just("P-256".to_string()), Just("P-384".to_string()), Just("secp256k1".to_string()), "[ -~]{0,8}"],
+            x in "[A-Za-z0-9_-]{0,50}",
+            y in "[A-Za-z0-9_-]{0,50}",
+            d in prop::option::of("[A-Za-z0-9_-]{1,43}"),
+        ) {
+            let mut key = serde_json::json!({"kty": kty, "crv": crv, "x": x, "y": y});
+            if let Some(d) = d {
+                key["d"] = d.into();
+            }
+            match parse_public_key(&key) {
+                Ok(jwk) => {
+                    prop_assert!(key.get("d").is_none(), "a private key is never stored");
+                    prop_assert!(matches!(&jwk.algorithm, AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256));
+                }
+                Err(e) => prop_assert!(matches!(e, ApiError::InvalidPublicKey(_))),
+            }
+        }
+    }
+}

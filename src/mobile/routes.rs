@@ -43,7 +43,8 @@ pub fn router() -> Router<AppState> {
         .route("/challenges/{id}/deny", post(deny))
         .fallback(|| async {
             ApiError::InvalidRequest("there is no such endpoint in the mobile API".into())
-        });
+        })
+        .layer(axum::middleware::map_response(documented));
     Router::new()
         .nest("/api/mobile/v1", api)
         .route("/app", get(app_page))
@@ -107,6 +108,48 @@ fn throttle(state: &AppState, action: Action, client: ClientIp) -> Result<(), Ap
             retry_after: i64::try_from(t.retry_after).unwrap_or(i64::MAX),
         }
     })
+}
+
+/// axum answers what no handler sees (an address it cannot decode, a method a route does
+/// not take, a body over the limit) in plain text; the mobile API answers every refusal in
+/// its documented shape, with axum's sentence as the message.
+async fn documented(res: Response) -> Response {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        s if s.is_server_error() => "internal",
+        _ => "invalid_request",
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("refused").to_string()
+    } else {
+        text
+    };
+    let body = serde_json::to_vec(&ErrorBody {
+        error: super::error::ErrorDetail {
+            code: code.into(),
+            message,
+        },
+    })
+    .unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// Turns a body that is not the expected JSON into a specific `invalid_request`.

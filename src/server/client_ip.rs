@@ -218,4 +218,72 @@ mod tests {
         assert!(parse_trusted("proxy.internal").is_err());
         assert_eq!(parse_trusted("").unwrap(), vec![]);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn address() -> impl Strategy<Value = IpAddr> {
+            prop_oneof![
+                any::<[u8; 4]>().prop_map(IpAddr::from),
+                any::<[u8; 16]>().prop_map(IpAddr::from),
+            ]
+        }
+
+        /// A header value as a client may send it: addresses, junk, ports, brackets.
+        fn header_value() -> impl Strategy<Value = String> {
+            prop::collection::vec(
+                prop_oneof![
+                    address().prop_map(|a| a.to_string()),
+                    address().prop_map(|a| format!("for={a}")),
+                    address().prop_map(|a| format!("for=\"[{a}]:80\"")),
+                    "[ -~]{0,20}",
+                ],
+                0..6,
+            )
+            .prop_map(|parts| parts.join(", "))
+        }
+
+        fn headers_of(xff: &str, fwd: &str) -> HeaderMap {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = xff.parse() {
+                h.insert("x-forwarded-for", v);
+            }
+            if let Ok(v) = fwd.parse() {
+                h.insert("forwarded", v);
+            }
+            h
+        }
+
+        proptest! {
+            /// A client that talks to Gatehouse directly cannot choose the address the
+            /// phone shows and the rate limits count, whatever it writes in its headers.
+            #[test]
+            fn an_untrusted_peer_is_always_the_client(
+                peer in any::<[u8; 4]>(), xff in header_value(), fwd in header_value(),
+            ) {
+                let peer = IpAddr::from(peer);
+                let proxies = parse_trusted("10.0.0.0/8").unwrap();
+                prop_assume!(!trusted(peer, &proxies));
+                prop_assert_eq!(resolve(peer, &headers_of(&xff, &fwd), &proxies), peer);
+            }
+
+            /// Behind a trusted proxy the answer is the peer or an address the headers
+            /// name, never one made up, and it is a trusted proxy only when every hop is.
+            #[test]
+            fn behind_a_trusted_proxy_the_client_is_a_named_hop(
+                xff in header_value(), fwd in header_value(),
+            ) {
+                let proxies = parse_trusted("10.0.0.0/8").unwrap();
+                let peer = ip("10.1.2.3");
+                let h = headers_of(&xff, &fwd);
+                let client = resolve(peer, &h, &proxies);
+                let named: Vec<IpAddr> = hops(&h).unwrap_or_default().into_iter().map(canonical).collect();
+                prop_assert!(client == peer || named.contains(&client), "{} from {:?}", client, named);
+                if trusted(client, &proxies) {
+                    prop_assert!(named.iter().all(|a| trusted(*a, &proxies)));
+                }
+            }
+        }
+    }
 }

@@ -335,4 +335,34 @@ mod tests {
         let r = Relay::parse("smtp://u:hunter2@relay").unwrap();
         assert!(!format!("{r:?} {r}").contains("hunter2"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever an operator writes in SMTP_URL, a refusal never repeats the
+            /// password, and neither does an accepted relay's Debug or Display.
+            #[test]
+            fn the_password_never_shows(
+                scheme in prop_oneof![Just("smtp"), Just("smtps"), Just("http"), Just("smtp:/")],
+                password in "[A-Za-z0-9]{12,24}",
+                host in prop_oneof![Just(String::new()), "[a-z]{1,10}(\\.[a-z]{2,4})?"],
+                port in prop_oneof![Just(String::new()), Just(":0".to_string()), Just(":99999".to_string()), (1u16..).prop_map(|p| format!(":{p}"))],
+                query in prop_oneof![Just(""), Just("?tls=none"), Just("?tls=required"), Just("?tls=opportunistic"), Just("?tls=x"), Just("?timeout=3"), Just("?tls=none&x=1")],
+            ) {
+                let raw = format!("{scheme}://user:{password}@{host}{port}{query}");
+                match Relay::parse(&raw) {
+                    Ok(relay) => {
+                        let shown = format!("{relay:?} {relay}");
+                        prop_assert!(!shown.contains(&password), "Debug or Display shows it");
+                    }
+                    Err(e) => {
+                        let shown = format!("{e:#}");
+                        prop_assert!(!shown.contains(&password), "{}", shown);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -9,6 +9,7 @@ pub mod db;
 pub mod headers;
 pub mod host;
 pub mod mail;
+pub mod nul;
 pub mod rate_limit;
 pub mod startup;
 pub mod state;

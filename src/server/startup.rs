@@ -201,6 +201,7 @@ async fn router(state: AppState) -> anyhow::Result<Router> {
     };
     Ok(app
         .layer(middleware::from_fn_with_state(state.clone(), resolve_site))
+        .layer(middleware::from_fn(super::nul::refuse_nul))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             csrf::same_origin_only,

@@ -5,6 +5,7 @@ mod helpers;
 mod access;
 mod admin;
 mod cli;
+mod corpus;
 mod emulator;
 mod entra_login;
 mod health;
