@@ -2,6 +2,8 @@
 
 mod email;
 mod jit;
+#[cfg(test)]
+mod properties;
 mod slug;
 mod states;
 
@@ -9,5 +11,6 @@ pub use email::{Email, EmailError};
 pub use jit::{JitUsername, PrefixError, UsernameError, UsernamePrefix};
 pub use slug::{SlugError, TenantSlug};
 pub use states::{
-    ChallengeStatus, EntraHealth, Role, RunOutcome, UnknownState, UserSource, UserStatus,
+    ChallengeStatus, EntraHealth, PushOutcome, Role, RunOutcome, UnknownState, UserSource,
+    UserStatus,
 };

@@ -99,6 +99,22 @@ states! {
 }
 
 states! {
+    /// The events a browser's event stream carries (and the instances tell each other): a
+    /// challenge's outcome, a sign-in that ended, a tenant whose settings changed.
+    PushOutcome ("push outcome") {
+        Approved = "approved",
+        Denied = "denied",
+        Cancelled = "cancelled",
+        /// The challenge's time ran out before a phone answered.
+        Expired = "expired",
+        /// The user's access ended: offboarded, disabled, or this session revoked.
+        SignedOut = "signed_out",
+        /// A tenant's settings changed.
+        Changed = "changed",
+    }
+}
+
+states! {
     /// A login challenge (the QR code a browser shows) from drawn to used.
     ChallengeStatus ("challenge status") {
         /// Shown, waiting for a phone.

@@ -121,8 +121,10 @@ mod live {
                 denied.as_ref().unchecked_ref(),
             );
         }
-        let _ =
-            source.add_event_listener_with_callback("expired", expired.as_ref().unchecked_ref());
+        let _ = source.add_event_listener_with_callback(
+            crate::domain::PushOutcome::Expired.as_str(),
+            expired.as_ref().unchecked_ref(),
+        );
         // The listeners live as long as the page.
         approved.forget();
         denied.forget();

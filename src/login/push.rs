@@ -60,7 +60,7 @@ impl PushEvent {
     pub fn tenant_changed(tenant_id: &str) -> Self {
         Self {
             topic: format!("{TENANT_TOPIC}{tenant_id}"),
-            outcome: "changed".into(),
+            outcome: crate::domain::PushOutcome::Changed.as_str().into(),
             reason: None,
             browser: None,
         }
@@ -75,7 +75,7 @@ impl PushEvent {
     pub fn signed_out(user_id: &str, reason: &str) -> Self {
         Self {
             topic: Self::user_topic(user_id),
-            outcome: "signed_out".into(),
+            outcome: crate::domain::PushOutcome::SignedOut.as_str().into(),
             reason: Some(reason.into()),
             browser: None,
         }

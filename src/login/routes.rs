@@ -6,7 +6,7 @@ use super::page_cache::{self, Page};
 use super::push::PushEvent;
 use super::service::{self, Challenge, ForBrowser};
 use super::session::{self, Completion};
-use crate::domain::{ChallengeStatus, Role};
+use crate::domain::{ChallengeStatus, PushOutcome, Role};
 use crate::server::client_ip::ClientIp;
 use crate::server::headers::CspNonce;
 use crate::server::host::Site;
@@ -290,7 +290,7 @@ async fn events(
     tokio::spawn(async move {
         let first = match challenge.status {
             ChallengeStatus::Pending if challenge.expires_at <= now() => {
-                Some(outcome_event("expired", None))
+                Some(outcome_event(PushOutcome::Expired.as_str(), None))
             }
             ChallengeStatus::Pending => None,
             other => Some(outcome_event(other.as_str(), challenge.reason.as_deref())),
@@ -305,7 +305,7 @@ async fn events(
         loop {
             tokio::select! {
                 _ = &mut deadline => {
-                    let _ = tx.send(outcome_event("expired", None)).await;
+                    let _ = tx.send(outcome_event(PushOutcome::Expired.as_str(), None)).await;
                     return;
                 }
                 _ = tx.closed() => return,
@@ -348,7 +348,10 @@ async fn session_events(
     let signed_in = match session::current(&state, &session, &tenant).await {
         Ok(Some(s)) => s,
         Ok(None) => {
-            let ended = outcome_event("signed_out", Some("this sign-in has ended"));
+            let ended = outcome_event(
+                PushOutcome::SignedOut.as_str(),
+                Some("this sign-in has ended"),
+            );
             return Sse::new(tokio_stream::once(Ok::<_, Infallible>(ended))).into_response();
         }
         Err(err) => return internal(err),

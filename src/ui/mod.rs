@@ -91,8 +91,10 @@ pub fn SessionWatch() -> impl IntoView {
             let leave = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
                 let _ = window().location().reload();
             });
-            let _ = source
-                .add_event_listener_with_callback("signed_out", leave.as_ref().unchecked_ref());
+            let _ = source.add_event_listener_with_callback(
+                crate::domain::PushOutcome::SignedOut.as_str(),
+                leave.as_ref().unchecked_ref(),
+            );
             // The listener lives as long as the page.
             leave.forget();
         }
