@@ -20,6 +20,9 @@ export const DB_FILE = path.join(__dirname, ".tmp", "e2e.db");
 
 const targetDir = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), ".cache", "gatehouse", "target");
 const bin = process.env.GATEHOUSE_BIN || path.join(targetDir, "debug", "gatehouse");
+/** The site the binary serves: the debug build's by default; the release build's
+ * (`dist/site`, from scripts/build-release.sh) when GATEHOUSE_SITE_ROOT says so. */
+const siteRoot = process.env.GATEHOUSE_SITE_ROOT || path.join(__dirname, "..", "target", "site");
 
 export default defineConfig({
   testDir: "./tests",
@@ -55,7 +58,7 @@ export default defineConfig({
       GATEHOUSE_BASE_DOMAIN: `localhost:${PORT}`,
       GATEHOUSE_DEMO: "true",
       EMULATOR_CONTROL_TOKEN: EMULATOR_TOKEN,
-      LEPTOS_SITE_ROOT: path.join(__dirname, "..", "target", "site"),
+      LEPTOS_SITE_ROOT: siteRoot,
       RUST_LOG: "warn",
       // The stories verify the admin's address in almost every spec, all from one IP; the
       // hourly mail budgets have API tests of their own.

@@ -31,7 +31,7 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$wbg_version"; then
 fi
 
 missing=()
-for pkg in chromium fonts-liberation binaryen sqlite3; do
+for pkg in chromium fonts-liberation sqlite3; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -41,11 +41,22 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The mail tests run a relay that requires STARTTLS and AUTH (tests/api/support/smtp_relay.py).
-if ! python3 -c "import aiosmtpd" 2>/dev/null; then
-  say "installing aiosmtpd (the test mail relay)"
-  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd
+for module in aiosmtpd; do
+  if ! python3 -c "import $module" 2>/dev/null; then
+    say "installing the Python package $module"
+    python3 -m pip install --quiet --disable-pip-version-check "$module" \
+      || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$module"
+  fi
+done
+
+# The release build runs wasm-opt. Debian's Binaryen (108) predates the WebAssembly features
+# today's Rust emits (reference types) and its output fails in the browser; npm's Binaryen is
+# current. Its bin folder goes first on PATH, before any wasm-opt the system has.
+if [ ! -d tools/node_modules ] || [ tools/package-lock.json -nt tools/node_modules/.package-lock.json ]; then
+  say "installing the build tools (Binaryen's wasm-opt)"
+  (cd tools && npm ci --no-audit --no-fund --loglevel=error)
 fi
+export PATH="$PWD/tools/node_modules/.bin:$PATH"
 
 if [ ! -d end2end/node_modules ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
   say "installing the end-to-end test packages"

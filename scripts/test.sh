@@ -24,5 +24,11 @@ say "building the site for the browser tests"
 cargo leptos build
 
 say "Playwright in headless Chromium"
-export GATEHOUSE_BIN="$CARGO_TARGET_DIR/debug/gatehouse"
-(cd end2end && timeout 900 npx playwright test)
+(cd end2end && GATEHOUSE_BIN="$CARGO_TARGET_DIR/debug/gatehouse" timeout 900 npx playwright test)
+
+say "the release build, as operators run it (scripts/build-release.sh)"
+./scripts/build-release.sh
+
+say "Playwright in headless Chromium against the release build"
+(cd end2end && GATEHOUSE_BIN="$PWD/../dist/gatehouse" GATEHOUSE_SITE_ROOT="$PWD/../dist/site" \
+  timeout 900 npx playwright test)

@@ -177,10 +177,11 @@ fn too_many_codes(throttled: Throttled) -> Response {
         [(header::RETRY_AFTER, wait.to_string())],
         Html(format!(
             "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-             <title>Too many sign-in codes · Gatehouse</title><link rel=stylesheet href=\"/pkg/gatehouse.css\">\
+             <title>Too many sign-in codes · Gatehouse</title><link rel=stylesheet href=\"{css}\">\
              <main class=narrow><h1>Too many sign-in codes</h1>\
              <p>Your network asked for more sign-in codes this minute than Gatehouse hands out. \
-             Reload the page in {wait} seconds.</p></main></html>"
+             Reload the page in {wait} seconds.</p></main></html>",
+            css = crate::server::caching::stylesheet_href()
         )),
     )
         .into_response();
@@ -396,11 +397,12 @@ fn base_home(state: &AppState) -> Html<String> {
     };
     Html(format!(
         "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-         <title>Gatehouse</title><link rel=icon type=image/svg+xml href=/favicon.svg><link rel=stylesheet href=\"/pkg/gatehouse.css\">\
+         <title>Gatehouse</title><link rel=icon type=image/svg+xml href=/favicon.svg><link rel=stylesheet href=\"{css}\">\
          <main class=narrow><h1>Gatehouse</h1>{demo}\
          <p>Each organisation signs in at its own address, <code>{{tenant}}.{base}</code>.</p>\
          <p>Technicians: open <a href=\"/app\">the Gatehouse phone app</a> on your phone to enroll it and verify your work email.</p>\
          </main></html>",
-        base = state.config.base_domain
+        base = state.config.base_domain,
+        css = crate::server::caching::stylesheet_href()
     ))
 }

@@ -27,6 +27,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::services::ServeDir;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -61,6 +62,7 @@ impl Application {
             .output_name("gatehouse")
             .site_root(config.site_root.to_string_lossy().to_string())
             .site_pkg_dir("pkg")
+            .hash_files(super::caching::site_is_hashed())
             .site_addr(addr)
             .build();
         let entra = match crate::entra::EntraClient::from_config(&config.entra) {
@@ -173,7 +175,13 @@ async fn router(state: AppState) -> anyhow::Result<Router> {
             let options = leptos_options.clone();
             move || shell(options.clone())
         })
-        .fallback_service(ServeDir::new(site_root).append_index_html_on_directories(false));
+        .fallback_service(
+            // A release site holds a Brotli and a gzip copy of each asset (--precompress).
+            ServeDir::new(site_root)
+                .append_index_html_on_directories(false)
+                .precompressed_br()
+                .precompressed_gzip(),
+        );
 
     let app = app
         .layer(middleware::from_fn(super::context::error_status))
@@ -209,6 +217,13 @@ async fn router(state: AppState) -> anyhow::Result<Router> {
         .layer(middleware::from_fn_with_state(
             Arc::new(state.config.trusted_proxies.clone()),
             client_ip::identify,
+        ))
+        // Pages and what has no compressed copy, compressed as the browser asks; event
+        // streams are left alone (tower-http's default predicate), so pushes arrive at once.
+        .layer(CompressionLayer::new().quality(CompressionLevel::Precise(4)))
+        .layer(middleware::from_fn_with_state(
+            state.leptos_options.hash_files,
+            super::caching::cache_policy,
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -336,10 +351,11 @@ async fn outbox(State(state): State<AppState>, Extension(site): Extension<Site>)
     };
     Html(format!(
         "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-         <title>Dev outbox · Gatehouse</title><link rel=icon type=image/svg+xml href=/favicon.svg><link rel=stylesheet href=\"/pkg/gatehouse.css\">\
+         <title>Dev outbox · Gatehouse</title><link rel=icon type=image/svg+xml href=/favicon.svg><link rel=stylesheet href=\"{css}\">\
          <main class=narrow><h1>Dev outbox</h1>\
          <p class=demo-banner>SMTP_URL is not set, so Gatehouse keeps its mail here instead of sending it. Newest first.</p>\
-         {list}</main></html>"
+         {list}</main></html>",
+        css = super::caching::stylesheet_href()
     ))
     .into_response()
 }

@@ -429,3 +429,54 @@ async fn phones_enrolling_verifying_and_browsers_signing_out_leave_an_audit_trai
         .unwrap();
     assert_eq!(app.audit_actions().await.len(), actions.len());
 }
+
+/// Pages go out compressed as the browser asks, and stay out of shared caches; a page's event
+/// stream is never compressed (a compressor would hold pushes back until its buffer fills).
+#[tokio::test]
+async fn pages_are_compressed_and_private_and_event_streams_are_not_held_back() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let browser = app.browser(&["acme"]);
+    for encoding in ["br", "gzip"] {
+        let res = browser
+            .client
+            .get(browser.url("acme", "/"))
+            .header("accept-encoding", encoding)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(header(&res, "content-encoding"), encoding);
+        let compressed = res.bytes().await.unwrap().len();
+        assert!(compressed < 5_000, "{encoding}: {compressed} bytes");
+    }
+    let plain = browser.get("acme", "/").await;
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert!(plain.text().await.unwrap().contains("login-qr"));
+
+    let page = browser.login_page("acme").await;
+    let res = browser
+        .client
+        .get(browser.url(
+            "acme",
+            &format!("/login/events?challenge={}", page.challenge),
+        ))
+        .header("accept-encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&res, "content-type"), "text/event-stream");
+    assert!(
+        res.headers().get("content-encoding").is_none(),
+        "the event stream is sent as it is"
+    );
+
+    let res = app
+        .base_client()
+        .get(format!("http://localhost:{}/", app.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&res, "cache-control"), "private, no-cache");
+}
