@@ -11,6 +11,13 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The login page hydrates nothing: its live part is a small script (public/login.js), so
+    // the page anyone on the internet can load never downloads the portal's WebAssembly.
+    let scripts = if serves_login_page() {
+        view! { <script src="/login.js" defer></script> }.into_any()
+    } else {
+        view! { <HydrationScripts options=options.clone() /> }.into_any()
+    };
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -21,7 +28,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <AutoReload options=options.clone() />
                 <HashedStylesheet options=options.clone() id="leptos" />
-                <HydrationScripts options />
+                {scripts}
                 <MetaTags />
             </head>
             <body>
@@ -29,6 +36,17 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// Whether this answer is a tenant's login page (the Leptos route `/`).
+#[cfg(feature = "ssr")]
+fn serves_login_page() -> bool {
+    use_context::<axum::http::request::Parts>().is_some_and(|parts| parts.uri.path() == "/")
+}
+
+#[cfg(not(feature = "ssr"))]
+fn serves_login_page() -> bool {
+    false
 }
 
 #[component]

@@ -1,5 +1,5 @@
 import { expect, test } from "./fixtures";
-import { ADMIN, approveOnPhone, matchNumber, newDesktop, newPhone, scanQr, verifyEmail } from "./helpers";
+import { ADMIN, approveOnPhone, hydrated, matchNumber, newDesktop, newPhone, scanQr, verifyEmail } from "./helpers";
 import { TENANT } from "../playwright.config";
 
 test("an admin signs in by QR, invites a technician, and the technician signs in on their own phone", async ({ browser }) => {
@@ -30,6 +30,7 @@ test("an admin signs in by QR, invites a technician, and the technician signs in
 
   // The computer is signed in without anyone reloading it.
   await adminDesktop.waitForURL(`${TENANT}/adminportal/users`);
+  await hydrated(adminDesktop);
   await expect(adminDesktop.locator("h1")).toHaveText("User management");
 
   // The admin invites Alex; the form previews the JIT name.
@@ -49,6 +50,7 @@ test("an admin signs in by QR, invites a technician, and the technician signs in
   await approveOnPhone(alexPhone, await scanQr(alexDesktop), await matchNumber(alexDesktop));
   await expect(alexPhone.locator("#outcome-message")).toContainText("as msp-alex");
   await alexDesktop.waitForURL(`${TENANT}/home`);
+  await hydrated(alexDesktop);
   await expect(alexDesktop.locator("#account-name")).toHaveText("msp-alex");
 
   // The admin sees Alex active, with a last login, and the audit log tells the story.

@@ -1,6 +1,6 @@
 import { type Page } from "@playwright/test";
 import { expect, test } from "./fixtures";
-import { DEMO_ADMIN, approveOnPhone, matchNumber, newDesktop, newPhone, scanQr, signIn, verifyEmail } from "./helpers";
+import { approveOnPhone, DEMO_ADMIN, hydrated, matchNumber, newDesktop, newPhone, scanQr, signIn, verifyEmail } from "./helpers";
 import { DEMO_TENANT as TENANT, EMULATOR, EMULATOR_TOKEN } from "../playwright.config";
 
 /** Authorize on the User source page: sign in at the emulator as Megan, consent for Contoso. */
@@ -16,6 +16,7 @@ async function connectContoso(admin: Page): Promise<void> {
   await admin.locator('input[name="account"][value$="4e01"]').check();
   await admin.getByRole("button", { name: "Accept" }).click();
   await admin.waitForURL(`${TENANT}/adminportal/user-source?**`);
+  await hydrated(admin);
   await expect(admin.locator(".flash.ok")).toContainText("Authorized in contoso.com");
 }
 
@@ -41,6 +42,7 @@ test("the seed story: connect Contoso, onboard Alex by QR, delete Alex in Entra,
   await approveOnPhone(alexPhone, await scanQr(alexDesktop), await matchNumber(alexDesktop));
   await expect(alexPhone.locator("#outcome-message")).toContainText("as msp-alex");
   await alexDesktop.waitForURL(`${TENANT}/home`);
+  await hydrated(alexDesktop);
   await expect(alexDesktop.locator("#account-name")).toHaveText("msp-alex");
 
   // Someone deletes Alex on the emulator's control page.

@@ -99,7 +99,18 @@ export async function signIn(browser: Browser, email: string, tenant: string = T
   await verifyEmail(phone, email);
   await approveOnPhone(phone, await scanQr(desktop), await matchNumber(desktop));
   await expect(phone.locator("#outcome")).toHaveAttribute("data-outcome", "approved");
+  await hydrated(desktop);
   return { desktop, phone };
+}
+
+/**
+ * Waits until the signed-in page the desktop landed on has hydrated: the login page loads no
+ * WebAssembly, so the first portal page downloads it, and a click before it has started
+ * would be a plain form post.
+ */
+export async function hydrated(page: Page): Promise<void> {
+  await page.waitForURL((url) => url.pathname !== "/", { timeout: 15_000 });
+  await expect(page.locator("html[data-hydrated]")).toBeAttached({ timeout: 30_000 });
 }
 
 /** Invites a technician through the admin portal form. */

@@ -1,5 +1,5 @@
 import { expect, test } from "./fixtures";
-import { ADMIN, approveOnPhone, invite, matchNumber, newDesktop, newPhone, scanQr, signIn, verifyEmail } from "./helpers";
+import { ADMIN, approveOnPhone, hydrated, invite, matchNumber, newDesktop, newPhone, scanQr, signIn, verifyEmail } from "./helpers";
 import { BASE, TENANT } from "../playwright.config";
 
 test("an admin revokes a technician's lost phone; it is refused, and a new phone signs them in", async ({ browser }) => {
@@ -8,6 +8,7 @@ test("an admin revokes a technician's lost phone; it is refused, and a new phone
   await invite(admin, "Lou", "lou@acme-msp.example");
   const { desktop: lou, phone } = await signIn(browser, "lou@acme-msp.example");
   await lou.waitForURL(`${TENANT}/home`);
+  await hydrated(lou);
 
   // The admin opens Lou's phones and revokes the one Lou signed in with.
   admin.on("dialog", (d) => d.accept());
@@ -39,6 +40,7 @@ test("an admin revokes a technician's lost phone; it is refused, and a new phone
   await approveOnPhone(phone, await scanQr(again), await matchNumber(again));
   await expect(phone.locator("#outcome")).toHaveAttribute("data-outcome", "approved");
   await again.waitForURL(`${TENANT}/home`);
+  await hydrated(again);
   await expect(again.locator("body")).toContainText("msp-lou");
 });
 
@@ -48,6 +50,7 @@ test("a technician forgets their phone in the app, and it signs nobody in after"
   await verifyEmail(phone, ADMIN);
   await approveOnPhone(phone, await scanQr(desktopBefore), await matchNumber(desktopBefore));
   await desktopBefore.waitForURL(`${TENANT}/adminportal/users`);
+  await hydrated(desktopBefore);
 
   await phone.goto(`${BASE}/app`);
   phone.on("dialog", (d) => d.accept());

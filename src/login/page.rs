@@ -28,16 +28,11 @@ pub fn LoginPage() -> impl IntoView {
     }
 }
 
+/// The code and its match number. The page hydrates nothing: `public/login.js` counts the
+/// time down and follows the phone's answer over `/login/events`.
 #[component]
 fn Challenge(v: LoginView) -> impl IntoView {
-    let remaining = RwSignal::new(v.expires_in_secs);
-    let notice = RwSignal::new(v.notice.clone());
-    #[cfg(feature = "hydrate")]
-    {
-        let id = v.challenge_id.clone();
-        Effect::new(move |_| live::start(id.clone(), remaining, notice));
-    }
-    let countdown = move || countdown_text(remaining.get());
+    let countdown = countdown_text(v.expires_in_secs);
     view! {
         {v.demo.then(|| view! { <DemoBanner base_url=v.base_url.clone() /> })}
         <section class="card login-card">
@@ -53,7 +48,7 @@ fn Challenge(v: LoginView) -> impl IntoView {
                 <noscript>{format!(" (at {})", v.expires_at)}</noscript>
                 "."
             </p>
-            {move || notice.get().map(|n| view! { <p class="flash error" role="alert">{n}</p> })}
+            {v.notice.clone().map(|n| view! { <p id="login-notice" class="flash error" role="alert">{n}</p> })}
             {v.demo.then(|| view! {
                 <p class="hint">
                     "No phone at hand? Open the scanned link on this computer: "
@@ -61,74 +56,6 @@ fn Challenge(v: LoginView) -> impl IntoView {
                 </p>
             })}
         </section>
-    }
-}
-
-#[cfg(feature = "hydrate")]
-mod live {
-    //! The browser side: a countdown, and server-sent events that say when the phone acted.
-
-    use leptos::prelude::*;
-    use wasm_bindgen::closure::Closure;
-    use wasm_bindgen::JsCast;
-
-    fn reload() {
-        let _ = window().location().reload();
-    }
-
-    pub fn start(challenge_id: String, remaining: RwSignal<i64>, notice: RwSignal<Option<String>>) {
-        // A fresh QR code replaces an expired one: the page reload asks the server for it.
-        let _ = set_interval_with_handle(
-            move || {
-                remaining.update(|r| *r -= 1);
-                if remaining.get_untracked() <= 0 {
-                    reload();
-                }
-            },
-            std::time::Duration::from_secs(1),
-        );
-        let Ok(source) =
-            web_sys::EventSource::new(&format!("/login/events?challenge={challenge_id}"))
-        else {
-            return;
-        };
-        let approved = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
-            // Loading the page again completes the login with this browser's binding cookie.
-            let _ = window().location().replace("/");
-        });
-        let denied =
-            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-                let reason = ev
-                    .data()
-                    .as_string()
-                    .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
-                    .and_then(|v| v["reason"].as_str().map(str::to_string))
-                    .unwrap_or_else(|| "the request was refused".into());
-                notice.set(Some(format!(
-                    "Sign-in refused: {reason}. A new code follows in a moment."
-                )));
-                set_timeout(reload, std::time::Duration::from_secs(4));
-            });
-        let expired = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| reload());
-        use crate::domain::ChallengeStatus;
-        let _ = source.add_event_listener_with_callback(
-            ChallengeStatus::Approved.as_str(),
-            approved.as_ref().unchecked_ref(),
-        );
-        for refused in [ChallengeStatus::Denied, ChallengeStatus::Cancelled] {
-            let _ = source.add_event_listener_with_callback(
-                refused.as_str(),
-                denied.as_ref().unchecked_ref(),
-            );
-        }
-        let _ = source.add_event_listener_with_callback(
-            crate::domain::PushOutcome::Expired.as_str(),
-            expired.as_ref().unchecked_ref(),
-        );
-        // The listeners live as long as the page.
-        approved.forget();
-        denied.forget();
-        expired.forget();
     }
 }
 

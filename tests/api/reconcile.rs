@@ -481,25 +481,29 @@ async fn a_dry_run_changes_nothing() {
     );
 }
 
+/// Adds `tech{i}@contoso.com` to Contoso in Entra and onboards them; their object id.
+async fn add_technician(w: &World, i: usize) -> String {
+    let res = w
+        .emu
+        .control(
+            reqwest::Method::POST,
+            &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users"),
+            Some(json!({"userPrincipalName": format!("tech{i}@contoso.com"), "displayName": format!("Tech {i}"), "mail": format!("tech{i}@contoso.com")})),
+        )
+        .await;
+    assert!(res.status().is_success(), "add user: {}", res.status());
+    let body: serde_json::Value = res.json().await.unwrap();
+    let oid = body["id"].as_str().expect("the new user's id").to_string();
+    onboard(&w.app, &w.tenant_id, &oid, &format!("tech{i}@contoso.com")).await;
+    oid
+}
+
 /// Ten onboarded users of whom seven disappear: more than 5 and more than 20 %.
 async fn mass_deletion() -> (World, Vec<String>) {
-    let emu_users: Vec<String> = Vec::new();
     let w = connected(&[]).await;
-    let mut oids = emu_users;
+    let mut oids = Vec::new();
     for i in 0..10 {
-        let res = w
-            .emu
-            .control(
-                reqwest::Method::POST,
-                &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users"),
-                Some(json!({"userPrincipalName": format!("tech{i}@contoso.com"), "displayName": format!("Tech {i}"), "mail": format!("tech{i}@contoso.com")})),
-            )
-            .await;
-        assert!(res.status().is_success(), "add user: {}", res.status());
-        let body: serde_json::Value = res.json().await.unwrap();
-        let oid = body["id"].as_str().expect("the new user's id").to_string();
-        onboard(&w.app, &w.tenant_id, &oid, &format!("tech{i}@contoso.com")).await;
-        oids.push(oid);
+        oids.push(add_technician(&w, i).await);
     }
     assert_eq!(w.run().await.outcome, Outcome::Ok);
     for oid in &oids[..7] {
@@ -1126,18 +1130,7 @@ async fn a_second_mass_deletion_while_one_is_held_joins_the_held_list() {
     // the newcomers are deleted: six more, over the threshold of five.
     let mut more = Vec::new();
     for i in 10..13 {
-        let res = w
-            .emu
-            .control(
-                reqwest::Method::POST,
-                &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users"),
-                Some(json!({"userPrincipalName": format!("tech{i}@contoso.com"), "displayName": format!("Tech {i}"), "mail": format!("tech{i}@contoso.com")})),
-            )
-            .await;
-        let body: serde_json::Value = res.json().await.unwrap();
-        let oid = body["id"].as_str().unwrap().to_string();
-        onboard(&w.app, &w.tenant_id, &oid, &format!("tech{i}@contoso.com")).await;
-        more.push(oid);
+        more.push(add_technician(&w, i).await);
     }
     for oid in oids[7..].iter().chain(&more) {
         w.entra(reqwest::Method::DELETE, oid).await;

@@ -480,3 +480,32 @@ async fn pages_are_compressed_and_private_and_event_streams_are_not_held_back() 
         .unwrap();
     assert_eq!(header(&res, "cache-control"), "private, no-cache");
 }
+
+/// The page anyone on the internet can load is small: the login page's only script is
+/// `/login.js`, never the portal's WebAssembly; a signed-in portal page hydrates.
+#[tokio::test]
+async fn the_login_page_loads_no_webassembly_and_the_portal_does() {
+    let app = spawn_app().await;
+    let admin = admin_browser(&app).await;
+    let visitor = app.browser(&["acme"]);
+    let login = visitor.login_page("acme").await.html;
+    assert!(
+        login.contains("src=\"/login.js\""),
+        "the login page's script"
+    );
+    assert!(
+        !login.contains(".wasm") && !login.contains("/pkg/gatehouse.js"),
+        "no hydration"
+    );
+    let portal = admin
+        .get("acme", "/adminportal/users")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        portal.contains(".wasm") || portal.contains("gatehouse_bg"),
+        "the portal hydrates"
+    );
+    assert!(!portal.contains("/login.js"));
+}

@@ -316,21 +316,26 @@ async fn a_consent_answer_naming_another_tenant_is_refused() {
     assert_eq!(n, 0, "nothing connected");
 }
 
+/// Microsoft applies an admin consent `secs` after it is given (the emulator's setting).
+async fn consent_takes(s: &Setup, secs: u64) {
+    let res = s
+        .emu
+        .control(
+            reqwest::Method::PUT,
+            "/_emulator/settings",
+            Some(json!({ "consentDelaySecs": secs })),
+        )
+        .await;
+    assert!(res.status().is_success());
+}
+
 /// Right after admin consent Microsoft may take a while to apply it: tokens come without the
 /// new roles and Graph refuses them. The connection waits, says so, and completes once
 /// Microsoft has applied the consent; the admin does not start over.
 #[tokio::test]
 async fn the_first_connection_succeeds_while_microsoft_takes_20_seconds_to_apply_the_consent() {
     let s = setup().await;
-    let res = s
-        .emu
-        .control(
-            reqwest::Method::PUT,
-            "/_emulator/settings",
-            Some(json!({"consentDelaySecs": 20})),
-        )
-        .await;
-    assert!(res.status().is_success());
+    consent_takes(&s, 20).await;
     let message = authorize(&s, true).await;
     assert_eq!(message, "", "no error: the page waits for Microsoft");
     let page = s
@@ -384,15 +389,7 @@ async fn the_first_connection_succeeds_while_microsoft_takes_20_seconds_to_apply
 #[tokio::test]
 async fn a_consent_microsoft_never_applies_gives_up_after_two_minutes_with_microsofts_error() {
     let s = setup().await;
-    let res = s
-        .emu
-        .control(
-            reqwest::Method::PUT,
-            "/_emulator/settings",
-            Some(json!({"consentDelaySecs": 3600})),
-        )
-        .await;
-    assert!(res.status().is_success());
+    consent_takes(&s, 3600).await;
     assert_eq!(
         authorize(&s, true).await,
         "",
