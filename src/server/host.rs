@@ -52,6 +52,7 @@ pub async fn resolve_site(State(state): State<AppState>, mut req: Request, next:
     };
     match state.tenants.find_by_slug(&state.db, label).await {
         Ok(Some(tenant)) => {
+            super::request_log::record_tenant(&tenant.slug);
             req.extensions_mut().insert(tenant.clone());
             req.extensions_mut().insert(Site::Tenant(tenant));
             next.run(req).await

@@ -230,6 +230,7 @@ async fn router(state: AppState) -> anyhow::Result<Router> {
             headers::secure,
         ))
         .layer(middleware::from_fn(count_requests))
+        .layer(middleware::from_fn(super::request_log::trace))
         .with_state(state))
 }
 

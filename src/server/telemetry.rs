@@ -2,13 +2,28 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use tracing_subscriber::EnvFilter;
 
-/// Logs to stderr; `RUST_LOG` refines the default of `info`.
+/// Logs to stderr (standard output is for what a command prints, such as `gatehouse
+/// reconcile`'s report); `RUST_LOG` refines the default of `info`. Colours only on a terminal;
+/// `GATEHOUSE_LOG_FORMAT=json` writes one JSON object per line, with the request's span
+/// fields, for log collectors.
 pub fn init_tracing() {
+    use std::io::IsTerminal as _;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let json = std::env::var("GATEHOUSE_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .try_init();
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// The process-wide Prometheus recorder (metrics recorders are global by design; tests

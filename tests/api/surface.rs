@@ -509,3 +509,27 @@ async fn the_login_page_loads_no_webassembly_and_the_portal_does() {
     );
     assert!(!portal.contains("/login.js"));
 }
+
+/// Every answer names its request, so an operator can find it in the logs; the id is drawn
+/// by Gatehouse, and one a client sends is not taken (it could point the logs elsewhere).
+#[tokio::test]
+async fn every_answer_carries_its_own_request_id() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let browser = app.browser(&["acme"]);
+    let mut seen = std::collections::HashSet::new();
+    for path in ["/", "/", "/adminportal/users", "/no-such-page"] {
+        let res = browser
+            .client
+            .get(browser.url("acme", path))
+            .header("x-request-id", "chosen-by-the-client")
+            .send()
+            .await
+            .unwrap();
+        let id = header(&res, "x-request-id").to_string();
+        assert!(id.len() >= 12, "{path}: {id:?}");
+        assert_ne!(id, "chosen-by-the-client");
+        assert!(seen.insert(id), "each request its own id");
+    }
+}
