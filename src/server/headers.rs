@@ -25,14 +25,16 @@ impl CspNonce {
 }
 
 /// The policy for a page whose scripts carry `nonce`. Scripts come from this origin or carry
-/// the nonce; WebAssembly may compile (hydration); styles, images and fetches stay on this
-/// origin (the QR code is inline SVG, an element, not an image); no page may frame ours.
-pub fn policy(nonce: &CspNonce) -> String {
+/// the nonce; WebAssembly may compile only where `wasm` says a page hydrates; styles, images
+/// and fetches stay on this origin (the QR code is inline SVG, an element, not an image); no
+/// page may frame ours.
+pub fn policy(nonce: &CspNonce, wasm: bool) -> String {
     format!(
-        "default-src 'self'; script-src 'self' 'nonce-{}' 'wasm-unsafe-eval'; \
+        "default-src 'self'; script-src 'self' 'nonce-{}'{}; \
          style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
          base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        nonce.0
+        nonce.0,
+        if wasm { " 'wasm-unsafe-eval'" } else { "" }
     )
 }
 
@@ -43,12 +45,15 @@ const HSTS: &str = "max-age=31536000; includeSubDomains";
 pub async fn secure(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let nonce = CspNonce::draw();
     req.extensions_mut().insert(nonce.clone());
+    // `/` is a tenant's login page or the base domain's: neither runs WebAssembly (the login
+    // page's script is public/login.js), so neither may compile any.
+    let wasm = req.uri().path() != "/";
     let mut res = next.run(req).await;
     let headers = res.headers_mut();
     let mut set = |name: HeaderName, value: HeaderValue| {
         headers.entry(name).or_insert(value);
     };
-    if let Ok(value) = HeaderValue::from_str(&policy(&nonce)) {
+    if let Ok(value) = HeaderValue::from_str(&policy(&nonce, wasm)) {
         set(header::CONTENT_SECURITY_POLICY, value);
     }
     // For browsers that predate frame-ancestors.
@@ -89,8 +94,12 @@ mod tests {
         let (a, b) = (CspNonce::draw(), CspNonce::draw());
         assert_ne!(a, b);
         assert_eq!(a.0.len(), 22);
-        assert!(HeaderValue::from_str(&policy(&a)).is_ok());
-        assert!(policy(&a).contains(&format!("'nonce-{}'", a.0)));
-        assert!(!policy(&a).contains("unsafe-inline"));
+        for wasm in [true, false] {
+            assert!(HeaderValue::from_str(&policy(&a, wasm)).is_ok());
+            assert!(policy(&a, wasm).contains(&format!("'nonce-{}'", a.0)));
+            assert!(!policy(&a, wasm).contains("unsafe-inline"));
+        }
+        assert!(policy(&a, true).contains("'wasm-unsafe-eval'"));
+        assert!(!policy(&a, false).contains("wasm"));
     }
 }

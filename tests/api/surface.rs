@@ -508,6 +508,16 @@ async fn the_login_page_loads_no_webassembly_and_the_portal_does() {
         "the portal hydrates"
     );
     assert!(!portal.contains("/login.js"));
+    // The login page may not compile WebAssembly at all; the portal may.
+    let csp = |res: &reqwest::Response| header(res, "content-security-policy").to_string();
+    let login = visitor.get("acme", "/").await;
+    assert!(!csp(&login).contains("wasm-unsafe-eval"), "{}", csp(&login));
+    let portal = admin.get("acme", "/adminportal/users").await;
+    assert!(
+        csp(&portal).contains("'wasm-unsafe-eval'"),
+        "{}",
+        csp(&portal)
+    );
 }
 
 /// Every answer names its request, so an operator can find it in the logs; the id is drawn
