@@ -56,6 +56,19 @@ pub fn thumbprint(jwk: &Jwk) -> String {
     }
 }
 
+/// True when any string (or key) in `value` holds a NUL: the door (server/nul.rs) cannot see
+/// inside a JWS's base64url, and PostgreSQL refuses a NUL in any text value.
+fn carries_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(carries_nul),
+        serde_json::Value::Object(map) => {
+            map.iter().any(|(k, v)| k.contains('\0') || carries_nul(v))
+        }
+        _ => false,
+    }
+}
+
 /// Verifies `token` with `jwk`, checks `purpose` and the `iat` window, and returns the payload.
 pub fn verify<T: DeserializeOwned>(
     token: &str,
@@ -77,6 +90,11 @@ pub fn verify<T: DeserializeOwned>(
                 "the jws is not a valid ES256 signature by this device's key ({e})"
             ))
         })?;
+    if carries_nul(&data.claims) {
+        return Err(ApiError::InvalidRequest(
+            "the signed payload contains a NUL character, which no field takes".into(),
+        ));
+    }
     let common: Common = serde_json::from_value(data.claims.clone()).map_err(|e| {
         ApiError::InvalidJws(format!("the signed payload lacks `purpose` or `iat`: {e}"))
     })?;

@@ -102,10 +102,20 @@ fn claimed_device(token: &str) -> Result<String, ApiError> {
         .ok_or_else(|| {
             ApiError::InvalidJws("the jws is not a compact JWS with a JSON payload".into())
         })?;
-    payload["device_id"]
+    let id = payload["device_id"]
         .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| ApiError::InvalidJws("the signed payload lacks `device_id`".into()))
+        .ok_or_else(|| ApiError::InvalidJws("the signed payload lacks `device_id`".into()))?;
+    // Device ids are Gatehouse's own random base64url strings; anything else names no
+    // device, and is not worth a database query (a NUL in it would even fail one).
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ApiError::UnknownDevice);
+    }
+    Ok(id.to_string())
 }
 
 #[derive(Deserialize)]

@@ -293,6 +293,8 @@ async fn run(
                 ),
             };
             store::hold(&mut tx, held_run, &held).await?;
+            let listed = store::count_held(&mut tx, held_run).await?;
+            store::set_offboarded(&mut tx, held_run, listed as usize).await?;
             apply::rename(&mut tx, tenant_id, &plan.renames).await?;
             tenants::keep_delta_link(&mut tx, tenant_id, &delta_link).await?;
             let tally = store::Tally {

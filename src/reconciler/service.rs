@@ -4,7 +4,7 @@ use super::api::{HeldRun, ReconcileView, RunRow};
 use super::held::{self, DecideError};
 use super::run::{reconcile, Outcome, Trigger};
 use super::store;
-use crate::domain::{EntraHealth, RunOutcome, UserSource};
+use crate::domain::{EntraHealth, UserSource};
 use crate::error::AppError;
 use crate::server::db::Db;
 use crate::server::state::AppState;
@@ -16,16 +16,18 @@ use crate::users::service::User;
 pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
     let s = tenants::reconcile_settings(db, tenant_id).await?;
     let runs = store::recent(db, tenant_id, 30).await?;
+    // The run waiting for a decision, however many runs came after it (runs go on while
+    // one is held, so it soon leaves the recent list).
     let mut held = Vec::new();
-    for r in runs.iter().filter(|r| r.outcome == RunOutcome::Held) {
-        let users = store::held_users(db, r.id)
+    if let Some(run) = store::undecided_run(db, tenant_id).await? {
+        let users = store::held_users(db, run.id)
             .await?
             .into_iter()
             .map(|u| (format!("{} <{}>", u.username, u.email), u.reason))
             .collect();
         held.push(HeldRun {
-            run_id: r.id,
-            started: format_time(r.started_at),
+            run_id: run.id,
+            started: format_time(run.started_at),
             users,
         });
     }

@@ -18,6 +18,18 @@ pub async fn undecided(db: &Db, tenant_id: &str) -> Result<Option<i64>, sqlx::Er
     Ok(found.map(|(id,)| id))
 }
 
+/// The tenant's undecided held run, as the Reconciliation page lists it.
+pub async fn undecided_run(db: &Db, tenant_id: &str) -> Result<Option<Run>, sqlx::Error> {
+    sqlx::query_as::<_, Run>(
+        "SELECT id, started_at, trigger, outcome, graph_requests, users_checked, \
+         offboarded, error FROM reconcile_runs WHERE tenant_id = $1 AND outcome = $2 AND decided_at IS NULL",
+    )
+    .bind(tenant_id)
+    .bind(RunOutcome::Held.as_str())
+    .fetch_optional(&db.pool)
+    .await
+}
+
 /// Whether `run_id` is a held run of this tenant that nobody has decided yet.
 pub async fn is_undecided(db: &Db, tenant_id: &str, run_id: i64) -> Result<bool, sqlx::Error> {
     Ok(undecided(db, tenant_id).await? == Some(run_id))

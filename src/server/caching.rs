@@ -4,7 +4,7 @@
 //! `304` when unchanged), and pages, which hold a person's data, stay out of shared caches.
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -16,7 +16,9 @@ const REVALIDATE: &str = "private, no-cache";
 pub async fn cache_policy(State(hashed): State<bool>, req: Request, next: Next) -> Response {
     let immutable = hashed && req.uri().path().starts_with("/pkg/");
     let mut res = next.run(req).await;
-    let value = if immutable && res.status().is_success() {
+    // A 304 carries the headers the browser stores with its copy: it keeps the year too.
+    let kept = res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED;
+    let value = if immutable && kept {
         HASHED_ASSET
     } else {
         REVALIDATE
@@ -24,6 +26,14 @@ pub async fn cache_policy(State(hashed): State<bool>, req: Request, next: Next) 
     res.headers_mut()
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static(value));
+    // A precompressed copy is one of several answers for its address: a shared cache must
+    // keep them apart by what each browser accepts.
+    if res.headers().contains_key(header::CONTENT_ENCODING)
+        && !res.headers().contains_key(header::VARY)
+    {
+        res.headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
     res
 }
 

@@ -1118,6 +1118,29 @@ async fn runs_go_on_while_a_run_is_held_and_keep_the_delta_link_fresh() {
     assert_eq!(w.status(&oids[0]).await, "active");
 }
 
+/// Runs go on while one is held, so it soon leaves the page's list of recent runs; the page
+/// must still offer the decision (its users are left alone until someone decides).
+#[tokio::test]
+async fn a_held_run_stays_on_the_page_however_many_runs_follow() {
+    let (w, _) = mass_deletion().await;
+    let held = w.run().await;
+    assert_eq!(held.outcome, Outcome::Held);
+    for _ in 0..35 {
+        assert_eq!(w.run().await.outcome, Outcome::Ok);
+    }
+    let page = w
+        .admin
+        .get("acme", "/adminportal/reconciliation")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("Held run {}", held.run_id.unwrap())),
+        "the held run is still offered for a decision"
+    );
+}
+
 /// A second mass deletion while the first waits joins the held list: it is not applied
 /// on its own, and the admin decides once for both.
 #[tokio::test]
