@@ -11,6 +11,6 @@ pub use email::{Email, EmailError};
 pub use jit::{JitUsername, PrefixError, UsernameError, UsernamePrefix};
 pub use slug::{SlugError, TenantSlug};
 pub use states::{
-    ChallengeStatus, EntraHealth, PushOutcome, Role, RunOutcome, UnknownState, UserSource,
-    UserStatus,
+    ChallengeStatus, EntraHealth, PushOutcome, RemovedReason, Role, RunOutcome, UnknownState,
+    UserSource, UserStatus,
 };

@@ -99,6 +99,16 @@ states! {
 }
 
 states! {
+    /// Why a delta walk lists an account as removed: Graph's `@removed.reason`.
+    RemovedReason ("removal reason") {
+        /// Soft-deleted: restorable for 30 days (and how Graph marks any other removal).
+        Changed = "changed",
+        /// Hard-deleted.
+        Deleted = "deleted",
+    }
+}
+
+states! {
     /// The events a browser's event stream carries (and the instances tell each other): a
     /// challenge's outcome, a sign-in that ended, a tenant whose settings changed.
     PushOutcome ("push outcome") {

@@ -113,8 +113,9 @@ pub struct DirectoryUser {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeltaEntry {
     pub id: String,
-    /// `@removed.reason`: `changed` (soft delete) or `deleted` (hard delete).
-    pub removed: Option<String>,
+    /// `@removed.reason`: soft delete (`changed`, also for a reason Gatehouse does not know)
+    /// or hard delete (`deleted`).
+    pub removed: Option<crate::domain::RemovedReason>,
     pub account_enabled: Option<bool>,
     pub user_principal_name: Option<String>,
     pub mail: Option<String>,
@@ -512,8 +513,8 @@ pub(crate) fn read_delta_page(page: &Value) -> Result<DeltaPage, EntraError> {
             removed: item.get("@removed").map(|r| {
                 r.get("reason")
                     .and_then(Value::as_str)
-                    .unwrap_or("changed")
-                    .to_string()
+                    .and_then(|reason| reason.parse().ok())
+                    .unwrap_or(crate::domain::RemovedReason::Changed)
             }),
             account_enabled: item.get("accountEnabled").and_then(Value::as_bool),
             user_principal_name: item
@@ -610,13 +611,13 @@ mod properties {
         #[test]
         fn a_well_formed_page_keeps_every_entry(
             ids in prop::collection::vec("[0-9a-f-]{8,36}", 0..30),
-            removed in prop::collection::vec(prop::option::of(prop_oneof![Just("changed"), Just("deleted")]), 30),
+            removed in prop::collection::vec(prop::option::of(prop::sample::select(crate::domain::RemovedReason::ALL)), 30),
         ) {
             let items: Vec<Value> = ids
                 .iter()
                 .zip(&removed)
                 .map(|(id, r)| match r {
-                    Some(reason) => serde_json::json!({"id": id, "@removed": {"reason": reason}}),
+                    Some(reason) => serde_json::json!({"id": id, "@removed": {"reason": reason.as_str()}}),
                     None => serde_json::json!({"id": id, "accountEnabled": true}),
                 })
                 .collect();
@@ -625,7 +626,7 @@ mod properties {
             prop_assert_eq!(read.entries.len(), ids.len());
             for ((entry, id), r) in read.entries.iter().zip(&ids).zip(&removed) {
                 prop_assert_eq!(&entry.id, id);
-                prop_assert_eq!(entry.removed.as_deref(), *r);
+                prop_assert_eq!(entry.removed, *r);
             }
         }
 

@@ -17,13 +17,7 @@ pub struct DirectoryEntry {
     pub other_addresses: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RemovedReason {
-    /// Soft-deleted: restorable for 30 days.
-    Changed,
-    /// Hard-deleted.
-    Deleted,
-}
+pub use crate::domain::RemovedReason;
 
 /// What the walk covered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

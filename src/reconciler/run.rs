@@ -3,7 +3,7 @@
 
 use super::apply;
 use super::lease::Lease;
-use super::plan::{self, Coverage, DirectoryEntry, KnownUser, Policy, RemovedReason};
+use super::plan::{self, Coverage, DirectoryEntry, KnownUser, Policy};
 use super::store;
 use crate::audit;
 use crate::domain::RunOutcome;
@@ -379,13 +379,7 @@ async fn walk(
         };
         entries.extend(page.entries.into_iter().map(|e| DirectoryEntry {
             oid: e.id,
-            removed: e.removed.map(|r| {
-                if r == "deleted" {
-                    RemovedReason::Deleted
-                } else {
-                    RemovedReason::Changed
-                }
-            }),
+            removed: e.removed,
             account_enabled: e.account_enabled,
             user_principal_name: e.user_principal_name,
             mail: e.mail,
