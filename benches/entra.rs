@@ -230,7 +230,7 @@ async fn main() {
     let started = Instant::now();
     let first = reconciler::reconcile(
         &db,
-        &gatehouse.state().hub,
+        &gatehouse.state().bus,
         &entra,
         &tenant.id,
         Trigger::Cli,
@@ -251,7 +251,7 @@ async fn main() {
     let started = Instant::now();
     let quiet = reconciler::reconcile(
         &db,
-        &gatehouse.state().hub,
+        &gatehouse.state().bus,
         &entra,
         &tenant.id,
         Trigger::Cli,

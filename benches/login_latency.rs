@@ -239,7 +239,7 @@ async fn requests_per_second(dir: &tempfile::TempDir) {
     gatehouse::tenants::service::create(&app.1, "acme", "Acme MSP", "admin@acme.com", "bench")
         .await
         .unwrap();
-    let pages = app.2.hub.pages();
+    let pages = &app.2.pages;
     let from_memory = pages.served_from_memory();
     let login = rps(app.0, "acme.localhost", "/", Cookies::Kept, Network::Own).await;
     let from_memory = pages.served_from_memory() - from_memory;

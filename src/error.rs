@@ -15,8 +15,10 @@ pub enum AppError {
     Invalid(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("Something went wrong on our side and has been logged. Try again.")]
-    Internal,
+    /// A fault on Gatehouse's side; it carries the request id (or nothing) so the person who
+    /// met it can point the operator at the log lines.
+    #[error("Something went wrong on our side and has been logged{0}. Try again.")]
+    Internal(String),
     #[error("The request did not reach the server: {0}")]
     Transport(String),
 }
@@ -41,10 +43,18 @@ impl FromServerFnError for AppError {
 }
 
 #[cfg(feature = "ssr")]
+impl AppError {
+    /// A fault on our side, naming the request being handled.
+    pub fn internal() -> Self {
+        AppError::Internal(crate::server::request_log::reference())
+    }
+}
+
+#[cfg(feature = "ssr")]
 impl From<anyhow::Error> for AppError {
     fn from(err: anyhow::Error) -> Self {
         tracing::error!(error = ?err, "unexpected error in a server function");
-        AppError::Internal
+        AppError::internal()
     }
 }
 

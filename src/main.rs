@@ -69,7 +69,7 @@ async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Resul
     let entra = gatehouse::entra::EntraClient::from_config(&config.entra)?;
     let db = Db::connect(&config.database_url).await?;
     // On PostgreSQL the running portals hear of offboardings through NOTIFY.
-    let hub = gatehouse::login::push::LoginHub::new();
+    let bus = gatehouse::server::bus::Bus::new(db.clone());
     let tenants: Vec<(String, String)> = match &args.tenant {
         Some(slug) => {
             let t = tenants::find_by_slug(&db, slug)
@@ -93,7 +93,7 @@ async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Resul
     }
     let mut failed = 0;
     for (id, slug) in tenants {
-        let r = reconciler::reconcile(&db, &hub, &entra, &id, Trigger::Cli, args.dry_run).await?;
+        let r = reconciler::reconcile(&db, &bus, &entra, &id, Trigger::Cli, args.dry_run).await?;
         reconciler::record_request(&db, &id, "gatehouse reconcile (CLI)", args.dry_run, &r).await?;
         println!(
             "{slug}: {} — {} Graph request(s), {} user(s) checked, {} {}{}",

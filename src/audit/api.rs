@@ -11,6 +11,8 @@ pub struct AuditEntry {
     pub action: String,
     pub subject: String,
     pub details: String,
+    /// The request that made the change (its `x-request-id`, in the logs), if a request did.
+    pub request: Option<String>,
 }
 
 #[server(endpoint = "audit/list")]

@@ -14,12 +14,13 @@ pub fn AuditPage() -> impl IntoView {
                     match events.await {
                         Ok(list) => view! {
                             <table class="audit" id="audit">
-                                <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"Subject"</th><th>"Details"</th></tr></thead>
+                                <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"Subject"</th><th>"Details"</th><th>"Request"</th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|e| view! {
                                         <tr data-action=e.action.clone() data-id=e.id>
                                             <td>{e.at}</td><td>{e.actor}</td><td class="mono">{e.action.clone()}</td>
                                             <td>{e.subject}</td><td>{e.details}</td>
+                                            <td class="mono">{e.request.unwrap_or_default()}</td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>

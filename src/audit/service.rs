@@ -3,6 +3,8 @@ use crate::server::db::Db;
 use crate::server::util::{format_time, now};
 
 /// Appends an audit event; pass a transaction so the event commits with the change it records.
+/// The event names the request that made it, when a request did, so the operator can find
+/// its log lines.
 pub async fn record<'e, E>(
     exec: E,
     tenant_id: Option<&str>,
@@ -15,8 +17,8 @@ where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     sqlx::query(
-        "INSERT INTO audit_events (tenant_id, at, actor, action, subject, details) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO audit_events (tenant_id, at, actor, action, subject, details, request_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(tenant_id.map(str::to_string))
     .bind(now())
@@ -24,6 +26,7 @@ where
     .bind(action)
     .bind(subject)
     .bind(details)
+    .bind(crate::server::request_log::current_id())
     .execute(exec)
     .await?;
     Ok(())
@@ -37,12 +40,13 @@ struct Row {
     action: String,
     subject: String,
     details: String,
+    request_id: Option<String>,
 }
 
 /// The newest events of a tenant, newest first.
 pub async fn list(db: &Db, tenant_id: &str, limit: i64) -> anyhow::Result<Vec<AuditEntry>> {
     let rows = sqlx::query_as::<_, Row>(
-        "SELECT id, at, actor, action, subject, details FROM audit_events \
+        "SELECT id, at, actor, action, subject, details, request_id FROM audit_events \
          WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(tenant_id)
@@ -58,6 +62,7 @@ pub async fn list(db: &Db, tenant_id: &str, limit: i64) -> anyhow::Result<Vec<Au
             action: r.action,
             subject: r.subject,
             details: r.details,
+            request: r.request_id,
         })
         .collect())
 }

@@ -31,7 +31,7 @@ pub async fn revoke_device(user_id: String, device_id: String) -> Result<String,
     let ctx = crate::server::context::admin().await?;
     super::service::revoke(
         &ctx.state.db,
-        &ctx.state.hub,
+        &ctx.state.bus,
         &ctx.tenant,
         &ctx.user,
         &user_id,

@@ -2,12 +2,13 @@
 
 use super::api::DeviceRow;
 use super::store;
+use crate::devices::store::short;
 use crate::error::AppError;
-use crate::login::push::LoginHub;
+use crate::server::bus::Bus;
 use crate::server::db::Db;
 use crate::server::util::format_time;
 use crate::tenants::Tenant;
-use crate::users::access::{revoke_device, short, Subject};
+use crate::users::access::{revoke_device, Subject};
 use crate::users::service::User;
 
 /// The phones that can act for `user_id`: those that signed them in and those that verified
@@ -54,7 +55,7 @@ async fn user(db: &Db, tenant: &Tenant, user_id: &str) -> Result<User, AppError>
 /// approved here end at once.
 pub async fn revoke(
     db: &Db,
-    hub: &LoginHub,
+    bus: &Bus,
     tenant: &Tenant,
     admin: &User,
     user_id: &str,
@@ -88,6 +89,6 @@ pub async fn revoke(
         ended.sessions,
         user.username
     );
-    ended.announce(db, hub).await;
+    ended.announce(bus).await;
     Ok(message)
 }

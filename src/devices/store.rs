@@ -3,6 +3,11 @@
 use crate::domain::Email;
 use crate::server::db::Db;
 
+/// The first characters of a device id: enough to tell phones apart in the audit log.
+pub fn short(device_id: &str) -> &str {
+    &device_id[..device_id.len().min(8)]
+}
+
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// A verified email stays the device's this long; then the app asks to verify it again.

@@ -119,8 +119,6 @@ states! {
         Expired = "expired",
         /// The user's access ended: offboarded, disabled, or this session revoked.
         SignedOut = "signed_out",
-        /// A tenant's settings changed.
-        Changed = "changed",
     }
 }
 

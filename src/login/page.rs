@@ -1,4 +1,5 @@
-use super::api::{countdown_text, fetch_login_view, whoami, LoginView};
+use super::api::{fetch_login_view, whoami};
+use super::view::{countdown_text, LoginView};
 use crate::ui::{DemoBanner, SessionWatch};
 use leptos::prelude::*;
 

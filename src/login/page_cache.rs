@@ -3,8 +3,8 @@
 //! each reload would otherwise read the database and render the same page again.
 //!
 //! Memory never decides a sign-in: an approval is always read, and consumed, in the database.
-//! Memory only says "this browser's code is still waiting", and stops saying it when the push
-//! hub reports an outcome for any of the browser's codes (on this replica before any waiting
+//! Memory only says "this browser's code is still waiting", and stops saying it when the event
+//! bus reports an outcome for any of the browser's codes (on this replica before any waiting
 //! browser hears of it), when the code nears its end (the page must draw the next one), and
 //! after `TRUST_FOR` in any case, should a message between replicas be lost.
 //!
@@ -12,8 +12,9 @@
 //! Content-Security-Policy nonce (`server::headers`), filled in like the time left, so a page
 //! served from memory never repeats a nonce another answer carried.
 
-use super::api::countdown_text;
-use super::service::{Challenge, RENEW_WITHIN_SECS};
+use super::challenge::{Challenge, RENEW_WITHIN_SECS};
+use super::view::countdown_text;
+use crate::server::bus::{Event, Subscriber};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -231,19 +232,15 @@ impl PageCache {
         true
     }
 
-    /// One of the browser's codes was approved, denied or cancelled. `browser` is unknown
-    /// only in a message from an older replica; then the code is looked for.
-    pub fn forget_code(&self, browser: Option<&str>, challenge_id: &str) {
-        self.forget(|pages| match browser {
-            Some(b) => {
-                pages.remove(b);
-            }
-            None => pages.retain(|_, e| e.challenge_id != challenge_id),
+    /// One of the browser's codes was approved, denied or cancelled.
+    pub fn forget_browser(&self, browser: &str) {
+        self.forget(|pages| {
+            pages.remove(browser);
         });
     }
 
     /// A tenant's settings changed (its name is on its pages).
-    pub fn forget_tenant(&self, tenant_id: &str) {
+    fn forget_tenant(&self, tenant_id: &str) {
         self.forget(|pages| pages.retain(|_, e| e.tenant_id != tenant_id));
     }
 
@@ -265,6 +262,23 @@ impl PageCache {
 
     fn pages(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.by_browser.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The bus keeps the pages true: a decided code ends its browser's page; a changed tenant, all
+/// of its pages (its name is on them); lost events, every page.
+impl Subscriber for PageCache {
+    fn heard(&self, event: &Event) {
+        if let Some((_, browser)) = event.decided_challenge() {
+            self.forget_browser(browser);
+        }
+        if let Event::TenantChanged { tenant_id } = event {
+            self.forget_tenant(tenant_id);
+        }
+    }
+
+    fn may_have_missed(&self) {
+        self.forget_all();
     }
 }
 
@@ -347,15 +361,26 @@ mod tests {
         assert!(cache.page("b2", "t1", 900, "n").is_none());
     }
 
+    fn denied(browser: &str, challenge_id: &str) -> Event {
+        Event::Denied {
+            challenge_id: challenge_id.into(),
+            browser: browser.into(),
+            reason: "denied on the phone".into(),
+        }
+    }
+
     #[test]
     fn an_outcome_for_any_code_of_the_browser_forgets_its_page() {
         let cache = PageCache::default();
         assert!(kept(&cache, "b1", 1_000));
         assert!(kept(&cache, "b2", 1_000));
-        cache.forget_code(Some("b1"), "an-older-code");
+        cache.heard(&denied("b1", "an-older-code"));
         assert!(cache.page("b1", "t1", 900, "n").is_none());
         assert!(cache.page("b2", "t1", 900, "n").is_some());
-        cache.forget_code(None, "c1");
+        cache.heard(&Event::Approved {
+            challenge_id: "c1".into(),
+            browser: "b2".into(),
+        });
         assert!(cache.page("b2", "t1", 900, "n").is_none());
     }
 
@@ -363,7 +388,7 @@ mod tests {
     fn a_page_read_before_a_forgetting_is_not_kept() {
         let cache = PageCache::default();
         let before = cache.epoch();
-        cache.forget_code(Some("b1"), "c1");
+        cache.heard(&denied("b1", "c1"));
         assert!(!cache.keep(&code("b1", 1_000), &rendered(TEMPLATE_SECS), before));
         assert!(cache.page("b1", "t1", 900, "n").is_none());
         assert!(cache
@@ -403,12 +428,20 @@ mod tests {
     fn tenant_changes_and_lost_messages_forget_pages() {
         let cache = PageCache::default();
         assert!(kept(&cache, "b1", 1_000));
-        cache.forget_tenant("t2");
+        let changed = |id: &str| Event::TenantChanged {
+            tenant_id: id.into(),
+        };
+        cache.heard(&changed("t2"));
         assert!(cache.page("b1", "t1", 900, "n").is_some());
-        cache.forget_tenant("t1");
+        cache.heard(&changed("t1"));
         assert!(cache.page("b1", "t1", 900, "n").is_none());
         assert!(kept(&cache, "b1", 1_000));
-        cache.forget_all();
+        cache.heard(&Event::SignedOut {
+            user_id: "u1".into(),
+            reason: "session revoked by an admin".into(),
+        });
+        assert!(cache.page("b1", "t1", 900, "n").is_some());
+        cache.may_have_missed();
         assert!(cache.page("b1", "t1", 900, "n").is_none());
     }
 }

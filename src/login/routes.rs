@@ -1,27 +1,20 @@
-//! The plain HTTP side of login: the page gate (cookie, completion, redirects), the push
-//! stream, sign-out.
+//! The plain HTTP side of login: the page gate, the push streams, sign-out.
 
-use super::binding;
-use super::page_cache::{self, Page};
-use super::push::PushEvent;
-use super::service::{self, Challenge, ForBrowser};
-use super::session::{self, Completion};
-use crate::domain::{ChallengeStatus, PushOutcome, Role};
+use super::page_load::{self, internal, landing_for, outcome_event};
+use super::session;
+use crate::domain::{PushOutcome, Role};
 use crate::server::client_ip::ClientIp;
-use crate::server::headers::CspNonce;
 use crate::server::host::Site;
 use crate::server::state::AppState;
-use crate::server::throttle::Throttled;
-use crate::server::util::{now, sha256_hex};
 use crate::tenants::Tenant;
-use axum::extract::{Query, Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::CookieJar;
 use std::convert::Infallible;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
@@ -29,35 +22,20 @@ use tower_sessions::Session;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/login/events", get(events))
+        .route("/login/events", get(page_load::events))
         .route("/logout", post(logout))
         .route("/session/events", get(session_events))
 }
 
-fn landing_for(role: Role) -> &'static str {
-    if role == Role::Admin {
-        "/adminportal/users"
-    } else {
-        "/home"
-    }
-}
-
-pub fn user_agent(headers: &HeaderMap) -> String {
-    headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("unknown browser")
-        .to_string()
-}
-
-/// Runs before the portal's pages: signs a browser in when its challenge was approved,
-/// prepares the login page's challenge, and keeps signed-out browsers off portal pages.
+/// Runs before the portal's pages: a signed-in browser goes to its landing page and stays
+/// off pages its role may not see; a signed-out one only ever sees the login page
+/// (`page_load::serve`).
 pub async fn page_gate(
     State(state): State<AppState>,
     session: Session,
     jar: CookieJar,
     Extension(client): Extension<ClientIp>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_string();
@@ -72,266 +50,20 @@ pub async fn page_gate(
         Some(Site::Tenant(t)) => t.clone(),
         _ => return base_home(&state).into_response(),
     };
-    let signed_in = match session::current(&state, &session, &tenant).await {
+    let signed_in = match session::current(&state.db, &session, &tenant).await {
         Ok(s) => s,
         Err(err) => return internal(err),
     };
-    if let Some(s) = &signed_in {
-        return match path.as_str() {
-            "/" => Redirect::to(landing_for(s.user.role)).into_response(),
-            "/adminportal" => Redirect::to("/adminportal/users").into_response(),
-            p if p.starts_with("/adminportal") && s.user.role != Role::Admin => {
-                Redirect::to("/home").into_response()
-            }
-            _ => next.run(req).await,
-        };
-    }
-    if path != "/" {
-        return Redirect::to("/").into_response();
-    }
-
-    let name = binding::cookie_name(state.config.secure_cookies());
-    let (jar, binding) = match jar.get(name) {
-        Some(c) if state.binding_key.is_minted(c.value()) => (jar.clone(), c.value().to_string()),
-        // Absent, or a value this server never minted (planted): a new one replaces it.
-        _ => {
-            let secret = state.binding_key.mint();
-            let cookie = Cookie::build((name, secret.clone()))
-                .http_only(true)
-                .same_site(SameSite::Lax)
-                .secure(state.config.secure_cookies())
-                .path("/")
-                .build();
-            (jar.add(cookie), secret)
+    match (signed_in, path.as_str()) {
+        (Some(s), "/") => Redirect::to(landing_for(s.user.role)).into_response(),
+        (Some(_), "/adminportal") => Redirect::to("/adminportal/users").into_response(),
+        (Some(s), p) if p.starts_with("/adminportal") && s.user.role != Role::Admin => {
+            Redirect::to("/home").into_response()
         }
-    };
-    let binding_hash = sha256_hex(&binding);
-    let ip = client.to_string();
-    let agent = user_agent(req.headers());
-
-    // A reload while the code still waits is answered from memory (see `PageCache`), with
-    // this answer's script nonce.
-    let nonce = req
-        .extensions()
-        .get::<CspNonce>()
-        .map(|n| n.0.clone())
-        .unwrap_or_default();
-    let pages = state.hub.pages();
-    if let Some(page) = pages.page(&binding_hash, &tenant.id, now(), &nonce) {
-        return login_page(jar, page);
+        (Some(_), _) => next.run(req).await,
+        (None, "/") => page_load::serve(&state, &session, jar, client, &tenant, req, next).await,
+        (None, _) => Redirect::to("/").into_response(),
     }
-    let epoch = pages.epoch();
-
-    // The first load after approval signs the browser in (this is also the no-JS path).
-    match service::for_browser(&state, &tenant, &binding_hash, client, &agent).await {
-        Ok(ForBrowser::Approved(challenge)) => {
-            match session::complete(&state, &session, &tenant, &challenge, &ip, &agent).await {
-                Ok(Completion::SignedIn { role }) => {
-                    metrics::counter!("gatehouse_logins_total").increment(1);
-                    (
-                        StatusCode::SEE_OTHER,
-                        jar,
-                        [(header::LOCATION, landing_for(role))],
-                    )
-                        .into_response()
-                }
-                // A refused approval is spent, and a racing request of this browser may have
-                // signed it in: the next load shows what is true now (and says why).
-                Ok(Completion::Refused | Completion::AlreadyUsed) => {
-                    Redirect::to("/").into_response()
-                }
-                Err(err) => internal(err),
-            }
-        }
-        Ok(ForBrowser::Show(challenge, None)) => {
-            let page = match pages.confirm(&challenge, now(), epoch, &nonce) {
-                Some(page) => page,
-                None => match render_to_keep(&state, &tenant, &challenge, epoch, nonce, req, next)
-                    .await
-                {
-                    Ok(page) => page,
-                    Err(res) => return no_store((jar, res).into_response()),
-                },
-            };
-            login_page(jar, page)
-        }
-        // A new code after a refused one says why, once: that page is not kept.
-        Ok(ForBrowser::Show(challenge, Some(reason))) => {
-            let mut view = service::view(&state, &tenant, &challenge);
-            view.notice = Some(format!(
-                "Sign-in refused: {reason}. Scan the new code to try again."
-            ));
-            req.extensions_mut().insert(view);
-            no_store((jar, next.run(req).await).into_response())
-        }
-        Ok(ForBrowser::Throttled(throttled)) => too_many_codes(throttled),
-        Err(err) => internal(err),
-    }
-}
-
-/// Nothing was written: the browser is told when it may draw a code again.
-fn too_many_codes(throttled: Throttled) -> Response {
-    let wait = throttled.retry_after;
-    let mut res = (
-        StatusCode::TOO_MANY_REQUESTS,
-        [(header::RETRY_AFTER, wait.to_string())],
-        Html(format!(
-            "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-             <title>Too many sign-in codes · Gatehouse</title><link rel=stylesheet href=\"{css}\">\
-             <main class=narrow><h1>Too many sign-in codes</h1>\
-             <p>Your network asked for more sign-in codes this minute than Gatehouse hands out. \
-             Reload the page in {wait} seconds.</p></main></html>",
-            css = crate::server::caching::stylesheet_href()
-        )),
-    )
-        .into_response();
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    res
-}
-
-/// The rendered login page is a few kilobytes; anything near this is a fault.
-const MAX_PAGE_BYTES: usize = 1 << 20;
-
-/// Renders the page of a waiting code with marks where the time left goes, keeps it for the
-/// browser's reloads, and returns it with the time left filled in.
-async fn render_to_keep(
-    state: &AppState,
-    tenant: &Tenant,
-    challenge: &Challenge,
-    epoch: u64,
-    nonce: String,
-    mut req: Request,
-    next: Next,
-) -> Result<Page, Response> {
-    let mut view = service::view(state, tenant, challenge);
-    view.expires_in_secs = page_cache::TEMPLATE_SECS;
-    req.extensions_mut().insert(view);
-    let res = next.run(req).await;
-    if res.status() != StatusCode::OK {
-        return Err(res);
-    }
-    let content_type = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("text/html; charset=utf-8")
-        .to_string();
-    let body = axum::body::to_bytes(res.into_body(), MAX_PAGE_BYTES)
-        .await
-        .map_err(|err| internal(anyhow::anyhow!("the login page did not render: {err}")))?;
-    let rendered = Page {
-        content_type,
-        body: String::from_utf8_lossy(&body).into_owned(),
-        nonce,
-    };
-    state.hub.pages().keep(challenge, &rendered, epoch);
-    Ok(page_cache::fill_once(
-        rendered,
-        challenge.expires_at - now(),
-    ))
-}
-
-fn login_page(jar: CookieJar, page: Page) -> Response {
-    no_store((jar, [(header::CONTENT_TYPE, page.content_type)], page.body).into_response())
-}
-
-/// A QR code must never come from an HTTP cache: it is single-use and bound to this browser.
-fn no_store(mut res: Response) -> Response {
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    res
-}
-
-fn internal(err: anyhow::Error) -> Response {
-    tracing::error!(error = ?err, "login page failed");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side; reload the page.",
-    )
-        .into_response()
-}
-
-#[derive(serde::Deserialize)]
-struct EventsQuery {
-    challenge: String,
-}
-
-/// Server-sent events for one challenge, to the browser that holds its binding cookie.
-async fn events(
-    State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
-    jar: CookieJar,
-    Query(q): Query<EventsQuery>,
-) -> Response {
-    let Some(binding) = jar
-        .get(binding::cookie_name(state.config.secure_cookies()))
-        .filter(|c| state.binding_key.is_minted(c.value()))
-        .map(|c| sha256_hex(c.value()))
-    else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    // Subscribe before reading the status, so an approval between the two is not missed.
-    let mut rx = state.hub.subscribe();
-    let challenge: Challenge = match service::find(&state.db, &tenant.id, &q.challenge).await {
-        Ok(Some(c)) if c.binding_hash == binding => c,
-        Ok(_) => return StatusCode::NOT_FOUND.into_response(),
-        Err(err) => return internal(err),
-    };
-    if challenge.status != ChallengeStatus::Pending {
-        // Decided where this instance did not hear of it yet (another replica): the page
-        // the browser loads next must be read afresh.
-        state.hub.pages().forget_code(Some(&binding), &challenge.id);
-    }
-    let (tx, out) = tokio::sync::mpsc::channel::<Event>(4);
-    tokio::spawn(async move {
-        let first = match challenge.status {
-            ChallengeStatus::Pending if challenge.expires_at <= now() => {
-                Some(outcome_event(PushOutcome::Expired.as_str(), None))
-            }
-            ChallengeStatus::Pending => None,
-            other => Some(outcome_event(other.as_str(), challenge.reason.as_deref())),
-        };
-        if let Some(ev) = first {
-            let _ = tx.send(ev).await;
-            return;
-        }
-        let wait = std::time::Duration::from_secs((challenge.expires_at - now()).max(0) as u64);
-        let deadline = tokio::time::sleep(wait);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                _ = &mut deadline => {
-                    let _ = tx.send(outcome_event(PushOutcome::Expired.as_str(), None)).await;
-                    return;
-                }
-                _ = tx.closed() => return,
-                msg = rx.recv() => match msg {
-                    Ok(PushEvent { topic, outcome, reason, .. }) if topic == PushEvent::challenge_topic(&challenge.id) => {
-                        let _ = tx.send(outcome_event(&outcome, reason.as_deref())).await;
-                        return;
-                    }
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(_) => return,
-                }
-            }
-        }
-    });
-    let stream = ReceiverStream::new(out).map(Ok::<_, Infallible>);
-    Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response()
-}
-
-fn outcome_event(outcome: &str, reason: Option<&str>) -> Event {
-    Event::default()
-        .event(outcome)
-        .data(serde_json::json!({ "outcome": outcome, "reason": reason }).to_string())
 }
 
 /// Server-sent events for a signed-in page: `signed_out` when the user's access ends
@@ -344,9 +76,9 @@ async fn session_events(
     session: Session,
 ) -> Response {
     // Subscribe before reading the session, so an ending between the two is not missed.
-    let mut rx = state.hub.subscribe();
+    let mut rx = state.bus.subscribe();
     let (tx, out) = tokio::sync::mpsc::channel::<Event>(1);
-    let signed_in = match session::current(&state, &session, &tenant).await {
+    let signed_in = match session::current(&state.db, &session, &tenant).await {
         Ok(Some(s)) => s,
         Ok(None) => {
             let ended = outcome_event(
@@ -357,17 +89,19 @@ async fn session_events(
         }
         Err(err) => return internal(err),
     };
-    let topic = PushEvent::user_topic(&signed_in.user.id);
+    let user_id = signed_in.user.id;
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = tx.closed() => return,
                 msg = rx.recv() => match msg {
-                    Ok(PushEvent { topic: t, outcome, reason, .. }) if t == topic => {
-                        let _ = tx.send(outcome_event(&outcome, reason.as_deref())).await;
-                        return;
+                    Ok(event) => {
+                        if let Some((_, reason)) = event.signed_out_user().filter(|(u, _)| *u == user_id) {
+                            let _ = tx.send(outcome_event(PushOutcome::SignedOut.as_str(), Some(reason))).await;
+                            return;
+                        }
                     }
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(_) => return,
                 }
             }
@@ -379,7 +113,7 @@ async fn session_events(
 }
 
 async fn logout(State(state): State<AppState>, session: Session) -> Response {
-    if let Err(err) = session::end(&state, &session).await {
+    if let Err(err) = session::end(&state.db, &session).await {
         return internal(err);
     }
     (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response()

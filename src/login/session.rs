@@ -1,13 +1,13 @@
 //! Signed-in sessions: tower-sessions holds the cookie, `user_sessions` indexes sessions by
 //! user so that an admin or the reconciler can end all of a user's sessions at once.
 
-use super::service::Challenge;
+use super::challenge::{self, Challenge};
 use crate::audit;
-use crate::domain::{ChallengeStatus, Role};
-use crate::server::state::AppState;
+use crate::domain::Role;
+use crate::server::db::Db;
 use crate::server::util::{now, random_id};
 use crate::tenants::Tenant;
-use crate::users::service::User;
+use crate::users::store::User;
 use serde::{Deserialize, Serialize};
 use tower_sessions::cookie::time::{self, OffsetDateTime};
 use tower_sessions::{Expiry, Session};
@@ -34,7 +34,7 @@ pub struct SignedIn {
 /// The session's user, if the session is live and the user still active. A session whose
 /// index row was revoked (offboarding, an admin) is flushed here, on its next request.
 pub async fn current(
-    state: &AppState,
+    db: &Db,
     session: &Session,
     tenant: &Tenant,
 ) -> anyhow::Result<Option<SignedIn>> {
@@ -44,13 +44,13 @@ pub async fn current(
     if record.tenant_id != tenant.id {
         return Ok(None);
     }
-    let user = crate::users::store::of_session(&state.db, &tenant.id, &record.login_id).await?;
+    let user = crate::users::store::of_session(db, &tenant.id, &record.login_id).await?;
     match user {
         Some(user) => {
             sqlx::query("UPDATE user_sessions SET last_seen_at = $1 WHERE id = $2")
                 .bind(now())
                 .bind(&record.login_id)
-                .execute(&state.db.pool)
+                .execute(&db.pool)
                 .await?;
             Ok(Some(SignedIn {
                 login_id: record.login_id,
@@ -78,7 +78,7 @@ pub enum Completion {
 /// must still be active, and the session's index row, last login and audit event are
 /// written. Then the browser gets a new session id (no fixation).
 pub async fn complete(
-    state: &AppState,
+    db: &Db,
     session: &Session,
     tenant: &Tenant,
     challenge: &Challenge,
@@ -86,16 +86,9 @@ pub async fn complete(
     user_agent: &str,
 ) -> anyhow::Result<Completion> {
     let at = now();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = db.pool.begin().await?;
     // Of two racing requests from the same browser only one consumes the approval.
-    let consumed =
-        sqlx::query("UPDATE login_challenges SET status = $1 WHERE id = $2 AND status = $3")
-            .bind(ChallengeStatus::Consumed.as_str())
-            .bind(&challenge.id)
-            .bind(ChallengeStatus::Approved.as_str())
-            .execute(&mut *tx)
-            .await?;
-    if consumed.rows_affected() != 1 {
+    if !challenge::consume(&mut tx, &challenge.id).await? {
         return Ok(Completion::AlreadyUsed);
     }
     // The user must still be active, and the approving phone not revoked here meanwhile.
@@ -115,11 +108,11 @@ pub async fn complete(
     let Some(user) = user else {
         // Disabled, removed or its phone revoked between approval and now: the approval is
         // spent all the same, and the browser's next code says why.
-        sqlx::query("UPDATE login_challenges SET status = $1, reason = $2 WHERE id = $3")
-        .bind(ChallengeStatus::Cancelled.as_str())
-        .bind("access ended after the phone approved (the account was disabled or removed, or the phone revoked)")
-        .bind(&challenge.id)
-        .execute(&mut *tx)
+        challenge::cancel_spent(
+            &mut tx,
+            &challenge.id,
+            "access ended after the phone approved (the account was disabled or removed, or the phone revoked)",
+        )
         .await?;
         tx.commit().await?;
         return Ok(Completion::Refused);
@@ -216,9 +209,9 @@ pub async fn end_one(
 }
 
 /// Signs this browser out.
-pub async fn end(state: &AppState, session: &Session) -> anyhow::Result<()> {
+pub async fn end(db: &Db, session: &Session) -> anyhow::Result<()> {
     if let Some(record) = session.get::<LoginRecord>(KEY).await? {
-        let mut tx = state.db.pool.begin().await?;
+        let mut tx = db.pool.begin().await?;
         let ended: Option<(String,)> =
             sqlx::query_as("DELETE FROM user_sessions WHERE id = $1 RETURNING user_id")
                 .bind(&record.login_id)

@@ -147,10 +147,18 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(err) = &self {
             tracing::error!(error = ?err, "mobile API failed");
         }
+        let message = match &self {
+            // The request id lets whoever holds the phone point the operator at the log.
+            ApiError::Internal(_) => format!(
+                "something went wrong on the server{}; try again",
+                crate::server::request_log::reference()
+            ),
+            _ => self.to_string(),
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: code.to_string(),
-                message: self.to_string(),
+                message,
             },
         };
         let mut res = (status, axum::Json(body)).into_response();

@@ -4,14 +4,14 @@ use super::error::ApiError;
 use super::jws::{self, Common};
 use crate::audit;
 use crate::devices::store as devices;
-use crate::domain::{ChallengeStatus, Email, UserSource, UserStatus};
-use crate::login::push::PushEvent;
-use crate::login::service::{self as challenges, Challenge};
+use crate::domain::{ChallengeStatus, Email};
+use crate::login::challenge::{self as challenges, Challenge};
 use crate::server::rate_limit::Budget;
 use crate::server::state::AppState;
 use crate::server::util::{now, random_id, sha256_hex};
 use crate::tenants::Tenant;
-use crate::users::service::User;
+use crate::user_source::phone;
+use crate::users::store::User;
 use base64::Engine as _;
 use jsonwebtoken::jwk::Jwk;
 use rand::Rng;
@@ -83,7 +83,7 @@ pub async fn forget(state: &AppState, device_id: &str, token: &str) -> Result<()
     let mut tx = state.db.pool.begin().await?;
     let ended = crate::users::access::forget_device(&mut tx, device_id).await?;
     tx.commit().await?;
-    ended.announce(&state.db, &state.hub).await;
+    ended.announce(&state.bus).await;
     Ok(())
 }
 
@@ -440,26 +440,23 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
     }
     let tenant = tenant(state, &p.tenant).await?;
     let c = live_challenge(state, &tenant, id).await?;
-    let actor = format!("device {}", crate::users::access::short(&device_id));
+    let actor = format!("device {}", crate::devices::store::short(&device_id));
     if p.number != c.match_number {
         // One guess only: with three numbers on the phone, retries would make the match
         // number pointless. Nothing about the phone's owner is in this reason.
         let reason = "the wrong number was picked on the phone";
-        challenges::deny(state, &c, reason, reason, &actor).await?;
+        challenges::deny(&state.db, &state.bus, &c, reason, reason, &actor).await?;
         return Err(ApiError::WrongNumber);
     }
-    let resolved = if devices::is_revoked_in(&state.db, &device_id, &tenant.id).await? {
-        Err(ApiError::DeviceRevoked)
-    } else if tenant.user_source == UserSource::AzureAd {
-        resolve_entra_user(state, &tenant, &device_id).await
-    } else {
-        resolve_local_user(state, &tenant, &device_id).await
-    };
+    let resolved = phone::which_user(&state.db, state.entra.as_ref(), &tenant, &device_id)
+        .await
+        .map_err(refused);
     let user = match resolved {
         Ok(u) => u,
         Err(refusal) => {
             challenges::deny(
-                state,
+                &state.db,
+                &state.bus,
                 &c,
                 challenges::REFUSED_ON_THE_PHONE,
                 &refusal.to_string(),
@@ -469,145 +466,32 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
             return Err(refusal);
         }
     };
-    let at = now();
-    let mut tx = state.db.pool.begin().await?;
-    if !challenges::approve(&mut tx, &c.id, &device_id, &user.id).await? {
-        return Err(ApiError::ChallengeUsed("answered".into()));
-    }
-    if crate::users::store::activate_invited(&mut tx, &user.id, at).await? {
-        audit::record(
-            &mut *tx,
-            Some(&tenant.id),
-            &user.username,
-            "user.onboarded",
-            &user.username,
-            &format!("first sign-in of {}", user.email),
-        )
-        .await?;
-    }
-    devices::bind(&mut tx, &device_id, &tenant.id, &user.id, at).await?;
-    audit::record(
-        &mut *tx,
-        Some(&tenant.id),
-        &user.username,
-        "login.approved",
-        &user.username,
-        &format!(
-            "on phone {}, for a browser at {}",
-            crate::users::access::short(&device_id),
-            c.requester_ip
-        ),
-    )
-    .await?;
-    state
-        .hub
-        .commit_and_publish(
-            tx,
-            &state.db,
-            PushEvent::challenge(&c, ChallengeStatus::Approved, None),
-        )
-        .await?;
-    Ok(User {
-        status: UserStatus::Active,
-        ..user
-    })
+    challenges::approve(&state.db, &state.bus, &c, &device_id, user)
+        .await?
+        .ok_or_else(|| ApiError::ChallengeUsed("answered".into()))
 }
 
-/// The device's verified emails that are still valid, most recently verified first.
-async fn verified_emails(state: &AppState, device_id: &str) -> Result<Vec<Email>, ApiError> {
-    let claims = devices::claims(&state.db, device_id, now()).await?;
-    let live: Vec<Email> = claims
-        .iter()
-        .filter(|(_, live)| *live)
-        .map(|(e, _)| e.clone())
-        .collect();
-    if live.is_empty() {
-        return Err(if claims.is_empty() {
-            ApiError::NotVerified("verify your work email in the app first".into())
-        } else {
-            ApiError::ClaimExpired
-        });
+/// What the phone is told when it signs in as nobody (DESIGN: mobile API error codes).
+fn refused(refusal: phone::Refusal) -> ApiError {
+    use crate::user_source::onboarding::Refusal as Entra;
+    let message = refusal.to_string();
+    match refusal {
+        phone::Refusal::PhoneRevoked => ApiError::DeviceRevoked,
+        phone::Refusal::NotVerified => ApiError::NotVerified(message),
+        phone::Refusal::ClaimExpired => ApiError::ClaimExpired,
+        phone::Refusal::NoAccount(_) => ApiError::NoAccount(message),
+        phone::Refusal::Disabled(_) => ApiError::AccountDisabled(message),
+        phone::Refusal::Store(err) => ApiError::Internal(err),
+        phone::Refusal::Entra(r) => match r {
+            Entra::NotInDirectory(..) | Entra::NotConnected => ApiError::NoAccount(message),
+            Entra::Disabled(_) | Entra::DisabledHere(_) => ApiError::AccountDisabled(message),
+            Entra::OtherDomain { .. } => ApiError::OtherDomain(message),
+            Entra::Ambiguous(_) => ApiError::Ambiguous(message),
+            Entra::AddressMoved { .. } => ApiError::AddressMoved(message),
+            Entra::Unavailable(_) => ApiError::EntraUnavailable(message),
+            Entra::Store(detail) => ApiError::Internal(anyhow::anyhow!(detail)),
+        },
     }
-    Ok(live)
-}
-
-/// Users of the tenant (of `source`, when given) whose email this device has verified,
-/// most recently verified first.
-async fn users_of_device(
-    state: &AppState,
-    tenant: &Tenant,
-    device_id: &str,
-    source: Option<UserSource>,
-) -> Result<Vec<User>, ApiError> {
-    Ok(
-        crate::users::store::verified_on_device(&state.db, &tenant.id, device_id, source, now())
-            .await?,
-    )
-}
-
-fn can_sign_in(user: &User) -> bool {
-    user.status.may_sign_in()
-}
-
-/// Entra ID user source: Graph decides (DESIGN flow 3, azuread branch).
-async fn resolve_entra_user(
-    state: &AppState,
-    tenant: &Tenant,
-    device_id: &str,
-) -> Result<User, ApiError> {
-    use crate::user_source::onboarding::{resolve, Refusal};
-    let emails = verified_emails(state, device_id).await?;
-    // Accounts made in Gatehouse before the switch (typically the admin who connected
-    // Entra) keep signing in with their verified email.
-    let local = users_of_device(state, tenant, device_id, Some(UserSource::Local)).await?;
-    if let Some(user) = local.into_iter().find(can_sign_in) {
-        return Ok(user);
-    }
-    resolve(&state.db, state.entra.as_ref(), tenant, &emails)
-        .await
-        .map_err(|r| {
-            let message = r.to_string();
-            match r {
-                Refusal::NotInDirectory(..) | Refusal::NotConnected => ApiError::NoAccount(message),
-                Refusal::Disabled(_) | Refusal::DisabledHere(_) => {
-                    ApiError::AccountDisabled(message)
-                }
-                Refusal::OtherDomain { .. } => ApiError::OtherDomain(message),
-                Refusal::Ambiguous(_) => ApiError::Ambiguous(message),
-                Refusal::AddressMoved { .. } => ApiError::AddressMoved(message),
-                Refusal::Unavailable(_) => ApiError::EntraUnavailable(message),
-                Refusal::Store(detail) => ApiError::Internal(anyhow::anyhow!(detail)),
-            }
-        })
-}
-
-/// Local user source: a user of this tenant with one of the device's verified emails.
-async fn resolve_local_user(
-    state: &AppState,
-    tenant: &Tenant,
-    device_id: &str,
-) -> Result<User, ApiError> {
-    let users = users_of_device(state, tenant, device_id, None).await?;
-    if let Some(user) = users.iter().find(|u| can_sign_in(u)) {
-        return Ok(user.clone());
-    }
-    // Only a refusal needs the device's emails, to say which ones have no account.
-    let emails = verified_emails(state, device_id).await?;
-    Err(match users.first() {
-        Some(u) => ApiError::AccountDisabled(format!(
-            "the account {} at {} is {}",
-            u.username, tenant.name, u.status
-        )),
-        None => ApiError::NoAccount(format!(
-            "{} has no account at {}; ask an admin there to invite you",
-            emails
-                .iter()
-                .map(Email::as_str)
-                .collect::<Vec<_>>()
-                .join(", "),
-            tenant.name
-        )),
-    })
 }
 
 #[derive(Deserialize)]
@@ -638,11 +522,12 @@ pub async fn deny(
     let c = live_challenge(state, &tenant, id).await?;
     let reason = "denied on the phone";
     challenges::deny(
-        state,
+        &state.db,
+        &state.bus,
         &c,
         reason,
         reason,
-        &format!("device {}", crate::users::access::short(&device_id)),
+        &format!("device {}", crate::devices::store::short(&device_id)),
     )
     .await?;
     Ok(())

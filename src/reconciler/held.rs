@@ -12,7 +12,7 @@ use super::store;
 use crate::audit;
 use crate::domain::RunOutcome;
 use crate::entra::{DirectoryUser, EntraClient, EntraError};
-use crate::login::push::LoginHub;
+use crate::server::bus::Bus;
 use crate::server::db::Db;
 use crate::server::util::now;
 use crate::tenants::service as tenants;
@@ -86,7 +86,7 @@ fn has_address_in(u: &DirectoryUser, domain: &str) -> bool {
 /// Any Graph error changes nothing, and the run stays held for a later decision.
 pub async fn approve(
     db: &Db,
-    hub: &LoginHub,
+    bus: &Bus,
     entra: &EntraClient,
     tenant_id: &str,
     run_id: i64,
@@ -95,14 +95,14 @@ pub async fn approve(
     let Some(lease) = Lease::acquire(db, tenant_id).await? else {
         return Err(DecideError::Busy);
     };
-    let approved = approve_leased(db, hub, entra, &lease, tenant_id, run_id, admin).await;
+    let approved = approve_leased(db, bus, entra, &lease, tenant_id, run_id, admin).await;
     lease.release().await;
     approved
 }
 
 async fn approve_leased(
     db: &Db,
-    hub: &LoginHub,
+    bus: &Bus,
     entra: &EntraClient,
     lease: &Lease,
     tenant_id: &str,
@@ -184,7 +184,7 @@ async fn approve_leased(
     .await?;
     tx.commit().await?;
     metrics::counter!("gatehouse_offboardings_total").increment(gone.len() as u64);
-    sign_out(db, hub, &gone).await;
+    sign_out(bus, &gone).await;
     Ok(Approved { offboarded, back })
 }
 

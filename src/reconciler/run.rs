@@ -8,7 +8,7 @@ use super::store;
 use crate::audit;
 use crate::domain::RunOutcome;
 use crate::entra::{EntraClient, EntraError, Graph};
-use crate::login::push::{LoginHub, PushEvent};
+use crate::server::bus::{Bus, Event};
 use crate::server::db::Db;
 use crate::server::util::now;
 use crate::tenants::service as tenants;
@@ -75,7 +75,7 @@ pub struct RunReport {
 /// Runs one reconciliation of `tenant_id` and records it.
 pub async fn reconcile(
     db: &Db,
-    hub: &LoginHub,
+    bus: &Bus,
     entra: &EntraClient,
     tenant_id: &str,
     trigger: Trigger,
@@ -86,14 +86,14 @@ pub async fn reconcile(
             "another instance is reconciling this tenant or deciding one of its held runs",
         ));
     };
-    let report = reconcile_leased(db, hub, entra, &lease, tenant_id, trigger, dry_run).await;
+    let report = reconcile_leased(db, bus, entra, &lease, tenant_id, trigger, dry_run).await;
     lease.release().await;
     report
 }
 
 async fn reconcile_leased(
     db: &Db,
-    hub: &LoginHub,
+    bus: &Bus,
     entra: &EntraClient,
     lease: &Lease,
     tenant_id: &str,
@@ -103,7 +103,7 @@ async fn reconcile_leased(
     let run_id = store::start(db, tenant_id, trigger.as_str(), dry_run, now()).await?;
     metrics::counter!("gatehouse_reconcile_runs_total", "trigger" => trigger.as_str()).increment(1);
     let timer = std::time::Instant::now();
-    let report = match run(db, hub, entra, lease, tenant_id, run_id, dry_run).await {
+    let report = match run(db, bus, entra, lease, tenant_id, run_id, dry_run).await {
         Ok(report) => report,
         Err(Failure {
             graph_requests,
@@ -167,7 +167,7 @@ struct Failure {
 
 async fn run(
     db: &Db,
-    hub: &LoginHub,
+    bus: &Bus,
     entra: &EntraClient,
     lease: &Lease,
     tenant_id: &str,
@@ -327,7 +327,7 @@ async fn run(
     .await;
     result.map_err(fail(requests))?;
     tx.commit().await.map_err(|e| fail(requests)(e.into()))?;
-    sign_out(db, hub, &gone).await;
+    sign_out(bus, &gone).await;
     Ok(report)
 }
 
@@ -337,12 +337,11 @@ pub(super) const LEASE_LOST: &str =
     "this instance lost the tenant's reconcile lease while it worked; nothing was changed";
 
 /// Tells every open page of offboarded users that they are signed out.
-pub(super) async fn sign_out(db: &Db, hub: &LoginHub, user_ids: &[String]) {
+pub(super) async fn sign_out(bus: &Bus, user_ids: &[String]) {
     for id in user_ids {
-        hub.publish(
-            db,
-            PushEvent::signed_out(id, crate::domain::UserStatus::Offboarded.as_str()),
-        )
+        bus.publish(Event::UserOffboarded {
+            user_id: id.clone(),
+        })
         .await;
     }
 }

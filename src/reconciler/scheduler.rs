@@ -2,7 +2,7 @@
 
 use super::run::{reconcile, Trigger};
 use crate::entra::EntraClient;
-use crate::login::push::LoginHub;
+use crate::server::bus::Bus;
 use crate::server::db::Db;
 use crate::server::util::now;
 use crate::tenants::service as tenants;
@@ -13,17 +13,13 @@ const TICK: Duration = Duration::from_secs(30);
 
 /// Reconciles due tenants until the process stops. Without an Entra app configured there
 /// is nothing to reconcile and the scheduler waits.
-pub async fn run_until_stopped(
-    db: Db,
-    hub: LoginHub,
-    entra: Option<EntraClient>,
-) -> anyhow::Result<()> {
+pub async fn run_until_stopped(db: Db, bus: Bus, entra: Option<EntraClient>) -> anyhow::Result<()> {
     let Some(entra) = entra else {
         std::future::pending::<()>().await;
         return Ok(());
     };
     loop {
-        if let Err(err) = try_once(&db, &hub, &entra).await {
+        if let Err(err) = try_once(&db, &bus, &entra).await {
             tracing::warn!(error = ?err, "the reconcile scheduler could not look for due tenants");
         }
         tokio::time::sleep(TICK).await;
@@ -31,13 +27,13 @@ pub async fn run_until_stopped(
 }
 
 /// Reconciles every tenant that is due now; returns how many ran.
-pub async fn try_once(db: &Db, hub: &LoginHub, entra: &EntraClient) -> anyhow::Result<usize> {
+pub async fn try_once(db: &Db, bus: &Bus, entra: &EntraClient) -> anyhow::Result<usize> {
     let at = now();
     let due = tenants::due_for_reconcile(db, at).await?;
     for (tenant_id, interval) in &due {
         // Book the next slot first, so a slow run is not started twice by this instance.
         tenants::book_reconcile(db, tenant_id, at + interval.clamp(&300, &86_400)).await?;
-        let report = reconcile(db, hub, entra, tenant_id, Trigger::Schedule, false).await?;
+        let report = reconcile(db, bus, entra, tenant_id, Trigger::Schedule, false).await?;
         tracing::info!(tenant = %tenant_id, outcome = report.outcome.as_str(), offboarded = report.offboarded.len(), "scheduled reconciliation");
     }
     Ok(due.len())

@@ -117,7 +117,7 @@ pub async fn sync_now(
     }
     let r = reconcile(
         &state.db,
-        &state.hub,
+        &state.bus,
         entra,
         &tenant.id,
         Trigger::Manual,
@@ -188,7 +188,7 @@ pub async fn decide(
         };
         held::approve(
             &state.db,
-            &state.hub,
+            &state.bus,
             entra,
             &tenant.id,
             run_id,

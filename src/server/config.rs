@@ -110,7 +110,7 @@ impl Config {
 
     /// The host name part of the base domain, without a port.
     pub fn base_host(&self) -> &str {
-        crate::server::host::strip_port(&self.base_domain)
+        super::util::strip_port(&self.base_domain)
     }
 
     /// A configuration for tests and tools: a given database, port 0, no Entra, no SMTP.

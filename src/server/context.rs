@@ -4,7 +4,7 @@ use crate::error::AppError;
 use crate::login::session::{self, SignedIn};
 use crate::server::state::AppState;
 use crate::tenants::Tenant;
-use crate::users::service::User;
+use crate::users::store::User;
 use axum::response::IntoResponse as _;
 use leptos::prelude::*;
 use tower_sessions::Session;
@@ -26,7 +26,7 @@ pub fn status_of(err: &AppError) -> axum::http::StatusCode {
         AppError::Forbidden => StatusCode::FORBIDDEN,
         AppError::NotFound(_) => StatusCode::NOT_FOUND,
         AppError::Invalid(_) => StatusCode::BAD_REQUEST,
-        AppError::Internal | AppError::Transport(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        AppError::Internal(_) | AppError::Transport(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -62,7 +62,7 @@ pub async fn error_status(
 }
 
 pub fn state() -> Result<AppState, AppError> {
-    use_context::<AppState>().ok_or(AppError::Internal)
+    use_context::<AppState>().ok_or_else(AppError::internal)
 }
 
 /// The tenant resolved from the Host header (server functions are called on tenant hosts).
@@ -81,8 +81,8 @@ pub async fn signed_in() -> Result<Ctx, AppError> {
     let tenant = tenant()?;
     let session: Session = leptos_axum::extract()
         .await
-        .map_err(|_| AppError::Internal)?;
-    let SignedIn { login_id, user } = session::current(&state, &session, &tenant)
+        .map_err(|_| AppError::internal())?;
+    let SignedIn { login_id, user } = session::current(&state.db, &session, &tenant)
         .await?
         .ok_or_else(|| refuse(AppError::NotSignedIn))?;
     Ok(Ctx {

@@ -1,23 +1,12 @@
 //! Which site a request is for: the base domain (mobile app and API) or a tenant's host.
 
 use super::state::AppState;
+use super::util::strip_port;
 use crate::tenants::Tenant;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-
-/// Drops a `:port` suffix (`demo.localhost:3000` → `demo.localhost`).
-pub fn strip_port(host: &str) -> &str {
-    match host.rsplit_once(':') {
-        Some((h, port))
-            if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') =>
-        {
-            h
-        }
-        _ => host,
-    }
-}
 
 /// The site a request addresses.
 #[derive(Clone, Debug)]
@@ -78,16 +67,4 @@ fn not_found(message: &str) -> Response {
         )),
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::strip_port;
-
-    #[test]
-    fn strips_numeric_ports_only() {
-        assert_eq!(strip_port("demo.localhost:3000"), "demo.localhost");
-        assert_eq!(strip_port("demo.localhost"), "demo.localhost");
-        assert_eq!(strip_port("localhost:"), "localhost:");
-    }
 }

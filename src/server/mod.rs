@@ -1,5 +1,6 @@
 //! Process plumbing: configuration, start-up, database, mail, telemetry. No product rules.
 
+pub mod bus;
 pub mod caching;
 pub mod cli;
 pub mod client_ip;

@@ -1,6 +1,7 @@
 //! One span per request, so an operator can follow one sign-in through the logs: a request
 //! id (also sent back as `x-request-id`), the method, host and route, the tenant once the host
-//! names one, and the status. Everything logged while the request is handled carries them.
+//! names one, and the status. Everything logged while the request is handled carries them,
+//! and so do the audit events it writes and the error pages it answers with.
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderName, HeaderValue};
@@ -13,6 +14,24 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The request's id, for handlers that show it (error pages).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestId(pub String);
+
+tokio::task_local! {
+    static CURRENT: String;
+}
+
+/// The id of the request being handled by this task, if it is one (the scheduled reconciler
+/// and the CLI have none).
+pub fn current_id() -> Option<String> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
+/// "(request 3fZ…)", for an error message the operator can find in the logs.
+pub fn reference() -> String {
+    match current_id() {
+        Some(id) => format!(" (request {id})"),
+        None => String::new(),
+    }
+}
 
 /// The middleware. The id is drawn here, never taken from the client: a client could
 /// otherwise make its requests look like someone else's in the logs.
@@ -40,7 +59,9 @@ pub async fn trace(mut req: Request, next: Next) -> Response {
         status = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
-    let mut res = next.run(req).instrument(span.clone()).await;
+    let mut res = CURRENT
+        .scope(id.clone(), next.run(req).instrument(span.clone()))
+        .await;
     span.record("status", res.status().as_u16());
     span.in_scope(|| tracing::debug!(ms = started.elapsed().as_secs_f64() * 1000.0, "answered"));
     if let Ok(value) = HeaderValue::from_str(&id) {

@@ -1,5 +1,6 @@
 //! `Application::build(config)` → `.port()` → `.run_until_stopped(shutdown)`.
 
+use super::bus::Bus;
 use super::client_ip;
 use super::config::Config;
 use super::csrf;
@@ -11,7 +12,6 @@ use super::state::AppState;
 use super::telemetry::metrics_handle;
 use super::util::format_time;
 use crate::app::{shell, App};
-use crate::login::push::LoginHub;
 use crate::tenants::service as tenants;
 use anyhow::Context;
 use axum::extract::{Request, State};
@@ -81,14 +81,20 @@ impl Application {
             registrations_per_hour: config.limits.device_registrations_per_ip,
             phone_actions_per_minute: config.limits.phone_actions_per_ip,
         }));
+        let bus = Bus::new(db.clone());
+        let pages = Arc::new(crate::login::page_cache::PageCache::default());
+        let tenants = Arc::new(crate::tenants::cache::TenantCache::default());
+        bus.attach(pages.clone());
+        bus.attach(tenants.clone());
         let state = AppState {
             throttles,
             binding_key,
             db,
             config: Arc::new(config),
             mailer: Arc::new(mailer),
-            hub: LoginHub::new(),
-            tenants: Arc::default(),
+            bus,
+            pages,
+            tenants,
             qr_codes: Arc::default(),
             leptos_options,
             metrics: metrics_handle(),
@@ -115,23 +121,14 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let hub = self
-            .state
-            .hub
-            .clone()
-            .run_until_stopped(self.state.db.clone());
-        let tenants = self
-            .state
-            .tenants
-            .clone()
-            .run_until_stopped(self.state.hub.subscribe());
+        let bus = self.state.bus.clone().run_until_stopped();
         let housekeeping = crate::housekeeping::run_until_stopped(
             self.state.db.clone(),
             self.state.throttles.clone(),
         );
         let reconciler = crate::reconciler::scheduler::run_until_stopped(
             self.state.db.clone(),
-            self.state.hub.clone(),
+            self.state.bus.clone(),
             self.state.entra.clone(),
         );
         let server = axum::serve(
@@ -142,9 +139,8 @@ impl Application {
         .with_graceful_shutdown(shutdown);
         tokio::select! {
             res = server => res.context("the HTTP server failed"),
-            res = hub => res,
+            res = bus => res,
             res = reconciler => res,
-            res = tenants => res,
             res = housekeeping => res,
         }
     }

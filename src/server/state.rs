@@ -1,24 +1,27 @@
+use super::bus::Bus;
 use super::config::Config;
 use super::db::Db;
 use super::mail::Mailer;
-use crate::login::push::LoginHub;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 
-/// What every handler and server function may use; passed, never global.
+/// What every handler and server function may use; passed, never global. The edge (routes,
+/// server functions) takes it apart: services take only what they need.
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub mailer: Arc<Mailer>,
-    pub hub: LoginHub,
+    pub bus: Bus,
+    /// The login pages of waiting codes, served from memory; the bus keeps them true.
+    pub pages: Arc<crate::login::page_cache::PageCache>,
     /// Signs the login page's browser-binding cookies.
     pub binding_key: crate::login::binding::BindingKey,
     /// The login page's QR codes, drawn once per challenge.
     pub qr_codes: Arc<crate::login::qr::QrCodes>,
-    /// Tenants by host name, briefly remembered.
+    /// Tenants by host name, briefly remembered; the bus keeps them true.
     pub tenants: Arc<crate::tenants::cache::TenantCache>,
     pub leptos_options: LeptosOptions,
     pub metrics: PrometheusHandle,
@@ -31,19 +34,5 @@ pub struct AppState {
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
-    }
-}
-
-impl AppState {
-    /// A tenant's settings changed: this instance reads them afresh on its next request, and
-    /// the other instances when the push hub tells them.
-    pub async fn tenant_changed(&self, tenant_id: &str) {
-        self.tenants.forget(tenant_id);
-        self.hub
-            .publish(
-                &self.db,
-                crate::login::push::PushEvent::tenant_changed(tenant_id),
-            )
-            .await;
     }
 }

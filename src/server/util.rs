@@ -25,3 +25,27 @@ pub fn format_time(ts: i64) -> String {
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| "-".into())
 }
+
+/// Drops a `:port` suffix (`demo.localhost:3000` → `demo.localhost`).
+pub fn strip_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((h, port))
+            if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') =>
+        {
+            h
+        }
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_port;
+
+    #[test]
+    fn strips_numeric_ports_only() {
+        assert_eq!(strip_port("demo.localhost:3000"), "demo.localhost");
+        assert_eq!(strip_port("demo.localhost"), "demo.localhost");
+        assert_eq!(strip_port("localhost:"), "localhost:");
+    }
+}

@@ -1,16 +1,16 @@
 //! Tenants by slug, kept in memory for a few seconds: every request resolves its tenant from
 //! the Host header, and tenants change only when an admin saves the user source.
 //!
-//! A save forgets the tenant here at once and tells the other replicas through the push hub
-//! (`tenant:{id}` events); the short lifetime bounds staleness should such a message be lost.
+//! A save publishes `Event::TenantChanged` on the bus: this replica forgets the tenant before
+//! the save answers, the others when they hear of it; the short lifetime bounds staleness
+//! should such an event be lost.
 
 use super::service::{self, Tenant};
-use crate::login::push::PushEvent;
+use crate::server::bus::{Event, Subscriber};
 use crate::server::db::Db;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast::{error::RecvError, Receiver};
 
 /// How long a resolved tenant is reused without asking the database.
 const TTL: Duration = Duration::from_secs(5);
@@ -48,26 +48,8 @@ impl TenantCache {
     }
 
     /// Drops the tenant with this id, so the next request reads it afresh.
-    pub fn forget(&self, tenant_id: &str) {
+    fn forget(&self, tenant_id: &str) {
         self.write().retain(|_, (t, _)| t.id != tenant_id);
-    }
-
-    /// Forgets each tenant the push hub says was changed, on this or another instance.
-    pub async fn run_until_stopped(
-        self: Arc<Self>,
-        mut events: Receiver<PushEvent>,
-    ) -> anyhow::Result<()> {
-        loop {
-            match events.recv().await {
-                Ok(event) => {
-                    if let Some(id) = event.changed_tenant() {
-                        self.forget(id);
-                    }
-                }
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return Ok(()),
-            }
-        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, (Tenant, Instant)>> {
@@ -76,5 +58,17 @@ impl TenantCache {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, (Tenant, Instant)>> {
         self.by_slug.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Subscriber for TenantCache {
+    fn heard(&self, event: &Event) {
+        if let Event::TenantChanged { tenant_id } = event {
+            self.forget(tenant_id);
+        }
+    }
+
+    fn may_have_missed(&self) {
+        self.write().clear();
     }
 }

@@ -99,7 +99,12 @@ pub async fn save_source(
         super::service::SourceError::Unexpected(e) => e.into(),
         other => AppError::Invalid(other.to_string()),
     })?;
-    ctx.state.tenant_changed(&ctx.tenant.id).await;
+    ctx.state
+        .bus
+        .publish(crate::server::bus::Event::TenantChanged {
+            tenant_id: ctx.tenant.id.clone(),
+        })
+        .await;
     Ok(saved)
 }
 

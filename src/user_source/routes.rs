@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn admin(state: &AppState, session: &Session, tenant: &Tenant) -> Option<User> {
-    match session::current(state, session, tenant).await {
+    match session::current(&state.db, session, tenant).await {
         Ok(Some(s)) if s.user.role == crate::domain::Role::Admin => Some(s.user),
         _ => None,
     }
@@ -51,7 +51,10 @@ fn failed(err: SourceError) -> Response {
         tracing::error!(error = ?e, "connecting Entra ID failed");
         return back(
             "error",
-            "Something went wrong on our side; it has been logged. Try again.",
+            &format!(
+                "Something went wrong on our side; it has been logged{}. Try again.",
+                crate::server::request_log::reference()
+            ),
         );
     }
     back("error", &err.to_string())

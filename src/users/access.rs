@@ -4,10 +4,9 @@
 //! caller's transaction. After it commits, `Ended::announce` tells open pages to leave.
 
 use crate::audit;
-use crate::devices::store as devices;
-use crate::login::push::{LoginHub, PushEvent};
-use crate::login::{service as challenges, session};
-use crate::server::db::Db;
+use crate::devices::store::{self as devices, short};
+use crate::login::{challenge as challenges, session};
+use crate::server::bus::{Bus, Event};
 use crate::server::util::now;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -25,10 +24,13 @@ pub struct Ended {
 
 impl Ended {
     /// Pushes the sign-out to every open page of the users concerned, on every replica.
-    pub async fn announce(self, db: &Db, hub: &LoginHub) {
-        for user in &self.users {
-            hub.publish(db, PushEvent::signed_out(user, &self.reason))
-                .await;
+    pub async fn announce(self, bus: &Bus) {
+        for user_id in self.users {
+            bus.publish(Event::SignedOut {
+                user_id,
+                reason: self.reason.clone(),
+            })
+            .await;
         }
     }
 
@@ -151,9 +153,4 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v.dedup();
     v
-}
-
-/// The first characters of a device id: enough to tell phones apart in the audit log.
-pub fn short(device_id: &str) -> &str {
-    &device_id[..device_id.len().min(8)]
 }

@@ -83,7 +83,7 @@ pub async fn act_on_user(user_id: String, action: String) -> Result<String, AppE
         .ok_or_else(|| AppError::Invalid(format!("Unknown action `{action}`.")))?;
     Ok(super::service::act(
         &ctx.state.db,
-        &ctx.state.hub,
+        &ctx.state.bus,
         &ctx.tenant,
         &ctx.user,
         &user_id,
@@ -103,7 +103,7 @@ pub async fn revoke_session(session_id: String) -> Result<(), AppError> {
     let ctx = crate::server::context::admin().await?;
     Ok(super::service::revoke_session(
         &ctx.state.db,
-        &ctx.state.hub,
+        &ctx.state.bus,
         &ctx.tenant,
         &ctx.user,
         &session_id,

@@ -2,7 +2,7 @@ use super::api::{SessionRow, UserRow};
 use super::store;
 use crate::audit;
 use crate::domain::{Email, JitUsername, Role, UserSource, UserStatus};
-use crate::login::push::{LoginHub, PushEvent};
+use crate::server::bus::{Bus, Event};
 use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{format_time, now, random_id};
 use crate::tenants::Tenant;
@@ -205,7 +205,7 @@ impl Action {
 /// Applies an admin action; `actor` is the admin, who may not lock themselves out.
 pub async fn act(
     db: &Db,
-    hub: &LoginHub,
+    bus: &Bus,
     tenant: &Tenant,
     actor: &User,
     user_id: &str,
@@ -304,7 +304,7 @@ pub async fn act(
             )
             .await?;
             crate::devices::store::forget_user(&mut tx, &user.id).await?;
-            crate::login::service::forget_user(&mut tx, &user.id).await?;
+            crate::login::challenge::forget_user(&mut tx, &user.id).await?;
             store::delete(&mut tx, &user.id).await?;
             ended = Some(e);
             (None, format!("{} is deleted.", user.username))
@@ -323,7 +323,7 @@ pub async fn act(
     }
     tx.commit().await?;
     if let Some(ended) = ended {
-        ended.announce(db, hub).await;
+        ended.announce(bus).await;
     }
     Ok(message)
 }
@@ -369,7 +369,7 @@ pub async fn sessions(
 
 pub async fn revoke_session(
     db: &Db,
-    hub: &LoginHub,
+    bus: &Bus,
     tenant: &Tenant,
     actor: &User,
     session_id: &str,
@@ -390,10 +390,10 @@ pub async fn revoke_session(
     )
     .await?;
     tx.commit().await?;
-    hub.publish(
-        db,
-        PushEvent::signed_out(&owner_id, "session revoked by an admin"),
-    )
+    bus.publish(Event::SignedOut {
+        user_id: owner_id,
+        reason: "session revoked by an admin".into(),
+    })
     .await;
     Ok(())
 }

@@ -212,7 +212,7 @@ async fn an_open_page_is_told_when_the_reconciler_offboards_its_user() {
     // The first run lists everyone: Alex is gone from the directory.
     let r = gatehouse::reconciler::reconcile(
         &app.state.db,
-        &app.state.hub,
+        &app.state.bus,
         &entra,
         &tenant_id,
         gatehouse::reconciler::Trigger::Manual,
@@ -348,7 +348,7 @@ async fn a_rehire_behind_an_old_address_onboards_as_a_new_user() {
         .expect("the Entra app is configured");
     let report = gatehouse::reconciler::reconcile(
         &app.state.db,
-        &app.state.hub,
+        &app.state.bus,
         &entra,
         &tenant_id,
         gatehouse::reconciler::Trigger::Manual,

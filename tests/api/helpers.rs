@@ -71,12 +71,12 @@ async fn start(config: Config, db_name: Option<String>, dir: Option<tempfile::Te
     // its first LISTEN forgets the login pages kept before. Tests begin once it hears.
     if state.db.is_postgres() {
         for _ in 0..200 {
-            if state.hub.is_listening() {
+            if state.bus.is_listening() {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
-        assert!(state.hub.is_listening(), "the push listener started");
+        assert!(state.bus.is_listening(), "the push listener started");
     }
     TestApp {
         addr: SocketAddr::from(([127, 0, 0, 1], port)),

@@ -1,6 +1,6 @@
 use crate::helpers::*;
 use futures::StreamExt;
-use gatehouse::login::api::countdown_text;
+use gatehouse::login::view::countdown_text;
 use gatehouse::server::startup::Application;
 
 /// The app with tenant `acme`, its technician Alex (invited), and Alex's phone with the
@@ -191,7 +191,7 @@ async fn an_expired_request_cannot_be_approved() {
         .unwrap();
     // Two minutes passed for the database only; the app's memory of the page (it ends with
     // the code's own time) goes as it would have.
-    app.state.hub.pages().forget_all();
+    app.state.pages.forget_all();
     let (s, code, _) = error_code(
         phone
             .approve(&app, "acme", &page.challenge, page.match_number)
@@ -242,7 +242,7 @@ async fn a_reload_is_answered_from_memory_and_shows_the_time_left() {
             .fetch_one(&app.state.db.pool)
             .await
             .unwrap();
-    let pages = app.state.hub.pages();
+    let pages = &app.state.pages;
     let from_memory = pages.served_from_memory();
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
 
@@ -287,7 +287,7 @@ async fn approving_a_code_shown_from_memory_signs_in_on_the_next_load() {
     let browser = app.browser(&["acme"]);
     browser.login_page("acme").await;
     let page = browser.login_page("acme").await;
-    assert_eq!(app.state.hub.pages().served_from_memory(), 1);
+    assert_eq!(app.state.pages.served_from_memory(), 1);
     let res = phone
         .approve(&app, "acme", &page.challenge, page.match_number)
         .await;
@@ -335,7 +335,7 @@ async fn an_approval_on_one_instance_signs_in_a_browser_whose_page_another_kept(
     let on_replica = replica.browser(&["acme"]);
     on_replica.login_page("acme").await;
     let page = on_replica.login_page("acme").await;
-    assert_eq!(replica.state.hub.pages().served_from_memory(), 1);
+    assert_eq!(replica.state.pages.served_from_memory(), 1);
     let res = phone
         .approve(&app, "acme", &page.challenge, page.match_number)
         .await;
@@ -376,7 +376,7 @@ async fn approving_a_code_the_page_has_just_replaced_still_signs_the_browser_in(
         .execute(&app.state.db.pool)
         .await
         .unwrap();
-    app.state.hub.pages().forget_all();
+    app.state.pages.forget_all();
     let new = browser.login_page("acme").await;
     assert_ne!(new.challenge, old.challenge, "a fresh code near expiry");
     let res = phone

@@ -11,6 +11,7 @@ mod entra_login;
 mod health;
 mod login;
 mod mail;
+mod migrations;
 mod mobile_api;
 mod reconcile;
 mod surface;

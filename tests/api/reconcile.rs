@@ -100,7 +100,7 @@ impl World {
     async fn run(&self) -> reconciler::RunReport {
         reconciler::reconcile(
             &self.app.state.db,
-            &self.app.state.hub,
+            &self.app.state.bus,
             &self.entra,
             &self.tenant_id,
             Trigger::Manual,
@@ -463,7 +463,7 @@ async fn a_dry_run_changes_nothing() {
     w.entra(reqwest::Method::DELETE, ALEX).await;
     let r = reconciler::reconcile(
         &w.app.state.db,
-        &w.app.state.hub,
+        &w.app.state.bus,
         &w.entra,
         &w.tenant_id,
         Trigger::Cli,
@@ -641,7 +641,7 @@ async fn approving_while_graph_fails_offboards_nobody_and_the_run_stays_held() {
         .await;
     let err = reconciler::approve(
         &w.app.state.db,
-        &w.app.state.hub,
+        &w.app.state.bus,
         &w.entra,
         &w.tenant_id,
         run_id,
@@ -750,7 +750,7 @@ async fn two_instances_starting_a_run_of_one_tenant_at_once_run_it_once() {
     let on = |app: &TestApp| {
         let (db, hub, entra, tenant) = (
             app.state.db.clone(),
-            app.state.hub.clone(),
+            app.state.bus.clone(),
             w.entra.clone(),
             w.tenant_id.clone(),
         );
@@ -793,7 +793,7 @@ async fn the_reconcile_cli_beside_a_running_server_skips_the_tenant_it_is_reconc
     let serving = {
         let (db, hub, entra, tenant) = (
             w.app.state.db.clone(),
-            w.app.state.hub.clone(),
+            w.app.state.bus.clone(),
             w.entra.clone(),
             w.tenant_id.clone(),
         );

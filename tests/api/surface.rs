@@ -85,10 +85,10 @@ async fn no_page_can_be_framed_and_scripts_need_this_answers_nonce() {
         nonces.iter().all(|n| *n == first_nonce),
         "{nonces:?} vs {first_nonce}"
     );
-    let served_before = app.state.hub.pages().served_from_memory();
+    let served_before = app.state.pages.served_from_memory();
     let again = browser.get("acme", "/").await;
     assert!(
-        app.state.hub.pages().served_from_memory() > served_before,
+        app.state.pages.served_from_memory() > served_before,
         "kept page served"
     );
     let again_nonce = policy_nonce(header(&again, "content-security-policy"));
@@ -542,4 +542,76 @@ async fn every_answer_carries_its_own_request_id() {
         assert_ne!(id, "chosen-by-the-client");
         assert!(seen.insert(id), "each request its own id");
     }
+}
+
+/// An operator handed an audit event can find its request in the logs: the approval's
+/// `login.approved` event names the request id the phone was answered with, and the
+/// completion's event the id of the browser's request. Each event its own request.
+#[tokio::test]
+async fn audit_events_name_the_request_that_made_them() {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.phone_with_email("alex@acme.com").await;
+    let browser = app.browser(&["acme"]);
+    let page = browser.login_page("acme").await;
+    let approved = phone
+        .approve(&app, "acme", &page.challenge, page.match_number)
+        .await;
+    assert_eq!(approved.status(), 200);
+    let approved_id = header(&approved, "x-request-id").to_string();
+    let completed = browser.get("acme", "/").await;
+    assert_eq!(completed.status(), 303);
+    let completed_id = header(&completed, "x-request-id").to_string();
+
+    let tenant = gatehouse::tenants::service::find_by_slug(&app.state.db, "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    let events = gatehouse::audit::service::list(&app.state.db, &tenant.id, 50)
+        .await
+        .unwrap();
+    let request_of = |action: &str| {
+        events
+            .iter()
+            .find(|e| e.action == action)
+            .unwrap_or_else(|| panic!("{action} in {events:?}"))
+            .request
+            .clone()
+    };
+    assert_eq!(request_of("login.approved"), Some(approved_id));
+    assert_eq!(request_of("login.completed"), Some(completed_id));
+}
+
+/// A fault on Gatehouse's side tells the person who met it which request to quote: the
+/// login page's error and a server function's error both name the id the answer carries.
+#[tokio::test]
+async fn a_fault_names_its_request() {
+    let app = spawn_app().await;
+    let admin = admin_browser(&app).await;
+    // The fault: the store loses the tables the login page and the audit log read.
+    for table in ["login_challenges", "audit_events"] {
+        sqlx::query(&format!("ALTER TABLE {table} RENAME TO {table}_gone"))
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+    }
+    let res = app.browser(&["acme"]).get("acme", "/").await;
+    assert_eq!(res.status(), 500);
+    let id = header(&res, "x-request-id").to_string();
+    let body = res.text().await.unwrap();
+    assert!(body.contains(&format!("(request {id})")), "{body}");
+
+    let res = admin
+        .client
+        .post(admin.url("acme", "/api/audit/list"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 500);
+    let id = header(&res, "x-request-id").to_string();
+    let body = res.text().await.unwrap();
+    assert!(body.contains(&format!("(request {id})")), "{body}");
 }

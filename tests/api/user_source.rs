@@ -473,7 +473,7 @@ async fn reconcile_with(
         .unwrap();
     let r = gatehouse::reconciler::reconcile(
         &s.app.state.db,
-        &s.app.state.hub,
+        &s.app.state.bus,
         client,
         &tenant_id,
         gatehouse::reconciler::Trigger::Manual,

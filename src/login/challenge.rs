@@ -1,17 +1,21 @@
-//! QR login challenges: created for a browser, approved on a phone, consumed once by the
-//! same browser. The browser is identified by the hash of its binding cookie, so a
-//! challenge id seen by anyone else (a shoulder-surfer, a phishing page) is worthless.
+//! A QR login challenge's whole life: drawn for a browser, approved or denied on a phone,
+//! consumed once by the same browser, cancelled when access ends, run out. The browser is
+//! identified by the hash of its binding cookie, so a challenge id seen by anyone else (a
+//! shoulder-surfer, a phishing page) is worthless.
 
-use super::api::LoginView;
-use super::push::PushEvent;
+use super::qr::QrCodes;
+use super::view::LoginView;
 use crate::audit;
-use crate::domain::ChallengeStatus;
+use crate::devices::store as devices;
+use crate::domain::{ChallengeStatus, UserStatus};
+use crate::server::bus::{Bus, Event};
 use crate::server::client_ip::ClientIp;
+use crate::server::config::Config;
 use crate::server::db::Db;
-use crate::server::state::AppState;
-use crate::server::throttle::{Action, Throttled};
+use crate::server::throttle::{Action, Throttled, Throttles};
 use crate::server::util::{format_time, now, random_id};
 use crate::tenants::Tenant;
+use crate::users::store::User;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
@@ -105,13 +109,13 @@ pub enum ForBrowser {
 /// the same QR code until it is about to expire. An approval wins over a newer pending code:
 /// the phone may approve a code the page has just replaced.
 pub async fn for_browser(
-    state: &AppState,
+    db: &Db,
+    throttles: &Throttles,
     tenant: &Tenant,
     binding_hash: &str,
     ip: ClientIp,
     user_agent: &str,
 ) -> anyhow::Result<ForBrowser> {
-    let db = &state.db;
     let at = now();
     let found = sqlx::query_as::<_, Challenge>(&format!(
         "SELECT {COLUMNS} FROM login_challenges \
@@ -131,7 +135,7 @@ pub async fn for_browser(
         Some(c) if c.status == ChallengeStatus::Approved => ForBrowser::Approved(Box::new(c)),
         Some(c) => ForBrowser::Show(Box::new(c), None),
         None => {
-            if let Err(throttled) = state.throttles.check(Action::LoginCode, ip.0) {
+            if let Err(throttled) = throttles.check(Action::LoginCode, ip.0) {
                 return Ok(ForBrowser::Throttled(throttled));
             }
             let refused = last_refusal(db, tenant, binding_hash).await?;
@@ -218,12 +222,12 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// What the login page shows for a challenge.
-pub fn view(state: &AppState, tenant: &Tenant, c: &Challenge) -> LoginView {
+pub fn view(config: &Config, qr_codes: &QrCodes, tenant: &Tenant, c: &Challenge) -> LoginView {
     let scan_url = format!(
         "{}/app/scan?tenant={}&challenge={}",
-        state.config.public_url, tenant.slug, c.id
+        config.public_url, tenant.slug, c.id
     );
-    let qr_svg = state.qr_codes.svg(&c.id, c.expires_at, &scan_url);
+    let qr_svg = qr_codes.svg(&c.id, c.expires_at, &scan_url);
     LoginView {
         tenant_name: tenant.name.clone(),
         challenge_id: c.id.clone(),
@@ -232,8 +236,8 @@ pub fn view(state: &AppState, tenant: &Tenant, c: &Challenge) -> LoginView {
         expires_at: format_time(c.expires_at),
         qr_svg: qr_svg.to_string(),
         scan_url,
-        demo: state.config.demo,
-        base_url: state.config.public_url.clone(),
+        demo: config.demo,
+        base_url: config.public_url.clone(),
         notice: None,
     }
 }
@@ -279,26 +283,100 @@ pub async fn cancel_for_device(
     .rows_affected())
 }
 
-/// A phone approves a pending challenge for `user_id`; false when it was answered (or
-/// refused) meanwhile.
+/// A phone approved `c` for `user` (the phone's owner, as the user source decided): in one
+/// transaction the code is marked approved (once), an invited user becomes active (their
+/// onboarding), the phone is bound to the user in the tenant and the audit log says so; the
+/// browser hears of it once all of that has committed. False when the code was answered (or
+/// refused) meanwhile. The user comes back as they now are.
 pub async fn approve(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    challenge_id: &str,
+    db: &Db,
+    bus: &Bus,
+    c: &Challenge,
     device_id: &str,
-    user_id: &str,
-) -> anyhow::Result<bool> {
+    user: User,
+) -> anyhow::Result<Option<User>> {
+    let at = now();
+    let mut tx = db.pool.begin().await?;
     let updated = sqlx::query(
         "UPDATE login_challenges SET status = $1, device_id = $2, user_id = $3 \
          WHERE id = $4 AND status = $5",
     )
     .bind(ChallengeStatus::Approved.as_str())
     .bind(device_id)
-    .bind(user_id)
-    .bind(challenge_id)
+    .bind(&user.id)
+    .bind(&c.id)
     .bind(ChallengeStatus::Pending.as_str())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
-    Ok(updated.rows_affected() == 1)
+    if updated.rows_affected() != 1 {
+        return Ok(None);
+    }
+    if crate::users::store::activate_invited(&mut tx, &user.id, at).await? {
+        audit::record(
+            &mut *tx,
+            Some(&c.tenant_id),
+            &user.username,
+            "user.onboarded",
+            &user.username,
+            &format!("first sign-in of {}", user.email),
+        )
+        .await?;
+    }
+    devices::bind(&mut tx, device_id, &c.tenant_id, &user.id, at).await?;
+    audit::record(
+        &mut *tx,
+        Some(&c.tenant_id),
+        &user.username,
+        "login.approved",
+        &user.username,
+        &format!(
+            "on phone {}, for a browser at {}",
+            crate::devices::store::short(device_id),
+            c.requester_ip
+        ),
+    )
+    .await?;
+    bus.commit_and_publish(
+        tx,
+        Event::Approved {
+            challenge_id: c.id.clone(),
+            browser: c.binding_hash.clone(),
+        },
+    )
+    .await?;
+    Ok(Some(User {
+        status: UserStatus::Active,
+        ..user
+    }))
+}
+
+/// The browser came back for its approval: consumes it, once. False when another request of
+/// the same browser consumed it first.
+pub async fn consume(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> anyhow::Result<bool> {
+    let consumed =
+        sqlx::query("UPDATE login_challenges SET status = $1 WHERE id = $2 AND status = $3")
+            .bind(ChallengeStatus::Consumed.as_str())
+            .bind(id)
+            .bind(ChallengeStatus::Approved.as_str())
+            .execute(&mut **tx)
+            .await?;
+    Ok(consumed.rows_affected() == 1)
+}
+
+/// An approval spent on a user whose access ended between the phone's approval and the
+/// browser's return: the browser's next code says why.
+pub async fn cancel_spent(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    reason: &str,
+) -> anyhow::Result<()> {
+    sqlx::query("UPDATE login_challenges SET status = $1, reason = $2 WHERE id = $3")
+        .bind(ChallengeStatus::Cancelled.as_str())
+        .bind(reason)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Detaches a deleted user from the codes they approved (the codes stay, for the audit trail).
@@ -322,13 +400,14 @@ pub const REFUSED_ON_THE_PHONE: &str = "the sign-in was refused on the phone";
 /// Marks a pending challenge denied: its browser is told `for_browser`, the audit log
 /// `detail`.
 pub async fn deny(
-    state: &AppState,
+    db: &Db,
+    bus: &Bus,
     c: &Challenge,
     for_browser: &str,
     detail: &str,
     actor: &str,
 ) -> anyhow::Result<bool> {
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = db.pool.begin().await?;
     let done = sqlx::query(
         "UPDATE login_challenges SET status = $1, reason = $2 WHERE id = $3 AND status = $4",
     )
@@ -350,13 +429,14 @@ pub async fn deny(
         detail,
     )
     .await?;
-    state
-        .hub
-        .commit_and_publish(
-            tx,
-            &state.db,
-            PushEvent::challenge(c, ChallengeStatus::Denied, Some(for_browser)),
-        )
-        .await?;
+    bus.commit_and_publish(
+        tx,
+        Event::Denied {
+            challenge_id: c.id.clone(),
+            browser: c.binding_hash.clone(),
+            reason: for_browser.to_string(),
+        },
+    )
+    .await?;
     Ok(true)
 }

@@ -1,0 +1,28 @@
+//! What the login page shows, as the server and the browser both know it.
+
+use serde::{Deserialize, Serialize};
+
+/// What the login page shows: the QR code, the match number and how long they are valid.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoginView {
+    pub tenant_name: String,
+    pub challenge_id: String,
+    pub match_number: u8,
+    pub expires_in_secs: i64,
+    pub expires_at: String,
+    /// Drawn into the page by the server; hydration leaves the markup in place, so the
+    /// code is not sent a second time in the page's serialised data.
+    #[serde(skip)]
+    pub qr_svg: String,
+    pub scan_url: String,
+    pub demo: bool,
+    pub base_url: String,
+    /// Why the last sign-in did not happen, when the page has something to say.
+    pub notice: Option<String>,
+}
+
+/// The login page's countdown, `m:ss`.
+pub fn countdown_text(secs_left: i64) -> String {
+    let s = secs_left.max(0);
+    format!("{}:{:02}", s / 60, s % 60)
+}
