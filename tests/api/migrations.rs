@@ -59,26 +59,28 @@ async fn both_engines_build_the_same_store() {
     );
 
     // Indexes the migrations name (not the ones each engine makes for keys by itself).
-    let pg_indexes: BTreeSet<String> = sqlx::query_as::<_, (String,)>(
+    let pg_indexes = names(
+        &pg.state.db.pool,
         "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() \
          AND indexname NOT LIKE '%\\_pkey' AND indexname NOT LIKE '%\\_key'",
     )
-    .fetch_all(&pg.state.db.pool)
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|(i,)| i)
-    .filter(|i| ours(i))
-    .collect();
-    let sqlite_indexes: BTreeSet<String> = sqlx::query_as::<_, (String,)>(
+    .await;
+    let sqlite_indexes = names(
+        &sqlite.pool,
         "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
     )
-    .fetch_all(&sqlite.pool)
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|(i,)| i)
-    .filter(|i| ours(i))
-    .collect();
+    .await;
     assert_eq!(pg_indexes, sqlite_indexes, "named indexes");
+}
+
+/// The first column of `sql`'s rows that name something of ours.
+async fn names(pool: &sqlx::AnyPool, sql: &str) -> BTreeSet<String> {
+    sqlx::query_as::<_, (String,)>(sql)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(name,)| name)
+        .filter(|name| ours(name))
+        .collect()
 }
