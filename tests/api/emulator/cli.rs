@@ -57,10 +57,7 @@ async fn the_emulator_command_prints_what_gatehouse_needs_and_serves_contoso() {
             })
             .unwrap_or_else(|| panic!("{key} printed in {lines:?}"))
     };
-    assert_eq!(
-        value("ENTRA_CLIENT_ID"),
-        gatehouse::emulator::DEMO_CLIENT_ID
-    );
+    assert_eq!(value("ENTRA_CLIENT_ID"), gatehouse_emulator::DEMO_CLIENT_ID);
     assert!(!value("ENTRA_CLIENT_SECRET").is_empty());
     assert!(lines.iter().any(
         |l| l.contains("redirect URI: http://localhost:3000/adminportal/user-source/callback")

@@ -9,7 +9,7 @@ mod subscriptions;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use gatehouse::emulator::{AppCredentials, Emulator, Seed, CONTOSO_TENANT_ID};
+use gatehouse_emulator::{AppCredentials, Emulator, Seed, CONTOSO_TENANT_ID};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use sha2::{Digest, Sha256};

@@ -438,7 +438,7 @@ async fn authorize_step(
             return consent_page(&req, &account, &user).into_response();
         }
     }
-    let code = crate::server::util::random_id(48);
+    let code = crate::ids::random_id(48);
     em.write().codes.insert(
         code.clone(),
         AuthCode {
@@ -811,7 +811,7 @@ fn redeem_code(
         "iat": issued, "nbf": issued, "exp": issued + TOKEN_SECONDS,
         "appid": app.client_id, "idtyp": "user", "oid": user.id, "sub": pairwise_sub(GRAPH_APP_ID, &user.id),
         "tid": tid, "scp": delegated.join(" "), "upn": user.user_principal_name,
-        "name": user.display_name, "ver": "1.0", "uti": crate::server::util::random_id(16),
+        "name": user.display_name, "ver": "1.0", "uti": crate::ids::random_id(16),
     });
     let mut body = json!({
         "token_type": "Bearer",
@@ -929,7 +929,7 @@ pub fn app_only_claims(tid: &str, client_id: &str, consent: &Consent, lifetime: 
         "iat": not_before, "nbf": not_before, "exp": issued + lifetime,
         "appid": client_id, "idtyp": "app",
         "oid": consent.service_principal_id, "sub": consent.service_principal_id,
-        "tid": tid, "ver": "1.0", "uti": crate::server::util::random_id(16),
+        "tid": tid, "ver": "1.0", "uti": crate::ids::random_id(16),
     });
     // Microsoft leaves `roles` out entirely when nothing was granted.
     if !consent.roles.is_empty() {

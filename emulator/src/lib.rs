@@ -2,61 +2,19 @@
 //! them, in memory and offline. One router serves both, so `ENTRA_AUTHORITY_URL` and
 //! `GRAPH_BASE_URL` point at the same address.
 //!
-//! # Endpoints
-//! `{tenant}` is a tenant id, a verified domain, `organizations` or `common`.
-//! - `GET /{tenant}/v2.0/.well-known/openid-configuration`, `GET /{tenant}/discovery/v2.0/keys`
-//! - `GET|POST /{tenant}/oauth2/v2.0/authorize`: an account picker, then a consent screen. The
-//!   pages post back the original parameters plus `step` (`pick` | `consent`), `account`
-//!   (`{tenant id}/{user id}`) and `decision` (`accept` | `cancel`); a test may post those
-//!   fields directly.
-//! - `POST /{tenant}/oauth2/v2.0/token`: `authorization_code` (+ PKCE) and
-//!   `client_credentials`; `client_secret_post` or `client_secret_basic`.
-//! - `GET|POST /{tenant}/v2.0/adminconsent`: lists the directory's admins (`isAdmin`); the post
-//!   takes `account` and `decision` like the authorize page.
-//! - Graph: `GET /v1.0/organization`, `/v1.0/domains`, `/v1.0/users`, `/v1.0/users/{id|upn}`,
-//!   `/v1.0/users/delta`, `POST /v1.0/$batch`, `/v1.0/subscriptions` (+ `/{id}`).
+//! Its endpoints, control API, seed file format, the behaviours copied from Microsoft (with
+//! their sources) and the known differences are in this crate's README.md.
 //!
-//! # Control API
-//! Every route needs `Authorization: Bearer {control token}`; JSON in and out.
-//! - `GET /_emulator/state`: directories (user counts, consents) and apps (no secrets).
-//! - `POST /_emulator/directories` (a directory of the seed format) → `{"tenantId"}`.
-//! - `POST /_emulator/apps` (an app of the seed format) → `{"clientId","secret","redirectUris"}`.
-//! - `POST /_emulator/apps/{clientId}/redirect-uris` `{"uri"}`.
-//! - `POST /_emulator/directories/{tid}/users` (a user of the seed format) → the user.
-//! - `PATCH /_emulator/directories/{tid}/users/{id|upn}` (any user fields) → the user.
-//! - `POST …/users/{id}/disable`, `…/enable`, `…/restore`; `DELETE …/users/{id}` (soft delete),
-//!   `DELETE …/users/{id}?permanent=true` (hard delete).
-//! - `POST /_emulator/directories/{tid}/users/generate` `{"count", "domain"?}`: synthetic users.
-//! - `PUT|DELETE /_emulator/directories/{tid}/consents/{clientId}` (`{"roles": [...]}` optional):
-//!   grant or revoke admin consent without the pages.
-//! - `POST /_emulator/tokens` `{"tenantId","clientId","roles"?,"expiresIn"?}` → an app-only
-//!   Graph token minted directly (negative `expiresIn`: already expired).
-//! - `POST /_emulator/directories/{tid}/expire-delta-tokens`: the directory's sync state is
-//!   reset (Microsoft's tenant maintenance): every delta token so far → `410 Gone` + `Location`.
-//! - `PUT /_emulator/settings` `{"deltaLinkLifetimeSecs": n}`: delta links older than this
-//!   (default seven days) → `400 syncStateNotFound`; `{"consentDelaySecs": n}`: app-only
-//!   tokens issued within n seconds of a consent carry no roles.
-//! - `POST /_emulator/faults` (one or a list of [`FaultSpec`]: `route`, `count`, `status`,
-//!   `retryAfter`, `latencyMs`, `dropValue`, `dropDeltaLink`); `DELETE` clears them.
-//! - `GET /_emulator/requests`: counts per route, keyed `"GET /v1.0/users/delta"`,
-//!   `"POST /{tenant}/oauth2/v2.0/token"` (the route pattern); `DELETE` resets them.
-//! - `POST /_emulator/subscriptions/{id}/lifecycle` `{"event"}`: `reauthorizationRequired`
-//!   (the only lifecycle event Microsoft sends for users).
-//! - `GET /_emulator/ui?token=…`: the control page (then a cookie); disable, enable, delete,
-//!   restore or purge users by hand.
-//!
-//! # Known differences from Microsoft
-//! - No browser session: every authorize request shows the picker; `prompt=none` always
-//!   answers `login_required`. Only `response_type=code` and `response_mode=query`.
-//! - No refresh tokens, no `private_key_jwt`, no v1.0 endpoints, no personal accounts.
-//! - Access tokens are RS256 JWTs signed with the same key as id_tokens (Graph's own are
-//!   not meant to be validated by clients); the key rotates on every start.
-//! - Graph: `$filter` supports `eq`, `startsWith`, `any()` on `proxyAddresses`/`otherMails`,
-//!   `and`, `or`; no advanced queries (`$count`, `$search`, `$orderby`, `ne`, `endsWith`).
-//!   Changed users in delta come back with all selected properties. Delta pages hold 100
-//!   items unless `Prefer: odata.maxpagesize` says otherwise.
-//! - Subscriptions accept `http://` URLs, do not retry failed deliveries, and cover `users`
-//!   only.
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use gatehouse_emulator::{Emulator, Seed};
+//! let emulator = Emulator::new(Seed::contoso())?;
+//! let addr = emulator.spawn("127.0.0.1:0".parse()?).await?;
+//! let app = emulator.demo_app().expect("Contoso has the demo app");
+//! println!("authority and Graph at http://{addr}, client id {}", app.client_id);
+//! # Ok(())
+//! # }
+//! ```
 
 mod control;
 mod errors;
@@ -65,6 +23,7 @@ pub mod filter;
 mod graph;
 mod html;
 mod identity;
+mod ids;
 mod keys;
 pub mod model;
 pub mod seed;
@@ -155,7 +114,7 @@ impl Emulator {
 
     /// An emulator loaded with `seed` and a random control token.
     pub fn new(seed: Seed) -> anyhow::Result<Self> {
-        Self::with_control_token(seed, crate::server::util::random_id(24))
+        Self::with_control_token(seed, crate::ids::random_id(24))
     }
 
     /// An emulator with a control token of the caller's choosing (tests).
@@ -188,9 +147,7 @@ impl Emulator {
             let app = App {
                 client_id: app.client_id.to_ascii_lowercase(),
                 display_name: app.display_name,
-                secret: app
-                    .secret
-                    .unwrap_or_else(|| crate::server::util::random_id(30)),
+                secret: app.secret.unwrap_or_else(|| crate::ids::random_id(30)),
                 redirect_uris: app.redirect_uris,
                 application_permissions: app.application_permissions,
                 delegated_permissions: app.delegated_permissions,
@@ -355,8 +312,13 @@ impl Emulator {
             })
     }
 
-    /// Registers one more redirect URI on an app (e.g. Gatehouse on another port in demo mode).
-    pub fn add_redirect_uri(&self, client_id: &str, uri: &str) -> Result<(), model::ModelError> {
+    /// Registers one more redirect URI on an app (e.g. Gatehouse on another port in demo mode);
+    /// one already registered stays once.
+    pub fn register_redirect_uri(
+        &self,
+        client_id: &str,
+        uri: &str,
+    ) -> Result<(), model::ModelError> {
         let mut world = self.write();
         let app = world
             .apps
@@ -424,14 +386,6 @@ impl Emulator {
     pub(crate) fn faults(&self) -> &faults::Faults {
         &self.inner.faults
     }
-}
-
-/// Starts a Contoso emulator in this process (demo mode of `gatehouse serve`) and returns the
-/// address it listens on with its handle (for [`Emulator::demo_app`] and the control token).
-pub async fn spawn_in_process(listen: SocketAddr) -> anyhow::Result<(SocketAddr, Emulator)> {
-    let emulator = Emulator::new(Seed::contoso())?;
-    let addr = emulator.spawn(listen).await?;
-    Ok((addr, emulator))
 }
 
 /// The lock kept for counters is a plain mutex: short sections, no awaits inside.

@@ -165,7 +165,7 @@ impl Directory {
             next_order: 1,
             log: Vec::new(),
             log_floor: 0,
-            delta_epoch: crate::server::util::random_id(6),
+            delta_epoch: crate::ids::random_id(6),
             consents: HashMap::new(),
             user_consents: HashSet::new(),
         }
@@ -337,7 +337,7 @@ impl Directory {
         self.log_floor = self.seq();
         // A token taken exactly at the floor would still pass the floor check; a new epoch
         // makes every earlier token unknown.
-        self.delta_epoch = crate::server::util::random_id(6);
+        self.delta_epoch = crate::ids::random_id(6);
     }
 
     /// The default domain, for synthetic users.

@@ -222,14 +222,7 @@ async fn add_redirect_uri(
     Json(body): Json<RedirectUri>,
 ) -> Result<StatusCode, ControlError> {
     url::Url::parse(&body.uri).map_err(|e| ControlError::BadRequest(format!("not a URL: {e}")))?;
-    let mut world = em.write();
-    let app = world
-        .apps
-        .get_mut(&client_id.to_ascii_lowercase())
-        .ok_or_else(|| ModelError::UnknownApp(client_id.clone()))?;
-    if !app.redirect_uris.contains(&body.uri) {
-        app.redirect_uris.push(body.uri);
-    }
+    em.register_redirect_uri(&client_id, &body.uri)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
