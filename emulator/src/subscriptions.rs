@@ -6,8 +6,8 @@
 //! https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events
 //!
 //! Differences from Microsoft: plain `http://` notification URLs are accepted (demo and tests
-//! run without TLS), a failed delivery is not retried, and changes are read from the
-//! directory's change log every quarter second.
+//! run without TLS), and changes are read from the directory's change log every quarter
+//! second. A failed delivery is retried with backoff for four hours, as Microsoft does.
 
 use crate::caller::{directory, Caller, READ_USERS};
 use crate::errors::GraphError;
