@@ -6,11 +6,11 @@
 //!
 //! Run: `cargo bench --features ssr --bench entra`
 
-use gatehouse::emulator::{Emulator, Seed, CONTOSO_TENANT_ID};
 use gatehouse::entra::EntraClient;
 use gatehouse::reconciler::{self, Trigger};
 use gatehouse::server::config::Config;
 use gatehouse::server::startup::Application;
+use gatehouse_emulator::{Emulator, Seed, CONTOSO_TENANT_ID};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use std::time::Instant;

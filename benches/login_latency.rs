@@ -67,7 +67,7 @@ async fn main() {
 const ENTRA_SIGN_INS: usize = 40;
 
 async fn entra_sign_ins(dir: &tempfile::TempDir) {
-    use gatehouse::emulator::{Emulator, Seed, CONTOSO_TENANT_ID};
+    use gatehouse_emulator::{Emulator, Seed, CONTOSO_TENANT_ID};
     println!("approve -> signed in for an Entra user, one at a time, {ENTRA_SIGN_INS} per mode (SQLite, emulator in process)");
     let emulator = Emulator::with_control_token(Seed::contoso(), "bench".into()).unwrap();
     let emu_addr = emulator

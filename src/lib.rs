@@ -4,8 +4,6 @@ pub mod app;
 pub mod audit;
 pub mod devices;
 pub mod domain;
-#[cfg(feature = "ssr")]
-pub mod emulator;
 pub mod error;
 #[cfg(feature = "ssr")]
 pub mod housekeeping;

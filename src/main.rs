@@ -126,7 +126,7 @@ async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Resul
 }
 
 async fn emulator(args: gatehouse::server::cli::EmulatorArgs) -> anyhow::Result<()> {
-    use gatehouse::emulator::{Emulator, Seed};
+    use gatehouse_emulator::{Emulator, Seed};
     use secrecy::ExposeSecret;
     let seed = match &args.seed {
         Some(path) => Seed::from_file(path)?,

@@ -676,13 +676,13 @@ mod properties {
                 serde_json::json!({"userPrincipalName": "x@y.z", "displayName": "x", "proxyAddresses": [format!("smtp:{shouted}")]}),
                 serde_json::json!({"userPrincipalName": "x@y.z", "displayName": "x", "otherMails": [shouted]}),
             ];
-            let nobody: crate::emulator::model::User =
+            let nobody: gatehouse_emulator::User =
                 serde_json::from_value(serde_json::json!({"userPrincipalName": "x@y.z", "displayName": "x"})).unwrap();
             for (filter, holder) in email_filters(email.as_str()).iter().zip(holders) {
-                let parsed = crate::emulator::filter::parse(filter);
+                let parsed = gatehouse_emulator::filter::parse(filter);
                 prop_assert!(parsed.is_ok(), "{} does not parse: {:?}", filter, parsed.err());
                 let parsed = parsed.unwrap();
-                let holder: crate::emulator::model::User = serde_json::from_value(holder).unwrap();
+                let holder: gatehouse_emulator::User = serde_json::from_value(holder).unwrap();
                 prop_assert!(parsed.matches(&holder), "{} finds its user", filter);
                 prop_assert!(!parsed.matches(&nobody), "{} finds nobody else", filter);
             }

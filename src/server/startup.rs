@@ -367,7 +367,7 @@ fn escape(s: &str) -> String {
 /// Demo mode without an Entra app: the emulator's Contoso, in this process, on the port
 /// after Gatehouse's plus 100 (3100 beside 3000). Returns a client for its demo app.
 async fn start_demo_emulator(config: &Config) -> anyhow::Result<crate::entra::EntraClient> {
-    use crate::emulator::{Emulator, Seed};
+    use gatehouse_emulator::{Emulator, Seed};
     let port = match config.listen.port() {
         0 => 0,
         p => p
@@ -393,20 +393,15 @@ async fn start_demo_emulator(config: &Config) -> anyhow::Result<crate::entra::En
     let app = emulator
         .demo_app()
         .context("the Contoso seed has the demo app")?;
-    {
-        // Whatever host and port the demo runs on, its callbacks are registered.
-        let mut world = emulator.write();
-        if let Some(registered) = world.apps.get_mut(&app.client_id.to_ascii_lowercase()) {
-            let tenant_url = config.tenant_url("demo");
-            for uri in [
-                crate::user_source::service::callback_uri(&tenant_url),
-                crate::user_source::service::consent_callback_uri(&tenant_url),
-            ] {
-                if !registered.redirect_uris.contains(&uri) {
-                    registered.redirect_uris.push(uri);
-                }
-            }
-        }
+    // Whatever host and port the demo runs on, its callbacks are registered.
+    let tenant_url = config.tenant_url("demo");
+    for uri in [
+        crate::user_source::service::callback_uri(&tenant_url),
+        crate::user_source::service::consent_callback_uri(&tenant_url),
+    ] {
+        emulator
+            .register_redirect_uri(&app.client_id, &uri)
+            .context("register the demo's callbacks with its emulator")?;
     }
     let base = emulator.base_url();
     // Printed, not logged: the token belongs on the operator's screen, not in log storage.

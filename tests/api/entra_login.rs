@@ -2,8 +2,8 @@
 
 use crate::emulator::{spawn_emulator, Emu, ALEX};
 use crate::helpers::*;
-use gatehouse::emulator::CONTOSO_TENANT_ID;
 use gatehouse::server::config::EntraConfig;
+use gatehouse_emulator::CONTOSO_TENANT_ID;
 use serde_json::json;
 
 async fn entra_tenant() -> (TestApp, Emu) {

@@ -3,10 +3,10 @@
 
 use crate::emulator::{spawn_emulator, Emu, ALEX, MEGAN};
 use crate::helpers::*;
-use gatehouse::emulator::CONTOSO_TENANT_ID;
 use gatehouse::entra::EntraClient;
 use gatehouse::reconciler::{self, DecideError, Outcome, Trigger};
 use gatehouse::server::config::EntraConfig;
+use gatehouse_emulator::CONTOSO_TENANT_ID;
 use serde_json::json;
 
 const ISAIAH: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e03";

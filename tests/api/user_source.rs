@@ -3,8 +3,8 @@
 
 use crate::emulator::{spawn_emulator, Emu, MEGAN};
 use crate::helpers::*;
-use gatehouse::emulator::CONTOSO_TENANT_ID;
 use gatehouse::server::config::EntraConfig;
+use gatehouse_emulator::CONTOSO_TENANT_ID;
 use serde_json::json;
 use std::collections::HashMap;
 

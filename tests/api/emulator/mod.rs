@@ -1,29 +1,20 @@
-//! The Entra emulator, driven over HTTP the way Microsoft documents its endpoints.
+//! The Entra emulator as Gatehouse's tests use it: one of its own per test, and the control API.
+//! The emulator's own tests (its endpoints against Microsoft's documentation) are in
+//! emulator/tests.
 
 mod cli;
-mod control;
-mod delta;
-mod graph;
-mod identity;
-mod subscriptions;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use gatehouse::emulator::{AppCredentials, Emulator, Seed, CONTOSO_TENANT_ID};
+use gatehouse_emulator::{AppCredentials, Emulator, Seed, CONTOSO_TENANT_ID};
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 pub const CONTROL_TOKEN: &str = "test-control-token";
-pub const CALLBACK: &str = "http://localhost:3000/adminportal/user-source/callback";
-pub const CONSENT_CALLBACK: &str = "http://localhost:3000/adminportal/user-source/consent-callback";
 pub const ALEX: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e02";
 pub const MEGAN: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e01";
 
 /// An emulator of its own on 127.0.0.1, port 0, and a client that does not follow redirects.
 pub struct Emu {
     pub base: String,
-    pub emulator: Emulator,
     pub http: reqwest::Client,
     pub app: AppCredentials,
 }
@@ -38,36 +29,11 @@ pub async fn spawn_emulator() -> Emu {
     Emu {
         base: format!("http://{addr}"),
         app: emulator.demo_app().expect("the demo app is seeded"),
-        emulator,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
     }
-}
-
-/// A PKCE pair (verifier, S256 challenge).
-pub fn pkce() -> (String, String) {
-    let verifier = format!("verifier-{}", gatehouse::server::util::random_id(32));
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
-}
-
-/// The query parameters of a redirect's Location.
-pub fn location_query(
-    res: &reqwest::Response,
-) -> (String, std::collections::HashMap<String, String>) {
-    let location = res
-        .headers()
-        .get("location")
-        .expect("a redirect")
-        .to_str()
-        .unwrap()
-        .to_string();
-    let url = url::Url::parse(&location).unwrap();
-    let q = url.query_pairs().into_owned().collect();
-    let without_query = location.split('?').next().unwrap_or_default().to_string();
-    (without_query, q)
 }
 
 impl Emu {
@@ -109,56 +75,6 @@ impl Emu {
             )
             .await;
         assert_eq!(res.status(), 204);
-    }
-
-    /// Client credentials at `tenant` for Graph.
-    pub async fn client_credentials(&self, tenant: &str, secret: &str) -> reqwest::Response {
-        self.http
-            .post(self.url(&format!("/{tenant}/oauth2/v2.0/token")))
-            .form(&[
-                ("client_id", self.app.client_id.as_str()),
-                ("client_secret", secret),
-                ("scope", "https://graph.microsoft.com/.default"),
-                ("grant_type", "client_credentials"),
-            ])
-            .send()
-            .await
-            .expect("token endpoint answers")
-    }
-
-    /// An app-only Graph token for Contoso, consent granted first.
-    pub async fn app_token(&self) -> String {
-        self.grant_consent().await;
-        let res = self
-            .client_credentials(CONTOSO_TENANT_ID, &self.secret())
-            .await;
-        assert_eq!(res.status(), 200);
-        let body: Value = res.json().await.unwrap();
-        body["access_token"].as_str().unwrap().to_string()
-    }
-
-    /// GET on Graph with a bearer token: status, headers and JSON body.
-    pub async fn graph(
-        &self,
-        token: &str,
-        path_or_url: &str,
-    ) -> (u16, reqwest::header::HeaderMap, Value) {
-        let url = if path_or_url.starts_with("http") {
-            path_or_url.to_string()
-        } else {
-            self.url(path_or_url)
-        };
-        let res = self
-            .http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("Graph answers");
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let body = res.json().await.unwrap_or(Value::Null);
-        (status, headers, body)
     }
 
     /// Request counts per route, from the control API.

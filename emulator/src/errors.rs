@@ -1,6 +1,7 @@
 //! Errors in the two shapes Microsoft uses: the identity platform's AADSTS JSON and Graph's
 //! `{"error":{"code","message","innerError"}}`.
 
+use crate::ids::new_guid;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,7 +17,7 @@ pub struct RequestIds {
 impl RequestIds {
     /// Fresh ids; `client-request-id` echoes the caller's header when it sent one, as Graph does.
     pub fn new(client_request_id: Option<&str>) -> Self {
-        let request_id = super::model::new_guid();
+        let request_id = new_guid();
         Self {
             client_request_id: client_request_id
                 .map(str::to_string)
@@ -201,8 +202,8 @@ impl AadError {
 
 impl IntoResponse for AadError {
     fn into_response(self) -> Response {
-        let trace_id = super::model::new_guid();
-        let correlation_id = super::model::new_guid();
+        let trace_id = new_guid();
+        let correlation_id = new_guid();
         let timestamp = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
         let body = json!({
             "error": self.error,

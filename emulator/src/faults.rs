@@ -1,8 +1,7 @@
 //! Request counting and injected faults, per route (`"GET /v1.0/users/delta"`, with the route
 //! pattern as registered, e.g. `"POST /{tenant}/oauth2/v2.0/token"`).
 
-use super::errors::{AadError, GraphError, RequestIds};
-use super::Emulator;
+use crate::errors::{AadError, GraphError, RequestIds};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -10,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// A fault for the next `count` requests to `route`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -45,11 +44,11 @@ fn one() -> u32 {
     1
 }
 
-/// Pending faults and request counts.
+/// Pending faults and request counts. Plain mutexes: short sections, no awaits inside.
 #[derive(Default)]
 pub struct Faults {
     pending: Mutex<HashMap<String, VecDeque<FaultSpec>>>,
-    counts: super::Counter,
+    counts: Mutex<HashMap<String, u64>>,
 }
 
 impl Faults {
@@ -102,7 +101,7 @@ impl Faults {
 }
 
 /// Middleware on every identity and Graph route: request ids, counts, faults.
-pub async fn observe(State(emulator): State<Emulator>, mut req: Request, next: Next) -> Response {
+pub async fn observe(State(faults): State<Arc<Faults>>, mut req: Request, next: Next) -> Response {
     let route = format!(
         "{} {}",
         req.method(),
@@ -118,7 +117,6 @@ pub async fn observe(State(emulator): State<Emulator>, mut req: Request, next: N
             .and_then(|v| v.to_str().ok()),
     );
     req.extensions_mut().insert(ids.clone());
-    let faults = emulator.faults();
     faults.count(&route);
     let fault = faults.take(&route);
     if let Some(ms) = fault.as_ref().and_then(|f| f.latency_ms) {

@@ -5,7 +5,7 @@
 //! https://learn.microsoft.com/en-us/graph/filter-query-parameter
 //! https://learn.microsoft.com/en-us/graph/aad-advanced-queries (what needs advanced queries)
 
-use super::model::User;
+use crate::model::User;
 
 /// Why a filter was refused; Graph answers `400 Request_UnsupportedQuery`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -1,11 +1,12 @@
 //! The control API under `/_emulator/…` (bearer control token) and the small HTML control page
 //! `/_emulator/ui` (same token, via `?token=` once, then a cookie).
 
-use super::faults::FaultSpec;
-use super::html::{esc, page};
-use super::model::{ModelError, User};
-use super::seed::{AppSeed, DirectorySeed, Seed};
-use super::Emulator;
+use crate::faults::FaultSpec;
+use crate::html::{esc, page};
+use crate::ids::new_guid;
+use crate::model::{AppCertificate, Consent, ModelError, User};
+use crate::seed::{AppSeed, DirectorySeed, Seed};
+use crate::state::Emulator;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
@@ -222,14 +223,7 @@ async fn add_redirect_uri(
     Json(body): Json<RedirectUri>,
 ) -> Result<StatusCode, ControlError> {
     url::Url::parse(&body.uri).map_err(|e| ControlError::BadRequest(format!("not a URL: {e}")))?;
-    let mut world = em.write();
-    let app = world
-        .apps
-        .get_mut(&client_id.to_ascii_lowercase())
-        .ok_or_else(|| ModelError::UnknownApp(client_id.clone()))?;
-    if !app.redirect_uris.contains(&body.uri) {
-        app.redirect_uris.push(body.uri);
-    }
+    em.register_redirect_uri(&client_id, &body.uri)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -244,7 +238,7 @@ async fn add_certificate(
     Path(client_id): Path<String>,
     Json(body): Json<CertificateUpload>,
 ) -> Result<StatusCode, ControlError> {
-    let cert = super::model::AppCertificate::from_pem(&body.pem)
+    let cert = AppCertificate::from_pem(&body.pem)
         .map_err(|e| ControlError::BadRequest(format!("not a certificate: {e}")))?;
     let mut world = em.write();
     let app = world
@@ -432,7 +426,7 @@ async fn generate(
             continue;
         }
         d.add_user(User {
-            id: super::model::new_guid(),
+            id: new_guid(),
             user_principal_name: upn.clone(),
             display_name: format!("Synthetic User {n}"),
             given_name: Some("Synthetic".into()),
@@ -479,10 +473,10 @@ async fn grant_consent(
         .consents
         .get(&client_id)
         .map(|c| c.service_principal_id.clone())
-        .unwrap_or_else(super::model::new_guid);
+        .unwrap_or_else(new_guid);
     d.consents.insert(
         client_id,
-        super::model::Consent {
+        Consent {
             service_principal_id: sp,
             roles,
             granted_at: chrono::Utc::now().timestamp(),
@@ -537,19 +531,15 @@ async fn mint_token(
             return Err(ModelError::UnknownApp(client_id).into());
         }
         let d = world.directory(&t.tenant_id)?;
-        let mut consent = d
-            .consents
-            .get(&client_id)
-            .cloned()
-            .unwrap_or(super::model::Consent {
-                service_principal_id: super::model::new_guid(),
-                roles: vec![],
-                granted_at: 0,
-            });
+        let mut consent = d.consents.get(&client_id).cloned().unwrap_or(Consent {
+            service_principal_id: new_guid(),
+            roles: vec![],
+            granted_at: 0,
+        });
         if let Some(roles) = t.roles {
             consent.roles = roles;
         }
-        super::identity::app_only_claims(&d.tenant_id, &client_id, &consent, t.expires_in)
+        crate::identity::app_only_claims(&d.tenant_id, &client_id, &consent, t.expires_in)
     };
     let token = em
         .keys()
@@ -620,7 +610,7 @@ async fn lifecycle(
     Path(id): Path<String>,
     Json(body): Json<LifecycleEvent>,
 ) -> Result<Json<Value>, ControlError> {
-    let status = super::subscriptions::send_lifecycle(&em, &id, &body.event)
+    let status = crate::subscriptions::send_lifecycle(&em, &id, &body.event)
         .await
         .map_err(|e| ControlError::BadRequest(e.to_string()))?;
     Ok(Json(json!({ "deliveredStatus": status })))

@@ -6,13 +6,14 @@
 //! https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events
 //!
 //! Differences from Microsoft: plain `http://` notification URLs are accepted (demo and tests
-//! run without TLS), a failed delivery is not retried, and changes are read from the
-//! directory's change log every quarter second.
+//! run without TLS), and changes are read from the directory's change log every quarter
+//! second. A failed delivery is retried with backoff for four hours, as Microsoft does.
 
-use super::errors::GraphError;
-use super::graph::{Caller, READ_USERS};
-use super::model::ChangeKind;
-use super::Emulator;
+use crate::caller::{directory, Caller, READ_USERS};
+use crate::errors::GraphError;
+use crate::ids::new_guid;
+use crate::model::{ChangeKind, Subscription};
+use crate::state::Emulator;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -26,40 +27,24 @@ use std::time::Duration;
 /// https://learn.microsoft.com/en-us/graph/api/resources/subscription#subscription-lifetime
 const MAX_MINUTES: i64 = 41_760;
 
-/// A subscription to changes of a tenant's users.
-#[derive(Clone, Debug)]
-pub struct Subscription {
-    pub id: String,
-    pub tenant_id: String,
-    pub application_id: String,
-    pub change_types: Vec<String>,
-    pub notification_url: String,
-    pub lifecycle_url: Option<String>,
-    pub client_state: Option<String>,
-    pub expiration: DateTime<Utc>,
-    /// Change-log position up to which notifications were sent.
-    pub position: u64,
-}
-
-impl Subscription {
-    fn to_json(&self, base: &str) -> Value {
-        json!({
-            "@odata.context": format!("{base}/v1.0/$metadata#subscriptions/$entity"),
-            "id": self.id,
-            "resource": "users",
-            "applicationId": self.application_id,
-            "changeType": self.change_types.join(","),
-            "clientState": self.client_state,
-            "notificationUrl": self.notification_url,
-            "lifecycleNotificationUrl": self.lifecycle_url,
-            "expirationDateTime": stamp(self.expiration),
-            "creatorId": self.application_id,
-            "includeResourceData": false,
-            "latestSupportedTlsVersion": "v1_2",
-            "encryptionCertificate": null,
-            "notificationUrlAppId": null,
-        })
-    }
+/// A subscription as Graph prints it.
+fn to_json(sub: &Subscription, base: &str) -> Value {
+    json!({
+        "@odata.context": format!("{base}/v1.0/$metadata#subscriptions/$entity"),
+        "id": sub.id,
+        "resource": "users",
+        "applicationId": sub.application_id,
+        "changeType": sub.change_types.join(","),
+        "clientState": sub.client_state,
+        "notificationUrl": sub.notification_url,
+        "lifecycleNotificationUrl": sub.lifecycle_url,
+        "expirationDateTime": stamp(sub.expiration),
+        "creatorId": sub.application_id,
+        "includeResourceData": false,
+        "latestSupportedTlsVersion": "v1_2",
+        "encryptionCertificate": null,
+        "notificationUrlAppId": null,
+    })
 }
 
 /// Graph writes seven fractional digits; chrono offers six, so a zero completes them.
@@ -122,7 +107,7 @@ fn expiration(caller: &Caller, raw: &str) -> Result<DateTime<Utc>, GraphError> {
 async fn validate(em: &Emulator, url: &str) -> bool {
     let token = format!(
         "Validation: Testing client application reachability for subscription Request-Id: {}",
-        super::model::new_guid()
+        new_guid()
     );
     let mut target = match url::Url::parse(url) {
         Ok(u) => u,
@@ -200,9 +185,9 @@ async fn create(
     }
     let sub = {
         let mut world = em.write();
-        let position = super::graph::directory(&world, &caller)?.seq();
+        let position = directory(&world, &caller)?.seq();
         let sub = Subscription {
-            id: super::model::new_guid(),
+            id: new_guid(),
             tenant_id: caller.tenant_id.clone(),
             application_id: caller.app_id.clone(),
             change_types,
@@ -216,7 +201,7 @@ async fn create(
         sub
     };
     tokio::spawn(deliver(em.clone(), sub.id.clone()));
-    Ok((StatusCode::CREATED, Json(sub.to_json(&em.base_url()))))
+    Ok((StatusCode::CREATED, Json(to_json(&sub, &em.base_url()))))
 }
 
 fn find(em: &Emulator, caller: &Caller, id: &str) -> Result<Subscription, GraphError> {
@@ -236,7 +221,7 @@ async fn list(State(em): State<Emulator>, caller: Caller) -> Result<Json<Value>,
         .subscriptions
         .values()
         .filter(|s| s.tenant_id == caller.tenant_id && s.application_id == caller.app_id)
-        .map(|s| s.to_json(&base))
+        .map(|s| to_json(s, &base))
         .collect();
     Ok(Json(json!({
         "@odata.context": format!("{base}/v1.0/$metadata#subscriptions"),
@@ -250,7 +235,7 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require(READ_USERS)?;
-    Ok(Json(find(&em, &caller, &id)?.to_json(&em.base_url())))
+    Ok(Json(to_json(&find(&em, &caller, &id)?, &em.base_url())))
 }
 
 #[derive(Deserialize)]
@@ -274,7 +259,7 @@ async fn renew(
         .get_mut(&id)
         .ok_or_else(|| GraphError::not_found(&caller.ids, &id))?;
     sub.expiration = expires;
-    Ok(Json(sub.to_json(&em.base_url())))
+    Ok(Json(to_json(sub, &em.base_url())))
 }
 
 async fn remove(
@@ -331,7 +316,7 @@ async fn deliver(em: Emulator, id: String) {
                 .filter(|c| sub.change_types.iter().any(|t| t == change_type(c.kind)))
                 .map(|c| {
                     json!({
-                        "id": super::model::new_guid(),
+                        "id": new_guid(),
                         "subscriptionId": sub.id,
                         "subscriptionExpirationDateTime": stamp(sub.expiration),
                         "clientState": sub.client_state,

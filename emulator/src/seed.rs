@@ -31,7 +31,8 @@
 //!
 //! `isAdmin` is the emulator's own flag: only such users can grant admin consent.
 
-use super::model::{new_guid, Domain, User};
+use crate::ids::new_guid;
+use crate::model::{Domain, User};
 use serde::Deserialize;
 
 /// Tenant id of the Contoso demo directory (fixed so demo links stay valid across restarts).
@@ -44,9 +45,9 @@ pub const DEMO_CLIENT_ID: &str = "3c1e2a47-9d7b-4f3e-8a6c-5b2d1e0f9a84";
 #[serde(rename_all = "camelCase")]
 pub struct Seed {
     #[serde(default)]
-    pub directories: Vec<DirectorySeed>,
+    pub(crate) directories: Vec<DirectorySeed>,
     #[serde(default)]
-    pub apps: Vec<AppSeed>,
+    pub(crate) apps: Vec<AppSeed>,
 }
 
 /// One directory in a seed (also the body of the control API's "create directory").
@@ -126,7 +127,7 @@ pub enum SeedError {
     #[error("seed is not valid JSON of the documented shape: {0}")]
     Parse(#[from] serde_json::Error),
     #[error("seed is inconsistent: {0}")]
-    Model(#[from] super::model::ModelError),
+    Model(#[from] crate::model::ModelError),
 }
 
 impl Seed {
@@ -234,7 +235,7 @@ mod tests {
             r#"{"directories":[{"displayName":"Fabrikam","users":[{"userPrincipalName":"a@f.com","displayName":"A"}]}]}"#,
         )
         .unwrap();
-        assert!(super::super::model::is_guid(&seed.directories[0].tenant_id));
+        assert!(crate::ids::is_guid(&seed.directories[0].tenant_id));
         assert!(seed.directories[0].users[0].account_enabled);
     }
 }

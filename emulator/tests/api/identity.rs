@@ -551,7 +551,7 @@ async fn assert_with(
 async fn client_assertions_name_their_certificate_by_sha256_or_by_the_older_sha1_thumbprint() {
     let emu = spawn_emulator().await;
     emu.grant_consent().await;
-    let (cert_pem, key_pem) = crate::user_source::certificate();
+    let (cert_pem, key_pem) = certificate();
     let res = emu
         .control(
             reqwest::Method::POST,

@@ -1,21 +1,19 @@
 //! Microsoft Graph v1.0: `/organization`, `/domains`, `/users`, `/users/{id|upn}`,
 //! `/users/delta` and `$batch`, behind bearer-token checks.
 
-use super::errors::{GraphError, RequestIds};
-use super::filter::{self, Filter};
-use super::identity::GRAPH_AUDIENCE;
-use super::model::{Directory, User};
-use super::Emulator;
+use crate::caller::{directory, Caller, READ_DOMAINS, READ_ORGANIZATION, READ_USERS};
+use crate::errors::{GraphError, RequestIds};
+use crate::filter::{self, Filter};
+use crate::model::{Directory, User};
+use crate::state::Emulator;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -29,132 +27,6 @@ pub fn routes() -> Router<Emulator> {
         .route("/v1.0/users/delta", get(delta))
         .route("/v1.0/users/{id}", get(user))
         .route("/v1.0/$batch", post(batch))
-}
-
-/// Permissions that allow reading users (application or delegated).
-/// https://learn.microsoft.com/en-us/graph/api/user-list#permissions
-pub const READ_USERS: &[&str] = &[
-    "User.Read.All",
-    "User.ReadWrite.All",
-    "User.ReadBasic.All",
-    "Directory.Read.All",
-    "Directory.ReadWrite.All",
-];
-/// https://learn.microsoft.com/en-us/graph/api/domain-list#permissions
-const READ_DOMAINS: &[&str] = &[
-    "Domain.Read.All",
-    "Domain.ReadWrite.All",
-    "Directory.Read.All",
-    "Directory.ReadWrite.All",
-];
-/// https://learn.microsoft.com/en-us/graph/api/organization-list#permissions
-const READ_ORGANIZATION: &[&str] = &[
-    "Organization.Read.All",
-    "Organization.ReadWrite.All",
-    "Directory.Read.All",
-    "Directory.ReadWrite.All",
-    "User.Read",
-];
-
-/// The caller, from a checked bearer token.
-pub struct Caller {
-    pub tenant_id: String,
-    /// Client id of the calling app (`appid`).
-    pub app_id: String,
-    permissions: Vec<String>,
-    pub ids: RequestIds,
-}
-
-impl Caller {
-    /// Refuses with 403 unless the token carries one of `any_of` (roles or scp).
-    pub fn require(&self, any_of: &[&str]) -> Result<(), GraphError> {
-        if self
-            .permissions
-            .iter()
-            .any(|p| any_of.iter().any(|a| a.eq_ignore_ascii_case(p)))
-        {
-            Ok(())
-        } else {
-            Err(GraphError::denied(&self.ids))
-        }
-    }
-}
-
-impl FromRequestParts<Emulator> for Caller {
-    type Rejection = GraphError;
-
-    async fn from_request_parts(parts: &mut Parts, em: &Emulator) -> Result<Self, GraphError> {
-        let ids = parts
-            .extensions
-            .get::<RequestIds>()
-            .cloned()
-            .unwrap_or_else(|| RequestIds::new(None));
-        let token = parts
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| GraphError::unauthenticated(&ids, "Access token is empty."))?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_audience(&[GRAPH_AUDIENCE, "00000003-0000-0000-c000-000000000000"]);
-        validation.leeway = 0;
-        let claims = jsonwebtoken::decode::<Value>(token, &em.keys().decoding, &validation)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind;
-                let message = match e.kind() {
-                    ErrorKind::ExpiredSignature => {
-                        "Lifetime validation failed, the token is expired."
-                    }
-                    ErrorKind::InvalidAudience => {
-                        "Access token validation failure. Invalid audience."
-                    }
-                    ErrorKind::InvalidSignature => {
-                        "Access token validation failure. Invalid signature."
-                    }
-                    _ => "Access token validation failure.",
-                };
-                GraphError::unauthenticated(&ids, message)
-            })?
-            .claims;
-        let tenant_id = claims["tid"].as_str().unwrap_or_default().to_string();
-        if em.read().directory(&tenant_id).is_err() {
-            return Err(GraphError::unauthenticated(
-                &ids,
-                "Access token validation failure. Invalid tenant.",
-            ));
-        }
-        let mut permissions: Vec<String> = claims["roles"]
-            .as_array()
-            .map(|r| {
-                r.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(scp) = claims["scp"].as_str() {
-            permissions.extend(scp.split_whitespace().map(String::from));
-        }
-        Ok(Caller {
-            tenant_id,
-            app_id: claims["appid"].as_str().unwrap_or_default().to_string(),
-            permissions,
-            ids,
-        })
-    }
-}
-
-pub fn directory<'w>(
-    world: &'w super::model::World,
-    caller: &Caller,
-) -> Result<&'w Directory, GraphError> {
-    world.directory(&caller.tenant_id).map_err(|_| {
-        GraphError::unauthenticated(
-            &caller.ids,
-            "Access token validation failure. Invalid tenant.",
-        )
-    })
 }
 
 async fn organization(

@@ -37,7 +37,7 @@ impl SigningKeys {
         let e = URL_SAFE_NO_PAD.encode(public.e().to_bytes_be());
         let decoding = DecodingKey::from_rsa_components(&n, &e)?;
         Ok(Self {
-            kid: crate::server::util::random_id(12),
+            kid: crate::ids::random_id(12),
             encoding: EncodingKey::from_rsa_der(der.as_bytes()),
             decoding,
             n,

@@ -2,10 +2,11 @@
 //! token endpoint and the admin-consent endpoint, for `{tenant}` = a tenant id, a verified
 //! domain, `organizations` or `common`.
 
-use super::errors::AadError;
-use super::html::{error_page, esc, found, hidden, page};
-use super::model::{App, AuthCode, Consent, User, World};
-use super::Emulator;
+use crate::errors::AadError;
+use crate::html::{error_page, esc, found, hidden, page};
+use crate::ids::{new_guid, random_id, GRAPH_APP_ID, GRAPH_AUDIENCE};
+use crate::model::{App, AuthCode, Consent, User, World};
+use crate::state::Emulator;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,10 +18,6 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
-/// The audience Graph access tokens carry.
-pub const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
-/// Graph's well-known application id, also accepted as a resource name.
-const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 /// Lifetime of tokens; Microsoft issues 60–90 minutes, the emulator a fixed hour.
 const TOKEN_SECONDS: i64 = 3599;
 /// Authorization codes live about ten minutes.
@@ -438,7 +435,7 @@ async fn authorize_step(
             return consent_page(&req, &account, &user).into_response();
         }
     }
-    let code = crate::server::util::random_id(48);
+    let code = random_id(48);
     em.write().codes.insert(
         code.clone(),
         AuthCode {
@@ -457,7 +454,7 @@ async fn authorize_step(
             redeemed: false,
         },
     );
-    let session_state = super::model::new_guid();
+    let session_state = new_guid();
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = req.state.as_deref() {
         params.push(("state", s));
@@ -811,7 +808,7 @@ fn redeem_code(
         "iat": issued, "nbf": issued, "exp": issued + TOKEN_SECONDS,
         "appid": app.client_id, "idtyp": "user", "oid": user.id, "sub": pairwise_sub(GRAPH_APP_ID, &user.id),
         "tid": tid, "scp": delegated.join(" "), "upn": user.user_principal_name,
-        "name": user.display_name, "ver": "1.0", "uti": crate::server::util::random_id(16),
+        "name": user.display_name, "ver": "1.0", "uti": random_id(16),
     });
     let mut body = json!({
         "token_type": "Bearer",
@@ -929,7 +926,7 @@ pub fn app_only_claims(tid: &str, client_id: &str, consent: &Consent, lifetime: 
         "iat": not_before, "nbf": not_before, "exp": issued + lifetime,
         "appid": client_id, "idtyp": "app",
         "oid": consent.service_principal_id, "sub": consent.service_principal_id,
-        "tid": tid, "ver": "1.0", "uti": crate::server::util::random_id(16),
+        "tid": tid, "ver": "1.0", "uti": random_id(16),
     });
     // Microsoft leaves `roles` out entirely when nothing was granted.
     if !consent.roles.is_empty() {
