@@ -29,6 +29,7 @@ mod model;
 mod seed;
 mod state;
 mod subscriptions;
+pub mod testing;
 
 /// Public because Gatehouse's property tests check that every filter its Graph client writes
 /// parses here and finds its user: the client and this parser must agree on OData.

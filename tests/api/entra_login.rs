@@ -1,31 +1,16 @@
 //! QR sign-in on a tenant whose user source is Entra ID: onboarding decided by Graph.
 
-use crate::emulator::{spawn_emulator, Emu, ALEX};
+use crate::emulator::{connect_contoso, spawn_app_with_entra, Emu, ALEX};
 use crate::helpers::*;
-use gatehouse::server::config::EntraConfig;
 use gatehouse_emulator::CONTOSO_TENANT_ID;
 use serde_json::json;
 
+/// `acme`, connected to Contoso.
 async fn entra_tenant() -> (TestApp, Emu) {
-    let emu = spawn_emulator().await;
-    emu.grant_consent().await;
-    let entra = EntraConfig {
-        client_id: Some(emu.app.client_id.clone()),
-        client_secret: Some(emu.app.secret.clone()),
-        client_certificate: None,
-        authority_url: emu.base.clone(),
-        graph_base_url: emu.base.clone(),
-    };
-    let app = spawn_app_with(move |c| c.entra = entra).await;
+    let (app, emu) = spawn_app_with_entra().await;
     app.create_tenant("acme", "Acme MSP", "admin@acme.com")
         .await;
-    sqlx::query(
-        "UPDATE tenants SET user_source = 'azuread', entra_tenant_id = $1, entra_domain = 'contoso.com', entra_org_name = 'Contoso' WHERE slug = 'acme'",
-    )
-    .bind(CONTOSO_TENANT_ID)
-    .execute(&app.state.db.pool)
-    .await
-    .unwrap();
+    connect_contoso(&app, "acme").await;
     (app, emu)
 }
 

@@ -1,11 +1,10 @@
 //! The offboarding reconciler against the emulator: who is offboarded, and that nobody is
 //! when anything goes wrong.
 
-use crate::emulator::{spawn_emulator, Emu, ALEX, MEGAN};
+use crate::emulator::{connect_contoso, spawn_app_with_entra, Emu, ALEX, MEGAN};
 use crate::helpers::*;
 use gatehouse::entra::EntraClient;
 use gatehouse::reconciler::{self, DecideError, Outcome, Trigger};
-use gatehouse::server::config::EntraConfig;
 use gatehouse_emulator::CONTOSO_TENANT_ID;
 use serde_json::json;
 
@@ -23,33 +22,13 @@ struct World {
 /// Gatehouse (its Entra app on the emulator) with tenant `acme` connected to Contoso,
 /// consent granted, its admin signed in, and onboarded users for the given Contoso object ids.
 async fn connected(oids: &[&str]) -> World {
-    let emu = spawn_emulator().await;
-    emu.grant_consent().await;
-    let config = EntraConfig {
-        client_id: Some(emu.app.client_id.clone()),
-        client_secret: Some(emu.app.secret.clone()),
-        client_certificate: None,
-        authority_url: emu.base.clone(),
-        graph_base_url: emu.base.clone(),
-    };
-    let app = spawn_app_with(move |c| c.entra = config).await;
+    let (app, emu) = spawn_app_with_entra().await;
     app.create_tenant("acme", "Acme MSP", "admin@acme.com")
         .await;
     let phone = app.phone_with_email("admin@acme.com").await;
     let admin = app.browser(&["acme"]);
     sign_in(&app, &admin, &phone, "acme").await;
-    let (tenant_id,): (String,) = sqlx::query_as("SELECT id FROM tenants WHERE slug = 'acme'")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
-    // The scheduler is not due for a day: the tests start every run themselves.
-    sqlx::query("UPDATE tenants SET user_source = 'azuread', entra_tenant_id = $1, entra_domain = 'contoso.com', next_reconcile_at = $2 WHERE id = $3")
-        .bind(CONTOSO_TENANT_ID)
-        .bind(now() + 86_400)
-        .bind(&tenant_id)
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
+    let tenant_id = connect_contoso(&app, "acme").await;
     for (i, oid) in oids.iter().enumerate() {
         onboard(&app, &tenant_id, oid, &format!("user{i}@contoso.com")).await;
     }

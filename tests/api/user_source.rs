@@ -1,7 +1,7 @@
 //! Users → User source: connecting Entra ID through sign-in, admin consent and a Graph
 //! proof, then Save with its rules.
 
-use crate::emulator::{spawn_emulator, Emu, MEGAN};
+use crate::emulator::{entra_config, spawn_emulator, Emu, MEGAN};
 use crate::helpers::*;
 use gatehouse::server::config::EntraConfig;
 use gatehouse_emulator::CONTOSO_TENANT_ID;
@@ -21,16 +21,7 @@ async fn setup() -> Setup {
 /// Like `setup`, with the Entra configuration changed by `change` (given the emulator).
 async fn setup_with(change: impl FnOnce(&Emu, EntraConfig) -> EntraConfig) -> Setup {
     let emu = spawn_emulator().await;
-    let entra = change(
-        &emu,
-        EntraConfig {
-            client_id: Some(emu.app.client_id.clone()),
-            client_secret: Some(emu.app.secret.clone()),
-            client_certificate: None,
-            authority_url: emu.base.clone(),
-            graph_base_url: emu.base.clone(),
-        },
-    );
+    let entra = change(&emu, entra_config(&emu));
     let app = spawn_app_with(move |c| c.entra = entra).await;
     // Tests run on a random port; the app calls its tenant `http://acme.localhost`.
     for path in ["callback", "consent-callback"] {

@@ -9,42 +9,13 @@ mod subscriptions;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use gatehouse_emulator::{AppCredentials, Emulator, Seed, CONTOSO_TENANT_ID};
-use secrecy::ExposeSecret;
+pub use gatehouse_emulator::testing::*;
+use gatehouse_emulator::{Emulator, Seed, CONTOSO_TENANT_ID};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub const CONTROL_TOKEN: &str = "test-control-token";
 pub const CALLBACK: &str = "http://localhost:3000/adminportal/user-source/callback";
 pub const CONSENT_CALLBACK: &str = "http://localhost:3000/adminportal/user-source/consent-callback";
-pub const ALEX: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e02";
-pub const MEGAN: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e01";
-
-/// An emulator of its own on 127.0.0.1, port 0, and a client that does not follow redirects.
-pub struct Emu {
-    pub base: String,
-    pub emulator: Emulator,
-    pub http: reqwest::Client,
-    pub app: AppCredentials,
-}
-
-pub async fn spawn_emulator() -> Emu {
-    let emulator =
-        Emulator::with_control_token(Seed::contoso(), CONTROL_TOKEN.into()).expect("emulator");
-    let addr = emulator
-        .spawn("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator listens");
-    Emu {
-        base: format!("http://{addr}"),
-        app: emulator.demo_app().expect("the demo app is seeded"),
-        emulator,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-    }
-}
 
 /// A PKCE pair (verifier, S256 challenge).
 pub fn pkce() -> (String, String) {
@@ -86,105 +57,4 @@ pub fn location_query(
     let q = url.query_pairs().into_owned().collect();
     let without_query = location.split('?').next().unwrap_or_default().to_string();
     (without_query, q)
-}
-
-impl Emu {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    pub fn secret(&self) -> String {
-        self.app.secret.expose_secret().to_string()
-    }
-
-    /// A control API call with the control token.
-    pub async fn control(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        let mut req = self
-            .http
-            .request(method, self.url(path))
-            .bearer_auth(CONTROL_TOKEN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req.send().await.expect("control API answers")
-    }
-
-    /// Grants admin consent in Contoso through the control API.
-    pub async fn grant_consent(&self) {
-        let res = self
-            .control(
-                reqwest::Method::PUT,
-                &format!(
-                    "/_emulator/directories/{CONTOSO_TENANT_ID}/consents/{}",
-                    self.app.client_id
-                ),
-                None,
-            )
-            .await;
-        assert_eq!(res.status(), 204);
-    }
-
-    /// Client credentials at `tenant` for Graph.
-    pub async fn client_credentials(&self, tenant: &str, secret: &str) -> reqwest::Response {
-        self.http
-            .post(self.url(&format!("/{tenant}/oauth2/v2.0/token")))
-            .form(&[
-                ("client_id", self.app.client_id.as_str()),
-                ("client_secret", secret),
-                ("scope", "https://graph.microsoft.com/.default"),
-                ("grant_type", "client_credentials"),
-            ])
-            .send()
-            .await
-            .expect("token endpoint answers")
-    }
-
-    /// An app-only Graph token for Contoso, consent granted first.
-    pub async fn app_token(&self) -> String {
-        self.grant_consent().await;
-        let res = self
-            .client_credentials(CONTOSO_TENANT_ID, &self.secret())
-            .await;
-        assert_eq!(res.status(), 200);
-        let body: Value = res.json().await.unwrap();
-        body["access_token"].as_str().unwrap().to_string()
-    }
-
-    /// GET on Graph with a bearer token: status, headers and JSON body.
-    pub async fn graph(
-        &self,
-        token: &str,
-        path_or_url: &str,
-    ) -> (u16, reqwest::header::HeaderMap, Value) {
-        let url = if path_or_url.starts_with("http") {
-            path_or_url.to_string()
-        } else {
-            self.url(path_or_url)
-        };
-        let res = self
-            .http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("Graph answers");
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let body = res.json().await.unwrap_or(Value::Null);
-        (status, headers, body)
-    }
-
-    /// Request counts per route, from the control API.
-    pub async fn counts(&self) -> Value {
-        self.control(reqwest::Method::GET, "/_emulator/requests", None)
-            .await
-            .json()
-            .await
-            .unwrap()
-    }
 }

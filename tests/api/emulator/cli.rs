@@ -1,6 +1,7 @@
 //! `gatehouse emulator` as an operator runs it.
 
-use super::*;
+use gatehouse_emulator::CONTOSO_TENANT_ID;
+use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 

@@ -4,85 +4,60 @@
 
 mod cli;
 
-use gatehouse_emulator::{AppCredentials, Emulator, Seed, CONTOSO_TENANT_ID};
-use secrecy::ExposeSecret;
-use serde_json::Value;
+pub use gatehouse_emulator::testing::{spawn_emulator, Emu, ALEX, MEGAN};
 
-pub const CONTROL_TOKEN: &str = "test-control-token";
-pub const ALEX: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e02";
-pub const MEGAN: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e01";
+use crate::helpers::{spawn_app_with, TestApp};
+use gatehouse::domain::UsernamePrefix;
+use gatehouse::server::config::EntraConfig;
+use gatehouse::tenants::service as tenants;
 
-/// An emulator of its own on 127.0.0.1, port 0, and a client that does not follow redirects.
-pub struct Emu {
-    pub base: String,
-    pub http: reqwest::Client,
-    pub app: AppCredentials,
+/// Gatehouse's Entra app as registered in the emulator `emu` (with its client secret).
+pub fn entra_config(emu: &Emu) -> EntraConfig {
+    EntraConfig {
+        client_id: Some(emu.app.client_id.clone()),
+        client_secret: Some(emu.app.secret.clone()),
+        client_certificate: None,
+        authority_url: emu.base.clone(),
+        graph_base_url: emu.base.clone(),
+    }
 }
 
-pub async fn spawn_emulator() -> Emu {
-    let emulator =
-        Emulator::with_control_token(Seed::contoso(), CONTROL_TOKEN.into()).expect("emulator");
-    let addr = emulator
-        .spawn("127.0.0.1:0".parse().unwrap())
+/// Gatehouse with its Entra app on an emulator of its own, admin consent granted in Contoso.
+pub async fn spawn_app_with_entra() -> (TestApp, Emu) {
+    let emu = spawn_emulator().await;
+    emu.grant_consent().await;
+    let entra = entra_config(&emu);
+    (spawn_app_with(move |c| c.entra = entra).await, emu)
+}
+
+/// Connects tenant `slug` to Contoso the way saving the User source page does (domain
+/// contoso.com, prefix `msp-`), and books its scheduled reconcile a day out: tests start every
+/// run themselves. Returns the tenant's id.
+pub async fn connect_contoso(app: &TestApp, slug: &str) -> String {
+    let db = &app.state.db;
+    let tenant = tenants::find_by_slug(db, slug)
         .await
-        .expect("emulator listens");
-    Emu {
-        base: format!("http://{addr}"),
-        app: emulator.demo_app().expect("the demo app is seeded"),
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-    }
-}
-
-impl Emu {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    pub fn secret(&self) -> String {
-        self.app.secret.expose_secret().to_string()
-    }
-
-    /// A control API call with the control token.
-    pub async fn control(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        let mut req = self
-            .http
-            .request(method, self.url(path))
-            .bearer_auth(CONTROL_TOKEN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req.send().await.expect("control API answers")
-    }
-
-    /// Grants admin consent in Contoso through the control API.
-    pub async fn grant_consent(&self) {
-        let res = self
-            .control(
-                reqwest::Method::PUT,
-                &format!(
-                    "/_emulator/directories/{CONTOSO_TENANT_ID}/consents/{}",
-                    self.app.client_id
-                ),
-                None,
-            )
-            .await;
-        assert_eq!(res.status(), 204);
-    }
-
-    /// Request counts per route, from the control API.
-    pub async fn counts(&self) -> Value {
-        self.control(reqwest::Method::GET, "/_emulator/requests", None)
-            .await
-            .json()
-            .await
-            .unwrap()
-    }
+        .unwrap()
+        .expect("the tenant exists");
+    let prefix = UsernamePrefix::parse("msp-", false).unwrap();
+    let mut tx = db.pool.begin().await.unwrap();
+    tenants::connect_entra(
+        &mut tx,
+        &tenant.id,
+        &tenants::EntraConnection {
+            prefix: &prefix,
+            entra_tenant_id: gatehouse_emulator::CONTOSO_TENANT_ID,
+            domain: "contoso.com",
+            org_name: "Contoso",
+            by: "the test set-up",
+            at: crate::helpers::now(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    tenants::book_reconcile(db, &tenant.id, crate::helpers::now() + 86_400)
+        .await
+        .unwrap();
+    tenant.id
 }

@@ -1,0 +1,141 @@
+//! Driving an emulator from a test or a bench: one of its own on 127.0.0.1, port 0, with a
+//! client for its control API and its endpoints. The emulator's own tests and Gatehouse's use
+//! this one harness. Its helpers panic when the emulator does not answer as they expect: they
+//! are for tests.
+
+use crate::{AppCredentials, Emulator, Seed, CONTOSO_TENANT_ID};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+/// The control token of every emulator `spawn_emulator` starts.
+pub const CONTROL_TOKEN: &str = "test-control-token";
+/// Alex Wilber and Megan Bowen, two of Contoso's seeded users (object ids).
+pub const ALEX: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e02";
+pub const MEGAN: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e01";
+
+/// An emulator of its own on 127.0.0.1, port 0, and a client that does not follow redirects.
+pub struct Emu {
+    pub base: String,
+    pub emulator: Emulator,
+    pub http: reqwest::Client,
+    pub app: AppCredentials,
+}
+
+pub async fn spawn_emulator() -> Emu {
+    let emulator =
+        Emulator::with_control_token(Seed::contoso(), CONTROL_TOKEN.into()).expect("emulator");
+    let addr = emulator
+        .spawn("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("emulator listens");
+    Emu {
+        base: format!("http://{addr}"),
+        app: emulator.demo_app().expect("the demo app is seeded"),
+        emulator,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    }
+}
+
+impl Emu {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn secret(&self) -> String {
+        self.app.secret.expose_secret().to_string()
+    }
+
+    /// A control API call with the control token.
+    pub async fn control(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(CONTROL_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("control API answers")
+    }
+
+    /// Grants admin consent in Contoso through the control API.
+    pub async fn grant_consent(&self) {
+        let res = self
+            .control(
+                reqwest::Method::PUT,
+                &format!(
+                    "/_emulator/directories/{CONTOSO_TENANT_ID}/consents/{}",
+                    self.app.client_id
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), 204);
+    }
+
+    /// Client credentials at `tenant` for Graph.
+    pub async fn client_credentials(&self, tenant: &str, secret: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/{tenant}/oauth2/v2.0/token")))
+            .form(&[
+                ("client_id", self.app.client_id.as_str()),
+                ("client_secret", secret),
+                ("scope", "https://graph.microsoft.com/.default"),
+                ("grant_type", "client_credentials"),
+            ])
+            .send()
+            .await
+            .expect("token endpoint answers")
+    }
+
+    /// An app-only Graph token for Contoso, consent granted first.
+    pub async fn app_token(&self) -> String {
+        self.grant_consent().await;
+        let res = self
+            .client_credentials(CONTOSO_TENANT_ID, &self.secret())
+            .await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// GET on Graph with a bearer token: status, headers and JSON body.
+    pub async fn graph(
+        &self,
+        token: &str,
+        path_or_url: &str,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_string()
+        } else {
+            self.url(path_or_url)
+        };
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("Graph answers");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.json().await.unwrap_or(Value::Null);
+        (status, headers, body)
+    }
+
+    /// Request counts per route, from the control API.
+    pub async fn counts(&self) -> Value {
+        self.control(reqwest::Method::GET, "/_emulator/requests", None)
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+}
