@@ -1,6 +1,6 @@
 use anyhow::Context;
 use clap::Parser;
-use gatehouse::domain::UserSource;
+use gatehouse::domain::{UserSource, UserStatus};
 use gatehouse::server::cli::{Cli, Command, TenantCommand};
 use gatehouse::server::config::Config;
 use gatehouse::server::db::Db;
@@ -104,7 +104,7 @@ async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Resul
             if args.dry_run || r.outcome == Outcome::Held {
                 "would be offboarded"
             } else {
-                "offboarded"
+                UserStatus::Offboarded.as_str()
             },
             r.error
                 .as_deref()

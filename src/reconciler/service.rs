@@ -81,7 +81,11 @@ pub async fn record_request(
             "would be offboarded",
         )
     } else {
-        ("reconcile.requested", "a run now", "offboarded")
+        (
+            "reconcile.requested",
+            "a run now",
+            crate::domain::UserStatus::Offboarded.as_str(),
+        )
     };
     crate::audit::record(
         &db.pool,
