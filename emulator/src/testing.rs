@@ -12,6 +12,9 @@ pub const CONTROL_TOKEN: &str = "test-control-token";
 /// Alex Wilber and Megan Bowen, two of Contoso's seeded users (object ids).
 pub const ALEX: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e02";
 pub const MEGAN: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e01";
+/// Isaiah Langer and Patti Fernandez, two more of Contoso's seeded users (object ids).
+pub const ISAIAH: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e03";
+pub const PATTI: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e05";
 
 /// An emulator of its own on 127.0.0.1, port 0, and a client that does not follow redirects.
 pub struct Emu {
@@ -137,5 +140,71 @@ impl Emu {
             .json()
             .await
             .unwrap()
+    }
+
+    /// A change to Contoso's directory through the control API, as an Entra admin would make
+    /// it in the portal: `path` after `/users` (empty for the collection); the answer's JSON.
+    pub async fn contoso(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let res = self
+            .control(
+                method,
+                &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users{path}"),
+                body,
+            )
+            .await;
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        assert!(status.is_success(), "Contoso {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// Deletes the user in Contoso (soft: restorable for 30 days, as in Entra).
+    pub async fn remove_in_entra(&self, oid: &str) {
+        self.contoso(reqwest::Method::DELETE, &format!("/{oid}"), None)
+            .await;
+    }
+
+    /// Deletes the user in Contoso for good.
+    pub async fn purge_in_entra(&self, oid: &str) {
+        self.contoso(
+            reqwest::Method::DELETE,
+            &format!("/{oid}?permanent=true"),
+            None,
+        )
+        .await;
+    }
+
+    /// Brings a soft-deleted user back.
+    pub async fn restore_in_entra(&self, oid: &str) {
+        self.contoso(reqwest::Method::POST, &format!("/{oid}/restore"), None)
+            .await;
+    }
+
+    /// Blocks the user's sign-in (`accountEnabled: false`).
+    pub async fn disable_in_entra(&self, oid: &str) {
+        self.contoso(reqwest::Method::POST, &format!("/{oid}/disable"), None)
+            .await;
+    }
+
+    pub async fn enable_in_entra(&self, oid: &str) {
+        self.contoso(reqwest::Method::POST, &format!("/{oid}/enable"), None)
+            .await;
+    }
+
+    /// Changes the user's properties (`mail`, `proxyAddresses`, …).
+    pub async fn patch_in_entra(&self, oid: &str, patch: Value) {
+        self.contoso(reqwest::Method::PATCH, &format!("/{oid}"), Some(patch))
+            .await;
+    }
+
+    /// Creates a Contoso user whose sign-in name and mail are `email`; its object id.
+    pub async fn add_in_entra(&self, email: &str, display_name: &str) -> String {
+        let body = serde_json::json!({
+            "userPrincipalName": email,
+            "displayName": display_name,
+            "mail": email,
+        });
+        let user = self.contoso(reqwest::Method::POST, "", Some(body)).await;
+        user["id"].as_str().expect("the new user's id").to_string()
     }
 }

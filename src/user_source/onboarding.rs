@@ -128,63 +128,90 @@ async fn resolve_now(
     let by_oid = crate::users::service::find_by_oid(db, &tenant.id, &chosen.id)
         .await
         .map_err(store_error)?;
-    if let Some(user) = &by_oid {
-        match user.status {
-            UserStatus::Disabled => return Err(Refusal::DisabledHere(user.username.clone())),
-            UserStatus::Active => return Ok(user.clone()),
-            // Offboarded (or invited) and enabled in Entra again: the same record comes back.
-            UserStatus::Offboarded | UserStatus::Invited => {}
-        }
-    }
     let by_email = crate::users::service::find_by_email(db, &tenant.id, email)
         .await
         .map_err(store_error)?;
-    let revive = match (by_oid, by_email) {
-        (Some(user), _) => Some(user),
+    match record_for(email, &chosen.id, by_oid, by_email)? {
+        Record::SignIn(user) => Ok(user),
+        record => onboard(db, tenant, email, chosen, record)
+            .await
+            .map_err(store_error),
+    }
+}
+
+/// What the sign-in of directory account `oid` (owner of `email`) does to Gatehouse's records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// An active record of this account: sign in as it.
+    SignIn(User),
+    /// An offboarded or invited record of this account, or a record made before the tenant
+    /// switched to Entra that holds the address: it becomes this account's, active again.
+    Revive(User),
+    /// No record is this account's: a new user.
+    New,
+}
+
+/// Which record a sign-in of directory account `oid` lands on, given the newest record with
+/// that object id and the record that holds the address. The two are read one after the
+/// other, so a second phone of the same newcomer may find the record its twin created a
+/// moment ago under the address only: a record with this object id is this account's,
+/// whichever way it was found.
+pub fn record_for(
+    email: &Email,
+    oid: &str,
+    by_oid: Option<User>,
+    by_email: Option<User>,
+) -> Result<Record, Refusal> {
+    let is_this_account = |u: &User| u.entra_oid.as_deref() == Some(oid);
+    // The record, and whether it is bound to this account already.
+    let (user, bound) = match (by_oid, by_email) {
+        (Some(user), _) => (user, true),
+        (None, Some(user)) if is_this_account(&user) => (user, true),
+        // A record made before the tenant switched to Entra takes this account's id.
+        (None, Some(user)) if user.entra_oid.is_none() => (user, false),
         // The address names a live record of another Entra account: it moved in Entra.
-        (None, Some(user)) if user.entra_oid.is_some() && user.status != UserStatus::Offboarded => {
+        (None, Some(user)) if user.status != UserStatus::Offboarded => {
             return Err(Refusal::AddressMoved {
                 email: email.to_string(),
                 username: user.username,
             })
         }
-        // A record made before the tenant switched to Entra takes this account's id.
-        (None, Some(user)) if user.entra_oid.is_none() => Some(user),
         // A new account behind an old address (a rehire) is a new user; the old record
         // stays offboarded.
-        (None, _) => None,
+        (None, _) => return Ok(Record::New),
     };
-    onboard(db, tenant, email, chosen, revive)
-        .await
-        .map_err(store_error)
+    match user.status {
+        UserStatus::Disabled => Err(Refusal::DisabledHere(user.username)),
+        UserStatus::Active if bound => Ok(Record::SignIn(user)),
+        // Offboarded (or invited) and enabled in Entra again: the same record comes back.
+        UserStatus::Active | UserStatus::Offboarded | UserStatus::Invited => {
+            Ok(Record::Revive(user))
+        }
+    }
 }
 
-/// Creates the user record (or revives an offboarded one with the same object id).
+/// Creates the user record, or revives one, and audits the onboarding. A phone of the same
+/// technician that approved at the same moment may have done either already; then this
+/// sign-in is theirs too, and the onboarding is recorded once.
 async fn onboard(
     db: &Db,
     tenant: &Tenant,
     email: &Email,
     entra_user: &DirectoryUser,
-    existing: Option<User>,
+    record: Record,
 ) -> anyhow::Result<User> {
     let at = now();
     let mut tx = db.pool.begin().await?;
-    let user_id = match existing {
-        Some(user)
-            if user.entra_oid.as_deref() == Some(entra_user.id.as_str())
-                || user.entra_oid.is_none() =>
-        {
-            // A re-enabled Entra account onboards again into the same record.
-            users::onboard_from_entra(&mut tx, &user.id, &entra_user.id, at).await?;
+    let user_id = match record {
+        Record::SignIn(user) => return Ok(user),
+        Record::Revive(user) => {
+            if !users::onboard_from_entra(&mut tx, &user.id, &entra_user.id, at).await? {
+                drop(tx);
+                return active_twin(db, tenant, entra_user).await;
+            }
             user.id
         }
-        Some(user) => {
-            anyhow::bail!(
-                "{email} belongs to another Entra account than the record {}",
-                user.username
-            )
-        }
-        None => {
+        Record::New => {
             let username: JitUsername = free_username(db, tenant, email).await?;
             let user = User {
                 id: random_id(16),
@@ -205,16 +232,9 @@ async fn onboard(
                 last_login_at: None,
             };
             match users::insert(&mut tx, &user).await {
-                // Two phones of one newcomer approved at once, and the other onboarded them
-                // a moment ago: this sign-in is theirs too.
                 Err(e) if is_unique_violation(&e) => {
                     drop(tx);
-                    if let Some(user) = users::find_by_oid(db, &tenant.id, &entra_user.id).await? {
-                        if user.status == UserStatus::Active {
-                            return Ok(user);
-                        }
-                    }
-                    return Err(e.into());
+                    return active_twin(db, tenant, entra_user).await;
                 }
                 other => other?,
             }
@@ -233,6 +253,17 @@ async fn onboard(
     .await?;
     tx.commit().await?;
     Ok(user)
+}
+
+/// The record another approval of the same account made active a moment ago.
+async fn active_twin(db: &Db, tenant: &Tenant, entra_user: &DirectoryUser) -> anyhow::Result<User> {
+    match users::find_by_oid(db, &tenant.id, &entra_user.id).await? {
+        Some(user) if user.status == UserStatus::Active => Ok(user),
+        _ => anyhow::bail!(
+            "the record of Entra account {} changed while it was being onboarded",
+            entra_user.id
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -296,5 +327,76 @@ mod tests {
     fn a_disabled_twin_does_not_make_an_enabled_match_ambiguous() {
         let m = [user("old", Some(false)), user("new", Some(true))];
         assert_eq!(choose(&alex(), &m, "Contoso").unwrap().id, "new");
+    }
+
+    fn record(oid: Option<&str>, status: UserStatus) -> User {
+        User {
+            id: format!("record-of-{}", oid.unwrap_or("nobody")),
+            tenant_id: "t".into(),
+            email: "alex@contoso.com".into(),
+            first_name: "Alex".into(),
+            last_name: "Wilber".into(),
+            username: "msp-alex".into(),
+            role: Role::Technician,
+            source: UserSource::AzureAd,
+            status,
+            entra_oid: oid.map(str::to_string),
+            created_at: 0,
+            onboarded_at: None,
+            last_login_at: None,
+        }
+    }
+
+    /// The two reads straddle another approval's commit: the address already names the record
+    /// it made for this very account. That is a sign-in, not an address that moved.
+    #[test]
+    fn a_record_found_by_address_with_this_accounts_id_is_this_account() {
+        let twin = record(Some("a"), UserStatus::Active);
+        assert_eq!(
+            record_for(&alex(), "a", None, Some(twin.clone())),
+            Ok(Record::SignIn(twin))
+        );
+    }
+
+    #[test]
+    fn an_address_held_by_another_live_account_has_moved() {
+        let other = record(Some("b"), UserStatus::Active);
+        assert!(matches!(
+            record_for(&alex(), "a", None, Some(other)),
+            Err(Refusal::AddressMoved { .. })
+        ));
+        let gone = record(Some("b"), UserStatus::Offboarded);
+        assert_eq!(record_for(&alex(), "a", None, Some(gone)), Ok(Record::New));
+        assert_eq!(record_for(&alex(), "a", None, None), Ok(Record::New));
+    }
+
+    #[test]
+    fn offboarded_records_come_back_and_disabled_ones_stay_out() {
+        let offboarded = record(Some("a"), UserStatus::Offboarded);
+        assert_eq!(
+            record_for(&alex(), "a", Some(offboarded.clone()), None),
+            Ok(Record::Revive(offboarded))
+        );
+        let disabled = record(Some("a"), UserStatus::Disabled);
+        assert!(matches!(
+            record_for(&alex(), "a", Some(disabled), None),
+            Err(Refusal::DisabledHere(_))
+        ));
+    }
+
+    /// A record made before the switch to Entra is bound to the account that owns its
+    /// address, unless an admin disabled it.
+    #[test]
+    fn a_record_from_before_entra_is_bound_unless_disabled_here() {
+        let local = record(None, UserStatus::Active);
+        assert_eq!(
+            record_for(&alex(), "a", None, Some(local.clone())),
+            Ok(Record::Revive(local))
+        );
+        let disabled = record(None, UserStatus::Disabled);
+        assert!(matches!(
+            record_for(&alex(), "a", None, Some(disabled)),
+            Err(Refusal::DisabledHere(_))
+        ));
     }
 }

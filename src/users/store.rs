@@ -6,7 +6,7 @@ use crate::server::db::Db;
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// A user record.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
     pub id: String,
     pub tenant_id: String,
@@ -243,15 +243,17 @@ pub async fn activate_invited(
 }
 
 /// An Entra account onboards (again) into an existing record: active, bound to its object id.
+/// False when another sign-in of the account did so a moment ago.
 pub async fn onboard_from_entra(
     tx: &mut Tx<'_>,
     user_id: &str,
     oid: &str,
     at: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         "UPDATE users SET status = $1, source = $2, entra_oid = $3, onboarded_at = $4, \
-         offboarded_at = NULL, offboard_reason = NULL WHERE id = $5",
+         offboarded_at = NULL, offboard_reason = NULL \
+         WHERE id = $5 AND (status <> $1 OR entra_oid IS NULL)",
     )
     .bind(UserStatus::Active.as_str())
     .bind(UserSource::AzureAd.as_str())
@@ -260,7 +262,7 @@ pub async fn onboard_from_entra(
     .bind(user_id)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Marks a user offboarded with its reason; the username when this changed the record, none

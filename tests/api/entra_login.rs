@@ -1,8 +1,10 @@
 //! QR sign-in on a tenant whose user source is Entra ID: onboarding decided by Graph.
 
-use crate::emulator::{connect_contoso, spawn_app_with_entra, Emu, ALEX};
+use crate::emulator::{
+    connect_contoso, reconcile_now, spawn_app_with_entra, Emu, ALEX, ISAIAH, PATTI,
+};
 use crate::helpers::*;
-use gatehouse_emulator::CONTOSO_TENANT_ID;
+use gatehouse::domain::{UserSource, UserStatus};
 use serde_json::json;
 
 /// `acme`, connected to Contoso.
@@ -15,12 +17,12 @@ async fn entra_tenant() -> (TestApp, Emu) {
 }
 
 /// How many users came from Entra ID.
-async fn entra_users(app: &TestApp) -> i64 {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE source = 'azuread'")
-        .fetch_one(&app.state.db.pool)
+async fn entra_users(app: &TestApp) -> usize {
+    app.users("acme")
         .await
-        .unwrap();
-    n
+        .iter()
+        .filter(|u| u.source == UserSource::AzureAd)
+        .count()
 }
 
 /// Approves a fresh login page of `acme` with `phone`.
@@ -41,15 +43,10 @@ async fn a_technician_in_the_directory_onboards_on_first_scan() {
     assert_eq!(landed, "/home");
     let home = browser.get("acme", "/home").await.text().await.unwrap();
     assert!(home.contains("msp-alex"));
-    let (source, oid, status): (String, Option<String>, String) = sqlx::query_as(
-        "SELECT source, entra_oid, status FROM users WHERE email = 'alex@contoso.com'",
-    )
-    .fetch_one(&app.state.db.pool)
-    .await
-    .unwrap();
+    let alex = &users_with_email(&app, "alex@contoso.com").await[0];
     assert_eq!(
-        (source.as_str(), oid.as_deref(), status.as_str()),
-        ("azuread", Some(ALEX), "active")
+        (alex.source, alex.entra_oid.as_deref(), alex.status),
+        (UserSource::AzureAd, Some(ALEX), UserStatus::Active)
     );
     // The lookup (UPN, mail, proxy addresses, other mails) went out as one JSON batch.
     let counts: serde_json::Value = emu
@@ -75,14 +72,12 @@ async fn an_alias_in_proxy_addresses_is_found() {
 async fn every_refusal_names_its_reason_and_onboards_nobody() {
     let (app, emu) = entra_tenant().await;
     // Someone else's address matching Isaiah too makes Isaiah ambiguous.
-    let res = emu
-        .control(
-            reqwest::Method::POST,
-            &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users"),
-            Some(json!({"userPrincipalName": "twin@contoso.com", "displayName": "Twin", "otherMails": ["isaiah@contoso.com"]})),
-        )
-        .await;
-    assert!(res.status().is_success());
+    emu.contoso(
+        reqwest::Method::POST,
+        "",
+        Some(json!({"userPrincipalName": "twin@contoso.com", "displayName": "Twin", "otherMails": ["isaiah@contoso.com"]})),
+    )
+    .await;
     let cases = [
         ("nobody@contoso.com", 403, "no_account", "not an account"),
         ("diego@contoso.com", 403, "account_disabled", "disabled"),
@@ -132,34 +127,23 @@ async fn a_user_deleted_in_entra_is_refused_at_the_next_sign_in_and_can_return_w
     let (app, emu) = entra_tenant().await;
     let phone = app.phone_with_email("alex@contoso.com").await;
     assert_eq!(approve(&app, &phone).await.status(), 200);
-    let path = format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{ALEX}");
-    assert!(emu
-        .control(reqwest::Method::DELETE, &path, None)
-        .await
-        .status()
-        .is_success());
+    emu.remove_in_entra(ALEX).await;
     let (s, code, _) = error_code(approve(&app, &phone).await).await;
     assert_eq!((s, code.as_str()), (403, "no_account"));
-    // Offboarded by the reconciler, restored in Entra: the same record comes back.
-    sqlx::query("UPDATE users SET status = 'offboarded' WHERE entra_oid = $1")
-        .bind(ALEX)
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
-    assert!(emu
-        .control(reqwest::Method::POST, &format!("{path}/restore"), None)
-        .await
-        .status()
-        .is_success());
+    // Offboarded by the reconciler (which revokes the phone), restored in Entra: the same
+    // record comes back at the next first scan.
+    let report = reconcile_now(&app, "acme").await;
+    assert_eq!(report.offboarded.len(), 1, "{report:?}");
+    emu.restore_in_entra(ALEX).await;
+    let phone = app.phone_with_email("alex@contoso.com").await;
     let res = approve(&app, &phone).await;
-    assert_eq!(res.status(), 200);
-    let (n, status): (i64, String) =
-        sqlx::query_as("SELECT COUNT(*), MAX(status) FROM users WHERE entra_oid = $1")
-            .bind(ALEX)
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
-    assert_eq!((n, status.as_str()), (1, "active"));
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let records = users_with_email(&app, "alex@contoso.com").await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        (records[0].entra_oid.as_deref(), records[0].status),
+        (Some(ALEX), UserStatus::Active)
+    );
 }
 
 #[tokio::test]
@@ -178,33 +162,9 @@ async fn an_open_page_is_told_when_the_reconciler_offboards_its_user() {
     sign_in(&app, &browser, &phone, "acme").await;
     let events = browser.get("acme", "/session/events").await;
     assert_eq!(events.status(), 200);
-    let path = format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{ALEX}");
-    assert!(emu
-        .control(reqwest::Method::DELETE, &path, None)
-        .await
-        .status()
-        .is_success());
-    let entra = gatehouse::entra::EntraClient::new(
-        &emu.base,
-        &emu.base,
-        &emu.app.client_id,
-        emu.app.secret.clone(),
-    );
-    let (tenant_id,): (String,) = sqlx::query_as("SELECT id FROM tenants WHERE slug = 'acme'")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+    emu.remove_in_entra(ALEX).await;
     // The first run lists everyone: Alex is gone from the directory.
-    let r = gatehouse::reconciler::reconcile(
-        &app.state.db,
-        &app.state.bus,
-        &entra,
-        &tenant_id,
-        gatehouse::reconciler::Trigger::Manual,
-        false,
-    )
-    .await
-    .unwrap();
+    let r = reconcile_now(&app, "acme").await;
     assert_eq!(r.offboarded.len(), 1, "{r:?}");
     expect_event(events, "signed_out").await;
     assert_eq!(
@@ -227,35 +187,19 @@ async fn one_entra_account_is_one_record_whatever_address_signs_in() {
         body["user"]["username"], "msp-pattif",
         "the same account as before"
     );
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE source = 'azuread'")
-        .fetch_one(&app.state.db.pool)
+    assert_eq!(entra_users(&app).await, 1);
+}
+
+/// The tenant's records holding `email`, oldest first.
+async fn users_with_email(app: &TestApp, email: &str) -> Vec<User> {
+    let mut records: Vec<User> = app
+        .users("acme")
         .await
-        .unwrap();
-    assert_eq!(n, 1);
-}
-
-const ISAIAH: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e03";
-const PATTI: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e05";
-
-async fn patch_user(emu: &Emu, oid: &str, patch: serde_json::Value) {
-    let res = emu
-        .control(
-            reqwest::Method::PATCH,
-            &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{oid}"),
-            Some(patch),
-        )
-        .await;
-    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
-}
-
-async fn users_with_email(app: &TestApp, email: &str) -> Vec<(String, Option<String>, String)> {
-    sqlx::query_as(
-        "SELECT username, entra_oid, status FROM users WHERE email = $1 ORDER BY created_at",
-    )
-    .bind(email)
-    .fetch_all(&app.state.db.pool)
-    .await
-    .unwrap()
+        .into_iter()
+        .filter(|u| u.email == email)
+        .collect();
+    records.sort_by_key(|u| u.created_at);
+    records
 }
 
 #[tokio::test]
@@ -266,14 +210,12 @@ async fn an_alias_moved_to_another_person_does_not_sign_them_in_as_its_old_owner
     assert_eq!(approve(&app, &pattis_phone).await.status(), 200);
 
     // An Exchange admin moves the alias from Patti to Isaiah.
-    patch_user(
-        &emu,
+    emu.patch_in_entra(
         PATTI,
         json!({ "proxyAddresses": ["SMTP:pattif@contoso.com"] }),
     )
     .await;
-    patch_user(
-        &emu,
+    emu.patch_in_entra(
         ISAIAH,
         json!({ "proxyAddresses": ["SMTP:isaiah@contoso.com", format!("smtp:{alias}")] }),
     )
@@ -286,16 +228,11 @@ async fn an_alias_moved_to_another_person_does_not_sign_them_in_as_its_old_owner
     let records = users_with_email(&app, alias).await;
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(
-        records[0].1.as_deref(),
+        records[0].entra_oid.as_deref(),
         Some(PATTI),
         "the record is still Patti's"
     );
-    let (detail,): (String,) = sqlx::query_as(
-        "SELECT details FROM audit_events WHERE action = 'login.denied' ORDER BY id DESC LIMIT 1",
-    )
-    .fetch_one(&app.state.db.pool)
-    .await
-    .unwrap();
+    let detail = app.last_audit("acme", "login.denied").await;
     assert!(
         detail.contains("another Entra ID account"),
         "audited: {detail}"
@@ -314,48 +251,12 @@ async fn a_rehire_behind_an_old_address_onboards_as_a_new_user() {
     assert_eq!(approve(&app, &old_phone).await.status(), 200);
 
     // Alex leaves: deleted in Entra and offboarded by the reconciler.
-    let res = emu
-        .control(
-            reqwest::Method::DELETE,
-            &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{ALEX}?permanent=true"),
-            None,
-        )
-        .await;
-    assert!(res.status().is_success());
-    let (tenant_id,): (String,) = sqlx::query_as("SELECT id FROM tenants WHERE slug = 'acme'")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
-    let entra = app
-        .state
-        .entra
-        .clone()
-        .expect("the Entra app is configured");
-    let report = gatehouse::reconciler::reconcile(
-        &app.state.db,
-        &app.state.bus,
-        &entra,
-        &tenant_id,
-        gatehouse::reconciler::Trigger::Manual,
-        false,
-    )
-    .await
-    .unwrap();
+    emu.purge_in_entra(ALEX).await;
+    let report = reconcile_now(&app, "acme").await;
     assert_eq!(report.offboarded.len(), 1, "{report:?}");
 
     // Months later Alex is hired again: a new Entra account with the same address.
-    let res = emu
-        .control(
-            reqwest::Method::POST,
-            &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users"),
-            Some(json!({"userPrincipalName": "alex@contoso.com", "displayName": "Alex Wilber", "mail": "alex@contoso.com"})),
-        )
-        .await;
-    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
-    let new_oid = res.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let new_oid = emu.add_in_entra("alex@contoso.com", "Alex Wilber").await;
 
     // The old phone was revoked with the old account; a new phone onboards the new account.
     let (status, code, _) = error_code(approve(&app, &old_phone).await).await;
@@ -367,19 +268,77 @@ async fn a_rehire_behind_an_old_address_onboards_as_a_new_user() {
     assert_eq!(records.len(), 2, "{records:?}");
     assert_eq!(
         (
-            records[0].0.as_str(),
-            records[0].1.as_deref(),
-            records[0].2.as_str()
+            records[0].username.as_str(),
+            records[0].entra_oid.as_deref(),
+            records[0].status
         ),
-        ("msp-alex", Some(ALEX), "offboarded"),
+        ("msp-alex", Some(ALEX), UserStatus::Offboarded),
         "the old record stays offboarded"
     );
-    assert_eq!(records[1].1.as_deref(), Some(new_oid.as_str()));
-    assert_eq!(records[1].2, "active");
+    assert_eq!(records[1].entra_oid.as_deref(), Some(new_oid.as_str()));
+    assert_eq!(records[1].status, UserStatus::Active);
     assert_ne!(
-        records[1].0, "msp-alex",
+        records[1].username, "msp-alex",
         "its own username by the collision rule"
     );
+}
+
+/// How many times the audit log says someone onboarded.
+async fn onboardings(app: &TestApp) -> usize {
+    app.audit_actions()
+        .await
+        .iter()
+        .filter(|a| *a == "user.onboarded")
+        .count()
+}
+
+/// A newcomer's phone and tablet, and a double tap on each, approve their very first sign-ins
+/// at the same moment. Every approval signs in; Gatehouse holds one record and one onboarding
+/// for them, never a refusal saying their own address "moved".
+#[tokio::test]
+async fn simultaneous_first_approvals_make_one_record_and_refuse_none() {
+    let (app, _emu) = entra_tenant().await;
+    let phones = [
+        app.phone_with_email("megan@contoso.com").await,
+        app.phone_with_email("megan@contoso.com").await,
+    ];
+    let answers = futures::future::join_all((0..8).map(|i| approve(&app, &phones[i % 2]))).await;
+    let mut refused = Vec::new();
+    for a in answers {
+        if a.status() != 200 {
+            refused.push(error_code(a).await);
+        }
+    }
+    assert!(refused.is_empty(), "refused: {refused:?}");
+    let records = users_with_email(&app, "megan@contoso.com").await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(onboardings(&app).await, 1);
+}
+
+/// The same for a technician who comes back: offboarded, restored in Entra, and approving
+/// on several browsers at once. One record comes back, once.
+#[tokio::test]
+async fn simultaneous_approvals_of_a_returning_technician_revive_one_record_once() {
+    let (app, emu) = entra_tenant().await;
+    app.onboard("acme", "alex@contoso.com").await;
+    emu.remove_in_entra(ALEX).await;
+    let report = reconcile_now(&app, "acme").await;
+    assert_eq!(report.offboarded.len(), 1, "{report:?}");
+    emu.restore_in_entra(ALEX).await;
+
+    let phone = app.phone_with_email("alex@contoso.com").await;
+    let answers = futures::future::join_all((0..6).map(|_| approve(&app, &phone))).await;
+    let mut refused = Vec::new();
+    for a in answers {
+        if a.status() != 200 {
+            refused.push(error_code(a).await);
+        }
+    }
+    assert!(refused.is_empty(), "refused: {refused:?}");
+    let records = users_with_email(&app, "alex@contoso.com").await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].status, UserStatus::Active);
+    assert_eq!(onboardings(&app).await, 2, "the first time and the return");
 }
 
 /// App-only tokens last an hour or more at Microsoft: sign-ins share one instead of asking

@@ -207,6 +207,77 @@ impl TestApp {
         phone
     }
 
+    /// A technician's first scan on `slug`: a phone with `email` verified approves a browser's
+    /// login page, which lands signed in. What onboarding does is the product's own (Entra
+    /// lookup, JIT username, audit); nothing is written around it.
+    pub async fn onboard(&self, slug: &str, email: &str) -> Technician {
+        let phone = self.phone_with_email(email).await;
+        let browser = self.browser(&[slug]);
+        let landed = sign_in(self, &browser, &phone, slug).await;
+        assert_eq!(landed, "/home", "{email} signed in to {slug}");
+        let tenant = self.tenant(slug).await;
+        let email = gatehouse::domain::Email::parse(email).unwrap();
+        let user = gatehouse::users::service::find_by_email(&self.state.db, &tenant.id, &email)
+            .await
+            .unwrap()
+            .expect("the record the sign-in made");
+        Technician {
+            phone,
+            browser,
+            user,
+        }
+    }
+
+    pub async fn tenant(&self, slug: &str) -> gatehouse::tenants::Tenant {
+        gatehouse::tenants::service::find_by_slug(&self.state.db, slug)
+            .await
+            .unwrap()
+            .expect("the tenant exists")
+    }
+
+    /// The newest record of Entra account `oid` in the tenant, as the product reads it.
+    pub async fn user_of(&self, tenant_id: &str, oid: &str) -> User {
+        gatehouse::users::service::find_by_oid(&self.state.db, tenant_id, oid)
+            .await
+            .unwrap()
+            .expect("a record of this Entra account")
+    }
+
+    /// Every record of the tenant, whatever its state, as the product reads them.
+    pub async fn users(&self, slug: &str) -> Vec<User> {
+        let tenant = self.tenant(slug).await;
+        gatehouse::users::store::list(&self.state.db, &tenant.id)
+            .await
+            .unwrap()
+    }
+
+    /// The tenant's audit log as its Audit page shows it, newest first.
+    pub async fn audit(&self, slug: &str) -> Vec<gatehouse::audit::api::AuditEntry> {
+        let tenant = self.tenant(slug).await;
+        gatehouse::audit::service::list(&self.state.db, &tenant.id, 500)
+            .await
+            .unwrap()
+    }
+
+    /// The details of the tenant's newest audit event of `action`.
+    pub async fn last_audit(&self, slug: &str, action: &str) -> String {
+        self.audit(slug)
+            .await
+            .into_iter()
+            .find(|e| e.action == action)
+            .unwrap_or_else(|| panic!("no {action} in the audit log"))
+            .details
+    }
+
+    /// The sessions the Users page lists for a user.
+    pub async fn session_count(&self, slug: &str, user_id: &str) -> usize {
+        let tenant = self.tenant(slug).await;
+        gatehouse::users::service::sessions(&self.state.db, &tenant, user_id)
+            .await
+            .unwrap()
+            .len()
+    }
+
     /// Adds a local technician directly through the service, as an admin would.
     pub async fn add_user(&self, slug: &str, first: &str, email: &str) -> String {
         let tenant = gatehouse::tenants::service::find_by_slug(&self.state.db, slug)
@@ -248,6 +319,16 @@ impl TestApp {
             .collect()
     }
 }
+
+/// Someone onboarded by a real scan: their phone, the browser they signed in with, and the
+/// record the product made for them.
+pub struct Technician {
+    pub phone: Phone,
+    pub browser: Browser,
+    pub user: User,
+}
+
+pub use gatehouse::users::service::User;
 
 pub struct Browser {
     pub client: reqwest::Client,

@@ -4,7 +4,7 @@
 
 mod cli;
 
-pub use gatehouse_emulator::testing::{spawn_emulator, Emu, ALEX, MEGAN};
+pub use gatehouse_emulator::testing::{spawn_emulator, Emu, ALEX, ISAIAH, MEGAN, PATTI};
 
 use crate::helpers::{spawn_app_with, TestApp};
 use gatehouse::domain::UsernamePrefix;
@@ -60,4 +60,25 @@ pub async fn connect_contoso(app: &TestApp, slug: &str) -> String {
         .await
         .unwrap();
     tenant.id
+}
+
+/// A manual reconcile of tenant `slug` with the app's own Entra client, as "Sync now" starts
+/// one; its report.
+pub async fn reconcile_now(app: &TestApp, slug: &str) -> gatehouse::reconciler::RunReport {
+    let tenant = app.tenant(slug).await;
+    let entra = app
+        .state
+        .entra
+        .clone()
+        .expect("the Entra app is configured");
+    gatehouse::reconciler::reconcile(
+        &app.state.db,
+        &app.state.bus,
+        &entra,
+        &tenant.id,
+        gatehouse::reconciler::Trigger::Manual,
+        false,
+    )
+    .await
+    .expect("the run was recorded")
 }
