@@ -10,7 +10,7 @@ pub mod apply;
 #[cfg(feature = "ssr")]
 mod held;
 #[cfg(feature = "ssr")]
-mod lease;
+pub mod lease;
 pub mod page;
 #[cfg(feature = "ssr")]
 pub mod plan;
@@ -28,4 +28,4 @@ pub use held::{approve, reject, Approved, DecideError};
 #[cfg(feature = "ssr")]
 pub use run::{reconcile, Outcome, RunReport, Trigger};
 #[cfg(feature = "ssr")]
-pub use service::record_request;
+pub use service::{record_request, view};

@@ -331,6 +331,8 @@ pub async fn create(
         created_at: at,
         onboarded_at: None,
         last_login_at: None,
+        offboarded_at: None,
+        offboard_reason: None,
     };
     users::insert(&mut tx, &admin)
         .await

@@ -86,8 +86,9 @@ pub async fn save_source(
     prefix: String,
 ) -> Result<String, AppError> {
     let ctx = crate::server::context::admin().await?;
-    let saved = super::service::save(
+    super::service::save(
         &ctx.state.db,
+        &ctx.state.bus,
         &ctx.tenant,
         &ctx.user,
         &source,
@@ -98,14 +99,7 @@ pub async fn save_source(
     .map_err(|e| match e {
         super::service::SourceError::Unexpected(e) => e.into(),
         other => AppError::Invalid(other.to_string()),
-    })?;
-    ctx.state
-        .bus
-        .publish(crate::server::bus::Event::TenantChanged {
-            tenant_id: ctx.tenant.id.clone(),
-        })
-        .await;
-    Ok(saved)
+    })
 }
 
 /// The reconciler's schedule and deletion threshold for this tenant.

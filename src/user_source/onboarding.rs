@@ -230,6 +230,8 @@ async fn onboard(
                 created_at: at,
                 onboarded_at: Some(at),
                 last_login_at: None,
+                offboarded_at: None,
+                offboard_reason: None,
             };
             match users::insert(&mut tx, &user).await {
                 Err(e) if is_unique_violation(&e) => {
@@ -344,6 +346,8 @@ mod tests {
             created_at: 0,
             onboarded_at: None,
             last_login_at: None,
+            offboarded_at: None,
+            offboard_reason: None,
         }
     }
 

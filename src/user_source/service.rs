@@ -5,6 +5,7 @@
 use crate::audit;
 use crate::domain::{UserSource, UsernamePrefix};
 use crate::entra::{EntraClient, EntraError};
+use crate::server::bus::{Bus, Event};
 use crate::server::db::Db;
 use crate::server::util::{now, random_id};
 use crate::tenants::service as tenants;
@@ -359,9 +360,11 @@ pub async fn onboarded_count(db: &Db, tenant_id: &str) -> anyhow::Result<i64> {
     crate::users::store::count_onboarded(db, tenant_id).await
 }
 
-/// Save: the user source, and for Entra ID the domain and the JIT prefix.
+/// Save: the user source, and for Entra ID the domain and the JIT prefix. Every replica
+/// hears the change (`TenantChanged`) once it is committed.
 pub async fn save(
     db: &Db,
+    bus: &Bus,
     tenant: &Tenant,
     admin: &User,
     source: &str,
@@ -379,6 +382,9 @@ pub async fn save(
             "The user source can change only while at most one user is onboarded; {onboarded} users have signed in here."
         )));
     }
+    let changed = Event::TenantChanged {
+        tenant_id: tenant.id.clone(),
+    };
     match source {
         UserSource::Local => {
             let prefix = UsernamePrefix::parse(prefix, true)
@@ -394,7 +400,7 @@ pub async fn save(
                 &format!("prefix \"{}\"", prefix.as_str()),
             )
             .await?;
-            tx.commit().await?;
+            bus.commit_and_publish(tx, changed).await?;
             Ok("Saved: users come from Gatehouse's own directory.".into())
         }
         UserSource::AzureAd => {
@@ -441,7 +447,7 @@ pub async fn save(
                 ),
             )
             .await?;
-            tx.commit().await?;
+            bus.commit_and_publish(tx, changed).await?;
             Ok(format!(
                 "Saved: users of {domain} in {} onboard by scanning the QR code.",
                 auth.org_name

@@ -15,6 +15,8 @@ pub struct UserRow {
     pub status: UserStatus,
     pub created: String,
     pub last_login: Option<String>,
+    /// "when — why" for an offboarded user.
+    pub offboarded: Option<String>,
 }
 
 /// One signed-in session of a user.

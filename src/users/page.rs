@@ -154,7 +154,10 @@ fn UserLine(
             <td>{u.email.clone()}</td>
             <td class="mono">{u.username.clone()}</td>
             <td>{u.role.as_str()}</td>
-            <td><span class=format!("status {}", u.status)>{u.status.as_str()}</span></td>
+            <td>
+                <span class=format!("status {}", u.status)>{u.status.as_str()}</span>
+                {u.offboarded.clone().map(|why| view! { <div class="muted small offboarded-why">{why}</div> })}
+            </td>
             <td>{u.last_login.clone().unwrap_or_else(|| "never".into())}</td>
             <td class="actions">{actions}</td>
         </tr>

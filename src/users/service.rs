@@ -70,6 +70,13 @@ fn to_row(u: User) -> UserRow {
         status: u.status,
         created: format_time(u.created_at),
         last_login: u.last_login_at.map(format_time),
+        offboarded: (u.status == UserStatus::Offboarded).then(|| {
+            format!(
+                "{} — {}",
+                u.offboarded_at.map(format_time).unwrap_or_default(),
+                u.offboard_reason.unwrap_or_default()
+            )
+        }),
     }
 }
 
@@ -150,6 +157,8 @@ pub async fn add(
         created_at: now(),
         onboarded_at: None,
         last_login_at: None,
+        offboarded_at: None,
+        offboard_reason: None,
     };
     let mut tx = db.pool.begin().await?;
     let res = store::insert(&mut tx, &user).await;

@@ -24,12 +24,17 @@ pub struct User {
     pub created_at: i64,
     pub onboarded_at: Option<i64>,
     pub last_login_at: Option<i64>,
+    /// When and why the reconciler offboarded the user (cleared when they come back).
+    pub offboarded_at: Option<i64>,
+    pub offboard_reason: Option<String>,
 }
 
 const COLUMNS: &str = "id, tenant_id, email, first_name, last_name, username, role, \
-    source, status, entra_oid, created_at, onboarded_at, last_login_at";
+    source, status, entra_oid, created_at, onboarded_at, last_login_at, offboarded_at, \
+    offboard_reason";
 const COLUMNS_U: &str = "u.id, u.tenant_id, u.email, u.first_name, u.last_name, \
-    u.username, u.role, u.source, u.status, u.entra_oid, u.created_at, u.onboarded_at, u.last_login_at";
+    u.username, u.role, u.source, u.status, u.entra_oid, u.created_at, u.onboarded_at, u.last_login_at, \
+    u.offboarded_at, u.offboard_reason";
 
 impl User {
     pub fn display_name(&self) -> String {

@@ -222,6 +222,7 @@ impl TestApp {
             .unwrap()
             .expect("the record the sign-in made");
         Technician {
+            slug: slug.to_string(),
             phone,
             browser,
             user,
@@ -323,12 +324,25 @@ impl TestApp {
 /// Someone onboarded by a real scan: their phone, the browser they signed in with, and the
 /// record the product made for them.
 pub struct Technician {
+    pub slug: String,
     pub phone: Phone,
     pub browser: Browser,
     pub user: User,
 }
 
 pub use gatehouse::users::service::User;
+
+impl Technician {
+    /// The technician's phone approving a fresh login page of their tenant, in a browser
+    /// of its own.
+    pub async fn approve_a_new_sign_in(&self, app: &TestApp) -> reqwest::Response {
+        let browser = app.browser(&[&self.slug]);
+        let page = browser.login_page(&self.slug).await;
+        self.phone
+            .approve(app, &self.slug, &page.challenge, page.match_number)
+            .await
+    }
+}
 
 pub struct Browser {
     pub client: reqwest::Client,

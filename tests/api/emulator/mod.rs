@@ -31,7 +31,7 @@ pub async fn spawn_app_with_entra() -> (TestApp, Emu) {
 }
 
 /// Connects tenant `slug` to Contoso the way saving the User source page does (domain
-/// contoso.com, prefix `msp-`), and books its scheduled reconcile a day out: tests start every
+/// contoso.com, prefix `msp-`; every replica hears of it), and books its scheduled reconcile a day out: tests start every
 /// run themselves. Returns the tenant's id.
 pub async fn connect_contoso(app: &TestApp, slug: &str) -> String {
     let db = &app.state.db;
@@ -55,7 +55,10 @@ pub async fn connect_contoso(app: &TestApp, slug: &str) -> String {
     )
     .await
     .unwrap();
-    tx.commit().await.unwrap();
+    let changed = gatehouse::server::bus::Event::TenantChanged {
+        tenant_id: tenant.id.clone(),
+    };
+    app.state.bus.commit_and_publish(tx, changed).await.unwrap();
     tenants::book_reconcile(db, &tenant.id, crate::helpers::now() + 86_400)
         .await
         .unwrap();
