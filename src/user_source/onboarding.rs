@@ -201,38 +201,27 @@ async fn onboard(
     record: Record,
 ) -> anyhow::Result<User> {
     let at = now();
+    // Everything read goes before the transaction: a transaction holding its connection
+    // while it waits for another from the pool deadlocks once as many sign-ins as the pool
+    // has connections arrive together.
+    let new_user = match &record {
+        Record::SignIn(user) => return Ok(user.clone()),
+        Record::Revive(_) => None,
+        Record::New => {
+            let username = free_username(db, tenant, email).await?;
+            Some(new_record(tenant, email, entra_user, &username, at))
+        }
+    };
     let mut tx = db.pool.begin().await?;
-    let user_id = match record {
-        Record::SignIn(user) => return Ok(user),
-        Record::Revive(user) => {
+    let user_id = match (record, new_user) {
+        (Record::Revive(user), _) => {
             if !users::onboard_from_entra(&mut tx, &user.id, &entra_user.id, at).await? {
                 drop(tx);
                 return active_twin(db, tenant, entra_user).await;
             }
             user.id
         }
-        Record::New => {
-            let username: JitUsername = free_username(db, tenant, email).await?;
-            let user = User {
-                id: random_id(16),
-                tenant_id: tenant.id.clone(),
-                email: email.to_string(),
-                first_name: entra_user.given_name.clone().unwrap_or_default(),
-                last_name: entra_user
-                    .surname
-                    .clone()
-                    .unwrap_or_else(|| entra_user.display_name.clone().unwrap_or_default()),
-                username: username.to_string(),
-                role: Role::Technician,
-                source: UserSource::AzureAd,
-                status: UserStatus::Active,
-                entra_oid: Some(entra_user.id.clone()),
-                created_at: at,
-                onboarded_at: Some(at),
-                last_login_at: None,
-                offboarded_at: None,
-                offboard_reason: None,
-            };
+        (_, Some(user)) => {
             match users::insert(&mut tx, &user).await {
                 Err(e) if is_unique_violation(&e) => {
                     drop(tx);
@@ -242,6 +231,7 @@ async fn onboard(
             }
             user.id
         }
+        (record, None) => anyhow::bail!("nothing to write for {record:?}"),
     };
     let user = users::get(&mut tx, &user_id).await?;
     audit::record(
@@ -255,6 +245,36 @@ async fn onboard(
     .await?;
     tx.commit().await?;
     Ok(user)
+}
+
+/// A new technician's record, as Entra names them.
+fn new_record(
+    tenant: &Tenant,
+    email: &Email,
+    entra_user: &DirectoryUser,
+    username: &JitUsername,
+    at: i64,
+) -> User {
+    User {
+        id: random_id(16),
+        tenant_id: tenant.id.clone(),
+        email: email.to_string(),
+        first_name: entra_user.given_name.clone().unwrap_or_default(),
+        last_name: entra_user
+            .surname
+            .clone()
+            .unwrap_or_else(|| entra_user.display_name.clone().unwrap_or_default()),
+        username: username.to_string(),
+        role: Role::Technician,
+        source: UserSource::AzureAd,
+        status: UserStatus::Active,
+        entra_oid: Some(entra_user.id.clone()),
+        created_at: at,
+        onboarded_at: Some(at),
+        last_login_at: None,
+        offboarded_at: None,
+        offboard_reason: None,
+    }
 }
 
 /// The record another approval of the same account made active a moment ago.

@@ -164,7 +164,9 @@ pub async fn add(
     let res = store::insert(&mut tx, &user).await;
     match res {
         Err(e) if is_unique_violation(&e) => {
-            // The email was checked above; a race or a taken username ends here.
+            // The email was checked above; a race or a taken username ends here. The
+            // transaction's connection goes back before the lookup takes another.
+            drop(tx);
             return Err(if find_by_email(db, &tenant.id, &email).await?.is_some() {
                 UserError::EmailTaken(user.email)
             } else {

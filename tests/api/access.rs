@@ -272,11 +272,7 @@ async fn a_refused_sign_in_tells_the_browser_nothing_about_the_phone() {
             .all(|(r,)| !r.clone().unwrap_or_default().contains("private.person")),
         "nothing the browser's page or push can read names the phone's owner"
     );
-    let (detail,): (String,) =
-        sqlx::query_as("SELECT details FROM audit_events WHERE action = 'login.denied'")
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
+    let detail = app.last_audit("acme", "login.denied").await;
     assert!(
         detail.contains("private.person@example.org"),
         "the audit log has the detail"

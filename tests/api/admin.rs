@@ -26,13 +26,9 @@ pub(crate) async fn call(browser: &Browser, path: &str, form: &[(&str, &str)]) -
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
+/// The id of `acme`'s user holding `email`.
 pub(crate) async fn user_id(app: &TestApp, email: &str) -> String {
-    let (id,): (String,) = sqlx::query_as("SELECT id FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
-    id
+    app.user("acme", email).await.id
 }
 
 #[tokio::test]
@@ -121,10 +117,7 @@ async fn an_admin_invites_users_with_jit_names() {
 async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
     let app = spawn_app().await;
     let admin = admin_browser(&app).await;
-    let before: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+    let before = app.users("acme").await;
     let cases: &[(&[(&str, &str)], &str)] = &[
         (
             &[
@@ -180,11 +173,7 @@ async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
         );
         assert!(body.contains(expected), "{form:?}: {body}");
     }
-    let after: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(before, after);
+    assert_eq!(before, app.users("acme").await);
 }
 
 #[tokio::test]
@@ -242,12 +231,11 @@ async fn disabling_a_user_signs_them_out_everywhere() {
     )
     .await;
     assert_eq!(s, 200, "{body}");
-    let left: Option<(String,)> =
-        sqlx::query_as("SELECT id FROM users WHERE email = 'alex@acme.com'")
-            .fetch_optional(&app.state.db.pool)
-            .await
-            .unwrap();
-    assert!(left.is_none());
+    assert!(app
+        .users("acme")
+        .await
+        .iter()
+        .all(|u| u.email != "alex@acme.com"));
     let actions = app.audit_actions().await;
     for a in [
         "user.invited",

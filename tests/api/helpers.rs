@@ -270,6 +270,54 @@ impl TestApp {
             .details
     }
 
+    /// The tenant's admin does `action` to the user holding `email`, as on the Users page.
+    pub async fn admin_does(
+        &self,
+        slug: &str,
+        action: gatehouse::users::service::Action,
+        email: &str,
+    ) {
+        let tenant = self.tenant(slug).await;
+        let users = self.users(slug).await;
+        let admin = users
+            .iter()
+            .find(|u| u.role == gatehouse::domain::Role::Admin)
+            .expect("the tenant has an admin");
+        let user = users
+            .iter()
+            .find(|u| u.email == email)
+            .unwrap_or_else(|| panic!("{email} is a user of {slug}"));
+        gatehouse::users::service::act(
+            &self.state.db,
+            &self.state.bus,
+            &tenant,
+            admin,
+            &user.id,
+            action,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{action:?} {email}: {e}"));
+    }
+
+    /// What the tenant's last call to Microsoft said about the connection.
+    pub async fn entra_health(&self, tenant_id: &str) -> Option<gatehouse::domain::EntraHealth> {
+        gatehouse::tenants::service::connection(&self.state.db, tenant_id)
+            .await
+            .unwrap()
+            .entra_health
+            .map(|h| h.parse().expect("a known health state"))
+    }
+
+    /// The tenant's live record holding `email`.
+    pub async fn user(&self, slug: &str, email: &str) -> User {
+        let tenant = self.tenant(slug).await;
+        let email = gatehouse::domain::Email::parse(email).expect("a valid address");
+        gatehouse::users::service::find_by_email(&self.state.db, &tenant.id, &email)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{email} is a user of {slug}"))
+    }
+
     /// The sessions the Users page lists for a user.
     pub async fn session_count(&self, slug: &str, user_id: &str) -> usize {
         let tenant = self.tenant(slug).await;

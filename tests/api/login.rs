@@ -1,7 +1,19 @@
 use crate::helpers::*;
 use futures::StreamExt;
+use gatehouse::domain::UserStatus;
 use gatehouse::login::view::countdown_text;
 use gatehouse::server::startup::Application;
+use gatehouse::users::service::Action;
+
+/// Changes a user's status in the store and nothing else.
+async fn set_status(app: &TestApp, email: &str, status: UserStatus) {
+    sqlx::query("UPDATE users SET status = $1 WHERE email = $2")
+        .bind(status.as_str())
+        .bind(email)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+}
 
 /// The app with tenant `acme`, its technician Alex (invited), and Alex's phone with the
 /// email verified.
@@ -136,14 +148,19 @@ async fn another_browser_cannot_use_the_approval() {
 async fn an_approval_cannot_be_replayed() {
     let (app, phone) = acme_with_alex().await;
     let browser = app.browser(&["acme"]);
-    let landed = sign_in(&app, &browser, &phone, "acme").await;
-    assert_eq!(landed, "/home");
-    let challenge: (String,) =
-        sqlx::query_as("SELECT id FROM login_challenges WHERE status = 'consumed'")
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
-    let (s, code, _) = error_code(phone.approve(&app, "acme", &challenge.0, 10).await).await;
+    let page = browser.login_page("acme").await;
+    let res = phone
+        .approve(&app, "acme", &page.challenge, page.match_number)
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(browser.get("acme", "/").await.status(), 303, "signed in");
+    // The same signed approval, sent again after the browser used it.
+    let (s, code, _) = error_code(
+        phone
+            .approve(&app, "acme", &page.challenge, page.match_number)
+            .await,
+    )
+    .await;
     assert_eq!((s, code.as_str()), (409, "challenge_used"));
 }
 
@@ -394,10 +411,8 @@ async fn a_disabled_user_cannot_sign_in() {
     app.create_tenant("acme", "Acme MSP", "admin@acme.com")
         .await;
     app.add_user("acme", "Alex", "alex@acme.com").await;
-    sqlx::query("UPDATE users SET status = 'disabled' WHERE email = 'alex@acme.com'")
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
+    app.admin_does("acme", Action::Disable, "alex@acme.com")
+        .await;
     let phone = app.phone_with_email("alex@acme.com").await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
@@ -416,6 +431,32 @@ async fn a_disabled_user_cannot_sign_in() {
     );
 }
 
+/// The same through the Users page: the admin's Disable revokes the approval the browser
+/// has not collected yet, with everything else Alex had.
+#[tokio::test]
+async fn an_approval_waiting_for_its_browser_ends_when_an_admin_disables_the_user() {
+    let (app, phone) = acme_with_alex().await;
+    let browser = app.browser(&["acme"]);
+    let page = browser.login_page("acme").await;
+    let res = phone
+        .approve(&app, "acme", &page.challenge, page.match_number)
+        .await;
+    assert_eq!(res.status(), 200);
+    app.admin_does("acme", Action::Disable, "alex@acme.com")
+        .await;
+    let res = browser.get("acme", "/").await;
+    let landed = res
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string());
+    assert_ne!(landed.as_deref(), Some("/home"), "not signed in");
+    let next = browser.login_page("acme").await;
+    assert_ne!(next.challenge, page.challenge, "the approved code is gone");
+    assert_eq!(browser.get("acme", "/home").await.status(), 303);
+    let alex = app.user("acme", "alex@acme.com").await;
+    assert_eq!(app.session_count("acme", &alex.id).await, 0);
+}
+
 #[tokio::test]
 async fn a_user_disabled_after_approving_is_not_signed_in_and_the_approval_is_spent() {
     let (app, phone) = acme_with_alex().await;
@@ -425,11 +466,10 @@ async fn a_user_disabled_after_approving_is_not_signed_in_and_the_approval_is_sp
         .approve(&app, "acme", &page.challenge, page.match_number)
         .await;
     assert_eq!(res.status(), 200);
-    // An admin disables Alex before the browser comes back for its session.
-    sqlx::query("UPDATE users SET status = 'disabled' WHERE email = 'alex@acme.com'")
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
+    // Alex is disabled before the browser comes back for its session, in a way that leaves
+    // the approval standing (written past the product's own revocation, which would cancel
+    // it): the browser's return must check the account again, not trust the approval.
+    set_status(&app, "alex@acme.com", UserStatus::Disabled).await;
 
     let res = browser.get("acme", "/").await;
     assert_eq!(res.status(), 303);
@@ -460,10 +500,7 @@ async fn a_user_disabled_after_approving_is_not_signed_in_and_the_approval_is_sp
         "{actions:?}"
     );
     // Re-enabling Alex does not revive the spent approval.
-    sqlx::query("UPDATE users SET status = 'active' WHERE email = 'alex@acme.com'")
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
+    set_status(&app, "alex@acme.com", UserStatus::Active).await;
     assert_eq!(browser.get("acme", "/").await.status(), 200);
 }
 
@@ -542,11 +579,8 @@ async fn signing_out_ends_the_session() {
         303,
         "signed out"
     );
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM user_sessions")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(n, 0);
+    let alex = app.user("acme", "alex@acme.com").await;
+    assert_eq!(app.session_count("acme", &alex.id).await, 0);
 }
 
 #[tokio::test]

@@ -337,13 +337,9 @@ async fn lost_consent_fails_the_run_and_asks_for_reauthorization() {
     let r = w.run().await;
     assert_eq!(r.outcome, Outcome::Failed);
     w.active_everyone(&[ALEX]).await;
-    let health = gatehouse::tenants::service::connection(&w.app.state.db, &w.tenant_id)
-        .await
-        .unwrap()
-        .entra_health;
     assert_eq!(
-        health.as_deref(),
-        Some(gatehouse::domain::EntraHealth::ConsentRevoked.as_str())
+        w.app.entra_health(&w.tenant_id).await,
+        Some(gatehouse::domain::EntraHealth::ConsentRevoked)
     );
     // The Reconciliation page says what is wrong and who must act.
     let page = w

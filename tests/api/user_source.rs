@@ -3,10 +3,20 @@
 
 use crate::emulator::{entra_config, spawn_emulator, Emu, MEGAN};
 use crate::helpers::*;
+use gatehouse::domain::{EntraHealth, UserSource};
 use gatehouse::server::config::EntraConfig;
 use gatehouse_emulator::CONTOSO_TENANT_ID;
 use serde_json::json;
 use std::collections::HashMap;
+
+/// Whether an authorization of Gatehouse in an Entra tenant is on record for `acme`.
+async fn authorized(s: &Setup) -> bool {
+    let tenant = s.app.tenant("acme").await;
+    gatehouse::user_source::service::authorization(&s.app.state.db, &tenant.id)
+        .await
+        .unwrap()
+        .is_some()
+}
 
 struct Setup {
     app: TestApp,
@@ -176,15 +186,11 @@ async fn an_admin_connects_contoso_and_saves_domain_and_prefix() {
 
     let (status, body) = save(&s, "azuread", "contoso.com", "msp-").await;
     assert_eq!(status, 200, "{body}");
-    let (source, tid, domain, prefix): (String, Option<String>, Option<String>, String) =
-        sqlx::query_as("SELECT user_source, entra_tenant_id, entra_domain, jit_prefix FROM tenants WHERE slug = 'acme'")
-            .fetch_one(&s.app.state.db.pool)
-            .await
-            .unwrap();
-    assert_eq!(source, "azuread");
-    assert_eq!(tid.as_deref(), Some(CONTOSO_TENANT_ID));
-    assert_eq!(domain.as_deref(), Some("contoso.com"));
-    assert_eq!(prefix, "msp-");
+    let acme = s.app.tenant("acme").await;
+    assert_eq!(acme.user_source, UserSource::AzureAd);
+    assert_eq!(acme.entra_tenant_id.as_deref(), Some(CONTOSO_TENANT_ID));
+    assert_eq!(acme.entra_domain.as_deref(), Some("contoso.com"));
+    assert_eq!(acme.jit_prefix, "msp-");
     let page = s
         .admin
         .get("acme", "/adminportal/user-source")
@@ -217,20 +223,17 @@ async fn save_refuses_an_unverified_domain_a_bad_prefix_and_more_than_one_onboar
         assert_ne!(status, 200, "{domain} {prefix}");
         assert!(body.contains(words), "{domain} {prefix}: {body}");
     }
+    // Bo signs in: two users (the admin and Bo) have onboarded.
     s.app.add_user("acme", "Bo", "bo@acme.com").await;
-    sqlx::query("UPDATE users SET onboarded_at = 1 WHERE email = 'bo@acme.com'")
-        .execute(&s.app.state.db.pool)
-        .await
-        .unwrap();
+    s.app.onboard("acme", "bo@acme.com").await;
     let (status, body) = save(&s, "azuread", "contoso.com", "msp-").await;
     assert_ne!(status, 200);
     assert!(body.contains("at most one user is onboarded"), "{body}");
-    let (source,): (String,) =
-        sqlx::query_as("SELECT user_source FROM tenants WHERE slug = 'acme'")
-            .fetch_one(&s.app.state.db.pool)
-            .await
-            .unwrap();
-    assert_eq!(source, "local", "nothing changed");
+    assert_eq!(
+        s.app.tenant("acme").await.user_source,
+        UserSource::Local,
+        "nothing changed"
+    );
 }
 
 #[tokio::test]
@@ -252,11 +255,7 @@ async fn refused_consent_and_forged_callbacks_connect_nothing() {
         q["error"].contains("does not belong to an authorization you started"),
         "{q:?}"
     );
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM entra_authorizations")
-        .fetch_one(&s.app.state.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(n, 0);
+    assert!(!authorized(&s).await);
 }
 
 #[tokio::test]
@@ -300,11 +299,7 @@ async fn a_consent_answer_naming_another_tenant_is_refused() {
     let res = s.admin.get("acme", &forged).await;
     let (_, q) = location_query(&res);
     assert!(q["error"].contains("another Entra tenant"), "{q:?}");
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM entra_authorizations")
-        .fetch_one(&s.app.state.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(n, 0, "nothing connected");
+    assert!(!authorized(&s).await, "nothing connected");
 }
 
 /// Microsoft applies an admin consent `secs` after it is given (the emulator's setting).
@@ -440,11 +435,7 @@ async fn a_consent_microsoft_never_applies_gives_up_after_two_minutes_with_micro
         .audit_actions()
         .await
         .contains(&"user_source.consent_failed".to_string()));
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM entra_authorizations")
-        .fetch_one(&s.app.state.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(n, 0, "nothing connected");
+    assert!(!authorized(&s).await, "nothing connected");
     let (status, body) = save(&s, "azuread", "contoso.com", "msp-").await;
     assert_ne!(
         status, 200,
@@ -458,10 +449,7 @@ async fn reconcile_with(
     s: &Setup,
     client: &gatehouse::entra::EntraClient,
 ) -> (gatehouse::reconciler::RunReport, String) {
-    let (tenant_id,): (String,) = sqlx::query_as("SELECT id FROM tenants WHERE slug = 'acme'")
-        .fetch_one(&s.app.state.db.pool)
-        .await
-        .unwrap();
+    let tenant_id = s.app.tenant("acme").await.id;
     let r = gatehouse::reconciler::reconcile(
         &s.app.state.db,
         &s.app.state.bus,
@@ -525,17 +513,23 @@ async fn a_certificate_only_configuration_connects_and_reconciles() {
     let (status, body) =
         crate::admin::call(&s.admin, "reconcile/sync", &[("dry_run", "true")]).await;
     assert_eq!(status, 200, "{body}");
-    let asked: Vec<(String, String)> = sqlx::query_as(
-        "SELECT actor, action FROM audit_events WHERE action LIKE 'reconcile.%' ORDER BY id",
-    )
-    .fetch_all(&s.app.state.db.pool)
-    .await
-    .unwrap();
-    let (admin,): (String,) =
-        sqlx::query_as("SELECT username FROM users WHERE email = 'admin@acme.com'")
-            .fetch_one(&s.app.state.db.pool)
-            .await
-            .unwrap();
+    let asked: Vec<(String, String)> = s
+        .app
+        .audit("acme")
+        .await
+        .into_iter()
+        .rev()
+        .filter(|e| e.action.starts_with("reconcile."))
+        .map(|e| (e.actor, e.action))
+        .collect();
+    let admin = s
+        .app
+        .users("acme")
+        .await
+        .into_iter()
+        .find(|u| u.email == "admin@acme.com")
+        .expect("the admin")
+        .username;
     assert_eq!(
         asked,
         [
@@ -599,11 +593,8 @@ async fn an_expired_client_secret_is_reported_as_gatehouses_own_credentials() {
     );
     let (r, tenant_id) = reconcile_with(&s, &fresh).await;
     assert_eq!(r.outcome, gatehouse::reconciler::Outcome::Failed);
-    let (health,): (Option<String>,) =
-        sqlx::query_as("SELECT entra_health FROM tenants WHERE id = $1")
-            .bind(&tenant_id)
-            .fetch_one(&s.app.state.db.pool)
-            .await
-            .unwrap();
-    assert_eq!(health.as_deref(), Some("app_credentials"));
+    assert_eq!(
+        s.app.entra_health(&tenant_id).await,
+        Some(EntraHealth::AppCredentials)
+    );
 }
