@@ -4,15 +4,23 @@
 //!    run without changes. Graph requests, wall time, peak RSS of this whole process
 //!    (emulator, Gatehouse and the client together).
 //!
+//! Set up with the API tests' own harness (tests/api/helpers.rs, tests/api/emulator).
+//!
 //! Run: `cargo bench --features ssr --bench entra`
 
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/api/emulator/mod.rs"]
+mod emulator;
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/api/helpers.rs"]
+mod helpers;
+
+use emulator::{connect_contoso, entra_config, spawn_emulator, Emu};
+use gatehouse::domain::{Role, UserSource, UserStatus};
 use gatehouse::entra::EntraClient;
 use gatehouse::reconciler::{self, Trigger};
-use gatehouse::server::config::Config;
-use gatehouse::server::startup::Application;
-use gatehouse_emulator::{Emulator, Seed, CONTOSO_TENANT_ID};
-use secrecy::ExposeSecret;
-use serde_json::{json, Value};
+use gatehouse::users::store::User;
+use serde_json::json;
 use std::time::Instant;
 
 const USERS: usize = 100_000;
@@ -38,43 +46,24 @@ fn status_mb(field: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-struct Graph {
-    http: reqwest::Client,
-    token: String,
-}
-
-impl Graph {
-    async fn get(&self, url: &str) -> Value {
-        self.http
-            .get(url)
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// Follows a delta chain: (entries, pages, deltaLink).
-    async fn walk(&self, start: &str) -> (usize, usize, String) {
-        let (mut items, mut pages, mut url) = (0usize, 0usize, start.to_string());
-        loop {
-            let body = self.get(&url).await;
-            pages += 1;
-            items += body["value"].as_array().map(Vec::len).unwrap_or(0);
-            match body["@odata.nextLink"].as_str() {
-                Some(next) => url = next.to_string(),
-                None => {
-                    return (
-                        items,
-                        pages,
-                        body["@odata.deltaLink"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string(),
-                    )
-                }
+/// Follows a delta chain: (entries, pages, deltaLink).
+async fn walk(emu: &Emu, token: &str, start: &str) -> (usize, usize, String) {
+    let (mut items, mut pages, mut url) = (0usize, 0usize, start.to_string());
+    loop {
+        let (_, _, body) = emu.graph(token, &url).await;
+        pages += 1;
+        items += body["value"].as_array().map(Vec::len).unwrap_or(0);
+        match body["@odata.nextLink"].as_str() {
+            Some(next) => url = next.to_string(),
+            None => {
+                return (
+                    items,
+                    pages,
+                    body["@odata.deltaLink"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
             }
         }
     }
@@ -82,57 +71,16 @@ impl Graph {
 
 #[tokio::main]
 async fn main() {
-    let emulator = Emulator::with_control_token(Seed::contoso(), "bench".into()).unwrap();
-    let addr = emulator
-        .spawn("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let base = format!("http://{addr}");
-    let app = emulator.demo_app().unwrap();
-    let http = reqwest::Client::new();
-    let control = |method: reqwest::Method, path: &str| {
-        http.request(method, format!("{base}{path}"))
-            .bearer_auth("bench")
-    };
-    let consent = format!(
-        "/_emulator/directories/{CONTOSO_TENANT_ID}/consents/{}",
-        app.client_id
-    );
-    assert!(control(reqwest::Method::PUT, &consent)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .is_success());
-    let token: Value = http
-        .post(format!("{base}/{CONTOSO_TENANT_ID}/oauth2/v2.0/token"))
-        .form(&[
-            ("client_id", app.client_id.as_str()),
-            ("client_secret", app.secret.expose_secret()),
-            ("scope", "https://graph.microsoft.com/.default"),
-            ("grant_type", "client_credentials"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let graph = Graph {
-        http: http.clone(),
-        token: token["access_token"].as_str().unwrap().to_string(),
-    };
+    let emu = spawn_emulator().await;
+    let token = emu.app_token().await;
 
     let started = Instant::now();
-    let res = control(
+    emu.contoso(
         reqwest::Method::POST,
-        &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/generate"),
+        "/generate",
+        Some(json!({ "count": USERS })),
     )
-    .json(&json!({ "count": USERS }))
-    .send()
-    .await
-    .unwrap();
-    assert!(res.status().is_success());
+    .await;
     println!(
         "emulator: generated {USERS} users in {:.2} s",
         started.elapsed().as_secs_f64()
@@ -140,20 +88,21 @@ async fn main() {
 
     // 1. The emulator's delta walk.
     let started = Instant::now();
-    let (items, pages, link) = graph
-        .walk(&format!(
-            "{base}/v1.0/users/delta?$select=id,accountEnabled,userPrincipalName,mail"
-        ))
-        .await;
+    let (items, pages, link) = walk(
+        &emu,
+        &token,
+        "/v1.0/users/delta?$select=id,accountEnabled,userPrincipalName,mail",
+    )
+    .await;
     println!(
         "emulator: full delta walk, {items} users in {pages} pages, {:.2} s, peak RSS {:.0} MB",
         started.elapsed().as_secs_f64(),
         peak_rss_mb()
     );
     let mut ids = Vec::new();
-    let mut url = Some(format!("{base}/v1.0/users?$top=999&$select=id"));
+    let mut url = Some("/v1.0/users?$top=999&$select=id".to_string());
     while let Some(u) = url {
-        let body = graph.get(&u).await;
+        let (_, _, body) = emu.graph(&token, &u).await;
         ids.extend(
             body["value"]
                 .as_array()
@@ -164,16 +113,10 @@ async fn main() {
         url = body["@odata.nextLink"].as_str().map(String::from);
     }
     for id in ids.iter().step_by(100) {
-        let path = format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{id}/disable");
-        assert!(control(reqwest::Method::POST, &path)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .is_success());
+        emu.disable_in_entra(id).await;
     }
     let started = Instant::now();
-    let (items, pages, _) = graph.walk(&link).await;
+    let (items, pages, _) = walk(&emu, &token, &link).await;
     println!(
         "emulator: delta walk after 1 % changed, {items} users in {pages} pages, {:.3} s",
         started.elapsed().as_secs_f64()
@@ -183,61 +126,60 @@ async fn main() {
     //    (none among the disabled ones, so the first run offboards nobody).
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let gatehouse = Application::build(Config::for_tests(url)).await.unwrap();
-    let db = gatehouse.state().db.clone();
-    gatehouse::tenants::service::create(&db, "acme", "Acme MSP", "admin@acme.com", "bench")
-        .await
-        .unwrap();
-    let tenant = gatehouse::tenants::service::find_by_slug(&db, "acme")
-        .await
-        .unwrap()
-        .unwrap();
-    sqlx::query(
-        "UPDATE tenants SET user_source = 'azuread', entra_tenant_id = $1, entra_domain = 'contoso.com', \
-         deletion_threshold_count = 100000 WHERE id = $2",
-    )
-    .bind(CONTOSO_TENANT_ID)
-    .bind(&tenant.id)
-    .execute(&db.pool)
-    .await
-    .unwrap();
+    let entra = entra_config(&emu);
+    let app = helpers::spawn_app_on(url, move |c| c.entra = entra).await;
+    let db = &app.state.db;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let tenant_id = connect_contoso(&app, "acme").await;
+    // Five thousand first scans would take minutes: the records are written as onboarding
+    // writes them, in one transaction, with no threshold in the way.
     let mut tx = db.pool.begin().await.unwrap();
+    gatehouse::tenants::service::set_reconcile_schedule(&mut tx, &tenant_id, 14_400, 100_000, 100)
+        .await
+        .unwrap();
     for (i, oid) in ids
         .iter()
         .enumerate()
         .filter(|(i, _)| i % 100 != 0)
         .take(ONBOARDED)
     {
-        sqlx::query(
-            "INSERT INTO users (id, tenant_id, email, first_name, last_name, username, role, source, status, entra_oid, created_at, onboarded_at) \
-             VALUES ($1, $2, $3, 'B', 'U', $4, 'technician', 'azuread', 'active', $5, 0, 0)",
-        )
-        .bind(format!("u{i}"))
-        .bind(&tenant.id)
-        .bind(format!("user{i}@contoso.com"))
-        .bind(format!("msp-u{i}"))
-        .bind(oid)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+        let user = User {
+            id: format!("u{i}"),
+            tenant_id: tenant_id.clone(),
+            email: format!("user{i}@contoso.com"),
+            first_name: "B".into(),
+            last_name: "U".into(),
+            username: format!("msp-u{i}"),
+            role: Role::Technician,
+            source: UserSource::AzureAd,
+            status: UserStatus::Active,
+            entra_oid: Some(oid.clone()),
+            created_at: 0,
+            onboarded_at: Some(0),
+            last_login_at: None,
+            offboarded_at: None,
+            offboard_reason: None,
+        };
+        gatehouse::users::store::insert(&mut tx, &user)
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
-    let entra = EntraClient::new(&base, &base, &app.client_id, app.secret.clone());
+    let entra = EntraClient::new(
+        &emu.base,
+        &emu.base,
+        &emu.app.client_id,
+        emu.app.secret.clone(),
+    );
     // Reset the peak (Linux: writing 5 to clear_refs resets VmHWM), so the peak below is the
     // run's own, on top of the emulator and the client already resident.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = current_rss_mb();
     let started = Instant::now();
-    let first = reconciler::reconcile(
-        &db,
-        &gatehouse.state().bus,
-        &entra,
-        &tenant.id,
-        Trigger::Cli,
-        false,
-    )
-    .await
-    .unwrap();
+    let first = reconciler::reconcile(db, &app.state.bus, &entra, &tenant_id, Trigger::Cli, false)
+        .await
+        .unwrap();
     println!(
         "reconciler: first run, {} Graph requests, {} users checked, {} offboarded, {:.2} s; \
          RSS {before:.0} MB before the run (emulator and client), peak {:.0} MB during it: the run adds {:.0} MB",
@@ -249,16 +191,9 @@ async fn main() {
         peak_rss_mb() - before
     );
     let started = Instant::now();
-    let quiet = reconciler::reconcile(
-        &db,
-        &gatehouse.state().bus,
-        &entra,
-        &tenant.id,
-        Trigger::Cli,
-        false,
-    )
-    .await
-    .unwrap();
+    let quiet = reconciler::reconcile(db, &app.state.bus, &entra, &tenant_id, Trigger::Cli, false)
+        .await
+        .unwrap();
     println!(
         "reconciler: no-change run, {} Graph request(s), {:.3} s, outcome {}",
         quiet.graph_requests,

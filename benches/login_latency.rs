@@ -16,18 +16,21 @@
 //!    in-process emulator): one sign-in at a time, with the app-only token cached and with the
 //!    cache emptied before each approval.
 //!
+//! Set up with the API tests' own harness (tests/api/helpers.rs, tests/api/emulator).
+//!
 //! Run: `cargo bench --features ssr --bench login_latency` (append `-- latency`, `-- rps`,
 //! `-- flood` or `-- entra` for one part).
 
-use base64::Engine as _;
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/api/emulator/mod.rs"]
+mod emulator;
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/api/helpers.rs"]
+mod helpers;
+
 use futures::StreamExt;
-use gatehouse::server::config::Config;
-use gatehouse::server::startup::Application;
-use gatehouse::server::state::AppState;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use p256::ecdsa::SigningKey;
-use p256::pkcs8::EncodePrivateKey;
-use serde_json::{json, Value};
+use helpers::{Phone, TestApp};
+use serde_json::json;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -67,65 +70,29 @@ async fn main() {
 const ENTRA_SIGN_INS: usize = 40;
 
 async fn entra_sign_ins(dir: &tempfile::TempDir) {
-    use gatehouse_emulator::{Emulator, Seed, CONTOSO_TENANT_ID};
+    use gatehouse_emulator::CONTOSO_TENANT_ID;
     println!("approve -> signed in for an Entra user, one at a time, {ENTRA_SIGN_INS} per mode (SQLite, emulator in process)");
-    let emulator = Emulator::with_control_token(Seed::contoso(), "bench".into()).unwrap();
-    let emu_addr = emulator
-        .spawn("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let base = format!("http://{emu_addr}");
-    let app = emulator.demo_app().unwrap();
-    emulator
-        .grant_admin_consent(CONTOSO_TENANT_ID, &app.client_id)
-        .unwrap();
-    let mut config = Config::for_tests(format!(
-        "sqlite://{}",
-        dir.path().join("entra.db").display()
-    ));
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.entra = gatehouse::server::config::EntraConfig {
-        client_id: Some(app.client_id.clone()),
-        client_secret: Some(app.secret.clone()),
-        client_certificate: None,
-        authority_url: base.clone(),
-        graph_base_url: base.clone(),
-    };
-    let server = Application::build(config).await.unwrap();
-    let addr: SocketAddr = ([127, 0, 0, 1], server.port()).into();
-    let state = server.state().clone();
-    tokio::spawn(server.run_until_stopped(std::future::pending()));
-    let db = state.db.clone();
-    let tenant =
-        gatehouse::tenants::service::create(&db, "acme", "Acme MSP", "admin@acme.com", "bench")
-            .await
-            .unwrap();
-    let prefix = gatehouse::domain::UsernamePrefix::parse("msp-", false).unwrap();
-    let mut tx = db.pool.begin().await.unwrap();
-    gatehouse::tenants::service::connect_entra(
-        &mut tx,
-        &tenant.id,
-        &gatehouse::tenants::service::EntraConnection {
-            prefix: &prefix,
-            entra_tenant_id: CONTOSO_TENANT_ID,
-            domain: "contoso.com",
-            org_name: "Contoso",
-            by: "bench",
-            at: chrono_now(),
-        },
+    let emu = emulator::spawn_emulator().await;
+    emu.grant_consent().await;
+    let entra = emulator::entra_config(&emu);
+    let app = helpers::spawn_app_on(
+        format!("sqlite://{}", dir.path().join("entra.db").display()),
+        move |c| c.entra = entra,
     )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    let setup = client(addr);
+    .await;
+    let addr = app.addr;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    emulator::connect_contoso(&app, "acme").await;
     let mut phones = Vec::new();
     for email in [
         "alex@contoso.com",
         "megan@contoso.com",
         "isaiah@contoso.com",
     ] {
-        phones.push(enrolled_phone(&setup, addr.port(), &db, email).await);
+        phones.push(app.phone_with_email(email).await);
     }
+    let state = &app.state;
     let entra = state.entra.clone().unwrap();
     // The first sign-ins onboard; the measured ones are returning technicians.
     for phone in &phones {
@@ -185,7 +152,7 @@ async fn one_sign_in_from(addr: SocketAddr, phone: &Phone, network: Option<&str>
         .trim()
         .parse()
         .unwrap();
-    let jws = phone.sign(json!({ "purpose": "approve", "device_id": phone.id, "tenant": "acme", "challenge": challenge, "number": number }));
+    let jws = phone.sign(json!({ "purpose": "approve", "device_id": phone.id(), "tenant": "acme", "challenge": challenge, "number": number }));
     let t0 = Instant::now();
     let res = forwarded(phone_client.post(format!(
         "http://localhost:{port}/api/mobile/v1/challenges/{challenge}/approve"
@@ -236,15 +203,14 @@ async fn latency_parts(dir: &tempfile::TempDir) {
 async fn requests_per_second(dir: &tempfile::TempDir) {
     println!("\nrequests per second, {RPS_CLIENTS} clients, {RPS_SECONDS} s each, security headers and default per-IP rates on");
     let app = start_behind_proxy(format!("sqlite://{}", dir.path().join("rps.db").display())).await;
-    gatehouse::tenants::service::create(&app.1, "acme", "Acme MSP", "admin@acme.com", "bench")
-        .await
-        .unwrap();
-    let pages = &app.2.pages;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let pages = &app.state.pages;
     let from_memory = pages.served_from_memory();
-    let login = rps(app.0, "acme.localhost", "/", Cookies::Kept, Network::Own).await;
+    let login = rps(app.addr, "acme.localhost", "/", Cookies::Kept, Network::Own).await;
     let from_memory = pages.served_from_memory() - from_memory;
     let first_loads = rps(
-        app.0,
+        app.addr,
         "acme.localhost",
         "/",
         Cookies::None,
@@ -261,8 +227,8 @@ async fn requests_per_second(dir: &tempfile::TempDir) {
     .await;
     // The same page's bytes from a bare handler: what sending a page of this size costs
     // here, with no rendering and no database at all.
-    let page = client(app.0)
-        .get(format!("http://acme.localhost:{}/", app.0.port()))
+    let page = client(app.addr)
+        .get(format!("http://acme.localhost:{}/", app.addr.port()))
         .send()
         .await
         .unwrap()
@@ -314,15 +280,15 @@ async fn requests_per_second(dir: &tempfile::TempDir) {
 /// signs in, one sign-in after another; the same sign-ins without the flood for comparison.
 async fn flood(dir: &tempfile::TempDir) {
     println!("\nflood: {RPS_CLIENTS} cookieless clients from one network for {RPS_SECONDS} s, default rates");
-    let (addr, db, state) = start_behind_proxy(format!(
+    let app = start_behind_proxy(format!(
         "sqlite://{}",
         dir.path().join("flood.db").display()
     ))
     .await;
-    gatehouse::tenants::service::create(&db, "acme", "Acme MSP", "admin@acme.com", "bench")
-        .await
-        .unwrap();
-    let phone = enrolled_phone(&client(addr), addr.port(), &db, "admin@acme.com").await;
+    let (addr, db) = (app.addr, &app.state.db);
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let phone = app.phone_with_email("admin@acme.com").await;
     let quiet = sign_ins_for(
         addr,
         &phone,
@@ -330,7 +296,7 @@ async fn flood(dir: &tempfile::TempDir) {
         Duration::from_secs(RPS_SECONDS),
     )
     .await;
-    let codes_before = challenges(&db).await;
+    let codes_before = challenges(db).await;
     let (flood, during) = tokio::join!(
         rps(addr, "acme.localhost", "/", Cookies::None, Network::One),
         sign_ins_for(
@@ -340,8 +306,7 @@ async fn flood(dir: &tempfile::TempDir) {
             Duration::from_secs(RPS_SECONDS)
         ),
     );
-    let codes = challenges(&db).await - codes_before - during.len() as i64;
-    let _ = state;
+    let codes = challenges(db).await - codes_before - during.len() as i64;
     println!(
         "  the flood: {} loads, {} shown, {} held (429); {codes} codes written for it (the limit: {} a minute)",
         flood.total,
@@ -392,8 +357,8 @@ async fn sign_ins_for(
 
 /// A Gatehouse whose per-IP rates no part measuring latency can reach (every request of
 /// the bench comes from 127.0.0.1).
-async fn start(url: String) -> (SocketAddr, gatehouse::server::db::Db, AppState) {
-    start_with(url, |c| {
+async fn start(url: String) -> TestApp {
+    helpers::spawn_app_on(url, |c| {
         c.limits.login_codes_per_ip = 1_000_000;
         c.limits.device_registrations_per_ip = 1_000_000;
         c.limits.phone_actions_per_ip = 1_000_000;
@@ -403,25 +368,11 @@ async fn start(url: String) -> (SocketAddr, gatehouse::server::db::Db, AppState)
 
 /// A Gatehouse with the default per-IP rates, behind a proxy at 127.0.0.1: each client
 /// names its own address in X-Forwarded-For.
-async fn start_behind_proxy(url: String) -> (SocketAddr, gatehouse::server::db::Db, AppState) {
-    start_with(url, |c| {
+async fn start_behind_proxy(url: String) -> TestApp {
+    helpers::spawn_app_on(url, |c| {
         c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await
-}
-
-async fn start_with(
-    url: String,
-    tweak: impl FnOnce(&mut Config),
-) -> (SocketAddr, gatehouse::server::db::Db, AppState) {
-    let mut config = Config::for_tests(url);
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    tweak(&mut config);
-    let app = Application::build(config).await.unwrap();
-    let addr: SocketAddr = ([127, 0, 0, 1], app.port()).into();
-    let state = app.state().clone();
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
-    (addr, state.db.clone(), state)
 }
 
 fn client(addr: SocketAddr) -> reqwest::Client {
@@ -446,113 +397,16 @@ fn client_with(addr: SocketAddr, cookies: Cookies) -> reqwest::Client {
         .unwrap()
 }
 
-struct Phone {
-    key: SigningKey,
-    id: String,
-}
-
-impl Phone {
-    fn sign(&self, mut payload: Value) -> String {
-        payload["iat"] = json!(chrono_now());
-        let der = self.key.to_pkcs8_der().unwrap();
-        jsonwebtoken::encode(
-            &Header::new(Algorithm::ES256),
-            &payload,
-            &EncodingKey::from_ec_der(der.as_bytes()),
-        )
-        .unwrap()
-    }
-}
-
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-async fn enrolled_phone(
-    c: &reqwest::Client,
-    port: u16,
-    db: &gatehouse::server::db::Db,
-    email: &str,
-) -> Phone {
-    let key = SigningKey::random(&mut rand::rngs::OsRng);
-    let point = key.verifying_key().to_encoded_point(false);
-    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-    let jwk = json!({ "kty": "EC", "crv": "P-256", "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap()) });
-    let mut phone = Phone {
-        key,
-        id: String::new(),
-    };
-    let api = |p: &str| format!("http://localhost:{port}/api/mobile/v1{p}");
-    let res: Value = c
-        .post(api("/devices"))
-        .json(&json!({ "public_key": jwk, "jws": phone.sign(json!({ "purpose": "register" })) }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    phone.id = res["device_id"].as_str().unwrap().to_string();
-    let id = phone.id.clone();
-    let jws = phone.sign(json!({ "purpose": "verify_email", "device_id": id, "email": email }));
-    c.post(api(&format!("/devices/{id}/emails")))
-        .json(&json!({ "jws": jws }))
-        .send()
-        .await
-        .unwrap();
-    let (body,): (String,) =
-        sqlx::query_as("SELECT body FROM outbox WHERE to_addr = $1 ORDER BY id DESC LIMIT 1")
-            .bind(email)
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
-    let code = body
-        .split(|ch: char| !ch.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .unwrap();
-    let jws = phone
-        .sign(json!({ "purpose": "confirm_email", "device_id": id, "email": email, "code": code }));
-    let res = c
-        .post(api(&format!("/devices/{id}/emails/confirm")))
-        .json(&json!({ "jws": jws }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    phone
-}
-
 async fn latency(label: &str, url: String) {
-    let (addr, db, _) = start(url).await;
-    let port = addr.port();
-    gatehouse::tenants::service::create(&db, "acme", "Acme MSP", "admin@acme.com", "bench")
-        .await
-        .unwrap();
-    let tenant = gatehouse::tenants::service::find_by_slug(&db, "acme")
-        .await
-        .unwrap()
-        .unwrap();
-    let setup = client(addr);
+    let app = start(url).await;
+    let addr = app.addr;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
     let mut phones = Vec::new();
     for i in 0..LOGINS {
         let email = format!("tech{i}@acme.com");
-        gatehouse::users::service::add(
-            &db,
-            &tenant,
-            "bench",
-            gatehouse::users::service::NewUser {
-                first_name: "Tech",
-                last_name: "Bench",
-                email: &email,
-                username: "",
-            },
-        )
-        .await
-        .unwrap();
-        phones.push(enrolled_phone(&setup, port, &db, &email).await);
+        app.add_user("acme", "Tech", &email).await;
+        phones.push(app.phone_with_email(&email).await);
     }
     let phones: Vec<std::sync::Arc<Phone>> = phones.into_iter().map(std::sync::Arc::new).collect();
     for round in 1..=ROUNDS {
@@ -574,7 +428,8 @@ async fn burst(addr: SocketAddr, phones: &[std::sync::Arc<Phone>]) -> Vec<Durati
     let port = addr.port();
     let start_gate = std::sync::Arc::new(tokio::sync::Barrier::new(phones.len()));
     let mut tasks = Vec::new();
-    for phone in phones.iter().cloned() {
+    for phone in phones {
+        let phone = std::sync::Arc::clone(phone);
         let gate = start_gate.clone();
         tasks.push(tokio::spawn(async move {
             let browser = client(addr);
@@ -588,7 +443,7 @@ async fn burst(addr: SocketAddr, phones: &[std::sync::Arc<Phone>]) -> Vec<Durati
                 .await
                 .unwrap();
             let mut stream = events.bytes_stream();
-            let jws = phone.sign(json!({ "purpose": "approve", "device_id": phone.id, "tenant": "acme", "challenge": challenge, "number": number }));
+            let jws = phone.sign(json!({ "purpose": "approve", "device_id": phone.id(), "tenant": "acme", "challenge": challenge, "number": number }));
             gate.wait().await;
             let t0 = Instant::now();
             let approve = phone_client
@@ -620,9 +475,7 @@ async fn burst(addr: SocketAddr, phones: &[std::sync::Arc<Phone>]) -> Vec<Durati
 }
 
 fn between(s: &str, start: &str, end: &str) -> String {
-    let i = s.find(start).unwrap() + start.len();
-    let j = s[i..].find(end).unwrap() + i;
-    s[i..j].to_string()
+    helpers::between(s, start, end).expect("the marker is on the page")
 }
 
 /// A bare axum server answering `GET /` with `body`.

@@ -142,6 +142,23 @@ impl Emu {
             .unwrap()
     }
 
+    /// Makes the emulator misbehave as `spec` says (`route`, `status`, `count`, `latencyMs`,
+    /// `retryAfter`, …: see the control API).
+    pub async fn fault(&self, spec: Value) {
+        let res = self
+            .control(reqwest::Method::POST, "/_emulator/faults", Some(spec))
+            .await;
+        assert!(res.status().is_success(), "fault: {}", res.status());
+    }
+
+    /// Takes every fault away.
+    pub async fn clear_faults(&self) {
+        let res = self
+            .control(reqwest::Method::DELETE, "/_emulator/faults", None)
+            .await;
+        assert!(res.status().is_success(), "clear faults: {}", res.status());
+    }
+
     /// A change to Contoso's directory through the control API, as an Entra admin would make
     /// it in the portal: `path` after `/users` (empty for the collection); the answer's JSON.
     pub async fn contoso(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {

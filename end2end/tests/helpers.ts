@@ -53,16 +53,20 @@ export async function verifyEmail(phone: Page, email: string): Promise<void> {
   await expect(phone.locator("#verified-emails")).toContainText(email);
 }
 
+/** What Chromium says when the page it was reading navigated away under the read. */
+const NAVIGATED = ["not attached", "Cannot find context with specified id", "Execution context was destroyed"];
+
 /**
- * Reads something off the login page. Without JavaScript the page reloads itself every few
- * seconds (showing the same code), so a read that meets a reload is tried again.
+ * Reads something off the login page. The page replaces itself now and then (without
+ * JavaScript it reloads every few seconds; after a refusal it moves to a fresh code), so a
+ * read that meets a navigation is tried again.
  */
 async function readLoginPage<T>(read: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await read();
     } catch (err) {
-      if (attempt >= 3 || !String(err).includes("not attached")) throw err;
+      if (attempt >= 3 || !NAVIGATED.some((words) => String(err).includes(words))) throw err;
     }
   }
 }

@@ -242,9 +242,7 @@ async fn a_refused_sign_in_tells_the_browser_nothing_about_the_phone() {
     let stranger = app.phone_with_email("private.person@example.org").await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
-    let res = stranger
-        .approve(&app, "acme", &page.challenge, page.match_number)
-        .await;
+    let res = stranger.approve_page(&app, "acme", &page).await;
     let (status, code, message) = error_code(res).await;
     assert_eq!((status, code.as_str()), (403, "no_account"));
     assert!(
@@ -293,9 +291,7 @@ async fn admin_and_alex(app: &TestApp) -> (Browser, Browser, Phone, String) {
 async fn approve_fresh_code(app: &TestApp, phone: &Phone) -> (u16, String, String, Browser) {
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
-    let res = phone
-        .approve(app, "acme", &page.challenge, page.match_number)
-        .await;
+    let res = phone.approve_page(app, "acme", &page).await;
     let (status, code, message) = if res.status() == 200 {
         (200, String::new(), String::new())
     } else {
@@ -449,9 +445,7 @@ async fn a_phone_revoked_between_approval_and_the_browsers_return_signs_nobody_i
     let (admin, _alex, phone, id) = admin_and_alex(&app).await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
-    let res = phone
-        .approve(&app, "acme", &page.challenge, page.match_number)
-        .await;
+    let res = phone.approve_page(&app, "acme", &page).await;
     assert_eq!(res.status(), 200);
     let (s, body) = call(
         &admin,

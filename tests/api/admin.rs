@@ -275,10 +275,7 @@ async fn an_admin_sees_and_revokes_a_users_sessions() {
     let (s, _) = call(&admin, "users/revoke_session", &[("session_id", &sid)]).await;
     assert_eq!(s, 200);
     assert_eq!(tech.get("acme", "/home").await.status(), 303);
-    assert!(app
-        .audit_actions()
-        .await
-        .contains(&"session.revoked".to_string()));
+    assert!(app.audited("session.revoked").await > 0);
 }
 
 #[tokio::test]

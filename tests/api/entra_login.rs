@@ -29,9 +29,7 @@ async fn entra_users(app: &TestApp) -> usize {
 async fn approve(app: &TestApp, phone: &Phone) -> reqwest::Response {
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
-    phone
-        .approve(app, "acme", &page.challenge, page.match_number)
-        .await
+    phone.approve_page(app, "acme", &page).await
 }
 
 #[tokio::test]
@@ -96,12 +94,7 @@ async fn every_refusal_names_its_reason_and_onboards_nobody() {
         assert!(msg.contains(words), "{email}: {msg}");
     }
     assert_eq!(entra_users(&app).await, 0, "nobody was onboarded");
-    let denied = app
-        .audit_actions()
-        .await
-        .iter()
-        .filter(|a| *a == "login.denied")
-        .count();
+    let denied = app.audited("login.denied").await;
     assert_eq!(denied, 4, "every refusal is audited");
 }
 
@@ -109,14 +102,8 @@ async fn every_refusal_names_its_reason_and_onboards_nobody() {
 async fn when_entra_cannot_be_reached_nobody_signs_in() {
     let (app, emu) = entra_tenant().await;
     let phone = app.phone_with_email("alex@contoso.com").await;
-    let res = emu
-        .control(
-            reqwest::Method::POST,
-            "/_emulator/faults",
-            Some(json!({"route": "GET /v1.0/users", "status": 500, "count": 50})),
-        )
+    emu.fault(json!({"route": "GET /v1.0/users", "status": 500, "count": 50}))
         .await;
-    assert!(res.status().is_success());
     let (s, code, msg) = error_code(approve(&app, &phone).await).await;
     assert_eq!((s, code.as_str()), (503, "entra_unavailable"), "{msg}");
     assert_eq!(entra_users(&app).await, 0, "nobody was onboarded");
@@ -283,15 +270,6 @@ async fn a_rehire_behind_an_old_address_onboards_as_a_new_user() {
     );
 }
 
-/// How many times the audit log says someone onboarded.
-async fn onboardings(app: &TestApp) -> usize {
-    app.audit_actions()
-        .await
-        .iter()
-        .filter(|a| *a == "user.onboarded")
-        .count()
-}
-
 /// A newcomer's phone and tablet, and a double tap on each, approve their very first sign-ins
 /// at the same moment. Every approval signs in; Gatehouse holds one record and one onboarding
 /// for them, never a refusal saying their own address "moved". Twelve approvals are more
@@ -314,7 +292,7 @@ async fn simultaneous_first_approvals_make_one_record_and_refuse_none() {
     assert!(refused.is_empty(), "refused: {refused:?}");
     let records = users_with_email(&app, "megan@contoso.com").await;
     assert_eq!(records.len(), 1, "{records:?}");
-    assert_eq!(onboardings(&app).await, 1);
+    assert_eq!(app.audited("user.onboarded").await, 1);
 }
 
 /// The same for a technician who comes back: offboarded, restored in Entra, and approving
@@ -340,7 +318,11 @@ async fn simultaneous_approvals_of_a_returning_technician_revive_one_record_once
     let records = users_with_email(&app, "alex@contoso.com").await;
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0].status, UserStatus::Active);
-    assert_eq!(onboardings(&app).await, 2, "the first time and the return");
+    assert_eq!(
+        app.audited("user.onboarded").await,
+        2,
+        "the first time and the return"
+    );
 }
 
 /// App-only tokens last an hour or more at Microsoft: sign-ins share one instead of asking
@@ -382,14 +364,8 @@ async fn a_token_refused_early_is_renewed_once() {
     let (app, emu) = entra_tenant().await;
     let phone = app.phone_with_email("alex@contoso.com").await;
     assert_eq!(approve(&app, &phone).await.status(), 200);
-    let res = emu
-        .control(
-            reqwest::Method::POST,
-            "/_emulator/faults",
-            Some(json!({"route": "POST /v1.0/$batch", "status": 401})),
-        )
+    emu.fault(json!({"route": "POST /v1.0/$batch", "status": 401}))
         .await;
-    assert!(res.status().is_success());
     assert_eq!(approve(&app, &phone).await.status(), 200);
     let counts = emu.counts().await;
     assert_eq!(counts["POST /{tenant}/oauth2/v2.0/token"], 2, "{counts}");
@@ -402,14 +378,8 @@ async fn a_token_refused_early_is_renewed_once() {
 async fn a_batch_with_one_throttled_item_still_onboards_the_user() {
     let (app, emu) = entra_tenant().await;
     let phone = app.phone_with_email("alex@contoso.com").await;
-    let res = emu
-        .control(
-            reqwest::Method::POST,
-            "/_emulator/faults",
-            Some(json!({"route": "GET /v1.0/users", "status": 429, "retryAfter": 1})),
-        )
+    emu.fault(json!({"route": "GET /v1.0/users", "status": 429, "retryAfter": 1}))
         .await;
-    assert!(res.status().is_success());
     let res = approve(&app, &phone).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     let counts = emu.counts().await;
@@ -429,14 +399,8 @@ async fn a_batch_with_one_throttled_item_still_onboards_the_user() {
 async fn a_slow_microsoft_makes_the_phone_try_again_instead_of_hanging() {
     let (app, emu) = entra_tenant().await;
     let phone = app.phone_with_email("alex@contoso.com").await;
-    let res = emu
-        .control(
-            reqwest::Method::POST,
-            "/_emulator/faults",
-            Some(json!({"route": "POST /v1.0/$batch", "latencyMs": 30000})),
-        )
+    emu.fault(json!({"route": "POST /v1.0/$batch", "latencyMs": 30000}))
         .await;
-    assert!(res.status().is_success());
     let (s, code, msg) = error_code(approve(&app, &phone).await).await;
     assert_eq!((s, code.as_str()), (503, "entra_unavailable"), "{msg}");
     assert!(msg.contains("did not answer within 8 seconds"), "{msg}");

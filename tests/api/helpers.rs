@@ -59,6 +59,17 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     start(config, db_name, dir).await
 }
 
+/// The app on a database the caller made (a bench's, or a replica's): nothing is dropped
+/// afterwards.
+pub async fn spawn_app_on(
+    url: impl Into<gatehouse::server::config::DatabaseUrl>,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
+    let mut config = Config::for_tests(url);
+    tweak(&mut config);
+    start(config, None, None).await
+}
+
 async fn start(config: Config, db_name: Option<String>, dir: Option<tempfile::TempDir>) -> TestApp {
     let app = Application::build(config).await.expect("app builds");
     let port = app.port();
@@ -90,8 +101,7 @@ async fn start(config: Config, db_name: Option<String>, dir: Option<tempfile::Te
 impl TestApp {
     /// A second instance of the portal on this app's database, as behind a load balancer.
     pub async fn replica(&self) -> TestApp {
-        let config = Config::for_tests(self.state.config.database_url.clone());
-        start(config, None, None).await
+        spawn_app_on(self.state.config.database_url.clone(), |_| {}).await
     }
 }
 
@@ -358,6 +368,15 @@ impl TestApp {
         s
     }
 
+    /// How many audit events of `action` there are, in every tenant and none.
+    pub async fn audited(&self, action: &str) -> usize {
+        self.audit_actions()
+            .await
+            .iter()
+            .filter(|a| *a == action)
+            .count()
+    }
+
     pub async fn audit_actions(&self) -> Vec<String> {
         sqlx::query_as::<_, (String,)>("SELECT action FROM audit_events ORDER BY id")
             .fetch_all(&self.state.db.pool)
@@ -386,9 +405,7 @@ impl Technician {
     pub async fn approve_a_new_sign_in(&self, app: &TestApp) -> reqwest::Response {
         let browser = app.browser(&[&self.slug]);
         let page = browser.login_page(&self.slug).await;
-        self.phone
-            .approve(app, &self.slug, &page.challenge, page.match_number)
-            .await
+        self.phone.approve_page(app, &self.slug, &page).await
     }
 }
 
@@ -546,6 +563,17 @@ impl Phone {
         .await
     }
 
+    /// Approves the code a browser's login page shows, with the number it shows.
+    pub async fn approve_page(
+        &self,
+        app: &TestApp,
+        slug: &str,
+        page: &LoginPage,
+    ) -> reqwest::Response {
+        self.approve(app, slug, &page.challenge, page.match_number)
+            .await
+    }
+
     pub async fn deny(&self, app: &TestApp, slug: &str, challenge: &str) -> reqwest::Response {
         let id = self.id().to_string();
         self.post(
@@ -577,9 +605,7 @@ pub async fn error_code(res: reqwest::Response) -> (u16, String, String) {
 /// Signs `browser` in to `slug` as the owner of `phone`; returns where the browser landed.
 pub async fn sign_in(app: &TestApp, browser: &Browser, phone: &Phone, slug: &str) -> String {
     let page = browser.login_page(slug).await;
-    let res = phone
-        .approve(app, slug, &page.challenge, page.match_number)
-        .await;
+    let res = phone.approve_page(app, slug, &page).await;
     assert_eq!(res.status(), 200, "approve: {}", res.text().await.unwrap());
     let res = browser.get(slug, "/").await;
     assert_eq!(res.status(), 303, "the first load after approval redirects");

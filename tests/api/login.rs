@@ -62,9 +62,7 @@ async fn an_invited_technician_signs_in_by_qr_and_lands_on_home() {
     assert_eq!(numbers.len(), 3);
     assert!(numbers.contains(&page.match_number));
 
-    let res = phone
-        .approve(&app, "acme", &page.challenge, page.match_number)
-        .await;
+    let res = phone.approve_page(&app, "acme", &page).await;
     assert_eq!(res.status(), 200);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["user"]["username"], "msp-alex");
@@ -95,7 +93,7 @@ async fn the_browser_is_told_of_the_approval_by_push() {
         .await;
     assert_eq!(res.status(), 200);
     let mut stream = res.bytes_stream();
-    let approve = phone.approve(&app, "acme", &page.challenge, page.match_number);
+    let approve = phone.approve_page(&app, "acme", &page);
     assert_eq!(approve.await.status(), 200);
     let mut seen = String::new();
     while let Some(chunk) = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
@@ -116,13 +114,7 @@ async fn another_browser_cannot_use_the_approval() {
     let victim = app.browser(&["acme"]);
     let attacker = app.browser(&["acme"]);
     let page = victim.login_page("acme").await;
-    assert_eq!(
-        phone
-            .approve(&app, "acme", &page.challenge, page.match_number)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(phone.approve_page(&app, "acme", &page).await.status(), 200);
 
     // The attacker knows the challenge id but not the victim's binding cookie.
     let res = attacker.get("acme", "/").await;
@@ -149,18 +141,11 @@ async fn an_approval_cannot_be_replayed() {
     let (app, phone) = acme_with_alex().await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
-    let res = phone
-        .approve(&app, "acme", &page.challenge, page.match_number)
-        .await;
+    let res = phone.approve_page(&app, "acme", &page).await;
     assert_eq!(res.status(), 200);
     assert_eq!(browser.get("acme", "/").await.status(), 303, "signed in");
     // The same signed approval, sent again after the browser used it.
-    let (s, code, _) = error_code(
-        phone
-            .approve(&app, "acme", &page.challenge, page.match_number)
-            .await,
-    )
-    .await;
+    let (s, code, _) = error_code(phone.approve_page(&app, "acme", &page).await).await;
     assert_eq!((s, code.as_str()), (409, "challenge_used"));
 }
 
@@ -177,12 +162,7 @@ async fn a_wrong_number_cancels_the_request() {
     let (s, code, _) = error_code(phone.approve(&app, "acme", &page.challenge, wrong).await).await;
     assert_eq!((s, code.as_str()), (403, "wrong_number"));
     // A second guess is refused: the request is gone.
-    let (s, code, _) = error_code(
-        phone
-            .approve(&app, "acme", &page.challenge, page.match_number)
-            .await,
-    )
-    .await;
+    let (s, code, _) = error_code(phone.approve_page(&app, "acme", &page).await).await;
     assert_eq!((s, code.as_str()), (409, "challenge_used"));
     let next = browser.login_page("acme").await;
     assert_ne!(
@@ -209,12 +189,7 @@ async fn an_expired_request_cannot_be_approved() {
     // Two minutes passed for the database only; the app's memory of the page (it ends with
     // the code's own time) goes as it would have.
     app.state.pages.forget_all();
-    let (s, code, _) = error_code(
-        phone
-            .approve(&app, "acme", &page.challenge, page.match_number)
-            .await,
-    )
-    .await;
+    let (s, code, _) = error_code(phone.approve_page(&app, "acme", &page).await).await;
     assert_eq!((s, code.as_str()), (410, "challenge_expired"));
     let next = browser.login_page("acme").await;
     assert_ne!(
@@ -305,9 +280,7 @@ async fn approving_a_code_shown_from_memory_signs_in_on_the_next_load() {
     browser.login_page("acme").await;
     let page = browser.login_page("acme").await;
     assert_eq!(app.state.pages.served_from_memory(), 1);
-    let res = phone
-        .approve(&app, "acme", &page.challenge, page.match_number)
-        .await;
+    let res = phone.approve_page(&app, "acme", &page).await;
     assert_eq!(res.status(), 200);
     // Without JavaScript: the page's next refresh.
     let res = browser.get("acme", "/").await;
@@ -353,9 +326,7 @@ async fn an_approval_on_one_instance_signs_in_a_browser_whose_page_another_kept(
     on_replica.login_page("acme").await;
     let page = on_replica.login_page("acme").await;
     assert_eq!(replica.state.pages.served_from_memory(), 1);
-    let res = phone
-        .approve(&app, "acme", &page.challenge, page.match_number)
-        .await;
+    let res = phone.approve_page(&app, "acme", &page).await;
     assert_eq!(res.status(), 200);
 
     // PostgreSQL tells the other instance at once; SQLite runs one instance, and a second
@@ -396,9 +367,7 @@ async fn approving_a_code_the_page_has_just_replaced_still_signs_the_browser_in(
     app.state.pages.forget_all();
     let new = browser.login_page("acme").await;
     assert_ne!(new.challenge, old.challenge, "a fresh code near expiry");
-    let res = phone
-        .approve(&app, "acme", &old.challenge, old.match_number)
-        .await;
+    let res = phone.approve_page(&app, "acme", &old).await;
     assert_eq!(res.status(), 200);
     let res = browser.get("acme", "/").await;
     assert_eq!(res.status(), 303, "the approval of the old code signs in");
@@ -416,12 +385,7 @@ async fn a_disabled_user_cannot_sign_in() {
     let phone = app.phone_with_email("alex@acme.com").await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
-    let (s, code, msg) = error_code(
-        phone
-            .approve(&app, "acme", &page.challenge, page.match_number)
-            .await,
-    )
-    .await;
+    let (s, code, msg) = error_code(phone.approve_page(&app, "acme", &page).await).await;
     assert_eq!((s, code.as_str()), (403, "account_disabled"));
     assert!(msg.contains("disabled"), "{msg}");
     assert_eq!(
@@ -438,9 +402,7 @@ async fn an_approval_waiting_for_its_browser_ends_when_an_admin_disables_the_use
     let (app, phone) = acme_with_alex().await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
-    let res = phone
-        .approve(&app, "acme", &page.challenge, page.match_number)
-        .await;
+    let res = phone.approve_page(&app, "acme", &page).await;
     assert_eq!(res.status(), 200);
     app.admin_does("acme", Action::Disable, "alex@acme.com")
         .await;
@@ -462,9 +424,7 @@ async fn a_user_disabled_after_approving_is_not_signed_in_and_the_approval_is_sp
     let (app, phone) = acme_with_alex().await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
-    let res = phone
-        .approve(&app, "acme", &page.challenge, page.match_number)
-        .await;
+    let res = phone.approve_page(&app, "acme", &page).await;
     assert_eq!(res.status(), 200);
     // Alex is disabled before the browser comes back for its session, in a way that leaves
     // the approval standing (written past the product's own revocation, which would cancel
@@ -512,12 +472,7 @@ async fn a_stranger_or_an_unverified_phone_is_refused_with_the_reason() {
     let stranger = app.phone_with_email("eve@evil.com").await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
-    let (s, code, msg) = error_code(
-        stranger
-            .approve(&app, "acme", &page.challenge, page.match_number)
-            .await,
-    )
-    .await;
+    let (s, code, msg) = error_code(stranger.approve_page(&app, "acme", &page).await).await;
     assert_eq!((s, code.as_str()), (403, "no_account"));
     assert!(
         msg.contains("eve@evil.com") && msg.contains("Acme MSP"),
@@ -527,12 +482,7 @@ async fn a_stranger_or_an_unverified_phone_is_refused_with_the_reason() {
     let mut fresh = Phone::new();
     fresh.register(&app).await;
     let page = browser.login_page("acme").await;
-    let (s, code, _) = error_code(
-        fresh
-            .approve(&app, "acme", &page.challenge, page.match_number)
-            .await,
-    )
-    .await;
+    let (s, code, _) = error_code(fresh.approve_page(&app, "acme", &page).await).await;
     assert_eq!((s, code.as_str()), (403, "email_not_verified"));
 }
 
@@ -605,12 +555,7 @@ async fn a_session_does_not_carry_over_to_another_tenant() {
     assert_eq!(res.status(), 401);
     assert!(res.text().await.unwrap().contains("NotSignedIn"));
     let page = browser.login_page("beta").await;
-    let (s, code, _) = error_code(
-        phone
-            .approve(&app, "beta", &page.challenge, page.match_number)
-            .await,
-    )
-    .await;
+    let (s, code, _) = error_code(phone.approve_page(&app, "beta", &page).await).await;
     assert_eq!((s, code.as_str()), (403, "no_account"));
 }
 

@@ -109,14 +109,6 @@ impl World {
         self.page().await.held.iter().any(|h| h.run_id == run_id)
     }
 
-    async fn fault(&self, spec: serde_json::Value) {
-        let res = self
-            .emu
-            .control(reqwest::Method::POST, "/_emulator/faults", Some(spec))
-            .await;
-        assert!(res.status().is_success(), "fault: {}", res.status());
-    }
-
     /// The admin approves or rejects a held run on the Reconciliation page: the status and
     /// the message the page shows.
     async fn decide(&self, run_id: i64, approve: bool) -> (u16, String) {
@@ -196,11 +188,7 @@ async fn offboards_a_user_soft_deleted_in_entra_and_ends_their_sessions() {
     assert_eq!(w.status(MEGAN).await, UserStatus::Active);
     let reason = w.offboard_reason(ALEX).await;
     assert!(reason.contains("deleted in Entra ID"), "{reason}");
-    assert!(w
-        .app
-        .audit_actions()
-        .await
-        .contains(&"user.offboarded".to_string()));
+    assert!(w.app.audited("user.offboarded").await > 0);
 }
 
 #[tokio::test]
@@ -243,25 +231,13 @@ async fn a_user_offboarded_once_is_not_offboarded_again() {
     w.run().await;
     w.emu.remove_in_entra(ALEX).await;
     w.run().await;
-    let actions = w
-        .app
-        .audit_actions()
-        .await
-        .iter()
-        .filter(|a| *a == "user.offboarded")
-        .count();
+    let actions = w.app.audited("user.offboarded").await;
     // A restore and a second delete show the same user again; the record stays offboarded once.
     w.emu.restore_in_entra(ALEX).await;
     w.emu.remove_in_entra(ALEX).await;
     let r = w.run().await;
     assert_eq!(r.outcome, Outcome::Ok);
-    let again = w
-        .app
-        .audit_actions()
-        .await
-        .iter()
-        .filter(|a| *a == "user.offboarded")
-        .count();
+    let again = w.app.audited("user.offboarded").await;
     assert_eq!(actions, again);
 }
 
@@ -302,7 +278,7 @@ async fn graph_failures_offboard_nobody_and_say_why() {
         let w = connected(&[ALEX, MEGAN]).await;
         w.run().await;
         w.emu.remove_in_entra(ALEX).await;
-        w.fault(fault.clone()).await;
+        w.emu.fault(fault.clone()).await;
         let r = w.run().await;
         assert_eq!(r.outcome, Outcome::Failed, "{fault}");
         let error = r.error.unwrap_or_default();
@@ -360,7 +336,8 @@ async fn a_retry_after_429_is_honoured_and_the_run_succeeds() {
     let w = connected(&[ALEX]).await;
     w.run().await;
     w.emu.remove_in_entra(ALEX).await;
-    w.fault(json!({"route": "GET /v1.0/users/delta", "status": 429, "retryAfter": 1}))
+    w.emu
+        .fault(json!({"route": "GET /v1.0/users/delta", "status": 429, "retryAfter": 1}))
         .await;
     let started = std::time::Instant::now();
     let r = w.run().await;
@@ -471,11 +448,7 @@ async fn a_mass_deletion_is_held_until_an_admin_approves() {
     let next = w.run().await;
     assert_eq!(next.outcome, Outcome::Ok, "{:?}", next.error);
     assert!(next.offboarded.is_empty());
-    assert!(w
-        .app
-        .audit_actions()
-        .await
-        .contains(&"reconcile.approved".to_string()));
+    assert!(w.app.audited("reconcile.approved").await > 0);
 }
 
 #[tokio::test]
@@ -532,9 +505,11 @@ async fn approving_while_graph_fails_offboards_nobody_and_the_run_stays_held() {
     assert_eq!(r.outcome, Outcome::Held);
     let run_id = r.run_id.unwrap();
     // The first lookups answer; a later one fails: nothing may be applied halfway.
-    w.fault(json!({"route": "GET /v1.0/users/{id}", "count": 3}))
+    w.emu
+        .fault(json!({"route": "GET /v1.0/users/{id}", "count": 3}))
         .await;
-    w.fault(json!({"route": "GET /v1.0/users/{id}", "status": 500, "count": 100}))
+    w.emu
+        .fault(json!({"route": "GET /v1.0/users/{id}", "status": 500, "count": 100}))
         .await;
     let (status, message) = w.decide(run_id, true).await;
     assert_ne!(status, 200);
@@ -546,19 +521,14 @@ async fn approving_while_graph_fails_offboards_nobody_and_the_run_stays_held() {
     let everyone: Vec<&str> = oids.iter().map(String::as_str).collect();
     w.active_everyone(&everyone).await;
     assert!(w.still_held(run_id).await);
-    assert!(!w
-        .app
-        .audit_actions()
-        .await
-        .contains(&"reconcile.approved".to_string()));
+    assert!(w.app.audited("reconcile.approved").await == 0);
 
     // Throttled past its retries is no different.
-    let res = w
-        .emu
-        .control(reqwest::Method::DELETE, "/_emulator/faults", None)
-        .await;
-    assert!(res.status().is_success());
-    w.fault(json!({"route": "GET /v1.0/users/{id}", "status": 429, "retryAfter": 1, "count": 100}))
+    w.emu.clear_faults().await;
+    w.emu
+        .fault(
+            json!({"route": "GET /v1.0/users/{id}", "status": 429, "retryAfter": 1, "count": 100}),
+        )
         .await;
     let err = reconciler::approve(
         &w.app.state.db,
@@ -575,11 +545,7 @@ async fn approving_while_graph_fails_offboards_nobody_and_the_run_stays_held() {
     assert!(w.still_held(run_id).await);
 
     // Once Graph answers, the same run can be approved.
-    let res = w
-        .emu
-        .control(reqwest::Method::DELETE, "/_emulator/faults", None)
-        .await;
-    assert!(res.status().is_success());
+    w.emu.clear_faults().await;
     let (status, message) = w.decide(run_id, true).await;
     assert_eq!(status, 200, "{message}");
     assert!(message.contains("7 user(s) offboarded"), "{message}");
@@ -595,11 +561,7 @@ async fn a_rejected_hold_offboards_nobody_and_the_next_run_sees_the_changes_agai
     assert!(message.contains("nobody was offboarded"), "{message}");
     let everyone: Vec<&str> = oids.iter().map(String::as_str).collect();
     w.active_everyone(&everyone).await;
-    assert!(w
-        .app
-        .audit_actions()
-        .await
-        .contains(&"reconcile.rejected".to_string()));
+    assert!(w.app.audited("reconcile.rejected").await > 0);
 
     // The deletions were not forgotten: under the same threshold they are held again.
     let again = w.run().await;
@@ -635,7 +597,8 @@ async fn a_rejected_hold_offboards_nobody_and_the_next_run_sees_the_changes_agai
 #[tokio::test]
 async fn a_tenant_is_reconciled_by_one_run_at_a_time() {
     let w = connected(&[ALEX]).await;
-    w.fault(json!({"route": "GET /v1.0/users/delta", "latencyMs": 1500}))
+    w.emu
+        .fault(json!({"route": "GET /v1.0/users/delta", "latencyMs": 1500}))
         .await;
     let (a, b) = tokio::join!(w.run(), async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -661,7 +624,8 @@ async fn two_instances_starting_a_run_of_one_tenant_at_once_run_it_once() {
     // On SQLite this is `gatehouse reconcile` beside `gatehouse serve`: another pool on the
     // same file. Whoever wins is slowed down, so the other certainly starts meanwhile.
     let other = w.app.replica().await;
-    w.fault(json!({"route": "GET /v1.0/users/delta", "latencyMs": 1500}))
+    w.emu
+        .fault(json!({"route": "GET /v1.0/users/delta", "latencyMs": 1500}))
         .await;
     let before = runs(&w).await;
     let on = |app: &TestApp| {
@@ -685,13 +649,7 @@ async fn two_instances_starting_a_run_of_one_tenant_at_once_run_it_once() {
     );
     assert_eq!(runs(&w).await, before + 1, "one run was recorded");
     assert_eq!(w.status(ALEX).await, UserStatus::Offboarded);
-    let offboardings = w
-        .app
-        .audit_actions()
-        .await
-        .iter()
-        .filter(|a| *a == "user.offboarded")
-        .count();
+    let offboardings = w.app.audited("user.offboarded").await;
     assert_eq!(offboardings, 1, "Alex was offboarded once");
 
     // The winner gave the tenant back: the next run, on either instance, runs.
@@ -705,7 +663,8 @@ async fn the_reconcile_cli_beside_a_running_server_skips_the_tenant_it_is_reconc
     w.run().await;
     w.emu.remove_in_entra(ALEX).await;
     // The server's run is slow to hear from Graph, so the operator's command comes meanwhile.
-    w.fault(json!({"route": "GET /v1.0/users/delta", "latencyMs": 4000}))
+    w.emu
+        .fault(json!({"route": "GET /v1.0/users/delta", "latencyMs": 4000}))
         .await;
     let serving = {
         let (db, hub, entra, tenant) = (
@@ -744,13 +703,7 @@ async fn the_reconcile_cli_beside_a_running_server_skips_the_tenant_it_is_reconc
     let served = serving.await.unwrap();
     assert_eq!(served.outcome, Outcome::Ok, "{:?}", served.error);
     assert_eq!(w.status(ALEX).await, UserStatus::Offboarded);
-    let offboardings = w
-        .app
-        .audit_actions()
-        .await
-        .iter()
-        .filter(|a| *a == "user.offboarded")
-        .count();
+    let offboardings = w.app.audited("user.offboarded").await;
     assert_eq!(offboardings, 1, "Alex was offboarded once");
 }
 
@@ -806,7 +759,8 @@ async fn a_graph_call_that_times_out_offboards_nobody() {
         .with_timeout(std::time::Duration::from_secs(1));
     w.run().await;
     w.emu.remove_in_entra(ALEX).await;
-    w.fault(json!({"route": "GET /v1.0/users/delta", "latencyMs": 3000}))
+    w.emu
+        .fault(json!({"route": "GET /v1.0/users/delta", "latencyMs": 3000}))
         .await;
     let r = w.run().await;
     assert_eq!(r.outcome, Outcome::Failed);
@@ -819,14 +773,7 @@ async fn a_graph_call_that_times_out_offboards_nobody() {
 async fn a_changed_mail_in_entra_updates_the_record() {
     let w = connected(&[ALEX]).await;
     w.run().await;
-    let renames = || async {
-        w.app
-            .audit_actions()
-            .await
-            .iter()
-            .filter(|a| *a == "user.renamed")
-            .count()
-    };
+    let renames = || async { w.app.audited("user.renamed").await };
     let renamed_before = renames().await;
     let email_and_status = || async {
         let alex = w.app.user_of(&w.tenant_id, ALEX).await;
@@ -1088,7 +1035,8 @@ async fn a_link_to_another_host_is_not_followed_and_gets_no_token() {
 
     let w = connected(&[ALEX, MEGAN]).await;
     // The first walk's deltaLink points elsewhere: the run fails before storing it.
-    w.fault(json!({"route": "GET /v1.0/users/delta", "linksTo": elsewhere}))
+    w.emu
+        .fault(json!({"route": "GET /v1.0/users/delta", "linksTo": elsewhere}))
         .await;
     let r = w.run().await;
     assert_eq!(r.outcome, Outcome::Failed);
@@ -1105,7 +1053,8 @@ async fn a_link_to_another_host_is_not_followed_and_gets_no_token() {
         .await;
     assert!(res.status().is_success());
     w.emu.remove_in_entra(ALEX).await;
-    w.fault(json!({"route": "GET /v1.0/users/delta", "linksTo": elsewhere}))
+    w.emu
+        .fault(json!({"route": "GET /v1.0/users/delta", "linksTo": elsewhere}))
         .await;
     let r = w.run().await;
     assert_eq!(r.outcome, Outcome::Failed);

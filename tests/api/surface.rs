@@ -333,9 +333,7 @@ async fn registering_phones_and_acting_on_sign_ins_are_limited_per_network() {
             .unwrap();
         assert_eq!(res.status(), 200);
     }
-    let res = phones[0]
-        .approve(&app, "acme", &page.challenge, page.match_number)
-        .await;
+    let res = phones[0].approve_page(&app, "acme", &page).await;
     let (status, code, _) = error_code(res).await;
     assert_eq!((status, code.as_str()), (429, "rate_limited"));
     let again = browser.login_page("acme").await;
@@ -555,9 +553,7 @@ async fn audit_events_name_the_request_that_made_them() {
     let phone = app.phone_with_email("alex@acme.com").await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
-    let approved = phone
-        .approve(&app, "acme", &page.challenge, page.match_number)
-        .await;
+    let approved = phone.approve_page(&app, "acme", &page).await;
     assert_eq!(approved.status(), 200);
     let approved_id = header(&approved, "x-request-id").to_string();
     let completed = browser.get("acme", "/").await;

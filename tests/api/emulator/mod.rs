@@ -2,6 +2,7 @@
 //! The emulator's own tests (its endpoints against Microsoft's documentation) are in
 //! emulator/tests.
 
+#[cfg(test)]
 mod cli;
 
 pub use gatehouse_emulator::testing::{spawn_emulator, Emu, ALEX, ISAIAH, MEGAN, PATTI};
