@@ -29,6 +29,7 @@ mod emulator;
 mod helpers;
 
 use futures::StreamExt;
+use gatehouse_emulator::testing::Fetch as _;
 use helpers::{Phone, TestApp};
 use serde_json::json;
 use std::net::SocketAddr;
@@ -138,12 +139,8 @@ async fn one_sign_in_from(addr: SocketAddr, phone: &Phone, network: Option<&str>
         None => r,
     };
     let html = forwarded(browser.get(format!("http://acme.localhost:{port}/")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .text_body()
+        .await;
     let challenge = between(&html, "data-challenge=\"", "\"");
     let number: i64 = between(&html, "id=\"match-number\"", "</strong>")
         .rsplit('>')
@@ -229,12 +226,8 @@ async fn requests_per_second(dir: &tempfile::TempDir) {
     // here, with no rendering and no database at all.
     let page = client(app.addr)
         .get(format!("http://acme.localhost:{}/", app.addr.port()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .text_body()
+        .await;
     let size = page.len();
     let same_bytes = rps(
         hello_server(page).await,
@@ -434,7 +427,7 @@ async fn burst(addr: SocketAddr, phones: &[std::sync::Arc<Phone>]) -> Vec<Durati
         tasks.push(tokio::spawn(async move {
             let browser = client(addr);
             let phone_client = client(addr);
-            let html = browser.get(format!("http://acme.localhost:{port}/")).send().await.unwrap().text().await.unwrap();
+            let html = browser.get(format!("http://acme.localhost:{port}/")).text_body().await;
             let challenge = between(&html, "data-challenge=\"", "\"");
             let number: i64 = between(&html, "id=\"match-number\"", "</strong>").rsplit('>').next().unwrap().trim().parse().unwrap();
             let events = browser

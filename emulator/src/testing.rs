@@ -16,6 +16,26 @@ pub const MEGAN: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e01";
 pub const ISAIAH: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e03";
 pub const PATTI: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e05";
 
+/// Sending a request and reading its whole body, for tests: panics when there is no answer
+/// or the body is not what was asked for.
+#[allow(async_fn_in_trait)]
+pub trait Fetch {
+    async fn json_body(self) -> Value;
+    async fn text_body(self) -> String;
+}
+
+impl Fetch for reqwest::RequestBuilder {
+    async fn json_body(self) -> Value {
+        let res = self.send().await.expect("an answer");
+        res.json().await.expect("a JSON body")
+    }
+
+    async fn text_body(self) -> String {
+        let res = self.send().await.expect("an answer");
+        res.text().await.expect("a text body")
+    }
+}
+
 /// An emulator of its own on 127.0.0.1, port 0, and a client that does not follow redirects.
 pub struct Emu {
     pub base: String,

@@ -1,4 +1,5 @@
 use crate::helpers::*;
+use gatehouse_emulator::testing::Fetch as _;
 
 /// An admin of `acme`, signed in.
 pub(crate) async fn admin_browser(app: &TestApp) -> Browser {
@@ -411,7 +412,7 @@ async fn a_setting_saved_on_one_instance_reaches_the_others() {
     let page = |b: &Browser| {
         let b = b.client.clone();
         let url = on_replica.url("acme", "/adminportal/user-source");
-        async move { b.get(url).send().await.unwrap().text().await.unwrap() }
+        async move { b.get(url).text_body().await }
     };
     assert!(page(&on_replica).await.contains("value=\"msp-\""));
 

@@ -1,20 +1,12 @@
 use crate::helpers::*;
+use gatehouse_emulator::testing::Fetch as _;
 
 #[tokio::test]
 async fn probes_and_metrics_answer() {
     let app = spawn_app().await;
     let c = app.base_client();
     let base = format!("http://localhost:{}", app.port());
-    assert_eq!(
-        c.get(format!("{base}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "ok"
-    );
+    assert_eq!(c.get(format!("{base}/healthz")).text_body().await, "ok");
     assert_eq!(
         c.get(format!("{base}/readyz"))
             .send()
@@ -23,14 +15,7 @@ async fn probes_and_metrics_answer() {
             .status(),
         200
     );
-    let metrics = c
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = c.get(format!("{base}/metrics")).text_body().await;
     assert!(
         metrics.contains("gatehouse_http_requests_total"),
         "{metrics}"
@@ -53,12 +38,8 @@ async fn the_openapi_document_describes_the_mobile_api() {
     let doc: serde_json::Value = app
         .base_client()
         .get(app.api("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     let paths = doc["paths"].as_object().expect("paths");
     for p in [
         "/devices",

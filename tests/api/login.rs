@@ -4,6 +4,7 @@ use gatehouse::domain::UserStatus;
 use gatehouse::login::view::countdown_text;
 use gatehouse::server::startup::Application;
 use gatehouse::users::service::Action;
+use gatehouse_emulator::testing::Fetch as _;
 
 /// Changes a user's status in the store and nothing else.
 async fn set_status(app: &TestApp, email: &str, status: UserStatus) {
@@ -44,12 +45,8 @@ async fn an_invited_technician_signs_in_by_qr_and_lands_on_home() {
     let info: serde_json::Value = app
         .base_client()
         .get(app.api(&format!("/challenges/{}?tenant=acme", page.challenge)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     assert_eq!(info["tenant_name"], "Acme MSP");
     assert_eq!(info["requester_ip"], "127.0.0.1");
     assert!(info["user_agent"].as_str().unwrap().contains("TestBrowser"));

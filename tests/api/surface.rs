@@ -3,6 +3,7 @@
 
 use crate::admin::admin_browser;
 use crate::helpers::*;
+use gatehouse_emulator::testing::Fetch as _;
 use serde_json::json;
 
 fn header<'a>(res: &'a reqwest::Response, name: &str) -> &'a str {
@@ -194,12 +195,8 @@ async fn ip_shown_on_the_phone(
     let challenge = between(&html, "data-challenge=\"", "\"").unwrap();
     app.base_client()
         .get(app.api(&format!("/challenges/{challenge}?tenant={slug}")))
-        .send()
+        .json_body()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The control API: faults, request counts, synthetic users, the control page.
 
 use super::*;
+use gatehouse_emulator::testing::Fetch as _;
 use serde_json::json;
 
 #[tokio::test]
@@ -204,12 +205,8 @@ async fn the_control_page_disables_a_user_by_hand() {
     assert!(res.text().await.unwrap().contains("alex@contoso.com"));
     let found = browser
         .get(emu.url("/_emulator/ui?q=megan"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .text_body()
+        .await;
     assert!(found.contains("megan@contoso.com") && !found.contains("alex@contoso.com"));
     let res = browser
         .post(emu.url("/_emulator/ui"))

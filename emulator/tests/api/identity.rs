@@ -1,6 +1,7 @@
 //! Sign-in, consent, code exchange and client credentials, as the identity platform documents.
 
 use super::*;
+use gatehouse_emulator::testing::Fetch as _;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::json;
@@ -128,12 +129,8 @@ async fn a_signed_in_admin_comes_back_with_an_id_token_that_validates_against_th
     let config: Value = emu
         .http
         .get(emu.url("/organizations/v2.0/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     let template = config["issuer"].as_str().unwrap();
     assert_eq!(
         emu.emulator.base_url(),
@@ -141,15 +138,13 @@ async fn a_signed_in_admin_comes_back_with_an_id_token_that_validates_against_th
         "the issuer uses the bound address"
     );
     assert_eq!(template, format!("{}/{{tenantid}}/v2.0", emu.base));
-    let jwks: JwkSet = emu
-        .http
-        .get(config["jwks_uri"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = serde_json::from_value(
+        emu.http
+            .get(config["jwks_uri"].as_str().unwrap())
+            .json_body()
+            .await,
+    )
+    .expect("a JSON Web Key Set");
     let header = jsonwebtoken::decode_header(id_token).unwrap();
     let jwk = jwks
         .find(header.kid.as_deref().unwrap())
@@ -178,12 +173,8 @@ async fn a_domain_names_the_same_tenant_as_its_id() {
     let config: Value = emu
         .http
         .get(emu.url("/contoso.com/v2.0/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     assert_eq!(
         config["issuer"],
         format!("{}/{CONTOSO_TENANT_ID}/v2.0", emu.base)

@@ -1,6 +1,7 @@
 //! Seed files: the documented format, read from disk, served as it says.
 
 use super::*;
+use gatehouse_emulator::testing::Fetch as _;
 
 #[tokio::test]
 async fn a_seed_file_brings_its_directories_apps_and_consents() {
@@ -51,12 +52,8 @@ async fn a_seed_file_brings_its_directories_apps_and_consents() {
     let body: Value = http
         .get(format!("http://{addr}/v1.0/users/ann@fabrikam.com"))
         .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     assert_eq!(body["displayName"], "Ann Lee");
     assert!(
         emulator.demo_app().is_none(),
