@@ -9,6 +9,7 @@ pub mod error;
 pub mod housekeeping;
 pub mod login;
 pub mod mobile;
+pub mod notifications;
 pub mod tenants;
 pub mod ui;
 pub mod user_source;

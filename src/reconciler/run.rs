@@ -19,14 +19,17 @@ const MAX_PAGES: usize = 20_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
     Schedule,
+    /// Microsoft notified a change in the directory.
+    Notification,
     Manual,
     Cli,
 }
 
 impl Trigger {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Schedule => "schedule",
+            Trigger::Notification => "notification",
             Trigger::Manual => "manual",
             Trigger::Cli => "cli",
         }

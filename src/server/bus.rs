@@ -47,6 +47,9 @@ pub enum Event {
     UserOffboarded { user_id: String },
     /// A tenant's settings changed: every replica reads them afresh.
     TenantChanged { tenant_id: String },
+    /// Microsoft said something changed in the tenant's Entra directory: its run is booked a
+    /// moment from now, and every replica's scheduler wakes to look.
+    ChangeNotified { tenant_id: String },
 }
 
 impl Event {

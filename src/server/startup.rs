@@ -167,6 +167,7 @@ async fn router(state: AppState) -> anyhow::Result<Router> {
         .merge(crate::mobile::routes::router())
         .merge(crate::login::routes::router())
         .merge(crate::user_source::routes::router())
+        .merge(crate::notifications::routes::router())
         .leptos_routes_with_context(&state, routes, use_request_nonce, {
             let options = leptos_options.clone();
             move || shell(options.clone())

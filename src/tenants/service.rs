@@ -121,9 +121,12 @@ pub async fn forget_delta_link(
 }
 
 /// Tenants connected to Entra whose next reconciliation is due at `at`: (id, interval secs).
-pub async fn due_for_reconcile(db: &Db, at: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
+pub async fn due_for_reconcile(
+    db: &Db,
+    at: i64,
+) -> Result<Vec<(String, i64, Option<i64>)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, offboard_interval_secs FROM tenants \
+        "SELECT id, offboard_interval_secs, notified_at FROM tenants \
          WHERE user_source = $2 AND entra_tenant_id IS NOT NULL \
          AND (next_reconcile_at IS NULL OR next_reconcile_at <= $1)",
     )
@@ -133,13 +136,45 @@ pub async fn due_for_reconcile(db: &Db, at: i64) -> Result<Vec<(String, i64)>, s
     .await
 }
 
-/// Books the tenant's next reconciliation.
+/// Books the tenant's next reconciliation; the run about to start (or the next) covers every
+/// change notified so far.
 pub async fn book_reconcile(db: &Db, tenant_id: &str, at: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE tenants SET next_reconcile_at = $1 WHERE id = $2")
+    sqlx::query("UPDATE tenants SET next_reconcile_at = $1, notified_at = NULL WHERE id = $2")
         .bind(at)
         .bind(tenant_id)
         .execute(&db.pool)
         .await?;
+    Ok(())
+}
+
+/// A change notification for the tenant arrived `at`. The first of a burst books the run
+/// `settle` seconds later (unless one is booked sooner); each further one pushes it to
+/// `settle` seconds after itself, but never past `longest` seconds after the first, so a
+/// burst is one run and a steady stream still gets one every `longest` seconds.
+pub async fn note_change(
+    db: &Db,
+    tenant_id: &str,
+    at: i64,
+    settle: i64,
+    longest: i64,
+) -> Result<(), sqlx::Error> {
+    // Every expression in SET reads the row as it was before this statement.
+    sqlx::query(
+        "UPDATE tenants SET notified_at = COALESCE(notified_at, $1), \
+         next_reconcile_at = CASE \
+           WHEN notified_at IS NULL THEN \
+             CASE WHEN next_reconcile_at IS NOT NULL AND next_reconcile_at < $1 + $2 \
+             THEN next_reconcile_at ELSE $1 + $2 END \
+           WHEN $1 + $2 < notified_at + $3 THEN $1 + $2 \
+           ELSE notified_at + $3 END \
+         WHERE id = $4",
+    )
+    .bind(at)
+    .bind(settle)
+    .bind(longest)
+    .bind(tenant_id)
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ mod login;
 mod mail;
 mod migrations;
 mod mobile_api;
+mod notifications;
 mod reconcile;
 mod surface;
 mod user_source;

@@ -1,0 +1,126 @@
+//! What a change notification must be before Gatehouse acts on it: of a subscription it
+//! created, carrying that subscription's clientState, about the Entra tenant the
+//! subscription watches. The checks are pure; `routes` looks the subscriptions up.
+//! https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks
+
+use super::store::{digest, Subscription};
+use serde::Deserialize;
+
+/// One item of a notification collection (`{"value": [...]}`), change or lifecycle event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Item {
+    #[serde(default)]
+    pub subscription_id: String,
+    #[serde(default)]
+    pub client_state: Option<String>,
+    #[serde(default)]
+    pub tenant_id: String,
+    /// `updated` or `deleted` for users; absent in lifecycle events.
+    #[serde(default)]
+    pub change_type: Option<String>,
+    /// `reauthorizationRequired` (the only one Microsoft sends for users).
+    #[serde(default)]
+    pub lifecycle_event: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Collection {
+    pub value: Vec<Item>,
+}
+
+/// Why an item was not acted on; counted by reason, never more than logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No subscription of Gatehouse has this id (or its tenant is no longer connected).
+    UnknownSubscription,
+    /// The clientState is not the subscription's.
+    WrongClientState,
+    /// The item names another Entra tenant than the one the subscription watches.
+    OtherTenant,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::UnknownSubscription => "unknown_subscription",
+            Refusal::WrongClientState => "wrong_client_state",
+            Refusal::OtherTenant => "other_tenant",
+        }
+    }
+}
+
+/// Whether `item` comes from `subscription` (the one its id names, if Gatehouse has it).
+/// The clientState is compared as digests, so the time taken does not tell a guesser how
+/// much of it was right.
+pub fn check(item: &Item, subscription: Option<&Subscription>) -> Result<(), Refusal> {
+    let sub = subscription.ok_or(Refusal::UnknownSubscription)?;
+    let given = digest(item.client_state.as_deref().unwrap_or_default());
+    if given.as_bytes() != sub.client_state_sha256.as_bytes() {
+        return Err(Refusal::WrongClientState);
+    }
+    if !item.tenant_id.eq_ignore_ascii_case(&sub.entra_tenant_id) {
+        return Err(Refusal::OtherTenant);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub() -> Subscription {
+        Subscription {
+            subscription_id: "s1".into(),
+            tenant_id: "acme".into(),
+            entra_tenant_id: "contoso-tid".into(),
+            client_state_sha256: digest("the-secret"),
+            expires_at: 0,
+            last_notification_at: None,
+        }
+    }
+
+    fn item(client_state: Option<&str>, tenant: &str) -> Item {
+        Item {
+            subscription_id: "s1".into(),
+            client_state: client_state.map(str::to_string),
+            tenant_id: tenant.into(),
+            change_type: Some("updated".into()),
+            lifecycle_event: None,
+        }
+    }
+
+    #[test]
+    fn the_subscriptions_own_notification_passes() {
+        assert_eq!(
+            check(&item(Some("the-secret"), "contoso-tid"), Some(&sub())),
+            Ok(())
+        );
+        assert_eq!(
+            check(&item(Some("the-secret"), "CONTOSO-TID"), Some(&sub())),
+            Ok(()),
+            "tenant ids are GUIDs, compared without case"
+        );
+    }
+
+    #[test]
+    fn a_guess_a_missing_state_another_tenant_or_an_unknown_id_is_refused() {
+        let s = sub();
+        assert_eq!(
+            check(&item(Some("the-secreT"), "contoso-tid"), Some(&s)),
+            Err(Refusal::WrongClientState)
+        );
+        assert_eq!(
+            check(&item(None, "contoso-tid"), Some(&s)),
+            Err(Refusal::WrongClientState)
+        );
+        assert_eq!(
+            check(&item(Some("the-secret"), "fabrikam-tid"), Some(&s)),
+            Err(Refusal::OtherTenant)
+        );
+        assert_eq!(
+            check(&item(Some("the-secret"), "contoso-tid"), None),
+            Err(Refusal::UnknownSubscription)
+        );
+    }
+}

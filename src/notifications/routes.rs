@@ -1,0 +1,149 @@
+//! The HTTP edge of change notifications, on the base host only:
+//! `POST /api/entra/notifications`. Microsoft first proves the URL with a `validationToken`
+//! handshake; after that every delivery is checked (`receive::check`) and answered `202`
+//! before any Graph call: the work is a reconcile run booked a moment later.
+
+use super::receive::{check, Collection, Refusal};
+use super::store;
+use crate::server::bus::Event;
+use crate::server::host::Site;
+use crate::server::state::AppState;
+use crate::server::util::now;
+use crate::tenants::service as tenants;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Extension, Router};
+use serde::Deserialize;
+use std::collections::{BTreeSet, HashMap};
+
+/// How long the tenant's run waits after the latest notification: the notifications of one
+/// burst (an admin removing twenty people, Microsoft repeating itself) make one run...
+pub const DEBOUNCE_SECS: i64 = 2;
+/// ...but a run waits at most this long after the first notification it will cover.
+pub const LONGEST_WAIT_SECS: i64 = 10;
+
+/// A delivery names one subscription (Microsoft batches per subscription); a body naming
+/// more than this many is not Microsoft's, and the rest is refused without a lookup.
+const MOST_SUBSCRIPTIONS_LOOKED_UP: usize = 4;
+
+/// Microsoft's validation tokens are a sentence and a GUID; anything far longer is not one.
+const LONGEST_VALIDATION_TOKEN: usize = 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/entra/notifications", post(notifications))
+}
+
+#[derive(Deserialize)]
+struct Handshake {
+    #[serde(rename = "validationToken")]
+    validation_token: Option<String>,
+}
+
+async fn notifications(
+    State(state): State<AppState>,
+    Extension(site): Extension<Site>,
+    Query(handshake): Query<Handshake>,
+    body: Bytes,
+) -> Response {
+    if !matches!(site, Site::Base) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    if let Some(token) = handshake.validation_token {
+        return validation_answer(token);
+    }
+    let Ok(collection) = serde_json::from_slice::<Collection>(&body) else {
+        count("malformed", 1);
+        return (
+            StatusCode::BAD_REQUEST,
+            "not a change notification collection ({\"value\": [...]})",
+        )
+            .into_response();
+    };
+    match accept(&state, &collection).await {
+        Ok(0) => (
+            StatusCode::FORBIDDEN,
+            "no notification in this delivery belongs to a subscription of Gatehouse",
+        )
+            .into_response(),
+        Ok(_) => StatusCode::ACCEPTED.into_response(),
+        Err(err) => {
+            tracing::error!(error = ?err, "change notifications could not be recorded");
+            // Microsoft delivers again when the answer is not 2xx.
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+/// The handshake: the token back, as plain text, at once.
+/// https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks#notificationurl-validation
+fn validation_answer(token: String) -> Response {
+    if token.is_empty() || token.len() > LONGEST_VALIDATION_TOKEN {
+        return (StatusCode::BAD_REQUEST, "not a validation token").into_response();
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        token,
+    )
+        .into_response()
+}
+
+/// Checks every item and books a run for each tenant that had a genuine one; how many
+/// items were genuine.
+async fn accept(state: &AppState, collection: &Collection) -> anyhow::Result<usize> {
+    let ids: BTreeSet<&str> = collection
+        .value
+        .iter()
+        .map(|i| i.subscription_id.as_str())
+        .collect();
+    let mut known = HashMap::new();
+    for id in ids.into_iter().take(MOST_SUBSCRIPTIONS_LOOKED_UP) {
+        if let Some(sub) = store::find(&state.db, id).await? {
+            known.insert(id, sub);
+        }
+    }
+    let at = now();
+    let mut genuine = 0;
+    let mut tenants_told = BTreeSet::new();
+    for item in &collection.value {
+        let sub = known.get(item.subscription_id.as_str());
+        match check(item, sub) {
+            Ok(()) => {
+                genuine += 1;
+                if let Some(sub) = sub {
+                    tenants_told.insert((sub.tenant_id.clone(), sub.subscription_id.clone()));
+                }
+            }
+            Err(why) => refused(why, item.subscription_id.as_str()),
+        }
+    }
+    for (tenant_id, subscription_id) in &tenants_told {
+        tenants::note_change(&state.db, tenant_id, at, DEBOUNCE_SECS, LONGEST_WAIT_SECS).await?;
+        store::heard(&state.db, subscription_id, at).await?;
+        state
+            .bus
+            .publish(Event::ChangeNotified {
+                tenant_id: tenant_id.clone(),
+            })
+            .await;
+    }
+    count("accepted", genuine);
+    Ok(genuine)
+}
+
+fn refused(why: Refusal, subscription_id: &str) {
+    count(why.as_str(), 1);
+    tracing::warn!(
+        reason = why.as_str(),
+        subscription = %subscription_id.chars().take(64).collect::<String>(),
+        "a change notification was refused"
+    );
+}
+
+fn count(outcome: &'static str, n: usize) {
+    metrics::counter!("gatehouse_entra_notifications_total", "outcome" => outcome)
+        .increment(n as u64);
+}

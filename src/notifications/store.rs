@@ -1,0 +1,77 @@
+//! Every statement on `entra_subscriptions`: the one Graph subscription of each connected
+//! tenant, with its clientState kept as a SHA-256 digest.
+
+use crate::server::db::Db;
+use sha2::{Digest, Sha256};
+
+/// What Gatehouse knows of one subscription, enough to check a notification against it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Subscription {
+    pub subscription_id: String,
+    /// Gatehouse's tenant.
+    pub tenant_id: String,
+    /// The Entra tenant the subscription watches (the tenant's connection).
+    pub entra_tenant_id: String,
+    pub client_state_sha256: String,
+    pub expires_at: i64,
+    pub last_notification_at: Option<i64>,
+}
+
+/// The digest kept for a clientState.
+pub fn digest(client_state: &str) -> String {
+    hex::encode(Sha256::digest(client_state.as_bytes()))
+}
+
+/// Records the tenant's subscription (replacing one it had), as Graph created it.
+pub async fn record(
+    db: &Db,
+    tenant_id: &str,
+    subscription_id: &str,
+    client_state: &str,
+    expires_at: i64,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("DELETE FROM entra_subscriptions WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO entra_subscriptions \
+         (subscription_id, tenant_id, client_state_sha256, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(subscription_id)
+    .bind(tenant_id)
+    .bind(digest(client_state))
+    .bind(expires_at)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// The subscription with this id, with the Entra tenant its tenant is connected to.
+pub async fn find(db: &Db, subscription_id: &str) -> Result<Option<Subscription>, sqlx::Error> {
+    sqlx::query_as::<_, Subscription>(
+        "SELECT s.subscription_id, s.tenant_id, t.entra_tenant_id, s.client_state_sha256, \
+         s.expires_at, s.last_notification_at \
+         FROM entra_subscriptions s JOIN tenants t ON t.id = s.tenant_id \
+         WHERE s.subscription_id = $1 AND t.entra_tenant_id IS NOT NULL",
+    )
+    .bind(subscription_id)
+    .fetch_optional(&db.pool)
+    .await
+}
+
+/// Notes that a checked notification of this subscription arrived.
+pub async fn heard(db: &Db, subscription_id: &str, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE entra_subscriptions SET last_notification_at = $1 WHERE subscription_id = $2",
+    )
+    .bind(at)
+    .bind(subscription_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}

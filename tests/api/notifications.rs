@@ -1,0 +1,240 @@
+//! Graph change notifications at `/api/entra/notifications`: Microsoft's handshake, and what
+//! a notification may and may not make Gatehouse do. Subscriptions are recorded the way
+//! creating one records it (`notifications::store::record`).
+
+use crate::emulator::{connect_contoso, spawn_app_with_entra, Emu, ALEX, MEGAN};
+use crate::helpers::*;
+use gatehouse::notifications::store;
+use gatehouse_emulator::CONTOSO_TENANT_ID;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const SUBSCRIPTION: &str = "7a1c0de5-0000-4000-8000-00000000beef";
+const CLIENT_STATE: &str = "a-random-client-state-only-gatehouse-and-graph-know";
+
+struct World {
+    app: TestApp,
+    emu: Emu,
+    tenant_id: String,
+    alex: Technician,
+    megan: Technician,
+}
+
+/// `acme` connected to Contoso with its subscription on record, Alex and Megan onboarded and
+/// signed in, and the scheduled reconciliation a day away: only a notification can bring a
+/// run sooner.
+async fn subscribed() -> World {
+    let (app, emu) = spawn_app_with_entra().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let tenant_id = connect_contoso(&app, "acme").await;
+    let alex = app.onboard("acme", "alex@contoso.com").await;
+    let megan = app.onboard("acme", "megan@contoso.com").await;
+    store::record(
+        &app.state.db,
+        &tenant_id,
+        SUBSCRIPTION,
+        CLIENT_STATE,
+        now() + 3600,
+        now(),
+    )
+    .await
+    .unwrap();
+    World {
+        app,
+        emu,
+        tenant_id,
+        alex,
+        megan,
+    }
+}
+
+/// A notification as Graph sends it for a user.
+fn about(oid: &str, subscription: &str, client_state: &str, tenant: &str) -> Value {
+    json!({ "value": [{
+        "subscriptionId": subscription,
+        "subscriptionExpirationDateTime": "2026-12-01T00:00:00Z",
+        "clientState": client_state,
+        "changeType": "updated",
+        "resource": format!("Users/{oid}"),
+        "tenantId": tenant,
+        "resourceData": {
+            "@odata.type": "#Microsoft.Graph.User",
+            "@odata.id": format!("Users/{oid}"),
+            "id": oid,
+            "organizationId": tenant,
+        },
+    }]})
+}
+
+fn genuine(oid: &str) -> Value {
+    about(oid, SUBSCRIPTION, CLIENT_STATE, CONTOSO_TENANT_ID)
+}
+
+impl World {
+    async fn deliver(&self, body: &Value) -> reqwest::Response {
+        self.app
+            .base_client()
+            .post(format!(
+                "http://localhost:{}/api/entra/notifications",
+                self.app.port()
+            ))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn runs(&self) -> Vec<gatehouse::reconciler::api::RunRow> {
+        gatehouse::reconciler::view(&self.app.state.db, &self.tenant_id)
+            .await
+            .unwrap()
+            .runs
+    }
+
+    async fn next_run(&self) -> Option<i64> {
+        gatehouse::tenants::service::reconcile_settings(&self.app.state.db, &self.tenant_id)
+            .await
+            .unwrap()
+            .next_reconcile_at
+    }
+
+    /// Waits (up to 20 s) until the technician's browser is signed out.
+    async fn until_signed_out(&self, who: &Technician) {
+        let started = Instant::now();
+        while self.signed_in(who).await {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{} is still signed in",
+                who.user.email
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Whether the technician's browser is still signed in.
+    async fn signed_in(&self, who: &Technician) -> bool {
+        who.browser.get("acme", "/home").await.status() == 200
+    }
+}
+
+#[tokio::test]
+async fn microsofts_handshake_gets_its_token_back_as_plain_text() {
+    let (app, _emu) = spawn_app_with_entra().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let token = "Validation: Testing client application reachability for subscription Request-Id: 1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e99";
+    let url = format!("http://localhost:{}/api/entra/notifications", app.port());
+    let res = app
+        .base_client()
+        .post(&url)
+        .query(&[("validationToken", token)])
+        .header("content-type", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert_eq!(res.text().await.unwrap(), token, "decoded, as it was sent");
+    // Only the base host answers for Gatehouse: a tenant's host does not.
+    let browser = app.browser(&["acme"]);
+    let res = browser
+        .client
+        .post(browser.url("acme", "/api/entra/notifications"))
+        .query(&[("validationToken", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+/// Forged notifications: a guessed clientState, a subscription Gatehouse never made, the
+/// right secret about another Entra tenant, and no body at all. Each is refused; no run is
+/// booked, nobody signs out.
+#[tokio::test]
+async fn forged_notifications_are_refused_and_change_nothing() {
+    let w = subscribed().await;
+    w.emu.disable_in_entra(ALEX).await;
+    let booked = w.next_run().await;
+    for forged in [
+        about(ALEX, SUBSCRIPTION, "a-guess", CONTOSO_TENANT_ID),
+        about(ALEX, SUBSCRIPTION, "", CONTOSO_TENANT_ID),
+        about(
+            ALEX,
+            "00000000-0000-4000-8000-000000000000",
+            CLIENT_STATE,
+            CONTOSO_TENANT_ID,
+        ),
+        about(
+            ALEX,
+            SUBSCRIPTION,
+            CLIENT_STATE,
+            "7d0b9a5e-0000-4000-8000-00000000f00d",
+        ),
+    ] {
+        let res = w.deliver(&forged).await;
+        assert_eq!(res.status(), 403, "{forged}");
+    }
+    let res = w
+        .app
+        .base_client()
+        .post(format!(
+            "http://localhost:{}/api/entra/notifications",
+            w.app.port()
+        ))
+        .body("{\"not\": \"a collection\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(w.next_run().await, booked, "no run was booked");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(w.runs().await.is_empty(), "no run happened");
+    assert!(
+        w.signed_in(&w.alex).await,
+        "Alex is signed in until a real run says otherwise"
+    );
+}
+
+/// Alex is disabled in Entra; the scheduled run is a day away. Microsoft's notification
+/// alone ends Alex's sessions within seconds, through a run recorded as the notification's.
+#[tokio::test]
+async fn a_notification_ends_a_disabled_users_sessions_within_seconds() {
+    let w = subscribed().await;
+    w.emu.disable_in_entra(ALEX).await;
+    let res = w.deliver(&genuine(ALEX)).await;
+    assert_eq!(res.status(), 202);
+    w.until_signed_out(&w.alex).await;
+    assert!(w.signed_in(&w.megan).await, "Megan was not touched");
+    let runs = w.runs().await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].trigger, "notification");
+    assert_eq!(runs[0].offboarded, 1);
+    // A replay of the same notification finds nothing new: nobody else goes.
+    assert_eq!(w.deliver(&genuine(ALEX)).await.status(), 202);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(w.signed_in(&w.megan).await);
+    assert!(w.runs().await.iter().all(|r| r.offboarded <= 1));
+    assert_eq!(w.app.audited("user.offboarded").await, 1);
+}
+
+/// Two hundred notifications within a second (an admin removing people in bulk, or Microsoft
+/// repeating itself) are one run.
+#[tokio::test]
+async fn a_burst_of_notifications_is_one_run() {
+    let w = subscribed().await;
+    w.emu.remove_in_entra(MEGAN).await;
+    let notification = genuine(MEGAN);
+    let deliveries = (0..200).map(|_| w.deliver(&notification));
+    let answers = futures::future::join_all(deliveries).await;
+    assert!(answers.iter().all(|a| a.status() == 202));
+    w.until_signed_out(&w.megan).await;
+    // Past the debounce and a scheduler's wake-up, still one run.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let runs = w.runs().await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(w.signed_in(&w.alex).await);
+}
