@@ -20,7 +20,7 @@ async function connectContoso(admin: Page): Promise<void> {
   await expect(admin.locator(".flash.ok")).toContainText("Authorized in contoso.com");
 }
 
-test("the seed story: connect Contoso, onboard Alex by QR, delete Alex in Entra, Sync now", async ({ browser }) => {
+test("the seed story: connect Contoso, onboard Alex by QR, delete Alex in Entra, and Alex is signed out by itself", async ({ browser }) => {
   const { desktop: admin } = await signIn(browser, DEMO_ADMIN, TENANT);
   await admin.waitForURL(`${TENANT}/adminportal/users`);
   await connectContoso(admin);
@@ -52,13 +52,12 @@ test("the seed story: connect Contoso, onboard Alex by QR, delete Alex in Entra,
   await row.getByRole("button", { name: "Delete", exact: true }).click();
   await expect(control.locator("tr", { hasText: "alex@contoso.com" })).toContainText("deleted");
 
-  // The admin syncs now: Alex is offboarded and signed out.
-  await admin.goto(`${TENANT}/adminportal/reconciliation`);
-  await admin.locator("#sync-now").click();
-  await expect(admin.locator(".flash.ok")).toContainText("1 offboarded: alex@contoso.com");
-  // Alex's open page is told at once and falls back to the sign-in page, without a reload.
-  await alexDesktop.waitForURL(`${TENANT}/`);
+  // Nobody clicks Sync now: Graph's change notification makes the reconciler run, and Alex's
+  // open page falls back to the sign-in page by itself, without a reload.
+  await alexDesktop.waitForURL(`${TENANT}/`, { timeout: 20_000 });
   await expect(alexDesktop.locator("#login-qr svg")).toBeVisible();
+  await admin.goto(`${TENANT}/adminportal/reconciliation`);
+  await expect(admin.locator("#runs tbody tr").first()).toContainText("notification");
   await admin.goto(`${TENANT}/adminportal/users`);
   await expect(admin.locator('#users tr[data-email="alex@contoso.com"]')).toHaveAttribute("data-status", "offboarded");
 });

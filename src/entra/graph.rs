@@ -171,6 +171,38 @@ fn other_addresses(item: &Value) -> Option<Vec<String>> {
     Some(all)
 }
 
+/// A subscription as Graph answered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphSubscription {
+    pub id: String,
+    /// Seconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
+fn read_subscription(answer: &Value) -> Result<GraphSubscription, EntraError> {
+    let id = answer["id"]
+        .as_str()
+        .ok_or_else(|| EntraError::Malformed("a subscription without an id".into()))?;
+    let expires_at = answer["expirationDateTime"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .ok_or_else(|| {
+            EntraError::Malformed("a subscription without a readable expirationDateTime".into())
+        })?
+        .timestamp();
+    Ok(GraphSubscription {
+        id: id.to_string(),
+        expires_at,
+    })
+}
+
+/// Graph's timestamps: RFC 3339 in UTC.
+fn graph_time(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// A page of a delta walk: entries and exactly one of the two links.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeltaPage {
@@ -241,6 +273,62 @@ impl Graph {
     /// The tenant's domains (Graph lists them in one page).
     pub async fn domains(&self) -> Result<Vec<Domain>, EntraError> {
         values(self.get(&format!("{}/v1.0/domains", self.base)).await?)
+    }
+
+    /// Subscribes to changes of the tenant's users (`updated,deleted`: Microsoft reports
+    /// creation, soft deletion and restore as `updated`). Graph first proves both URLs with a
+    /// `validationToken` handshake.
+    /// https://learn.microsoft.com/en-us/graph/api/subscription-post-subscriptions
+    pub async fn subscribe_to_users(
+        &self,
+        notification_url: &str,
+        lifecycle_url: &str,
+        client_state: &SecretString,
+        expires_at: i64,
+    ) -> Result<GraphSubscription, EntraError> {
+        let body = serde_json::json!({
+            "changeType": "updated,deleted",
+            "resource": "users",
+            "notificationUrl": notification_url,
+            "lifecycleNotificationUrl": lifecycle_url,
+            "clientState": client_state.expose_secret(),
+            "expirationDateTime": graph_time(expires_at),
+        });
+        let answer = self
+            .send(
+                reqwest::Method::POST,
+                &format!("{}/v1.0/subscriptions", self.base),
+                Some(body),
+            )
+            .await?;
+        read_subscription(&answer)
+    }
+
+    /// Moves the subscription's expiry (Microsoft's renewal).
+    pub async fn renew_subscription(
+        &self,
+        id: &str,
+        expires_at: i64,
+    ) -> Result<GraphSubscription, EntraError> {
+        let body = serde_json::json!({ "expirationDateTime": graph_time(expires_at) });
+        let answer = self
+            .send(
+                reqwest::Method::PATCH,
+                &format!("{}/v1.0/subscriptions/{}", self.base, urlencode(id)),
+                Some(body),
+            )
+            .await?;
+        read_subscription(&answer)
+    }
+
+    /// Ends the subscription; one Graph no longer has is ended already.
+    pub async fn unsubscribe(&self, id: &str) -> Result<(), EntraError> {
+        let url = format!("{}/v1.0/subscriptions/{}", self.base, urlencode(id));
+        match self.send(reqwest::Method::DELETE, &url, None).await {
+            Ok(_) => Ok(()),
+            Err(EntraError::Graph { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// A user by object id; `None` when Graph says it does not exist.
@@ -460,6 +548,9 @@ impl Graph {
             }
             if !(200..300).contains(&status) {
                 return Err(graph_error(status, res).await);
+            }
+            if status == 204 {
+                return Ok(Value::Null);
             }
             return res
                 .json()

@@ -4,9 +4,12 @@
 //! reason to look: the delta run decides who goes, under its lease, threshold and fail-safe,
 //! so a forged, late, lost or repeated notification can cost a run at most.
 //!
-//! `receive` checks what arrives (pure), `store` owns the `entra_subscriptions` table, and
-//! `routes` is the HTTP edge at `/api/entra/notifications` and `/api/entra/lifecycle`.
+//! `receive` checks what arrives (pure), `store` owns the `entra_subscriptions` table,
+//! `keeper` creates, renews and ends the subscriptions, and `routes` is the HTTP edge at
+//! `/api/entra/notifications` and `/api/entra/lifecycle`.
 
+#[cfg(feature = "ssr")]
+pub mod keeper;
 #[cfg(feature = "ssr")]
 pub mod receive;
 #[cfg(feature = "ssr")]

@@ -33,7 +33,37 @@ const MOST_SUBSCRIPTIONS_LOOKED_UP: usize = 4;
 const LONGEST_VALIDATION_TOKEN: usize = 1024;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/entra/notifications", post(notifications))
+    Router::new()
+        .route("/api/entra/notifications", post(notifications))
+        .route("/api/entra/lifecycle", post(lifecycle))
+}
+
+/// Lifecycle events: for users Microsoft sends `reauthorizationRequired` only, when the
+/// subscription is about to lapse or its access must be proven again. Gatehouse answers by
+/// renewing at once (the keeper), and looks at the directory too, since changes may have gone
+/// undelivered.
+/// https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events
+async fn lifecycle(
+    State(state): State<AppState>,
+    Extension(site): Extension<Site>,
+    Query(handshake): Query<Handshake>,
+    body: Bytes,
+) -> Response {
+    if !matches!(site, Site::Base) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    if let Some(token) = handshake.validation_token {
+        return validation_answer(token);
+    }
+    notifications(
+        State(state),
+        Extension(site),
+        Query(Handshake {
+            validation_token: None,
+        }),
+        body,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -115,6 +145,10 @@ async fn accept(state: &AppState, collection: &Collection) -> anyhow::Result<usi
                 genuine += 1;
                 if let Some(sub) = sub {
                     tenants_told.insert((sub.tenant_id.clone(), sub.subscription_id.clone()));
+                    if item.lifecycle_event.is_some() {
+                        // Renewed by the keeper, which wakes with the run's event below.
+                        store::renewed(&state.db, &sub.subscription_id, 0).await?;
+                    }
                 }
             }
             Err(why) => refused(why, item.subscription_id.as_str()),

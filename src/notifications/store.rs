@@ -75,3 +75,49 @@ pub async fn heard(db: &Db, subscription_id: &str, at: i64) -> Result<(), sqlx::
     .await?;
     Ok(())
 }
+
+/// The tenant's subscription, if it has one on record.
+pub async fn of_tenant(db: &Db, tenant_id: &str) -> Result<Option<Subscription>, sqlx::Error> {
+    sqlx::query_as::<_, Subscription>(
+        "SELECT s.subscription_id, s.tenant_id, COALESCE(t.entra_tenant_id, '') AS entra_tenant_id, \
+         s.client_state_sha256, s.expires_at, s.last_notification_at \
+         FROM entra_subscriptions s JOIN tenants t ON t.id = s.tenant_id WHERE s.tenant_id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_optional(&db.pool)
+    .await
+}
+
+/// Subscriptions of tenants no longer connected to Entra (disconnected, or switched to the
+/// local directory): to be deleted at Graph and here.
+pub async fn orphaned(db: &Db) -> Result<Vec<Subscription>, sqlx::Error> {
+    sqlx::query_as::<_, Subscription>(
+        "SELECT s.subscription_id, s.tenant_id, COALESCE(t.entra_tenant_id, '') AS entra_tenant_id, \
+         s.client_state_sha256, \
+         s.expires_at, s.last_notification_at \
+         FROM entra_subscriptions s JOIN tenants t ON t.id = s.tenant_id \
+         WHERE t.entra_tenant_id IS NULL OR t.user_source <> $1",
+    )
+    .bind(crate::domain::UserSource::AzureAd.as_str())
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Graph moved the subscription's expiry.
+pub async fn renewed(db: &Db, subscription_id: &str, expires_at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE entra_subscriptions SET expires_at = $1 WHERE subscription_id = $2")
+        .bind(expires_at)
+        .bind(subscription_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Forgets a subscription (ended at Graph, or gone there).
+pub async fn forget(db: &Db, subscription_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM entra_subscriptions WHERE subscription_id = $1")
+        .bind(subscription_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}

@@ -304,6 +304,7 @@ impl ServeArgs {
             smtp_ca_file: self.smtp_ca_file,
             mail_from: self.mail_from,
             demo,
+            notify_over_http: false,
             dev_outbox: self.dev_outbox,
             demo_emulator_token: self.demo_emulator_token,
             metrics_token: self.metrics_token,

@@ -18,6 +18,9 @@ pub struct Config {
     pub smtp_ca_file: Option<PathBuf>,
     pub mail_from: String,
     pub demo: bool,
+    /// Subscribe to Graph change notifications although the public URL is plain http (the
+    /// tests, whose emulator delivers to loopback). Microsoft itself delivers to https only.
+    pub notify_over_http: bool,
     /// Mail without SMTP_URL goes to /_dev/outbox outside demo mode too (a private install).
     pub dev_outbox: bool,
     /// Control token of the demo's in-process emulator; random when unset.
@@ -89,6 +92,19 @@ impl Config {
         Ok(())
     }
 
+    /// Where Graph delivers change notifications and lifecycle events, when Gatehouse can
+    /// receive them: its public URL is https (as Microsoft requires), or the demo's
+    /// emulator delivers to loopback.
+    pub fn notification_urls(&self) -> Option<(String, String)> {
+        let public = self.public_url.trim_end_matches('/');
+        (self.secure_cookies() || self.demo || self.notify_over_http).then(|| {
+            (
+                format!("{public}/api/entra/notifications"),
+                format!("{public}/api/entra/lifecycle"),
+            )
+        })
+    }
+
     /// True when the public URL is https, so cookies must carry `Secure`.
     pub fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")
@@ -131,6 +147,7 @@ impl Config {
             smtp_ca_file: None,
             mail_from: "Gatehouse <no-reply@gatehouse.invalid>".into(),
             demo: false,
+            notify_over_http: false,
             dev_outbox: false,
             demo_emulator_token: None,
             metrics_token: None,

@@ -131,6 +131,20 @@ impl Application {
             self.state.bus.clone(),
             self.state.entra.clone(),
         );
+        let keeper = crate::notifications::keeper::run_until_stopped(
+            self.state.db.clone(),
+            self.state.bus.clone(),
+            self.state.entra.clone(),
+            self.state
+                .config
+                .notification_urls()
+                .map(
+                    |(notifications, lifecycle)| crate::notifications::keeper::Urls {
+                        notifications,
+                        lifecycle,
+                    },
+                ),
+        );
         let server = axum::serve(
             self.listener,
             self.router
@@ -142,6 +156,7 @@ impl Application {
             res = bus => res,
             res = reconciler => res,
             res = housekeeping => res,
+            () = keeper => Ok(()),
         }
     }
 }

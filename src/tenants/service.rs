@@ -136,6 +136,17 @@ pub async fn due_for_reconcile(
     .await
 }
 
+/// Every tenant whose users come from Entra ID, with its Entra tenant id.
+pub async fn connected_to_entra(db: &Db) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, entra_tenant_id FROM tenants \
+         WHERE user_source = $1 AND entra_tenant_id IS NOT NULL",
+    )
+    .bind(UserSource::AzureAd.as_str())
+    .fetch_all(&db.pool)
+    .await
+}
+
 /// Books the tenant's next reconciliation; the run about to start (or the next) covers every
 /// change notified so far.
 pub async fn book_reconcile(db: &Db, tenant_id: &str, at: i64) -> Result<(), sqlx::Error> {

@@ -238,3 +238,165 @@ async fn a_burst_of_notifications_is_one_run() {
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert!(w.signed_in(&w.alex).await);
 }
+
+/// Waits (up to 15 s) until the tenant's subscription on record is not `previous`; the new one.
+async fn subscription_other_than(
+    app: &TestApp,
+    tenant_id: &str,
+    previous: Option<&str>,
+) -> Option<store::Subscription> {
+    let started = Instant::now();
+    loop {
+        let now_on_record = store::of_tenant(&app.state.db, tenant_id).await.unwrap();
+        if now_on_record.as_ref().map(|s| s.subscription_id.as_str()) != previous {
+            return now_on_record;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the subscription on record is still {previous:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The subscriptions Graph holds for Gatehouse's app in Contoso.
+async fn at_microsoft(emu: &Emu) -> Vec<Value> {
+    let token = emu.app_token().await;
+    let (status, _, body) = emu.graph(&token, "/v1.0/subscriptions").await;
+    assert_eq!(status, 200, "{body}");
+    body["value"].as_array().cloned().unwrap_or_default()
+}
+
+/// The whole path with Microsoft's side played by the emulator: connecting the tenant
+/// subscribes (Graph's handshake on both URLs passes), and deleting Alex in Entra signs his
+/// browser out by itself, polling a day away.
+#[tokio::test]
+async fn connecting_subscribes_and_a_deletion_in_entra_signs_the_user_out_by_itself() {
+    let (app, emu) = crate::emulator::spawn_app_with_notifications().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let tenant_id = connect_contoso(&app, "acme").await;
+    let sub = subscription_other_than(&app, &tenant_id, None)
+        .await
+        .expect("a subscription");
+    let listed = at_microsoft(&emu).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], sub.subscription_id.as_str());
+    assert_eq!(listed[0]["resource"], "users");
+    assert_eq!(listed[0]["changeType"], "updated,deleted");
+    assert!(
+        sub.expires_at > now() + 20 * 86_400,
+        "asked for Microsoft's longest lifetime"
+    );
+    let alex = app.onboard("acme", "alex@contoso.com").await;
+    let megan = app.onboard("acme", "megan@contoso.com").await;
+    emu.remove_in_entra(ALEX).await;
+    let started = Instant::now();
+    while alex.browser.get("acme", "/home").await.status() == 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "Alex is still signed in"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(megan.browser.get("acme", "/home").await.status(), 200);
+    let runs = gatehouse::reconciler::view(&app.state.db, &tenant_id)
+        .await
+        .unwrap()
+        .runs;
+    assert_eq!(runs[0].trigger, "notification", "{runs:?}");
+    let heard = store::of_tenant(&app.state.db, &tenant_id).await.unwrap();
+    assert!(heard.and_then(|s| s.last_notification_at).is_some());
+}
+
+/// Microsoft's `reauthorizationRequired` lifecycle event renews the subscription at once.
+#[tokio::test]
+async fn a_reauthorization_request_renews_the_subscription() {
+    let (app, emu) = crate::emulator::spawn_app_with_notifications().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let tenant_id = connect_contoso(&app, "acme").await;
+    let sub = subscription_other_than(&app, &tenant_id, None)
+        .await
+        .expect("a subscription");
+    let res = emu
+        .control(
+            reqwest::Method::POST,
+            &format!("/_emulator/subscriptions/{}/lifecycle", sub.subscription_id),
+            Some(json!({"event": "reauthorizationRequired"})),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    let started = Instant::now();
+    while emu.counts().await["PATCH /v1.0/subscriptions/{id}"].as_u64() != Some(1) {
+        assert!(started.elapsed() < Duration::from_secs(15), "not renewed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let kept = subscription_other_than(&app, &tenant_id, None)
+        .await
+        .expect("still subscribed");
+    assert_eq!(
+        kept.subscription_id, sub.subscription_id,
+        "the same one, renewed"
+    );
+}
+
+/// A subscription Microsoft no longer has (expired, or removed) is made anew at its next
+/// renewal; a tenant that goes back to its own directory ends its subscription at Microsoft.
+#[tokio::test]
+async fn a_lost_subscription_is_made_anew_and_disconnecting_ends_it() {
+    let (app, emu) = crate::emulator::spawn_app_with_notifications().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let tenant_id = connect_contoso(&app, "acme").await;
+    let first = subscription_other_than(&app, &tenant_id, None)
+        .await
+        .expect("a subscription");
+    let token = emu.app_token().await;
+    let res = emu
+        .http
+        .delete(emu.url(&format!("/v1.0/subscriptions/{}", first.subscription_id)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    // Its renewal comes due (the hourly pass, brought forward).
+    store::renewed(&app.state.db, &first.subscription_id, 0)
+        .await
+        .unwrap();
+    app.state
+        .bus
+        .publish(gatehouse::server::bus::Event::TenantChanged {
+            tenant_id: tenant_id.clone(),
+        })
+        .await;
+    let second = subscription_other_than(&app, &tenant_id, Some(&first.subscription_id))
+        .await
+        .expect("a new subscription");
+    let listed = at_microsoft(&emu).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], second.subscription_id.as_str());
+
+    // The tenant goes back to its own directory.
+    let db = &app.state.db;
+    let mut tx = db.pool.begin().await.unwrap();
+    gatehouse::tenants::service::use_local_directory(
+        &mut tx,
+        &tenant_id,
+        &gatehouse::domain::UsernamePrefix::default(),
+    )
+    .await
+    .unwrap();
+    let changed = gatehouse::server::bus::Event::TenantChanged {
+        tenant_id: tenant_id.clone(),
+    };
+    app.state.bus.commit_and_publish(tx, changed).await.unwrap();
+    assert!(
+        subscription_other_than(&app, &tenant_id, Some(&second.subscription_id))
+            .await
+            .is_none(),
+        "forgotten here"
+    );
+    assert!(at_microsoft(&emu).await.is_empty(), "ended at Microsoft");
+}

@@ -86,3 +86,24 @@ pub async fn reconcile_now(app: &TestApp, slug: &str) -> gatehouse::reconciler::
     .await
     .expect("the run was recorded")
 }
+
+/// Gatehouse with its Entra app on an emulator of its own, subscribing to change
+/// notifications: its public URL is its own loopback address (picked before it starts, so the
+/// emulator can deliver there), over plain http as only the emulator allows.
+pub async fn spawn_app_with_notifications() -> (TestApp, Emu) {
+    let emu = spawn_emulator().await;
+    emu.grant_consent().await;
+    let entra = entra_config(&emu);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let app = spawn_app_with(move |c| {
+        c.entra = entra;
+        c.listen = ([127, 0, 0, 1], port).into();
+        c.public_url = format!("http://localhost:{port}");
+        c.notify_over_http = true;
+    })
+    .await;
+    (app, emu)
+}

@@ -1,0 +1,174 @@
+//! One Graph subscription per connected tenant, kept alive: created when the tenant connects,
+//! renewed days before it expires, made anew when Graph no longer has it, ended when the
+//! tenant disconnects. Each tenant's upkeep holds the tenant's reconcile lease, so one replica
+//! at a time does it.
+
+use super::store;
+use crate::entra::{EntraClient, EntraError};
+use crate::reconciler::lease::Lease;
+use crate::server::bus::{Bus, Event};
+use crate::server::db::Db;
+use crate::server::util::{now, random_id};
+use crate::tenants::service as tenants;
+use secrecy::SecretString;
+use std::time::Duration;
+
+/// Microsoft's longest lifetime for a subscription on users is 41 760 minutes (29 days);
+/// Gatehouse asks for an hour less, so clocks that disagree a little are not refused.
+/// https://learn.microsoft.com/en-us/graph/change-notifications-overview#subscription-lifetime
+const LIFETIME_SECS: i64 = 41_760 * 60 - 3600;
+/// A subscription with less than this left is renewed.
+const RENEW_WITHIN_SECS: i64 = 3 * 86_400;
+/// How often every tenant's subscription is looked at, besides when a tenant changes.
+const TICK: Duration = Duration::from_secs(3600);
+
+/// Where Graph delivers: the notification URL and the lifecycle URL.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    pub notifications: String,
+    pub lifecycle: String,
+}
+
+/// Keeps the subscriptions until the process stops: at start, every `TICK`, and when a
+/// tenant's settings change (it connected or disconnected). Without an Entra app, or without
+/// a URL Graph can deliver to, there is nothing to keep.
+pub async fn run_until_stopped(db: Db, bus: Bus, entra: Option<EntraClient>, urls: Option<Urls>) {
+    let (Some(entra), Some(urls)) = (entra, urls) else {
+        return std::future::pending().await;
+    };
+    let mut events = bus.subscribe();
+    loop {
+        keep_all(&db, &entra, &urls).await;
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = tenant_changed(&mut events) => {}
+        }
+    }
+}
+
+async fn tenant_changed(events: &mut tokio::sync::broadcast::Receiver<Event>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match events.recv().await {
+            Ok(Event::TenantChanged { .. } | Event::ChangeNotified { .. })
+            | Err(RecvError::Lagged(_)) => return,
+            Ok(_) => {}
+            Err(RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// One pass over every tenant; a tenant whose upkeep fails is tried again next pass.
+pub async fn keep_all(db: &Db, entra: &EntraClient, urls: &Urls) {
+    match store::orphaned(db).await {
+        Ok(gone) => {
+            for sub in gone {
+                if let Err(err) = end(db, entra, &sub).await {
+                    tracing::warn!(tenant = %sub.tenant_id, error = %err, "a subscription of a disconnected tenant could not be ended; trying again later");
+                }
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "subscriptions could not be read"),
+    }
+    let connected = match tenants::connected_to_entra(db).await {
+        Ok(c) => c,
+        Err(err) => {
+            tracing::warn!(error = %err, "connected tenants could not be read");
+            return;
+        }
+    };
+    for (tenant_id, entra_tenant_id) in connected {
+        if let Err(err) = keep(db, entra, urls, &tenant_id, &entra_tenant_id).await {
+            tracing::warn!(tenant = %tenant_id, error = %err, "the tenant's change subscription could not be kept; polling goes on");
+        }
+    }
+}
+
+/// Makes sure the tenant has a live subscription with more than `RENEW_WITHIN_SECS` left.
+pub async fn keep(
+    db: &Db,
+    entra: &EntraClient,
+    urls: &Urls,
+    tenant_id: &str,
+    entra_tenant_id: &str,
+) -> anyhow::Result<()> {
+    let at = now();
+    let current = store::of_tenant(db, tenant_id).await?;
+    if current
+        .as_ref()
+        .is_some_and(|s| s.expires_at - at > RENEW_WITHIN_SECS)
+    {
+        return Ok(());
+    }
+    let Some(lease) = Lease::acquire(db, tenant_id).await? else {
+        // Another replica reconciles the tenant (or keeps its subscription) right now.
+        return Ok(());
+    };
+    let result = renew_or_create(db, entra, urls, tenant_id, entra_tenant_id, current).await;
+    lease.release().await;
+    result
+}
+
+async fn renew_or_create(
+    db: &Db,
+    entra: &EntraClient,
+    urls: &Urls,
+    tenant_id: &str,
+    entra_tenant_id: &str,
+    current: Option<store::Subscription>,
+) -> anyhow::Result<()> {
+    let graph = entra.graph(entra_tenant_id).await?;
+    let at = now();
+    if let Some(sub) = current {
+        match graph
+            .renew_subscription(&sub.subscription_id, at + LIFETIME_SECS)
+            .await
+        {
+            Ok(renewed) => {
+                store::renewed(db, &sub.subscription_id, renewed.expires_at).await?;
+                tracing::info!(tenant = %tenant_id, subscription = %sub.subscription_id, "change subscription renewed");
+                return Ok(());
+            }
+            // Expired or deleted at Microsoft: make a new one.
+            Err(EntraError::Graph { status: 404, .. }) => {
+                store::forget(db, &sub.subscription_id).await?;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let client_state = SecretString::from(random_id(48));
+    let created = graph
+        .subscribe_to_users(
+            &urls.notifications,
+            &urls.lifecycle,
+            &client_state,
+            at + LIFETIME_SECS,
+        )
+        .await?;
+    store::record(
+        db,
+        tenant_id,
+        &created.id,
+        secrecy::ExposeSecret::expose_secret(&client_state),
+        created.expires_at,
+        at,
+    )
+    .await?;
+    tracing::info!(tenant = %tenant_id, subscription = %created.id, "change subscription created");
+    Ok(())
+}
+
+/// Ends a disconnected tenant's subscription at Graph and forgets it.
+async fn end(db: &Db, entra: &EntraClient, sub: &store::Subscription) -> anyhow::Result<()> {
+    // A tenant switched to its own directory still names the Entra tenant it left.
+    if !sub.entra_tenant_id.is_empty() {
+        entra
+            .graph(&sub.entra_tenant_id)
+            .await?
+            .unsubscribe(&sub.subscription_id)
+            .await?;
+    }
+    store::forget(db, &sub.subscription_id).await?;
+    tracing::info!(tenant = %sub.tenant_id, subscription = %sub.subscription_id, "change subscription ended");
+    Ok(())
+}
