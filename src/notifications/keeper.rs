@@ -80,6 +80,16 @@ pub async fn keep_all(db: &Db, entra: &EntraClient, urls: &Urls) {
     for (tenant_id, entra_tenant_id) in connected {
         if let Err(err) = keep(db, entra, urls, &tenant_id, &entra_tenant_id).await {
             tracing::warn!(tenant = %tenant_id, error = %err, "the tenant's change subscription could not be kept; polling goes on");
+            // What Microsoft said about the connection (consent revoked, credentials refused)
+            // is the tenant's health, as when a reconcile run meets it.
+            let health = err
+                .downcast_ref::<EntraError>()
+                .and_then(EntraError::health);
+            if let Some(health) = health {
+                if let Err(err) = tenants::set_entra_health(db, &tenant_id, health).await {
+                    tracing::warn!(tenant = %tenant_id, error = %err, "the tenant's Entra health could not be recorded");
+                }
+            }
         }
     }
 }

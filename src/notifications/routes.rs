@@ -5,6 +5,7 @@
 
 use super::receive::{check, Collection, Refusal};
 use super::store;
+use crate::reconciler::scheduler::{DEBOUNCE_SECS, LONGEST_WAIT_SECS};
 use crate::server::bus::Event;
 use crate::server::host::Site;
 use crate::server::state::AppState;
@@ -18,12 +19,6 @@ use axum::routing::post;
 use axum::{Extension, Router};
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
-
-/// How long the tenant's run waits after the latest notification: the notifications of one
-/// burst (an admin removing twenty people, Microsoft repeating itself) make one run...
-pub const DEBOUNCE_SECS: i64 = 2;
-/// ...but a run waits at most this long after the first notification it will cover.
-pub const LONGEST_WAIT_SECS: i64 = 10;
 
 /// A delivery names one subscription (Microsoft batches per subscription); a body naming
 /// more than this many is not Microsoft's, and the rest is refused without a lookup.

@@ -16,6 +16,16 @@ pub struct ReconcileView {
     pub problem: Option<String>,
     pub runs: Vec<RunRow>,
     pub held: Vec<HeldRun>,
+    /// Microsoft's change notifications for this tenant, when Gatehouse is subscribed.
+    pub notifications: Option<NotificationsLive>,
+}
+
+/// A live change subscription: what it is, until when, and when Microsoft last spoke.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotificationsLive {
+    pub subscription: String,
+    pub expires: String,
+    pub last_heard: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -57,6 +57,16 @@ fn Status(
                 <dd id="last-check">{v.last_check.clone().unwrap_or_else(|| "never".into())}</dd>
                 <dt>"Next run"</dt><dd>{v.next_run.clone().unwrap_or_else(|| "within a minute".into())}</dd>
                 <dt>"Schedule"</dt><dd>{v.interval.clone()}</dd>
+                <dt>"Change notifications"</dt>
+                <dd id="notifications">{match &v.notifications {
+                    Some(n) => format!(
+                        "live: Microsoft tells Gatehouse of changes within seconds (subscription {}, renewed until {}; last heard {})",
+                        n.subscription,
+                        n.expires,
+                        n.last_heard.clone().unwrap_or_else(|| "never".into())
+                    ),
+                    None => "off: changes are found by the scheduled runs only (Gatehouse subscribes when its public URL is https)".into(),
+                }}</dd>
                 <dt>"Safety"</dt><dd>{v.threshold.clone()}</dd>
             </dl>
             <p>

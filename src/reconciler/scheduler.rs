@@ -11,6 +11,12 @@ use std::time::Duration;
 /// How often the scheduler looks for tenants that are due.
 const TICK: Duration = Duration::from_secs(30);
 
+/// How long a tenant's run waits after the latest change notification: the notifications of
+/// one burst (an admin removing twenty people, Microsoft repeating itself) make one run...
+pub const DEBOUNCE_SECS: i64 = 2;
+/// ...but a run waits at most this long after the first notification it will cover.
+pub const LONGEST_WAIT_SECS: i64 = 10;
+
 /// Reconciles due tenants until the process stops: every `TICK`, and a moment after a change
 /// notification for any tenant (heard on the bus, from whichever replica received it). Without
 /// an Entra app configured there is nothing to reconcile and the scheduler waits.
@@ -28,8 +34,7 @@ pub async fn run_until_stopped(db: Db, bus: Bus, entra: Option<EntraClient>) -> 
             _ = tokio::time::sleep(TICK) => {}
             _ = notified(&mut events) => {
                 // The run is booked `DEBOUNCE_SECS` after the notification: look just after.
-                let debounce = crate::notifications::routes::DEBOUNCE_SECS as u64;
-                tokio::time::sleep(Duration::from_millis(debounce * 1000 + 200)).await;
+                tokio::time::sleep(Duration::from_millis(DEBOUNCE_SECS as u64 * 1000 + 200)).await;
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The Reconciliation page's reads, its Sync now and its decisions on held runs.
 
-use super::api::{HeldRun, ReconcileView, RunRow};
+use super::api::{HeldRun, NotificationsLive, ReconcileView, RunRow};
 use super::held::{self, DecideError};
 use super::run::{reconcile, Outcome, Trigger};
 use super::store;
@@ -49,6 +49,13 @@ pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
             .filter(|h| *h != EntraHealth::Ok)
             .map(|h| h.describe().to_string()),
         held,
+        notifications: crate::notifications::store::of_tenant(db, tenant_id)
+            .await?
+            .map(|s| NotificationsLive {
+                subscription: s.subscription_id,
+                expires: format_time(s.expires_at),
+                last_heard: s.last_notification_at.map(format_time),
+            }),
         runs: runs
             .into_iter()
             .map(|r| RunRow {

@@ -307,6 +307,54 @@ async fn connecting_subscribes_and_a_deletion_in_entra_signs_the_user_out_by_its
     assert_eq!(runs[0].trigger, "notification", "{runs:?}");
     let heard = store::of_tenant(&app.state.db, &tenant_id).await.unwrap();
     assert!(heard.and_then(|s| s.last_notification_at).is_some());
+    let page = gatehouse::reconciler::view(&app.state.db, &tenant_id)
+        .await
+        .unwrap();
+    let live = page
+        .notifications
+        .expect("the page says notifications are live");
+    assert_eq!(live.subscription, sub.subscription_id);
+    assert!(live.last_heard.is_some(), "and when Microsoft last spoke");
+}
+
+/// Days before it would lapse, the subscription is renewed (the same one, a new expiry).
+#[tokio::test]
+async fn a_subscription_is_renewed_days_before_it_expires() {
+    let (app, emu) = crate::emulator::spawn_app_with_notifications().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let tenant_id = connect_contoso(&app, "acme").await;
+    let sub = subscription_other_than(&app, &tenant_id, None)
+        .await
+        .expect("a subscription");
+    // Two days left, as after four weeks: the next pass renews it.
+    store::renewed(&app.state.db, &sub.subscription_id, now() + 2 * 86_400)
+        .await
+        .unwrap();
+    app.state
+        .bus
+        .publish(gatehouse::server::bus::Event::TenantChanged {
+            tenant_id: tenant_id.clone(),
+        })
+        .await;
+    let started = Instant::now();
+    loop {
+        let kept = store::of_tenant(&app.state.db, &tenant_id)
+            .await
+            .unwrap()
+            .expect("still subscribed");
+        if kept.expires_at > now() + 20 * 86_400 {
+            assert_eq!(
+                kept.subscription_id, sub.subscription_id,
+                "renewed, not replaced"
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "not renewed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(emu.counts().await["PATCH /v1.0/subscriptions/{id}"], 1);
+    assert_eq!(at_microsoft(&emu).await.len(), 1);
 }
 
 /// Microsoft's `reauthorizationRequired` lifecycle event renews the subscription at once.
@@ -399,4 +447,44 @@ async fn a_lost_subscription_is_made_anew_and_disconnecting_ends_it() {
         "forgotten here"
     );
     assert!(at_microsoft(&emu).await.is_empty(), "ended at Microsoft");
+}
+
+/// Consent withdrawn in the customer's Entra tenant: no subscription can be made, and the
+/// tenant's health says so, as a failed run would.
+#[tokio::test]
+async fn a_tenant_whose_consent_is_gone_is_told_so_and_nothing_is_subscribed() {
+    let (app, emu) = crate::emulator::spawn_app_with_notifications().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let res = emu
+        .control(
+            reqwest::Method::DELETE,
+            &format!(
+                "/_emulator/directories/{CONTOSO_TENANT_ID}/consents/{}",
+                emu.app.client_id
+            ),
+            None,
+        )
+        .await;
+    assert!(res.status().is_success());
+    let tenant_id = connect_contoso(&app, "acme").await;
+    let started = Instant::now();
+    while app.entra_health(&tenant_id).await != Some(gatehouse::domain::EntraHealth::ConsentRevoked)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "health: {:?}",
+            app.entra_health(&tenant_id).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(store::of_tenant(&app.state.db, &tenant_id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(gatehouse::reconciler::view(&app.state.db, &tenant_id)
+        .await
+        .unwrap()
+        .notifications
+        .is_none());
 }
