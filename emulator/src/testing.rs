@@ -103,6 +103,25 @@ impl Emu {
         assert_eq!(res.status(), 204);
     }
 
+    /// Withdraws the admin consent in Contoso, as its admin removing the app would.
+    pub async fn revoke_consent(&self) {
+        let res = self
+            .control(
+                reqwest::Method::DELETE,
+                &format!(
+                    "/_emulator/directories/{CONTOSO_TENANT_ID}/consents/{}",
+                    self.app.client_id
+                ),
+                None,
+            )
+            .await;
+        assert!(
+            res.status().is_success(),
+            "revoke consent: {}",
+            res.status()
+        );
+    }
+
     /// Client credentials at `tenant` for Graph.
     pub async fn client_credentials(&self, tenant: &str, secret: &str) -> reqwest::Response {
         self.http

@@ -259,6 +259,19 @@ async fn subscription_other_than(
     }
 }
 
+/// `acme` connected to Contoso on an app that subscribes for real (the emulator delivers), once
+/// its subscription is on record.
+async fn connected_and_subscribed() -> (TestApp, Emu, String, store::Subscription) {
+    let (app, emu) = crate::emulator::spawn_app_with_notifications().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let tenant_id = connect_contoso(&app, "acme").await;
+    let sub = subscription_other_than(&app, &tenant_id, None)
+        .await
+        .expect("a subscription");
+    (app, emu, tenant_id, sub)
+}
+
 /// The subscriptions Graph holds for Gatehouse's app in Contoso.
 async fn at_microsoft(emu: &Emu) -> Vec<Value> {
     let token = emu.app_token().await;
@@ -272,13 +285,7 @@ async fn at_microsoft(emu: &Emu) -> Vec<Value> {
 /// browser out by itself, polling a day away.
 #[tokio::test]
 async fn connecting_subscribes_and_a_deletion_in_entra_signs_the_user_out_by_itself() {
-    let (app, emu) = crate::emulator::spawn_app_with_notifications().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    let tenant_id = connect_contoso(&app, "acme").await;
-    let sub = subscription_other_than(&app, &tenant_id, None)
-        .await
-        .expect("a subscription");
+    let (app, emu, tenant_id, sub) = connected_and_subscribed().await;
     let listed = at_microsoft(&emu).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["id"], sub.subscription_id.as_str());
@@ -320,13 +327,7 @@ async fn connecting_subscribes_and_a_deletion_in_entra_signs_the_user_out_by_its
 /// Days before it would lapse, the subscription is renewed (the same one, a new expiry).
 #[tokio::test]
 async fn a_subscription_is_renewed_days_before_it_expires() {
-    let (app, emu) = crate::emulator::spawn_app_with_notifications().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    let tenant_id = connect_contoso(&app, "acme").await;
-    let sub = subscription_other_than(&app, &tenant_id, None)
-        .await
-        .expect("a subscription");
+    let (app, emu, tenant_id, sub) = connected_and_subscribed().await;
     // Two days left, as after four weeks: the next pass renews it.
     store::renewed(&app.state.db, &sub.subscription_id, now() + 2 * 86_400)
         .await
@@ -360,13 +361,7 @@ async fn a_subscription_is_renewed_days_before_it_expires() {
 /// Microsoft's `reauthorizationRequired` lifecycle event renews the subscription at once.
 #[tokio::test]
 async fn a_reauthorization_request_renews_the_subscription() {
-    let (app, emu) = crate::emulator::spawn_app_with_notifications().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    let tenant_id = connect_contoso(&app, "acme").await;
-    let sub = subscription_other_than(&app, &tenant_id, None)
-        .await
-        .expect("a subscription");
+    let (app, emu, tenant_id, sub) = connected_and_subscribed().await;
     let res = emu
         .control(
             reqwest::Method::POST,
@@ -393,13 +388,7 @@ async fn a_reauthorization_request_renews_the_subscription() {
 /// renewal; a tenant that goes back to its own directory ends its subscription at Microsoft.
 #[tokio::test]
 async fn a_lost_subscription_is_made_anew_and_disconnecting_ends_it() {
-    let (app, emu) = crate::emulator::spawn_app_with_notifications().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    let tenant_id = connect_contoso(&app, "acme").await;
-    let first = subscription_other_than(&app, &tenant_id, None)
-        .await
-        .expect("a subscription");
+    let (app, emu, tenant_id, first) = connected_and_subscribed().await;
     let token = emu.app_token().await;
     let res = emu
         .http
@@ -456,17 +445,7 @@ async fn a_tenant_whose_consent_is_gone_is_told_so_and_nothing_is_subscribed() {
     let (app, emu) = crate::emulator::spawn_app_with_notifications().await;
     app.create_tenant("acme", "Acme MSP", "admin@acme.com")
         .await;
-    let res = emu
-        .control(
-            reqwest::Method::DELETE,
-            &format!(
-                "/_emulator/directories/{CONTOSO_TENANT_ID}/consents/{}",
-                emu.app.client_id
-            ),
-            None,
-        )
-        .await;
-    assert!(res.status().is_success());
+    emu.revoke_consent().await;
     let tenant_id = connect_contoso(&app, "acme").await;
     let started = Instant::now();
     while app.entra_health(&tenant_id).await != Some(gatehouse::domain::EntraHealth::ConsentRevoked)

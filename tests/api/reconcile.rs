@@ -295,18 +295,7 @@ async fn lost_consent_fails_the_run_and_asks_for_reauthorization() {
     let mut w = connected(&[ALEX]).await;
     w.run().await;
     w.emu.remove_in_entra(ALEX).await;
-    let res = w
-        .emu
-        .control(
-            reqwest::Method::DELETE,
-            &format!(
-                "/_emulator/directories/{CONTOSO_TENANT_ID}/consents/{}",
-                w.emu.app.client_id
-            ),
-            None,
-        )
-        .await;
-    assert!(res.status().is_success());
+    w.emu.revoke_consent().await;
     // The token Gatehouse holds keeps its roles until it expires, as Microsoft's do; the
     // next token (a new process here) is issued without them.
     w.entra = w.fresh_client();
