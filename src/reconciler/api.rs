@@ -57,12 +57,29 @@ pub async fn reconciliation() -> Result<ReconcileView, AppError> {
 #[server(endpoint = "reconcile/sync")]
 pub async fn sync_now(dry_run: bool) -> Result<String, AppError> {
     let ctx = crate::server::context::admin().await?;
-    super::service::sync_now(&ctx.state, &ctx.tenant, &ctx.user, dry_run).await
+    super::service::sync_now(
+        &ctx.state.db,
+        &ctx.state.bus,
+        ctx.state.entra.as_ref(),
+        &ctx.tenant,
+        &ctx.user,
+        dry_run,
+    )
+    .await
 }
 
 /// Approves a held run (its users are looked up in Entra ID again first) or rejects it.
 #[server(endpoint = "reconcile/decide")]
 pub async fn decide_held(run_id: i64, approve: bool) -> Result<String, AppError> {
     let ctx = crate::server::context::admin().await?;
-    super::service::decide(&ctx.state, &ctx.tenant, &ctx.user, run_id, approve).await
+    super::service::decide(
+        &ctx.state.db,
+        &ctx.state.bus,
+        ctx.state.entra.as_ref(),
+        &ctx.tenant,
+        &ctx.user,
+        run_id,
+        approve,
+    )
+    .await
 }

@@ -5,9 +5,10 @@ use super::held::{self, DecideError};
 use super::run::{reconcile, Outcome, Trigger};
 use super::store;
 use crate::domain::{EntraHealth, UserSource};
+use crate::entra::EntraClient;
 use crate::error::AppError;
+use crate::server::bus::Bus;
 use crate::server::db::Db;
-use crate::server::state::AppState;
 use crate::server::util::format_time;
 use crate::tenants::service as tenants;
 use crate::tenants::Tenant;
@@ -111,12 +112,14 @@ pub async fn record_request(
 }
 
 pub async fn sync_now(
-    state: &AppState,
+    db: &Db,
+    bus: &Bus,
+    entra: Option<&EntraClient>,
     tenant: &Tenant,
     admin: &User,
     dry_run: bool,
 ) -> Result<String, AppError> {
-    let Some(entra) = &state.entra else {
+    let Some(entra) = entra else {
         return Err(AppError::Invalid(
             "No Entra app is configured for this Gatehouse.".into(),
         ));
@@ -126,17 +129,9 @@ pub async fn sync_now(
             "Connect Entra ID under Users → User source first.".into(),
         ));
     }
-    let r = reconcile(
-        &state.db,
-        &state.bus,
-        entra,
-        &tenant.id,
-        Trigger::Manual,
-        dry_run,
-    )
-    .await?;
+    let r = reconcile(db, bus, entra, &tenant.id, Trigger::Manual, dry_run).await?;
     tracing::info!(tenant = %tenant.slug, by = %admin.username, outcome = r.outcome.as_str(), "manual reconciliation");
-    record_request(&state.db, &tenant.id, &admin.username, dry_run, &r).await?;
+    record_request(db, &tenant.id, &admin.username, dry_run, &r).await?;
     let names = |list: &[(String, String)]| {
         list.iter()
             .map(|(u, why)| format!("{u} ({why})"))
@@ -185,21 +180,23 @@ pub async fn sync_now(
 
 /// An admin approves or rejects a held run; the answer says what happened.
 pub async fn decide(
-    state: &AppState,
+    db: &Db,
+    bus: &Bus,
+    entra: Option<&EntraClient>,
     tenant: &Tenant,
     admin: &User,
     run_id: i64,
     approve: bool,
 ) -> Result<String, AppError> {
     let decided = if approve {
-        let Some(entra) = &state.entra else {
+        let Some(entra) = entra else {
             return Err(AppError::Invalid(
                 "No Entra app is configured for this Gatehouse, so the held users cannot be checked again; the run is still held.".into(),
             ));
         };
         held::approve(
-            &state.db,
-            &state.bus,
+            db,
+            bus,
             entra,
             &tenant.id,
             run_id,
@@ -219,7 +216,7 @@ pub async fn decide(
             )
         })
     } else {
-        held::reject(&state.db, &tenant.id, run_id, &admin.username)
+        held::reject(db, &tenant.id, run_id, &admin.username)
             .await
             .map(|n| format!("Rejected: nobody was offboarded. The next run sees these {n} change(s) again; fix them in Entra ID or raise the deletion threshold."))
     };

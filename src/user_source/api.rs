@@ -45,7 +45,7 @@ pub struct Authorized {
 #[server(endpoint = "user_source/get")]
 pub async fn get_source() -> Result<SourceView, AppError> {
     let ctx = crate::server::context::admin().await?;
-    Ok(super::service_view::view(&ctx.state, &ctx.tenant).await?)
+    Ok(super::service_view::view(&ctx.state.db, ctx.state.entra.as_ref(), &ctx.tenant).await?)
 }
 
 /// One more try at proving a consent Microsoft has not applied yet. `Ok(true)` when the

@@ -2,12 +2,17 @@
 
 use super::api::{Authorized, Connection, SourceView};
 use crate::domain::{EntraHealth, UserSource};
-use crate::server::state::AppState;
+use crate::entra::EntraClient;
+use crate::server::db::Db;
 use crate::server::util::format_time;
 use crate::tenants::Tenant;
 
-pub async fn view(state: &AppState, tenant: &Tenant) -> anyhow::Result<SourceView> {
-    let row = crate::tenants::service::connection(&state.db, &tenant.id).await?;
+pub async fn view(
+    db: &Db,
+    entra: Option<&EntraClient>,
+    tenant: &Tenant,
+) -> anyhow::Result<SourceView> {
+    let row = crate::tenants::service::connection(db, &tenant.id).await?;
     let health = match row.entra_health.as_deref() {
         None => Ok(EntraHealth::Ok),
         Some(stored) => stored.parse::<EntraHealth>().map_err(|e| e.value),
@@ -28,7 +33,7 @@ pub async fn view(state: &AppState, tenant: &Tenant) -> anyhow::Result<SourceVie
         }),
         _ => None,
     };
-    let authorized = super::service::authorization(&state.db, &tenant.id)
+    let authorized = super::service::authorization(db, &tenant.id)
         .await?
         .map(|a| Authorized {
             org_name: a.org_name,
@@ -39,14 +44,12 @@ pub async fn view(state: &AppState, tenant: &Tenant) -> anyhow::Result<SourceVie
     Ok(SourceView {
         user_source: tenant.user_source,
         jit_prefix: tenant.jit_prefix.clone(),
-        entra_configured: state.entra.is_some(),
-        onboarded: super::service::onboarded_count(&state.db, &tenant.id).await?,
-        certificate_warning: state
-            .entra
-            .as_ref()
+        entra_configured: entra.is_some(),
+        onboarded: super::service::onboarded_count(db, &tenant.id).await?,
+        certificate_warning: entra
             .and_then(|e| e.certificate())
             .and_then(|c| c.warning(chrono::Utc::now().timestamp())),
-        consent_waiting_since: super::service::waiting_since(&state.db, &tenant.id)
+        consent_waiting_since: super::service::waiting_since(db, &tenant.id)
             .await?
             .map(format_time),
         interval_minutes: row.offboard_interval_secs / 60,
