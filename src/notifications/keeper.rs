@@ -46,16 +46,22 @@ pub async fn run_until_stopped(db: Db, bus: Bus, entra: Option<EntraClient>, url
     }
 }
 
+/// Waits for a tenant change or a notification (a lifecycle event brings a renewal forward),
+/// then takes every event already waiting: a burst of notifications is one pass.
 async fn tenant_changed(events: &mut tokio::sync::broadcast::Receiver<Event>) {
-    use tokio::sync::broadcast::error::RecvError;
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
     loop {
         match events.recv().await {
             Ok(Event::TenantChanged { .. } | Event::ChangeNotified { .. })
-            | Err(RecvError::Lagged(_)) => return,
+            | Err(RecvError::Lagged(_)) => break,
             Ok(_) => {}
             Err(RecvError::Closed) => std::future::pending::<()>().await,
         }
     }
+    while !matches!(
+        events.try_recv(),
+        Err(TryRecvError::Empty | TryRecvError::Closed)
+    ) {}
 }
 
 /// One pass over every tenant; a tenant whose upkeep fails is tried again next pass.

@@ -28,37 +28,13 @@ const MOST_SUBSCRIPTIONS_LOOKED_UP: usize = 4;
 const LONGEST_VALIDATION_TOKEN: usize = 1024;
 
 pub fn router() -> Router<AppState> {
+    // Lifecycle events (for users Microsoft sends `reauthorizationRequired` only) are checked
+    // as notifications are; a genuine one also brings the subscription's renewal forward and
+    // looks at the directory, since changes may have gone undelivered.
+    // https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events
     Router::new()
         .route("/api/entra/notifications", post(notifications))
-        .route("/api/entra/lifecycle", post(lifecycle))
-}
-
-/// Lifecycle events: for users Microsoft sends `reauthorizationRequired` only, when the
-/// subscription is about to lapse or its access must be proven again. Gatehouse answers by
-/// renewing at once (the keeper), and looks at the directory too, since changes may have gone
-/// undelivered.
-/// https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events
-async fn lifecycle(
-    State(state): State<AppState>,
-    Extension(site): Extension<Site>,
-    Query(handshake): Query<Handshake>,
-    body: Bytes,
-) -> Response {
-    if !matches!(site, Site::Base) {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    if let Some(token) = handshake.validation_token {
-        return validation_answer(token);
-    }
-    notifications(
-        State(state),
-        Extension(site),
-        Query(Handshake {
-            validation_token: None,
-        }),
-        body,
-    )
-    .await
+        .route("/api/entra/lifecycle", post(notifications))
 }
 
 #[derive(Deserialize)]

@@ -272,6 +272,20 @@ async fn connected_and_subscribed() -> (TestApp, Emu, String, store::Subscriptio
     (app, emu, tenant_id, sub)
 }
 
+/// The subscription on record now expires at `at`, and the keeper looks (as its hourly pass
+/// would, brought forward).
+async fn expires_at(app: &TestApp, tenant_id: &str, subscription_id: &str, at: i64) {
+    store::renewed(&app.state.db, subscription_id, at)
+        .await
+        .unwrap();
+    app.state
+        .bus
+        .publish(gatehouse::server::bus::Event::TenantChanged {
+            tenant_id: tenant_id.to_string(),
+        })
+        .await;
+}
+
 /// The subscriptions Graph holds for Gatehouse's app in Contoso.
 async fn at_microsoft(emu: &Emu) -> Vec<Value> {
     let token = emu.app_token().await;
@@ -329,15 +343,7 @@ async fn connecting_subscribes_and_a_deletion_in_entra_signs_the_user_out_by_its
 async fn a_subscription_is_renewed_days_before_it_expires() {
     let (app, emu, tenant_id, sub) = connected_and_subscribed().await;
     // Two days left, as after four weeks: the next pass renews it.
-    store::renewed(&app.state.db, &sub.subscription_id, now() + 2 * 86_400)
-        .await
-        .unwrap();
-    app.state
-        .bus
-        .publish(gatehouse::server::bus::Event::TenantChanged {
-            tenant_id: tenant_id.clone(),
-        })
-        .await;
+    expires_at(&app, &tenant_id, &sub.subscription_id, now() + 2 * 86_400).await;
     let started = Instant::now();
     loop {
         let kept = store::of_tenant(&app.state.db, &tenant_id)
@@ -399,15 +405,7 @@ async fn a_lost_subscription_is_made_anew_and_disconnecting_ends_it() {
         .unwrap();
     assert_eq!(res.status(), 204);
     // Its renewal comes due (the hourly pass, brought forward).
-    store::renewed(&app.state.db, &first.subscription_id, 0)
-        .await
-        .unwrap();
-    app.state
-        .bus
-        .publish(gatehouse::server::bus::Event::TenantChanged {
-            tenant_id: tenant_id.clone(),
-        })
-        .await;
+    expires_at(&app, &tenant_id, &first.subscription_id, 0).await;
     let second = subscription_other_than(&app, &tenant_id, Some(&first.subscription_id))
         .await
         .expect("a new subscription");
