@@ -22,6 +22,22 @@ pub struct Item {
     /// `reauthorizationRequired` (the only one Microsoft sends for users).
     #[serde(default)]
     pub lifecycle_event: Option<String>,
+    /// What changed: for users, the account's object id (absent in lifecycle events).
+    #[serde(default)]
+    pub resource_data: Option<ResourceData>,
+}
+
+impl Item {
+    /// The object id of the account the change is about, if the item names one.
+    pub fn account(&self) -> Option<&str> {
+        self.resource_data.as_ref()?.id.as_deref()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ResourceData {
+    #[serde(default)]
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +103,7 @@ mod tests {
             tenant_id: tenant.into(),
             change_type: Some("updated".into()),
             lifecycle_event: None,
+            resource_data: None,
         }
     }
 

@@ -11,6 +11,7 @@ use crate::server::host::Site;
 use crate::server::state::AppState;
 use crate::server::util::now;
 use crate::tenants::service as tenants;
+use crate::users::store as users;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -23,6 +24,10 @@ use std::collections::{BTreeSet, HashMap};
 /// A delivery names one subscription (Microsoft batches per subscription); a body naming
 /// more than this many is not Microsoft's, and the rest is refused without a lookup.
 const MOST_SUBSCRIPTIONS_LOOKED_UP: usize = 4;
+
+/// Microsoft delivers at most a few hundred changes at once; beyond this many accounts in one
+/// delivery the rest count as seen when the run finds them.
+const MOST_ACCOUNTS_NOTED: usize = 1000;
 
 /// Microsoft's validation tokens are a sentence and a GUID; anything far longer is not one.
 const LONGEST_VALIDATION_TOKEN: usize = 1024;
@@ -109,6 +114,7 @@ async fn accept(state: &AppState, collection: &Collection) -> anyhow::Result<usi
     let at = now();
     let mut genuine = 0;
     let mut tenants_told = BTreeSet::new();
+    let mut accounts = BTreeSet::new();
     for item in &collection.value {
         let sub = known.get(item.subscription_id.as_str());
         match check(item, sub) {
@@ -116,6 +122,9 @@ async fn accept(state: &AppState, collection: &Collection) -> anyhow::Result<usi
                 genuine += 1;
                 if let Some(sub) = sub {
                     tenants_told.insert((sub.tenant_id.clone(), sub.subscription_id.clone()));
+                    if let Some(oid) = item.account() {
+                        accounts.insert((sub.tenant_id.as_str(), oid));
+                    }
                     if item.lifecycle_event.is_some() {
                         // Renewed by the keeper, which wakes with the run's event below.
                         store::renewed(&state.db, &sub.subscription_id, 0).await?;
@@ -124,6 +133,11 @@ async fn accept(state: &AppState, collection: &Collection) -> anyhow::Result<usi
             }
             Err(why) => refused(why, item.subscription_id.as_str()),
         }
+    }
+    // When each change was first seen, for the offboarding's timeline; the run decides
+    // what the change was.
+    for (tenant_id, oid) in accounts.into_iter().take(MOST_ACCOUNTS_NOTED) {
+        users::note_change_seen(&state.db, tenant_id, oid, at).await?;
     }
     for (tenant_id, subscription_id) in &tenants_told {
         tenants::note_change(&state.db, tenant_id, at, DEBOUNCE_SECS, LONGEST_WAIT_SECS).await?;

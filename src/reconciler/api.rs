@@ -18,6 +18,30 @@ pub struct ReconcileView {
     pub held: Vec<HeldRun>,
     /// Microsoft's change notifications for this tenant, when Gatehouse is subscribed.
     pub notifications: Option<NotificationsLive>,
+    /// The last 30 days' offboardings, newest first, each with its timeline.
+    pub offboardings: Vec<OffboardingRow>,
+    /// Over those whose access has ended: how long from first sight.
+    pub time_to_revoke: Option<TimeToRevoke>,
+}
+
+/// One offboarding: who, why, when the change was first seen, and how long after that the
+/// run decided and access ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OffboardingRow {
+    pub user: String,
+    pub reason: String,
+    pub seen: String,
+    pub decided_after: String,
+    /// None while access is still being ended (or when it could not be recorded).
+    pub ended_after: Option<String>,
+}
+
+/// The tenant's time from first sight to access ended, over `count` offboardings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimeToRevoke {
+    pub p50: String,
+    pub p95: String,
+    pub count: usize,
 }
 
 /// A live change subscription: what it is, until when, and when Microsoft last spoke.

@@ -1,36 +1,76 @@
-//! Executes a plan: every offboarding in one transaction, idempotent.
+//! Executes a plan: every offboarding in one transaction, idempotent; then, once it has
+//! committed, tells open pages and records when access ended.
 
 use crate::audit;
+use crate::server::bus::{Bus, Event};
+use crate::server::db::Db;
 use crate::server::util::now;
 use crate::users::access::{revoke_all_access, Subject};
 use crate::users::store as users;
 
+/// A user offboarded by this transaction, and when the change was first seen.
+pub struct Gone {
+    pub user_id: String,
+    pub seen_at: i64,
+}
+
 /// Offboards users and returns who was offboarded now: the status, then everything
 /// `revoke_all_access` ends (sessions, the tenant's phone bindings, unused approvals) and an
-/// audit event each. Users already offboarded are
-/// left as they are, so applying the same plan twice changes nothing the second time.
+/// audit event each. `found_at` is when the run that found them began (a notification about
+/// a user counts from its arrival instead). Users already offboarded are left as they are,
+/// so applying the same plan twice changes nothing the second time.
 pub async fn offboard(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &str,
     actor: &str,
     offboardings: &[(String, String)],
-) -> anyhow::Result<Vec<String>> {
-    let at = now();
+    found_at: i64,
+) -> anyhow::Result<Vec<Gone>> {
+    let decided_at = now();
     let mut done = Vec::new();
     for (user_id, reason) in offboardings {
-        let Some(username) = users::offboard(tx, tenant_id, user_id, reason, at).await? else {
+        let Some((username, seen_at)) =
+            users::offboard(tx, tenant_id, user_id, reason, found_at, decided_at).await?
+        else {
             continue;
         };
-        done.push(user_id.clone());
+        done.push(Gone {
+            user_id: user_id.clone(),
+            seen_at,
+        });
         let who = Subject {
             tenant_id,
             user_id,
             username: &username,
         };
-        // The caller announces the sign-out of everyone in `done` once this commits.
+        // `ended` announces the sign-out of everyone in `done` once this commits.
         let _ended = revoke_all_access(tx, &who, "user.offboarded", actor, reason).await?;
     }
     Ok(done)
+}
+
+/// After the offboarding committed: every open page of these users leaves, on every
+/// replica; their access ended now, which is recorded and measured from first sight.
+pub async fn ended(db: &Db, bus: &Bus, gone: &[Gone]) {
+    if gone.is_empty() {
+        return;
+    }
+    metrics::counter!("gatehouse_offboardings_total").increment(gone.len() as u64);
+    for g in gone {
+        bus.publish(Event::UserOffboarded {
+            user_id: g.user_id.clone(),
+        })
+        .await;
+    }
+    let at = now();
+    for g in gone {
+        metrics::histogram!("gatehouse_offboarding_seconds").record((at - g.seen_at).max(0) as f64);
+    }
+    let ids: Vec<String> = gone.iter().map(|g| g.user_id.clone()).collect();
+    if let Err(err) = users::access_ended(db, &ids, at).await {
+        // Access has ended all the same; only the timeline lacks its last point.
+        tracing::warn!(error = %err, "when offboarded users' access ended could not be recorded");
+    }
 }
 
 /// Moves a record to the account's address in the domain when Entra no longer lists the one

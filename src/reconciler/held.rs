@@ -7,7 +7,7 @@
 
 use super::apply;
 use super::lease::Lease;
-use super::run::{sign_out, LEASE_LOST};
+use super::run::LEASE_LOST;
 use super::store;
 use crate::audit;
 use crate::domain::RunOutcome;
@@ -109,9 +109,12 @@ async fn approve_leased(
     run_id: i64,
     admin: &str,
 ) -> Result<Approved, DecideError> {
-    if !store::is_undecided(db, tenant_id, run_id).await? {
-        return Err(DecideError::NotHeld(run_id));
-    }
+    // The held users were found by this run (or joined its list from a later one): their
+    // changes count as seen from its start.
+    let found_at = match store::undecided_run(db, tenant_id).await? {
+        Some(run) if run.id == run_id => run.started_at,
+        _ => return Err(DecideError::NotHeld(run_id)),
+    };
     let link = tenants::entra_link(db, tenant_id).await?;
     let (Some(tid), Some(domain)) = (link.tenant_id, link.domain) else {
         return Err(DecideError::NotConnected);
@@ -156,11 +159,11 @@ async fn approve_leased(
     if !lease.still_held(&mut tx).await? {
         return Err(DecideError::Unexpected(anyhow::anyhow!(LEASE_LOST)));
     }
-    let gone = apply::offboard(&mut tx, tenant_id, admin, &still_gone).await?;
+    let gone = apply::offboard(&mut tx, tenant_id, admin, &still_gone, found_at).await?;
     store::set_offboarded(&mut tx, run_id, gone.len()).await?;
     let offboarded: Vec<String> = held
         .iter()
-        .filter(|u| gone.contains(&u.user_id))
+        .filter(|u| gone.iter().any(|g| g.user_id == u.user_id))
         .map(|u| u.username.clone())
         .collect();
     audit::record(
@@ -183,8 +186,7 @@ async fn approve_leased(
     )
     .await?;
     tx.commit().await?;
-    metrics::counter!("gatehouse_offboardings_total").increment(gone.len() as u64);
-    sign_out(bus, &gone).await;
+    apply::ended(db, bus, &gone).await;
     Ok(Approved { offboarded, back })
 }
 

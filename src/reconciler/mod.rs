@@ -2,7 +2,7 @@
 //! plan in one transaction, `run` walks Graph and records each run, failing safe; `held`
 //! carries out an admin's decision on a held run, and `lease` keeps one tenant's runs and
 //! decisions from overlapping, across instances. `store` holds every statement on the run
-//! records.
+//! records; `timeline` tells how long each offboarding took, from first sight to access ended.
 
 pub mod api;
 #[cfg(feature = "ssr")]
@@ -22,6 +22,8 @@ pub mod scheduler;
 mod service;
 #[cfg(feature = "ssr")]
 mod store;
+#[cfg(feature = "ssr")]
+mod timeline;
 
 #[cfg(feature = "ssr")]
 pub use held::{approve, reject, Approved, DecideError};

@@ -92,6 +92,30 @@ fn Status(
             }
         }).collect_view()}
         <section class="card">
+            <h2>"Time to revoke"</h2>
+            <p id="time-to-revoke">{match &v.time_to_revoke {
+                Some(t) => format!(
+                    "From the change first seen to access ended, over the last 30 days: p50 {}, p95 {} ({} offboarding(s)).",
+                    t.p50, t.p95, t.count
+                ),
+                None => "Nobody was offboarded in the last 30 days.".into(),
+            }}</p>
+            <p class="hint">"First seen: when Microsoft's notification arrived, or when the run that found the change began. Decided: when that run offboarded the user. Access ended: every sign-in and phone binding gone, open pages sent to the sign-in page."</p>
+            {(!v.offboardings.is_empty()).then(|| view! {
+                <table id="offboardings">
+                    <thead><tr><th>"User"</th><th>"Why"</th><th>"First seen"</th><th>"Decided"</th><th>"Access ended"</th></tr></thead>
+                    <tbody>
+                        {v.offboardings.into_iter().map(|o| view! {
+                            <tr>
+                                <td>{o.user}</td><td>{o.reason}</td><td>{o.seen}</td><td>{o.decided_after}</td>
+                                <td>{o.ended_after.unwrap_or_else(|| "ending…".into())}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
+        </section>
+        <section class="card">
             <h2>"History"</h2>
             <table id="runs">
                 <thead><tr><th>"Started"</th><th>"Trigger"</th><th>"Outcome"</th><th>"Requests"</th><th>"Checked"</th><th>"Offboarded"</th><th>"Error"</th></tr></thead>

@@ -8,7 +8,7 @@ use super::store;
 use crate::audit;
 use crate::domain::RunOutcome;
 use crate::entra::{EntraClient, EntraError, Graph};
-use crate::server::bus::{Bus, Event};
+use crate::server::bus::Bus;
 use crate::server::db::Db;
 use crate::server::util::now;
 use crate::tenants::service as tenants;
@@ -193,6 +193,8 @@ async fn run(
         )));
     };
     let graph = entra.graph(&tid).await.map_err(|e| fail(0)(e.into()))?;
+    // Whatever changed in Entra before now is in the walk that starts here.
+    let read_from = now();
     let walked = walk(&graph, tenant.delta_link.as_deref()).await;
     requests = graph.requests().max(requests);
     let (entries, coverage, delta_link) = walked.map_err(|e| fail(requests)(e.into()))?;
@@ -319,8 +321,8 @@ async fn run(
             )
             .await?;
         } else {
-            gone = apply::offboard(&mut tx, tenant_id, "reconciler", &listed).await?;
-            metrics::counter!("gatehouse_offboardings_total").increment(gone.len() as u64);
+            gone = apply::offboard(&mut tx, tenant_id, "reconciler", &listed, read_from).await?;
+            crate::users::store::forget_changes_seen(&mut tx, tenant_id, read_from).await?;
             apply::rename(&mut tx, tenant_id, &plan.renames).await?;
             tenants::keep_delta_link(&mut tx, tenant_id, &delta_link).await?;
             store::finish(&mut tx, run_id, RunOutcome::Ok, &tally, now()).await?;
@@ -330,7 +332,7 @@ async fn run(
     .await;
     result.map_err(fail(requests))?;
     tx.commit().await.map_err(|e| fail(requests)(e.into()))?;
-    sign_out(bus, &gone).await;
+    apply::ended(db, bus, &gone).await;
     Ok(report)
 }
 
@@ -338,16 +340,6 @@ async fn run(
 /// and another instance may have taken the tenant over.
 pub(super) const LEASE_LOST: &str =
     "this instance lost the tenant's reconcile lease while it worked; nothing was changed";
-
-/// Tells every open page of offboarded users that they are signed out.
-pub(super) async fn sign_out(bus: &Bus, user_ids: &[String]) {
-    for id in user_ids {
-        bus.publish(Event::UserOffboarded {
-            user_id: id.clone(),
-        })
-        .await;
-    }
-}
 
 /// Walks the delta chain to its deltaLink. A stored link that Graph no longer knows (expired
 /// after seven days, or reset by Microsoft) means a full resync from the start, under the

@@ -4,6 +4,7 @@ use super::api::{HeldRun, NotificationsLive, ReconcileView, RunRow};
 use super::held::{self, DecideError};
 use super::run::{reconcile, Outcome, Trigger};
 use super::store;
+use super::timeline;
 use crate::domain::{EntraHealth, UserSource};
 use crate::entra::EntraClient;
 use crate::error::AppError;
@@ -32,7 +33,15 @@ pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
             users,
         });
     }
+    let offboardings = crate::users::store::offboardings_since(
+        db,
+        tenant_id,
+        crate::server::util::now() - timeline::WINDOW_SECS,
+    )
+    .await?;
     Ok(ReconcileView {
+        offboardings: timeline::rows(&offboardings),
+        time_to_revoke: timeline::percentiles(&offboardings),
         connected: s.user_source == UserSource::AzureAd && s.entra_tenant_id.is_some(),
         interval: format!("every {} minutes", s.offboard_interval_secs / 60),
         threshold: format!(

@@ -30,11 +30,6 @@ pub async fn undecided_run(db: &Db, tenant_id: &str) -> Result<Option<Run>, sqlx
     .await
 }
 
-/// Whether `run_id` is a held run of this tenant that nobody has decided yet.
-pub async fn is_undecided(db: &Db, tenant_id: &str, run_id: i64) -> Result<bool, sqlx::Error> {
-    Ok(undecided(db, tenant_id).await? == Some(run_id))
-}
-
 /// Records a run as started; returns its id.
 pub async fn start(
     db: &Db,

@@ -1,4 +1,4 @@
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use tracing_subscriber::EnvFilter;
 
@@ -26,13 +26,26 @@ pub fn init_tracing() {
     };
 }
 
+/// Buckets of `gatehouse_offboarding_seconds` (a change first seen → the user's access
+/// ended), from a notification's few seconds to a four-hour poll and a held run an admin
+/// decided the next day. Other histograms are summaries.
+const SECONDS_TO_REVOKE_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0, 14_400.0, 86_400.0,
+];
+
 /// The process-wide Prometheus recorder (metrics recorders are global by design; tests
 /// start many apps in one process, so it is installed once and shared).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("gatehouse_offboarding_seconds".into()),
+                    SECONDS_TO_REVOKE_BUCKETS,
+                )
+                .expect("the buckets are not empty")
+                .build_recorder();
             let handle = recorder.handle();
             let _ = metrics::set_global_recorder(recorder);
             handle

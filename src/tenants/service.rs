@@ -149,11 +149,15 @@ pub async fn connected_to_entra(db: &Db) -> Result<Vec<(String, String)>, sqlx::
 
 /// Books the tenant's next reconciliation; the run about to start (or the next) covers every
 /// change notified so far.
-pub async fn book_reconcile(db: &Db, tenant_id: &str, at: i64) -> Result<(), sqlx::Error> {
+pub async fn book_reconcile<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    tenant_id: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE tenants SET next_reconcile_at = $1, notified_at = NULL WHERE id = $2")
         .bind(at)
         .bind(tenant_id)
-        .execute(&db.pool)
+        .execute(db)
         .await?;
     Ok(())
 }

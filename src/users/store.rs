@@ -257,7 +257,8 @@ pub async fn onboard_from_entra(
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE users SET status = $1, source = $2, entra_oid = $3, onboarded_at = $4, \
-         offboarded_at = NULL, offboard_reason = NULL \
+         offboarded_at = NULL, offboard_reason = NULL, offboard_seen_at = NULL, \
+         access_ended_at = NULL, change_seen_at = NULL \
          WHERE id = $5 AND (status <> $1 OR entra_oid IS NULL)",
     )
     .bind(UserStatus::Active.as_str())
@@ -270,27 +271,117 @@ pub async fn onboard_from_entra(
     Ok(done.rows_affected() == 1)
 }
 
-/// Marks a user offboarded with its reason; the username when this changed the record, none
-/// when it was offboarded already (or is not the tenant's).
+/// Marks a user offboarded with its reason, decided `at`. The change counts as first seen
+/// when a notification about the user arrived, if one waits, else `found_at`. Returns the
+/// username and that first sight when this changed the record; none when it was offboarded
+/// already (or is not the tenant's).
 pub async fn offboard(
     tx: &mut Tx<'_>,
     tenant_id: &str,
     user_id: &str,
     reason: &str,
+    found_at: i64,
     at: i64,
-) -> Result<Option<String>, sqlx::Error> {
-    let row: Option<(String,)> = sqlx::query_as(
-        "UPDATE users SET status = $1, offboarded_at = $2, offboard_reason = $3 \
-         WHERE id = $4 AND tenant_id = $5 AND status <> $1 RETURNING username",
+) -> Result<Option<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE users SET status = $1, offboarded_at = $2, offboard_reason = $3, \
+         offboard_seen_at = COALESCE(change_seen_at, $6), change_seen_at = NULL, \
+         access_ended_at = NULL \
+         WHERE id = $4 AND tenant_id = $5 AND status <> $1 \
+         RETURNING username, offboard_seen_at",
     )
     .bind(UserStatus::Offboarded.as_str())
     .bind(at)
     .bind(reason)
     .bind(user_id)
     .bind(tenant_id)
+    .bind(found_at.min(at))
     .fetch_optional(&mut **tx)
+    .await
+}
+
+/// A change notification about Entra account `oid` arrived `at`; the first one not yet
+/// covered by a run is kept as when the change was first seen.
+pub async fn note_change_seen(
+    db: &Db,
+    tenant_id: &str,
+    oid: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET change_seen_at = $1 WHERE tenant_id = $2 AND entra_oid = $3 \
+         AND status = $4 AND change_seen_at IS NULL",
+    )
+    .bind(at)
+    .bind(tenant_id)
+    .bind(oid)
+    .bind(UserStatus::Active.as_str())
+    .execute(&db.pool)
     .await?;
-    Ok(row.map(|(u,)| u))
+    Ok(())
+}
+
+/// A run that read Entra from `read_from` on has covered every notification that arrived
+/// before then: those users stayed, and their changes were not an offboarding.
+pub async fn forget_changes_seen(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    read_from: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET change_seen_at = NULL WHERE tenant_id = $1 AND change_seen_at <= $2",
+    )
+    .bind(tenant_id)
+    .bind(read_from)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Every session and phone binding of these offboarded users has ended (`at`).
+pub async fn access_ended(db: &Db, user_ids: &[String], at: i64) -> Result<(), sqlx::Error> {
+    for id in user_ids {
+        sqlx::query(
+            "UPDATE users SET access_ended_at = $1 WHERE id = $2 AND status = $3 \
+             AND access_ended_at IS NULL",
+        )
+        .bind(at)
+        .bind(id)
+        .bind(UserStatus::Offboarded.as_str())
+        .execute(&db.pool)
+        .await?;
+    }
+    Ok(())
+}
+
+/// How one offboarding went, for the Reconciliation page.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Offboarding {
+    pub username: String,
+    pub email: String,
+    pub reason: Option<String>,
+    pub seen_at: i64,
+    pub decided_at: i64,
+    pub access_ended_at: Option<i64>,
+}
+
+/// The tenant's offboardings decided at or after `since`, newest first.
+pub async fn offboardings_since(
+    db: &Db,
+    tenant_id: &str,
+    since: i64,
+) -> Result<Vec<Offboarding>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT username, email, offboard_reason AS reason, offboard_seen_at AS seen_at, \
+         offboarded_at AS decided_at, access_ended_at FROM users \
+         WHERE tenant_id = $1 AND status = $2 AND offboarded_at >= $3 \
+         AND offboard_seen_at IS NOT NULL ORDER BY offboarded_at DESC, username",
+    )
+    .bind(tenant_id)
+    .bind(UserStatus::Offboarded.as_str())
+    .bind(since)
+    .fetch_all(&db.pool)
+    .await
 }
 
 /// Moves a record to a new address unless another record of the tenant holds it; the

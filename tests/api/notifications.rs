@@ -5,6 +5,7 @@
 use crate::emulator::{connect_contoso, spawn_app_with_entra, Emu, ALEX, MEGAN};
 use crate::helpers::*;
 use gatehouse::notifications::store;
+use gatehouse::reconciler::scheduler::{self, DEBOUNCE_SECS};
 use gatehouse_emulator::CONTOSO_TENANT_ID;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -86,10 +87,37 @@ impl World {
     }
 
     async fn runs(&self) -> Vec<gatehouse::reconciler::api::RunRow> {
+        self.view().await.runs
+    }
+
+    /// The tenant's scheduled run comes due and the scheduler takes it (as it does every
+    /// 30 seconds); when that poll began.
+    async fn poll(&self) -> i64 {
+        let db = &self.app.state.db;
+        let polled = now();
+        gatehouse::tenants::service::book_reconcile(&db.pool, &self.tenant_id, polled)
+            .await
+            .unwrap();
+        let entra = self.app.state.entra.as_ref().unwrap();
+        // (Should the app's own scheduler look first, it runs the tenant itself.)
+        scheduler::try_once(db, &self.app.state.bus, entra)
+            .await
+            .unwrap();
+        polled
+    }
+
+    /// The offboardings on record, with their times to the second.
+    async fn offboardings(&self) -> Vec<gatehouse::users::store::Offboarding> {
+        gatehouse::users::store::offboardings_since(&self.app.state.db, &self.tenant_id, 0)
+            .await
+            .unwrap()
+    }
+
+    /// What the Reconciliation page shows.
+    async fn view(&self) -> gatehouse::reconciler::api::ReconcileView {
         gatehouse::reconciler::view(&self.app.state.db, &self.tenant_id)
             .await
             .unwrap()
-            .runs
     }
 
     async fn next_run(&self) -> Option<i64> {
@@ -219,6 +247,113 @@ async fn a_notification_ends_a_disabled_users_sessions_within_seconds() {
     assert!(w.signed_in(&w.megan).await);
     assert!(w.runs().await.iter().all(|r| r.offboarded <= 1));
     assert_eq!(w.app.audited("user.offboarded").await, 1);
+}
+
+/// The Reconciliation page tells how long Alex's offboarding took from the notification's
+/// arrival (not from the run it brought, which waits out the debounce), and `/metrics`
+/// counts it in the seen → access ended histogram.
+#[tokio::test]
+async fn the_time_to_revoke_counts_from_the_notification() {
+    let w = subscribed().await;
+    w.emu.remove_in_entra(ALEX).await;
+    let delivered = now();
+    assert_eq!(w.deliver(&genuine(ALEX)).await.status(), 202);
+    w.until_signed_out(&w.alex).await;
+    let view = w.view().await;
+    let [alex] = &view.offboardings[..] else {
+        panic!("one offboarding: {:?}", view.offboardings);
+    };
+    assert_eq!(alex.user, "msp-alex <alex@contoso.com>");
+    let recorded = &w.offboardings().await[0];
+    assert!(
+        (delivered..=delivered + 1).contains(&recorded.seen_at),
+        "first seen when the notification arrived ({delivered}): {recorded:?}"
+    );
+    assert!(
+        seconds(&alex.decided_after) >= DEBOUNCE_SECS,
+        "the run decided after the debounce, counted from the notification: {alex:?}"
+    );
+    let ended = alex.ended_after.as_deref().expect("access has ended");
+    assert!(seconds(ended) >= seconds(&alex.decided_after) && seconds(ended) <= 10);
+    let t = view.time_to_revoke.expect("one offboarding to measure");
+    assert_eq!((t.count, t.p50.as_str()), (1, &ended[1..]));
+    let metrics = w.app.state.metrics.render();
+    assert!(
+        metrics.contains("gatehouse_offboarding_seconds_bucket{le=\"10\"}"),
+        "{metrics}"
+    );
+}
+
+/// Microsoft's notification about Megan never arrives (lost, or Gatehouse was down): the next
+/// scheduled run finds her gone all the same, and her timeline starts with that run.
+#[tokio::test]
+async fn a_lost_notification_is_caught_by_the_next_poll() {
+    let w = subscribed().await;
+    w.emu.remove_in_entra(MEGAN).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(w.signed_in(&w.megan).await, "nothing happens without a run");
+    let polled = w.poll().await;
+    w.until_signed_out(&w.megan).await;
+    let runs = w.runs().await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(
+        (runs[0].trigger.as_str(), runs[0].offboarded),
+        ("schedule", 1)
+    );
+    let view = w.view().await;
+    let [megan] = &view.offboardings[..] else {
+        panic!("one offboarding: {:?}", view.offboardings);
+    };
+    assert!(megan.user.contains("megan@contoso.com"));
+    assert!(w.offboardings().await[0].seen_at >= polled);
+    assert!(w.signed_in(&w.alex).await);
+}
+
+/// A notification about Alex that was not an offboarding (a new phone number) is covered by
+/// the run it brings; when Alex is removed a week later, his timeline starts then, not at the
+/// old notification.
+#[tokio::test]
+async fn a_harmless_notification_does_not_date_a_later_offboarding() {
+    let w = subscribed().await;
+    w.emu
+        .patch_in_entra(ALEX, json!({ "mobilePhone": "+1 555 0100" }))
+        .await;
+    assert_eq!(w.deliver(&genuine(ALEX)).await.status(), 202);
+    let started = Instant::now();
+    while w.runs().await.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(15), "no run came");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        w.signed_in(&w.alex).await,
+        "a new phone number offboards nobody"
+    );
+    w.emu.remove_in_entra(ALEX).await;
+    let polled = w.poll().await;
+    w.until_signed_out(&w.alex).await;
+    let alex = &w.offboardings().await[0];
+    assert!(
+        alex.seen_at >= polled,
+        "first seen by the poll ({polled}), not by the old notification: {alex:?}"
+    );
+}
+
+/// "+4 s" → 4; "+1 min 5 s" → 65.
+fn seconds(after: &str) -> i64 {
+    let words: Vec<&str> = after.trim_start_matches('+').split(' ').collect();
+    words
+        .chunks(2)
+        .map(|pair| {
+            let n: i64 = pair[0].parse().unwrap();
+            n * match pair[1] {
+                "s" => 1,
+                "min" => 60,
+                "h" => 3600,
+                other => panic!("unit {other}"),
+            }
+        })
+        .sum()
 }
 
 /// Two hundred notifications within a second (an admin removing people in bulk, or Microsoft

@@ -32,8 +32,8 @@ pub async fn spawn_app_with_entra() -> (TestApp, Emu) {
 }
 
 /// Connects tenant `slug` to Contoso the way saving the User source page does (domain
-/// contoso.com, prefix `msp-`; every replica hears of it), and books its scheduled reconcile a day out: tests start every
-/// run themselves. Returns the tenant's id.
+/// contoso.com, prefix `msp-`; every replica hears of it), and books its scheduled reconcile
+/// a day out: tests start every run themselves. Returns the tenant's id.
 pub async fn connect_contoso(app: &TestApp, slug: &str) -> String {
     let db = &app.state.db;
     let tenant = tenants::find_by_slug(db, slug)
@@ -56,13 +56,15 @@ pub async fn connect_contoso(app: &TestApp, slug: &str) -> String {
     )
     .await
     .unwrap();
+    // The run a connection makes due at once is booked a day away in the same transaction,
+    // before any scheduler can see it: a test's runs are the ones it starts.
+    tenants::book_reconcile(&mut *tx, &tenant.id, crate::helpers::now() + 86_400)
+        .await
+        .unwrap();
     let changed = gatehouse::server::bus::Event::TenantChanged {
         tenant_id: tenant.id.clone(),
     };
     app.state.bus.commit_and_publish(tx, changed).await.unwrap();
-    tenants::book_reconcile(db, &tenant.id, crate::helpers::now() + 86_400)
-        .await
-        .unwrap();
     tenant.id
 }
 
