@@ -63,7 +63,7 @@ pub async fn try_once(db: &Db, bus: &Bus, entra: &EntraClient) -> anyhow::Result
     let due = tenants::due_for_reconcile(db, at).await?;
     for (tenant_id, interval, notified_at) in &due {
         // Book the next slot first, so a slow run is not started twice by this instance.
-        tenants::book_reconcile(&db.pool, tenant_id, at + interval.clamp(&300, &86_400)).await?;
+        tenants::book_reconcile(&db.pool, tenant_id, at + interval.clamp(&60, &86_400)).await?;
         let trigger = match notified_at {
             Some(_) => Trigger::Notification,
             None => Trigger::Schedule,

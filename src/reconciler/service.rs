@@ -43,7 +43,7 @@ pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
         offboardings: timeline::rows(&offboardings),
         time_to_revoke: timeline::percentiles(&offboardings),
         connected: s.user_source == UserSource::AzureAd && s.entra_tenant_id.is_some(),
-        interval: format!("every {} minutes", s.offboard_interval_secs / 60),
+        interval: format!("every {}", timeline::duration(s.offboard_interval_secs)),
         threshold: format!(
             "held when more than {} users and more than {} % would be offboarded at once",
             s.deletion_threshold_count, s.deletion_threshold_percent

@@ -18,6 +18,9 @@ pub struct SourceView {
     /// An admin consent Microsoft has not applied yet: when it was given.
     pub consent_waiting_since: Option<String>,
     pub interval_minutes: i64,
+    /// The shortest schedule this Gatehouse allows (1 minute when it cannot receive Graph's
+    /// change notifications, 5 when it can).
+    pub shortest_interval_minutes: i64,
     pub threshold_count: i64,
     pub threshold_percent: i64,
 }
@@ -45,7 +48,13 @@ pub struct Authorized {
 #[server(endpoint = "user_source/get")]
 pub async fn get_source() -> Result<SourceView, AppError> {
     let ctx = crate::server::context::admin().await?;
-    Ok(super::service_view::view(&ctx.state.db, ctx.state.entra.as_ref(), &ctx.tenant).await?)
+    Ok(super::service_view::view(
+        &ctx.state.db,
+        ctx.state.entra.as_ref(),
+        &ctx.state.config,
+        &ctx.tenant,
+    )
+    .await?)
 }
 
 /// One more try at proving a consent Microsoft has not applied yet. `Ok(true)` when the
@@ -121,12 +130,19 @@ pub async fn save_schedule(
                 ))
             })
     };
+    let shortest = super::service::shortest_interval_minutes(&ctx.state.config);
     let interval = number(
         "The offboarding interval (minutes)",
         &interval_minutes,
-        5,
+        shortest,
         1440,
-    )?;
+    )
+    .map_err(|e| match shortest {
+        1 => e,
+        _ => AppError::Invalid(format!(
+            "{e} Microsoft tells Gatehouse of changes within seconds, so a shorter poll adds nothing."
+        )),
+    })?;
     let count = number(
         "The threshold's number of users",
         &threshold_count,

@@ -52,14 +52,14 @@ pub fn UserSourcePage() -> impl IntoView {
                     match source.await {
                         Ok(v) => {
                             let connected = v.connected.is_some();
-                            let (minutes, count, percent) = (v.interval_minutes, v.threshold_count, v.threshold_percent);
+                            let (minutes, shortest, count, percent) = (v.interval_minutes, v.shortest_interval_minutes, v.threshold_count, v.threshold_percent);
                             let waiting = v.consent_waiting_since.clone();
                             let warning = v.certificate_warning.clone();
                             view! {
                                 {warning.map(|w| view! { <p class="flash error" id="certificate-warning" role="alert">{w}</p> })}
                                 {waiting.map(|since| view! { <ConsentWait since prove /> })}
                                 <SourceForm v save />
-                                {connected.then(|| view! { <Schedule minutes count percent schedule /> })}
+                                {connected.then(|| view! { <Schedule minutes shortest count percent schedule /> })}
                             }
                             .into_any()
                         }
@@ -228,6 +228,7 @@ fn SourceForm(v: SourceView, save: ServerAction<SaveSource>) -> impl IntoView {
 #[component]
 fn Schedule(
     minutes: i64,
+    shortest: i64,
     count: i64,
     percent: i64,
     schedule: ServerAction<SaveSchedule>,
@@ -237,8 +238,12 @@ fn Schedule(
             <h2>"Offboarding"</h2>
             <ActionForm action=schedule attr:class="grid-form" attr:id="schedule-form">
                 <label>"Check Entra every (minutes)"
-                    <input name="interval_minutes" type="number" min="5" max="1440" value=minutes.to_string() />
-                    <small>"5 minutes to 24 hours; 240 is every 4 hours."</small>
+                    <input name="interval_minutes" type="number" min=shortest.to_string() max="1440" value=minutes.to_string() />
+                    <small>{if shortest == 1 {
+                        "1 minute to 24 hours; 240 is every 4 hours. Microsoft cannot notify this Gatehouse of changes (its public URL is not https), so this schedule is how soon an offboarding happens."
+                    } else {
+                        "5 minutes to 24 hours; 240 is every 4 hours. Microsoft notifies Gatehouse of changes within seconds; this schedule is the safety net."
+                    }}</small>
                 </label>
                 <label>"Hold a run that offboards more than (users)"
                     <input name="threshold_count" type="number" min="0" value=count.to_string() />

@@ -456,6 +456,18 @@ pub async fn save(
     }
 }
 
+/// The shortest reconcile schedule, in minutes. Where Graph's change notifications reach
+/// Gatehouse (an https public URL, or the demo) they end access within seconds and the poll is
+/// only a safety net: at least 5 minutes. Without them the poll is all there is, and a
+/// no-change run costs one Graph request: down to 1 minute.
+pub fn shortest_interval_minutes(config: &crate::server::config::Config) -> i64 {
+    if config.notification_urls().is_some() {
+        5
+    } else {
+        1
+    }
+}
+
 /// Sets how often the reconciler runs and when a run is held for an admin.
 pub async fn save_schedule(
     db: &Db,

@@ -10,6 +10,7 @@ use crate::tenants::Tenant;
 pub async fn view(
     db: &Db,
     entra: Option<&EntraClient>,
+    config: &crate::server::config::Config,
     tenant: &Tenant,
 ) -> anyhow::Result<SourceView> {
     let row = crate::tenants::service::connection(db, &tenant.id).await?;
@@ -53,6 +54,7 @@ pub async fn view(
             .await?
             .map(format_time),
         interval_minutes: row.offboard_interval_secs / 60,
+        shortest_interval_minutes: super::service::shortest_interval_minutes(config),
         threshold_count: row.deletion_threshold_count,
         threshold_percent: row.deletion_threshold_percent,
         connected,

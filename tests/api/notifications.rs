@@ -2,7 +2,9 @@
 //! a notification may and may not make Gatehouse do. Subscriptions are recorded the way
 //! creating one records it (`notifications::store::record`).
 
-use crate::emulator::{connect_contoso, spawn_app_with_entra, Emu, ALEX, MEGAN};
+use crate::emulator::{
+    connect_contoso, spawn_app_with_entra, spawn_app_with_notifications, Emu, ALEX, MEGAN,
+};
 use crate::helpers::*;
 use gatehouse::notifications::store;
 use gatehouse::reconciler::scheduler::{self, DEBOUNCE_SECS};
@@ -337,6 +339,51 @@ async fn a_harmless_notification_does_not_date_a_later_offboarding() {
         alex.seen_at >= polled,
         "first seen by the poll ({polled}), not by the old notification: {alex:?}"
     );
+}
+
+/// Where Microsoft notifies Gatehouse within seconds, the poll is a safety net: an admin
+/// asking for a check every minute is told why not, and the schedule stays as it was.
+#[tokio::test]
+async fn with_change_notifications_the_poll_stays_at_five_minutes_or_more() {
+    let (app, _emu) = spawn_app_with_notifications().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let phone = app.phone_with_email("admin@acme.com").await;
+    let admin = app.browser(&["acme"]);
+    sign_in(&app, &admin, &phone, "acme").await;
+    let tenant_id = connect_contoso(&app, "acme").await;
+    let schedule = |minutes: &'static str| {
+        admin
+            .client
+            .post(admin.url("acme", "/api/user_source/schedule"))
+            .header("accept", "application/json")
+            .form(&[
+                ("interval_minutes", minutes),
+                ("threshold_count", "5"),
+                ("threshold_percent", "20"),
+            ])
+            .send()
+    };
+    let res = schedule("1").await.unwrap();
+    assert_eq!(res.status(), 400);
+    let message = res.text().await.unwrap();
+    assert!(
+        message.contains("from 5 to 1440") && message.contains("within seconds"),
+        "{message}"
+    );
+    let interval = |app: &TestApp| {
+        let db = app.state.db.clone();
+        let tenant_id = tenant_id.clone();
+        async move {
+            gatehouse::tenants::service::reconcile_settings(&db, &tenant_id)
+                .await
+                .unwrap()
+                .offboard_interval_secs
+        }
+    };
+    assert_eq!(interval(&app).await, 4 * 3600, "unchanged");
+    assert_eq!(schedule("5").await.unwrap().status(), 200);
+    assert_eq!(interval(&app).await, 300);
 }
 
 /// "+4 s" → 4; "+1 min 5 s" → 65.

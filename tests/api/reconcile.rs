@@ -583,6 +583,58 @@ async fn a_rejected_hold_offboards_nobody_and_the_next_run_sees_the_changes_agai
     w.active_everyone(&[&oids[7], &oids[8], &oids[9]]).await;
 }
 
+impl World {
+    /// The admin saves the User source page's Offboarding form; its status and message.
+    async fn save_schedule(&self, minutes: &str) -> (u16, String) {
+        let res = self
+            .admin
+            .client
+            .post(self.admin.url("acme", "/api/user_source/schedule"))
+            .header("accept", "application/json")
+            .form(&[
+                ("interval_minutes", minutes),
+                ("threshold_count", "5"),
+                ("threshold_percent", "20"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+}
+
+/// This Gatehouse's public URL is not https, so Microsoft cannot notify it of changes and the
+/// poll is all there is: the admin may check Entra every minute, and the scheduler keeps to it.
+#[tokio::test]
+async fn without_change_notifications_entra_may_be_checked_every_minute() {
+    let w = connected(&[ALEX]).await;
+    let (status, message) = w.save_schedule("0").await;
+    assert_eq!(status, 400);
+    assert!(message.contains("from 1 to 1440"), "{message}");
+    let (status, message) = w.save_schedule("1").await;
+    assert_eq!(status, 200, "{message}");
+    assert_eq!(w.page().await.interval, "every 1 min");
+
+    // The run comes due; the scheduler takes it and books the next a minute on.
+    let db = &w.app.state.db;
+    gatehouse::tenants::service::book_reconcile(&db.pool, &w.tenant_id, now())
+        .await
+        .unwrap();
+    let before = now();
+    gatehouse::reconciler::scheduler::try_once(db, &w.app.state.bus, &w.entra)
+        .await
+        .unwrap();
+    let next = gatehouse::tenants::service::reconcile_settings(db, &w.tenant_id)
+        .await
+        .unwrap()
+        .next_reconcile_at
+        .unwrap();
+    assert!(
+        (before + 60..=now() + 60).contains(&next),
+        "next run at {next}, polled at {before}"
+    );
+}
+
 #[tokio::test]
 async fn a_tenant_is_reconciled_by_one_run_at_a_time() {
     let w = connected(&[ALEX]).await;
