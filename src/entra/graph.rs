@@ -321,6 +321,18 @@ impl Graph {
         read_subscription(&answer)
     }
 
+    /// Whether Graph still has the subscription. For users Microsoft sends no lifecycle event
+    /// when it removes one, so this is how Gatehouse finds out.
+    /// https://learn.microsoft.com/en-us/graph/api/subscription-get
+    pub async fn subscription_exists(&self, id: &str) -> Result<bool, EntraError> {
+        let url = format!("{}/v1.0/subscriptions/{}", self.base, urlencode(id));
+        match self.get(&url).await {
+            Ok(_) => Ok(true),
+            Err(EntraError::Graph { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Ends the subscription; one Graph no longer has is ended already.
     pub async fn unsubscribe(&self, id: &str) -> Result<(), EntraError> {
         let url = format!("{}/v1.0/subscriptions/{}", self.base, urlencode(id));

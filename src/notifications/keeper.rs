@@ -21,6 +21,9 @@ const LIFETIME_SECS: i64 = 41_760 * 60 - 3600;
 const RENEW_WITHIN_SECS: i64 = 3 * 86_400;
 /// How often every tenant's subscription is looked at, besides when a tenant changes.
 const TICK: Duration = Duration::from_secs(3600);
+/// How long a subscription goes without Graph being asked whether it still has it (so every
+/// hourly pass asks, and passes brought forward by events do not).
+const CHECK_EVERY_SECS: i64 = 55 * 60;
 
 /// Where Graph delivers: the notification URL and the lifecycle URL.
 #[derive(Debug, Clone)]
@@ -100,7 +103,27 @@ pub async fn keep_all(db: &Db, entra: &EntraClient, urls: &Urls) {
     }
 }
 
-/// Makes sure the tenant has a live subscription with more than `RENEW_WITHIN_SECS` left.
+/// What a tenant's subscription needs now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upkeep {
+    Nothing,
+    /// Ask Graph whether it still has it.
+    Check,
+    /// Renew it (or make one: there is none, or Graph lost it).
+    Renew,
+}
+
+fn upkeep(current: Option<&store::Subscription>, at: i64) -> Upkeep {
+    match current {
+        None => Upkeep::Renew,
+        Some(s) if s.expires_at - at <= RENEW_WITHIN_SECS => Upkeep::Renew,
+        Some(s) if at - s.checked_at >= CHECK_EVERY_SECS => Upkeep::Check,
+        Some(_) => Upkeep::Nothing,
+    }
+}
+
+/// Makes sure the tenant has a live subscription with more than `RENEW_WITHIN_SECS` left,
+/// and, every hour, that Graph still has it.
 pub async fn keep(
     db: &Db,
     entra: &EntraClient,
@@ -108,19 +131,17 @@ pub async fn keep(
     tenant_id: &str,
     entra_tenant_id: &str,
 ) -> anyhow::Result<()> {
-    let at = now();
     let current = store::of_tenant(db, tenant_id).await?;
-    if current
-        .as_ref()
-        .is_some_and(|s| s.expires_at - at > RENEW_WITHIN_SECS)
-    {
+    let needed = upkeep(current.as_ref(), now());
+    if needed == Upkeep::Nothing {
         return Ok(());
     }
     let Some(lease) = Lease::acquire(db, tenant_id).await? else {
         // Another replica reconciles the tenant (or keeps its subscription) right now.
         return Ok(());
     };
-    let result = renew_or_create(db, entra, urls, tenant_id, entra_tenant_id, current).await;
+    let result =
+        renew_or_create(db, entra, urls, tenant_id, entra_tenant_id, current, needed).await;
     lease.release().await;
     result
 }
@@ -132,25 +153,34 @@ async fn renew_or_create(
     tenant_id: &str,
     entra_tenant_id: &str,
     current: Option<store::Subscription>,
+    needed: Upkeep,
 ) -> anyhow::Result<()> {
     let graph = entra.graph(entra_tenant_id).await?;
     let at = now();
     if let Some(sub) = current {
-        match graph
-            .renew_subscription(&sub.subscription_id, at + LIFETIME_SECS)
-            .await
-        {
-            Ok(renewed) => {
-                store::renewed(db, &sub.subscription_id, renewed.expires_at).await?;
-                tracing::info!(tenant = %tenant_id, subscription = %sub.subscription_id, "change subscription renewed");
-                return Ok(());
+        let kept = if needed == Upkeep::Check {
+            graph.subscription_exists(&sub.subscription_id).await
+        } else {
+            match graph
+                .renew_subscription(&sub.subscription_id, at + LIFETIME_SECS)
+                .await
+            {
+                Ok(renewed) => {
+                    store::renewed(db, &sub.subscription_id, renewed.expires_at).await?;
+                    tracing::info!(tenant = %tenant_id, subscription = %sub.subscription_id, "change subscription renewed");
+                    Ok(true)
+                }
+                // Expired or deleted at Microsoft.
+                Err(EntraError::Graph { status: 404, .. }) => Ok(false),
+                Err(err) => Err(err),
             }
-            // Expired or deleted at Microsoft: make a new one.
-            Err(EntraError::Graph { status: 404, .. }) => {
-                store::forget(db, &sub.subscription_id).await?;
-            }
-            Err(err) => return Err(err.into()),
+        };
+        if kept? {
+            store::checked(db, &sub.subscription_id, at).await?;
+            return Ok(());
         }
+        tracing::warn!(tenant = %tenant_id, subscription = %sub.subscription_id, "Graph no longer has the change subscription; making a new one");
+        store::forget(db, &sub.subscription_id).await?;
     }
     let client_state = SecretString::from(random_id(48));
     let created = graph
@@ -187,4 +217,36 @@ async fn end(db: &Db, entra: &EntraClient, sub: &store::Subscription) -> anyhow:
     store::forget(db, &sub.subscription_id).await?;
     tracing::info!(tenant = %sub.tenant_id, subscription = %sub.subscription_id, "change subscription ended");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(expires_at: i64, checked_at: i64) -> store::Subscription {
+        store::Subscription {
+            subscription_id: "s1".into(),
+            tenant_id: "t1".into(),
+            entra_tenant_id: "contoso".into(),
+            client_state_sha256: String::new(),
+            expires_at,
+            last_notification_at: None,
+            checked_at,
+        }
+    }
+
+    #[test]
+    fn a_tenant_without_a_subscription_gets_one() {
+        assert_eq!(upkeep(None, 1_000), Upkeep::Renew);
+    }
+
+    #[test]
+    fn a_subscription_is_renewed_three_days_before_it_ends_and_checked_hourly() {
+        let at = 10_000_000;
+        let far = at + 20 * 86_400;
+        assert_eq!(upkeep(Some(&sub(far, at - 60)), at), Upkeep::Nothing);
+        assert_eq!(upkeep(Some(&sub(far, at - 3600)), at), Upkeep::Check);
+        let soon = at + RENEW_WITHIN_SECS;
+        assert_eq!(upkeep(Some(&sub(soon, at)), at), Upkeep::Renew);
+    }
 }

@@ -15,6 +15,8 @@ pub struct Subscription {
     pub client_state_sha256: String,
     pub expires_at: i64,
     pub last_notification_at: Option<i64>,
+    /// When Graph last showed it exists (its creation, until the first look).
+    pub checked_at: i64,
 }
 
 /// The digest kept for a clientState.
@@ -55,7 +57,7 @@ pub async fn record(
 pub async fn find(db: &Db, subscription_id: &str) -> Result<Option<Subscription>, sqlx::Error> {
     sqlx::query_as::<_, Subscription>(
         "SELECT s.subscription_id, s.tenant_id, t.entra_tenant_id, s.client_state_sha256, \
-         s.expires_at, s.last_notification_at \
+         s.expires_at, s.last_notification_at, COALESCE(s.checked_at, s.created_at) AS checked_at \
          FROM entra_subscriptions s JOIN tenants t ON t.id = s.tenant_id \
          WHERE s.subscription_id = $1 AND t.entra_tenant_id IS NOT NULL",
     )
@@ -80,7 +82,7 @@ pub async fn heard(db: &Db, subscription_id: &str, at: i64) -> Result<(), sqlx::
 pub async fn of_tenant(db: &Db, tenant_id: &str) -> Result<Option<Subscription>, sqlx::Error> {
     sqlx::query_as::<_, Subscription>(
         "SELECT s.subscription_id, s.tenant_id, COALESCE(t.entra_tenant_id, '') AS entra_tenant_id, \
-         s.client_state_sha256, s.expires_at, s.last_notification_at \
+         s.client_state_sha256, s.expires_at, s.last_notification_at, COALESCE(s.checked_at, s.created_at) AS checked_at \
          FROM entra_subscriptions s JOIN tenants t ON t.id = s.tenant_id WHERE s.tenant_id = $1",
     )
     .bind(tenant_id)
@@ -94,7 +96,7 @@ pub async fn orphaned(db: &Db) -> Result<Vec<Subscription>, sqlx::Error> {
     sqlx::query_as::<_, Subscription>(
         "SELECT s.subscription_id, s.tenant_id, COALESCE(t.entra_tenant_id, '') AS entra_tenant_id, \
          s.client_state_sha256, \
-         s.expires_at, s.last_notification_at \
+         s.expires_at, s.last_notification_at, COALESCE(s.checked_at, s.created_at) AS checked_at \
          FROM entra_subscriptions s JOIN tenants t ON t.id = s.tenant_id \
          WHERE t.entra_tenant_id IS NULL OR t.user_source <> $1",
     )
@@ -107,6 +109,16 @@ pub async fn orphaned(db: &Db) -> Result<Vec<Subscription>, sqlx::Error> {
 pub async fn renewed(db: &Db, subscription_id: &str, expires_at: i64) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE entra_subscriptions SET expires_at = $1 WHERE subscription_id = $2")
         .bind(expires_at)
+        .bind(subscription_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Graph showed the subscription exists, `at`.
+pub async fn checked(db: &Db, subscription_id: &str, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE entra_subscriptions SET checked_at = $1 WHERE subscription_id = $2")
+        .bind(at)
         .bind(subscription_id)
         .execute(&db.pool)
         .await?;

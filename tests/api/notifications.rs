@@ -618,6 +618,67 @@ async fn a_lost_subscription_is_made_anew_and_disconnecting_ends_it() {
     assert!(at_microsoft(&emu).await.is_empty(), "ended at Microsoft");
 }
 
+/// Microsoft removes a subscription on users without a word (no lifecycle event for users):
+/// the keeper's hourly look finds it gone and makes a new one; a subscription still there is
+/// left as it is.
+#[tokio::test]
+async fn the_hourly_look_finds_a_subscription_microsoft_dropped_silently() {
+    let (app, emu, tenant_id, first) = connected_and_subscribed().await;
+    // An hour passes: the look finds it there and leaves it.
+    let an_hour_ago = looked_at_an_hour_ago(&app, &tenant_id, &first.subscription_id).await;
+    let started = Instant::now();
+    loop {
+        let now_on_record = store::of_tenant(&app.state.db, &tenant_id)
+            .await
+            .unwrap()
+            .expect("still on record");
+        assert_eq!(now_on_record.subscription_id, first.subscription_id);
+        if now_on_record.checked_at > an_hour_ago + 60 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "never looked at"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(at_microsoft(&emu).await.len(), 1);
+
+    // Microsoft drops it; its expiry is weeks away, so only the look can tell.
+    let token = emu.app_token().await;
+    let res = emu
+        .http
+        .delete(emu.url(&format!("/v1.0/subscriptions/{}", first.subscription_id)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    looked_at_an_hour_ago(&app, &tenant_id, &first.subscription_id).await;
+    let second = subscription_other_than(&app, &tenant_id, Some(&first.subscription_id))
+        .await
+        .expect("a new subscription");
+    let listed = at_microsoft(&emu).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], second.subscription_id.as_str());
+}
+
+/// Graph was last asked about the subscription an hour ago, and the keeper passes (as its
+/// hourly pass would, brought forward). Returns that hour ago.
+async fn looked_at_an_hour_ago(app: &TestApp, tenant_id: &str, subscription_id: &str) -> i64 {
+    let an_hour_ago = now() - 3600;
+    store::checked(&app.state.db, subscription_id, an_hour_ago)
+        .await
+        .unwrap();
+    app.state
+        .bus
+        .publish(gatehouse::server::bus::Event::TenantChanged {
+            tenant_id: tenant_id.to_string(),
+        })
+        .await;
+    an_hour_ago
+}
+
 /// Consent withdrawn in the customer's Entra tenant: no subscription can be made, and the
 /// tenant's health says so, as a failed run would.
 #[tokio::test]
