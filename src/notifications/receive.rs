@@ -93,6 +93,7 @@ mod tests {
             client_state_sha256: digest("the-secret"),
             expires_at: 0,
             last_notification_at: None,
+            checked_at: 0,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Runs each azuread tenant's reconciliation on its own interval.
 
-use super::run::{reconcile, Trigger};
+use super::run::{reconcile, Outcome, Trigger};
 use crate::entra::EntraClient;
 use crate::server::bus::{Bus, Event};
 use crate::server::db::Db;
@@ -17,9 +17,13 @@ pub const DEBOUNCE_SECS: i64 = 2;
 /// ...but a run waits at most this long after the first notification it will cover.
 pub const LONGEST_WAIT_SECS: i64 = 10;
 
-/// Reconciles due tenants until the process stops: every `TICK`, and a moment after a change
-/// notification for any tenant (heard on the bus, from whichever replica received it). Without
-/// an Entra app configured there is nothing to reconcile and the scheduler waits.
+/// A run that could not take its tenant's lease is due again this much later.
+const RETRY_SECS: i64 = 3;
+
+/// Reconciles due tenants until the process stops: it sleeps until the soonest booked run
+/// (at most `TICK`), and wakes when a change notification arrives for any tenant (heard on
+/// the bus, from whichever replica received it) to look at the run it booked. Without an
+/// Entra app configured there is nothing to reconcile and the scheduler waits.
 pub async fn run_until_stopped(db: Db, bus: Bus, entra: Option<EntraClient>) -> anyhow::Result<()> {
     let Some(entra) = entra else {
         std::future::pending::<()>().await;
@@ -30,14 +34,25 @@ pub async fn run_until_stopped(db: Db, bus: Bus, entra: Option<EntraClient>) -> 
         if let Err(err) = try_once(&db, &bus, &entra).await {
             tracing::warn!(error = ?err, "the reconcile scheduler could not look for due tenants");
         }
+        let wait = match tenants::next_reconcile_due(&db).await {
+            Ok(Some(at)) => until(at),
+            _ => TICK,
+        };
         tokio::select! {
-            _ = tokio::time::sleep(TICK) => {}
-            _ = notified(&mut events) => {
-                // The run is booked `DEBOUNCE_SECS` after the notification: look just after.
-                tokio::time::sleep(Duration::from_millis(DEBOUNCE_SECS as u64 * 1000 + 200)).await;
-            }
+            _ = tokio::time::sleep(wait.min(TICK)) => {}
+            _ = notified(&mut events) => {}
         }
     }
+}
+
+/// How long until second `at` has begun (a little after, so the run is due when looked at);
+/// a little while when it has begun already, so a run another replica is claiming is not
+/// looked at in a tight loop.
+fn until(at: i64) -> Duration {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Duration::from_millis((at * 1000 - now_ms).max(0) as u64 + 100)
 }
 
 /// Waits for a change notification (or for events lost while this replica was busy, which
@@ -57,19 +72,29 @@ async fn notified(events: &mut tokio::sync::broadcast::Receiver<Event>) {
     ) {}
 }
 
-/// Reconciles every tenant that is due now; returns how many ran.
+/// Reconciles every tenant that is due now and that this replica claims (replicas that find
+/// the same run due at once run it once); returns how many ran.
 pub async fn try_once(db: &Db, bus: &Bus, entra: &EntraClient) -> anyhow::Result<usize> {
     let at = now();
-    let due = tenants::due_for_reconcile(db, at).await?;
-    for (tenant_id, interval, notified_at) in &due {
-        // Book the next slot first, so a slow run is not started twice by this instance.
-        tenants::book_reconcile(&db.pool, tenant_id, at + interval.clamp(&60, &86_400)).await?;
-        let trigger = match notified_at {
+    let mut ran = 0;
+    for due in tenants::due_for_reconcile(db, at).await? {
+        // Book the next slot first, so a slow run is not started twice.
+        let next = at + due.interval_secs.clamp(60, 86_400);
+        if !tenants::claim_reconcile(db, &due, next).await? {
+            continue;
+        }
+        let trigger = match due.notified_at {
             Some(_) => Trigger::Notification,
             None => Trigger::Schedule,
         };
-        let report = reconcile(db, bus, entra, tenant_id, trigger, false).await?;
-        tracing::info!(tenant = %tenant_id, trigger = trigger.as_str(), outcome = report.outcome.as_str(), offboarded = report.offboarded.len(), "scheduled reconciliation");
+        let report = reconcile(db, bus, entra, &due.tenant_id, trigger, false).await?;
+        tracing::info!(tenant = %due.tenant_id, trigger = trigger.as_str(), outcome = report.outcome.as_str(), offboarded = report.offboarded.len(), "scheduled reconciliation");
+        if report.outcome == Outcome::Skipped {
+            // Whatever holds the lease may have begun before the changes this run was for.
+            tenants::retry_reconcile(db, &due, now() + RETRY_SECS).await?;
+        } else {
+            ran += 1;
+        }
     }
-    Ok(due.len())
+    Ok(ran)
 }

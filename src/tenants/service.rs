@@ -120,13 +120,22 @@ pub async fn forget_delta_link(
     Ok(())
 }
 
-/// Tenants connected to Entra whose next reconciliation is due at `at`: (id, interval secs).
-pub async fn due_for_reconcile(
-    db: &Db,
-    at: i64,
-) -> Result<Vec<(String, i64, Option<i64>)>, sqlx::Error> {
+/// A tenant's reconciliation that has come due, as the scheduler found it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueRun {
+    pub tenant_id: String,
+    pub interval_secs: i64,
+    /// -1 when none was booked (a tenant just connected).
+    pub next_reconcile_at: i64,
+    /// When the oldest change notification the run will cover arrived.
+    pub notified_at: Option<i64>,
+}
+
+/// Tenants connected to Entra whose next reconciliation is due at `at`.
+pub async fn due_for_reconcile(db: &Db, at: i64) -> Result<Vec<DueRun>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, offboard_interval_secs, notified_at FROM tenants \
+        "SELECT id AS tenant_id, offboard_interval_secs AS interval_secs, \
+         COALESCE(next_reconcile_at, -1) AS next_reconcile_at, notified_at FROM tenants \
          WHERE user_source = $2 AND entra_tenant_id IS NOT NULL \
          AND (next_reconcile_at IS NULL OR next_reconcile_at <= $1)",
     )
@@ -134,6 +143,53 @@ pub async fn due_for_reconcile(
     .bind(UserSource::AzureAd.as_str())
     .fetch_all(&db.pool)
     .await
+}
+
+/// Takes a due run for this replica by booking the next one at `next`: true for the one
+/// replica whose booking found the slot as it was seen; every other replica leaves it.
+pub async fn claim_reconcile(db: &Db, due: &DueRun, next: i64) -> Result<bool, sqlx::Error> {
+    let claimed = sqlx::query(
+        "UPDATE tenants SET next_reconcile_at = $1, notified_at = NULL \
+         WHERE id = $2 AND COALESCE(next_reconcile_at, -1) = $3 \
+         AND COALESCE(notified_at, -1) = $4",
+    )
+    .bind(next)
+    .bind(&due.tenant_id)
+    .bind(due.next_reconcile_at)
+    .bind(due.notified_at.unwrap_or(-1))
+    .execute(&db.pool)
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
+/// A claimed run could not take the tenant's lease (a Sync now, a held-run decision or the
+/// subscription's upkeep had it): it is due again `at`, still covering the notifications
+/// it would have.
+pub async fn retry_reconcile(db: &Db, due: &DueRun, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE tenants SET next_reconcile_at = $1, \
+         notified_at = CASE WHEN $2 < 0 THEN notified_at \
+           WHEN notified_at IS NULL OR notified_at > $2 THEN $2 ELSE notified_at END \
+         WHERE id = $3",
+    )
+    .bind(at)
+    .bind(due.notified_at.unwrap_or(-1))
+    .bind(&due.tenant_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// The soonest any connected tenant's reconciliation is due (now, if one was never booked).
+pub async fn next_reconcile_due(db: &Db) -> Result<Option<i64>, sqlx::Error> {
+    let (at,): (Option<i64>,) = sqlx::query_as(
+        "SELECT MIN(COALESCE(next_reconcile_at, 0)) FROM tenants \
+         WHERE user_source = $1 AND entra_tenant_id IS NOT NULL",
+    )
+    .bind(UserSource::AzureAd.as_str())
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(at)
 }
 
 /// Every tenant whose users come from Entra ID, with its Entra tenant id.

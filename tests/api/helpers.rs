@@ -103,6 +103,19 @@ impl TestApp {
     pub async fn replica(&self) -> TestApp {
         spawn_app_on(self.state.config.database_url.clone(), |_| {}).await
     }
+
+    /// A second instance configured as this one (its Entra app, public URL, notifications),
+    /// listening on a port of its own: the same deployment scaled out.
+    pub async fn twin(&self) -> TestApp {
+        let this = self.state.config.clone();
+        spawn_app_on(this.database_url.clone(), move |c| {
+            *c = Config {
+                listen: c.listen,
+                ..(*this).clone()
+            }
+        })
+        .await
+    }
 }
 
 impl Drop for TestApp {

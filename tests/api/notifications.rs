@@ -52,6 +52,19 @@ async fn subscribed() -> World {
     }
 }
 
+/// Microsoft delivers a notification to this instance.
+async fn deliver_to(app: &TestApp, body: &Value) -> reqwest::Response {
+    app.base_client()
+        .post(format!(
+            "http://localhost:{}/api/entra/notifications",
+            app.port()
+        ))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A notification as Graph sends it for a user.
 fn about(oid: &str, subscription: &str, client_state: &str, tenant: &str) -> Value {
     json!({ "value": [{
@@ -76,16 +89,7 @@ fn genuine(oid: &str) -> Value {
 
 impl World {
     async fn deliver(&self, body: &Value) -> reqwest::Response {
-        self.app
-            .base_client()
-            .post(format!(
-                "http://localhost:{}/api/entra/notifications",
-                self.app.port()
-            ))
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        deliver_to(&self.app, body).await
     }
 
     async fn runs(&self) -> Vec<gatehouse::reconciler::api::RunRow> {
@@ -419,6 +423,57 @@ async fn a_burst_of_notifications_is_one_run() {
     let runs = w.runs().await;
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert!(w.signed_in(&w.alex).await);
+}
+
+/// Two instances behind one load balancer, on one database: Microsoft's deliveries land on
+/// either, and the one that receives a notification may not be the one holding the tenant's
+/// lease. A burst spread over both is one run; a notification arriving while the other
+/// instance holds the lease (as the subscription's upkeep does) is not lost: exactly one run
+/// follows once the lease is free.
+#[tokio::test]
+async fn notifications_landing_on_either_instance_make_exactly_one_run() {
+    let w = subscribed().await;
+    let other = w.app.twin().await;
+    w.emu.remove_in_entra(MEGAN).await;
+    let notification = genuine(MEGAN);
+    let deliveries = (0..100).flat_map(|_| {
+        [
+            deliver_to(&w.app, &notification),
+            deliver_to(&other, &notification),
+        ]
+    });
+    let answers = futures::future::join_all(deliveries).await;
+    assert!(answers.iter().all(|a| a.status() == 202));
+    w.until_signed_out(&w.megan).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let runs = w.runs().await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+
+    let lease = gatehouse::reconciler::lease::Lease::acquire(&w.app.state.db, &w.tenant_id)
+        .await
+        .unwrap()
+        .expect("the lease is free");
+    w.emu.disable_in_entra(ALEX).await;
+    assert_eq!(deliver_to(&other, &genuine(ALEX)).await.status(), 202);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        w.signed_in(&w.alex).await,
+        "nobody runs while the lease is held"
+    );
+    assert_eq!(
+        w.runs().await.len(),
+        1,
+        "a run that could not start is not recorded"
+    );
+    lease.release().await;
+    w.until_signed_out(&w.alex).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let runs = w.runs().await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(
+        (runs[0].trigger.as_str(), runs[0].offboarded),
+        ("notification", 1)
+    );
 }
 
 /// Waits (up to 15 s) until the tenant's subscription on record is not `previous`; the new one.
