@@ -58,6 +58,13 @@ test("the seed story: connect Contoso, onboard Alex by QR, delete Alex in Entra,
   await expect(alexDesktop.locator("#login-qr svg")).toBeVisible();
   await admin.goto(`${TENANT}/adminportal/reconciliation`);
   await expect(admin.locator("#runs tbody tr").first()).toContainText("notification");
+  // Alex's timeline: first seen when the notification arrived, decided and access ended
+  // within seconds of it; the tenant's p50/p95 count it.
+  const timeline = admin.locator("#offboardings tbody tr", { hasText: "alex@contoso.com" });
+  await expect(timeline).toContainText("msp-alex");
+  await expect(timeline.locator("td").nth(3)).toHaveText(/^\+\d+ s$/);
+  await expect(timeline.locator("td").nth(4)).toHaveText(/^\+\d+ s$/);
+  await expect(admin.locator("#time-to-revoke")).toContainText(/p50 \d+ s, p95 \d+ s \(1 offboarding/);
   await admin.goto(`${TENANT}/adminportal/users`);
   await expect(admin.locator('#users tr[data-email="alex@contoso.com"]')).toHaveAttribute("data-status", "offboarded");
 });

@@ -73,8 +73,19 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// The mobile API, and the two URLs Microsoft Graph delivers change notifications to (on
+/// the base host's root: each names its own server).
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(MobileApiDoc::openapi())
+    let mut doc = MobileApiDoc::openapi();
+    let graph = crate::notifications::routes::NotificationsDoc::openapi();
+    for (path, mut item) in graph.paths.paths {
+        item.servers = Some(vec![utoipa::openapi::server::Server::new("/")]);
+        doc.paths.paths.insert(path, item);
+    }
+    if let (Some(ours), Some(theirs)) = (doc.components.as_mut(), graph.components) {
+        ours.schemas.extend(theirs.schemas);
+    }
+    Json(doc)
 }
 
 async fn app_page() -> Response {

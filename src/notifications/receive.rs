@@ -7,7 +7,7 @@ use super::store::{digest, Subscription};
 use serde::Deserialize;
 
 /// One item of a notification collection (`{"value": [...]}`), change or lifecycle event.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Item {
     #[serde(default)]
@@ -34,13 +34,14 @@ impl Item {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct ResourceData {
     #[serde(default)]
     pub id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// What Microsoft posts: one or more notifications of one subscription.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Collection {
     pub value: Vec<Item>,
 }

@@ -3,7 +3,7 @@
 //! handshake; after that every delivery is checked (`receive::check`) and answered `202`
 //! before any Graph call: the work is a reconcile run booked a moment later.
 
-use super::receive::{check, Collection, Refusal};
+use super::receive::{check, Collection, Item, Refusal, ResourceData};
 use super::store;
 use crate::reconciler::scheduler::{DEBOUNCE_SECS, LONGEST_WAIT_SECS};
 use crate::server::bus::Event;
@@ -33,14 +33,19 @@ const MOST_ACCOUNTS_NOTED: usize = 1000;
 const LONGEST_VALIDATION_TOKEN: usize = 1024;
 
 pub fn router() -> Router<AppState> {
-    // Lifecycle events (for users Microsoft sends `reauthorizationRequired` only) are checked
-    // as notifications are; a genuine one also brings the subscription's renewal forward and
-    // looks at the directory, since changes may have gone undelivered.
-    // https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events
     Router::new()
         .route("/api/entra/notifications", post(notifications))
-        .route("/api/entra/lifecycle", post(notifications))
+        .route("/api/entra/lifecycle", post(lifecycle))
 }
+
+/// The two URLs Graph delivers to, for the OpenAPI document the mobile API serves (their
+/// server is the base host's root, not the mobile API's).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(notifications, lifecycle),
+    components(schemas(Collection, Item, ResourceData))
+)]
+pub struct NotificationsDoc;
 
 #[derive(Deserialize)]
 struct Handshake {
@@ -48,6 +53,22 @@ struct Handshake {
     validation_token: Option<String>,
 }
 
+/// Microsoft Graph delivers change notifications about the users of connected Entra tenants
+/// here (`resource: users`, `changeType: updated,deleted`). Before a subscription is made,
+/// Graph proves the URL with `?validationToken=…`, answered at once with the token as plain
+/// text. Each notification must name a subscription of Gatehouse, carry its `clientState` and
+/// the Entra tenant it watches; a genuine one books the tenant's reconciliation a moment
+/// later and is answered 202 before any call to Microsoft.
+#[utoipa::path(post, path = "/api/entra/notifications",
+    params(("validationToken" = Option<String>, Query, description = "Graph's handshake")),
+    request_body(content = Collection, description = "Absent in the handshake"),
+    responses(
+        (status = 200, content_type = "text/plain", description = "The handshake: the token, decoded"),
+        (status = 202, description = "At least one notification was genuine; its run is booked"),
+        (status = 400, description = "Not a notification collection, or an empty or oversized token"),
+        (status = 403, description = "No notification belonged to a subscription of Gatehouse"),
+        (status = 404, description = "Asked on a tenant's host, not the base host"),
+        (status = 503, description = "Could not be recorded; Graph delivers again")))]
 async fn notifications(
     State(state): State<AppState>,
     Extension(site): Extension<Site>,
@@ -81,6 +102,28 @@ async fn notifications(
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }
+}
+
+/// Graph's lifecycle events for the subscriptions (for users, `reauthorizationRequired` only),
+/// with the same handshake and checks as change notifications. A genuine one renews the
+/// subscription at once and looks at the directory, since changes may have gone undelivered.
+/// https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events
+#[utoipa::path(post, path = "/api/entra/lifecycle",
+    params(("validationToken" = Option<String>, Query, description = "Graph's handshake")),
+    request_body(content = Collection, description = "Items carry `lifecycleEvent`"),
+    responses(
+        (status = 200, content_type = "text/plain", description = "The handshake: the token, decoded"),
+        (status = 202, description = "Genuine; the renewal and a run are under way"),
+        (status = 400, description = "Not a notification collection"),
+        (status = 403, description = "No item belonged to a subscription of Gatehouse"),
+        (status = 404, description = "Asked on a tenant's host, not the base host")))]
+async fn lifecycle(
+    state: State<AppState>,
+    site: Extension<Site>,
+    handshake: Query<Handshake>,
+    body: Bytes,
+) -> Response {
+    notifications(state, site, handshake, body).await
 }
 
 /// The handshake: the token back, as plain text, at once.

@@ -14,8 +14,9 @@ const TICK: Duration = Duration::from_secs(30);
 /// How long a tenant's run waits after the latest change notification: the notifications of
 /// one burst (an admin removing twenty people, Microsoft repeating itself) make one run...
 pub const DEBOUNCE_SECS: i64 = 2;
-/// ...but a run waits at most this long after the first notification it will cover.
-pub const LONGEST_WAIT_SECS: i64 = 10;
+/// ...but a run waits at most this long after the first notification it will cover, so a
+/// steady stream (an admin deleting people one a second) still ends access within seconds.
+pub const LONGEST_WAIT_SECS: i64 = 5;
 
 /// A run that could not take its tenant's lease is due again this much later.
 const RETRY_SECS: i64 = 3;

@@ -51,6 +51,16 @@ async fn the_openapi_document_describes_the_mobile_api() {
     ] {
         assert!(paths.contains_key(p), "{p} missing from {:?}", paths.keys());
     }
+    // Graph's two delivery URLs live on the base host's root, not under the mobile API.
+    for p in ["/api/entra/notifications", "/api/entra/lifecycle"] {
+        assert_eq!(paths[p]["servers"][0]["url"], "/", "{p}: {}", paths[p]);
+        assert!(
+            paths[p]["post"]["responses"]["202"].is_object(),
+            "{}",
+            paths[p]
+        );
+    }
+    assert!(doc["components"]["schemas"]["Collection"].is_object());
 }
 
 /// `/metrics` answers on the base domain only, and behind its token when one is set.
