@@ -49,10 +49,28 @@ async fn main() {
 }
 
 async fn phase(mode: Mode, pace: Duration) {
-    let (app, emu) = match mode {
-        Mode::Notifications => emulator::spawn_app_with_notifications().await,
-        Mode::PollEveryMinute => emulator::spawn_app_with_entra().await,
-    };
+    let emu = emulator::spawn_emulator().await;
+    emu.grant_consent().await;
+    let entra = emulator::entra_config(&emu);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let app = helpers::spawn_app_with(move |c| {
+        c.entra = entra;
+        // A hundred phones enrol from this one address.
+        c.limits.device_registrations_per_ip = 1_000_000;
+        c.limits.phone_actions_per_ip = 1_000_000;
+        c.limits.login_codes_per_ip = 1_000_000;
+        c.limits.code_mails_per_ip = 1_000_000;
+        if mode == Mode::Notifications {
+            // As `spawn_app_with_notifications`: Graph (the emulator) delivers to loopback.
+            c.listen = ([127, 0, 0, 1], port).into();
+            c.public_url = format!("http://localhost:{port}");
+            c.notify_over_http = true;
+        }
+    })
+    .await;
     app.create_tenant("acme", "Acme MSP", "admin@acme.com")
         .await;
     let tenant_id = emulator::connect_contoso(&app, "acme").await;

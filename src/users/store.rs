@@ -322,14 +322,16 @@ pub async fn note_change_seen(
 }
 
 /// A run that read Entra from `read_from` on has covered every notification that arrived
-/// before then: those users stayed, and their changes were not an offboarding.
+/// before then: those users stayed, and their changes were not an offboarding. (One that
+/// arrived in that same second is kept: should it turn out to be an offboarding, it is dated
+/// too early rather than too late.)
 pub async fn forget_changes_seen(
     tx: &mut Tx<'_>,
     tenant_id: &str,
     read_from: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE users SET change_seen_at = NULL WHERE tenant_id = $1 AND change_seen_at <= $2",
+        "UPDATE users SET change_seen_at = NULL WHERE tenant_id = $1 AND change_seen_at < $2",
     )
     .bind(tenant_id)
     .bind(read_from)
