@@ -16,6 +16,13 @@ pub const MEGAN: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e01";
 pub const ISAIAH: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e03";
 pub const PATTI: &str = "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e05";
 
+/// Contoso's seeded groups (object ids): "MSP Technicians" holds Alex, Isaiah and the nested
+/// "Tier 2" (Patti); "MSP Admins" holds Megan; "Sales" is a Microsoft 365 group.
+pub const MSP_TECHNICIANS: &str = "5b1d7c90-2e4f-4a6b-8c0d-1e2f3a4b5c01";
+pub const TIER_2: &str = "5b1d7c90-2e4f-4a6b-8c0d-1e2f3a4b5c02";
+pub const MSP_ADMINS: &str = "5b1d7c90-2e4f-4a6b-8c0d-1e2f3a4b5c03";
+pub const SALES: &str = "5b1d7c90-2e4f-4a6b-8c0d-1e2f3a4b5c04";
+
 /// Sending a request and reading its whole body, for tests: panics when there is no answer
 /// or the body is not what was asked for.
 #[allow(async_fn_in_trait)]
@@ -101,6 +108,71 @@ impl Emu {
             )
             .await;
         assert_eq!(res.status(), 204);
+    }
+
+    /// Admin consent in Contoso for exactly these application permissions (as an app
+    /// registration that asks for them, consented); an app token carrying them.
+    pub async fn app_token_with(&self, roles: &[&str]) -> String {
+        let res = self
+            .control(
+                reqwest::Method::PUT,
+                &format!(
+                    "/_emulator/directories/{CONTOSO_TENANT_ID}/consents/{}",
+                    self.app.client_id
+                ),
+                Some(serde_json::json!({ "roles": roles })),
+            )
+            .await;
+        assert_eq!(res.status(), 204);
+        let res = self
+            .client_credentials(CONTOSO_TENANT_ID, &self.secret())
+            .await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Adds a user (id or sign-in name) or a group (id or display name) to a Contoso group.
+    pub async fn add_to_group(&self, group: &str, member: &str) {
+        self.contoso_group(
+            reqwest::Method::POST,
+            &format!("/{group}/members"),
+            Some(serde_json::json!({ "id": member })),
+        )
+        .await;
+    }
+
+    /// Takes a direct member out of a Contoso group.
+    pub async fn remove_from_group(&self, group: &str, member: &str) {
+        self.contoso_group(
+            reqwest::Method::DELETE,
+            &format!("/{group}/members/{member}"),
+            None,
+        )
+        .await;
+    }
+
+    /// Deletes a Contoso group.
+    pub async fn delete_group(&self, group: &str) {
+        self.contoso_group(reqwest::Method::DELETE, &format!("/{group}"), None)
+            .await;
+    }
+
+    /// A change to Contoso's groups through the control API; it must succeed.
+    pub async fn contoso_group(&self, method: reqwest::Method, path: &str, body: Option<Value>) {
+        let res = self
+            .control(
+                method,
+                &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/groups{path}"),
+                body,
+            )
+            .await;
+        let status = res.status();
+        assert!(
+            status.is_success(),
+            "Contoso groups {path}: {status} {}",
+            res.text().await.unwrap_or_default()
+        );
     }
 
     /// Withdraws the admin consent in Contoso, as its admin removing the app would.
@@ -251,6 +323,20 @@ impl Emu {
     pub async fn patch_in_entra(&self, oid: &str, patch: Value) {
         self.contoso(reqwest::Method::PATCH, &format!("/{oid}"), Some(patch))
             .await;
+    }
+
+    /// Microsoft drops the subscription (it lapsed, or was removed), telling nobody: Graph no
+    /// longer has it and delivers nothing more for it.
+    pub async fn drop_subscription(&self, id: &str) {
+        let token = self.app_token().await;
+        let res = self
+            .http
+            .delete(self.url(&format!("/v1.0/subscriptions/{id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("the emulator answers");
+        assert_eq!(res.status(), 204, "the subscription was there to drop");
     }
 
     /// Creates a Contoso user whose sign-in name and mail are `email`; its object id.

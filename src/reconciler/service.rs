@@ -1,6 +1,6 @@
 //! The Reconciliation page's reads, its Sync now and its decisions on held runs.
 
-use super::api::{HeldRun, NotificationsLive, ReconcileView, RunRow};
+use super::api::{HeldRun, NotificationsLive, OffboardingRow, ReconcileView, RunRow, TimeToRevoke};
 use super::held::{self, DecideError};
 use super::run::{reconcile, Outcome, Trigger};
 use super::store;
@@ -40,8 +40,21 @@ pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
     )
     .await?;
     Ok(ReconcileView {
-        offboardings: timeline::rows(&offboardings),
-        time_to_revoke: timeline::percentiles(&offboardings),
+        time_to_revoke: timeline::percentiles(&offboardings).map(|t| TimeToRevoke {
+            p50: timeline::duration(t.p50),
+            p95: timeline::duration(t.p95),
+            count: t.count,
+        }),
+        offboardings: offboardings
+            .iter()
+            .map(|o| OffboardingRow {
+                user: format!("{} <{}>", o.username, o.email),
+                reason: o.reason.clone().unwrap_or_default(),
+                seen: format_time(o.seen_at),
+                decided_after: timeline::after_seen(o, o.decided_at),
+                ended_after: o.access_ended_at.map(|at| timeline::after_seen(o, at)),
+            })
+            .collect(),
         connected: s.user_source == UserSource::AzureAd && s.entra_tenant_id.is_some(),
         interval: format!("every {}", timeline::duration(s.offboard_interval_secs)),
         threshold: format!(

@@ -1,40 +1,38 @@
 //! Time to revoke: for each offboarding, when the change was first seen (a notification's
 //! arrival, or the start of the run that found it), when the run decided, and when access
-//! ended; and the tenant's p50/p95 of "seen → access ended". Pure.
+//! ended; and the tenant's p50/p95 of "seen → access ended". Pure; `service` words it for
+//! the page.
 
-use super::api::{OffboardingRow, TimeToRevoke};
-use crate::server::util::format_time;
 use crate::users::store::Offboarding;
 
 /// How far back the Reconciliation page looks.
 pub const WINDOW_SECS: i64 = 30 * 86_400;
 
-/// One row per offboarding, as the page shows it.
-pub fn rows(offboardings: &[Offboarding]) -> Vec<OffboardingRow> {
-    offboardings
-        .iter()
-        .map(|o| OffboardingRow {
-            user: format!("{} <{}>", o.username, o.email),
-            reason: o.reason.clone().unwrap_or_default(),
-            seen: format_time(o.seen_at),
-            decided_after: after(o.decided_at - o.seen_at),
-            ended_after: o.access_ended_at.map(|at| after(at - o.seen_at)),
-        })
-        .collect()
+/// "Seen → access ended" over `count` offboardings, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Percentiles {
+    pub p50: i64,
+    pub p95: i64,
+    pub count: usize,
 }
 
 /// p50 and p95 of "seen → access ended" over the offboardings whose access has ended.
-pub fn percentiles(offboardings: &[Offboarding]) -> Option<TimeToRevoke> {
+pub fn percentiles(offboardings: &[Offboarding]) -> Option<Percentiles> {
     let mut took: Vec<i64> = offboardings
         .iter()
         .filter_map(|o| Some((o.access_ended_at? - o.seen_at).max(0)))
         .collect();
     took.sort_unstable();
-    Some(TimeToRevoke {
-        p50: duration(nearest_rank(&took, 50)?),
-        p95: duration(nearest_rank(&took, 95)?),
+    Some(Percentiles {
+        p50: nearest_rank(&took, 50)?,
+        p95: nearest_rank(&took, 95)?,
         count: took.len(),
     })
+}
+
+/// How long after the change was first seen `at` came: "+4 s".
+pub fn after_seen(o: &Offboarding, at: i64) -> String {
+    format!("+{}", duration((at - o.seen_at).max(0)))
 }
 
 /// The nearest-rank percentile of sorted values: the smallest value with at least `p` % of
@@ -45,10 +43,6 @@ fn nearest_rank(sorted: &[i64], p: usize) -> Option<i64> {
     }
     let rank = (p * sorted.len()).div_ceil(100).max(1);
     sorted.get(rank - 1).copied()
-}
-
-fn after(secs: i64) -> String {
-    format!("+{}", duration(secs.max(0)))
 }
 
 /// "4 s", "3 min 20 s", "2 h 5 min", "1 d 3 h".
@@ -102,19 +96,16 @@ mod tests {
             offboarding(100, None),
         ];
         let t = percentiles(&all).unwrap();
-        assert_eq!(
-            (t.p50.as_str(), t.p95.as_str(), t.count),
-            ("3 s", "1 min", 2)
-        );
+        assert_eq!((t.p50, t.p95, t.count), (3, 60, 2));
         assert_eq!(percentiles(&[offboarding(100, None)]), None);
     }
 
     #[test]
-    fn a_row_counts_from_first_sight() {
-        let row = &rows(&[offboarding(1_000, Some(1_004))])[0];
-        assert_eq!(row.decided_after, "+1 s");
-        assert_eq!(row.ended_after.as_deref(), Some("+4 s"));
-        assert_eq!(row.user, "msp-alex <alex@contoso.com>");
+    fn times_count_from_first_sight() {
+        let o = offboarding(1_000, Some(1_004));
+        assert_eq!(after_seen(&o, o.decided_at), "+1 s");
+        assert_eq!(after_seen(&o, 1_004), "+4 s");
+        assert_eq!(after_seen(&o, 990), "+0 s");
     }
 
     #[test]

@@ -412,6 +412,27 @@ pub struct Technician {
 
 pub use gatehouse::users::service::User;
 
+/// Tenant `acme`'s admin saves the User source page's Offboarding form (how often Entra is
+/// checked, and when a run is held); the status and the message.
+pub async fn save_schedule(
+    admin: &Browser,
+    minutes: &str,
+    count: &str,
+    percent: &str,
+) -> (u16, String) {
+    admin
+        .call(
+            "acme",
+            "user_source/schedule",
+            &[
+                ("interval_minutes", minutes),
+                ("threshold_count", count),
+                ("threshold_percent", percent),
+            ],
+        )
+        .await
+}
+
 impl Technician {
     /// The technician's phone approving a fresh login page of their tenant, in a browser
     /// of its own.
@@ -449,6 +470,20 @@ impl Browser {
 
     pub fn url(&self, slug: &str, path: &str) -> String {
         format!("http://{slug}.localhost:{}{path}", self.port)
+    }
+
+    /// Calls a server function of tenant `slug`'s portal as its page does (`/api/{endpoint}`,
+    /// the form's fields, a JSON answer): the status and the message.
+    pub async fn call(&self, slug: &str, endpoint: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let res = self
+            .client
+            .post(self.url(slug, &format!("/api/{endpoint}")))
+            .header("accept", "application/json")
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
     }
 
     pub async fn get(&self, slug: &str, path: &str) -> reqwest::Response {

@@ -356,38 +356,21 @@ async fn with_change_notifications_the_poll_stays_at_five_minutes_or_more() {
     let admin = app.browser(&["acme"]);
     sign_in(&app, &admin, &phone, "acme").await;
     let tenant_id = connect_contoso(&app, "acme").await;
-    let schedule = |minutes: &'static str| {
-        admin
-            .client
-            .post(admin.url("acme", "/api/user_source/schedule"))
-            .header("accept", "application/json")
-            .form(&[
-                ("interval_minutes", minutes),
-                ("threshold_count", "5"),
-                ("threshold_percent", "20"),
-            ])
-            .send()
-    };
-    let res = schedule("1").await.unwrap();
-    assert_eq!(res.status(), 400);
-    let message = res.text().await.unwrap();
+    let (status, message) = save_schedule(&admin, "1", "5", "20").await;
+    assert_eq!(status, 400);
     assert!(
         message.contains("from 5 to 1440") && message.contains("within seconds"),
         "{message}"
     );
-    let interval = |app: &TestApp| {
-        let db = app.state.db.clone();
-        let tenant_id = tenant_id.clone();
-        async move {
-            gatehouse::tenants::service::reconcile_settings(&db, &tenant_id)
-                .await
-                .unwrap()
-                .offboard_interval_secs
-        }
+    let interval = || async {
+        gatehouse::tenants::service::reconcile_settings(&app.state.db, &tenant_id)
+            .await
+            .unwrap()
+            .offboard_interval_secs
     };
-    assert_eq!(interval(&app).await, 4 * 3600, "unchanged");
-    assert_eq!(schedule("5").await.unwrap().status(), 200);
-    assert_eq!(interval(&app).await, 300);
+    assert_eq!(interval().await, 4 * 3600, "unchanged");
+    assert_eq!(save_schedule(&admin, "5", "5", "20").await.0, 200);
+    assert_eq!(interval().await, 300);
 }
 
 /// "+4 s" → 4; "+1 min 5 s" → 65.
@@ -632,15 +615,7 @@ async fn a_reauthorization_request_renews_the_subscription() {
 #[tokio::test]
 async fn a_lost_subscription_is_made_anew_and_disconnecting_ends_it() {
     let (app, emu, tenant_id, first) = connected_and_subscribed().await;
-    let token = emu.app_token().await;
-    let res = emu
-        .http
-        .delete(emu.url(&format!("/v1.0/subscriptions/{}", first.subscription_id)))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
+    emu.drop_subscription(&first.subscription_id).await;
     // Its renewal comes due (the hourly pass, brought forward).
     expires_at(&app, &tenant_id, &first.subscription_id, 0).await;
     let second = subscription_other_than(&app, &tenant_id, Some(&first.subscription_id))
@@ -700,15 +675,7 @@ async fn the_hourly_look_finds_a_subscription_microsoft_dropped_silently() {
     assert_eq!(at_microsoft(&emu).await.len(), 1);
 
     // Microsoft drops it; its expiry is weeks away, so only the look can tell.
-    let token = emu.app_token().await;
-    let res = emu
-        .http
-        .delete(emu.url(&format!("/v1.0/subscriptions/{}", first.subscription_id)))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
+    emu.drop_subscription(&first.subscription_id).await;
     looked_at_an_hour_ago(&app, &tenant_id, &first.subscription_id).await;
     let second = subscription_other_than(&app, &tenant_id, Some(&first.subscription_id))
         .await

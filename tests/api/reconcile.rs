@@ -112,19 +112,14 @@ impl World {
     /// The admin approves or rejects a held run on the Reconciliation page: the status and
     /// the message the page shows.
     async fn decide(&self, run_id: i64, approve: bool) -> (u16, String) {
-        let res = self
-            .admin
-            .client
-            .post(self.admin.url("acme", "/api/reconcile/decide"))
-            .header("accept", "application/json")
-            .form(&[
-                ("run_id", run_id.to_string()),
-                ("approve", approve.to_string()),
-            ])
-            .send()
+        let (run_id, approve) = (run_id.to_string(), approve.to_string());
+        self.admin
+            .call(
+                "acme",
+                "reconcile/decide",
+                &[("run_id", &run_id), ("approve", &approve)],
+            )
             .await
-            .unwrap();
-        (res.status().as_u16(), res.text().await.unwrap())
     }
 
     /// Gatehouse's Entra client as a new process has it: no token cached.
@@ -560,20 +555,8 @@ async fn a_rejected_hold_offboards_nobody_and_the_next_run_sees_the_changes_agai
     assert_eq!(status, 200, "{message}");
 
     // The admin raises the threshold instead: the next run offboards them.
-    let res = w
-        .admin
-        .client
-        .post(w.admin.url("acme", "/api/user_source/schedule"))
-        .header("accept", "application/json")
-        .form(&[
-            ("interval_minutes", "240"),
-            ("threshold_count", "10"),
-            ("threshold_percent", "80"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let (status, message) = w.save_schedule("240", "10", "80").await;
+    assert_eq!(status, 200, "{message}");
     let next = w.run().await;
     assert_eq!(next.outcome, Outcome::Ok, "{:?}", next.error);
     assert_eq!(next.offboarded.len(), 7);
@@ -585,21 +568,8 @@ async fn a_rejected_hold_offboards_nobody_and_the_next_run_sees_the_changes_agai
 
 impl World {
     /// The admin saves the User source page's Offboarding form; its status and message.
-    async fn save_schedule(&self, minutes: &str) -> (u16, String) {
-        let res = self
-            .admin
-            .client
-            .post(self.admin.url("acme", "/api/user_source/schedule"))
-            .header("accept", "application/json")
-            .form(&[
-                ("interval_minutes", minutes),
-                ("threshold_count", "5"),
-                ("threshold_percent", "20"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        (res.status().as_u16(), res.text().await.unwrap())
+    async fn save_schedule(&self, minutes: &str, count: &str, percent: &str) -> (u16, String) {
+        save_schedule(&self.admin, minutes, count, percent).await
     }
 }
 
@@ -608,10 +578,10 @@ impl World {
 #[tokio::test]
 async fn without_change_notifications_entra_may_be_checked_every_minute() {
     let w = connected(&[ALEX]).await;
-    let (status, message) = w.save_schedule("0").await;
+    let (status, message) = w.save_schedule("0", "5", "20").await;
     assert_eq!(status, 400);
     assert!(message.contains("from 1 to 1440"), "{message}");
-    let (status, message) = w.save_schedule("1").await;
+    let (status, message) = w.save_schedule("1", "5", "20").await;
     assert_eq!(status, 200, "{message}");
     assert_eq!(w.page().await.interval, "every 1 min");
 
