@@ -35,6 +35,17 @@ pub const READ_ORGANIZATION: &[&str] = &[
     "User.Read",
 ];
 
+/// Permissions that allow listing groups and reading who is in them (application).
+/// https://learn.microsoft.com/en-us/graph/api/group-list#permissions
+/// https://learn.microsoft.com/en-us/graph/api/group-list-transitivemembers#permissions
+pub const READ_GROUP_MEMBERS: &[&str] = &[
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+
 /// The caller, from a checked bearer token.
 pub struct Caller {
     pub tenant_id: String,

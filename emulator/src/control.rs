@@ -55,6 +55,19 @@ pub fn routes(em: Emulator) -> Router<Emulator> {
             "/_emulator/directories/{tid}/users/{id}/restore",
             post(restore),
         )
+        .route("/_emulator/directories/{tid}/groups", post(add_group))
+        .route(
+            "/_emulator/directories/{tid}/groups/{id}",
+            axum::routing::delete(delete_group),
+        )
+        .route(
+            "/_emulator/directories/{tid}/groups/{id}/members",
+            post(add_member),
+        )
+        .route(
+            "/_emulator/directories/{tid}/groups/{id}/members/{member}",
+            axum::routing::delete(remove_member),
+        )
         .route(
             "/_emulator/directories/{tid}/consents/{client_id}",
             put(grant_consent).delete(revoke_consent),
@@ -90,6 +103,7 @@ impl IntoResponse for ControlError {
             ControlError::Model(ModelError::Duplicate(_) | ModelError::NotDeleted(_)) => {
                 StatusCode::CONFLICT
             }
+            ControlError::Model(ModelError::Membership(_)) => StatusCode::BAD_REQUEST,
             ControlError::Model(_) => StatusCode::NOT_FOUND,
             ControlError::BadRequest(_) => StatusCode::BAD_REQUEST,
         };
@@ -363,6 +377,56 @@ async fn enable(
     Path((tid, id)): Path<(String, String)>,
 ) -> Result<Json<User>, ControlError> {
     set_enabled(&em, &tid, &id, true)
+}
+
+/// Creates a group (`members` as in a seed file: users by id or sign-in name, groups by id or
+/// display name).
+async fn add_group(
+    State(em): State<Emulator>,
+    Path(tid): Path<String>,
+    Json(group): Json<crate::membership::Group>,
+) -> Result<(StatusCode, Json<Value>), ControlError> {
+    let id = group.id.clone();
+    em.write().directory_mut(&tid)?.add_groups(vec![group])?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+}
+
+/// Deletes a group; it leaves the groups it was in.
+async fn delete_group(
+    State(em): State<Emulator>,
+    Path((tid, id)): Path<(String, String)>,
+) -> Result<StatusCode, ControlError> {
+    em.write().directory_mut(&tid)?.groups.delete(&id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct Member {
+    id: String,
+}
+
+/// Adds a user (by id or sign-in name) or a group (by id or display name) to a group.
+async fn add_member(
+    State(em): State<Emulator>,
+    Path((tid, id)): Path<(String, String)>,
+    Json(m): Json<Member>,
+) -> Result<StatusCode, ControlError> {
+    let mut world = em.write();
+    let d = world.directory_mut(&tid)?;
+    let member = d.member_id(&m.id)?;
+    d.groups.add_member(&id, &member)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_member(
+    State(em): State<Emulator>,
+    Path((tid, id, member)): Path<(String, String, String)>,
+) -> Result<StatusCode, ControlError> {
+    let mut world = em.write();
+    let d = world.directory_mut(&tid)?;
+    let member = d.member_id(&member)?;
+    d.groups.remove_member(&id, &member)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

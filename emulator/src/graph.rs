@@ -94,7 +94,7 @@ const USER_PROPS: &[&str] = &[
 
 /// What v1.0 returns without `$select`: no `accountEnabled`, no `proxyAddresses`.
 /// https://learn.microsoft.com/en-us/graph/api/user-list#optional-query-parameters
-const DEFAULT_PROPS: &[&str] = &[
+pub(crate) const DEFAULT_PROPS: &[&str] = &[
     "businessPhones",
     "displayName",
     "givenName",
@@ -109,13 +109,16 @@ const DEFAULT_PROPS: &[&str] = &[
 ];
 
 /// Query options with the `$` made optional, as v1.0 accepts them, keys lowercased.
-fn options(q: &HashMap<String, String>) -> HashMap<String, String> {
+pub(crate) fn options(q: &HashMap<String, String>) -> HashMap<String, String> {
     q.iter()
         .map(|(k, v)| (k.trim_start_matches('$').to_ascii_lowercase(), v.clone()))
         .collect()
 }
 
-fn parse_select(raw: Option<&String>, ids: &RequestIds) -> Result<Option<Vec<String>>, GraphError> {
+pub(crate) fn parse_select(
+    raw: Option<&String>,
+    ids: &RequestIds,
+) -> Result<Option<Vec<String>>, GraphError> {
     let Some(raw) = raw else { return Ok(None) };
     let mut out = Vec::new();
     for name in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -139,7 +142,7 @@ fn parse_select(raw: Option<&String>, ids: &RequestIds) -> Result<Option<Vec<Str
     Ok(Some(out))
 }
 
-fn user_json(u: &User, props: &[String]) -> Value {
+pub(crate) fn user_json(u: &User, props: &[String]) -> Value {
     let mut m = Map::new();
     for p in props {
         let v = match p.as_str() {
@@ -168,18 +171,18 @@ fn context(base: &str, select: &Option<Vec<String>>) -> String {
     }
 }
 
-fn encode_token<T: Serialize>(t: &T) -> String {
+pub(crate) fn encode_token<T: Serialize>(t: &T) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(t).unwrap_or_default())
 }
 
-fn decode_token<T: for<'de> Deserialize<'de>>(s: &str) -> Option<T> {
+pub(crate) fn decode_token<T: for<'de> Deserialize<'de>>(s: &str) -> Option<T> {
     URL_SAFE_NO_PAD
         .decode(s)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
-fn enc(v: &str) -> String {
+pub(crate) fn enc(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 

@@ -21,10 +21,12 @@ mod control;
 mod errors;
 mod faults;
 mod graph;
+mod graph_groups;
 mod html;
 mod identity;
 mod ids;
 mod keys;
+mod membership;
 mod model;
 mod seed;
 mod state;
@@ -49,6 +51,7 @@ impl Emulator {
         let observed = Router::new()
             .merge(identity::routes())
             .merge(graph::routes())
+            .merge(graph_groups::routes())
             .merge(subscriptions::routes())
             .route_layer(axum::middleware::from_fn_with_state(
                 self.faults().clone(),

@@ -67,6 +67,10 @@ pub enum ModelError {
     UnknownApp(String),
     #[error("user {0} is not deleted")]
     NotDeleted(String),
+    #[error("no group {0} in this directory")]
+    UnknownGroup(String),
+    #[error("{0}")]
+    Membership(String),
 }
 
 /// What happened to a user at one point of the change log.
@@ -124,6 +128,8 @@ pub struct Directory {
     pub consents: HashMap<String, Consent>,
     /// (client id, user id) pairs that consented for themselves.
     pub user_consents: HashSet<(String, String)>,
+    /// Groups and their members.
+    pub groups: crate::membership::Groups,
 }
 
 impl Directory {
@@ -142,6 +148,7 @@ impl Directory {
             delta_epoch: random_id(6),
             consents: HashMap::new(),
             user_consents: HashSet::new(),
+            groups: Default::default(),
         }
     }
 
@@ -289,6 +296,38 @@ impl Directory {
         Ok(())
     }
 
+    /// Adds groups, then their members: each names a user (id or sign-in name) or a group
+    /// (id or display name) of this directory.
+    pub fn add_groups(&mut self, groups: Vec<crate::membership::Group>) -> Result<(), ModelError> {
+        let mut members = Vec::new();
+        for g in groups {
+            members.push((g.id.clone(), g.members.clone()));
+            self.groups.add(g)?;
+        }
+        for (group, names) in members {
+            for name in names {
+                let id = self.member_id(&name)?;
+                self.groups.add_member(&group, &id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The object id of a user (by id or sign-in name) or group (by id or display name).
+    pub fn member_id(&self, name: &str) -> Result<String, ModelError> {
+        if let Some(u) = self.find(name) {
+            return Ok(u.user.id.clone());
+        }
+        if self.groups.is_group(name) {
+            return Ok(name.to_string());
+        }
+        self.groups
+            .list_after(0)
+            .find(|(_, g)| g.display_name.eq_ignore_ascii_case(name))
+            .map(|(_, g)| g.id.clone())
+            .ok_or_else(|| ModelError::UnknownUser(name.to_string()))
+    }
+
     /// Removes a user for good (delta reports `@removed: deleted`).
     pub fn hard_delete(&mut self, id: &str) -> Result<(), ModelError> {
         let order = self
@@ -301,6 +340,7 @@ impl Directory {
         self.by_id.remove(&stored.user.id);
         self.by_upn
             .remove(&stored.user.user_principal_name.to_lowercase());
+        self.groups.forget_member(&stored.user.id);
         self.touch(&stored.user.id, ChangeKind::HardDeleted);
         Ok(())
     }

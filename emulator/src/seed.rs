@@ -18,6 +18,10 @@
 //!       "proxyAddresses": ["SMTP:alex@contoso.com"], "otherMails": [],
 //!       "accountEnabled": true, "userType": "Member", "isAdmin": false
 //!     }],
+//!     "groups": [{
+//!       "id": "…", "displayName": "MSP Technicians", "securityEnabled": true,
+//!       "mailEnabled": false, "groupTypes": [], "members": ["alex@contoso.com", "Tier 2"]
+//!     }],
 //!     "consents": [{ "clientId": "…", "roles": ["User.Read.All"] }]
 //!   }],
 //!   "apps": [{
@@ -32,6 +36,7 @@
 //! `isAdmin` is the emulator's own flag: only such users can grant admin consent.
 
 use crate::ids::new_guid;
+use crate::membership::Group;
 use crate::model::{Domain, User};
 use serde::Deserialize;
 
@@ -61,6 +66,10 @@ pub struct DirectorySeed {
     pub domains: Vec<Domain>,
     #[serde(default)]
     pub users: Vec<User>,
+    /// Groups; `members` name users (by id or sign-in name) and other groups (by id or
+    /// display name) of this directory.
+    #[serde(default)]
+    pub groups: Vec<Group>,
     #[serde(default)]
     pub consents: Vec<ConsentSeed>,
 }
@@ -198,6 +207,7 @@ impl Seed {
                     },
                 ],
                 users,
+                groups: contoso_groups(),
                 consents: vec![],
             }],
             apps: vec![AppSeed {
@@ -210,6 +220,24 @@ impl Seed {
             }],
         }
     }
+}
+
+/// Contoso's groups: "MSP Technicians" holds Alex, Isaiah and the nested "Tier 2" (Patti);
+/// "MSP Admins" holds Megan; "Sales" is a Microsoft 365 group with Lidia, the guest.
+fn contoso_groups() -> Vec<Group> {
+    serde_json::from_value(serde_json::json!([
+        { "id": "5b1d7c90-2e4f-4a6b-8c0d-1e2f3a4b5c01", "displayName": "MSP Technicians",
+          "description": "Technicians who may sign in to customer portals",
+          "members": ["alex@contoso.com", "isaiah@contoso.com", "Tier 2"] },
+        { "id": "5b1d7c90-2e4f-4a6b-8c0d-1e2f3a4b5c02", "displayName": "Tier 2",
+          "description": "Second-line technicians", "members": ["pattif@contoso.com"] },
+        { "id": "5b1d7c90-2e4f-4a6b-8c0d-1e2f3a4b5c03", "displayName": "MSP Admins",
+          "description": "Gatehouse administrators", "members": ["megan@contoso.com"] },
+        { "id": "5b1d7c90-2e4f-4a6b-8c0d-1e2f3a4b5c04", "displayName": "Sales",
+          "groupTypes": ["Unified"], "securityEnabled": false, "mailEnabled": true,
+          "members": ["lidia_fabrikam.com#EXT#@contoso.onmicrosoft.com"] }
+    ]))
+    .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -227,6 +255,25 @@ mod tests {
             .proxy_addresses
             .iter()
             .any(|p| p == "smtp:patti.fernandez@contoso.com")));
+    }
+
+    #[test]
+    fn contosos_groups_nest_as_promised() {
+        let seed = Seed::contoso().directories.remove(0);
+        let mut d = crate::model::Directory::new(seed.tenant_id, seed.display_name, seed.domains);
+        for u in seed.users {
+            d.add_user(u).unwrap();
+        }
+        d.add_groups(seed.groups).unwrap();
+        let technicians = d.member_id("MSP Technicians").unwrap();
+        let patti = d.member_id("pattif@contoso.com").unwrap();
+        let megan = d.member_id("megan@contoso.com").unwrap();
+        assert!(d.groups.contains(&technicians, &patti), "through Tier 2");
+        assert!(!d.groups.contains(&technicians, &megan));
+        assert!(d
+            .groups
+            .contains(&d.member_id("MSP Admins").unwrap(), &megan));
+        assert!(d.member_id("Nobody's group").is_err());
     }
 
     #[test]

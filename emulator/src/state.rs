@@ -133,6 +133,7 @@ impl Emulator {
             for user in d.users {
                 dir.add_user(user)?;
             }
+            dir.add_groups(d.groups)?;
             for c in d.consents {
                 let client_id = c.client_id.to_ascii_lowercase();
                 let roles = match c.roles {
