@@ -119,10 +119,21 @@ pub(crate) fn parse_select(
     raw: Option<&String>,
     ids: &RequestIds,
 ) -> Result<Option<Vec<String>>, GraphError> {
+    select_of(raw, USER_PROPS, "user", ids)
+}
+
+/// The properties `$select` names, in Graph's spelling, each once; an unknown one is Graph's
+/// `400` naming the entity type (`user`, `group`).
+pub(crate) fn select_of(
+    raw: Option<&String>,
+    known: &[&str],
+    entity: &str,
+    ids: &RequestIds,
+) -> Result<Option<Vec<String>>, GraphError> {
     let Some(raw) = raw else { return Ok(None) };
     let mut out = Vec::new();
     for name in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let known = USER_PROPS
+        let known = known
             .iter()
             .find(|p| p.eq_ignore_ascii_case(name))
             .ok_or_else(|| {
@@ -131,7 +142,7 @@ pub(crate) fn parse_select(
                     StatusCode::BAD_REQUEST,
                     "BadRequest",
                     format!(
-                        "Could not find a property named '{name}' on type 'microsoft.graph.user'."
+                        "Could not find a property named '{name}' on type 'microsoft.graph.{entity}'."
                     ),
                 )
             })?;

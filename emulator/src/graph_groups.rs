@@ -5,7 +5,7 @@
 use crate::caller::{directory, Caller, READ_GROUP_MEMBERS, READ_USERS};
 use crate::errors::{GraphError, RequestIds};
 use crate::graph::{
-    decode_token, enc, encode_token, options, parse_select, user_json, DEFAULT_PROPS,
+    decode_token, enc, encode_token, options, parse_select, select_of, user_json, DEFAULT_PROPS,
 };
 use crate::membership::Group;
 use crate::model::Directory;
@@ -66,29 +66,8 @@ fn page_size(o: &HashMap<String, String>, ids: &RequestIds) -> Result<usize, Gra
 }
 
 fn group_select(raw: Option<&String>, ids: &RequestIds) -> Result<Vec<String>, GraphError> {
-    let Some(raw) = raw else {
-        return Ok(GROUP_PROPS.iter().map(|p| p.to_string()).collect());
-    };
-    let mut out: Vec<String> = Vec::new();
-    for name in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let known = GROUP_PROPS
-            .iter()
-            .find(|p| p.eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                GraphError::new(
-                    ids,
-                    StatusCode::BAD_REQUEST,
-                    "BadRequest",
-                    format!(
-                        "Could not find a property named '{name}' on type 'microsoft.graph.group'."
-                    ),
-                )
-            })?;
-        if !out.iter().any(|o| o == known) {
-            out.push(known.to_string());
-        }
-    }
-    Ok(out)
+    Ok(select_of(raw, GROUP_PROPS, "group", ids)?
+        .unwrap_or_else(|| GROUP_PROPS.iter().map(|p| p.to_string()).collect()))
 }
 
 fn group_json(g: &Group, props: &[String]) -> Value {
