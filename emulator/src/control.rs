@@ -4,6 +4,7 @@
 use crate::faults::FaultSpec;
 use crate::html::{esc, page};
 use crate::ids::new_guid;
+use crate::membership::GroupError;
 use crate::model::{AppCertificate, Consent, ModelError, User};
 use crate::seed::{AppSeed, DirectorySeed, Seed};
 use crate::state::Emulator;
@@ -97,13 +98,24 @@ pub enum ControlError {
     BadRequest(String),
 }
 
+impl From<GroupError> for ControlError {
+    fn from(e: GroupError) -> Self {
+        ControlError::Model(e.into())
+    }
+}
+
 impl IntoResponse for ControlError {
     fn into_response(self) -> Response {
         let status = match &self {
             ControlError::Model(ModelError::Duplicate(_) | ModelError::NotDeleted(_)) => {
                 StatusCode::CONFLICT
             }
-            ControlError::Model(ModelError::Membership(_)) => StatusCode::BAD_REQUEST,
+            ControlError::Model(ModelError::Group(GroupError::Duplicate(_))) => {
+                StatusCode::CONFLICT
+            }
+            ControlError::Model(ModelError::Group(GroupError::NotAllowed(_))) => {
+                StatusCode::BAD_REQUEST
+            }
             ControlError::Model(_) => StatusCode::NOT_FOUND,
             ControlError::BadRequest(_) => StatusCode::BAD_REQUEST,
         };
@@ -735,8 +747,59 @@ async fn ui(State(em): State<Emulator>, Query(q): Query<HashMap<String, String>>
             ));
         }
         body.push_str("</table>");
+        // A search is for users; the groups show on the unfiltered page.
+        if needle.is_empty() {
+            body.push_str(&groups_table(d));
+        }
     }
     page("Entra emulator: directories", &body).into_response()
+}
+
+/// A directory's groups on the control page: each with its direct members (users and nested
+/// groups), a button to take one out, and a form to add someone.
+fn groups_table(d: &crate::model::Directory) -> String {
+    let mut out = String::from(
+        "<h3>Groups</h3><table class=\"groups\"><tr><th>Group</th><th>Direct members</th><th>Add</th></tr>",
+    );
+    for (_, g) in d.groups.list_after(0) {
+        let kind = if g.is_unified() {
+            "Microsoft 365"
+        } else {
+            "security"
+        };
+        let hidden = |member: &str| {
+            format!(
+                r#"<input type="hidden" name="tenant" value="{}"><input type="hidden" name="group" value="{}"><input type="hidden" name="user" value="{}">"#,
+                esc(&d.tenant_id),
+                esc(&g.id),
+                esc(member)
+            )
+        };
+        let mut members = String::new();
+        for m in &g.members {
+            let name = match (d.find(m), d.groups.get(m)) {
+                (Some(u), _) => format!(
+                    "{} &lt;{}&gt;",
+                    esc(&u.user.display_name),
+                    esc(&u.user.user_principal_name)
+                ),
+                (None, Some(n)) => format!("group {}", esc(&n.display_name)),
+                _ => esc(m),
+            };
+            members.push_str(&format!(
+                r#"<form method="post" class="member">{name} {}<button type="submit" name="action" value="leave">Remove from group</button></form>"#,
+                hidden(m)
+            ));
+        }
+        out.push_str(&format!(
+            r#"<tr data-group="{name}"><td>{name} <small>({kind})</small></td><td>{members}</td><td><form method="post"><input type="hidden" name="tenant" value="{tid}"><input type="hidden" name="group" value="{gid}"><input name="user" placeholder="sign-in name or group" aria-label="Member to add to {name}"><button type="submit" name="action" value="join">Add</button></form></td></tr>"#,
+            name = esc(&g.display_name),
+            tid = esc(&d.tenant_id),
+            gid = esc(&g.id),
+        ));
+    }
+    out.push_str("</table>");
+    out
 }
 
 #[derive(Deserialize)]
@@ -744,6 +807,9 @@ struct UiAction {
     tenant: String,
     user: String,
     action: String,
+    /// For `join` and `leave`: the group.
+    #[serde(default)]
+    group: String,
 }
 
 async fn ui_action(
@@ -763,6 +829,11 @@ async fn ui_action(
             "delete" => d.soft_delete(&a.user)?,
             "restore" => d.restore(&a.user)?,
             "purge" => d.hard_delete(&a.user)?,
+            "join" => {
+                let member = d.member_id(a.user.trim())?;
+                d.groups.add_member(&a.group, &member)?
+            }
+            "leave" => d.groups.remove_member(&a.group, &a.user)?,
             other => return Err(ControlError::BadRequest(format!("unknown action {other}"))),
         }
     }

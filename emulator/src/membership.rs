@@ -5,9 +5,21 @@
 //! https://learn.microsoft.com/en-us/graph/api/resources/groups-overview
 
 use crate::ids::new_guid;
-use crate::model::ModelError;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Why a change to groups was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GroupError {
+    #[error("a group with id {0} already exists")]
+    Duplicate(String),
+    #[error("no group {0} in this directory")]
+    Unknown(String),
+    /// Against Entra's rules (nesting in a Microsoft 365 group, a group inside itself), or
+    /// not a member to remove.
+    #[error("{0}")]
+    NotAllowed(String),
+}
 
 fn yes() -> bool {
     true
@@ -49,9 +61,9 @@ pub struct Groups {
 
 impl Groups {
     /// Adds a group, without members (`add_member` adds them, checked); its id must be new.
-    pub fn add(&mut self, mut group: Group) -> Result<&Group, ModelError> {
+    pub fn add(&mut self, mut group: Group) -> Result<&Group, GroupError> {
         if self.index.contains_key(&group.id) {
-            return Err(ModelError::Duplicate(group.id));
+            return Err(GroupError::Duplicate(group.id));
         }
         group.members.clear();
         self.index.insert(group.id.clone(), self.groups.len());
@@ -74,19 +86,19 @@ impl Groups {
 
     /// Makes `member` (a user's or a group's id) a direct member of `group`. A Microsoft 365
     /// group holds no groups, and a group cannot contain itself, however deep.
-    pub fn add_member(&mut self, group: &str, member: &str) -> Result<(), ModelError> {
+    pub fn add_member(&mut self, group: &str, member: &str) -> Result<(), GroupError> {
         let &i = self
             .index
             .get(group)
-            .ok_or_else(|| ModelError::UnknownGroup(group.to_string()))?;
+            .ok_or_else(|| GroupError::Unknown(group.to_string()))?;
         if self.is_group(member) {
             if self.groups[i].is_unified() {
-                return Err(ModelError::Membership(
+                return Err(GroupError::NotAllowed(
                     "a Microsoft 365 group cannot have groups as members".into(),
                 ));
             }
             if member == group || self.transitive_members(member).contains(&group) {
-                return Err(ModelError::Membership(format!(
+                return Err(GroupError::NotAllowed(format!(
                     "group {member} already contains group {group}"
                 )));
             }
@@ -99,16 +111,16 @@ impl Groups {
     }
 
     /// Takes `member` out of `group` (its direct membership only).
-    pub fn remove_member(&mut self, group: &str, member: &str) -> Result<(), ModelError> {
+    pub fn remove_member(&mut self, group: &str, member: &str) -> Result<(), GroupError> {
         let &i = self
             .index
             .get(group)
-            .ok_or_else(|| ModelError::UnknownGroup(group.to_string()))?;
+            .ok_or_else(|| GroupError::Unknown(group.to_string()))?;
         let members = &mut self.groups[i].members;
         let before = members.len();
         members.retain(|m| m != member);
         if members.len() == before {
-            return Err(ModelError::Membership(format!(
+            return Err(GroupError::NotAllowed(format!(
                 "{member} is not a direct member of group {group}"
             )));
         }
@@ -116,11 +128,11 @@ impl Groups {
     }
 
     /// Deletes a group; it leaves every group it was a member of.
-    pub fn delete(&mut self, id: &str) -> Result<Group, ModelError> {
+    pub fn delete(&mut self, id: &str) -> Result<Group, GroupError> {
         let i = self
             .index
             .remove(id)
-            .ok_or_else(|| ModelError::UnknownGroup(id.to_string()))?;
+            .ok_or_else(|| GroupError::Unknown(id.to_string()))?;
         let gone = self.groups.remove(i);
         for g in &mut self.groups {
             g.members.retain(|m| m != id);
@@ -216,7 +228,7 @@ mod tests {
         let mut g = msp();
         assert!(matches!(
             g.add_member("tier3", "technicians"),
-            Err(ModelError::Membership(_))
+            Err(GroupError::NotAllowed(_))
         ));
         assert!(g.add_member("tier3", "tier3").is_err());
     }

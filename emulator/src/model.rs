@@ -67,10 +67,8 @@ pub enum ModelError {
     UnknownApp(String),
     #[error("user {0} is not deleted")]
     NotDeleted(String),
-    #[error("no group {0} in this directory")]
-    UnknownGroup(String),
-    #[error("{0}")]
-    Membership(String),
+    #[error(transparent)]
+    Group(#[from] crate::membership::GroupError),
 }
 
 /// What happened to a user at one point of the change log.

@@ -232,3 +232,58 @@ async fn the_control_page_disables_a_user_by_hand() {
         .await;
     assert_eq!(body["accountEnabled"], false);
 }
+
+#[tokio::test]
+async fn the_control_page_takes_a_user_out_of_a_group_and_back() {
+    let emu = spawn_emulator().await;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = browser
+        .get(emu.url(&format!("/_emulator/ui?token={CONTROL_TOKEN}")))
+        .text_body()
+        .await;
+    assert!(
+        page.contains("MSP Technicians") && page.contains("group Tier 2"),
+        "{page}"
+    );
+    let act = |action: &'static str, user: &'static str| {
+        browser
+            .post(emu.url("/_emulator/ui"))
+            .form(&[
+                ("tenant", CONTOSO_TENANT_ID),
+                ("group", MSP_TECHNICIANS),
+                ("user", user),
+                ("action", action),
+            ])
+            .send()
+    };
+    let token = emu
+        .app_token_with(&["User.Read.All", "GroupMember.Read.All"])
+        .await;
+    let members = || async {
+        let (_, _, body) = emu
+            .graph(
+                &token,
+                &format!("/v1.0/groups/{MSP_TECHNICIANS}/transitiveMembers"),
+            )
+            .await;
+        body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(act("leave", ALEX).await.unwrap().status(), 303);
+    assert!(!members().await.contains(&ALEX.to_string()));
+    assert_eq!(act("join", "alex@contoso.com").await.unwrap().status(), 303);
+    assert!(members().await.contains(&ALEX.to_string()));
+    assert_eq!(
+        act("join", "nobody@contoso.com").await.unwrap().status(),
+        404,
+        "an unknown member is refused"
+    );
+}
