@@ -707,7 +707,7 @@ async fn ui(State(em): State<Emulator>, Query(q): Query<HashMap<String, String>>
     );
     for d in world.sorted_directories() {
         body.push_str(&format!(
-            "<h2>{} <small>{}</small></h2><table><tr><th>User</th><th>State</th><th></th></tr>",
+            "<h2>{} <small>{}</small></h2><table class=\"users\"><tr><th>User</th><th>State</th><th></th></tr>",
             esc(&d.display_name),
             esc(&d.tenant_id)
         ));

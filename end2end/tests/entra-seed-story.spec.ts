@@ -48,9 +48,10 @@ test("the seed story: connect Contoso, onboard Alex by QR, delete Alex in Entra,
   // Someone deletes Alex on the emulator's control page.
   const control = await (await browser.newContext()).newPage();
   await control.goto(`${EMULATOR}/_emulator/ui?token=${EMULATOR_TOKEN}`);
-  const row = control.locator("tr", { hasText: "alex@contoso.com" });
+  // The users table (the groups table below it names Alex too).
+  const row = control.locator("table.users tr", { hasText: "alex@contoso.com" });
   await row.getByRole("button", { name: "Delete", exact: true }).click();
-  await expect(control.locator("tr", { hasText: "alex@contoso.com" })).toContainText("deleted");
+  await expect(control.locator("table.users tr", { hasText: "alex@contoso.com" })).toContainText("deleted");
 
   // Nobody clicks Sync now: Graph's change notification makes the reconciler run, and Alex's
   // open page falls back to the sign-in page by itself, without a reload.
