@@ -110,9 +110,9 @@ impl Emu {
         assert_eq!(res.status(), 204);
     }
 
-    /// Admin consent in Contoso for exactly these application permissions (as an app
-    /// registration that asks for them, consented); an app token carrying them.
-    pub async fn app_token_with(&self, roles: &[&str]) -> String {
+    /// Admin consent in Contoso for exactly these application permissions: what a tenant
+    /// that consented before the app asked for more still has.
+    pub async fn grant_consent_for(&self, roles: &[&str]) {
         let res = self
             .control(
                 reqwest::Method::PUT,
@@ -124,6 +124,12 @@ impl Emu {
             )
             .await;
         assert_eq!(res.status(), 204);
+    }
+
+    /// Admin consent in Contoso for exactly these application permissions (as an app
+    /// registration that asks for them, consented); an app token carrying them.
+    pub async fn app_token_with(&self, roles: &[&str]) -> String {
+        self.grant_consent_for(roles).await;
         let res = self
             .client_credentials(CONTOSO_TENANT_ID, &self.secret())
             .await;
@@ -284,6 +290,29 @@ impl Emu {
         let text = res.text().await.unwrap_or_default();
         assert!(status.is_success(), "Contoso {path}: {status} {text}");
         serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// The emulator's sign-in page, as a person uses it: `params` are the authorize request's
+    /// (as Gatehouse sent them to `authorize_url`), Contoso's `user` is picked, and the consent
+    /// screen is accepted if one is shown. The answer is the redirect back to the client.
+    pub async fn pick_and_consent(
+        &self,
+        authorize_url: &str,
+        params: &[(String, String)],
+        user: &str,
+    ) -> reqwest::Response {
+        let answer = |step: &str| {
+            let mut form = params.to_vec();
+            form.push(("step".into(), step.into()));
+            form.push(("account".into(), format!("{CONTOSO_TENANT_ID}/{user}")));
+            form.push(("decision".into(), "accept".into()));
+            self.http.post(authorize_url).form(&form).send()
+        };
+        let res = answer("pick").await.expect("the sign-in page answers");
+        if res.status() != 200 {
+            return res;
+        }
+        answer("consent").await.expect("the consent screen answers")
     }
 
     /// Deletes the user in Contoso (soft: restorable for 30 days, as in Entra).

@@ -182,9 +182,7 @@ fn binding_set_by(res: &reqwest::Response) -> Option<String> {
 
 #[tokio::test]
 async fn a_planted_binding_cookie_is_replaced_and_the_planter_cannot_finish_the_sign_in() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
+    let app = spawn_acme().await;
     let phone = app.phone_with_email("admin@acme.com").await;
     let planted = "p".repeat(43);
     let url = format!("http://acme.localhost:{}/", app.port());
@@ -235,9 +233,7 @@ async fn a_planted_binding_cookie_is_replaced_and_the_planter_cannot_finish_the_
 
 #[tokio::test]
 async fn a_refused_sign_in_tells_the_browser_nothing_about_the_phone() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
+    let app = spawn_acme().await;
     // Someone is shown Acme's QR code and scans it with their own phone.
     let stranger = app.phone_with_email("private.person@example.org").await;
     let browser = app.browser(&["acme"]);

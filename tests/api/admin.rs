@@ -369,10 +369,7 @@ async fn an_admin_makes_another_user_admin_but_cannot_lock_themselves_out() {
 #[tokio::test]
 async fn technicians_and_strangers_cannot_use_the_admin_portal() {
     let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
+    let phone = app.acme_with_alex().await;
     let tech = app.browser(&["acme"]);
     sign_in(&app, &tech, &phone, "acme").await;
     let res = tech.get("acme", "/adminportal/users").await;

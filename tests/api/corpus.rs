@@ -145,9 +145,7 @@ fn bad_bodies() -> Vec<(&'static str, Vec<u8>, &'static str)> {
 /// The mobile API: every route, every bad body, odd ids.
 #[tokio::test]
 async fn malformed_mobile_api_requests_get_the_documented_error_and_change_nothing() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
+    let app = spawn_acme().await;
     // A real phone and a real pending challenge, so the odd requests have something to hit.
     let phone = app.phone_with_email("admin@acme.com").await;
     let browser = app.browser(&["acme"]);

@@ -24,9 +24,7 @@ async fn probes_and_metrics_answer() {
 
 #[tokio::test]
 async fn an_unknown_tenant_host_is_not_found() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
+    let app = spawn_acme().await;
     let browser = app.browser(&["acme", "nobody"]);
     assert_eq!(browser.get("nobody", "/").await.status(), 404);
     assert_eq!(browser.get("acme", "/").await.status(), 200);

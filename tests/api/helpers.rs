@@ -34,6 +34,14 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// A fresh Gatehouse with one tenant, Acme MSP at `acme`, whose admin is admin@acme.com.
+pub async fn spawn_acme() -> TestApp {
+    let app = spawn_app().await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    app
+}
+
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let (url, db_name, dir) = if on_postgres() {
         let name = format!("gatehouse_test_{}", uuid_like());
@@ -216,6 +224,15 @@ impl TestApp {
             .find(|w| w.len() == 6)
             .expect("a 6-digit code in the mail")
             .to_string()
+    }
+
+    /// Tenant `acme`, its technician Alex (invited, alex@acme.com), and Alex's phone with the
+    /// address verified: the start of most sign-in stories.
+    pub async fn acme_with_alex(&self) -> Phone {
+        self.create_tenant("acme", "Acme MSP", "admin@acme.com")
+            .await;
+        self.add_user("acme", "Alex", "alex@acme.com").await;
+        self.phone_with_email("alex@acme.com").await
     }
 
     /// A phone with its device registered and `email` verified.

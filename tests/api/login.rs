@@ -20,10 +20,7 @@ async fn set_status(app: &TestApp, email: &str, status: UserStatus) {
 /// email verified.
 async fn acme_with_alex() -> (TestApp, Phone) {
     let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
+    let phone = app.acme_with_alex().await;
     (app, phone)
 }
 
@@ -201,9 +198,7 @@ async fn an_expired_request_cannot_be_approved() {
 
 #[tokio::test]
 async fn reloading_the_login_page_keeps_the_same_code() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
+    let app = spawn_acme().await;
     let browser = app.browser(&["acme"]);
     let a = browser.login_page("acme").await;
     let b = browser.login_page("acme").await;
@@ -220,9 +215,7 @@ fn countdown_secs(html: &str) -> i64 {
 
 #[tokio::test]
 async fn a_reload_is_answered_from_memory_and_shows_the_time_left() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
+    let app = spawn_acme().await;
     let browser = app.browser(&["acme"]);
     let first = browser.login_page("acme").await;
     let (expires_at,): (i64,) =
@@ -315,10 +308,7 @@ async fn an_approval_on_one_instance_signs_in_a_browser_whose_page_another_kept(
     let app = spawn_app().await;
     // Started first: a new instance forgets its pages once its push listener is up.
     let replica = app.replica().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
+    let phone = app.acme_with_alex().await;
     let on_replica = replica.browser(&["acme"]);
     on_replica.login_page("acme").await;
     let page = on_replica.login_page("acme").await;
@@ -374,12 +364,9 @@ async fn approving_a_code_the_page_has_just_replaced_still_signs_the_browser_in(
 #[tokio::test]
 async fn a_disabled_user_cannot_sign_in() {
     let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
+    let phone = app.acme_with_alex().await;
     app.admin_does("acme", Action::Disable, "alex@acme.com")
         .await;
-    let phone = app.phone_with_email("alex@acme.com").await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
     let (s, code, msg) = error_code(phone.approve_page(&app, "acme", &page).await).await;
@@ -463,9 +450,7 @@ async fn a_user_disabled_after_approving_is_not_signed_in_and_the_approval_is_sp
 
 #[tokio::test]
 async fn a_stranger_or_an_unverified_phone_is_refused_with_the_reason() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
+    let app = spawn_acme().await;
     let stranger = app.phone_with_email("eve@evil.com").await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
@@ -533,11 +518,8 @@ async fn signing_out_ends_the_session() {
 #[tokio::test]
 async fn a_session_does_not_carry_over_to_another_tenant() {
     let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
+    let phone = app.acme_with_alex().await;
     app.create_tenant("beta", "Beta IT", "admin@beta.com").await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
     let browser = app.browser(&["acme", "beta"]);
     sign_in(&app, &browser, &phone, "acme").await;
     assert_eq!(browser.get("beta", "/home").await.status(), 303);
@@ -558,9 +540,7 @@ async fn a_session_does_not_carry_over_to_another_tenant() {
 
 #[tokio::test]
 async fn the_login_page_answers_while_another_server_starts_in_the_same_process() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
+    let app = spawn_acme().await;
     // Another server starts over and over beside this one, as the tests' servers do (and
     // replicas of one process would).
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -27,9 +27,7 @@ fn policy_nonce(csp: &str) -> String {
 
 #[tokio::test]
 async fn no_page_can_be_framed_and_scripts_need_this_answers_nonce() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
+    let app = spawn_acme().await;
     let browser = app.browser(&["acme"]);
     let client = app.base_client();
     let pages = [
@@ -201,9 +199,7 @@ async fn ip_shown_on_the_phone(
 
 #[tokio::test]
 async fn a_forged_forwarded_for_from_an_untrusted_peer_is_ignored() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
+    let app = spawn_acme().await;
     let info = ip_shown_on_the_phone(&app, "acme", "203.0.113.50").await;
     assert_eq!(info["requester_ip"], "127.0.0.1", "{info}");
     assert_eq!(info["tenant_name"], "Acme MSP");
@@ -428,9 +424,7 @@ async fn phones_enrolling_verifying_and_browsers_signing_out_leave_an_audit_trai
 /// stream is never compressed (a compressor would hold pushes back until its buffer fills).
 #[tokio::test]
 async fn pages_are_compressed_and_private_and_event_streams_are_not_held_back() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
+    let app = spawn_acme().await;
     let browser = app.browser(&["acme"]);
     for encoding in ["br", "gzip"] {
         let res = browser
@@ -518,9 +512,7 @@ async fn the_login_page_loads_no_webassembly_and_the_portal_does() {
 /// by Gatehouse, and one a client sends is not taken (it could point the logs elsewhere).
 #[tokio::test]
 async fn every_answer_carries_its_own_request_id() {
-    let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
+    let app = spawn_acme().await;
     let browser = app.browser(&["acme"]);
     let mut seen = std::collections::HashSet::new();
     for path in ["/", "/", "/adminportal/users", "/no-such-page"] {
@@ -544,10 +536,7 @@ async fn every_answer_carries_its_own_request_id() {
 #[tokio::test]
 async fn audit_events_name_the_request_that_made_them() {
     let app = spawn_app().await;
-    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
-        .await;
-    app.add_user("acme", "Alex", "alex@acme.com").await;
-    let phone = app.phone_with_email("alex@acme.com").await;
+    let phone = app.acme_with_alex().await;
     let browser = app.browser(&["acme"]);
     let page = browser.login_page("acme").await;
     let approved = phone.approve_page(&app, "acme", &page).await;

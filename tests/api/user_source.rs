@@ -103,25 +103,8 @@ async fn authorize(s: &Setup, accept: bool) -> String {
         assert!(params.iter().any(|(k, _)| k == key), "{key} is sent");
     }
     // The emulator's sign-in page: pick Megan, then the consent screen.
-    let url = to_microsoft.split('?').next().unwrap().to_string();
-    let mut form = params.clone();
-    form.push(("step".into(), "pick".into()));
-    form.push(("account".into(), format!("{CONTOSO_TENANT_ID}/{MEGAN}")));
-    form.push(("decision".into(), "accept".into()));
-    let mut res = s.emu.http.post(&url).form(&form).send().await.unwrap();
-    if res.status() == 200 {
-        let form: Vec<_> = form
-            .into_iter()
-            .map(|(k, v)| {
-                if k == "step" {
-                    (k, "consent".to_string())
-                } else {
-                    (k, v)
-                }
-            })
-            .collect();
-        res = s.emu.http.post(&url).form(&form).send().await.unwrap();
-    }
+    let url = to_microsoft.split('?').next().unwrap();
+    let res = s.emu.pick_and_consent(url, &params, MEGAN).await;
     assert_eq!(res.status(), 302, "back to Gatehouse with a code");
     let callback = res.headers()["location"].to_str().unwrap().to_string();
     let res = to_tenant(s, &callback).await;
@@ -267,25 +250,11 @@ async fn a_consent_answer_naming_another_tenant_is_refused() {
         .get("acme", "/adminportal/user-source/authorize")
         .await;
     let to_microsoft = res.headers()["location"].to_str().unwrap().to_string();
-    let url = to_microsoft.split('?').next().unwrap().to_string();
-    let mut form = query_of(&to_microsoft);
-    form.push(("step".into(), "pick".into()));
-    form.push(("account".into(), format!("{CONTOSO_TENANT_ID}/{MEGAN}")));
-    form.push(("decision".into(), "accept".into()));
-    let mut res = s.emu.http.post(&url).form(&form).send().await.unwrap();
-    if res.status() == 200 {
-        let form: Vec<_> = form
-            .into_iter()
-            .map(|(k, v)| {
-                if k == "step" {
-                    (k, "consent".to_string())
-                } else {
-                    (k, v)
-                }
-            })
-            .collect();
-        res = s.emu.http.post(&url).form(&form).send().await.unwrap();
-    }
+    let url = to_microsoft.split('?').next().unwrap();
+    let res = s
+        .emu
+        .pick_and_consent(url, &query_of(&to_microsoft), MEGAN)
+        .await;
     let res = to_tenant(&s, res.headers()["location"].to_str().unwrap()).await;
     let consent = res.headers()["location"].to_str().unwrap().to_string();
     let state = query_of(&consent)
