@@ -3,6 +3,9 @@
 //! 2. the reconciler: the first run over that directory with 5 000 onboarded users, then a
 //!    run without changes. Graph requests, wall time, peak RSS of this whole process
 //!    (emulator, Gatehouse and the client together).
+//! 3. the same with groups on (issue 16): only members of a group that holds 4 500 of them
+//!    directly and 500 through a nested group may stay, admins from a group of 5; the first
+//!    run with groups, a run without changes, and a run after one user left the nested group.
 //!
 //! Set up with the API tests' own harness (tests/api/helpers.rs, tests/api/emulator).
 //!
@@ -172,32 +175,102 @@ async fn main() {
         &emu.app.client_id,
         emu.app.secret.clone(),
     );
-    // Reset the peak (Linux: writing 5 to clear_refs resets VmHWM), so the peak below is the
-    // run's own, on top of the emulator and the client already resident.
+    let run = || reconciler::reconcile(db, &app.state.bus, &entra, &tenant_id, Trigger::Cli, false);
+    measured("reconciler: first run", run).await;
+    measured("reconciler: no-change run", run).await;
+
+    // 3. Groups on: the onboarded users are the members of "Bench Technicians" (4 500 directly,
+    //    500 through "Bench Tier 2"); the first five are also in "Bench Admins".
+    let onboarded: Vec<&String> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 100 != 0)
+        .take(ONBOARDED)
+        .map(|(_, id)| id)
+        .collect();
+    let group = |name: &str, members: Vec<String>| json!({ "displayName": name, "securityEnabled": true, "members": members });
+    let tier2: Vec<String> = onboarded[4_500..].iter().map(|s| s.to_string()).collect();
+    let mut technicians: Vec<String> = onboarded[..4_500].iter().map(|s| s.to_string()).collect();
+    technicians.push("Bench Tier 2".into());
+    let admins: Vec<String> = onboarded[..5].iter().map(|s| s.to_string()).collect();
+    let mut group_ids = Vec::new();
+    for body in [
+        group("Bench Tier 2", tier2),
+        group("Bench Technicians", technicians),
+        group("Bench Admins", admins),
+    ] {
+        let res = emu
+            .control(
+                reqwest::Method::POST,
+                &format!(
+                    "/_emulator/directories/{}/groups",
+                    gatehouse_emulator::CONTOSO_TENANT_ID
+                ),
+                Some(body),
+            )
+            .await;
+        assert!(res.status().is_success(), "group made: {}", res.status());
+        let made: serde_json::Value = res.json().await.unwrap();
+        group_ids.push(made["id"].as_str().unwrap().to_string());
+    }
+    let as_ref = |i: usize, name: &str| gatehouse::tenants::service::GroupRef {
+        id: group_ids[i].clone(),
+        name: name.into(),
+    };
+    let mut tx = db.pool.begin().await.unwrap();
+    gatehouse::tenants::service::set_entra_groups(
+        &mut tx,
+        &tenant_id,
+        Some(&as_ref(1, "Bench Technicians")),
+        Some(&as_ref(2, "Bench Admins")),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    measured("reconciler with groups: first run", run).await;
+    measured("reconciler with groups: no-change run", run).await;
+    let leaver = onboarded[4_999];
+    let res = emu
+        .control(
+            reqwest::Method::DELETE,
+            &format!(
+                "/_emulator/directories/{}/groups/{}/members/{leaver}",
+                gatehouse_emulator::CONTOSO_TENANT_ID,
+                group_ids[0]
+            ),
+            None,
+        )
+        .await;
+    assert!(res.status().is_success());
+    measured(
+        "reconciler with groups: one user left the nested group",
+        run,
+    )
+    .await;
+}
+
+/// One reconcile run: its Graph requests, users checked, who it offboarded, its wall time, and
+/// how much the process's peak working set grew during it (Linux: writing 5 to clear_refs
+/// resets VmHWM, so the peak is the run's own, on top of the emulator and client resident).
+async fn measured<F, R>(label: &str, run: F)
+where
+    F: Fn() -> R,
+    R: std::future::Future<Output = anyhow::Result<reconciler::RunReport>>,
+{
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = current_rss_mb();
     let started = Instant::now();
-    let first = reconciler::reconcile(db, &app.state.bus, &entra, &tenant_id, Trigger::Cli, false)
-        .await
-        .unwrap();
+    let r = run().await.unwrap();
     println!(
-        "reconciler: first run, {} Graph requests, {} users checked, {} offboarded, {:.2} s; \
-         RSS {before:.0} MB before the run (emulator and client), peak {:.0} MB during it: the run adds {:.0} MB",
-        first.graph_requests,
-        first.users_checked,
-        first.offboarded.len(),
+        "{label}: {} Graph request(s), {} users checked, {} offboarded {:?}, {:.3} s, outcome {}; \
+         RSS {before:.0} MB before, peak {:.0} MB: the run adds {:.0} MB",
+        r.graph_requests,
+        r.users_checked,
+        r.offboarded.len(),
+        r.offboarded.iter().take(3).collect::<Vec<_>>(),
         started.elapsed().as_secs_f64(),
+        r.outcome.as_str(),
         peak_rss_mb(),
         peak_rss_mb() - before
-    );
-    let started = Instant::now();
-    let quiet = reconciler::reconcile(db, &app.state.bus, &entra, &tenant_id, Trigger::Cli, false)
-        .await
-        .unwrap();
-    println!(
-        "reconciler: no-change run, {} Graph request(s), {:.3} s, outcome {}",
-        quiet.graph_requests,
-        started.elapsed().as_secs_f64(),
-        quiet.outcome.as_str()
     );
 }

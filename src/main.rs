@@ -101,7 +101,7 @@ async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Resul
             r.graph_requests,
             r.users_checked,
             r.offboarded.len(),
-            if args.dry_run || r.outcome == Outcome::Held {
+            if args.dry_run || matches!(r.outcome, Outcome::Held | Outcome::KeptLastAdmin) {
                 "would be offboarded"
             } else {
                 UserStatus::Offboarded.as_str()

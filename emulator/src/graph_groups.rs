@@ -31,6 +31,10 @@ pub fn routes() -> Router<Emulator> {
             get(transitive_users),
         )
         .route(
+            "/v1.0/groups/{id}/transitiveMembers/microsoft.graph.user/$count",
+            get(count_transitive_users),
+        )
+        .route(
             "/v1.0/users/{id}/checkMemberGroups",
             post(check_member_groups),
         )
@@ -360,6 +364,35 @@ async fn members(
         body["@odata.nextLink"] = json!(next_link(&base, &path, &o, cursor));
     }
     Ok(Json(body))
+}
+
+/// How many users the group holds through nested groups, as plain text. Counting is an
+/// advanced query: without `ConsistencyLevel: eventual` Graph refuses it.
+/// https://learn.microsoft.com/en-us/graph/aad-advanced-queries
+async fn count_transitive_users(
+    State(em): State<Emulator>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<String, GraphError> {
+    caller.require(READ_GROUP_MEMBERS)?;
+    let ids = &caller.ids;
+    if !headers.contains_key("consistencylevel") {
+        return Err(GraphError::unsupported_query(
+            ids,
+            "Count is not currently supported without the request header 'ConsistencyLevel: eventual'.",
+        ));
+    }
+    let world = em.read();
+    let d = directory(&world, &caller)?;
+    find_group(d, &id, ids)?;
+    let users = d
+        .groups
+        .transitive_members(&id)
+        .into_iter()
+        .filter(|m| d.live(m).is_some())
+        .count();
+    Ok(users.to_string())
 }
 
 #[derive(Deserialize)]

@@ -472,6 +472,7 @@ fn describe(permission: &str) -> &str {
         "User.Read" => "Sign you in and read your profile",
         "User.Read.All" => "Read all users' full profiles (application)",
         "Domain.Read.All" => "Read domains (application)",
+        "GroupMember.Read.All" => "Read all group memberships (application)",
         other => other,
     }
 }

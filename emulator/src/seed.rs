@@ -116,7 +116,11 @@ fn default_app_name() -> String {
 }
 
 fn default_app_permissions() -> Vec<String> {
-    vec!["User.Read.All".into(), "Domain.Read.All".into()]
+    vec![
+        "User.Read.All".into(),
+        "Domain.Read.All".into(),
+        "GroupMember.Read.All".into(),
+    ]
 }
 
 fn default_delegated() -> Vec<String> {
@@ -175,10 +179,13 @@ impl Seed {
               "displayName": "Patti Fernandez", "givenName": "Patti", "surname": "Fernandez",
               "mail": "pattif@contoso.com",
               "proxyAddresses": ["SMTP:pattif@contoso.com", "smtp:patti.fernandez@contoso.com"] },
-            { "id": "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e06",
-              "userPrincipalName": "lidia_fabrikam.com#EXT#@contoso.onmicrosoft.com",
-              "displayName": "Lidia Holloway (Fabrikam)", "givenName": "Lidia", "surname": "Holloway",
-              "mail": "lidia@fabrikam.com", "otherMails": ["lidia@fabrikam.com"],
+            { "id": "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e06", "userPrincipalName": "lidia@contoso.com",
+              "displayName": "Lidia Holloway", "givenName": "Lidia", "surname": "Holloway",
+              "mail": "lidia@contoso.com", "proxyAddresses": ["SMTP:lidia@contoso.com"] },
+            { "id": "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e07",
+              "userPrincipalName": "adele_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+              "displayName": "Adele Vance (Fabrikam)", "givenName": "Adele", "surname": "Vance",
+              "mail": "adele@fabrikam.com", "otherMails": ["adele@fabrikam.com"],
               "userType": "Guest" }
         ]);
         let users: Vec<User> = serde_json::from_value(users).unwrap_or_default();
@@ -223,7 +230,8 @@ impl Seed {
 }
 
 /// Contoso's groups: "MSP Technicians" holds Alex, Isaiah and the nested "Tier 2" (Patti);
-/// "MSP Admins" holds Megan; "Sales" is a Microsoft 365 group with Lidia, the guest.
+/// "MSP Admins" holds Megan; "Sales" is a Microsoft 365 group with Lidia (in the domain, in
+/// neither MSP group) and Adele, the guest.
 fn contoso_groups() -> Vec<Group> {
     serde_json::from_value(serde_json::json!([
         { "id": "5b1d7c90-2e4f-4a6b-8c0d-1e2f3a4b5c01", "displayName": "MSP Technicians",
@@ -235,7 +243,7 @@ fn contoso_groups() -> Vec<Group> {
           "description": "Gatehouse administrators", "members": ["megan@contoso.com"] },
         { "id": "5b1d7c90-2e4f-4a6b-8c0d-1e2f3a4b5c04", "displayName": "Sales",
           "groupTypes": ["Unified"], "securityEnabled": false, "mailEnabled": true,
-          "members": ["lidia_fabrikam.com#EXT#@contoso.onmicrosoft.com"] }
+          "members": ["lidia@contoso.com", "adele_fabrikam.com#EXT#@contoso.onmicrosoft.com"] }
     ]))
     .unwrap_or_default()
 }
@@ -248,7 +256,7 @@ mod tests {
     fn the_contoso_seed_has_the_promised_users() {
         let seed = Seed::contoso();
         let users = &seed.directories[0].users;
-        assert_eq!(users.len(), 6);
+        assert_eq!(users.len(), 7);
         assert!(users.iter().any(|u| !u.account_enabled));
         assert!(users.iter().any(|u| u.user_type == "Guest"));
         assert!(users.iter().any(|u| u

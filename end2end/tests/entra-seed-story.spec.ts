@@ -1,4 +1,4 @@
-import { type Page } from "@playwright/test";
+import { type Browser, type Page } from "@playwright/test";
 import { expect, test } from "./fixtures";
 import { approveOnPhone, DEMO_ADMIN, hydrated, matchNumber, newDesktop, newPhone, scanQr, signIn, verifyEmail } from "./helpers";
 import { DEMO_TENANT as TENANT, EMULATOR, EMULATOR_TOKEN } from "../playwright.config";
@@ -20,7 +20,16 @@ async function connectContoso(admin: Page): Promise<void> {
   await expect(admin.locator(".flash.ok")).toContainText("Authorized in contoso.com");
 }
 
-test("the seed story: connect Contoso, onboard Alex by QR, delete Alex in Entra, and Alex is signed out by itself", async ({ browser }) => {
+/** Someone verifies `email` on a new phone and scans the QR code of a new desktop. */
+async function firstScan(browser: Browser, email: string): Promise<{ desktop: Page; phone: Page }> {
+  const desktop = await newDesktop(browser, {}, TENANT);
+  const phone = await newPhone(browser);
+  await verifyEmail(phone, email);
+  await approveOnPhone(phone, await scanQr(desktop), await matchNumber(desktop));
+  return { desktop, phone };
+}
+
+test("the seed story: connect Contoso for members of MSP Technicians, onboard Alex by QR, refuse Lidia, end access by deletion and by leaving the group", async ({ browser }) => {
   const { desktop: admin } = await signIn(browser, DEMO_ADMIN, TENANT);
   await admin.waitForURL(`${TENANT}/adminportal/users`);
   await connectContoso(admin);
@@ -33,39 +42,71 @@ test("the seed story: connect Contoso, onboard Alex by QR, delete Alex in Entra,
   await admin.locator("#save-source").click();
   await expect(admin.locator(".flash.ok")).toContainText("Saved: users of contoso.com in contoso.com");
   await admin.reload();
+  await hydrated(admin);
   await expect(admin.locator("#connection")).toContainText("9f4c2a1e-5b7d-4e3a-8c6f-2d1b0a9e8f70");
 
-  // Alex, who is in Contoso but not in Gatehouse, onboards by scanning the QR code.
-  const alexDesktop = await newDesktop(browser, {}, TENANT);
-  const alexPhone = await newPhone(browser);
-  await verifyEmail(alexPhone, "alex@contoso.com");
-  await approveOnPhone(alexPhone, await scanQr(alexDesktop), await matchNumber(alexDesktop));
-  await expect(alexPhone.locator("#outcome-message")).toContainText("as msp-alex");
+  // Only members of "MSP Technicians" may onboard: find the group by name (its users counted
+  // through the nested "Tier 2"), choose it, save.
+  await admin.locator("#group-search-text").fill("MSP");
+  await admin.locator("#find-groups").click();
+  await expect(admin.locator("#found-groups")).toContainText("MSP Technicians (Security, 3 users)");
+  await expect(admin.locator("#found-groups")).toContainText("MSP Admins (Security, 1 user)");
+  await admin.locator("#scope-group").selectOption({ label: "MSP Technicians (Security, 3 users)" });
+  await admin.locator("#save-groups").click();
+  await expect(admin.locator(".flash.ok")).toContainText('only members of "MSP Technicians" (3 users) may onboard');
+  await expect(admin.locator("#groups-summary")).toContainText('Only members of "MSP Technicians" may onboard.');
+
+  // Alex, who is in the group but not in Gatehouse, onboards by scanning the QR code.
+  const alex = await firstScan(browser, "alex@contoso.com");
+  await expect(alex.phone.locator("#outcome-message")).toContainText("as msp-alex");
+  const alexDesktop = alex.desktop;
   await alexDesktop.waitForURL(`${TENANT}/home`);
   await hydrated(alexDesktop);
   await expect(alexDesktop.locator("#account-name")).toHaveText("msp-alex");
 
-  // Someone deletes Alex on the emulator's control page.
+  // Lidia is in contoso.com but not in the group: her phone says why, the screen learns nothing.
+  const lidia = await firstScan(browser, "lidia@contoso.com");
+  await expect(lidia.phone.locator("#outcome-message")).toContainText('not a member of the Entra ID group "MSP Technicians"');
+  await expect(lidia.desktop.locator(".flash.error")).toContainText("Sign-in refused");
+
+  // Isaiah, also a member, onboards; someone deletes him on the emulator's control page.
+  const isaiahDesktop = (await firstScan(browser, "isaiah@contoso.com")).desktop;
+  await isaiahDesktop.waitForURL(`${TENANT}/home`);
+  await hydrated(isaiahDesktop);
   const control = await (await browser.newContext()).newPage();
   await control.goto(`${EMULATOR}/_emulator/ui?token=${EMULATOR_TOKEN}`);
-  // The users table (the groups table below it names Alex too).
-  const row = control.locator("table.users tr", { hasText: "alex@contoso.com" });
+  // The users table (the groups table below it names Isaiah too).
+  const row = control.locator("table.users tr", { hasText: "isaiah@contoso.com" });
   await row.getByRole("button", { name: "Delete", exact: true }).click();
-  await expect(control.locator("table.users tr", { hasText: "alex@contoso.com" })).toContainText("deleted");
+  await expect(control.locator("table.users tr", { hasText: "isaiah@contoso.com" })).toContainText("deleted");
 
-  // Nobody clicks Sync now: Graph's change notification makes the reconciler run, and Alex's
+  // Nobody clicks Sync now: Graph's change notification makes the reconciler run, and Isaiah's
   // open page falls back to the sign-in page by itself, without a reload.
-  await alexDesktop.waitForURL(`${TENANT}/`, { timeout: 20_000 });
-  await expect(alexDesktop.locator("#login-qr svg")).toBeVisible();
+  await isaiahDesktop.waitForURL(`${TENANT}/`, { timeout: 20_000 });
+  await expect(isaiahDesktop.locator("#login-qr svg")).toBeVisible();
   await admin.goto(`${TENANT}/adminportal/reconciliation`);
+  await hydrated(admin);
   await expect(admin.locator("#runs tbody tr").first()).toContainText("notification");
-  // Alex's timeline: first seen when the notification arrived, decided and access ended
+  // Isaiah's timeline: first seen when the notification arrived, decided and access ended
   // within seconds of it; the tenant's p50/p95 count it.
-  const timeline = admin.locator("#offboardings tbody tr", { hasText: "alex@contoso.com" });
-  await expect(timeline).toContainText("msp-alex");
+  const timeline = admin.locator("#offboardings tbody tr", { hasText: "isaiah@contoso.com" });
+  await expect(timeline).toContainText("msp-isaiah");
   await expect(timeline.locator("td").nth(3)).toHaveText(/^\+\d+ s$/);
   await expect(timeline.locator("td").nth(4)).toHaveText(/^\+\d+ s$/);
   await expect(admin.locator("#time-to-revoke")).toContainText(/p50 \d+ s, p95 \d+ s \(1 offboarding/);
+
+  // Alex is taken out of "MSP Technicians" on the control page. Microsoft notifies no user
+  // change for that; Sync now finds it, offboards Alex and his open page leaves by itself.
+  await control.reload();
+  const technicians = control.locator('table.groups tr[data-group="MSP Technicians"]');
+  await technicians.locator("form.member", { hasText: "alex@contoso.com" }).getByRole("button", { name: "Remove from group" }).click();
+  await expect(control.locator('table.groups tr[data-group="MSP Technicians"]')).not.toContainText("alex@contoso.com");
+  await admin.locator("#sync-now").click();
+  await expect(admin.locator(".flash.ok")).toContainText("1 offboarded");
+  await alexDesktop.waitForURL(`${TENANT}/`, { timeout: 20_000 });
   await admin.goto(`${TENANT}/adminportal/users`);
-  await expect(admin.locator('#users tr[data-email="alex@contoso.com"]')).toHaveAttribute("data-status", "offboarded");
+  const alexRow = admin.locator('#users tr[data-email="alex@contoso.com"]');
+  await expect(alexRow).toHaveAttribute("data-status", "offboarded");
+  await expect(alexRow).toContainText('left group "MSP Technicians"');
+  await expect(admin.locator('#users tr[data-email="isaiah@contoso.com"]')).toHaveAttribute("data-status", "offboarded");
 });

@@ -151,6 +151,9 @@ states! {
         Approved = "approved",
         /// A held run an admin rejected.
         Rejected = "rejected",
+        /// Group changes would have left the tenant without an admin: nothing was applied,
+        /// and the next run tries again.
+        KeptLastAdmin = "kept_last_admin",
         DryRun = "dry_run",
     }
 }
@@ -168,6 +171,12 @@ states! {
         ConsentRevoked = "consent_revoked",
         /// Graph refused Gatehouse's token even after a new one.
         TokenRefused = "token_refused",
+        /// The tenant scopes or grants roles by group, and its consent does not cover
+        /// reading group members (`GroupMember.Read.All`): it was given before Gatehouse
+        /// asked for it.
+        GroupsNotConsented = "groups_not_consented",
+        /// A group the tenant scopes by or takes admins from no longer exists in Entra.
+        GroupGone = "group_gone",
     }
 }
 
@@ -180,6 +189,8 @@ impl EntraHealth {
             EntraHealth::TenantGone => "Microsoft no longer knows this Entra tenant (it was deleted or its id is wrong). Connect the right tenant under Authorize.",
             EntraHealth::ConsentRevoked => "The admin consent for Gatehouse was revoked in this Entra tenant (or its app was removed): an admin of that tenant must authorize again.",
             EntraHealth::TokenRefused => "Graph refused Gatehouse's access token even after a new one; Microsoft may be having trouble. Gatehouse tries again at the next run.",
+            EntraHealth::GroupsNotConsented => "Gatehouse may not read this tenant's group members: the consent was given before Gatehouse asked for GroupMember.Read.All. An admin of the Entra tenant must authorize again (User source → Authorize again); until then nobody is offboarded and newcomers are refused.",
+            EntraHealth::GroupGone => "A group this tenant scopes by or takes admins from no longer exists in Entra ID. Choose another group (or none) under User source; until then reconciliation stops and nobody is offboarded.",
         }
     }
 }

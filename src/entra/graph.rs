@@ -109,6 +109,66 @@ pub struct DirectoryUser {
     pub user_type: Option<String>,
 }
 
+/// What group lists ask Graph for.
+const GROUP_FIELDS: &str = "id,displayName,securityEnabled,mailEnabled,groupTypes";
+/// How many groups a search shows.
+pub const GROUP_MATCHES: usize = 10;
+
+/// A security or Microsoft 365 group, with how many users it holds when that was counted.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryGroup {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub security_enabled: Option<bool>,
+    #[serde(default)]
+    pub mail_enabled: Option<bool>,
+    #[serde(default)]
+    pub group_types: Vec<String>,
+    #[serde(skip)]
+    pub users: Option<u64>,
+}
+
+impl DirectoryGroup {
+    /// A Microsoft 365 group (`groupTypes` holds `Unified`).
+    pub fn is_microsoft_365(&self) -> bool {
+        self.group_types.iter().any(|t| t == "Unified")
+    }
+
+    /// Security groups and Microsoft 365 groups hold people; a mail-only distribution list
+    /// is neither and cannot scope anything.
+    pub fn may_hold_people(&self) -> bool {
+        self.is_microsoft_365() || self.security_enabled == Some(true)
+    }
+
+    /// "Security" or "Microsoft 365", as Entra's portal names them.
+    pub fn kind(&self) -> &'static str {
+        if self.is_microsoft_365() {
+            "Microsoft 365"
+        } else {
+            "Security"
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// A member in a list of members, by object id.
+#[derive(Deserialize)]
+struct Member {
+    id: String,
+}
+
+/// Graph's answer for an object that does not exist.
+fn is_not_found(e: &EntraError) -> bool {
+    matches!(e, EntraError::Graph { status: 404, .. })
+        || matches!(e, EntraError::Graph { code, .. } if code == "Request_ResourceNotFound")
+}
+
 /// One entry of a `/users/delta` page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeltaEntry {
@@ -254,6 +314,15 @@ impl Graph {
         let fresh = client.app_token(tid).await?;
         *self.token.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
         Ok(true)
+    }
+
+    /// Drops the cached app token of this session's tenant: the next session gets a new one,
+    /// carrying what the tenant has consented to by then (a token keeps the permissions it
+    /// was issued with, so a consent given meanwhile shows only in a new token).
+    pub async fn forget_token(&self) {
+        if let Some((client, tid)) = &self.renew {
+            client.forget_token(tid).await;
+        }
     }
 
     /// Requests sent so far, retries included.
@@ -471,6 +540,114 @@ impl Graph {
         }
     }
 
+    /// Security and Microsoft 365 groups whose display name starts with `text` (at most
+    /// `GROUP_MATCHES`), each with how many users it holds through nested groups: what an
+    /// admin picks from. Needs `GroupMember.Read.All`.
+    /// https://learn.microsoft.com/en-us/graph/api/group-list
+    pub async fn find_groups(&self, text: &str) -> Result<Vec<DirectoryGroup>, EntraError> {
+        let filter = format!("startswith(displayName,'{}')", text.replace('\'', "''"));
+        let url = format!(
+            "{}/v1.0/groups?$select={GROUP_FIELDS}&$top={GROUP_MATCHES}&$filter={}",
+            self.base,
+            urlencode(&filter)
+        );
+        let mut groups: Vec<DirectoryGroup> = values(self.get(&url).await?)?;
+        groups.retain(DirectoryGroup::may_hold_people);
+        for g in &mut groups {
+            g.users = Some(self.count_users(&g.id).await?);
+        }
+        Ok(groups)
+    }
+
+    /// One group by object id; `None` when Graph says it does not exist (deleted).
+    pub async fn group(&self, id: &str) -> Result<Option<DirectoryGroup>, EntraError> {
+        let url = format!(
+            "{}/v1.0/groups/{}?$select={GROUP_FIELDS}",
+            self.base,
+            urlencode(id)
+        );
+        match self.get(&url).await {
+            Ok(v) => serde_json::from_value(v)
+                .map(Some)
+                .map_err(|e| EntraError::Malformed(e.to_string())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// How many users the group holds, nested groups included (an advanced query).
+    /// https://learn.microsoft.com/en-us/graph/api/group-list-transitivemembers
+    pub async fn count_users(&self, group: &str) -> Result<u64, EntraError> {
+        let url = format!(
+            "{}/v1.0/groups/{}/transitiveMembers/microsoft.graph.user/$count",
+            self.base,
+            urlencode(group)
+        );
+        let res = self.answer(reqwest::Method::GET, &url, None, true).await?;
+        let text = res
+            .text()
+            .await
+            .map_err(|e| EntraError::Malformed(e.to_string()))?;
+        text.trim().parse().map_err(|_| {
+            EntraError::Malformed(format!("a member count that is not a number: {text:.40}"))
+        })
+    }
+
+    /// Which of `groups` (at most 20) the user is in, directly or through nested groups.
+    /// https://learn.microsoft.com/en-us/graph/api/directoryobject-checkmembergroups
+    pub async fn member_of(&self, user: &str, groups: &[&str]) -> Result<Vec<String>, EntraError> {
+        let url = format!(
+            "{}/v1.0/directoryObjects/{}/checkMemberGroups",
+            self.base,
+            urlencode(user)
+        );
+        let answer = self
+            .send(
+                reqwest::Method::POST,
+                &url,
+                Some(serde_json::json!({ "groupIds": groups })),
+            )
+            .await?;
+        let found: Vec<String> = values(answer)?;
+        // Only what was asked: an answer naming other groups grants nothing.
+        Ok(found
+            .into_iter()
+            .filter(|g| groups.contains(&g.as_str()))
+            .collect())
+    }
+
+    /// Every user the group holds through nested groups (object ids), page by page at
+    /// Graph's largest page size. `None` when the group no longer exists.
+    pub async fn user_ids_in(
+        &self,
+        group: &str,
+    ) -> Result<Option<std::collections::HashSet<String>>, EntraError> {
+        let mut url = format!(
+            "{}/v1.0/groups/{}/transitiveMembers/microsoft.graph.user?$select=id&$top=999",
+            self.base,
+            urlencode(group)
+        );
+        let mut ids = std::collections::HashSet::new();
+        loop {
+            let page = match self.get(&url).await {
+                Ok(page) => page,
+                Err(e) if is_not_found(&e) && ids.is_empty() => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let next = page
+                .get("@odata.nextLink")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            for member in values::<Member>(page)? {
+                ids.insert(member.id);
+            }
+            match next {
+                Some(n) => url = n,
+                None => return Ok(Some(ids)),
+            }
+        }
+    }
+
     /// The URL that starts a delta walk over users with the properties the reconciler reads.
     pub fn delta_start(&self) -> String {
         format!(
@@ -517,6 +694,24 @@ impl Graph {
         url: &str,
         body: Option<Value>,
     ) -> Result<Value, EntraError> {
+        let res = self.answer(method, url, body, false).await?;
+        if res.status().as_u16() == 204 {
+            return Ok(Value::Null);
+        }
+        res.json()
+            .await
+            .map_err(|e| EntraError::Malformed(e.to_string()))
+    }
+
+    /// The successful answer to a call (see `send`); `eventual` marks an advanced query
+    /// (`ConsistencyLevel: eventual`, which counting needs).
+    async fn answer(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Value>,
+        eventual: bool,
+    ) -> Result<reqwest::Response, EntraError> {
         self.check_origin(url)?;
         let mut attempt = 0;
         loop {
@@ -528,6 +723,9 @@ impl Graph {
                 .request(method.clone(), url)
                 .bearer_auth(self.token().expose_secret())
                 .header("client-request-id", crate::server::util::random_id(12));
+            if eventual {
+                request = request.header("ConsistencyLevel", "eventual");
+            }
             if let Some(b) = &body {
                 request = request.json(b);
             }
@@ -561,13 +759,7 @@ impl Graph {
             if !(200..300).contains(&status) {
                 return Err(graph_error(status, res).await);
             }
-            if status == 204 {
-                return Ok(Value::Null);
-            }
-            return res
-                .json()
-                .await
-                .map_err(|e| EntraError::Malformed(e.to_string()));
+            return Ok(res);
         }
     }
 }

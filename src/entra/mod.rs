@@ -10,5 +10,7 @@ mod tokens;
 
 pub use certificate::{CertificateError, ClientCertificate, CERTIFICATE_WARNING_SECS};
 pub use error::EntraError;
-pub use graph::{DeltaEntry, DeltaPage, DirectoryUser, Domain, Graph, Organization, Patience};
+pub use graph::{
+    DeltaEntry, DeltaPage, DirectoryGroup, DirectoryUser, Domain, Graph, Organization, Patience,
+};
 pub use identity::{Credential, EntraClient, SignedInAdmin};

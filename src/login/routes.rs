@@ -47,7 +47,7 @@ pub async fn page_gate(
         return next.run(req).await;
     }
     let tenant = match req.extensions().get::<Site>() {
-        Some(Site::Tenant(t)) => t.clone(),
+        Some(Site::Tenant(t)) => (**t).clone(),
         _ => return base_home(&state).into_response(),
     };
     let signed_in = match session::current(&state.db, &session, &tenant).await {

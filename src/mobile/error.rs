@@ -65,6 +65,8 @@ pub enum ApiError {
     #[error("{0}")]
     AddressMoved(String),
     #[error("{0}")]
+    NotInGroup(String),
+    #[error("{0}")]
     EntraUnavailable(String),
     #[error("something went wrong on the server; try again")]
     Internal(#[from] anyhow::Error),
@@ -121,6 +123,7 @@ impl ApiError {
             OtherDomain(_) => (StatusCode::FORBIDDEN, "other_domain"),
             Ambiguous(_) => (StatusCode::FORBIDDEN, "ambiguous_account"),
             AddressMoved(_) => (StatusCode::FORBIDDEN, "address_moved"),
+            NotInGroup(_) => (StatusCode::FORBIDDEN, "not_in_group"),
             EntraUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "entra_unavailable"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -488,7 +488,10 @@ fn refused(refusal: phone::Refusal) -> ApiError {
             Entra::OtherDomain { .. } => ApiError::OtherDomain(message),
             Entra::Ambiguous(_) => ApiError::Ambiguous(message),
             Entra::AddressMoved { .. } => ApiError::AddressMoved(message),
-            Entra::Unavailable(_) => ApiError::EntraUnavailable(message),
+            Entra::NotInGroup { .. } => ApiError::NotInGroup(message),
+            Entra::Unavailable(_) | Entra::GroupsNotConsented(_) => {
+                ApiError::EntraUnavailable(message)
+            }
             Entra::Store(detail) => ApiError::Internal(anyhow::anyhow!(detail)),
         },
     }

@@ -98,3 +98,33 @@ pub async fn rename(
     }
     Ok(())
 }
+
+/// Applies the roles the admin group gives, each audited with the group that decided it.
+pub async fn roles(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    changes: &[super::plan::RoleChange],
+    admin_group: Option<&crate::tenants::service::GroupRef>,
+) -> anyhow::Result<()> {
+    let group = admin_group.map_or("the admin group", |g| g.name.as_str());
+    for change in changes {
+        let user = users::get(tx, &change.user_id).await?;
+        users::set_role(tx, &change.user_id, change.role).await?;
+        let why = match change.role {
+            crate::domain::Role::Admin => format!("admin: a member of \"{group}\" in Entra ID"),
+            crate::domain::Role::Technician => {
+                format!("technician: no longer a member of \"{group}\" in Entra ID")
+            }
+        };
+        audit::record(
+            &mut **tx,
+            Some(tenant_id),
+            "reconciler",
+            "user.role_changed",
+            &user.username,
+            &why,
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -116,7 +116,7 @@ async fn approve_leased(
         _ => return Err(DecideError::NotHeld(run_id)),
     };
     let link = tenants::entra_link(db, tenant_id).await?;
-    let (Some(tid), Some(domain)) = (link.tenant_id, link.domain) else {
+    let (Some(tid), Some(domain)) = (link.tenant_id.clone(), link.domain.clone()) else {
         return Err(DecideError::NotConnected);
     };
     let held = store::held_users(db, run_id).await?;
@@ -139,7 +139,10 @@ async fn approve_leased(
                     .describe()
                     .to_string(),
             )),
-            Recheck::Back => back.push(user.username.clone()),
+            Recheck::Back => match outside_scope(&graph, &link, &user.entra_oid).await? {
+                Some(why) => still_gone.push((user.user_id.clone(), why)),
+                None => back.push(user.username.clone()),
+            },
         }
     }
 
@@ -247,6 +250,34 @@ async fn reject_leased(
     .await?;
     tx.commit().await?;
     Ok(held as usize)
+}
+
+/// With a scoping group: why a held user who is back in Entra still goes (they are in
+/// neither the scoping group nor the admin group), or `None`. A scoping group Graph no
+/// longer has refuses the approval: membership of a deleted group proves nothing.
+async fn outside_scope(
+    graph: &crate::entra::Graph,
+    link: &tenants::EntraLink,
+    oid: &str,
+) -> Result<Option<String>, DecideError> {
+    let Some(scope) = link.scope_group() else {
+        return Ok(None);
+    };
+    if graph.group(&scope.id).await?.is_none() {
+        return Err(DecideError::Unexpected(anyhow::anyhow!(
+            "the group \"{}\" no longer exists in Entra ID; choose another under User source",
+            scope.name
+        )));
+    }
+    let mut ids = vec![scope.id.as_str()];
+    let admins = link.admin_group();
+    if let Some(a) = &admins {
+        ids.push(a.id.as_str());
+    }
+    let member_of = graph.member_of(oid, &ids).await?;
+    Ok(member_of
+        .is_empty()
+        .then(|| super::plan::OffboardReason::LeftGroup.text(Some(&scope.name))))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Deciding who to offboard from what Entra reported, with no I/O: exhaustively testable.
 
-use crate::domain::UserStatus;
-use std::collections::HashMap;
+use crate::domain::{Role, UserStatus};
+use std::collections::{HashMap, HashSet};
 
 /// One entry of a `/users/delta` walk (or of a full enumeration), in the order received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +36,27 @@ pub struct KnownUser {
     pub oid: String,
     pub status: UserStatus,
     pub email: String,
+    pub role: Role,
+}
+
+/// The tenant's groups as this run read them from Graph: the object ids of the users each
+/// holds, nested groups counted; `None` where the tenant uses no such group.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Groups<'a> {
+    /// Only members (or admins) may stay.
+    pub scope: Option<&'a HashSet<String>>,
+    /// Members are admins, everyone else a technician.
+    pub admins: Option<&'a HashSet<String>>,
+    /// Active admins who do not come from Entra (made in Gatehouse): they keep the tenant
+    /// administered whatever the groups say.
+    pub other_admins: usize,
+}
+
+/// A role an Entra user gets from the admin group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleChange {
+    pub user_id: String,
+    pub role: Role,
 }
 
 /// The tenant's deletion threshold: a run that would offboard more than `count` users
@@ -65,6 +86,9 @@ pub enum OffboardReason {
     /// None of the account's addresses is in the tenant's connected domain any more: the
     /// same rule that lets a technician onboard.
     LeftDomain,
+    /// No longer a member (directly or through a nested group) of the group whose members
+    /// may sign in, nor of the admin group.
+    LeftGroup,
 }
 
 impl OffboardReason {
@@ -75,6 +99,15 @@ impl OffboardReason {
             OffboardReason::Disabled => "account disabled in Entra ID",
             OffboardReason::NotInDirectory => "no longer in the Entra ID directory",
             OffboardReason::LeftDomain => "no address in the connected domain any more",
+            OffboardReason::LeftGroup => "left the group whose members may sign in",
+        }
+    }
+
+    /// What admins read: `describe`, with the group's name where the reason is a group.
+    pub fn text(self, scope_group: Option<&str>) -> String {
+        match (self, scope_group) {
+            (OffboardReason::LeftGroup, Some(name)) => format!("left group \"{name}\""),
+            _ => self.describe().to_string(),
         }
     }
 }
@@ -98,6 +131,11 @@ pub struct Rename {
 pub struct Plan {
     pub offboard: Vec<Offboarding>,
     pub renames: Vec<Rename>,
+    /// Roles from the admin group that differ from the records.
+    pub roles: Vec<RoleChange>,
+    /// True when the group changes (demotions, users who left the scoping group) would
+    /// leave the tenant without an active admin: the run applies nothing.
+    pub last_admin_lost: bool,
     /// Users looked at: the watched users of the tenant.
     pub checked: usize,
     /// True when the offboardings exceed the threshold: apply nothing, ask an admin.
@@ -158,6 +196,7 @@ pub fn plan(
     users: &[KnownUser],
     domain: &str,
     policy: Policy,
+    groups: Groups<'_>,
 ) -> Plan {
     let mut folded: HashMap<&str, Folded> = HashMap::with_capacity(entries.len());
     for e in entries {
@@ -210,6 +249,11 @@ pub fn plan(
             None if coverage == Coverage::Everyone => Some(OffboardReason::NotInDirectory),
             None => None,
         };
+        let in_group = |g: Option<&HashSet<String>>| g.is_some_and(|g| g.contains(&user.oid));
+        let reason = reason.or_else(|| {
+            (groups.scope.is_some() && !in_group(groups.scope) && !in_group(groups.admins))
+                .then_some(OffboardReason::LeftGroup)
+        });
         match reason {
             Some(reason) => offboard.push(Offboarding {
                 user_id: user.user_id.clone(),
@@ -233,20 +277,209 @@ pub fn plan(
             }
         }
     }
+    let roles = role_changes(&watched, &offboard, groups);
+    let last_admin_lost = last_admin_lost(&watched, &offboard, &roles, groups);
     let n = offboard.len() as u64;
     let held =
         n > u64::from(policy.count) && n * 100 > u64::from(policy.percent) * watched.len() as u64;
     Plan {
         offboard,
         renames,
+        roles,
+        last_admin_lost,
         checked: watched.len(),
         held,
     }
 }
 
+/// With an admin group, every active Entra user staying on is an admin exactly when the group
+/// holds them.
+fn role_changes(
+    watched: &[&KnownUser],
+    offboard: &[Offboarding],
+    groups: Groups<'_>,
+) -> Vec<RoleChange> {
+    let Some(admins) = groups.admins else {
+        return Vec::new();
+    };
+    watched
+        .iter()
+        .filter(|u| u.status == UserStatus::Active)
+        .filter(|u| !offboard.iter().any(|o| o.user_id == u.user_id))
+        .filter_map(|u| {
+            let role = if admins.contains(&u.oid) {
+                Role::Admin
+            } else {
+                Role::Technician
+            };
+            (role != u.role).then(|| RoleChange {
+                user_id: u.user_id.clone(),
+                role,
+            })
+        })
+        .collect()
+}
+
+/// True when the tenant has an active admin before the group changes and none after. Users
+/// leaving for other reasons (deleted, disabled in Entra) count on neither side: access
+/// that Entra ended is never kept for the sake of an admin.
+fn last_admin_lost(
+    watched: &[&KnownUser],
+    offboard: &[Offboarding],
+    roles: &[RoleChange],
+    groups: Groups<'_>,
+) -> bool {
+    let leaves = |u: &KnownUser, why: fn(OffboardReason) -> bool| {
+        offboard
+            .iter()
+            .any(|o| o.user_id == u.user_id && why(o.reason))
+    };
+    let staying: Vec<&&KnownUser> = watched
+        .iter()
+        .filter(|u| u.status == UserStatus::Active)
+        .filter(|u| !leaves(u, |r| r != OffboardReason::LeftGroup))
+        .collect();
+    let before = staying.iter().filter(|u| u.role == Role::Admin).count();
+    let after = staying
+        .iter()
+        .filter(|u| !leaves(u, |r| r == OffboardReason::LeftGroup))
+        .filter(|u| {
+            roles
+                .iter()
+                .find(|c| c.user_id == u.user_id)
+                .map_or(u.role, |c| c.role)
+                == Role::Admin
+        })
+        .count();
+    groups.other_admins == 0 && before > 0 && after == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tenant that uses no groups.
+    fn plan(
+        entries: &[DirectoryEntry],
+        coverage: Coverage,
+        users: &[KnownUser],
+        domain: &str,
+        policy: Policy,
+    ) -> Plan {
+        super::plan(entries, coverage, users, domain, policy, Groups::default())
+    }
+
+    /// A change walk over `users` of contoso.com with the default threshold and `groups`.
+    fn grouped(entries: &[DirectoryEntry], users: &[KnownUser], groups: Groups<'_>) -> Plan {
+        super::plan(
+            entries,
+            Coverage::Changes,
+            users,
+            "contoso.com",
+            Policy::default(),
+            groups,
+        )
+    }
+
+    fn set(ns: &[usize]) -> HashSet<String> {
+        ns.iter().map(|n| format!("oid-{n}")).collect()
+    }
+
+    fn admin(n: usize) -> KnownUser {
+        KnownUser {
+            role: Role::Admin,
+            ..user(n)
+        }
+    }
+
+    #[test]
+    fn a_user_outside_the_scoping_group_leaves_it_and_an_admin_group_member_stays() {
+        let users = [user(1), user(2), user(3)];
+        let scope = set(&[1]);
+        let admins = set(&[3]);
+        let groups = Groups {
+            scope: Some(&scope),
+            admins: Some(&admins),
+            other_admins: 1,
+        };
+        let p = grouped(&[], &users, groups);
+        assert_eq!(
+            reasons(&p),
+            vec![("u2".to_string(), OffboardReason::LeftGroup)]
+        );
+        assert_eq!(
+            p.roles,
+            vec![RoleChange {
+                user_id: "u3".into(),
+                role: Role::Admin
+            }]
+        );
+        assert_eq!(
+            OffboardReason::LeftGroup.text(Some("MSP Technicians")),
+            "left group \"MSP Technicians\""
+        );
+    }
+
+    #[test]
+    fn a_deletion_wins_over_leaving_the_group() {
+        let users = [user(1)];
+        let scope = set(&[]);
+        let groups = Groups {
+            scope: Some(&scope),
+            ..Groups::default()
+        };
+        let p = grouped(&[disabled(1)], &users, groups);
+        assert_eq!(
+            reasons(&p),
+            vec![("u1".to_string(), OffboardReason::Disabled)]
+        );
+    }
+
+    #[test]
+    fn without_an_admin_group_roles_stay_as_set_by_hand() {
+        let users = [admin(1), user(2)];
+        let p = grouped(&[], &users, Groups::default());
+        assert!(p.roles.is_empty() && !p.last_admin_lost);
+    }
+
+    #[test]
+    fn demoting_the_last_admin_is_refused_unless_another_admin_stays() {
+        let users = [admin(1), user(2)];
+        let nobody = set(&[]);
+        let demote = Groups {
+            admins: Some(&nobody),
+            ..Groups::default()
+        };
+        let p = grouped(&[], &users, demote);
+        assert!(p.last_admin_lost, "the only admin would be demoted");
+        // Leaving the scoping group is a group change too.
+        let scope = set(&[2]);
+        let leave = Groups {
+            scope: Some(&scope),
+            ..Groups::default()
+        };
+        let p = grouped(&[], &users, leave);
+        assert!(p.last_admin_lost, "the only admin would leave");
+        // A local admin keeps the tenant administered; a promotion replaces the demoted one.
+        let with_local = Groups {
+            other_admins: 1,
+            ..demote
+        };
+        assert!(!grouped(&[], &users, with_local).last_admin_lost);
+        let two = set(&[2]);
+        let swap = Groups {
+            admins: Some(&two),
+            ..Groups::default()
+        };
+        assert!(!grouped(&[], &users, swap).last_admin_lost);
+        // Entra deleting the last admin is not a group change: the offboarding goes on.
+        let p = grouped(&[disabled(1)], &users, demote);
+        assert!(!p.last_admin_lost);
+        assert_eq!(
+            reasons(&p),
+            vec![("u1".to_string(), OffboardReason::Disabled)]
+        );
+    }
 
     fn user(n: usize) -> KnownUser {
         KnownUser {
@@ -254,6 +487,7 @@ mod tests {
             oid: format!("oid-{n}"),
             status: UserStatus::Active,
             email: format!("user{n}@contoso.com"),
+            role: Role::Technician,
         }
     }
 

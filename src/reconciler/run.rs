@@ -3,10 +3,10 @@
 
 use super::apply;
 use super::lease::Lease;
-use super::plan::{self, Coverage, DirectoryEntry, KnownUser, Policy};
+use super::plan::{self, Coverage, DirectoryEntry, Groups, KnownUser, Policy};
 use super::store;
 use crate::audit;
-use crate::domain::RunOutcome;
+use crate::domain::{EntraHealth, RunOutcome};
 use crate::entra::{EntraClient, EntraError, Graph};
 use crate::server::bus::Bus;
 use crate::server::db::Db;
@@ -41,6 +41,8 @@ pub enum Outcome {
     Ok,
     Failed,
     Held,
+    /// Group changes would have left the tenant without an admin: nothing was applied.
+    KeptLastAdmin,
     DryRun,
     /// Another instance holds this tenant's lease.
     Skipped,
@@ -53,6 +55,7 @@ impl Outcome {
             Outcome::Ok => Some(RunOutcome::Ok),
             Outcome::Failed => Some(RunOutcome::Failed),
             Outcome::Held => Some(RunOutcome::Held),
+            Outcome::KeptLastAdmin => Some(RunOutcome::KeptLastAdmin),
             Outcome::DryRun => Some(RunOutcome::DryRun),
             Outcome::Skipped => None,
         }
@@ -116,6 +119,7 @@ async fn reconcile_leased(
             tracing::warn!(tenant = tenant_id, error = %message, "reconciliation failed; nobody was offboarded");
             let health = match &error {
                 RunError::Entra(e) => e.health(),
+                RunError::Groups(health, _) => Some(*health),
                 _ => None,
             };
             store::failed(db, run_id, &message, graph_requests, now()).await?;
@@ -155,6 +159,9 @@ fn skipped(why: &str) -> RunReport {
 enum RunError {
     #[error("{0}")]
     Entra(#[from] EntraError),
+    /// A lasting problem with the tenant's groups, with the health the pages show.
+    #[error("{1}")]
+    Groups(EntraHealth, String),
     #[error("{0}")]
     Other(String),
     #[error("database error: {0}")]
@@ -212,7 +219,16 @@ async fn run(
             .collect(),
         None => Default::default(),
     };
+    let (scope_group, admin_group) = (tenant.scope_group(), tenant.admin_group());
+    let scope_members = members(&graph, scope_group.as_ref()).await;
+    let admin_members = members(&graph, admin_group.as_ref()).await;
+    requests = graph.requests().max(requests);
+    let scope_members = scope_members.map_err(fail(requests))?;
+    let admin_members = admin_members.map_err(fail(requests))?;
     let users = crate::users::store::from_entra(db, tenant_id)
+        .await
+        .map_err(|e| fail(requests)(e.into()))?;
+    let other_admins = crate::users::store::active_admins_not_from_entra(db, tenant_id)
         .await
         .map_err(|e| fail(requests)(e.into()))?;
     let known: Vec<KnownUser> = users
@@ -224,6 +240,7 @@ async fn run(
                 oid: u.entra_oid?,
                 user_id: u.id,
                 email: u.email,
+                role: u.role,
             })
         })
         .collect();
@@ -231,11 +248,17 @@ async fn run(
         count: tenant.threshold_count.clamp(0, u32::MAX as i64) as u32,
         percent: tenant.threshold_percent.clamp(0, 100) as u32,
     };
-    let plan = plan::plan(&entries, coverage, &known, &domain, policy);
+    let groups = Groups {
+        scope: scope_members.as_ref(),
+        admins: admin_members.as_ref(),
+        other_admins,
+    };
+    let plan = plan::plan(&entries, coverage, &known, &domain, policy, groups);
+    let scope_name = scope_group.as_ref().map(|g| g.name.as_str());
     let listed: Vec<(String, String)> = plan
         .offboard
         .iter()
-        .map(|o| (o.user_id.clone(), o.reason.describe().to_string()))
+        .map(|o| (o.user_id.clone(), o.reason.text(scope_name)))
         .collect();
     let email_of: std::collections::HashMap<&str, &str> = known
         .iter()
@@ -275,12 +298,28 @@ async fn run(
         if dry_run {
             report.outcome = Outcome::DryRun;
             store::finish(&mut tx, run_id, RunOutcome::DryRun, &tally, now()).await?;
+        } else if plan.last_admin_lost {
+            // Nothing is applied and the delta link stays: the next run sees the same
+            // changes again, and applies them once the tenant has another admin.
+            let why = last_admin_reason(admin_group.as_ref(), scope_group.as_ref());
+            report.outcome = Outcome::KeptLastAdmin;
+            report.error = Some(why.clone());
+            store::finish(&mut tx, run_id, RunOutcome::KeptLastAdmin, &tally, now()).await?;
+            store::note(&mut tx, run_id, &why).await?;
+            audit::record(
+                &mut *tx,
+                Some(tenant_id),
+                "reconciler",
+                "reconcile.held",
+                &format!("run {run_id}"),
+                &why,
+            )
+            .await?;
         } else if plan.held {
             report.outcome = Outcome::Held;
-            let held: Vec<(&str, &str)> = plan
-                .offboard
+            let held: Vec<(&str, &str)> = listed
                 .iter()
-                .map(|o| (o.user_id.as_str(), o.reason.describe()))
+                .map(|(id, why)| (id.as_str(), why.as_str()))
                 .collect();
             // The held list remembers these changes, so the delta link moves on and stays
             // fresh however long the decision takes. A second mass change while one run is
@@ -301,6 +340,7 @@ async fn run(
             let listed = store::count_held(&mut tx, held_run).await?;
             store::set_offboarded(&mut tx, held_run, listed as usize).await?;
             apply::rename(&mut tx, tenant_id, &plan.renames).await?;
+            apply::roles(&mut tx, tenant_id, &plan.roles, admin_group.as_ref()).await?;
             tenants::keep_delta_link(&mut tx, tenant_id, &delta_link).await?;
             let tally = store::Tally {
                 offboarded: if outcome == RunOutcome::Held {
@@ -324,6 +364,7 @@ async fn run(
             gone = apply::offboard(&mut tx, tenant_id, "reconciler", &listed, read_from).await?;
             crate::users::store::forget_changes_seen(&mut tx, tenant_id, read_from).await?;
             apply::rename(&mut tx, tenant_id, &plan.renames).await?;
+            apply::roles(&mut tx, tenant_id, &plan.roles, admin_group.as_ref()).await?;
             tenants::keep_delta_link(&mut tx, tenant_id, &delta_link).await?;
             store::finish(&mut tx, run_id, RunOutcome::Ok, &tally, now()).await?;
         }
@@ -334,6 +375,55 @@ async fn run(
     tx.commit().await.map_err(|e| fail(requests)(e.into()))?;
     apply::ended(db, bus, &gone).await;
     Ok(report)
+}
+
+/// The users a group holds, nested groups counted (`None` when the tenant uses no such
+/// group). A group Graph no longer has, or a consent that does not cover reading groups,
+/// fails the run: nobody is offboarded because of a group Gatehouse cannot read.
+async fn members(
+    graph: &Graph,
+    group: Option<&crate::tenants::service::GroupRef>,
+) -> Result<Option<std::collections::HashSet<String>>, RunError> {
+    let Some(group) = group else {
+        return Ok(None);
+    };
+    match graph.user_ids_in(&group.id).await {
+        Ok(Some(ids)) => Ok(Some(ids)),
+        Ok(None) => Err(RunError::Groups(
+            EntraHealth::GroupGone,
+            format!(
+                "the group \"{}\" ({}) no longer exists in Entra ID; nobody was offboarded. Choose another group under User source",
+                group.name, group.id
+            ),
+        )),
+        Err(EntraError::Graph { status: 403, .. }) => {
+            graph.forget_token().await;
+            Err(RunError::Groups(
+            EntraHealth::GroupsNotConsented,
+            format!(
+                "Gatehouse may not read the members of \"{}\" (GroupMember.Read.All was not granted); nobody was offboarded. Authorize Gatehouse again under User source",
+                group.name
+            ),
+        ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Why a run that would leave the tenant without an admin applied nothing.
+fn last_admin_reason(
+    admins: Option<&crate::tenants::service::GroupRef>,
+    scope: Option<&crate::tenants::service::GroupRef>,
+) -> String {
+    let groups: Vec<String> = admins
+        .iter()
+        .chain(scope.iter())
+        .map(|g| format!("\"{}\"", g.name))
+        .collect();
+    format!(
+        "held: the group changes in Entra ID ({}) would leave this tenant without an admin, so nothing was applied. Add someone to the admin group in Entra, or make someone an admin in Gatehouse; the next run applies the changes then",
+        groups.join(", ")
+    )
 }
 
 /// Why a run or a decision wrote nothing: its lease ran out (a stall longer than the lease)

@@ -185,6 +185,12 @@ pub async fn sync_now(
             "Held: {} offboardings exceed the deletion threshold; approve or reject them below.",
             r.offboarded.len()
         ),
+        Outcome::KeptLastAdmin => {
+            return Err(AppError::Invalid(format!(
+                "Nothing was applied: {}.",
+                r.error.unwrap_or_default()
+            )))
+        }
         Outcome::Failed => {
             return Err(AppError::Invalid(format!(
                 "The sync failed and nobody was offboarded: {}",

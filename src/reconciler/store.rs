@@ -73,6 +73,16 @@ pub async fn failed(
     Ok(())
 }
 
+/// Records why a finished run did what it did (shown where a failed run shows its error).
+pub async fn note(tx: &mut Tx<'_>, run_id: i64, why: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE reconcile_runs SET error = $1 WHERE id = $2")
+        .bind(why)
+        .bind(run_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// What a finished run counted.
 pub struct Tally {
     pub graph_requests: u32,

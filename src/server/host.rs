@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Response};
 #[derive(Clone, Debug)]
 pub enum Site {
     Base,
-    Tenant(Tenant),
+    Tenant(Box<Tenant>),
 }
 
 /// Resolves the Host header to a site; an unknown host is a 404, before any handler runs.
@@ -43,7 +43,7 @@ pub async fn resolve_site(State(state): State<AppState>, mut req: Request, next:
         Ok(Some(tenant)) => {
             super::request_log::record_tenant(&tenant.slug);
             req.extensions_mut().insert(tenant.clone());
-            req.extensions_mut().insert(Site::Tenant(tenant));
+            req.extensions_mut().insert(Site::Tenant(Box::new(tenant)));
             next.run(req).await
         }
         Ok(None) => not_found("There is no Gatehouse tenant at this address."),

@@ -19,9 +19,40 @@ pub struct Tenant {
     pub entra_tenant_id: Option<String>,
     pub entra_domain: Option<String>,
     pub entra_org_name: Option<String>,
+    pub entra_scope_group_id: Option<String>,
+    pub entra_scope_group_name: Option<String>,
+    pub entra_admin_group_id: Option<String>,
+    pub entra_admin_group_name: Option<String>,
+}
+
+/// An Entra group a tenant's setting names: its object id, and its display name when the
+/// admin chose it (for pages and reasons).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupRef {
+    pub id: String,
+    pub name: String,
+}
+
+impl GroupRef {
+    fn from_columns(id: &Option<String>, name: &Option<String>) -> Option<GroupRef> {
+        id.as_ref().map(|id| GroupRef {
+            id: id.clone(),
+            name: name.clone().unwrap_or_else(|| id.clone()),
+        })
+    }
 }
 
 impl Tenant {
+    /// Only members of this group (nested groups count) may onboard from Entra.
+    pub fn scope_group(&self) -> Option<GroupRef> {
+        GroupRef::from_columns(&self.entra_scope_group_id, &self.entra_scope_group_name)
+    }
+
+    /// Members of this group (nested groups count) are the tenant's admins from Entra.
+    pub fn admin_group(&self) -> Option<GroupRef> {
+        GroupRef::from_columns(&self.entra_admin_group_id, &self.entra_admin_group_name)
+    }
+
     /// The tenant's JIT prefix; a stored prefix was validated when it was saved.
     pub fn prefix(&self) -> UsernamePrefix {
         UsernamePrefix::parse(&self.jit_prefix, true).unwrap_or_default()
@@ -43,7 +74,8 @@ pub enum CreateTenantError {
 }
 
 const TENANT_COLUMNS: &str =
-    "id, slug, name, user_source, jit_prefix, entra_tenant_id, entra_domain, entra_org_name";
+    "id, slug, name, user_source, jit_prefix, entra_tenant_id, entra_domain, entra_org_name, \
+     entra_scope_group_id, entra_scope_group_name, entra_admin_group_id, entra_admin_group_name";
 
 pub async fn find_by_slug(db: &Db, slug: &str) -> anyhow::Result<Option<Tenant>> {
     Ok(sqlx::query_as::<_, Tenant>(&format!(
@@ -67,12 +99,27 @@ pub struct EntraLink {
     pub threshold_count: i64,
     #[sqlx(rename = "deletion_threshold_percent")]
     pub threshold_percent: i64,
+    pub entra_scope_group_id: Option<String>,
+    pub entra_scope_group_name: Option<String>,
+    pub entra_admin_group_id: Option<String>,
+    pub entra_admin_group_name: Option<String>,
+}
+
+impl EntraLink {
+    pub fn scope_group(&self) -> Option<GroupRef> {
+        GroupRef::from_columns(&self.entra_scope_group_id, &self.entra_scope_group_name)
+    }
+
+    pub fn admin_group(&self) -> Option<GroupRef> {
+        GroupRef::from_columns(&self.entra_admin_group_id, &self.entra_admin_group_name)
+    }
 }
 
 pub async fn entra_link(db: &Db, tenant_id: &str) -> Result<EntraLink, sqlx::Error> {
     sqlx::query_as::<_, EntraLink>(
         "SELECT entra_tenant_id, entra_domain, entra_delta_link, deletion_threshold_count, \
-         deletion_threshold_percent FROM tenants WHERE id = $1",
+         deletion_threshold_percent, entra_scope_group_id, entra_scope_group_name, \
+         entra_admin_group_id, entra_admin_group_name FROM tenants WHERE id = $1",
     )
     .bind(tenant_id)
     .fetch_one(&db.pool)
@@ -322,6 +369,30 @@ pub async fn connect_entra(
     Ok(())
 }
 
+/// Who may onboard from Entra (`scope`) and who is an admin (`admins`); `None` is anyone in
+/// the domain, and roles set by hand. The next run is due at once, so the change takes
+/// effect for people already onboarded.
+pub async fn set_entra_groups(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    scope: Option<&GroupRef>,
+    admins: Option<&GroupRef>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE tenants SET entra_scope_group_id = $1, entra_scope_group_name = $2, \
+         entra_admin_group_id = $3, entra_admin_group_name = $4, next_reconcile_at = NULL \
+         WHERE id = $5",
+    )
+    .bind(scope.map(|g| g.id.as_str()))
+    .bind(scope.map(|g| g.name.as_str()))
+    .bind(admins.map(|g| g.id.as_str()))
+    .bind(admins.map(|g| g.name.as_str()))
+    .bind(tenant_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// How often the reconciler runs for the tenant, and when a run is held.
 pub async fn set_reconcile_schedule(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -401,6 +472,10 @@ pub async fn create(
         entra_tenant_id: None,
         entra_domain: None,
         entra_org_name: None,
+        entra_scope_group_id: None,
+        entra_scope_group_name: None,
+        entra_admin_group_id: None,
+        entra_admin_group_name: None,
     };
     let username = JitUsername::derive(&tenant.prefix(), &admin_email);
     let at = now();

@@ -23,6 +23,34 @@ pub struct SourceView {
     pub shortest_interval_minutes: i64,
     pub threshold_count: i64,
     pub threshold_percent: i64,
+    /// Only members of this group may onboard (none: anyone in the domain).
+    pub scope_group: Option<GroupOption>,
+    /// Members of this group are admins (none: roles set by hand).
+    pub admin_group: Option<GroupOption>,
+}
+
+/// An Entra group an admin can choose: its object id, name, kind ("Security" or
+/// "Microsoft 365") and how many users it holds through nested groups (0 where not counted).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupOption {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub users: u64,
+}
+
+impl GroupOption {
+    /// How the page lists it.
+    pub fn label(&self) -> String {
+        if self.kind.is_empty() {
+            return self.name.clone();
+        }
+        let users = match self.users {
+            1 => "1 user".to_string(),
+            n => format!("{n} users"),
+        };
+        format!("{} ({}, {users})", self.name, self.kind)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -105,10 +133,7 @@ pub async fn save_source(
         &prefix,
     )
     .await
-    .map_err(|e| match e {
-        super::service::SourceError::Unexpected(e) => e.into(),
-        other => AppError::Invalid(other.to_string()),
-    })
+    .map_err(source_error)
 }
 
 /// The reconciler's schedule and deletion threshold for this tenant.
@@ -159,4 +184,39 @@ pub async fn save_schedule(
         percent,
     )
     .await?)
+}
+
+/// Security and Microsoft 365 groups of the connected Entra tenant whose name starts with
+/// `text`, with their user counts.
+#[server(endpoint = "user_source/find_groups")]
+pub async fn find_groups(text: String) -> Result<Vec<GroupOption>, AppError> {
+    let ctx = crate::server::context::admin().await?;
+    super::groups::find(ctx.state.entra.as_ref(), &ctx.tenant, &text)
+        .await
+        .map_err(source_error)
+}
+
+/// Who may onboard and who is an admin, by Entra group (empty: none).
+#[server(endpoint = "user_source/groups")]
+pub async fn save_groups(scope_group: String, admin_group: String) -> Result<String, AppError> {
+    let ctx = crate::server::context::admin().await?;
+    super::groups::save(
+        &ctx.state.db,
+        &ctx.state.bus,
+        ctx.state.entra.as_ref(),
+        &ctx.tenant,
+        &ctx.user,
+        &scope_group,
+        &admin_group,
+    )
+    .await
+    .map_err(source_error)
+}
+
+#[cfg(feature = "ssr")]
+fn source_error(e: super::service::SourceError) -> AppError {
+    match e {
+        super::service::SourceError::Unexpected(e) => e.into(),
+        other => AppError::Invalid(other.to_string()),
+    }
 }

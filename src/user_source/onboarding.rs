@@ -7,6 +7,7 @@ use crate::domain::{Email, JitUsername, Role, UserSource, UserStatus};
 use crate::entra::{DirectoryUser, EntraClient, EntraError};
 use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{now, random_id};
+use crate::tenants::service::GroupRef;
 use crate::tenants::Tenant;
 use crate::users::service::{free_username, User};
 use crate::users::store as users;
@@ -26,6 +27,10 @@ pub enum Refusal {
     DisabledHere(String),
     #[error("{email} now belongs to another Entra ID account than the one {username} onboarded with; ask an admin")]
     AddressMoved { email: String, username: String },
+    #[error("{email} is not a member of the Entra ID group \"{group}\", whose members may sign in here; ask an admin to add you to it")]
+    NotInGroup { email: String, group: String },
+    #[error("Gatehouse may not read {0}'s Entra ID groups (the consent predates GroupMember.Read.All); an admin must authorize Gatehouse again under User source")]
+    GroupsNotConsented(String),
     #[error("Entra ID could not be asked ({0}); try again in a moment")]
     Unavailable(String),
     #[error("this tenant is not connected to an Entra ID directory yet")]
@@ -56,6 +61,60 @@ pub fn choose<'a>(
                 _ => Err(Refusal::Ambiguous(email.to_string())),
             }
         }
+    }
+}
+
+/// What the tenant's groups make of a directory account: admitted (as what role, if the
+/// tenant takes admins from a group) or refused. `member_of`: which of the tenant's groups
+/// Graph says the account is in, nested groups counted. A member of the admin group is
+/// admitted even outside the scoping group.
+pub fn admitted(
+    email: &Email,
+    scope: Option<&GroupRef>,
+    admins: Option<&GroupRef>,
+    member_of: &[String],
+) -> Result<Option<Role>, Refusal> {
+    let is_in = |g: Option<&GroupRef>| g.is_some_and(|g| member_of.contains(&g.id));
+    if let Some(scope) = scope {
+        if !is_in(Some(scope)) && !is_in(admins) {
+            return Err(Refusal::NotInGroup {
+                email: email.to_string(),
+                group: scope.name.clone(),
+            });
+        }
+    }
+    Ok(admins.map(|_| {
+        if is_in(admins) {
+            Role::Admin
+        } else {
+            Role::Technician
+        }
+    }))
+}
+
+/// Which of the tenant's groups the account is in (no request when the tenant uses none).
+async fn groups_of(
+    graph: &crate::entra::Graph,
+    tenant: &Tenant,
+    oid: &str,
+    org: &str,
+) -> Result<Vec<String>, Refusal> {
+    let groups: Vec<GroupRef> = tenant
+        .scope_group()
+        .into_iter()
+        .chain(tenant.admin_group())
+        .collect();
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+    match graph.member_of(oid, &ids).await {
+        Ok(found) => Ok(found),
+        Err(EntraError::Graph { status: 403, .. }) => {
+            graph.forget_token().await;
+            Err(Refusal::GroupsNotConsented(org.to_string()))
+        }
+        Err(e) => Err(Refusal::Unavailable(e.to_string())),
     }
 }
 
@@ -124,6 +183,13 @@ async fn resolve_now(
         .await
         .map_err(unavailable)?;
     let chosen = choose(email, &matches, &org)?;
+    let member_of = groups_of(&graph, tenant, &chosen.id, &org).await?;
+    let role = admitted(
+        email,
+        tenant.scope_group().as_ref(),
+        tenant.admin_group().as_ref(),
+        &member_of,
+    )?;
     let store_error = |e: anyhow::Error| Refusal::Store(format!("{e:#}"));
     let by_oid = crate::users::service::find_by_oid(db, &tenant.id, &chosen.id)
         .await
@@ -133,7 +199,7 @@ async fn resolve_now(
         .map_err(store_error)?;
     match record_for(email, &chosen.id, by_oid, by_email)? {
         Record::SignIn(user) => Ok(user),
-        record => onboard(db, tenant, email, chosen, record)
+        record => onboard(db, tenant, email, chosen, record, role)
             .await
             .map_err(store_error),
     }
@@ -199,6 +265,7 @@ async fn onboard(
     email: &Email,
     entra_user: &DirectoryUser,
     record: Record,
+    role: Option<Role>,
 ) -> anyhow::Result<User> {
     let at = now();
     // Everything read goes before the transaction: a transaction holding its connection
@@ -209,7 +276,14 @@ async fn onboard(
         Record::Revive(_) => None,
         Record::New => {
             let username = free_username(db, tenant, email).await?;
-            Some(new_record(tenant, email, entra_user, &username, at))
+            Some(new_record(
+                tenant,
+                email,
+                entra_user,
+                &username,
+                role.unwrap_or(Role::Technician),
+                at,
+            ))
         }
     };
     let mut tx = db.pool.begin().await?;
@@ -218,6 +292,9 @@ async fn onboard(
             if !users::onboard_from_entra(&mut tx, &user.id, &entra_user.id, at).await? {
                 drop(tx);
                 return active_twin(db, tenant, entra_user).await;
+            }
+            if let Some(role) = role.filter(|r| *r != user.role) {
+                users::set_role(&mut tx, &user.id, role).await?;
             }
             user.id
         }
@@ -234,13 +311,20 @@ async fn onboard(
         (record, None) => anyhow::bail!("nothing to write for {record:?}"),
     };
     let user = users::get(&mut tx, &user_id).await?;
+    let why = match (&user.role, tenant.admin_group()) {
+        (Role::Admin, Some(g)) => format!(", admin as a member of \"{}\"", g.name),
+        _ => String::new(),
+    };
     audit::record(
         &mut *tx,
         Some(&tenant.id),
         &user.username,
         "user.onboarded",
         &user.username,
-        &format!("{} confirmed in Entra ID (object {})", email, entra_user.id),
+        &format!(
+            "{} confirmed in Entra ID (object {}){why}",
+            email, entra_user.id
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -253,6 +337,7 @@ fn new_record(
     email: &Email,
     entra_user: &DirectoryUser,
     username: &JitUsername,
+    role: Role,
     at: i64,
 ) -> User {
     User {
@@ -265,7 +350,7 @@ fn new_record(
             .clone()
             .unwrap_or_else(|| entra_user.display_name.clone().unwrap_or_default()),
         username: username.to_string(),
-        role: Role::Technician,
+        role,
         source: UserSource::AzureAd,
         status: UserStatus::Active,
         entra_oid: Some(entra_user.id.clone()),

@@ -1,4 +1,7 @@
-use super::api::{get_source, ProveConsent, SaveSchedule, SaveSource, SourceView};
+use super::api::{
+    get_source, FindGroups, GroupOption, ProveConsent, SaveGroups, SaveSchedule, SaveSource,
+    SourceView,
+};
 use crate::domain::{Email, JitUsername, UserSource, UsernamePrefix};
 use crate::ui::{AdminLayout, Outcome};
 use leptos::prelude::*;
@@ -10,12 +13,14 @@ pub fn UserSourcePage() -> impl IntoView {
     let save = ServerAction::<SaveSource>::new();
     let schedule = ServerAction::<SaveSchedule>::new();
     let prove = ServerAction::<ProveConsent>::new();
+    let groups = ServerAction::<SaveGroups>::new();
     let source = Resource::new(
         move || {
             (
                 save.version().get(),
                 schedule.version().get(),
                 prove.version().get(),
+                groups.version().get(),
             )
         },
         |_| get_source(),
@@ -26,6 +31,7 @@ pub fn UserSourcePage() -> impl IntoView {
             schedule
                 .value()
                 .get()
+                .or_else(|| groups.value().get())
                 .or_else(|| save.value().get())
                 .or_else(|| {
                     prove.value().get().and_then(|r| match r {
@@ -55,10 +61,12 @@ pub fn UserSourcePage() -> impl IntoView {
                             let (minutes, shortest, count, percent) = (v.interval_minutes, v.shortest_interval_minutes, v.threshold_count, v.threshold_percent);
                             let waiting = v.consent_waiting_since.clone();
                             let warning = v.certificate_warning.clone();
+                            let (scope, admins) = (v.scope_group.clone(), v.admin_group.clone());
                             view! {
                                 {warning.map(|w| view! { <p class="flash error" id="certificate-warning" role="alert">{w}</p> })}
                                 {waiting.map(|since| view! { <ConsentWait since prove /> })}
                                 <SourceForm v save />
+                                {connected.then(|| view! { <Groups scope admins groups /> })}
                                 {connected.then(|| view! { <Schedule minutes shortest count percent schedule /> })}
                             }
                             .into_any()
@@ -219,6 +227,83 @@ fn SourceForm(v: SourceView, save: ServerAction<SaveSource>) -> impl IntoView {
                     <small id="prefix-preview">{preview}</small>
                 </label>
                 <button type="submit" id="save-source">"Save"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+/// Who may onboard and who is an admin, by Entra group: find groups by name (each with how
+/// many users it holds, nested groups counted), choose, save.
+#[component]
+fn Groups(
+    scope: Option<GroupOption>,
+    admins: Option<GroupOption>,
+    groups: ServerAction<SaveGroups>,
+) -> impl IntoView {
+    let find = ServerAction::<FindGroups>::new();
+    let found = move || find.value().get().and_then(Result::ok).unwrap_or_default();
+    let search_error = move || {
+        find.value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| view! { <p class="flash error" id="group-search-error" role="alert">{e.to_string()}</p> })
+    };
+    // The saved group first (chosen), then what the search found.
+    let options = move |current: Option<GroupOption>| {
+        let mut all: Vec<(GroupOption, bool)> =
+            current.clone().map(|g| (g, true)).into_iter().collect();
+        for g in found() {
+            if current.as_ref().is_none_or(|c| c.id != g.id) {
+                all.push((g, false));
+            }
+        }
+        all.into_iter()
+            .map(|(g, selected)| view! { <option value=g.id.clone() selected=selected>{g.label()}</option> })
+            .collect_view()
+    };
+    let summary = format!(
+        "{} {}",
+        scope.as_ref().map_or(
+            "Anyone in the domain may onboard.".to_string(),
+            |g| format!("Only members of \"{}\" may onboard.", g.name)
+        ),
+        admins
+            .as_ref()
+            .map_or("Admins are set by hand.".to_string(), |g| format!(
+                "Members of \"{}\" are admins.",
+                g.name
+            )),
+    );
+    let (scope_now, admins_now) = (scope.clone(), admins.clone());
+    view! {
+        <section class="card" id="groups">
+            <h2>"Who may onboard"</h2>
+            <p id="groups-summary">{summary}</p>
+            <p class="muted">"Members count through nested groups. Members of the admin group may onboard too, as admins; someone who leaves both groups is offboarded at the next run."</p>
+            <ActionForm action=find attr:id="group-search">
+                <label>"Find groups whose name starts with"
+                    <input name="text" id="group-search-text" maxlength="120" />
+                </label>
+                <button type="submit" id="find-groups">"Find"</button>
+            </ActionForm>
+            {search_error}
+            <ul id="found-groups">
+                {move || found().into_iter().map(|g| view! { <li>{g.label()}</li> }).collect_view()}
+            </ul>
+            <ActionForm action=groups attr:id="groups-form">
+                <label>"Only members of"
+                    <select name="scope_group" id="scope-group">
+                        <option value="">"Anyone in the domain"</option>
+                        {move || options(scope_now.clone())}
+                    </select>
+                </label>
+                <label>"Admins are members of"
+                    <select name="admin_group" id="admin-group">
+                        <option value="">"Nobody: admins are set by hand"</option>
+                        {move || options(admins_now.clone())}
+                    </select>
+                </label>
+                <button type="submit" id="save-groups">"Save groups"</button>
             </ActionForm>
         </section>
     }

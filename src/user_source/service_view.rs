@@ -57,7 +57,20 @@ pub async fn view(
         shortest_interval_minutes: super::service::shortest_interval_minutes(config),
         threshold_count: row.deletion_threshold_count,
         threshold_percent: row.deletion_threshold_percent,
+        scope_group: tenant.scope_group().map(chosen),
+        admin_group: tenant.admin_group().map(chosen),
         connected,
         authorized,
     })
+}
+
+/// A saved group as the page lists it (counted when it is searched or saved, not on every
+/// page load).
+fn chosen(g: crate::tenants::service::GroupRef) -> super::api::GroupOption {
+    super::api::GroupOption {
+        id: g.id,
+        name: g.name,
+        kind: String::new(),
+        users: 0,
+    }
 }

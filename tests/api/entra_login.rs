@@ -79,7 +79,7 @@ async fn every_refusal_names_its_reason_and_onboards_nobody() {
     let cases = [
         ("nobody@contoso.com", 403, "no_account", "not an account"),
         ("diego@contoso.com", 403, "account_disabled", "disabled"),
-        ("lidia@fabrikam.com", 403, "other_domain", "@contoso.com"),
+        ("adele@fabrikam.com", 403, "other_domain", "@contoso.com"),
         (
             "isaiah@contoso.com",
             403,

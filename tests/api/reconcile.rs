@@ -1,7 +1,7 @@
 //! The offboarding reconciler against the emulator: who is offboarded, and that nobody is
 //! when anything goes wrong.
 
-use crate::emulator::{connect_contoso, spawn_app_with_entra, Emu, ALEX, ISAIAH, MEGAN};
+use crate::emulator::{connect_contoso, spawn_app_with_entra, Emu, ALEX, ISAIAH, MEGAN, PATTI};
 use crate::helpers::*;
 use gatehouse::domain::UserStatus;
 use gatehouse::entra::EntraClient;
@@ -9,20 +9,20 @@ use gatehouse::reconciler::{self, DecideError, Outcome, Trigger};
 use gatehouse_emulator::CONTOSO_TENANT_ID;
 use serde_json::json;
 
-struct World {
-    app: TestApp,
-    emu: Emu,
-    entra: EntraClient,
-    tenant_id: String,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
+    pub(crate) emu: Emu,
+    pub(crate) entra: EntraClient,
+    pub(crate) tenant_id: String,
     /// The tenant's admin, signed in to the portal.
-    admin: Browser,
+    pub(crate) admin: Browser,
     /// The technicians `connected` onboarded, by object id.
-    technicians: std::collections::HashMap<String, Technician>,
+    pub(crate) technicians: std::collections::HashMap<String, Technician>,
 }
 
 /// Gatehouse (its Entra app on the emulator) with tenant `acme` connected to Contoso,
 /// consent granted, its admin signed in, and onboarded users for the given Contoso object ids.
-async fn connected(oids: &[&str]) -> World {
+pub(crate) async fn connected(oids: &[&str]) -> World {
     let (app, emu) = spawn_app_with_entra().await;
     app.create_tenant("acme", "Acme MSP", "admin@acme.com")
         .await;
@@ -54,17 +54,18 @@ async fn connected(oids: &[&str]) -> World {
 }
 
 /// The address each of Contoso's seeded users verifies on their phone.
-fn seeded_email(oid: &str) -> &'static str {
+pub(crate) fn seeded_email(oid: &str) -> &'static str {
     match oid {
         ALEX => "alex@contoso.com",
         MEGAN => "megan@contoso.com",
         ISAIAH => "isaiah@contoso.com",
+        PATTI => "pattif@contoso.com",
         other => panic!("{other} is not one of the seeded users these tests onboard"),
     }
 }
 
 impl World {
-    async fn run(&self) -> reconciler::RunReport {
+    pub(crate) async fn run(&self) -> reconciler::RunReport {
         reconciler::reconcile(
             &self.app.state.db,
             &self.app.state.bus,
@@ -77,30 +78,30 @@ impl World {
         .unwrap()
     }
 
-    async fn status(&self, oid: &str) -> UserStatus {
+    pub(crate) async fn status(&self, oid: &str) -> UserStatus {
         self.app.user_of(&self.tenant_id, oid).await.status
     }
 
     /// Why the user was offboarded, as the Users page shows it.
-    async fn offboard_reason(&self, oid: &str) -> String {
+    pub(crate) async fn offboard_reason(&self, oid: &str) -> String {
         let user = self.app.user_of(&self.tenant_id, oid).await;
         user.offboard_reason
             .expect("an offboarded user has a reason")
     }
 
-    async fn sessions(&self, oid: &str) -> usize {
+    pub(crate) async fn sessions(&self, oid: &str) -> usize {
         let user = self.app.user_of(&self.tenant_id, oid).await;
         self.app.session_count("acme", &user.id).await
     }
 
     /// What the Reconciliation page shows.
-    async fn page(&self) -> reconciler::api::ReconcileView {
+    pub(crate) async fn page(&self) -> reconciler::api::ReconcileView {
         reconciler::view(&self.app.state.db, &self.tenant_id)
             .await
             .unwrap()
     }
 
-    async fn audit_details(&self, action: &str) -> String {
+    pub(crate) async fn audit_details(&self, action: &str) -> String {
         self.app.last_audit("acme", action).await
     }
 

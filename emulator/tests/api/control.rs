@@ -109,7 +109,7 @@ async fn a_hundred_thousand_users_are_generated_in_seconds() {
         .await;
     assert_eq!(res.status(), 201);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["users"], 100_006);
+    assert_eq!(body["users"], 100_007);
     // Generous for an unoptimised test build on a small machine; release is far faster.
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),

@@ -217,3 +217,26 @@ async fn nesting_follows_entras_rules() {
     assert_eq!(add(TIER_2, MSP_TECHNICIANS).await, 400);
     assert_eq!(add(SALES, "alex@contoso.com").await, 204);
 }
+
+/// Counting is an advanced query: the user count of a group, nested groups included, comes
+/// back as plain text with `ConsistencyLevel: eventual`, and is refused without it.
+#[tokio::test]
+async fn a_groups_users_are_counted_only_as_an_advanced_query() {
+    let emu = spawn_emulator().await;
+    let token = emu.app_token_with(GROUP_READER).await;
+    let path =
+        format!("/v1.0/groups/{MSP_TECHNICIANS}/transitiveMembers/microsoft.graph.user/$count");
+    let (status, _, body) = emu.graph(&token, &path).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "Request_UnsupportedQuery");
+    let count = || {
+        emu.http
+            .get(emu.url(&path))
+            .bearer_auth(&token)
+            .header("ConsistencyLevel", "eventual")
+            .text_body()
+    };
+    assert_eq!(count().await, "3", "Alex, Isaiah, and Patti through Tier 2");
+    emu.remove_from_group(TIER_2, PATTI).await;
+    assert_eq!(count().await, "2");
+}

@@ -417,7 +417,10 @@ async fn admin_consent_through_the_page_lets_client_credentials_carry_the_roles(
     let claims: Value = jsonwebtoken::dangerous::insecure_decode::<Value>(token)
         .unwrap()
         .claims;
-    assert_eq!(claims["roles"], json!(["User.Read.All", "Domain.Read.All"]));
+    assert_eq!(
+        claims["roles"],
+        json!(["User.Read.All", "Domain.Read.All", "GroupMember.Read.All"])
+    );
     assert_eq!(claims["tid"], CONTOSO_TENANT_ID);
     assert_eq!(claims["aud"], "https://graph.microsoft.com");
 }

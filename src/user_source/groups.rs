@@ -1,0 +1,176 @@
+//! Which Entra groups scope a tenant's user source and grant the admin role: finding them by
+//! name through Graph, and saving the admin's choice after Graph confirmed each group.
+
+use super::api::GroupOption;
+use super::service::SourceError;
+use crate::audit;
+use crate::domain::UserSource;
+use crate::entra::{DirectoryGroup, EntraClient, EntraError, Graph};
+use crate::server::bus::{Bus, Event};
+use crate::server::db::Db;
+use crate::tenants::service::{self as tenants, GroupRef};
+use crate::tenants::Tenant;
+use crate::users::store::User;
+
+/// A Graph session for the tenant's connected Entra tenant, or why there is none.
+async fn graph(
+    entra: Option<&EntraClient>,
+    tenant: &Tenant,
+) -> Result<(Graph, String), SourceError> {
+    let (Some(entra), UserSource::AzureAd, Some(tid)) =
+        (entra, tenant.user_source, tenant.entra_tenant_id.as_deref())
+    else {
+        return Err(SourceError::Refused(
+            "Connect an Entra ID tenant (and save it) before choosing groups.".into(),
+        ));
+    };
+    let org = tenant
+        .entra_org_name
+        .clone()
+        .unwrap_or_else(|| tid.to_string());
+    Ok((entra.graph(tid).await?, org))
+}
+
+/// Graph's refusal to show groups, in the words an admin can act on.
+fn not_consented(org: &str) -> SourceError {
+    SourceError::Refused(format!(
+        "Gatehouse may not read the groups of {org}: the consent was given before Gatehouse asked for GroupMember.Read.All. Click \"Authorize again\" and accept, then choose the group."
+    ))
+}
+
+fn option(g: &DirectoryGroup) -> GroupOption {
+    GroupOption {
+        id: g.id.clone(),
+        name: g.name().to_string(),
+        kind: g.kind().to_string(),
+        users: g.users.unwrap_or(0),
+    }
+}
+
+/// Security and Microsoft 365 groups whose name starts with `text`, each with its user count.
+pub async fn find(
+    entra: Option<&EntraClient>,
+    tenant: &Tenant,
+    text: &str,
+) -> Result<Vec<GroupOption>, SourceError> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > 120 {
+        return Err(SourceError::Refused(
+            "Type the start of a group's name (1 to 120 characters).".into(),
+        ));
+    }
+    let (graph, org) = graph(entra, tenant).await?;
+    match graph.find_groups(text).await {
+        Ok(found) => Ok(found.iter().map(option).collect()),
+        Err(EntraError::Graph { status: 403, .. }) => {
+            graph.forget_token().await;
+            Err(not_consented(&org))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The group behind an id the page sent, confirmed by Graph; `None` for "no group".
+async fn confirmed(
+    graph: &Graph,
+    org: &str,
+    label: &str,
+    id: &str,
+) -> Result<Option<(GroupRef, u64)>, SourceError> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Ok(None);
+    }
+    let uuid_like = id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    if !uuid_like {
+        return Err(SourceError::Refused(format!(
+            "{label}: `{}` is not an Entra group id; choose the group from the list.",
+            id.chars().take(40).collect::<String>()
+        )));
+    }
+    let group = match graph.group(id).await {
+        Ok(Some(g)) => g,
+        Ok(None) => {
+            return Err(SourceError::Refused(format!(
+                "{label}: {org} has no group {id} (was it deleted?)."
+            )))
+        }
+        Err(EntraError::Graph { status: 403, .. }) => {
+            graph.forget_token().await;
+            return Err(not_consented(org));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !group.may_hold_people() {
+        return Err(SourceError::Refused(format!(
+            "{label}: \"{}\" is a distribution list; choose a security or Microsoft 365 group.",
+            group.name()
+        )));
+    }
+    let users = graph.count_users(&group.id).await?;
+    Ok(Some((
+        GroupRef {
+            id: group.id.clone(),
+            name: group.name().to_string(),
+        },
+        users,
+    )))
+}
+
+fn counted(users: u64) -> String {
+    match users {
+        1 => "1 user".into(),
+        n => format!("{n} users"),
+    }
+}
+
+/// Saves who may onboard (`scope_id`) and who is an admin (`admin_id`); empty is none. Each
+/// group is looked up in Graph first: nothing is saved unless both are real groups that hold
+/// people. The next reconciliation is due at once.
+pub async fn save(
+    db: &Db,
+    bus: &Bus,
+    entra: Option<&EntraClient>,
+    tenant: &Tenant,
+    admin: &User,
+    scope_id: &str,
+    admin_id: &str,
+) -> Result<String, SourceError> {
+    let (graph, org) = graph(entra, tenant).await?;
+    let scope = confirmed(&graph, &org, "Only members of", scope_id).await?;
+    let admins = confirmed(&graph, &org, "Admins are members of", admin_id).await?;
+    let scope_words = match &scope {
+        Some((g, n)) => format!("only members of \"{}\" ({})", g.name, counted(*n)),
+        None => format!("anyone in the domain of {org}"),
+    };
+    let admin_words = match &admins {
+        Some((g, n)) => format!("admins are the members of \"{}\" ({})", g.name, counted(*n)),
+        None => "admins are set by hand in Gatehouse".into(),
+    };
+    let summary = format!("{scope_words} may onboard; {admin_words}");
+    let mut tx = db.pool.begin().await?;
+    tenants::set_entra_groups(
+        &mut tx,
+        &tenant.id,
+        scope.as_ref().map(|(g, _)| g),
+        admins.as_ref().map(|(g, _)| g),
+    )
+    .await?;
+    audit::record(
+        &mut *tx,
+        Some(&tenant.id),
+        &admin.username,
+        "user_source.groups_saved",
+        &tenant.slug,
+        &summary,
+    )
+    .await?;
+    bus.commit_and_publish(
+        tx,
+        Event::TenantChanged {
+            tenant_id: tenant.id.clone(),
+        },
+    )
+    .await?;
+    Ok(format!("Saved: {summary}."))
+}

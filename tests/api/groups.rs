@@ -1,0 +1,336 @@
+//! Entra groups decide who may onboard and who is an admin (nested groups count), against
+//! the emulator's Contoso: "MSP Technicians" holds Alex, Isaiah and the nested "Tier 2"
+//! (Patti); "MSP Admins" holds Megan; Lidia is in the domain and in neither.
+
+use crate::emulator::{ALEX, ISAIAH, MEGAN, PATTI};
+use crate::helpers::*;
+use crate::reconcile::{connected, World};
+use gatehouse::domain::{EntraHealth, Role, UserStatus};
+use gatehouse::reconciler::Outcome;
+use gatehouse_emulator::testing::{MSP_ADMINS, MSP_TECHNICIANS, SALES, TIER_2};
+
+impl World {
+    /// The admin chooses the groups on the User source page (empty: none).
+    async fn choose_groups(&self, scope: &str, admins: &str) -> (u16, String) {
+        self.admin
+            .call(
+                "acme",
+                "user_source/groups",
+                &[("scope_group", scope), ("admin_group", admins)],
+            )
+            .await
+    }
+
+    /// A first scan by `email` that Gatehouse refuses: the phone's error code and message.
+    async fn refused_scan(&self, email: &str) -> (u16, String, String) {
+        let phone = self.app.phone_with_email(email).await;
+        let browser = self.app.browser(&["acme"]);
+        let page = browser.login_page("acme").await;
+        error_code(phone.approve_page(&self.app, "acme", &page).await).await
+    }
+
+    async fn role(&self, oid: &str) -> Role {
+        self.app.user_of(&self.tenant_id, oid).await.role
+    }
+}
+
+/// Connected to Contoso with "Only members of MSP Technicians" saved, and the given users
+/// onboarded before the groups were chosen.
+async fn scoped(oids: &[&str], admins: &str) -> World {
+    let w = connected(oids).await;
+    let (status, body) = w.choose_groups(MSP_TECHNICIANS, admins).await;
+    assert_eq!(status, 200, "{body}");
+    w
+}
+
+#[tokio::test]
+async fn members_and_nested_members_onboard_and_others_in_the_domain_are_refused() {
+    let w = scoped(&[], "").await;
+    // Alex is a member, Patti is one through "Tier 2".
+    let alex = w.app.onboard("acme", "alex@contoso.com").await;
+    assert_eq!(alex.user.role, Role::Technician);
+    let patti = w.app.onboard("acme", "pattif@contoso.com").await;
+    assert_eq!(patti.user.entra_oid.as_deref(), Some(PATTI));
+    // Lidia is in contoso.com and enabled, but in neither group.
+    let (status, code, message) = w.refused_scan("lidia@contoso.com").await;
+    assert_eq!((status, code.as_str()), (403, "not_in_group"));
+    assert!(
+        message.contains("lidia@contoso.com") && message.contains("\"MSP Technicians\""),
+        "{message}"
+    );
+    assert!(
+        w.app
+            .users("acme")
+            .await
+            .iter()
+            .all(|u| u.email != "lidia@contoso.com"),
+        "no record is made for a refused newcomer"
+    );
+    let audit = w.app.audit("acme").await;
+    assert!(
+        audit.iter().any(|e| e
+            .details
+            .contains("not a member of the Entra ID group \"MSP Technicians\"")),
+        "the refusal and its reason are in the audit log: {:?}",
+        audit.iter().map(|e| &e.details).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn an_admin_group_member_onboards_as_admin_and_lands_on_the_admin_portal() {
+    let w = scoped(&[], MSP_ADMINS).await;
+    // Megan is in "MSP Admins" only: that admits her too, as an admin.
+    let phone = w.app.phone_with_email("megan@contoso.com").await;
+    let browser = w.app.browser(&["acme"]);
+    let landed = sign_in(&w.app, &browser, &phone, "acme").await;
+    assert_eq!(landed, "/adminportal/users");
+    assert_eq!(w.role(MEGAN).await, Role::Admin);
+    assert!(w
+        .app
+        .last_audit("acme", "user.onboarded")
+        .await
+        .contains("admin as a member of \"MSP Admins\""));
+    let alex = w.app.onboard("acme", "alex@contoso.com").await;
+    assert_eq!(alex.user.role, Role::Technician);
+}
+
+/// Patti leaves "Tier 2" in Entra: she is no longer in "MSP Technicians" either, and the next
+/// run offboards her, naming the group; Alex stays.
+#[tokio::test]
+async fn leaving_a_nested_group_offboards_with_the_groups_name() {
+    let w = scoped(&[ALEX, PATTI], "").await;
+    assert_eq!(w.run().await.outcome, Outcome::Ok, "a member stays");
+    assert_eq!(w.status(PATTI).await, UserStatus::Active);
+    w.emu.remove_from_group(TIER_2, PATTI).await;
+    let report = w.run().await;
+    assert_eq!(report.outcome, Outcome::Ok);
+    assert_eq!(
+        report.offboarded,
+        vec![(
+            "pattif@contoso.com".to_string(),
+            "left group \"MSP Technicians\"".to_string()
+        )]
+    );
+    assert_eq!(w.status(PATTI).await, UserStatus::Offboarded);
+    assert_eq!(
+        w.offboard_reason(PATTI).await,
+        "left group \"MSP Technicians\""
+    );
+    assert_eq!(w.sessions(PATTI).await, 0, "her access ended");
+    assert_eq!(w.status(ALEX).await, UserStatus::Active);
+    // Gone from the group, she cannot come back by scanning again.
+    let (_, code, _) = w.refused_scan("pattif@contoso.com").await;
+    assert_eq!(code, "not_in_group");
+}
+
+/// Someone deletes "MSP Technicians" in Entra: the run fails and says why, the connection's
+/// health says what to do, and nobody is offboarded.
+#[tokio::test]
+async fn a_deleted_scoping_group_fails_the_run_and_offboards_nobody() {
+    let w = scoped(&[ALEX, ISAIAH], "").await;
+    w.emu.delete_group(MSP_TECHNICIANS).await;
+    let report = w.run().await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    let error = report.error.unwrap();
+    assert!(
+        error.contains("\"MSP Technicians\"") && error.contains("no longer exists"),
+        "{error}"
+    );
+    assert_eq!(w.status(ALEX).await, UserStatus::Active);
+    assert_eq!(w.status(ISAIAH).await, UserStatus::Active);
+    assert_eq!(w.sessions(ALEX).await, 1);
+    assert_eq!(
+        w.app.entra_health(&w.tenant_id).await,
+        Some(EntraHealth::GroupGone)
+    );
+}
+
+/// Joining "MSP Admins" in Entra makes Alex an admin at the next run, and leaving it a
+/// technician again; each change is audited with the group.
+#[tokio::test]
+async fn roles_follow_the_admin_group_on_each_run() {
+    let w = scoped(&[ALEX], MSP_ADMINS).await;
+    w.emu.add_to_group(MSP_ADMINS, ALEX).await;
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    assert_eq!(w.role(ALEX).await, Role::Admin);
+    assert!(w
+        .audit_details("user.role_changed")
+        .await
+        .contains("admin: a member of \"MSP Admins\""));
+    w.emu.remove_from_group(MSP_ADMINS, ALEX).await;
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    assert_eq!(w.role(ALEX).await, Role::Technician);
+    assert!(w
+        .audit_details("user.role_changed")
+        .await
+        .contains("no longer a member of \"MSP Admins\""));
+    assert_eq!(
+        w.status(ALEX).await,
+        UserStatus::Active,
+        "still in MSP Technicians"
+    );
+}
+
+/// Megan is the tenant's only admin left (she disabled the local admin). Removing her from
+/// "MSP Admins" in Entra would leave nobody to run the tenant: the run applies nothing and
+/// says why, until someone else is an admin.
+#[tokio::test]
+async fn demoting_the_last_admin_is_held() {
+    let w = scoped(&[], MSP_ADMINS).await;
+    let megan_phone = w.app.phone_with_email("megan@contoso.com").await;
+    let megan = w.app.browser(&["acme"]);
+    sign_in(&w.app, &megan, &megan_phone, "acme").await;
+    let alex = w.app.onboard("acme", "alex@contoso.com").await;
+    let local = w.app.user("acme", "admin@acme.com").await;
+    let (status, body) = megan
+        .call(
+            "acme",
+            "users/act",
+            &[("user_id", &local.id), ("action", "disable")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Megan is a technician too; taken out of "MSP Admins", she would only be demoted.
+    w.emu.add_to_group(MSP_TECHNICIANS, MEGAN).await;
+    w.emu.remove_from_group(MSP_ADMINS, MEGAN).await;
+    let report = w.run().await;
+    assert_eq!(report.outcome, Outcome::KeptLastAdmin);
+    assert!(
+        report
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("without an admin"),
+        "{:?}",
+        report.error
+    );
+    assert_eq!(w.role(MEGAN).await, Role::Admin, "nothing was applied");
+    assert_eq!(w.status(MEGAN).await, UserStatus::Active);
+    assert!(w
+        .audit_details("reconcile.held")
+        .await
+        .contains("without an admin"));
+    let page = w.page().await;
+    assert!(page.runs.iter().any(|r| r
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("without an admin"))));
+
+    // Alex joins "MSP Admins": the next run promotes him and demotes Megan together.
+    w.emu.add_to_group(MSP_ADMINS, ALEX).await;
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    assert_eq!(w.role(ALEX).await, Role::Admin);
+    assert_eq!(w.role(MEGAN).await, Role::Technician);
+    assert_eq!(w.status(MEGAN).await, UserStatus::Active);
+    assert_eq!(
+        w.status(alex.user.entra_oid.as_deref().unwrap()).await,
+        UserStatus::Active
+    );
+}
+
+/// A tenant that consented before Gatehouse asked for GroupMember.Read.All: choosing a group
+/// says to authorize again and saves nothing; once consented, the same choice saves.
+#[tokio::test]
+async fn a_consent_without_group_permission_is_told_to_authorize_again() {
+    let w = connected(&[ALEX]).await;
+    w.emu
+        .grant_consent_for(&["User.Read.All", "Domain.Read.All"])
+        .await;
+    w.app
+        .state
+        .entra
+        .as_ref()
+        .unwrap()
+        .forget_token(gatehouse_emulator::CONTOSO_TENANT_ID)
+        .await;
+    let (status, body) = w.choose_groups(MSP_TECHNICIANS, "").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("GroupMember.Read.All") && body.contains("Authorize again"),
+        "{body}"
+    );
+    assert!(
+        w.app.tenant("acme").await.scope_group().is_none(),
+        "nothing saved"
+    );
+    let (status, body) = w
+        .admin
+        .call("acme", "user_source/find_groups", &[("text", "MSP")])
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("Authorize again"), "{body}");
+    // Onboarding and runs go on as before: the tenant uses no group yet.
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    assert_eq!(w.status(ALEX).await, UserStatus::Active);
+
+    // The admin authorizes again (consent for everything the app asks for).
+    w.emu.grant_consent().await;
+    let (status, body) = w.choose_groups(MSP_TECHNICIANS, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("only members of \\\"MSP Technicians\\\" (3 users)"),
+        "{body}"
+    );
+}
+
+/// The search lists security and Microsoft 365 groups by the start of their name, each with
+/// its users counted through nested groups; bad choices are refused and change nothing.
+#[tokio::test]
+async fn groups_are_found_by_name_with_their_users_and_bad_choices_are_refused() {
+    let w = connected(&[]).await;
+    let (status, body) = w
+        .admin
+        .call("acme", "user_source/find_groups", &[("text", "MSP")])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let found: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let names: Vec<(String, String, u64)> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["name"].as_str().unwrap().to_string(),
+                g["kind"].as_str().unwrap().to_string(),
+                g["users"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("MSP Technicians".to_string(), "Security".to_string(), 3),
+            ("MSP Admins".to_string(), "Security".to_string(), 1),
+        ]
+    );
+    let (_, body) = w
+        .admin
+        .call("acme", "user_source/find_groups", &[("text", "Sal")])
+        .await;
+    assert!(body.contains("Microsoft 365"), "{body}");
+
+    for (scope, admins, says) in [
+        ("not-a-group", "", "is not an Entra group id"),
+        ("00000000-0000-0000-0000-000000000000", "", "has no group"),
+        (
+            "",
+            "00000000-0000-0000-0000-00000000000z",
+            "is not an Entra group id",
+        ),
+    ] {
+        let (status, body) = w.choose_groups(scope, admins).await;
+        assert_eq!(status, 400, "{scope} {admins}: {body}");
+        assert!(body.contains(says), "{body}");
+    }
+    let (status, _) = w
+        .admin
+        .call("acme", "user_source/find_groups", &[("text", "  ")])
+        .await;
+    assert_eq!(status, 400);
+    let tenant = w.app.tenant("acme").await;
+    assert!(tenant.scope_group().is_none() && tenant.admin_group().is_none());
+    // A Microsoft 365 group scopes as well as a security group.
+    let (status, body) = w.choose_groups(SALES, "").await;
+    assert_eq!(status, 200, "{body}");
+}
