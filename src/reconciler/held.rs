@@ -124,6 +124,15 @@ async fn approve_leased(
     // Every held user is looked at before anything is written: one failed lookup and the
     // run stays held as it was.
     let graph = entra.graph(&tid).await?;
+    // Membership of a deleted scoping group proves nothing: such a run cannot be approved.
+    if let Some(scope) = link.scope_group() {
+        if graph.group(&scope.id).await?.is_none() {
+            return Err(DecideError::Unexpected(anyhow::anyhow!(
+                "the group \"{}\" no longer exists in Entra ID; choose another under User source",
+                scope.name
+            )));
+        }
+    }
     let mut still_gone = Vec::new();
     let mut back = Vec::new();
     for user in &held {
@@ -253,8 +262,7 @@ async fn reject_leased(
 }
 
 /// With a scoping group: why a held user who is back in Entra still goes (they are in
-/// neither the scoping group nor the admin group), or `None`. A scoping group Graph no
-/// longer has refuses the approval: membership of a deleted group proves nothing.
+/// neither the scoping group nor the admin group), or `None`.
 async fn outside_scope(
     graph: &crate::entra::Graph,
     link: &tenants::EntraLink,
@@ -263,12 +271,6 @@ async fn outside_scope(
     let Some(scope) = link.scope_group() else {
         return Ok(None);
     };
-    if graph.group(&scope.id).await?.is_none() {
-        return Err(DecideError::Unexpected(anyhow::anyhow!(
-            "the group \"{}\" no longer exists in Entra ID; choose another under User source",
-            scope.name
-        )));
-    }
     let mut ids = vec![scope.id.as_str()];
     let admins = link.admin_group();
     if let Some(a) = &admins {

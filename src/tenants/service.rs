@@ -343,7 +343,8 @@ pub struct EntraConnection<'a> {
 }
 
 /// The tenant's users come from this Entra tenant and domain from now on. The delta link
-/// is kept only when the Entra tenant stays the same; the next run is due at once.
+/// and the chosen groups are kept only when the Entra tenant stays the same (another tenant's
+/// group ids mean nothing here); the next run is due at once.
 pub async fn connect_entra(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &str,
@@ -353,6 +354,10 @@ pub async fn connect_entra(
         "UPDATE tenants SET user_source = $8, jit_prefix = $1, entra_tenant_id = $2, entra_domain = $3, \
          entra_org_name = $4, entra_connected_at = $5, entra_connected_by = $6, entra_health = $9, \
          entra_delta_link = CASE WHEN entra_tenant_id = $2 THEN entra_delta_link ELSE NULL END, \
+         entra_scope_group_id = CASE WHEN entra_tenant_id = $2 THEN entra_scope_group_id ELSE NULL END, \
+         entra_scope_group_name = CASE WHEN entra_tenant_id = $2 THEN entra_scope_group_name ELSE NULL END, \
+         entra_admin_group_id = CASE WHEN entra_tenant_id = $2 THEN entra_admin_group_id ELSE NULL END, \
+         entra_admin_group_name = CASE WHEN entra_tenant_id = $2 THEN entra_admin_group_name ELSE NULL END, \
          next_reconcile_at = NULL WHERE id = $7",
     )
     .bind(c.prefix.as_str())

@@ -191,9 +191,18 @@ pub async fn save_schedule(
 #[server(endpoint = "user_source/find_groups")]
 pub async fn find_groups(text: String) -> Result<Vec<GroupOption>, AppError> {
     let ctx = crate::server::context::admin().await?;
-    super::groups::find(ctx.state.entra.as_ref(), &ctx.tenant, &text)
+    let found = super::groups::find(ctx.state.entra.as_ref(), &ctx.tenant, &text)
         .await
-        .map_err(source_error)
+        .map_err(source_error)?;
+    Ok(found
+        .iter()
+        .map(|g| GroupOption {
+            id: g.id.clone(),
+            name: g.name().to_string(),
+            kind: g.kind().to_string(),
+            users: g.users.unwrap_or(0),
+        })
+        .collect())
 }
 
 /// Who may onboard and who is an admin, by Entra group (empty: none).

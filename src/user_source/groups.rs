@@ -1,7 +1,6 @@
 //! Which Entra groups scope a tenant's user source and grant the admin role: finding them by
 //! name through Graph, and saving the admin's choice after Graph confirmed each group.
 
-use super::api::GroupOption;
 use super::service::SourceError;
 use crate::audit;
 use crate::domain::UserSource;
@@ -38,21 +37,12 @@ fn not_consented(org: &str) -> SourceError {
     ))
 }
 
-fn option(g: &DirectoryGroup) -> GroupOption {
-    GroupOption {
-        id: g.id.clone(),
-        name: g.name().to_string(),
-        kind: g.kind().to_string(),
-        users: g.users.unwrap_or(0),
-    }
-}
-
 /// Security and Microsoft 365 groups whose name starts with `text`, each with its user count.
 pub async fn find(
     entra: Option<&EntraClient>,
     tenant: &Tenant,
     text: &str,
-) -> Result<Vec<GroupOption>, SourceError> {
+) -> Result<Vec<DirectoryGroup>, SourceError> {
     let text = text.trim();
     if text.is_empty() || text.chars().count() > 120 {
         return Err(SourceError::Refused(
@@ -61,7 +51,7 @@ pub async fn find(
     }
     let (graph, org) = graph(entra, tenant).await?;
     match graph.find_groups(text).await {
-        Ok(found) => Ok(found.iter().map(option).collect()),
+        Ok(found) => Ok(found),
         Err(EntraError::Graph { status: 403, .. }) => {
             graph.forget_token().await;
             Err(not_consented(&org))
