@@ -29,6 +29,9 @@ pub enum DecideError {
     /// Approving needs a fresh look at every held user; without it nothing is offboarded.
     #[error("Entra ID could not be asked whether the held users are still gone: {0}")]
     Entra(#[from] EntraError),
+    /// The scoping group no longer exists: membership of it proves nothing either way.
+    #[error("the group \"{0}\" no longer exists in Entra ID")]
+    GroupGone(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -127,10 +130,7 @@ async fn approve_leased(
     // Membership of a deleted scoping group proves nothing: such a run cannot be approved.
     if let Some(scope) = link.scope_group() {
         if graph.group(&scope.id).await?.is_none() {
-            return Err(DecideError::Unexpected(anyhow::anyhow!(
-                "the group \"{}\" no longer exists in Entra ID; choose another under User source",
-                scope.name
-            )));
+            return Err(DecideError::GroupGone(scope.name));
         }
     }
     let mut still_gone = Vec::new();

@@ -220,8 +220,8 @@ async fn run(
         None => Default::default(),
     };
     let (scope_group, admin_group) = (tenant.scope_group(), tenant.admin_group());
-    let scope_members = members(&graph, scope_group.as_ref()).await;
-    let admin_members = members(&graph, admin_group.as_ref()).await;
+    let scope_members = members(&graph, scope_group.as_ref(), true).await;
+    let admin_members = members(&graph, admin_group.as_ref(), false).await;
     requests = graph.requests().max(requests);
     let scope_members = scope_members.map_err(fail(requests))?;
     let admin_members = admin_members.map_err(fail(requests))?;
@@ -298,19 +298,33 @@ async fn run(
         if dry_run {
             report.outcome = Outcome::DryRun;
             store::finish(&mut tx, run_id, RunOutcome::DryRun, &tally, now()).await?;
-        } else if plan.last_admin_lost {
-            // Nothing is applied and the delta link stays: the next run sees the same
-            // changes again, and applies them once the tenant has another admin.
+        } else if plan.last_admin_lost && !plan.held {
+            // Access that Entra ended (deleted, disabled, out of the domain) still ends; the
+            // group changes wait, and the delta link stays: the next run sees the same
+            // changes again and applies them once the tenant has another admin.
             let why = last_admin_reason(admin_group.as_ref(), scope_group.as_ref());
+            let ended: Vec<(String, String)> = plan
+                .offboard
+                .iter()
+                .filter(|o| o.reason != plan::OffboardReason::LeftGroup)
+                .map(|o| (o.user_id.clone(), o.reason.text(scope_name)))
+                .collect();
+            let waits = plan::OffboardReason::LeftGroup.text(scope_name);
+            report.offboarded.retain(|(_, why)| *why != waits);
+            gone = apply::offboard(&mut tx, tenant_id, "reconciler", &ended, read_from).await?;
             report.outcome = Outcome::KeptLastAdmin;
             report.error = Some(why.clone());
+            let tally = store::Tally {
+                offboarded: gone.len(),
+                ..tally
+            };
             store::finish(&mut tx, run_id, RunOutcome::KeptLastAdmin, &tally, now()).await?;
             store::note(&mut tx, run_id, &why).await?;
             audit::record(
                 &mut *tx,
                 Some(tenant_id),
                 "reconciler",
-                "reconcile.held",
+                "reconcile.admin_kept",
                 &format!("run {run_id}"),
                 &why,
             )
@@ -340,7 +354,10 @@ async fn run(
             let listed = store::count_held(&mut tx, held_run).await?;
             store::set_offboarded(&mut tx, held_run, listed as usize).await?;
             apply::rename(&mut tx, tenant_id, &plan.renames).await?;
-            apply::roles(&mut tx, tenant_id, &plan.roles, admin_group.as_ref()).await?;
+            // Roles wait with the held offboardings when they would leave no admin.
+            if !plan.last_admin_lost {
+                apply::roles(&mut tx, tenant_id, &plan.roles, admin_group.as_ref()).await?;
+            }
             tenants::keep_delta_link(&mut tx, tenant_id, &delta_link).await?;
             let tally = store::Tally {
                 offboarded: if outcome == RunOutcome::Held {
@@ -383,11 +400,18 @@ async fn run(
 async fn members(
     graph: &Graph,
     group: Option<&crate::tenants::service::GroupRef>,
+    scoping: bool,
 ) -> Result<Option<std::collections::HashSet<String>>, RunError> {
     let Some(group) = group else {
         return Ok(None);
     };
     match graph.user_ids_in(&group.id).await {
+        // An emptied group (by mistake, or a dynamic group being evaluated) would offboard
+        // everyone: nobody is offboarded on the word of an empty group.
+        Ok(Some(ids)) if ids.is_empty() && scoping => Err(RunError::Other(format!(
+            "the group \"{}\" that decides who may sign in holds no users in Entra ID; nobody was offboarded. Add its members again, or choose another group (or none) under User source",
+            group.name
+        ))),
         Ok(Some(ids)) => Ok(Some(ids)),
         Ok(None) => Err(RunError::Groups(
             EntraHealth::GroupGone,
@@ -421,7 +445,7 @@ fn last_admin_reason(
         .map(|g| format!("\"{}\"", g.name))
         .collect();
     format!(
-        "held: the group changes in Entra ID ({}) would leave this tenant without an admin, so nothing was applied. Add someone to the admin group in Entra, or make someone an admin in Gatehouse; the next run applies the changes then",
+        "kept back: the group changes in Entra ID ({}) would leave this tenant without an admin, so they were not applied (nothing to approve; deletions and disables in Entra still end access). Add someone to the admin group in Entra, or make someone an admin in Gatehouse; the next run applies the changes then",
         groups.join(", ")
     )
 }

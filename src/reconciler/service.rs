@@ -6,7 +6,7 @@ use super::run::{reconcile, Outcome, Trigger};
 use super::store;
 use super::timeline;
 use crate::domain::{EntraHealth, UserSource};
-use crate::entra::EntraClient;
+use crate::entra::{EntraClient, EntraError};
 use crate::error::AppError;
 use crate::server::bus::Bus;
 use crate::server::db::Db;
@@ -187,7 +187,8 @@ pub async fn sync_now(
         ),
         Outcome::KeptLastAdmin => {
             return Err(AppError::Invalid(format!(
-                "Nothing was applied: {}.",
+                "Synced with {} offboarded, but the group changes were {}.",
+                r.offboarded.len(),
                 r.error.unwrap_or_default()
             )))
         }
@@ -258,12 +259,18 @@ pub async fn decide(
         DecideError::NotConnected => AppError::Invalid(
             "Connect Entra ID under Users → User source first.".into(),
         ),
+        DecideError::Entra(EntraError::Graph { status: 403, .. }) => AppError::Invalid(
+            "Nothing was offboarded and the run is still held: Entra ID refused to show the users or their groups (the consent lacks a permission Gatehouse needs, such as GroupMember.Read.All). Authorize Gatehouse again under Users → User source, then decide again.".into(),
+        ),
         DecideError::Entra(err) => {
             tracing::warn!(tenant = %tenant.slug, run = run_id, error = %err, "a held run could not be approved: Entra ID could not be asked");
             AppError::Invalid(format!(
                 "Nothing was offboarded and the run is still held: Entra ID could not be asked whether these users are still gone ({err}). Try again in a moment."
             ))
         }
+        DecideError::GroupGone(name) => AppError::Invalid(format!(
+            "Nothing was offboarded and the run is still held: the group \"{name}\" that decides who may sign in no longer exists in Entra ID. Choose another group (or none) under Users → User source, then decide again."
+        )),
         DecideError::Unexpected(err) => err.into(),
     })
 }

@@ -145,6 +145,21 @@ async fn a_deleted_scoping_group_fails_the_run_and_offboards_nobody() {
     );
 }
 
+/// Someone empties "MSP Technicians" in Entra (by mistake, or a dynamic rule being
+/// re-evaluated): a run on the word of an empty group offboards nobody and says why.
+#[tokio::test]
+async fn an_emptied_scoping_group_offboards_nobody() {
+    let w = scoped(&[ALEX, ISAIAH], "").await;
+    for member in [ALEX, ISAIAH, TIER_2] {
+        w.emu.remove_from_group(MSP_TECHNICIANS, member).await;
+    }
+    let report = w.run().await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert!(report.error.unwrap().contains("holds no users"));
+    assert_eq!(w.status(ALEX).await, UserStatus::Active);
+    assert_eq!(w.status(ISAIAH).await, UserStatus::Active);
+}
+
 /// Joining "MSP Admins" in Entra makes Alex an admin at the next run, and leaving it a
 /// technician again; each change is audited with the group.
 #[tokio::test]
@@ -181,6 +196,7 @@ async fn demoting_the_last_admin_is_held() {
     let megan = w.app.browser(&["acme"]);
     sign_in(&w.app, &megan, &megan_phone, "acme").await;
     let alex = w.app.onboard("acme", "alex@contoso.com").await;
+    w.app.onboard("acme", "isaiah@contoso.com").await;
     let local = w.app.user("acme", "admin@acme.com").await;
     let (status, body) = megan
         .call(
@@ -194,8 +210,12 @@ async fn demoting_the_last_admin_is_held() {
     // Megan is a technician too; taken out of "MSP Admins", she would only be demoted.
     w.emu.add_to_group(MSP_TECHNICIANS, MEGAN).await;
     w.emu.remove_from_group(MSP_ADMINS, MEGAN).await;
+    // Meanwhile Isaiah is disabled in Entra: access Entra ended is never kept for an admin.
+    w.emu.disable_in_entra(ISAIAH).await;
     let report = w.run().await;
     assert_eq!(report.outcome, Outcome::KeptLastAdmin);
+    assert_eq!(w.status(ISAIAH).await, UserStatus::Offboarded);
+    assert_eq!(w.sessions(ISAIAH).await, 0);
     assert!(
         report
             .error
@@ -208,7 +228,7 @@ async fn demoting_the_last_admin_is_held() {
     assert_eq!(w.role(MEGAN).await, Role::Admin, "nothing was applied");
     assert_eq!(w.status(MEGAN).await, UserStatus::Active);
     assert!(w
-        .audit_details("reconcile.held")
+        .audit_details("reconcile.admin_kept")
         .await
         .contains("without an admin"));
     let page = w.page().await;
