@@ -344,12 +344,24 @@ enum Phase {
 }
 
 /// Page size of delta responses unless `Prefer: odata.maxpagesize=N` asks otherwise.
-const DELTA_PAGE: usize = 100;
+pub(crate) const DELTA_PAGE: usize = 100;
+
+/// The page size a `Prefer: odata.maxpagesize=N` header asks for (1 to 999).
+pub(crate) fn max_page_size(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|p| p.trim().strip_prefix("odata.maxpagesize="))
+        .filter_map(|n| n.trim().parse::<usize>().ok())
+        .find(|n| (1..=999).contains(n))
+}
 
 /// A delta link older than its lifetime (or a token Graph cannot read): `400 BadRequest`,
 /// `syncStateNotFound`, and the client must start a full synchronization itself.
 /// https://devblogs.microsoft.com/microsoft365dev/duration-of-change-tracking-tokens-for-identity-and-education-resources/
-fn expired(ids: &RequestIds) -> GraphError {
+pub(crate) fn expired(ids: &RequestIds) -> GraphError {
     GraphError::new(
         ids,
         StatusCode::BAD_REQUEST,
@@ -359,8 +371,13 @@ fn expired(ids: &RequestIds) -> GraphError {
 }
 
 /// The tenant's sync state was reset (maintenance or migration on Microsoft's side): `410 Gone`
-/// with a `Location` to start over from.
-fn resync(em: &Emulator, ids: &RequestIds, select: Option<&Vec<String>>) -> GraphError {
+/// with a `Location` to start over from (`path`: the collection's delta, e.g. `/users/delta`).
+pub(crate) fn resync(
+    em: &Emulator,
+    ids: &RequestIds,
+    path: &str,
+    select: Option<&Vec<String>>,
+) -> GraphError {
     // https://learn.microsoft.com/en-us/graph/delta-query-overview#synchronization-reset
     let mut e = GraphError::new(
         ids,
@@ -368,7 +385,7 @@ fn resync(em: &Emulator, ids: &RequestIds, select: Option<&Vec<String>>) -> Grap
         "resyncRequired",
         "The delta token is no longer valid, and the app must reset the sync state.",
     );
-    let mut location = format!("{}/v1.0/users/delta", em.base_url());
+    let mut location = format!("{}/v1.0{path}", em.base_url());
     if let Some(s) = select {
         location.push_str(&format!("?$select={}", enc(&s.join(","))));
     }
@@ -394,15 +411,7 @@ async fn delta(
             "The emulator supports only $select, $skiptoken and $deltatoken on users/delta.",
         ));
     }
-    let page_size = headers
-        .get_all("prefer")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|p| p.trim().strip_prefix("odata.maxpagesize="))
-        .filter_map(|n| n.trim().parse::<usize>().ok())
-        .find(|n| (1..=999).contains(n))
-        .unwrap_or(DELTA_PAGE);
+    let page_size = max_page_size(&headers).unwrap_or(DELTA_PAGE);
     let world = em.read();
     let d = directory(&world, &caller)?;
     let epoch = d.delta_epoch.clone();
@@ -424,7 +433,7 @@ async fn delta(
                 return Err(expired(ids));
             }
             if state.e != epoch {
-                return Err(resync(&em, ids, state.s.as_ref()));
+                return Err(resync(&em, ids, "/users/delta", state.s.as_ref()));
             }
             let oldest = match state.phase {
                 Phase::Initial { snap, .. } => snap,
@@ -432,7 +441,7 @@ async fn delta(
                 Phase::Link { from } => from,
             };
             if oldest < d.log_floor || oldest > d.seq() {
-                return Err(resync(&em, ids, state.s.as_ref()));
+                return Err(resync(&em, ids, "/users/delta", state.s.as_ref()));
             }
             (state.s, state.phase)
         }

@@ -42,10 +42,22 @@ pub fn routes() -> Router<Emulator> {
             "/v1.0/directoryObjects/{id}/checkMemberGroups",
             post(check_member_groups),
         )
+        .route(
+            "/v1.0/users/{id}/checkMemberObjects",
+            post(check_member_objects),
+        )
+        .route(
+            "/v1.0/groups/{id}/checkMemberObjects",
+            post(check_member_objects),
+        )
+        .route(
+            "/v1.0/directoryObjects/{id}/checkMemberObjects",
+            post(check_member_objects),
+        )
 }
 
 /// Group properties the emulator knows; without `$select` all of them come back.
-const GROUP_PROPS: &[&str] = &[
+pub(crate) const GROUP_PROPS: &[&str] = &[
     "id",
     "displayName",
     "description",
@@ -74,7 +86,7 @@ fn group_select(raw: Option<&String>, ids: &RequestIds) -> Result<Vec<String>, G
         .unwrap_or_else(|| GROUP_PROPS.iter().map(|p| p.to_string()).collect()))
 }
 
-fn group_json(g: &Group, props: &[String]) -> Value {
+pub(crate) fn group_json(g: &Group, props: &[String]) -> Value {
     let mut m = Map::new();
     for p in props {
         let v = match p.as_str() {
@@ -435,6 +447,60 @@ async fn check_member_groups(
     let member_of: Vec<&String> = group_ids
         .iter()
         .filter(|g| d.groups.contains(g, &user.id))
+        .collect();
+    Ok(Json(json!({
+        "@odata.context": format!("{}/v1.0/$metadata#Collection(Edm.String)", em.base_url()),
+        "value": member_of,
+    })))
+}
+
+#[derive(Deserialize)]
+struct CheckMemberObjects {
+    ids: Option<Vec<String>>,
+}
+
+/// Which of up to 20 objects (groups here: the emulator has no administrative units or
+/// directory roles) hold the user or group, directly or through nested groups.
+/// https://learn.microsoft.com/en-us/graph/api/directoryobject-checkmemberobjects
+async fn check_member_objects(
+    State(em): State<Emulator>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Option<Json<CheckMemberObjects>>,
+) -> Result<Json<Value>, GraphError> {
+    let ids = &caller.ids;
+    let bad = |m: &str| {
+        GraphError::new(
+            ids,
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            m.to_string(),
+        )
+    };
+    let Some(Json(CheckMemberObjects {
+        ids: Some(object_ids),
+    })) = body
+    else {
+        return Err(bad("The request body must name ids."));
+    };
+    if object_ids.is_empty() || object_ids.len() > 20 {
+        return Err(bad("ids must name from 1 to 20 objects."));
+    }
+    let world = em.read();
+    let d = directory(&world, &caller)?;
+    let subject = if let Some(user) = d.live(&id) {
+        caller.require(READ_USERS)?;
+        user.id.clone()
+    } else if let Some(group) = d.groups.get(&id) {
+        caller.require(READ_GROUP_MEMBERS)?;
+        group.id.clone()
+    } else {
+        return Err(GraphError::not_found(ids, &id));
+    };
+    caller.require(READ_GROUP_MEMBERS)?;
+    let member_of: Vec<&String> = object_ids
+        .iter()
+        .filter(|g| d.groups.contains(g, &subject))
         .collect();
     Ok(Json(json!({
         "@odata.context": format!("{}/v1.0/$metadata#Collection(Edm.String)", em.base_url()),

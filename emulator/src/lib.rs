@@ -21,6 +21,7 @@ mod control;
 mod errors;
 mod faults;
 mod graph;
+mod group_delta;
 mod graph_groups;
 mod html;
 mod identity;
@@ -52,6 +53,7 @@ impl Emulator {
             .merge(identity::routes())
             .merge(graph::routes())
             .merge(graph_groups::routes())
+            .merge(group_delta::routes())
             .merge(subscriptions::routes())
             .route_layer(axum::middleware::from_fn_with_state(
                 self.faults().clone(),

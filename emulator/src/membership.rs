@@ -43,6 +43,9 @@ pub struct Group {
     pub group_types: Vec<String>,
     #[serde(default)]
     pub members: Vec<String>,
+    /// Creation order in its directory (set when added): `/groups/delta` pages by it.
+    #[serde(skip)]
+    pub created: u64,
 }
 
 impl Group {
@@ -52,11 +55,32 @@ impl Group {
     }
 }
 
-/// Every group of one directory, in the order they were created.
+/// What changed at one point of the groups' change log: the group itself (created, deleted)
+/// when `member` is `None`, else one of its direct memberships (added, removed, or the member
+/// deleted or restored). `/groups/delta` reads the current state of what the log names.
+#[derive(Clone, Debug)]
+pub struct GroupChange {
+    pub group: String,
+    pub member: Option<Member>,
+}
+
+/// A member as the log remembers it: it may be gone by the time a delta reads it.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub id: String,
+    pub is_group: bool,
+}
+
+/// Every group of one directory, in the order they were created, with their change log.
 #[derive(Debug, Default)]
 pub struct Groups {
     groups: Vec<Group>,
     index: HashMap<String, usize>,
+    created: u64,
+    /// `log[n]` is the change with group sequence number `n + 1`.
+    log: Vec<GroupChange>,
+    /// Group delta tokens before this sequence number have expired.
+    pub log_floor: u64,
 }
 
 impl Groups {
@@ -66,9 +90,51 @@ impl Groups {
             return Err(GroupError::Duplicate(group.id));
         }
         group.members.clear();
+        self.created += 1;
+        group.created = self.created;
+        self.touch(&group.id, None);
         self.index.insert(group.id.clone(), self.groups.len());
         self.groups.push(group);
         Ok(&self.groups[self.groups.len() - 1])
+    }
+
+    /// The current group sequence number: a delta token taken now starts here.
+    pub fn seq(&self) -> u64 {
+        self.log.len() as u64
+    }
+
+    /// Changes with group sequence numbers in `(from, to]`.
+    pub fn changes(&self, from: u64, to: u64) -> &[GroupChange] {
+        let to = (to as usize).min(self.log.len());
+        let from = (from as usize).min(to);
+        &self.log[from..to]
+    }
+
+    fn touch(&mut self, group: &str, member: Option<Member>) {
+        self.log.push(GroupChange {
+            group: group.to_string(),
+            member,
+        });
+    }
+
+    /// Logs a change to every direct membership of `member` (a user deleted or restored:
+    /// Entra drops a deleted user's memberships and gives them back on restore).
+    pub fn member_changed(&mut self, member: &str) {
+        let holding: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|g| g.members.iter().any(|m| m == member))
+            .map(|g| g.id.clone())
+            .collect();
+        for g in holding {
+            self.touch(
+                &g,
+                Some(Member {
+                    id: member.to_string(),
+                    is_group: false,
+                }),
+            );
+        }
     }
 
     pub fn get(&self, id: &str) -> Option<&Group> {
@@ -103,9 +169,17 @@ impl Groups {
                 )));
             }
         }
+        let is_group = self.is_group(member);
         let members = &mut self.groups[i].members;
         if !members.iter().any(|m| m == member) {
             members.push(member.to_string());
+            self.touch(
+                group,
+                Some(Member {
+                    id: member.to_string(),
+                    is_group,
+                }),
+            );
         }
         Ok(())
     }
@@ -124,6 +198,14 @@ impl Groups {
                 "{member} is not a direct member of group {group}"
             )));
         }
+        let is_group = self.is_group(member);
+        self.touch(
+            group,
+            Some(Member {
+                id: member.to_string(),
+                is_group,
+            }),
+        );
         Ok(())
     }
 
@@ -134,8 +216,22 @@ impl Groups {
             .remove(id)
             .ok_or_else(|| GroupError::Unknown(id.to_string()))?;
         let gone = self.groups.remove(i);
+        let mut holding = Vec::new();
         for g in &mut self.groups {
-            g.members.retain(|m| m != id);
+            if g.members.iter().any(|m| m == id) {
+                g.members.retain(|m| m != id);
+                holding.push(g.id.clone());
+            }
+        }
+        self.touch(id, None);
+        for g in holding {
+            self.touch(
+                &g,
+                Some(Member {
+                    id: id.to_string(),
+                    is_group: true,
+                }),
+            );
         }
         self.index = self
             .groups
@@ -148,6 +244,7 @@ impl Groups {
 
     /// A user leaves every group (permanent deletion).
     pub fn forget_member(&mut self, member: &str) {
+        self.member_changed(member);
         for g in &mut self.groups {
             g.members.retain(|m| m != member);
         }
@@ -196,6 +293,7 @@ mod tests {
                 vec![]
             },
             members: vec![],
+            created: 0,
         }
     }
 
@@ -250,5 +348,28 @@ mod tests {
         assert!(!g.contains("technicians", "patti"));
         assert_eq!(g.transitive_members("technicians"), ["alex"]);
         assert!(g.remove_member("technicians", "nobody").is_err());
+    }
+
+    #[test]
+    fn every_change_to_a_group_or_its_members_is_logged() {
+        let mut g = msp();
+        let before = g.seq();
+        g.remove_member("tier2", "patti").unwrap();
+        assert!(g.remove_member("tier2", "patti").is_err());
+        g.add_member("technicians", "alex").unwrap(); // already there: no change
+        g.delete("tier3").unwrap();
+        let logged: Vec<(String, Option<String>)> = g
+            .changes(before, g.seq())
+            .iter()
+            .map(|c| (c.group.clone(), c.member.as_ref().map(|m| m.id.clone())))
+            .collect();
+        assert_eq!(
+            logged,
+            [
+                ("tier2".to_string(), Some("patti".to_string())),
+                ("tier3".to_string(), None),
+                ("tier2".to_string(), Some("tier3".to_string())),
+            ]
+        );
     }
 }

@@ -273,6 +273,7 @@ impl Directory {
         stored.deleted = true;
         let uid = stored.user.id.clone();
         self.touch(&uid, ChangeKind::SoftDeleted);
+        self.groups.member_changed(&uid);
         Ok(())
     }
 
@@ -291,6 +292,7 @@ impl Directory {
         stored.deleted = false;
         let uid = stored.user.id.clone();
         self.touch(&uid, ChangeKind::Restored);
+        self.groups.member_changed(&uid);
         Ok(())
     }
 
@@ -347,6 +349,7 @@ impl Directory {
     /// delta token issued so far is answered with `410 Gone` and a `Location`.
     pub fn expire_delta_tokens(&mut self) {
         self.log_floor = self.seq();
+        self.groups.log_floor = self.groups.seq();
         // A token taken exactly at the floor would still pass the floor check; a new epoch
         // makes every earlier token unknown.
         self.delta_epoch = random_id(6);

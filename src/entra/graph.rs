@@ -326,6 +326,11 @@ impl Graph {
     }
 
     /// Requests sent so far, retries included.
+    /// `GRAPH_BASE_URL`, where every request of this session goes.
+    pub(super) fn base_url(&self) -> &str {
+        &self.base
+    }
+
     pub fn requests(&self) -> u32 {
         self.requests.load(Ordering::Relaxed)
     }
@@ -667,7 +672,7 @@ impl Graph {
     }
 
     /// Refuses a URL outside `GRAPH_BASE_URL`'s origin.
-    fn check_origin(&self, url: &str) -> Result<(), EntraError> {
+    pub(super) fn check_origin(&self, url: &str) -> Result<(), EntraError> {
         if same_origin(&self.base, url) {
             return Ok(());
         }
@@ -681,7 +686,7 @@ impl Graph {
     }
 
     /// GET with the bearer token.
-    async fn get(&self, url: &str) -> Result<Value, EntraError> {
+    pub(super) async fn get(&self, url: &str) -> Result<Value, EntraError> {
         self.send(reqwest::Method::GET, url, None).await
     }
 
@@ -849,7 +854,7 @@ fn values<T: serde::de::DeserializeOwned>(page: Value) -> Result<Vec<T>, EntraEr
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
         .replace('+', "%20")

@@ -5,6 +5,7 @@
 mod certificate;
 mod error;
 mod graph;
+mod group_delta;
 mod identity;
 mod tokens;
 
@@ -13,4 +14,5 @@ pub use error::EntraError;
 pub use graph::{
     DeltaEntry, DeltaPage, DirectoryGroup, DirectoryUser, Domain, Graph, Organization, Patience,
 };
+pub use group_delta::{GroupDelta, GroupDeltaPage, MemberDelta, MemberKind, MAX_TRACKED_GROUPS};
 pub use identity::{Credential, EntraClient, SignedInAdmin};

@@ -2,16 +2,23 @@
 //! plan in one transaction, `run` walks Graph and records each run, failing safe; `held`
 //! carries out an admin's decision on a held run, and `lease` keeps one tenant's runs and
 //! decisions from overlapping, across instances. `store` holds every statement on the run
-//! records; `timeline` tells how long each offboarding took, from first sight to access ended.
+//! records; `groups` reads who the tenant's Entra groups hold, through the copy of their
+//! direct members that `mirror` works the nesting out of and `mirror_store` keeps; `timeline` tells how long each offboarding took, from first sight to access ended.
 
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod apply;
 #[cfg(feature = "ssr")]
+mod groups;
+#[cfg(feature = "ssr")]
 mod held;
 #[cfg(feature = "ssr")]
 pub mod lease;
 pub mod page;
+#[cfg(feature = "ssr")]
+mod mirror;
+#[cfg(feature = "ssr")]
+mod mirror_store;
 #[cfg(feature = "ssr")]
 pub mod plan;
 #[cfg(feature = "ssr")]

@@ -2,6 +2,7 @@
 //! Every error fails the run and offboards nobody.
 
 use super::apply;
+use super::groups;
 use super::lease::Lease;
 use super::plan::{self, Coverage, DirectoryEntry, Groups, KnownUser, Policy};
 use super::store;
@@ -156,7 +157,7 @@ fn skipped(why: &str) -> RunReport {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum RunError {
+pub(super) enum RunError {
     #[error("{0}")]
     Entra(#[from] EntraError),
     /// A lasting problem with the tenant's groups, with the health the pages show.
@@ -220,11 +221,16 @@ async fn run(
         None => Default::default(),
     };
     let (scope_group, admin_group) = (tenant.scope_group(), tenant.admin_group());
-    let scope_members = members(&graph, scope_group.as_ref(), true).await;
-    let admin_members = members(&graph, admin_group.as_ref(), false).await;
+    let members = groups::read(
+        db,
+        &graph,
+        tenant_id,
+        scope_group.as_ref(),
+        admin_group.as_ref(),
+    )
+    .await;
     requests = graph.requests().max(requests);
-    let scope_members = scope_members.map_err(fail(requests))?;
-    let admin_members = admin_members.map_err(fail(requests))?;
+    let members = members.map_err(fail(requests))?;
     let users = crate::users::store::from_entra(db, tenant_id)
         .await
         .map_err(|e| fail(requests)(e.into()))?;
@@ -249,8 +255,8 @@ async fn run(
         percent: tenant.threshold_percent.clamp(0, 100) as u32,
     };
     let groups = Groups {
-        scope: scope_members.as_ref(),
-        admins: admin_members.as_ref(),
+        scope: members.scope.as_ref(),
+        admins: members.admins.as_ref(),
         other_admins,
     };
     let plan = plan::plan(&entries, coverage, &known, &domain, policy, groups);
@@ -392,46 +398,6 @@ async fn run(
     tx.commit().await.map_err(|e| fail(requests)(e.into()))?;
     apply::ended(db, bus, &gone).await;
     Ok(report)
-}
-
-/// The users a group holds, nested groups counted (`None` when the tenant uses no such
-/// group). A group Graph no longer has, or a consent that does not cover reading groups,
-/// fails the run: nobody is offboarded because of a group Gatehouse cannot read.
-async fn members(
-    graph: &Graph,
-    group: Option<&crate::tenants::service::GroupRef>,
-    scoping: bool,
-) -> Result<Option<std::collections::HashSet<String>>, RunError> {
-    let Some(group) = group else {
-        return Ok(None);
-    };
-    match graph.user_ids_in(&group.id).await {
-        // An emptied group (by mistake, or a dynamic group being evaluated) would offboard
-        // everyone: nobody is offboarded on the word of an empty group.
-        Ok(Some(ids)) if ids.is_empty() && scoping => Err(RunError::Other(format!(
-            "the group \"{}\" that decides who may sign in holds no users in Entra ID; nobody was offboarded. Add its members again, or choose another group (or none) under User source",
-            group.name
-        ))),
-        Ok(Some(ids)) => Ok(Some(ids)),
-        Ok(None) => Err(RunError::Groups(
-            EntraHealth::GroupGone,
-            format!(
-                "the group \"{}\" ({}) no longer exists in Entra ID; nobody was offboarded. Choose another group under User source",
-                group.name, group.id
-            ),
-        )),
-        Err(EntraError::Graph { status: 403, .. }) => {
-            graph.forget_token().await;
-            Err(RunError::Groups(
-            EntraHealth::GroupsNotConsented,
-            format!(
-                "Gatehouse may not read the members of \"{}\" (GroupMember.Read.All was not granted); nobody was offboarded. Authorize Gatehouse again under User source",
-                group.name
-            ),
-        ))
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Why a run that would leave the tenant without an admin applied nothing.

@@ -123,6 +123,88 @@ async fn leaving_a_nested_group_offboards_with_the_groups_name() {
     assert_eq!(code, "not_in_group");
 }
 
+impl World {
+    /// A new security group in Contoso, with the given members (ids or sign-in names).
+    async fn new_group(&self, id: &str, name: &str, members: &[&str]) {
+        self.emu
+            .contoso_group(
+                reqwest::Method::POST,
+                "",
+                Some(serde_json::json!({ "id": id, "displayName": name, "members": members })),
+            )
+            .await;
+    }
+}
+
+/// The Reconciliation page counts each run's Graph requests: with groups on, a run in which
+/// nothing changed asks for the users' changes and the groups' changes, one request each,
+/// whatever the size of the groups; a change is still seen.
+#[tokio::test]
+async fn a_run_without_changes_reads_the_groups_in_one_request() {
+    let w = scoped(&[ALEX, PATTI, MEGAN], MSP_ADMINS).await;
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    let report = w.run().await;
+    assert_eq!(report.outcome, Outcome::Ok);
+    assert_eq!(report.graph_requests, 2, "users delta + groups delta");
+    w.emu.remove_from_group(TIER_2, PATTI).await;
+    let report = w.run().await;
+    assert_eq!(report.graph_requests, 2);
+    assert_eq!(
+        report.offboarded,
+        vec![(
+            "pattif@contoso.com".to_string(),
+            "left group \"MSP Technicians\"".to_string()
+        )]
+    );
+    assert_eq!(w.status(ALEX).await, UserStatus::Active);
+    assert_eq!(w.role(MEGAN).await, Role::Admin, "still in MSP Admins");
+}
+
+/// Entra moves Alex from "MSP Technicians" into a new group "Night shift" nested in it, all
+/// between two runs. Still a member through the new group, he keeps his access; only when
+/// he leaves "Night shift" too is he offboarded.
+#[tokio::test]
+async fn a_group_nested_between_runs_is_followed() {
+    let w = scoped(&[ALEX], "").await;
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    const NIGHT_SHIFT: &str = "7c0d1e2f-3a4b-4c5d-8e6f-000000000001";
+    w.new_group(NIGHT_SHIFT, "Night shift", &["alex@contoso.com"]).await;
+    w.emu.add_to_group(MSP_TECHNICIANS, NIGHT_SHIFT).await;
+    w.emu.remove_from_group(MSP_TECHNICIANS, ALEX).await;
+    let report = w.run().await;
+    assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.error);
+    assert!(report.offboarded.is_empty(), "{:?}", report.offboarded);
+    assert_eq!(w.status(ALEX).await, UserStatus::Active);
+    w.emu.remove_from_group(NIGHT_SHIFT, ALEX).await;
+    let report = w.run().await;
+    assert_eq!(report.offboarded.len(), 1, "{:?}", report.offboarded);
+    assert_eq!(w.status(ALEX).await, UserStatus::Offboarded);
+}
+
+/// More groups nested in "MSP Technicians" than one groups delta can follow (50): the run
+/// reads the group's members whole and decides the same way.
+#[tokio::test]
+async fn groups_nested_wider_than_one_delta_are_read_whole() {
+    let w = scoped(&[ALEX, PATTI], "").await;
+    for n in 1..=50 {
+        let id = format!("7c0d1e2f-3a4b-4c5d-8e6f-{n:012}");
+        let members: &[&str] = if n == 37 { &["pattif@contoso.com"] } else { &[] };
+        w.new_group(&id, &format!("Shift {n}"), members).await;
+        w.emu.add_to_group(MSP_TECHNICIANS, &id).await;
+    }
+    w.emu.remove_from_group(TIER_2, PATTI).await;
+    let report = w.run().await;
+    assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.error);
+    assert_eq!(w.status(PATTI).await, UserStatus::Active, "in Shift 37");
+    w.emu
+        .remove_from_group("7c0d1e2f-3a4b-4c5d-8e6f-000000000037", PATTI)
+        .await;
+    let report = w.run().await;
+    assert_eq!(report.offboarded.len(), 1, "{:?}", report.offboarded);
+    assert_eq!(w.status(PATTI).await, UserStatus::Offboarded);
+    assert_eq!(w.status(ALEX).await, UserStatus::Active);
+}
+
 /// Someone deletes "MSP Technicians" in Entra: the run fails and says why, the connection's
 /// health says what to do, and nobody is offboarded.
 #[tokio::test]

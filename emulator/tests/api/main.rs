@@ -3,6 +3,7 @@
 mod control;
 mod delta;
 mod graph;
+mod group_delta;
 mod groups;
 mod identity;
 mod seed;

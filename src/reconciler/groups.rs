@@ -1,0 +1,217 @@
+//! Who a tenant's Entra groups hold, for one run. Gatehouse keeps a copy of the direct
+//! members of its scoping and admin groups and of every group nested in them, current through
+//! `/groups/delta` (one request when nothing changed, however large the groups), and works
+//! out the nesting itself. Groups nested wider than one delta can track (50) are read whole
+//! through `transitiveMembers` instead. A group Gatehouse cannot read fails the run.
+
+use super::mirror::Mirror;
+use super::mirror_store;
+use super::run::RunError;
+use crate::domain::EntraHealth;
+use crate::entra::{EntraError, Graph, MAX_TRACKED_GROUPS};
+use crate::server::db::Db;
+use crate::tenants::service::GroupRef;
+use std::collections::{BTreeSet, HashSet};
+
+/// A round longer than this is taken for a broken chain.
+const MAX_PAGES: usize = 20_000;
+
+/// New rounds in one run when each finds more nested groups; the nesting would have to change
+/// while Gatehouse reads it, again and again, to reach this.
+const MAX_ROUNDS: usize = 5;
+
+/// The users each group holds, nested groups counted (`None`: the tenant uses no such group).
+#[derive(Debug, Default)]
+pub(super) struct Members {
+    pub scope: Option<HashSet<String>>,
+    pub admins: Option<HashSet<String>>,
+}
+
+pub(super) async fn read(
+    db: &Db,
+    graph: &Graph,
+    tenant_id: &str,
+    scope: Option<&GroupRef>,
+    admins: Option<&GroupRef>,
+) -> Result<Members, RunError> {
+    let roots: Vec<&GroupRef> = scope.iter().chain(admins.iter()).copied().collect();
+    if roots.is_empty() {
+        return Ok(Members::default());
+    }
+    let (before, link) = mirror_store::load(db, tenant_id).await?;
+    let members = match synced(graph, &before, link, &roots).await? {
+        Some((mirror, link)) => {
+            mirror_store::keep(db, tenant_id, &before, &mirror, &link).await?;
+            Members {
+                scope: scope.map(|g| mirror.users_in(&g.id)),
+                admins: admins.map(|g| mirror.users_in(&g.id)),
+            }
+        }
+        None => {
+            tracing::info!(
+                tenant = tenant_id,
+                "the groups nest more than one delta can track; reading their members whole"
+            );
+            mirror_store::forget(db, tenant_id).await?;
+            let scope_users = match scope {
+                Some(g) => Some(transitive(graph, g).await?),
+                None => None,
+            };
+            let admin_users = match admins {
+                Some(g) => Some(transitive(graph, g).await?),
+                None => None,
+            };
+            Members {
+                scope: scope_users,
+                admins: admin_users,
+            }
+        }
+    };
+    // An emptied group (by mistake, or a dynamic group being evaluated) would offboard
+    // everyone: nobody is offboarded on the word of an empty group.
+    if let (Some(group), Some(users)) = (scope, &members.scope) {
+        if users.is_empty() {
+            return Err(RunError::Other(format!(
+                "the group \"{}\" that decides who may sign in holds no users in Entra ID; nobody was offboarded. Add its members again, or choose another group (or none) under User source",
+                group.name
+            )));
+        }
+    }
+    Ok(members)
+}
+
+/// The copy brought up to date with the link that continues it; `None` when the groups nest
+/// wider than one delta can track.
+async fn synced(
+    graph: &Graph,
+    before: &Mirror,
+    link: Option<String>,
+    roots: &[&GroupRef],
+) -> Result<Option<(Mirror, String)>, RunError> {
+    let root_ids: Vec<&str> = roots.iter().map(|g| g.id.as_str()).collect();
+    let mut mirror = before.clone();
+    if let Some(link) = link.filter(|_| before.covers(&root_ids)) {
+        match follow(graph, &link, &mut mirror).await {
+            Ok(round) => {
+                if let Some(gone) = roots.iter().find(|g| round.deleted.contains(&g.id)) {
+                    return Err(group_gone(gone));
+                }
+                if mirror.covers(&root_ids) {
+                    return Ok(Some((mirror, round.link)));
+                }
+                // A group was nested in one of them: a new round takes it in.
+            }
+            Err(e) if e.sync_state_lost() => {
+                tracing::info!(error = %e, "the groups' delta link is no longer valid; reading the groups again");
+            }
+            Err(e) => return Err(refused(graph, e, roots[0]).await),
+        }
+    }
+    for _ in 0..MAX_ROUNDS {
+        let wanted: BTreeSet<String> = mirror.nested(&root_ids);
+        if wanted.len() > MAX_TRACKED_GROUPS {
+            return Ok(None);
+        }
+        let ids: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let mut fresh = Mirror::starting(wanted.clone());
+        let round = match follow(graph, &graph.groups_delta_start(&ids), &mut fresh).await {
+            Ok(round) => round,
+            Err(e) => return Err(refused(graph, e, roots[0]).await),
+        };
+        for root in roots {
+            if !round.seen.contains(&root.id) {
+                return Err(unlisted(graph, root).await);
+            }
+        }
+        if fresh.covers(&root_ids) {
+            return Ok(Some((fresh, round.link)));
+        }
+        mirror = fresh;
+    }
+    Err(RunError::Other(format!(
+        "the nesting of the groups changed during each of {MAX_ROUNDS} readings; nobody was offboarded, the next run tries again"
+    )))
+}
+
+/// What one round of `/groups/delta` reported.
+struct Round {
+    /// Every group listed.
+    seen: HashSet<String>,
+    /// Tracked groups reported deleted.
+    deleted: Vec<String>,
+    link: String,
+}
+
+/// Follows a round to its deltaLink, applying each page to `mirror`.
+async fn follow(graph: &Graph, start: &str, mirror: &mut Mirror) -> Result<Round, EntraError> {
+    let mut url = start.to_string();
+    let mut round = Round {
+        seen: HashSet::new(),
+        deleted: Vec::new(),
+        link: String::new(),
+    };
+    for _ in 0..MAX_PAGES {
+        let page = graph.groups_delta_page(&url).await?;
+        round.seen.extend(page.groups.iter().map(|g| g.id.clone()));
+        round.deleted.extend(mirror.apply(&page.groups));
+        match (page.next_link, page.delta_link) {
+            (Some(next), _) => url = next,
+            (None, Some(link)) => {
+                round.link = link;
+                return Ok(round);
+            }
+            (None, None) => unreachable!("a page without links is refused when read"),
+        }
+    }
+    Err(EntraError::Malformed(format!(
+        "the groups delta did not end within {MAX_PAGES} pages"
+    )))
+}
+
+/// Every user a group holds through nested groups, read whole.
+async fn transitive(graph: &Graph, group: &GroupRef) -> Result<HashSet<String>, RunError> {
+    match graph.user_ids_in(&group.id).await {
+        Ok(Some(ids)) => Ok(ids),
+        Ok(None) => Err(group_gone(group)),
+        Err(e) => Err(refused(graph, e, group).await),
+    }
+}
+
+fn group_gone(group: &GroupRef) -> RunError {
+    RunError::Groups(
+        EntraHealth::GroupGone,
+        format!(
+            "the group \"{}\" ({}) no longer exists in Entra ID; nobody was offboarded. Choose another group under User source",
+            group.name, group.id
+        ),
+    )
+}
+
+/// A first round that does not list a group: gone if Graph says so, else a failed run.
+async fn unlisted(graph: &Graph, group: &GroupRef) -> RunError {
+    match graph.group(&group.id).await {
+        Ok(None) => group_gone(group),
+        Ok(Some(_)) => RunError::Other(format!(
+            "Graph's groups delta did not list the group \"{}\" ({}), which exists; nobody was offboarded, the next run tries again",
+            group.name, group.id
+        )),
+        Err(e) => refused(graph, e, group).await,
+    }
+}
+
+/// A Graph error while reading groups; a consent without `GroupMember.Read.All` is a lasting
+/// problem with what to do about it (and the cached token goes, so that the next try after
+/// a new consent carries the permission).
+async fn refused(graph: &Graph, e: EntraError, group: &GroupRef) -> RunError {
+    if matches!(e, EntraError::Graph { status: 403, .. }) {
+        graph.forget_token().await;
+        return RunError::Groups(
+            EntraHealth::GroupsNotConsented,
+            format!(
+                "Gatehouse may not read the members of \"{}\" (GroupMember.Read.All was not granted); nobody was offboarded. Authorize Gatehouse again under User source",
+                group.name
+            ),
+        );
+    }
+    e.into()
+}
