@@ -56,7 +56,11 @@ struct DeltaState {
 enum Phase {
     /// First round: groups created at or after `group` (creation order), skipping the first
     /// `member` members of that one; changes after `snap` come in the next round.
-    Initial { group: u64, member: usize, snap: u64 },
+    Initial {
+        group: u64,
+        member: usize,
+        snap: u64,
+    },
     /// Replaying the groups' change log from `pos` up to `snap`.
     Changes { pos: u64, snap: u64 },
     /// A delta link: changes after `from`.
@@ -227,7 +231,9 @@ async fn delta(
             match o.get("expand").map(|e| e.trim().to_ascii_lowercase()) {
                 None => {}
                 Some(e) if e == "members" => {
-                    if let Some(s) = select.as_mut().filter(|s| !s.iter().any(|p| p == "members"))
+                    if let Some(s) = select
+                        .as_mut()
+                        .filter(|s| !s.iter().any(|p| p == "members"))
                     {
                         s.push("members".into());
                     }
@@ -239,10 +245,7 @@ async fn delta(
                     ))
                 }
             }
-            let filter = o
-                .get("filter")
-                .map(|f| parse_filter(f, ids))
-                .transpose()?;
+            let filter = o.get("filter").map(|f| parse_filter(f, ids)).transpose()?;
             Ask {
                 select,
                 filter,
@@ -308,7 +311,15 @@ async fn delta(
             }
             next
         }
-        Phase::Link { from } => replay(d, &ask, from, d.groups.seq(), groups_per_page, &props, &mut value),
+        Phase::Link { from } => replay(
+            d,
+            &ask,
+            from,
+            d.groups.seq(),
+            groups_per_page,
+            &props,
+            &mut value,
+        ),
         Phase::Changes { pos, snap } => {
             replay(d, &ask, pos, snap, groups_per_page, &props, &mut value)
         }
@@ -322,7 +333,8 @@ async fn delta(
         i: chrono::Utc::now().timestamp(),
     };
     let base = em.base_url();
-    let mut body = json!({ "@odata.context": format!("{base}/v1.0/$metadata#groups"), "value": value });
+    let mut body =
+        json!({ "@odata.context": format!("{base}/v1.0/$metadata#groups"), "value": value });
     let t = encode_token(&state);
     match next {
         Phase::Link { .. } => {

@@ -1,5 +1,6 @@
 //! Wasm-safe domain types: input becomes one of these at the boundary, inner code takes only these.
 
+mod counted;
 mod email;
 mod jit;
 #[cfg(test)]
@@ -7,6 +8,7 @@ mod properties;
 mod slug;
 mod states;
 
+pub use counted::users_counted;
 pub use email::{Email, EmailError};
 pub use jit::{JitUsername, PrefixError, UsernameError, UsernamePrefix};
 pub use slug::{SlugError, TenantSlug};

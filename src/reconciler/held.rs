@@ -42,12 +42,14 @@ impl From<sqlx::Error> for DecideError {
     }
 }
 
-/// What an approval did: usernames offboarded now, and those left alone because Entra ID
-/// shows them enabled again.
+/// What an approval did: usernames offboarded now, those left alone because Entra ID shows
+/// them enabled again, and admins kept because they only left a group and were the tenant's
+/// last (a group change never takes a tenant's last admin).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approved {
     pub offboarded: Vec<String>,
     pub back: Vec<String>,
+    pub kept: Vec<String>,
 }
 
 /// What a fresh `GET /users/{id}` says about a user on a held list.
@@ -135,6 +137,7 @@ async fn approve_leased(
     }
     let mut still_gone = Vec::new();
     let mut back = Vec::new();
+    let mut left_group = Vec::new();
     for user in &held {
         match recheck(graph.user(&user.entra_oid).await?.as_ref(), &domain) {
             Recheck::StillGone => still_gone.push((user.user_id.clone(), user.reason.clone())),
@@ -149,11 +152,15 @@ async fn approve_leased(
                     .to_string(),
             )),
             Recheck::Back => match outside_scope(&graph, &link, &user.entra_oid).await? {
-                Some(why) => still_gone.push((user.user_id.clone(), why)),
+                Some(why) => {
+                    still_gone.push((user.user_id.clone(), why));
+                    left_group.push(user);
+                }
                 None => back.push(user.username.clone()),
             },
         }
     }
+    let kept = keep_last_admin(db, tenant_id, &mut still_gone, &left_group).await?;
 
     let mut tx = db.pool.begin().await?;
     if !store::decide(
@@ -185,7 +192,7 @@ async fn approve_leased(
         "reconcile.approved",
         &format!("run {run_id}"),
         &format!(
-            "{} held users checked in Entra ID again: {} offboarded, {} left because Entra ID no longer shows them deleted or disabled{}",
+            "{} held users checked in Entra ID again: {} offboarded, {} left because Entra ID no longer shows them deleted or disabled{}{}",
             held.len(),
             offboarded.len(),
             back.len(),
@@ -193,13 +200,55 @@ async fn approve_leased(
                 String::new()
             } else {
                 format!(" ({})", back.join(", "))
-            }
+            },
+            kept_text(&kept),
         ),
     )
     .await?;
     tx.commit().await?;
     apply::ended(db, bus, &gone).await;
-    Ok(Approved { offboarded, back })
+    Ok(Approved {
+        offboarded,
+        back,
+        kept,
+    })
+}
+
+/// Takes out of `ending` the admins who only left a group (`left_group`), when ending all of
+/// it would leave the tenant without an active admin; returns their usernames. Access Entra
+/// ended (deleted, disabled) still ends.
+async fn keep_last_admin(
+    db: &Db,
+    tenant_id: &str,
+    ending: &mut Vec<(String, String)>,
+    left_group: &[&store::HeldUser],
+) -> Result<Vec<String>, DecideError> {
+    let admins = crate::users::store::active_admin_ids(db, tenant_id).await?;
+    let remaining = admins
+        .iter()
+        .filter(|a| !ending.iter().any(|(id, _)| id == *a))
+        .count();
+    if admins.is_empty() || remaining > 0 {
+        return Ok(Vec::new());
+    }
+    let keep: Vec<&store::HeldUser> = left_group
+        .iter()
+        .copied()
+        .filter(|u| admins.contains(&u.user_id))
+        .collect();
+    ending.retain(|(id, _)| !keep.iter().any(|u| u.user_id == *id));
+    Ok(keep.iter().map(|u| u.username.clone()).collect())
+}
+
+/// How the approval's message and audit entry name the admins kept.
+pub fn kept_text(kept: &[String]) -> String {
+    if kept.is_empty() {
+        return String::new();
+    }
+    format!(
+        "; kept {}: they left the group in Entra ID, but offboarding them would leave this tenant without an admin (make someone else an admin, then the next run offboards them)",
+        kept.join(", ")
+    )
 }
 
 /// Rejects a held run: nobody is offboarded. The tenant's delta link is forgotten, so the

@@ -19,7 +19,10 @@ impl Mirror {
     /// bring them all.
     pub fn starting(tracked: BTreeSet<String>) -> Self {
         Mirror {
-            members: tracked.iter().map(|g| (g.clone(), BTreeMap::new())).collect(),
+            members: tracked
+                .iter()
+                .map(|g| (g.clone(), BTreeMap::new()))
+                .collect(),
             tracked,
         }
     }
@@ -154,7 +157,10 @@ mod tests {
     #[test]
     fn leaving_a_nested_group_or_its_deletion_leaves_the_groups_above() {
         let mut m = msp();
-        m.apply(&[group("tier2", vec![member("tier3", MemberKind::Group, true)])]);
+        m.apply(&[group(
+            "tier2",
+            vec![member("tier3", MemberKind::Group, true)],
+        )]);
         assert_eq!(sorted(m.users_in("tech")), ["alex", "patti"]);
         let deleted = m.apply(&[GroupDelta {
             id: "tier2".into(),
@@ -168,7 +174,10 @@ mod tests {
     #[test]
     fn a_newly_nested_group_is_not_covered_until_tracked() {
         let mut m = msp();
-        m.apply(&[group("tech", vec![member("tier9", MemberKind::Group, false)])]);
+        m.apply(&[group(
+            "tech",
+            vec![member("tier9", MemberKind::Group, false)],
+        )]);
         assert!(!m.covers(&["tech"]), "tier9's members are unknown");
         assert!(m.nested(&["tech"]).contains("tier9"));
     }
@@ -176,10 +185,16 @@ mod tests {
     #[test]
     fn groups_outside_the_round_change_nothing_and_cycles_end() {
         let mut m = msp();
-        m.apply(&[group("sales", vec![member("lidia", MemberKind::User, false)])]);
+        m.apply(&[group(
+            "sales",
+            vec![member("lidia", MemberKind::User, false)],
+        )]);
         assert!(!m.members.contains_key("sales"));
         // Entra forbids cycles; a copy that somehow holds one still terminates.
-        m.apply(&[group("tier3", vec![member("tech", MemberKind::Group, false)])]);
+        m.apply(&[group(
+            "tier3",
+            vec![member("tech", MemberKind::Group, false)],
+        )]);
         assert_eq!(sorted(m.users_in("tier2")), ["alex", "isaiah", "patti"]);
     }
 }

@@ -10,12 +10,11 @@ const ROWS_PER_INSERT: usize = 250;
 
 /// The tenant's copy and the delta link that continues it (`None`: no copy yet).
 pub async fn load(db: &Db, tenant_id: &str) -> Result<(Mirror, Option<String>), sqlx::Error> {
-    let sync: Option<(String, String)> = sqlx::query_as(
-        "SELECT delta_link, tracked FROM entra_group_sync WHERE tenant_id = $1",
-    )
-    .bind(tenant_id)
-    .fetch_optional(&db.pool)
-    .await?;
+    let sync: Option<(String, String)> =
+        sqlx::query_as("SELECT delta_link, tracked FROM entra_group_sync WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&db.pool)
+            .await?;
     let Some((link, tracked)) = sync else {
         return Ok((Mirror::default(), None));
     };
@@ -82,7 +81,15 @@ pub async fn keep(
     }
     for chunk in added.chunks(ROWS_PER_INSERT) {
         let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
+            .map(|i| {
+                format!(
+                    "(${}, ${}, ${}, ${})",
+                    4 * i + 1,
+                    4 * i + 2,
+                    4 * i + 3,
+                    4 * i + 4
+                )
+            })
             .collect();
         let sql = format!(
             "INSERT INTO entra_group_members (tenant_id, group_id, member_id, member_is_group) VALUES {}",

@@ -14,11 +14,11 @@ mod groups;
 mod held;
 #[cfg(feature = "ssr")]
 pub mod lease;
-pub mod page;
 #[cfg(feature = "ssr")]
 mod mirror;
 #[cfg(feature = "ssr")]
 mod mirror_store;
+pub mod page;
 #[cfg(feature = "ssr")]
 pub mod plan;
 #[cfg(feature = "ssr")]

@@ -234,14 +234,15 @@ pub async fn decide(
         .await
         .map(|a| {
             format!(
-                "Approved after checking Entra ID again: {} user(s) offboarded; {} left active because Entra ID no longer shows them deleted or disabled{}",
+                "Approved after checking Entra ID again: {} user(s) offboarded; {} left active because Entra ID no longer shows them deleted or disabled{}{}.",
                 a.offboarded.len(),
                 a.back.len(),
                 if a.back.is_empty() {
-                    ".".to_string()
+                    String::new()
                 } else {
-                    format!(": {}.", a.back.join(", "))
-                }
+                    format!(": {}", a.back.join(", "))
+                },
+                held::kept_text(&a.kept),
             )
         })
     } else {

@@ -45,10 +45,7 @@ impl GroupOption {
         if self.kind.is_empty() {
             return self.name.clone();
         }
-        let users = match self.users {
-            1 => "1 user".to_string(),
-            n => format!("{n} users"),
-        };
+        let users = crate::domain::users_counted(self.users);
         format!("{} ({}, {users})", self.name, self.kind)
     }
 }

@@ -107,13 +107,6 @@ async fn confirmed(
     )))
 }
 
-fn counted(users: u64) -> String {
-    match users {
-        1 => "1 user".into(),
-        n => format!("{n} users"),
-    }
-}
-
 /// Saves who may onboard (`scope_id`) and who is an admin (`admin_id`); empty is none. Each
 /// group is looked up in Graph first: nothing is saved unless both are real groups that hold
 /// people. The next reconciliation is due at once.
@@ -130,11 +123,19 @@ pub async fn save(
     let scope = confirmed(&graph, &org, "Only members of", scope_id).await?;
     let admins = confirmed(&graph, &org, "Admins are members of", admin_id).await?;
     let scope_words = match &scope {
-        Some((g, n)) => format!("only members of \"{}\" ({})", g.name, counted(*n)),
+        Some((g, n)) => format!(
+            "only members of \"{}\" ({})",
+            g.name,
+            crate::domain::users_counted(*n)
+        ),
         None => format!("anyone in the domain of {org}"),
     };
     let admin_words = match &admins {
-        Some((g, n)) => format!("admins are the members of \"{}\" ({})", g.name, counted(*n)),
+        Some((g, n)) => format!(
+            "admins are the members of \"{}\" ({})",
+            g.name,
+            crate::domain::users_counted(*n)
+        ),
         None => "admins are set by hand in Gatehouse".into(),
     };
     let summary = format!("{scope_words} may onboard; {admin_words}");

@@ -168,7 +168,8 @@ async fn a_group_nested_between_runs_is_followed() {
     let w = scoped(&[ALEX], "").await;
     assert_eq!(w.run().await.outcome, Outcome::Ok);
     const NIGHT_SHIFT: &str = "7c0d1e2f-3a4b-4c5d-8e6f-000000000001";
-    w.new_group(NIGHT_SHIFT, "Night shift", &["alex@contoso.com"]).await;
+    w.new_group(NIGHT_SHIFT, "Night shift", &["alex@contoso.com"])
+        .await;
     w.emu.add_to_group(MSP_TECHNICIANS, NIGHT_SHIFT).await;
     w.emu.remove_from_group(MSP_TECHNICIANS, ALEX).await;
     let report = w.run().await;
@@ -188,7 +189,11 @@ async fn groups_nested_wider_than_one_delta_are_read_whole() {
     let w = scoped(&[ALEX, PATTI], "").await;
     for n in 1..=50 {
         let id = format!("7c0d1e2f-3a4b-4c5d-8e6f-{n:012}");
-        let members: &[&str] = if n == 37 { &["pattif@contoso.com"] } else { &[] };
+        let members: &[&str] = if n == 37 {
+            &["pattif@contoso.com"]
+        } else {
+            &[]
+        };
         w.new_group(&id, &format!("Shift {n}"), members).await;
         w.emu.add_to_group(MSP_TECHNICIANS, &id).await;
     }
@@ -329,6 +334,60 @@ async fn demoting_the_last_admin_is_held() {
         w.status(alex.user.entra_oid.as_deref().unwrap()).await,
         UserStatus::Active
     );
+}
+
+/// A held run lists Megan, the tenant's only admin, because she left "MSP Admins" in Entra,
+/// along with two deletions. Megan approves it: the deleted users go, Megan stays an active
+/// admin, and the message says why; a group change never takes a tenant's last admin.
+#[tokio::test]
+async fn approving_a_held_run_never_takes_the_last_admin() {
+    let w = scoped(&[], MSP_ADMINS).await;
+    let megan_phone = w.app.phone_with_email("megan@contoso.com").await;
+    let megan = w.app.browser(&["acme"]);
+    sign_in(&w.app, &megan, &megan_phone, "acme").await;
+    w.app.onboard("acme", "alex@contoso.com").await;
+    w.app.onboard("acme", "isaiah@contoso.com").await;
+    let local = w.app.user("acme", "admin@acme.com").await;
+    let (status, body) = megan
+        .call(
+            "acme",
+            "users/act",
+            &[("user_id", &local.id), ("action", "disable")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = save_schedule(&megan, "240", "1", "1").await;
+    assert_eq!(status, 200, "{body}");
+
+    w.emu.remove_from_group(MSP_ADMINS, MEGAN).await;
+    w.emu.remove_in_entra(ALEX).await;
+    w.emu.remove_in_entra(ISAIAH).await;
+    let report = w.run().await;
+    assert_eq!(report.outcome, Outcome::Held, "{:?}", report.error);
+    assert_eq!(report.offboarded.len(), 3, "{:?}", report.offboarded);
+
+    let run_id = report.run_id.unwrap().to_string();
+    let (status, message) = megan
+        .call(
+            "acme",
+            "reconcile/decide",
+            &[("run_id", &run_id), ("approve", "true")],
+        )
+        .await;
+    assert_eq!(status, 200, "{message}");
+    assert!(message.contains("2 user(s) offboarded"), "{message}");
+    assert!(
+        message.contains("kept") && message.contains("without an admin"),
+        "{message}"
+    );
+    assert_eq!(w.status(ALEX).await, UserStatus::Offboarded);
+    assert_eq!(w.status(ISAIAH).await, UserStatus::Offboarded);
+    assert_eq!(w.status(MEGAN).await, UserStatus::Active);
+    assert_eq!(w.role(MEGAN).await, Role::Admin);
+    assert!(w
+        .audit_details("reconcile.approved")
+        .await
+        .contains("without an admin"));
 }
 
 /// A tenant that consented before Gatehouse asked for GroupMember.Read.All: choosing a group

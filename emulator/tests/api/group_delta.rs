@@ -9,7 +9,12 @@ use serde_json::json;
 const GROUP_READER: &[&str] = &["User.Read.All", "Domain.Read.All", "GroupMember.Read.All"];
 
 /// Every page of a round, followed to its delta link, with the page count.
-async fn round(emu: &Emu, token: &str, start: &str, prefer: Option<&str>) -> (Vec<Value>, String, usize) {
+async fn round(
+    emu: &Emu,
+    token: &str,
+    start: &str,
+    prefer: Option<&str>,
+) -> (Vec<Value>, String, usize) {
     let mut items = Vec::new();
     let mut url = start.to_string();
     let mut pages = 0;
@@ -22,12 +27,22 @@ async fn round(emu: &Emu, token: &str, start: &str, prefer: Option<&str>) -> (Ve
         assert_eq!(res.status(), 200, "{url}");
         let body: Value = res.json().await.unwrap();
         pages += 1;
-        items.extend(body["value"].as_array().expect("a value array").iter().cloned());
+        items.extend(
+            body["value"]
+                .as_array()
+                .expect("a value array")
+                .iter()
+                .cloned(),
+        );
         if let Some(next) = body["@odata.nextLink"].as_str() {
             url = next.strip_prefix(&emu.url("")).unwrap_or(next).to_string();
         } else {
             let link = body["@odata.deltaLink"].as_str().expect("a delta link");
-            return (items, link.strip_prefix(&emu.url("")).unwrap_or(link).to_string(), pages);
+            return (
+                items,
+                link.strip_prefix(&emu.url("")).unwrap_or(link).to_string(),
+                pages,
+            );
         }
     }
 }
@@ -38,7 +53,12 @@ fn members_of(items: &[Value], group: &str) -> Vec<(String, bool)> {
         .iter()
         .filter(|g| g["id"] == group)
         .flat_map(|g| g["members@delta"].as_array().cloned().unwrap_or_default())
-        .map(|m| (m["id"].as_str().unwrap().to_string(), m.get("@removed").is_some()))
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap().to_string(),
+                m.get("@removed").is_some(),
+            )
+        })
         .collect()
 }
 
@@ -63,9 +83,14 @@ async fn a_round_lists_direct_members_then_only_what_changed() {
     // Direct members only: Patti is in Tier 2, and Tier 2 is listed as a group.
     assert_eq!(
         members_of(&items, MSP_TECHNICIANS),
-        [(ALEX.into(), false), (ISAIAH.into(), false), (TIER_2.into(), false)]
+        [
+            (ALEX.into(), false),
+            (ISAIAH.into(), false),
+            (TIER_2.into(), false)
+        ]
     );
-    let tier2 = items.iter().find(|g| g["id"] == MSP_TECHNICIANS).unwrap()["members@delta"][2].clone();
+    let tier2 =
+        items.iter().find(|g| g["id"] == MSP_TECHNICIANS).unwrap()["members@delta"][2].clone();
     assert_eq!(tier2["@odata.type"], "#microsoft.graph.group");
     assert_eq!(members_of(&items, TIER_2), [(PATTI.into(), false)]);
     assert_eq!(members_of(&items, MSP_ADMINS), [(MEGAN.into(), false)]);
@@ -85,12 +110,22 @@ async fn a_round_lists_direct_members_then_only_what_changed() {
     emu.remove_in_entra(ISAIAH).await;
     let (items, link, _) = round(&emu, &token, &link, None).await;
     assert_eq!(items.len(), 1, "only the technicians changed: {items:?}");
-    assert_eq!(items[0]["displayName"], "MSP Technicians", "selected properties come back");
+    assert_eq!(
+        items[0]["displayName"], "MSP Technicians",
+        "selected properties come back"
+    );
     assert_eq!(
         members_of(&items, MSP_TECHNICIANS),
-        [(ALEX.into(), true), (MEGAN.into(), false), (ISAIAH.into(), true)]
+        [
+            (ALEX.into(), true),
+            (MEGAN.into(), false),
+            (ISAIAH.into(), true)
+        ]
     );
-    assert_eq!(items[0]["members@delta"][0]["@removed"]["reason"], "deleted");
+    assert_eq!(
+        items[0]["members@delta"][0]["@removed"]["reason"],
+        "deleted"
+    );
 
     // Restored, Isaiah is a member again; Tier 2 deleted is `@removed` itself and leaves
     // the technicians.
@@ -101,7 +136,10 @@ async fn a_round_lists_direct_members_then_only_what_changed() {
         members_of(&items, MSP_TECHNICIANS),
         [(ISAIAH.into(), false), (TIER_2.into(), true)]
     );
-    let gone = items.iter().find(|g| g["id"] == TIER_2).expect("Tier 2 reported");
+    let gone = items
+        .iter()
+        .find(|g| g["id"] == TIER_2)
+        .expect("Tier 2 reported");
     assert_eq!(gone["@removed"]["reason"], "deleted", "{gone}");
 }
 
@@ -111,14 +149,21 @@ async fn a_round_lists_direct_members_then_only_what_changed() {
 async fn a_large_groups_members_span_pages() {
     let emu = spawn_emulator().await;
     let token = emu.app_token_with(GROUP_READER).await;
-    let start = format!("/v1.0/groups/delta?$select=members&$filter={}", filter(&[MSP_TECHNICIANS]));
+    let start = format!(
+        "/v1.0/groups/delta?$select=members&$filter={}",
+        filter(&[MSP_TECHNICIANS])
+    );
     let (items, _, pages) = round(&emu, &token, &start, Some("odata.maxpagesize=2")).await;
     assert_eq!(pages, 2, "{items:?}");
     assert_eq!(items.len(), 2, "the group once per page");
     assert_eq!(items[0]["id"], items[1]["id"]);
     assert_eq!(
         members_of(&items, MSP_TECHNICIANS),
-        [(ALEX.into(), false), (ISAIAH.into(), false), (TIER_2.into(), false)]
+        [
+            (ALEX.into(), false),
+            (ISAIAH.into(), false),
+            (TIER_2.into(), false)
+        ]
     );
 
     // Without a filter, every group comes back, members or not.
@@ -131,10 +176,15 @@ async fn a_large_groups_members_span_pages() {
 async fn the_filter_and_the_tokens_follow_microsofts_limits() {
     let emu = spawn_emulator().await;
     let token = emu.app_token_with(GROUP_READER).await;
-    let many: Vec<String> = (0..51).map(|i| format!("00000000-0000-0000-0000-{i:012}")).collect();
+    let many: Vec<String> = (0..51)
+        .map(|i| format!("00000000-0000-0000-0000-{i:012}"))
+        .collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
     let (status, _, body) = emu
-        .graph(&token, &format!("/v1.0/groups/delta?$filter={}", filter(&many)))
+        .graph(
+            &token,
+            &format!("/v1.0/groups/delta?$filter={}", filter(&many)),
+        )
         .await;
     assert_eq!(status, 400, "more than 50 ids: {body}");
     assert_eq!(body["error"]["code"], "Request_UnsupportedQuery");
@@ -150,15 +200,28 @@ async fn the_filter_and_the_tokens_follow_microsofts_limits() {
 
     // A reset sync state is 410 with where to start over; an old link is syncStateNotFound.
     let (_, link, _) = round(&emu, &token, "/v1.0/groups/delta?$select=members", None).await;
-    let res = emu.control(reqwest::Method::POST, &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/expire-delta-tokens"), None).await;
+    let res = emu
+        .control(
+            reqwest::Method::POST,
+            &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/expire-delta-tokens"),
+            None,
+        )
+        .await;
     assert_eq!(res.status(), 204);
     let (status, headers, body) = emu.graph(&token, &link).await;
     assert_eq!(status, 410, "{body}");
     assert_eq!(body["error"]["code"], "resyncRequired");
-    assert!(headers["location"].to_str().unwrap().ends_with("/v1.0/groups/delta?$select=members"));
+    assert!(headers["location"]
+        .to_str()
+        .unwrap()
+        .ends_with("/v1.0/groups/delta?$select=members"));
     let (_, link, _) = round(&emu, &token, "/v1.0/groups/delta?$select=members", None).await;
     let res = emu
-        .control(reqwest::Method::PUT, "/_emulator/settings", Some(json!({"deltaLinkLifetimeSecs": 1})))
+        .control(
+            reqwest::Method::PUT,
+            "/_emulator/settings",
+            Some(json!({"deltaLinkLifetimeSecs": 1})),
+        )
         .await;
     assert_eq!(res.status(), 204);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
@@ -197,11 +260,20 @@ async fn check_member_objects_answers_for_users_and_groups_transitively() {
     .json()
     .await
     .unwrap();
-    assert_eq!(body["value"], json!([MSP_TECHNICIANS]), "a group nested in another");
-    let res = ask(format!("/v1.0/directoryObjects/{MEGAN}/checkMemberObjects"), vec![MSP_ADMINS; 21])
+    assert_eq!(
+        body["value"],
+        json!([MSP_TECHNICIANS]),
+        "a group nested in another"
+    );
+    let res = ask(
+        format!("/v1.0/directoryObjects/{MEGAN}/checkMemberObjects"),
+        vec![MSP_ADMINS; 21],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 400, "at most 20 ids");
+    let res = ask(format!("/v1.0/users/{MEGAN}/checkMemberObjects"), vec![])
         .await
         .unwrap();
-    assert_eq!(res.status(), 400, "at most 20 ids");
-    let res = ask(format!("/v1.0/users/{MEGAN}/checkMemberObjects"), vec![]).await.unwrap();
     assert_eq!(res.status(), 400);
 }
