@@ -198,11 +198,56 @@ async fn resolve_now(
         .await
         .map_err(store_error)?;
     match record_for(email, &chosen.id, by_oid, by_email)? {
-        Record::SignIn(user) => Ok(user),
+        Record::SignIn(user) => refresh_role(db, tenant, user, role)
+            .await
+            .map_err(store_error),
         record => onboard(db, tenant, email, chosen, record, role)
             .await
             .map_err(store_error),
     }
+}
+
+/// A sign-in takes the role the admin group gives now (`role`; `None`: the tenant sets roles
+/// by hand), without waiting for the next run: joining the group makes an admin, leaving it a
+/// technician, unless the tenant would then have no active admin (the reconciler keeps such
+/// a change back, and says so). Audited like the reconciler's role changes.
+async fn refresh_role(
+    db: &Db,
+    tenant: &Tenant,
+    user: User,
+    role: Option<Role>,
+) -> anyhow::Result<User> {
+    let Some(role) = role.filter(|r| *r != user.role) else {
+        return Ok(user);
+    };
+    if role == Role::Technician {
+        let admins = users::active_admin_ids(db, &tenant.id).await?;
+        if !admins.iter().any(|a| *a != user.id) {
+            return Ok(user);
+        }
+    }
+    let group = tenant
+        .admin_group()
+        .map_or_else(|| "the admin group".to_string(), |g| g.name);
+    let why = match role {
+        Role::Admin => format!("admin: a member of \"{group}\" in Entra ID, seen at sign-in"),
+        Role::Technician => {
+            format!("technician: no longer a member of \"{group}\" in Entra ID, seen at sign-in")
+        }
+    };
+    let mut tx = db.pool.begin().await?;
+    users::set_role(&mut tx, &user.id, role).await?;
+    audit::record(
+        &mut *tx,
+        Some(&tenant.id),
+        &user.username,
+        "user.role_changed",
+        &user.username,
+        &why,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(User { role, ..user })
 }
 
 /// What the sign-in of directory account `oid` (owner of `email`) does to Gatehouse's records.

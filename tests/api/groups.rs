@@ -273,6 +273,27 @@ async fn roles_follow_the_admin_group_on_each_run() {
     );
 }
 
+/// Joining "MSP Admins" in Entra makes Alex an admin at his next sign-in, without waiting for
+/// a run; leaving it makes him a technician again at the next one (the local admin remains).
+#[tokio::test]
+async fn a_sign_in_takes_the_role_the_admin_group_gives_now() {
+    let w = scoped(&[], MSP_ADMINS).await;
+    let alex = w.app.onboard("acme", "alex@contoso.com").await;
+    assert_eq!(alex.user.role, Role::Technician);
+    w.emu.add_to_group(MSP_ADMINS, ALEX).await;
+    let res = alex.approve_a_new_sign_in(&w.app).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(w.role(ALEX).await, Role::Admin);
+    assert!(w
+        .audit_details("user.role_changed")
+        .await
+        .contains("a member of \"MSP Admins\" in Entra ID, seen at sign-in"));
+    w.emu.remove_from_group(MSP_ADMINS, ALEX).await;
+    let res = alex.approve_a_new_sign_in(&w.app).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(w.role(ALEX).await, Role::Technician);
+}
+
 /// Megan is the tenant's only admin left (she disabled the local admin). Removing her from
 /// "MSP Admins" in Entra would leave nobody to run the tenant: the run applies nothing and
 /// says why, until someone else is an admin.
@@ -297,6 +318,9 @@ async fn demoting_the_last_admin_is_held() {
     // Megan is a technician too; taken out of "MSP Admins", she would only be demoted.
     w.emu.add_to_group(MSP_TECHNICIANS, MEGAN).await;
     w.emu.remove_from_group(MSP_ADMINS, MEGAN).await;
+    // Signing in again does not demote her either.
+    sign_in(&w.app, &w.app.browser(&["acme"]), &megan_phone, "acme").await;
+    assert_eq!(w.role(MEGAN).await, Role::Admin, "still the only admin");
     // Meanwhile Isaiah is disabled in Entra: access Entra ended is never kept for an admin.
     w.emu.disable_in_entra(ISAIAH).await;
     let report = w.run().await;
