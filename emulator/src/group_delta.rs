@@ -52,13 +52,15 @@ struct DeltaState {
     i: i64,
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy)]
+#[derive(Serialize, Deserialize, Clone)]
 enum Phase {
-    /// First round: groups created at or after `group` (creation order), skipping the first
-    /// `member` members of that one; changes after `snap` come in the next round.
+    /// First round: groups created at or after `group` (creation order), that one's members
+    /// after the one with id `after` (all of them when `None`, or when that member has left
+    /// meanwhile: a member sent twice is harmless, one never sent is not); changes after
+    /// `snap` come in the next round.
     Initial {
         group: u64,
-        member: usize,
+        after: Option<String>,
         snap: u64,
     },
     /// Replaying the groups' change log from `pos` up to `snap`.
@@ -210,10 +212,10 @@ async fn delta(
             {
                 return Err(expired(ids));
             }
-            let oldest = match state.phase {
-                Phase::Initial { snap, .. } => snap,
-                Phase::Changes { pos, .. } => pos,
-                Phase::Link { from } => from,
+            let oldest = match &state.phase {
+                Phase::Initial { snap, .. } => *snap,
+                Phase::Changes { pos, .. } => *pos,
+                Phase::Link { from } => *from,
             };
             if state.e != epoch || oldest < d.groups.log_floor || oldest > d.groups.seq() {
                 return Err(resync(&em, ids, "/groups/delta", state.s.as_ref()));
@@ -251,7 +253,7 @@ async fn delta(
                 filter,
                 phase: Phase::Initial {
                     group: 0,
-                    member: 0,
+                    after: None,
                     snap: d.groups.seq(),
                 },
             }
@@ -259,12 +261,8 @@ async fn delta(
     };
     let props = ask.props();
     let mut value = Vec::new();
-    let next = match ask.phase {
-        Phase::Initial {
-            group,
-            member,
-            snap,
-        } => {
+    let next = match ask.phase.clone() {
+        Phase::Initial { group, after, snap } => {
             let mut next = Phase::Link { from: snap };
             let mut members_out = 0;
             let tracked = d
@@ -273,40 +271,45 @@ async fn delta(
                 .map(|(_, g)| g)
                 .filter(|g| g.created >= group && ask.tracks(&g.id));
             for g in tracked {
-                let skip = if g.created == group { member } else { 0 };
-                if value.len() == groups_per_page || (members_out == members_per_page) {
+                let all = current_members(d, g);
+                let skip = match &after {
+                    Some(id) if g.created == group => {
+                        all.iter().position(|m| m.id == *id).map_or(0, |i| i + 1)
+                    }
+                    _ => 0,
+                };
+                if value.len() == groups_per_page || members_out == members_per_page {
                     next = Phase::Initial {
                         group: g.created,
-                        member: skip,
+                        after: skip.checked_sub(1).map(|i| all[i].id.clone()),
                         snap,
                     };
                     break;
                 }
                 let mut v = group_json(g, &props);
-                if ask.with_members() {
-                    let all = current_members(d, g);
-                    let take = (members_per_page - members_out).min(all.len().saturating_sub(skip));
-                    let slice: Vec<Value> = all
-                        .iter()
-                        .skip(skip)
-                        .take(take)
-                        .map(|m| member_json(m, true))
-                        .collect();
-                    members_out += take;
-                    if !slice.is_empty() {
-                        v["members@delta"] = Value::Array(slice);
-                    }
+                if !ask.with_members() {
                     value.push(v);
-                    if skip + take < all.len() {
-                        next = Phase::Initial {
-                            group: g.created,
-                            member: skip + take,
-                            snap,
-                        };
-                        break;
-                    }
-                } else {
-                    value.push(v);
+                    continue;
+                }
+                let take = (members_per_page - members_out).min(all.len().saturating_sub(skip));
+                let slice: Vec<Value> = all
+                    .iter()
+                    .skip(skip)
+                    .take(take)
+                    .map(|m| member_json(m, true))
+                    .collect();
+                members_out += take;
+                if !slice.is_empty() {
+                    v["members@delta"] = Value::Array(slice);
+                }
+                value.push(v);
+                if skip + take < all.len() {
+                    next = Phase::Initial {
+                        group: g.created,
+                        after: Some(all[skip + take - 1].id.clone()),
+                        snap,
+                    };
+                    break;
                 }
             }
             next
@@ -329,7 +332,7 @@ async fn delta(
         e: epoch,
         s: ask.select,
         f: ask.filter,
-        phase: next,
+        phase: next.clone(),
         i: chrono::Utc::now().timestamp(),
     };
     let base = em.base_url();

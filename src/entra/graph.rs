@@ -325,12 +325,12 @@ impl Graph {
         }
     }
 
-    /// Requests sent so far, retries included.
     /// `GRAPH_BASE_URL`, where every request of this session goes.
     pub(super) fn base_url(&self) -> &str {
         &self.base
     }
 
+    /// Requests sent so far, retries included.
     pub fn requests(&self) -> u32 {
         self.requests.load(Ordering::Relaxed)
     }

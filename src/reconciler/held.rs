@@ -160,7 +160,6 @@ async fn approve_leased(
             },
         }
     }
-    let kept = keep_last_admin(db, tenant_id, &mut still_gone, &left_group).await?;
 
     let mut tx = db.pool.begin().await?;
     if !store::decide(
@@ -178,6 +177,9 @@ async fn approve_leased(
     if !lease.still_held(&mut tx).await? {
         return Err(DecideError::Unexpected(anyhow::anyhow!(LEASE_LOST)));
     }
+    // Counted under the tenant's lock, so that a demotion at sign-in cannot slip in between.
+    tenants::lock(&mut tx, tenant_id).await?;
+    let kept = keep_last_admin(&mut tx, tenant_id, &mut still_gone, &left_group).await?;
     let gone = apply::offboard(&mut tx, tenant_id, admin, &still_gone, found_at).await?;
     store::set_offboarded(&mut tx, run_id, gone.len()).await?;
     let offboarded: Vec<String> = held
@@ -218,12 +220,12 @@ async fn approve_leased(
 /// it would leave the tenant without an active admin; returns their usernames. Access Entra
 /// ended (deleted, disabled) still ends.
 async fn keep_last_admin(
-    db: &Db,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &str,
     ending: &mut Vec<(String, String)>,
     left_group: &[&store::HeldUser],
 ) -> Result<Vec<String>, DecideError> {
-    let admins = crate::users::store::active_admin_ids(db, tenant_id).await?;
+    let admins = crate::users::store::active_admin_ids(tx, tenant_id).await?;
     let remaining = admins
         .iter()
         .filter(|a| !ending.iter().any(|(id, _)| id == *a))

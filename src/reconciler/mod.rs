@@ -37,4 +37,4 @@ pub use held::{approve, reject, Approved, DecideError};
 #[cfg(feature = "ssr")]
 pub use run::{reconcile, Outcome, RunReport, Trigger};
 #[cfg(feature = "ssr")]
-pub use service::{record_request, view};
+pub use service::{awaiting_decision, record_request, view};

@@ -141,6 +141,19 @@ pub async fn set_entra_health(
 }
 
 /// Keeps the delta link a successful run ended with; the connection is healthy.
+/// Takes the tenant's row for the rest of `tx`: changes that must see the tenant's admins as
+/// they are (a demotion at sign-in, an approval) happen one after the other, on both engines.
+pub async fn lock(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tenants SET name = name WHERE id = $1")
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 pub async fn keep_delta_link(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &str,

@@ -220,9 +220,15 @@ async fn refresh_role(
     let Some(role) = role.filter(|r| *r != user.role) else {
         return Ok(user);
     };
+    // Admins on a held run's list are about to go; they do not count as the one who stays.
+    let leaving = crate::reconciler::awaiting_decision(db, &tenant.id).await?;
+    let mut tx = db.pool.begin().await?;
     if role == Role::Technician {
-        let admins = users::active_admin_ids(db, &tenant.id).await?;
-        if !admins.iter().any(|a| *a != user.id) {
+        // One demotion at a time: two admins leaving the group and signing in together must
+        // not each count the other.
+        crate::tenants::service::lock(&mut tx, &tenant.id).await?;
+        let admins = users::active_admin_ids(&mut tx, &tenant.id).await?;
+        if !admins.iter().any(|a| *a != user.id && !leaving.contains(a)) {
             return Ok(user);
         }
     }
@@ -235,7 +241,6 @@ async fn refresh_role(
             format!("technician: no longer a member of \"{group}\" in Entra ID, seen at sign-in")
         }
     };
-    let mut tx = db.pool.begin().await?;
     users::set_role(&mut tx, &user.id, role).await?;
     audit::record(
         &mut *tx,

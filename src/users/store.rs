@@ -110,13 +110,13 @@ pub async fn from_entra(db: &Db, tenant_id: &str) -> anyhow::Result<Vec<User>> {
 }
 
 /// The ids of the tenant's active admins, wherever they come from.
-pub async fn active_admin_ids(db: &Db, tenant_id: &str) -> anyhow::Result<Vec<String>> {
+pub async fn active_admin_ids(tx: &mut Tx<'_>, tenant_id: &str) -> anyhow::Result<Vec<String>> {
     let ids: Vec<(String,)> =
         sqlx::query_as("SELECT id FROM users WHERE tenant_id = $1 AND role = $2 AND status = $3")
             .bind(tenant_id)
             .bind(Role::Admin.as_str())
             .bind(UserStatus::Active.as_str())
-            .fetch_all(&db.pool)
+            .fetch_all(&mut **tx)
             .await?;
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }

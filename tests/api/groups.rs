@@ -182,6 +182,29 @@ async fn a_group_nested_between_runs_is_followed() {
     assert_eq!(w.status(ALEX).await, UserStatus::Offboarded);
 }
 
+/// Patti sits six groups deep below "MSP Technicians": each round of the groups' delta
+/// finds one more level, and the run goes on until it knows them all.
+#[tokio::test]
+async fn a_deep_chain_of_nested_groups_is_followed_to_the_end() {
+    let w = scoped(&[ALEX, PATTI], "").await;
+    let mut parent = MSP_TECHNICIANS.to_string();
+    for n in 1..=6 {
+        let id = format!("7c0d1e2f-3a4b-4c5d-8e6f-1000000000{n:02}");
+        let members: &[&str] = if n == 6 { &["pattif@contoso.com"] } else { &[] };
+        w.new_group(&id, &format!("Level {n}"), members).await;
+        w.emu.add_to_group(&parent, &id).await;
+        parent = id;
+    }
+    w.emu.remove_from_group(TIER_2, PATTI).await;
+    let report = w.run().await;
+    assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.error);
+    assert_eq!(w.status(PATTI).await, UserStatus::Active, "in Level 6");
+    w.emu.remove_from_group(&parent, PATTI).await;
+    let report = w.run().await;
+    assert_eq!(report.offboarded.len(), 1, "{:?}", report.offboarded);
+    assert_eq!(w.status(PATTI).await, UserStatus::Offboarded);
+}
+
 /// More groups nested in "MSP Technicians" than one groups delta can follow (50): the run
 /// reads the group's members whole and decides the same way.
 #[tokio::test]
@@ -226,6 +249,34 @@ async fn a_deleted_scoping_group_fails_the_run_and_offboards_nobody() {
     assert_eq!(w.status(ALEX).await, UserStatus::Active);
     assert_eq!(w.status(ISAIAH).await, UserStatus::Active);
     assert_eq!(w.sessions(ALEX).await, 1);
+    assert_eq!(
+        w.app.entra_health(&w.tenant_id).await,
+        Some(EntraHealth::GroupGone)
+    );
+}
+
+/// The same after Gatehouse has followed the group for a while: the groups' delta reports it
+/// deleted, and the run fails the same way, offboarding nobody, run after run.
+#[tokio::test]
+async fn a_scoping_group_deleted_after_runs_fails_them_the_same_way() {
+    let w = scoped(&[ALEX, ISAIAH], "").await;
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    w.emu.delete_group(MSP_TECHNICIANS).await;
+    for _ in 0..2 {
+        let report = w.run().await;
+        assert_eq!(report.outcome, Outcome::Failed);
+        assert!(
+            report
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("no longer exists"),
+            "{:?}",
+            report.error
+        );
+        assert_eq!(w.status(ALEX).await, UserStatus::Active);
+        assert_eq!(w.status(ISAIAH).await, UserStatus::Active);
+    }
     assert_eq!(
         w.app.entra_health(&w.tenant_id).await,
         Some(EntraHealth::GroupGone)

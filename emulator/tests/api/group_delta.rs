@@ -166,6 +166,38 @@ async fn a_large_groups_members_span_pages() {
         ]
     );
 
+    // Alex leaves between the two pages: the second still brings everyone after Isaiah.
+    let start = format!(
+        "/v1.0/groups/delta?$select=members&$filter={}",
+        filter(&[MSP_TECHNICIANS])
+    );
+    let first: Value = emu
+        .http
+        .get(emu.url(&start))
+        .bearer_auth(&token)
+        .header("Prefer", "odata.maxpagesize=2")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    emu.remove_from_group(MSP_TECHNICIANS, ALEX).await;
+    let next = first["@odata.nextLink"].as_str().expect("a second page");
+    let (rest, _, _) = round(
+        &emu,
+        &token,
+        next.strip_prefix(&emu.url("")).unwrap_or(next),
+        Some("odata.maxpagesize=2"),
+    )
+    .await;
+    let mut seen = members_of(&[first], MSP_TECHNICIANS);
+    seen.extend(members_of(&rest, MSP_TECHNICIANS));
+    assert!(
+        seen.contains(&(TIER_2.into(), false)),
+        "no member is skipped: {seen:?}"
+    );
+
     // Without a filter, every group comes back, members or not.
     let (items, _, _) = round(&emu, &token, "/v1.0/groups/delta", None).await;
     assert_eq!(items.len(), 4, "{items:?}");
