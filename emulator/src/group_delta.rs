@@ -168,7 +168,7 @@ fn current_members(d: &Directory, g: &Group) -> Vec<Member> {
 }
 
 fn is_member_now(d: &Directory, g: &Group, m: &Member) -> bool {
-    g.members.iter().any(|x| *x == m.id)
+    g.members.contains(&m.id)
         && if m.is_group {
             d.groups.is_group(&m.id)
         } else {
