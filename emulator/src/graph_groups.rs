@@ -423,30 +423,38 @@ async fn check_member_groups(
 ) -> Result<Json<Value>, GraphError> {
     caller.require(READ_USERS)?;
     caller.require(READ_GROUP_MEMBERS)?;
-    let ids = &caller.ids;
-    let bad = |m: &str| {
-        GraphError::new(
-            ids,
-            StatusCode::BAD_REQUEST,
-            "Request_BadRequest",
-            m.to_string(),
-        )
-    };
-    let Some(Json(CheckMemberGroups {
-        group_ids: Some(group_ids),
-    })) = body
-    else {
-        return Err(bad("The request body must name groupIds."));
-    };
-    if group_ids.is_empty() || group_ids.len() > 20 {
-        return Err(bad("groupIds must name from 1 to 20 groups."));
-    }
+    let asked = body.and_then(|Json(b)| b.group_ids);
     let world = em.read();
     let d = directory(&world, &caller)?;
-    let user = d.live(&id).ok_or_else(|| GraphError::not_found(ids, &id))?;
-    let member_of: Vec<&String> = group_ids
+    let user = d
+        .live(&id)
+        .ok_or_else(|| GraphError::not_found(&caller.ids, &id))?;
+    holding(&em, d, &user.id, asked, "groupIds", &caller.ids)
+}
+
+/// Which of `asked` (the body's `field`: 1 to 20 group ids) hold `subject`, directly or
+/// through nested groups: the answer of checkMemberGroups and checkMemberObjects.
+fn holding(
+    em: &Emulator,
+    d: &Directory,
+    subject: &str,
+    asked: Option<Vec<String>>,
+    field: &str,
+    ids: &RequestIds,
+) -> Result<Json<Value>, GraphError> {
+    let asked = asked
+        .filter(|a| (1..=20).contains(&a.len()))
+        .ok_or_else(|| {
+            GraphError::new(
+                ids,
+                StatusCode::BAD_REQUEST,
+                "Request_BadRequest",
+                format!("The request body must name {field}: from 1 to 20 ids."),
+            )
+        })?;
+    let member_of: Vec<&String> = asked
         .iter()
-        .filter(|g| d.groups.contains(g, &user.id))
+        .filter(|g| d.groups.contains(g, subject))
         .collect();
     Ok(Json(json!({
         "@odata.context": format!("{}/v1.0/$metadata#Collection(Edm.String)", em.base_url()),
@@ -468,42 +476,17 @@ async fn check_member_objects(
     Path(id): Path<String>,
     body: Option<Json<CheckMemberObjects>>,
 ) -> Result<Json<Value>, GraphError> {
-    let ids = &caller.ids;
-    let bad = |m: &str| {
-        GraphError::new(
-            ids,
-            StatusCode::BAD_REQUEST,
-            "Request_BadRequest",
-            m.to_string(),
-        )
-    };
-    let Some(Json(CheckMemberObjects {
-        ids: Some(object_ids),
-    })) = body
-    else {
-        return Err(bad("The request body must name ids."));
-    };
-    if object_ids.is_empty() || object_ids.len() > 20 {
-        return Err(bad("ids must name from 1 to 20 objects."));
-    }
+    let asked = body.and_then(|Json(b)| b.ids);
     let world = em.read();
     let d = directory(&world, &caller)?;
     let subject = if let Some(user) = d.live(&id) {
         caller.require(READ_USERS)?;
         user.id.clone()
     } else if let Some(group) = d.groups.get(&id) {
-        caller.require(READ_GROUP_MEMBERS)?;
         group.id.clone()
     } else {
-        return Err(GraphError::not_found(ids, &id));
+        return Err(GraphError::not_found(&caller.ids, &id));
     };
     caller.require(READ_GROUP_MEMBERS)?;
-    let member_of: Vec<&String> = object_ids
-        .iter()
-        .filter(|g| d.groups.contains(g, &subject))
-        .collect();
-    Ok(Json(json!({
-        "@odata.context": format!("{}/v1.0/$metadata#Collection(Edm.String)", em.base_url()),
-        "value": member_of,
-    })))
+    holding(&em, d, &subject, asked, "ids", &caller.ids)
 }

@@ -158,6 +158,18 @@ impl Emu {
         .await;
     }
 
+    /// Delta links (users and groups) last `secs` instead of Microsoft's seven days.
+    pub async fn delta_links_last(&self, secs: i64) {
+        let res = self
+            .control(
+                reqwest::Method::PUT,
+                "/_emulator/settings",
+                Some(serde_json::json!({ "deltaLinkLifetimeSecs": secs })),
+            )
+            .await;
+        assert!(res.status().is_success(), "settings: {}", res.status());
+    }
+
     /// Deletes a Contoso group.
     pub async fn delete_group(&self, group: &str) {
         self.contoso_group(reqwest::Method::DELETE, &format!("/{group}"), None)

@@ -133,19 +133,6 @@ impl World {
         )
     }
 
-    /// Delta links last `secs` instead of Microsoft's seven days.
-    async fn delta_links_last(&self, secs: i64) {
-        let res = self
-            .emu
-            .control(
-                reqwest::Method::PUT,
-                "/_emulator/settings",
-                Some(json!({ "deltaLinkLifetimeSecs": secs })),
-            )
-            .await;
-        assert!(res.status().is_success(), "settings: {}", res.status());
-    }
-
     async fn active_everyone(&self, oids: &[&str]) {
         for oid in oids {
             assert_eq!(
@@ -870,7 +857,7 @@ async fn an_account_whose_addresses_all_leave_the_connected_domain_is_offboarded
 async fn a_delta_link_that_expired_during_a_week_of_downtime_is_resynced_and_offboards_who_left() {
     let w = connected(&[ALEX, MEGAN]).await;
     assert_eq!(w.run().await.outcome, Outcome::Ok);
-    w.delta_links_last(1).await;
+    w.emu.delta_links_last(1).await;
     w.emu.purge_in_entra(ALEX).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let r = w.run().await;
@@ -892,7 +879,7 @@ async fn a_held_run_left_past_the_delta_link_lifetime_does_not_break_the_next_ru
     let (w, oids) = mass_deletion().await;
     let held = w.run().await;
     assert_eq!(held.outcome, Outcome::Held);
-    w.delta_links_last(1).await;
+    w.emu.delta_links_last(1).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let (status, message) = w.decide(held.run_id.unwrap(), true).await;
     assert_eq!(status, 200, "{message}");
@@ -918,7 +905,7 @@ async fn runs_go_on_while_a_run_is_held_and_keep_the_delta_link_fresh() {
     let held = w.run().await;
     assert_eq!(held.outcome, Outcome::Held);
     let held_run = held.run_id.unwrap();
-    w.delta_links_last(2).await;
+    w.emu.delta_links_last(2).await;
 
     // Three scheduled runs over more than the link's lifetime: each walks from the link the
     // one before it left, one request each, none of them a resync.

@@ -172,14 +172,7 @@ async fn an_expired_or_unknown_delta_link_is_400_sync_state_not_found() {
     let (_, link, _) = walk(&emu, &token, "/v1.0/users/delta?$select=id").await;
     let (status, _, _) = emu.graph(&token, &link).await;
     assert_eq!(status, 200, "a fresh link works");
-    let res = emu
-        .control(
-            reqwest::Method::PUT,
-            "/_emulator/settings",
-            Some(json!({"deltaLinkLifetimeSecs": 1})),
-        )
-        .await;
-    assert_eq!(res.status(), 204);
+    emu.delta_links_last(1).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let (status, headers, body) = emu.graph(&token, &link).await;
     assert_eq!(status, 400);

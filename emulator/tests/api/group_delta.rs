@@ -248,14 +248,7 @@ async fn the_filter_and_the_tokens_follow_microsofts_limits() {
         .unwrap()
         .ends_with("/v1.0/groups/delta?$select=members"));
     let (_, link, _) = round(&emu, &token, "/v1.0/groups/delta?$select=members", None).await;
-    let res = emu
-        .control(
-            reqwest::Method::PUT,
-            "/_emulator/settings",
-            Some(json!({"deltaLinkLifetimeSecs": 1})),
-        )
-        .await;
-    assert_eq!(res.status(), 204);
+    emu.delta_links_last(1).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let (status, _, body) = emu.graph(&token, &link).await;
     assert_eq!(status, 400);
