@@ -4,9 +4,9 @@
 //! out the nesting itself. Groups nested wider than one delta can track (50) are read whole
 //! through `transitiveMembers` instead. A group Gatehouse cannot read fails the run.
 
+use super::failure::RunError;
 use super::mirror::Mirror;
 use super::mirror_store;
-use super::run::RunError;
 use crate::domain::EntraHealth;
 use crate::entra::{EntraError, Graph, MAX_TRACKED_GROUPS};
 use crate::server::db::Db;

@@ -1,5 +1,5 @@
 //! The offboarding reconciler (DESIGN flow 5): `plan` decides without I/O, `apply` executes a
-//! plan in one transaction, `run` walks Graph and records each run, failing safe; `held`
+//! plan in one transaction, `run` walks Graph and records each run, failing safe (`failure`: why); `held`
 //! carries out an admin's decision on a held run, and `lease` keeps one tenant's runs and
 //! decisions from overlapping, across instances. `store` holds every statement on the run
 //! records; `groups` reads who the tenant's Entra groups hold, through the copy of their
@@ -8,6 +8,8 @@
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod apply;
+#[cfg(feature = "ssr")]
+mod failure;
 #[cfg(feature = "ssr")]
 mod groups;
 #[cfg(feature = "ssr")]

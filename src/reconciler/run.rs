@@ -2,12 +2,13 @@
 //! Every error fails the run and offboards nobody.
 
 use super::apply;
+use super::failure::RunError;
 use super::groups;
 use super::lease::Lease;
 use super::plan::{self, Coverage, DirectoryEntry, Groups, KnownUser, Policy};
 use super::store;
 use crate::audit;
-use crate::domain::{EntraHealth, RunOutcome};
+use crate::domain::RunOutcome;
 use crate::entra::{EntraClient, EntraError, Graph};
 use crate::server::bus::Bus;
 use crate::server::db::Db;
@@ -154,21 +155,6 @@ fn skipped(why: &str) -> RunReport {
         offboarded: Vec::new(),
         error: Some(why.to_string()),
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub(super) enum RunError {
-    #[error("{0}")]
-    Entra(#[from] EntraError),
-    /// A lasting problem with the tenant's groups, with the health the pages show.
-    #[error("{1}")]
-    Groups(EntraHealth, String),
-    #[error("{0}")]
-    Other(String),
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
 }
 
 struct Failure {
