@@ -118,7 +118,7 @@ pub async fn keep(
     tx.commit().await
 }
 
-/// Forgets the copy: the tenant follows no group, or more than one delta can track.
+/// Forgets the copy: the tenant's groups nest wider or deeper than delta reading handles.
 pub async fn forget(db: &Db, tenant_id: &str) -> Result<(), sqlx::Error> {
     let mut tx = db.pool.begin().await?;
     sqlx::query("DELETE FROM entra_group_members WHERE tenant_id = $1")

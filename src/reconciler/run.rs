@@ -287,10 +287,15 @@ async fn run(
         if !lease.still_held(&mut tx).await? {
             return Err(RunError::Other(LEASE_LOST.into()));
         }
+        // Counted again under the tenant's lock, before any user is written: a demotion at
+        // sign-in since the plan was made must not add up with this run's group changes to a
+        // tenant without an admin.
+        tenants::lock(&mut tx, tenant_id).await?;
+        let last_admin_lost = plan.last_admin_lost || loses_last_admin(&mut tx, tenant_id, &plan).await?;
         if dry_run {
             report.outcome = Outcome::DryRun;
             store::finish(&mut tx, run_id, RunOutcome::DryRun, &tally, now()).await?;
-        } else if plan.last_admin_lost && !plan.held {
+        } else if last_admin_lost && !plan.held {
             // Access that Entra ended (deleted, disabled, out of the domain) still ends; the
             // group changes wait, and the delta link stays: the next run sees the same
             // changes again and applies them once the tenant has another admin.
@@ -347,7 +352,7 @@ async fn run(
             store::set_offboarded(&mut tx, held_run, listed as usize).await?;
             apply::rename(&mut tx, tenant_id, &plan.renames).await?;
             // Roles wait with the held offboardings when they would leave no admin.
-            if !plan.last_admin_lost {
+            if !last_admin_lost {
                 apply::roles(&mut tx, tenant_id, &plan.roles, admin_group.as_ref()).await?;
             }
             tenants::keep_delta_link(&mut tx, tenant_id, &delta_link).await?;
@@ -384,6 +389,34 @@ async fn run(
     tx.commit().await.map_err(|e| fail(requests)(e.into()))?;
     apply::ended(db, bus, &gone).await;
     Ok(report)
+}
+
+/// The plan's last-admin rule on the admins as they are now: true when the tenant has an
+/// active admin, leaving aside those Entra ended, and none once the plan's group changes
+/// (demotions, users who left the scoping group) are applied.
+async fn loses_last_admin(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    plan: &plan::Plan,
+) -> anyhow::Result<bool> {
+    let admins = crate::users::store::active_admin_ids(tx, tenant_id).await?;
+    let leaves = |id: &str, left_group: bool| {
+        plan.offboard
+            .iter()
+            .any(|o| o.user_id == id && (o.reason == plan::OffboardReason::LeftGroup) == left_group)
+    };
+    let before: Vec<&String> = admins.iter().filter(|a| !leaves(a, false)).collect();
+    let demoted = |id: &str| {
+        plan.roles
+            .iter()
+            .any(|c| c.user_id == id && c.role == crate::domain::Role::Technician)
+    };
+    let promoted = plan
+        .roles
+        .iter()
+        .any(|c| c.role == crate::domain::Role::Admin);
+    let stays = before.iter().any(|a| !leaves(a, true) && !demoted(a));
+    Ok(!before.is_empty() && !stays && !promoted)
 }
 
 /// Why a run that would leave the tenant without an admin applied nothing.

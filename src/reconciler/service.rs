@@ -276,11 +276,11 @@ pub async fn decide(
     })
 }
 
-/// Who an undecided held run of the tenant would offboard (user ids): they are on their way
-/// out, unless an admin rejects the run.
-pub async fn awaiting_decision(db: &Db, tenant_id: &str) -> Result<Vec<String>, sqlx::Error> {
-    match store::undecided(db, tenant_id).await? {
-        Some(run) => store::held_user_ids(db, run).await,
-        None => Ok(Vec::new()),
-    }
+/// Who an undecided held run of the tenant would offboard (user ids), read in `tx`: they are
+/// on their way out, unless an admin rejects the run.
+pub async fn awaiting_decision(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    store::awaiting_decision(tx, tenant_id).await
 }

@@ -18,6 +18,22 @@ pub async fn undecided(db: &Db, tenant_id: &str) -> Result<Option<i64>, sqlx::Er
     Ok(found.map(|(id,)| id))
 }
 
+/// Who the tenant's undecided held run would offboard (user ids), read in `tx`.
+pub async fn awaiting_decision(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT h.user_id FROM reconcile_held h JOIN reconcile_runs r ON r.id = h.run_id \
+         WHERE r.tenant_id = $1 AND r.outcome = $2 AND r.decided_at IS NULL",
+    )
+    .bind(tenant_id)
+    .bind(RunOutcome::Held.as_str())
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
 /// The tenant's undecided held run, as the Reconciliation page lists it.
 pub async fn undecided_run(db: &Db, tenant_id: &str) -> Result<Option<Run>, sqlx::Error> {
     sqlx::query_as::<_, Run>(

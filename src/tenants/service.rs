@@ -140,9 +140,10 @@ pub async fn set_entra_health(
     Ok(())
 }
 
-/// Keeps the delta link a successful run ended with; the connection is healthy.
 /// Takes the tenant's row for the rest of `tx`: changes that must see the tenant's admins as
-/// they are (a demotion at sign-in, an approval) happen one after the other, on both engines.
+/// they are (a run's, a demotion at sign-in, an approval) happen one after the other, on both
+/// engines. Every such transaction takes it before it writes any user, so none waits for
+/// another in the opposite order.
 pub async fn lock(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &str,
@@ -154,6 +155,7 @@ pub async fn lock(
     Ok(())
 }
 
+/// Keeps the delta link a successful run ended with; the connection is healthy.
 pub async fn keep_delta_link(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &str,

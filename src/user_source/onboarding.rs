@@ -220,15 +220,16 @@ async fn refresh_role(
     let Some(role) = role.filter(|r| *r != user.role) else {
         return Ok(user);
     };
-    // Admins on a held run's list are about to go; they do not count as the one who stays.
-    let leaving = crate::reconciler::awaiting_decision(db, &tenant.id).await?;
     let mut tx = db.pool.begin().await?;
     if role == Role::Technician {
         // One demotion at a time: two admins leaving the group and signing in together must
-        // not each count the other.
+        // not each count the other, nor a run's changes and this one.
         crate::tenants::service::lock(&mut tx, &tenant.id).await?;
+        // Admins on a held run's list are about to go; they do not count as the one who stays.
+        let leaving = crate::reconciler::awaiting_decision(&mut tx, &tenant.id).await?;
         let admins = users::active_admin_ids(&mut tx, &tenant.id).await?;
         if !admins.iter().any(|a| *a != user.id && !leaving.contains(a)) {
+            tx.rollback().await?;
             return Ok(user);
         }
     }

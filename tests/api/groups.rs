@@ -203,6 +203,12 @@ async fn a_deep_chain_of_nested_groups_is_followed_to_the_end() {
     }
     w.emu.remove_from_group(TIER_2, PATTI).await;
     w.kept_until_they_leave(PATTI, &parent).await;
+    // All seven groups are followed through one delta link now.
+    assert_eq!(
+        w.run().await.graph_requests,
+        2,
+        "users delta + groups delta"
+    );
 }
 
 /// More groups nested in "MSP Technicians" than one groups delta can follow (50): the run
@@ -224,6 +230,8 @@ async fn groups_nested_wider_than_one_delta_are_read_whole() {
     w.kept_until_they_leave(PATTI, "7c0d1e2f-3a4b-4c5d-8e6f-000000000037")
         .await;
     assert_eq!(w.status(ALEX).await, UserStatus::Active);
+    // Read whole, not through a delta link: a run without changes costs more than two.
+    assert!(w.run().await.graph_requests > 2);
 }
 
 /// Someone deletes "MSP Technicians" in Entra: the run fails and says why, the connection's
@@ -336,6 +344,10 @@ async fn a_sign_in_takes_the_role_the_admin_group_gives_now() {
     let res = alex.approve_a_new_sign_in(&w.app).await;
     assert!(res.status().is_success(), "{}", res.status());
     assert_eq!(w.role(ALEX).await, Role::Technician);
+    assert!(w
+        .audit_details("user.role_changed")
+        .await
+        .contains("no longer a member of \"MSP Admins\" in Entra ID, seen at sign-in"));
 }
 
 /// Admins from "MSP Admins": Megan signs in as admin (her phone and browser), Alex and Isaiah
