@@ -104,6 +104,12 @@ test("the seed story: connect Contoso for members of MSP Technicians, onboard Al
   await admin.locator("#sync-now").click();
   await expect(admin.locator(".flash.ok")).toContainText("1 offboarded");
   await alexDesktop.waitForURL(`${TENANT}/`, { timeout: 20_000 });
+  // That run asked Graph twice: the users' changes and the groups' changes (a copy of the
+  // groups' members is kept through /groups/delta, so a run never reads a group whole).
+  await admin.reload();
+  await hydrated(admin);
+  const sync = admin.locator("#runs tbody tr", { hasText: "manual" }).first();
+  await expect(sync.locator("td").nth(3)).toHaveText("2");
   await admin.goto(`${TENANT}/adminportal/users`);
   const alexRow = admin.locator('#users tr[data-email="alex@contoso.com"]');
   await expect(alexRow).toHaveAttribute("data-status", "offboarded");

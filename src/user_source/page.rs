@@ -279,7 +279,7 @@ fn Groups(
         <section class="card" id="groups">
             <h2>"Who may onboard"</h2>
             <p id="groups-summary">{summary}</p>
-            <p class="muted">"Members count through nested groups. Members of the admin group may onboard too, as admins. With an \"Only members of\" group, someone in neither group is offboarded at the next run; leaving the admin group makes an admin a technician."</p>
+            <p class="muted">"Members count through nested groups. Members of the admin group may onboard too, as admins. With an \"Only members of\" group, someone in neither group is offboarded at the next run; joining or leaving the admin group changes the role at the next run or sign-in, whichever comes first, never taking the tenant's last admin."</p>
             <ActionForm action=find attr:id="group-search">
                 <label>"Find groups whose name starts with"
                     <input name="text" id="group-search-text" maxlength="120" />
