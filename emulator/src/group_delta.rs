@@ -8,6 +8,7 @@
 
 use crate::caller::{directory, Caller, READ_GROUP_MEMBERS};
 use crate::errors::GraphError;
+use crate::filter::{Filter, Literal, Prop};
 use crate::graph::{
     decode_token, encode_token, expired, max_page_size, options, resync, select_of, DELTA_PAGE,
 };
@@ -109,21 +110,25 @@ fn parse_filter(raw: &str, ids: &crate::errors::RequestIds) -> Result<Vec<String
             format!("Unsupported filter on groups/delta: '{raw}'. Only id eq '…', joined by or."),
         )
     };
-    let mut out = Vec::new();
-    for clause in raw.split(" or ").map(str::trim) {
-        let lower = clause.to_ascii_lowercase();
-        let Some(rest) = lower.strip_prefix("id eq ") else {
-            return Err(unsupported());
-        };
-        let id = rest
-            .trim()
-            .strip_prefix('\'')
-            .and_then(|r| r.strip_suffix('\''))
-            .filter(|id| !id.is_empty() && !id.contains('\''))
-            .ok_or_else(unsupported)?;
-        if !out.iter().any(|o: &String| o == id) {
-            out.push(id.to_string());
+    // The emulator's `$filter` parser reads the clauses; only `id eq '…'` joined by `or` is
+    // accepted here.
+    fn ids_of(f: &Filter, out: &mut Vec<String>) -> bool {
+        match f {
+            Filter::Or(a, b) => ids_of(a, out) && ids_of(b, out),
+            Filter::Eq(Prop::Id, Literal::Str(id)) if !id.is_empty() => {
+                let id = id.to_lowercase();
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+                true
+            }
+            _ => false,
         }
+    }
+    let mut out = Vec::new();
+    let parsed = crate::filter::parse(raw).map_err(|_| unsupported())?;
+    if !ids_of(&parsed, &mut out) {
+        return Err(unsupported());
     }
     if out.len() > MAX_FILTERED {
         return Err(GraphError::unsupported_query(

@@ -110,7 +110,7 @@ pub struct DirectoryUser {
 }
 
 /// What group lists ask Graph for.
-const GROUP_FIELDS: &str = "id,displayName,securityEnabled,mailEnabled,groupTypes";
+const GROUP_FIELDS: &str = "id,displayName,securityEnabled,groupTypes";
 /// How many groups a search shows.
 pub const GROUP_MATCHES: usize = 10;
 
@@ -123,8 +123,6 @@ pub struct DirectoryGroup {
     pub display_name: Option<String>,
     #[serde(default)]
     pub security_enabled: Option<bool>,
-    #[serde(default)]
-    pub mail_enabled: Option<bool>,
     #[serde(default)]
     pub group_types: Vec<String>,
     #[serde(skip)]
@@ -760,6 +758,11 @@ impl Graph {
             }
             if status == 401 && self.renew_token().await? {
                 continue;
+            }
+            if status == 403 {
+                // A token keeps the permissions it was issued with: the next try (after a new
+                // consent, say) must get a new one to carry what was granted since.
+                self.forget_token().await;
             }
             if !(200..300).contains(&status) {
                 return Err(graph_error(status, res).await);

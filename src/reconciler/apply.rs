@@ -110,12 +110,7 @@ pub async fn roles(
     for change in changes {
         let user = users::get(tx, &change.user_id).await?;
         users::set_role(tx, &change.user_id, change.role).await?;
-        let why = match change.role {
-            crate::domain::Role::Admin => format!("admin: a member of \"{group}\" in Entra ID"),
-            crate::domain::Role::Technician => {
-                format!("technician: no longer a member of \"{group}\" in Entra ID")
-            }
-        };
+        let why = crate::users::service::role_by_group(change.role, group);
         audit::record(
             &mut **tx,
             Some(tenant_id),

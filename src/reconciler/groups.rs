@@ -104,7 +104,7 @@ async fn synced(
             Err(e) if e.sync_state_lost() => {
                 tracing::info!(error = %e, "the groups' delta link is no longer valid; reading the groups again");
             }
-            Err(e) => return Err(refused(graph, e, roots[0]).await),
+            Err(e) => return Err(refused(e, roots[0])),
         }
     }
     for _ in 0..MAX_ROUNDS {
@@ -116,7 +116,7 @@ async fn synced(
         let mut fresh = Mirror::starting(wanted.clone());
         let round = match follow(graph, &graph.groups_delta_start(&ids), &mut fresh).await {
             Ok(round) => round,
-            Err(e) => return Err(refused(graph, e, roots[0]).await),
+            Err(e) => return Err(refused(e, roots[0])),
         };
         for root in roots {
             if !round.seen.contains(&root.id) {
@@ -182,7 +182,7 @@ async fn transitive(graph: &Graph, group: &GroupRef) -> Result<HashSet<String>, 
     match graph.user_ids_in(&group.id).await {
         Ok(Some(ids)) => Ok(ids),
         Ok(None) => Err(group_gone(group)),
-        Err(e) => Err(refused(graph, e, group).await),
+        Err(e) => Err(refused(e, group)),
     }
 }
 
@@ -204,16 +204,14 @@ async fn unlisted(graph: &Graph, group: &GroupRef) -> RunError {
             "Graph's groups delta did not list the group \"{}\" ({}), which exists; nobody was offboarded, the next run tries again",
             group.name, group.id
         )),
-        Err(e) => refused(graph, e, group).await,
+        Err(e) => refused(e, group),
     }
 }
 
 /// A Graph error while reading groups; a consent without `GroupMember.Read.All` is a lasting
-/// problem with what to do about it (and the cached token goes, so that the next try after
-/// a new consent carries the permission).
-async fn refused(graph: &Graph, e: EntraError, group: &GroupRef) -> RunError {
+/// problem with what to do about it.
+fn refused(e: EntraError, group: &GroupRef) -> RunError {
     if matches!(e, EntraError::Graph { status: 403, .. }) {
-        graph.forget_token().await;
         return RunError::Groups(
             EntraHealth::GroupsNotConsented,
             format!(

@@ -52,10 +52,7 @@ pub async fn find(
     let (graph, org) = graph(entra, tenant).await?;
     match graph.find_groups(text).await {
         Ok(found) => Ok(found),
-        Err(EntraError::Graph { status: 403, .. }) => {
-            graph.forget_token().await;
-            Err(not_consented(&org))
-        }
+        Err(EntraError::Graph { status: 403, .. }) => Err(not_consented(&org)),
         Err(e) => Err(e.into()),
     }
 }
@@ -86,7 +83,6 @@ async fn confirmed(
             )))
         }
         Err(EntraError::Graph { status: 403, .. }) => {
-            graph.forget_token().await;
             return Err(not_consented(org));
         }
         Err(e) => return Err(e.into()),

@@ -111,7 +111,6 @@ async fn groups_of(
     match graph.member_of(oid, &ids).await {
         Ok(found) => Ok(found),
         Err(EntraError::Graph { status: 403, .. }) => {
-            graph.forget_token().await;
             Err(Refusal::GroupsNotConsented(org.to_string()))
         }
         Err(e) => Err(Refusal::Unavailable(e.to_string())),
@@ -236,12 +235,10 @@ async fn refresh_role(
     let group = tenant
         .admin_group()
         .map_or_else(|| "the admin group".to_string(), |g| g.name);
-    let why = match role {
-        Role::Admin => format!("admin: a member of \"{group}\" in Entra ID, seen at sign-in"),
-        Role::Technician => {
-            format!("technician: no longer a member of \"{group}\" in Entra ID, seen at sign-in")
-        }
-    };
+    let why = format!(
+        "{}, seen at sign-in",
+        crate::users::service::role_by_group(role, &group)
+    );
     users::set_role(&mut tx, &user.id, role).await?;
     audit::record(
         &mut *tx,

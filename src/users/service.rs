@@ -51,6 +51,14 @@ fn capitalise(s: &str) -> String {
     }
 }
 
+/// Why the tenant's admin group (named `group`) gives someone `role`, as the audit log says.
+pub fn role_by_group(role: Role, group: &str) -> String {
+    match role {
+        Role::Admin => format!("admin: a member of \"{group}\" in Entra ID"),
+        Role::Technician => format!("technician: no longer a member of \"{group}\" in Entra ID"),
+    }
+}
+
 pub async fn list(db: &Db, tenant_id: &str) -> anyhow::Result<Vec<UserRow>> {
     Ok(store::list(db, tenant_id)
         .await?
