@@ -164,6 +164,7 @@ async fn main() {
             last_login_at: None,
             offboarded_at: None,
             offboard_reason: None,
+            offboard_group: None,
         };
         gatehouse::users::store::insert(&mut tx, &user)
             .await

@@ -91,7 +91,7 @@ async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Resul
     if tenants.is_empty() {
         println!("No tenant uses Entra ID as its user source; nothing to reconcile.");
     }
-    let mut failed = 0;
+    let (mut failed, mut skipped) = (0, 0);
     for (id, slug) in tenants {
         let r = reconciler::reconcile(&db, &bus, &entra, &id, Trigger::Cli, args.dry_run).await?;
         reconciler::record_request(&db, &id, "gatehouse reconcile (CLI)", args.dry_run, &r).await?;
@@ -114,15 +114,23 @@ async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Resul
         for (user, reason) in &r.offboarded {
             println!("  {user}: {reason}");
         }
-        if r.outcome == Outcome::Failed {
-            failed += 1;
+        match r.outcome {
+            Outcome::Failed => failed += 1,
+            Outcome::Skipped => skipped += 1,
+            _ => {}
         }
     }
     db.close().await;
-    if failed > 0 {
-        anyhow::bail!("{failed} tenant(s) could not be reconciled; nobody was offboarded there");
+    // A script must never take "another instance was busy" for "done".
+    match (failed, skipped) {
+        (0, 0) => Ok(()),
+        (failed, 0) => anyhow::bail!(
+            "{failed} tenant(s) could not be reconciled; nobody was offboarded there"
+        ),
+        (failed, skipped) => anyhow::bail!(
+            "{skipped} tenant(s) were not reconciled because another instance was reconciling them, {failed} failed; run it again"
+        ),
     }
-    Ok(())
 }
 
 async fn emulator(args: gatehouse::server::cli::EmulatorArgs) -> anyhow::Result<()> {

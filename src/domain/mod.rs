@@ -13,6 +13,6 @@ pub use email::{Email, EmailError};
 pub use jit::{JitUsername, PrefixError, UsernameError, UsernamePrefix};
 pub use slug::{SlugError, TenantSlug};
 pub use states::{
-    ChallengeStatus, EntraHealth, PushOutcome, RemovedReason, Role, RunOutcome, UnknownState,
-    UserSource, UserStatus,
+    ChallengeStatus, EntraHealth, OffboardReason, PushOutcome, Reason, RemovedReason, Role,
+    RunOutcome, UnknownState, UserSource, UserStatus,
 };

@@ -109,6 +109,79 @@ states! {
 }
 
 states! {
+    /// Why the reconciler offboarded someone: stored as its code, worded once (`Reason`).
+    OffboardReason ("offboarding reason") {
+        /// Deleted in Entra, restorable there for 30 days.
+        SoftDeleted = "soft_deleted",
+        HardDeleted = "hard_deleted",
+        Disabled = "disabled",
+        /// Not listed by a walk of the whole directory.
+        NotInDirectory = "not_in_directory",
+        /// None of the account's addresses is in the tenant's connected domain any more: the
+        /// same rule that lets a technician onboard.
+        LeftDomain = "left_domain",
+        /// No longer a member (directly or through a nested group) of the group whose members
+        /// may sign in, nor of the admin group.
+        LeftGroup = "left_group",
+    }
+}
+
+impl OffboardReason {
+    /// True when Entra ended the account's access itself (deleted, disabled, out of the
+    /// domain), not a group of Gatehouse's choosing: such access is never kept for the sake
+    /// of an admin.
+    pub fn ended_in_entra(self) -> bool {
+        self != OffboardReason::LeftGroup
+    }
+}
+
+/// Why someone was offboarded, as stored (the reason's code, and the group's name when it was
+/// a group) and as every page, the CLI, the audit log and the timeline word it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    pub code: OffboardReason,
+    /// The scoping group's name when the run decided, for `LeftGroup`.
+    pub group: Option<String>,
+}
+
+impl Reason {
+    pub fn new(code: OffboardReason, group: Option<&str>) -> Self {
+        let group = (code == OffboardReason::LeftGroup)
+            .then(|| group.map(str::to_string))
+            .flatten();
+        Reason { code, group }
+    }
+
+    /// Reads a stored reason back; `None` for a code no version of Gatehouse wrote.
+    pub fn stored(code: &str, group: Option<String>) -> Option<Self> {
+        Some(Reason::new(code.parse().ok()?, group.as_deref()))
+    }
+
+    /// A stored reason as admins read it; text that is no code (written by hand into the
+    /// database, or by a release this one does not know) is shown as it stands.
+    pub fn worded(code: &str, group: Option<&str>) -> String {
+        Reason::stored(code, group.map(str::to_string))
+            .map_or_else(|| code.to_string(), |r| r.to_string())
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match (self.code, &self.group) {
+            (OffboardReason::LeftGroup, Some(name)) => return write!(f, "left group \"{name}\""),
+            (OffboardReason::SoftDeleted, _) => {
+                "deleted in Entra ID (restorable there for 30 days)"
+            }
+            (OffboardReason::HardDeleted, _) => "permanently deleted in Entra ID",
+            (OffboardReason::Disabled, _) => "account disabled in Entra ID",
+            (OffboardReason::NotInDirectory, _) => "no longer in the Entra ID directory",
+            (OffboardReason::LeftDomain, _) => "no address in the connected domain any more",
+            (OffboardReason::LeftGroup, None) => "left the group whose members may sign in",
+        })
+    }
+}
+
+states! {
     /// The events a browser's event stream carries (and the instances tell each other): a
     /// challenge's outcome, a sign-in that ended, a tenant whose settings changed.
     PushOutcome ("push outcome") {
@@ -226,6 +299,23 @@ mod tests {
         for s in EntraHealth::ALL {
             assert_eq!(s.as_str().parse::<EntraHealth>(), Ok(*s));
         }
+        for r in OffboardReason::ALL {
+            let reason = Reason::new(*r, Some("MSP Technicians"));
+            assert_eq!(
+                Reason::stored(r.as_str(), reason.group.clone()),
+                Some(reason)
+            );
+        }
+    }
+
+    #[test]
+    fn a_reason_names_the_group_only_when_a_group_was_the_reason() {
+        let left = Reason::new(OffboardReason::LeftGroup, Some("MSP Technicians"));
+        assert_eq!(left.to_string(), "left group \"MSP Technicians\"");
+        let disabled = Reason::new(OffboardReason::Disabled, Some("MSP Technicians"));
+        assert_eq!(disabled.group, None);
+        assert_eq!(disabled.to_string(), "account disabled in Entra ID");
+        assert_eq!(Reason::stored("deleted in Entra ID", None), None);
     }
 
     #[test]

@@ -2,11 +2,19 @@
 //! committed, tells open pages and records when access ended.
 
 use crate::audit;
+use crate::domain::Reason;
 use crate::server::bus::{Bus, Event};
 use crate::server::db::Db;
 use crate::server::util::now;
 use crate::users::access::{revoke_all_access, Subject};
 use crate::users::store as users;
+
+/// Someone a run or an approval offboards, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leaving {
+    pub user_id: String,
+    pub reason: Reason,
+}
 
 /// A user offboarded by this transaction, and when the change was first seen.
 pub struct Gone {
@@ -23,12 +31,12 @@ pub async fn offboard(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &str,
     actor: &str,
-    offboardings: &[(String, String)],
+    leaving: &[Leaving],
     found_at: i64,
 ) -> anyhow::Result<Vec<Gone>> {
     let decided_at = now();
     let mut done = Vec::new();
-    for (user_id, reason) in offboardings {
+    for Leaving { user_id, reason } in leaving {
         let Some((username, seen_at)) =
             users::offboard(tx, tenant_id, user_id, reason, found_at, decided_at).await?
         else {
@@ -44,7 +52,8 @@ pub async fn offboard(
             username: &username,
         };
         // `ended` announces the sign-out of everyone in `done` once this commits.
-        let _ended = revoke_all_access(tx, &who, "user.offboarded", actor, reason).await?;
+        let _ended =
+            revoke_all_access(tx, &who, "user.offboarded", actor, &reason.to_string()).await?;
     }
     Ok(done)
 }

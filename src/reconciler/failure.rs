@@ -18,3 +18,14 @@ pub(super) enum RunError {
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
+
+impl RunError {
+    /// What the failure says lastingly about the tenant's connection, for the pages.
+    pub(super) fn health(&self) -> Option<EntraHealth> {
+        match self {
+            RunError::Entra(e) => e.health(),
+            RunError::Groups(health, _) => Some(*health),
+            _ => None,
+        }
+    }
+}

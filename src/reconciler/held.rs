@@ -5,17 +5,18 @@
 //! keep the delta link fresh and offboard everyone else as usual. A decision takes the
 //! tenant's lease, so it never overlaps a run.
 
-use super::apply;
+use super::apply::{self, Leaving};
 use super::lease::Lease;
 use super::run::LEASE_LOST;
 use super::store;
 use crate::audit;
-use crate::domain::RunOutcome;
+use crate::domain::{OffboardReason, Reason, RunOutcome};
 use crate::entra::{DirectoryUser, EntraClient, EntraError};
 use crate::server::bus::Bus;
 use crate::server::db::Db;
 use crate::server::util::now;
 use crate::tenants::service as tenants;
+use crate::users::admins::{AdminChange, Admins};
 
 /// Why an admin's decision on a held run was refused; nothing changed.
 #[derive(Debug, thiserror::Error)]
@@ -137,27 +138,24 @@ async fn approve_leased(
     }
     let mut still_gone = Vec::new();
     let mut back = Vec::new();
-    let mut left_group = Vec::new();
     for user in &held {
-        match recheck(graph.user(&user.entra_oid).await?.as_ref(), &domain) {
-            Recheck::StillGone => still_gone.push((user.user_id.clone(), user.reason.clone())),
-            Recheck::Disabled => still_gone.push((
-                user.user_id.clone(),
-                super::plan::OffboardReason::Disabled.describe().to_string(),
-            )),
-            Recheck::LeftDomain => still_gone.push((
-                user.user_id.clone(),
-                super::plan::OffboardReason::LeftDomain
-                    .describe()
-                    .to_string(),
-            )),
-            Recheck::Back => match outside_scope(&graph, &link, &user.entra_oid).await? {
-                Some(why) => {
-                    still_gone.push((user.user_id.clone(), why));
-                    left_group.push(user);
-                }
-                None => back.push(user.username.clone()),
-            },
+        let reason = match recheck(graph.user(&user.entra_oid).await?.as_ref(), &domain) {
+            // Graph no longer finds them: Entra ended their access, whatever first held them.
+            Recheck::StillGone => Some(
+                user.reason()
+                    .filter(|r| r.code.ended_in_entra())
+                    .unwrap_or(Reason::new(OffboardReason::NotInDirectory, None)),
+            ),
+            Recheck::Disabled => Some(Reason::new(OffboardReason::Disabled, None)),
+            Recheck::LeftDomain => Some(Reason::new(OffboardReason::LeftDomain, None)),
+            Recheck::Back => outside_scope(&graph, &link, &user.entra_oid).await?,
+        };
+        match reason {
+            Some(reason) => still_gone.push(Leaving {
+                user_id: user.user_id.clone(),
+                reason,
+            }),
+            None => back.push(user.username.clone()),
         }
     }
 
@@ -177,9 +175,10 @@ async fn approve_leased(
     if !lease.still_held(&mut tx).await? {
         return Err(DecideError::Unexpected(anyhow::anyhow!(LEASE_LOST)));
     }
-    // Counted under the tenant's lock, so that a demotion at sign-in cannot slip in between.
-    tenants::lock(&mut tx, tenant_id).await?;
-    let kept = keep_last_admin(&mut tx, tenant_id, &mut still_gone, &left_group).await?;
+    // Counted under the tenant's lock, so that a demotion at sign-in cannot slip in between;
+    // this run is decided now, so its list no longer counts as waiting.
+    let admins = Admins::lock(&mut tx, tenant_id).await?;
+    let kept = keep_last_admin(&admins, &mut still_gone, &held);
     let gone = apply::offboard(&mut tx, tenant_id, admin, &still_gone, found_at).await?;
     store::set_offboarded(&mut tx, run_id, gone.len()).await?;
     let offboarded: Vec<String> = held
@@ -216,30 +215,34 @@ async fn approve_leased(
     })
 }
 
-/// Takes out of `ending` the admins who only left a group (`left_group`), when ending all of
-/// it would leave the tenant without an active admin; returns their usernames. Access Entra
-/// ended (deleted, disabled) still ends.
-async fn keep_last_admin(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
-    ending: &mut Vec<(String, String)>,
-    left_group: &[&store::HeldUser],
-) -> Result<Vec<String>, DecideError> {
-    let admins = crate::users::store::active_admin_ids(tx, tenant_id).await?;
-    let remaining = admins
-        .iter()
-        .filter(|a| !ending.iter().any(|(id, _)| id == *a))
-        .count();
-    if admins.is_empty() || remaining > 0 {
-        return Ok(Vec::new());
+/// Takes out of `ending` the admins who only left a group, when ending all of it would leave
+/// the tenant without an active admin (`users::admins`); returns their usernames. Access
+/// Entra ended (deleted, disabled) still ends.
+fn keep_last_admin(
+    admins: &Admins,
+    ending: &mut Vec<Leaving>,
+    held: &[store::HeldUser],
+) -> Vec<String> {
+    let (ended, left): (Vec<&Leaving>, Vec<&Leaving>) =
+        ending.iter().partition(|l| l.reason.code.ended_in_entra());
+    let change = AdminChange {
+        ended: ended.iter().map(|l| l.user_id.clone()).collect(),
+        removed: left.iter().map(|l| l.user_id.clone()).collect(),
+        promotes: false,
+    };
+    if !admins.lost_by(&change) {
+        return Vec::new();
     }
-    let keep: Vec<&store::HeldUser> = left_group
+    let keep: Vec<String> = left
         .iter()
-        .copied()
-        .filter(|u| admins.contains(&u.user_id))
+        .filter(|l| admins.includes(&l.user_id))
+        .map(|l| l.user_id.clone())
         .collect();
-    ending.retain(|(id, _)| !keep.iter().any(|u| u.user_id == *id));
-    Ok(keep.iter().map(|u| u.username.clone()).collect())
+    ending.retain(|l| !keep.contains(&l.user_id));
+    held.iter()
+        .filter(|u| keep.contains(&u.user_id))
+        .map(|u| u.username.clone())
+        .collect()
 }
 
 /// How the approval's message and audit entry name the admins kept.
@@ -318,7 +321,7 @@ async fn outside_scope(
     graph: &crate::entra::Graph,
     link: &tenants::EntraLink,
     oid: &str,
-) -> Result<Option<String>, DecideError> {
+) -> Result<Option<Reason>, DecideError> {
     let Some(scope) = link.scope_group() else {
         return Ok(None);
     };
@@ -330,7 +333,7 @@ async fn outside_scope(
     let member_of = graph.member_of(oid, &ids).await?;
     Ok(member_of
         .is_empty()
-        .then(|| super::plan::OffboardReason::LeftGroup.text(Some(&scope.name))))
+        .then(|| Reason::new(OffboardReason::LeftGroup, Some(&scope.name))))
 }
 
 #[cfg(test)]

@@ -7,14 +7,17 @@ use crate::server::db::Db;
 use crate::server::util::{now, random_id};
 use std::time::Duration;
 
-/// How long a lease lasts without renewal: long enough that a busy database or a slow Graph
-/// page does not lose it, short enough that a crashed holder blocks its tenant only briefly.
-/// Instances' clocks must agree to well within this.
-const LEASE_SECS: i64 = 300;
+/// How long a lease lasts without renewal: a holder killed outright (SIGKILL, out of memory,
+/// a lost node) blocks its tenant's runs, Sync now and notifications for at most this long.
+/// Short, with a heartbeat several times faster, rather than a PostgreSQL session lock that
+/// the server frees the moment the connection drops: that would pin a pooled connection for
+/// a whole run, and SQLite has no such thing; one lease row behaves the same on both
+/// engines. Instances' clocks must agree to well within this.
+pub const LEASE_SECS: i64 = 20;
 
-/// How often a holder renews its lease while it works: several renewals fit in one lease,
-/// so one that fails (a database restart) does not lose it.
-const RENEW_EVERY: Duration = Duration::from_secs(60);
+/// How often a holder renews its lease while it works: four renewals fit in one lease, so a
+/// renewal that fails or waits (a database restart, a busy SQLite writer) does not lose it.
+const RENEW_EVERY: Duration = Duration::from_secs(5);
 
 /// A tenant's reconcile lease, held until `release` (or, failing that, until it expires).
 pub struct Lease {

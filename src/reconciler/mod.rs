@@ -11,6 +11,8 @@ pub mod api;
 #[cfg(feature = "ssr")]
 pub mod apply;
 #[cfg(feature = "ssr")]
+mod carry_out;
+#[cfg(feature = "ssr")]
 mod failure;
 #[cfg(feature = "ssr")]
 mod groups;
@@ -22,6 +24,8 @@ pub mod lease;
 mod mirror;
 #[cfg(feature = "ssr")]
 mod mirror_store;
+#[cfg(feature = "ssr")]
+mod outcome;
 pub mod page;
 #[cfg(feature = "ssr")]
 pub mod plan;
@@ -41,4 +45,6 @@ pub use held::{approve, reject, Approved, DecideError};
 #[cfg(feature = "ssr")]
 pub use run::{reconcile, Outcome, RunReport, Trigger};
 #[cfg(feature = "ssr")]
-pub use service::{awaiting_decision, record_request, view};
+pub use service::{record_request, view};
+#[cfg(feature = "ssr")]
+pub use store::awaiting_decision;

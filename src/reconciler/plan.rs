@@ -1,6 +1,7 @@
 //! Deciding who to offboard from what Entra reported, with no I/O: exhaustively testable.
 
-use crate::domain::{Role, UserStatus};
+use crate::domain::{OffboardReason, Role, UserStatus};
+use crate::users::admins::AdminChange;
 use std::collections::{HashMap, HashSet};
 
 /// One entry of a `/users/delta` walk (or of a full enumeration), in the order received.
@@ -47,9 +48,6 @@ pub struct Groups<'a> {
     pub scope: Option<&'a HashSet<String>>,
     /// Members are admins, everyone else a technician.
     pub admins: Option<&'a HashSet<String>>,
-    /// Active admins who do not come from Entra (made in Gatehouse): they keep the tenant
-    /// administered whatever the groups say.
-    pub other_admins: usize,
 }
 
 /// A role an Entra user gets from the admin group.
@@ -76,42 +74,6 @@ impl Default for Policy {
     }
 }
 
-/// Why a user is offboarded; shown to admins and written to the audit log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OffboardReason {
-    SoftDeleted,
-    HardDeleted,
-    Disabled,
-    NotInDirectory,
-    /// None of the account's addresses is in the tenant's connected domain any more: the
-    /// same rule that lets a technician onboard.
-    LeftDomain,
-    /// No longer a member (directly or through a nested group) of the group whose members
-    /// may sign in, nor of the admin group.
-    LeftGroup,
-}
-
-impl OffboardReason {
-    pub fn describe(self) -> &'static str {
-        match self {
-            OffboardReason::SoftDeleted => "deleted in Entra ID (restorable there for 30 days)",
-            OffboardReason::HardDeleted => "permanently deleted in Entra ID",
-            OffboardReason::Disabled => "account disabled in Entra ID",
-            OffboardReason::NotInDirectory => "no longer in the Entra ID directory",
-            OffboardReason::LeftDomain => "no address in the connected domain any more",
-            OffboardReason::LeftGroup => "left the group whose members may sign in",
-        }
-    }
-
-    /// What admins read: `describe`, with the group's name where the reason is a group.
-    pub fn text(self, scope_group: Option<&str>) -> String {
-        match (self, scope_group) {
-            (OffboardReason::LeftGroup, Some(name)) => format!("left group \"{name}\""),
-            _ => self.describe().to_string(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offboarding {
     pub user_id: String,
@@ -133,13 +95,32 @@ pub struct Plan {
     pub renames: Vec<Rename>,
     /// Roles from the admin group that differ from the records.
     pub roles: Vec<RoleChange>,
-    /// True when the group changes (demotions, users who left the scoping group) would
-    /// leave the tenant without an active admin: the run applies nothing.
-    pub last_admin_lost: bool,
     /// Users looked at: the watched users of the tenant.
     pub checked: usize,
     /// True when the offboardings exceed the threshold: apply nothing, ask an admin.
     pub held: bool,
+}
+
+impl Plan {
+    /// What the plan does to the tenant's admins, for the one last-admin rule
+    /// (`users::admins`): Entra ended some users' access, the group changes take others out
+    /// of the admins (they left the scoping group, or the admin group), and may make new ones.
+    pub fn admin_change(&self) -> AdminChange {
+        let (ended, left): (Vec<&Offboarding>, Vec<&Offboarding>) = self
+            .offboard
+            .iter()
+            .partition(|o| o.reason.ended_in_entra());
+        let demoted = self.roles.iter().filter(|c| c.role == Role::Technician);
+        AdminChange {
+            ended: ended.iter().map(|o| o.user_id.clone()).collect(),
+            removed: left
+                .iter()
+                .map(|o| o.user_id.clone())
+                .chain(demoted.map(|c| c.user_id.clone()))
+                .collect(),
+            promotes: self.roles.iter().any(|c| c.role == Role::Admin),
+        }
+    }
 }
 
 /// The latest state of one object after folding its entries: Microsoft warns that an
@@ -278,7 +259,6 @@ pub fn plan(
         }
     }
     let roles = role_changes(&watched, &offboard, groups);
-    let last_admin_lost = last_admin_lost(&watched, &offboard, &roles, groups);
     let n = offboard.len() as u64;
     let held =
         n > u64::from(policy.count) && n * 100 > u64::from(policy.percent) * watched.len() as u64;
@@ -286,7 +266,6 @@ pub fn plan(
         offboard,
         renames,
         roles,
-        last_admin_lost,
         checked: watched.len(),
         held,
     }
@@ -318,40 +297,6 @@ fn role_changes(
             })
         })
         .collect()
-}
-
-/// True when the tenant has an active admin before the group changes and none after. Users
-/// leaving for other reasons (deleted, disabled in Entra) count on neither side: access
-/// that Entra ended is never kept for the sake of an admin.
-fn last_admin_lost(
-    watched: &[&KnownUser],
-    offboard: &[Offboarding],
-    roles: &[RoleChange],
-    groups: Groups<'_>,
-) -> bool {
-    let leaves = |u: &KnownUser, why: fn(OffboardReason) -> bool| {
-        offboard
-            .iter()
-            .any(|o| o.user_id == u.user_id && why(o.reason))
-    };
-    let staying: Vec<&&KnownUser> = watched
-        .iter()
-        .filter(|u| u.status == UserStatus::Active)
-        .filter(|u| !leaves(u, |r| r != OffboardReason::LeftGroup))
-        .collect();
-    let before = staying.iter().filter(|u| u.role == Role::Admin).count();
-    let after = staying
-        .iter()
-        .filter(|u| !leaves(u, |r| r == OffboardReason::LeftGroup))
-        .filter(|u| {
-            roles
-                .iter()
-                .find(|c| c.user_id == u.user_id)
-                .map_or(u.role, |c| c.role)
-                == Role::Admin
-        })
-        .count();
-    groups.other_admins == 0 && before > 0 && after == 0
 }
 
 #[cfg(test)]
@@ -400,7 +345,6 @@ mod tests {
         let groups = Groups {
             scope: Some(&scope),
             admins: Some(&admins),
-            other_admins: 1,
         };
         let p = grouped(&[], &users, groups);
         assert_eq!(
@@ -413,10 +357,6 @@ mod tests {
                 user_id: "u3".into(),
                 role: Role::Admin
             }]
-        );
-        assert_eq!(
-            OffboardReason::LeftGroup.text(Some("MSP Technicians")),
-            "left group \"MSP Technicians\""
         );
     }
 
@@ -439,7 +379,14 @@ mod tests {
     fn without_an_admin_group_roles_stay_as_set_by_hand() {
         let users = [admin(1), user(2)];
         let p = grouped(&[], &users, Groups::default());
-        assert!(p.roles.is_empty() && !p.last_admin_lost);
+        assert!(p.roles.is_empty());
+        assert_eq!(p.admin_change(), AdminChange::default());
+    }
+
+    /// The plan's changes, judged by the one rule over the tenant's active admins.
+    fn leaves_no_admin(p: &Plan, active: &[&str]) -> bool {
+        let active: Vec<String> = active.iter().map(|a| a.to_string()).collect();
+        crate::users::admins::leaves_no_admin(&active, &[], &p.admin_change())
     }
 
     #[test]
@@ -451,7 +398,10 @@ mod tests {
             ..Groups::default()
         };
         let p = grouped(&[], &users, demote);
-        assert!(p.last_admin_lost, "the only admin would be demoted");
+        assert!(
+            leaves_no_admin(&p, &["u1"]),
+            "the only admin would be demoted"
+        );
         // Leaving the scoping group is a group change too.
         let scope = set(&[2]);
         let leave = Groups {
@@ -459,22 +409,19 @@ mod tests {
             ..Groups::default()
         };
         let p = grouped(&[], &users, leave);
-        assert!(p.last_admin_lost, "the only admin would leave");
+        assert!(leaves_no_admin(&p, &["u1"]), "the only admin would leave");
         // A local admin keeps the tenant administered; a promotion replaces the demoted one.
-        let with_local = Groups {
-            other_admins: 1,
-            ..demote
-        };
-        assert!(!grouped(&[], &users, with_local).last_admin_lost);
+        let p = grouped(&[], &users, demote);
+        assert!(!leaves_no_admin(&p, &["u1", "a local admin"]));
         let two = set(&[2]);
         let swap = Groups {
             admins: Some(&two),
             ..Groups::default()
         };
-        assert!(!grouped(&[], &users, swap).last_admin_lost);
+        assert!(!leaves_no_admin(&grouped(&[], &users, swap), &["u1"]));
         // Entra deleting the last admin is not a group change: the offboarding goes on.
         let p = grouped(&[disabled(1)], &users, demote);
-        assert!(!p.last_admin_lost);
+        assert!(!leaves_no_admin(&p, &["u1"]));
         assert_eq!(
             reasons(&p),
             vec![("u1".to_string(), OffboardReason::Disabled)]

@@ -5,7 +5,7 @@ use super::held::{self, DecideError};
 use super::run::{reconcile, Outcome, Trigger};
 use super::store;
 use super::timeline;
-use crate::domain::{EntraHealth, UserSource};
+use crate::domain::{EntraHealth, Reason, UserSource};
 use crate::entra::{EntraClient, EntraError};
 use crate::error::AppError;
 use crate::server::bus::Bus;
@@ -25,7 +25,7 @@ pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
         let users = store::held_users(db, run.id)
             .await?
             .into_iter()
-            .map(|u| (format!("{} <{}>", u.username, u.email), u.reason))
+            .map(|u| (format!("{} <{}>", u.username, u.email), u.worded_reason()))
             .collect();
         held.push(HeldRun {
             run_id: run.id,
@@ -49,7 +49,11 @@ pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
             .iter()
             .map(|o| OffboardingRow {
                 user: format!("{} <{}>", o.username, o.email),
-                reason: o.reason.clone().unwrap_or_default(),
+                reason: o
+                    .reason
+                    .as_deref()
+                    .map(|r| Reason::worded(r, o.group_name.as_deref()))
+                    .unwrap_or_default(),
                 seen: format_time(o.seen_at),
                 decided_after: timeline::after_seen(o, o.decided_at),
                 ended_after: o.access_ended_at.map(|at| timeline::after_seen(o, at)),
@@ -274,13 +278,4 @@ pub async fn decide(
         )),
         DecideError::Unexpected(err) => err.into(),
     })
-}
-
-/// Who an undecided held run of the tenant would offboard (user ids), read in `tx`: they are
-/// on their way out, unless an admin rejects the run.
-pub async fn awaiting_decision(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
-) -> Result<Vec<String>, sqlx::Error> {
-    store::awaiting_decision(tx, tenant_id).await
 }

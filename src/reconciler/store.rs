@@ -1,7 +1,7 @@
 //! Every statement on `reconcile_runs` and `reconcile_held`: the record of each run, and who
 //! a held run would offboard.
 
-use crate::domain::RunOutcome;
+use crate::domain::{Reason, RunOutcome};
 use crate::server::db::Db;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -130,14 +130,21 @@ pub async fn finish(
 }
 
 /// Lists who a held run would offboard, each with the reason.
-pub async fn hold(tx: &mut Tx<'_>, run_id: i64, users: &[(&str, &str)]) -> Result<(), sqlx::Error> {
+pub async fn hold(
+    tx: &mut Tx<'_>,
+    run_id: i64,
+    users: &[(&str, &Reason)],
+) -> Result<(), sqlx::Error> {
     for (user_id, reason) in users {
-        sqlx::query("INSERT INTO reconcile_held (run_id, user_id, reason) VALUES ($1, $2, $3)")
-            .bind(run_id)
-            .bind(user_id)
-            .bind(reason)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO reconcile_held (run_id, user_id, reason, group_name) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(run_id)
+        .bind(user_id)
+        .bind(reason.code.as_str())
+        .bind(reason.group.as_deref())
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
@@ -149,13 +156,28 @@ pub struct HeldUser {
     pub username: String,
     pub email: String,
     pub entra_oid: String,
-    pub reason: String,
+    /// The stored code of the reason, and the group's name beside it: `reason()` reads them.
+    reason: String,
+    group_name: Option<String>,
+}
+
+impl HeldUser {
+    /// Why the run would offboard them; `None` for text no release of Gatehouse stored.
+    pub fn reason(&self) -> Option<Reason> {
+        Reason::stored(&self.reason, self.group_name.clone())
+    }
+
+    /// The reason as the page words it.
+    pub fn worded_reason(&self) -> String {
+        Reason::worded(&self.reason, self.group_name.as_deref())
+    }
 }
 
 /// Who a held run would offboard, by username.
 pub async fn held_users(db: &Db, run_id: i64) -> Result<Vec<HeldUser>, sqlx::Error> {
     sqlx::query_as::<_, HeldUser>(
-        "SELECT h.user_id, u.username, u.email, u.entra_oid, h.reason FROM reconcile_held h \
+        "SELECT h.user_id, u.username, u.email, u.entra_oid, h.reason, h.group_name \
+         FROM reconcile_held h \
          JOIN users u ON u.id = h.user_id WHERE h.run_id = $1 ORDER BY u.username",
     )
     .bind(run_id)

@@ -72,7 +72,8 @@ mod tests {
         Offboarding {
             username: "msp-alex".into(),
             email: "alex@contoso.com".into(),
-            reason: Some("deleted in Entra ID".into()),
+            reason: Some("hard_deleted".into()),
+            group_name: None,
             seen_at: seen,
             decided_at: seen + 1,
             access_ended_at: ended,

@@ -534,6 +534,7 @@ pub async fn create(
         last_login_at: None,
         offboarded_at: None,
         offboard_reason: None,
+        offboard_group: None,
     };
     users::insert(&mut tx, &admin)
         .await

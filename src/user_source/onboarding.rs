@@ -9,6 +9,7 @@ use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{now, random_id};
 use crate::tenants::service::GroupRef;
 use crate::tenants::Tenant;
+use crate::users::admins::{AdminChange, Admins};
 use crate::users::service::{free_username, User};
 use crate::users::store as users;
 
@@ -220,17 +221,10 @@ async fn refresh_role(
         return Ok(user);
     };
     let mut tx = db.pool.begin().await?;
-    if role == Role::Technician {
-        // One demotion at a time: two admins leaving the group and signing in together must
-        // not each count the other, nor a run's changes and this one.
-        crate::tenants::service::lock(&mut tx, &tenant.id).await?;
-        // Admins on a held run's list are about to go; they do not count as the one who stays.
-        let leaving = crate::reconciler::awaiting_decision(&mut tx, &tenant.id).await?;
-        let admins = users::active_admin_ids(&mut tx, &tenant.id).await?;
-        if !admins.iter().any(|a| *a != user.id && !leaving.contains(a)) {
-            tx.rollback().await?;
-            return Ok(user);
-        }
+    let admins = Admins::lock(&mut tx, &tenant.id).await?;
+    if role == Role::Technician && admins.lost_by(&AdminChange::removes(&user.id)) {
+        tx.rollback().await?;
+        return Ok(user);
     }
     let group = tenant
         .admin_group()
@@ -407,6 +401,7 @@ fn new_record(
         last_login_at: None,
         offboarded_at: None,
         offboard_reason: None,
+        offboard_group: None,
     }
 }
 
@@ -501,6 +496,7 @@ mod tests {
             last_login_at: None,
             offboarded_at: None,
             offboard_reason: None,
+            offboard_group: None,
         }
     }
 

@@ -2,6 +2,8 @@
 
 #[cfg(feature = "ssr")]
 pub mod access;
+#[cfg(feature = "ssr")]
+pub mod admins;
 pub mod api;
 pub mod page;
 #[cfg(feature = "ssr")]

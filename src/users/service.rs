@@ -7,6 +7,7 @@ use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{format_time, now, random_id};
 use crate::tenants::Tenant;
 use crate::users::access::{revoke_all_access, Subject};
+use crate::users::admins::{AdminChange, Admins};
 
 pub use super::store::{find, find_by_email, find_by_oid, User};
 
@@ -68,6 +69,13 @@ pub async fn list(db: &Db, tenant_id: &str) -> anyhow::Result<Vec<UserRow>> {
 }
 
 fn to_row(u: User) -> UserRow {
+    let offboarded = (u.status == UserStatus::Offboarded).then(|| {
+        format!(
+            "{} — {}",
+            u.offboarded_at.map(format_time).unwrap_or_default(),
+            u.offboarded_because().unwrap_or_default()
+        )
+    });
     UserRow {
         display_name: u.display_name(),
         id: u.id,
@@ -78,13 +86,7 @@ fn to_row(u: User) -> UserRow {
         status: u.status,
         created: format_time(u.created_at),
         last_login: u.last_login_at.map(format_time),
-        offboarded: (u.status == UserStatus::Offboarded).then(|| {
-            format!(
-                "{} — {}",
-                u.offboarded_at.map(format_time).unwrap_or_default(),
-                u.offboard_reason.unwrap_or_default()
-            )
-        }),
+        offboarded,
     }
 }
 
@@ -167,6 +169,7 @@ pub async fn add(
         last_login_at: None,
         offboarded_at: None,
         offboard_reason: None,
+        offboard_group: None,
     };
     let mut tx = db.pool.begin().await?;
     let res = store::insert(&mut tx, &user).await;
@@ -221,7 +224,9 @@ impl Action {
     }
 }
 
-/// Applies an admin action; `actor` is the admin, who may not lock themselves out.
+/// Applies an admin action; `actor` is the admin, who may not lock themselves out, nor take
+/// the tenant's last admin (`admins::leaves_no_admin`, under the tenant's lock: two admins
+/// demoting each other at once, or a demotion beside a group change, leave one admin).
 pub async fn act(
     db: &Db,
     bus: &Bus,
@@ -230,20 +235,41 @@ pub async fn act(
     user_id: &str,
     action: Action,
 ) -> Result<String, UserError> {
-    let user = find(db, &tenant.id, user_id)
-        .await?
-        .ok_or(UserError::NotFound)?;
-    if user.id == actor.id && action != Action::MakeAdmin && action != Action::Enable {
+    if user_id == actor.id && action != Action::MakeAdmin && action != Action::Enable {
         return Err(UserError::NotAllowed(
             "You cannot do this to your own account; ask another admin.".into(),
         ));
+    }
+    let mut tx = db.pool.begin().await?;
+    let admins = Admins::lock(&mut tx, &tenant.id).await?;
+    // The actor and the user as they are now: another admin may have changed either since
+    // this request began.
+    let still_admin = store::find_in(&mut tx, &tenant.id, &actor.id)
+        .await?
+        .is_some_and(|a| a.role == Role::Admin && a.status.may_sign_in());
+    if !still_admin {
+        return Err(UserError::NotAllowed(
+            "You are no longer an admin of this tenant.".into(),
+        ));
+    }
+    let user = store::find_in(&mut tx, &tenant.id, user_id)
+        .await?
+        .ok_or(UserError::NotFound)?;
+    let takes_admin = matches!(
+        action,
+        Action::Disable | Action::MakeTechnician | Action::Delete
+    );
+    if takes_admin && admins.lost_by(&AdminChange::removes(&user.id)) {
+        return Err(UserError::NotAllowed(format!(
+            "{} is the last admin of this tenant; make someone else an admin first.",
+            user.username
+        )));
     }
     let who = Subject {
         tenant_id: &tenant.id,
         user_id: &user.id,
         username: &user.username,
     };
-    let mut tx = db.pool.begin().await?;
     let mut ended = None;
     let (audit_action, message) = match action {
         Action::Disable => {

@@ -1,6 +1,6 @@
 //! Every statement on `users`. Other contexts call these; none writes the table itself.
 
-use crate::domain::{Email, Role, UserSource, UserStatus};
+use crate::domain::{Email, Reason, Role, UserSource, UserStatus};
 use crate::server::db::Db;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -26,17 +26,26 @@ pub struct User {
     pub last_login_at: Option<i64>,
     /// When and why the reconciler offboarded the user (cleared when they come back).
     pub offboarded_at: Option<i64>,
+    /// The stored code of `domain::OffboardReason` (`Reason::worded` words it).
     pub offboard_reason: Option<String>,
+    /// The group's name, when leaving a group was the reason.
+    pub offboard_group: Option<String>,
 }
 
 const COLUMNS: &str = "id, tenant_id, email, first_name, last_name, username, role, \
     source, status, entra_oid, created_at, onboarded_at, last_login_at, offboarded_at, \
-    offboard_reason";
+    offboard_reason, offboard_group";
 const COLUMNS_U: &str = "u.id, u.tenant_id, u.email, u.first_name, u.last_name, \
     u.username, u.role, u.source, u.status, u.entra_oid, u.created_at, u.onboarded_at, u.last_login_at, \
-    u.offboarded_at, u.offboard_reason";
+    u.offboarded_at, u.offboard_reason, u.offboard_group";
 
 impl User {
+    /// Why the reconciler offboarded the user, worded as every page words it.
+    pub fn offboarded_because(&self) -> Option<String> {
+        let code = self.offboard_reason.as_deref()?;
+        Some(Reason::worded(code, self.offboard_group.as_deref()))
+    }
+
     pub fn display_name(&self) -> String {
         let name = format!("{} {}", self.first_name, self.last_name);
         let name = name.trim();
@@ -56,6 +65,21 @@ pub async fn find(db: &Db, tenant_id: &str, user_id: &str) -> anyhow::Result<Opt
     .bind(tenant_id)
     .fetch_optional(&db.pool)
     .await?)
+}
+
+/// The record, read in `tx` (under the tenant's lock, it stays as read until `tx` ends).
+pub async fn find_in(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as::<_, User>(&format!(
+        "SELECT {COLUMNS} FROM users WHERE id = $1 AND tenant_id = $2"
+    ))
+    .bind(user_id)
+    .bind(tenant_id)
+    .fetch_optional(&mut **tx)
+    .await
 }
 
 /// The newest record of an Entra account in this tenant.
@@ -284,7 +308,7 @@ pub async fn onboard_from_entra(
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE users SET status = $1, source = $2, entra_oid = $3, onboarded_at = $4, \
-         offboarded_at = NULL, offboard_reason = NULL, offboard_seen_at = NULL, \
+         offboarded_at = NULL, offboard_reason = NULL, offboard_group = NULL, offboard_seen_at = NULL, \
          access_ended_at = NULL, change_seen_at = NULL \
          WHERE id = $5 AND (status <> $1 OR entra_oid IS NULL)",
     )
@@ -306,12 +330,13 @@ pub async fn offboard(
     tx: &mut Tx<'_>,
     tenant_id: &str,
     user_id: &str,
-    reason: &str,
+    reason: &Reason,
     found_at: i64,
     at: i64,
 ) -> Result<Option<(String, i64)>, sqlx::Error> {
     sqlx::query_as(
         "UPDATE users SET status = $1, offboarded_at = $2, offboard_reason = $3, \
+         offboard_group = $7, \
          offboard_seen_at = COALESCE(change_seen_at, $6), change_seen_at = NULL, \
          access_ended_at = NULL \
          WHERE id = $4 AND tenant_id = $5 AND status <> $1 \
@@ -319,10 +344,11 @@ pub async fn offboard(
     )
     .bind(UserStatus::Offboarded.as_str())
     .bind(at)
-    .bind(reason)
+    .bind(reason.code.as_str())
     .bind(user_id)
     .bind(tenant_id)
     .bind(found_at.min(at))
+    .bind(reason.group.as_deref())
     .fetch_optional(&mut **tx)
     .await
 }
@@ -389,6 +415,7 @@ pub struct Offboarding {
     pub username: String,
     pub email: String,
     pub reason: Option<String>,
+    pub group_name: Option<String>,
     pub seen_at: i64,
     pub decided_at: i64,
     pub access_ended_at: Option<i64>,
@@ -401,7 +428,8 @@ pub async fn offboardings_since(
     since: i64,
 ) -> Result<Vec<Offboarding>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT username, email, offboard_reason AS reason, offboard_seen_at AS seen_at, \
+        "SELECT username, email, offboard_reason AS reason, offboard_group AS group_name, \
+         offboard_seen_at AS seen_at, \
          offboarded_at AS decided_at, access_ended_at FROM users \
          WHERE tenant_id = $1 AND status = $2 AND offboarded_at >= $3 \
          AND offboard_seen_at IS NOT NULL ORDER BY offboarded_at DESC, username",

@@ -366,6 +366,108 @@ async fn an_admin_makes_another_user_admin_but_cannot_lock_themselves_out() {
     assert!(body.contains("your own account"), "{body}");
 }
 
+/// Two admins demote each other at the same moment: each request passed the admin check
+/// before the other landed, and only one may win; the tenant always keeps an admin. First
+/// in sequence (the loser's request was checked before the winner's landed), then as ten
+/// rounds of two requests at once through the portal.
+#[tokio::test]
+async fn two_admins_demoting_each_other_at_once_leave_the_tenant_an_admin() {
+    let app = spawn_app().await;
+    let first = admin_browser(&app).await;
+    app.add_user("acme", "Bea", "bea@acme.com").await;
+    let bea_id = user_id(&app, "bea@acme.com").await;
+    let (s, body) = call(
+        &first,
+        "users/act",
+        &[("user_id", &bea_id), ("action", "make_admin")],
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let bea_phone = app.phone_with_email("bea@acme.com").await;
+    let bea = app.browser(&["acme"]);
+    assert_eq!(
+        sign_in(&app, &bea, &bea_phone, "acme").await,
+        "/adminportal/users"
+    );
+    let admin_id = user_id(&app, "admin@acme.com").await;
+    let admins = || async {
+        app.users("acme")
+            .await
+            .into_iter()
+            .filter(|u| u.role == gatehouse::domain::Role::Admin)
+            .map(|u| u.email)
+            .collect::<Vec<_>>()
+    };
+
+    let tenant = app.tenant("acme").await;
+    let bea_checked = app.user("acme", "bea@acme.com").await;
+    let (s, body) = call(
+        &first,
+        "users/act",
+        &[("user_id", &bea_id), ("action", "make_technician")],
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let late = gatehouse::users::service::act(
+        &app.state.db,
+        &app.state.bus,
+        &tenant,
+        &bea_checked,
+        &admin_id,
+        gatehouse::users::service::Action::MakeTechnician,
+    )
+    .await
+    .expect_err("Bea is no longer an admin when her request lands");
+    assert!(late.to_string().contains("no longer an admin"), "{late}");
+    assert_eq!(admins().await, vec!["admin@acme.com".to_string()]);
+
+    for round in 0..10 {
+        let (s, body) = call(
+            &first,
+            "users/act",
+            &[("user_id", &bea_id), ("action", "make_admin")],
+        )
+        .await;
+        assert_eq!(s, 200, "round {round}: {body}");
+        let demote_bea = [("user_id", bea_id.as_str()), ("action", "make_technician")];
+        let demote_first = [
+            ("user_id", admin_id.as_str()),
+            ("action", "make_technician"),
+        ];
+        let (a, b) = tokio::join!(
+            call(&first, "users/act", &demote_bea),
+            call(&bea, "users/act", &demote_first),
+        );
+        let left = admins().await;
+        assert_eq!(
+            left.len(),
+            1,
+            "round {round}: {left:?}, answers {a:?} {b:?}"
+        );
+        assert!(
+            a.0 == 200 || b.0 == 200,
+            "round {round}: one of them won: {a:?} {b:?}"
+        );
+        if left == ["bea@acme.com"] {
+            // Bea won this round; she makes the first admin an admin again.
+            let (s, body) = call(
+                &bea,
+                "users/act",
+                &[("user_id", &admin_id), ("action", "make_admin")],
+            )
+            .await;
+            assert_eq!(s, 200, "round {round}: {body}");
+            let (s, body) = call(
+                &first,
+                "users/act",
+                &[("user_id", &bea_id), ("action", "make_technician")],
+            )
+            .await;
+            assert_eq!(s, 200, "round {round}: {body}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn technicians_and_strangers_cannot_use_the_admin_portal() {
     let app = spawn_app().await;

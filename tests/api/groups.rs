@@ -421,6 +421,52 @@ async fn demoting_the_last_admin_is_held() {
     assert_eq!(w.status(ALEX).await, UserStatus::Active);
 }
 
+/// Alex and Megan are the tenant's two admins, by "MSP Admins". Alex leaves the group in
+/// Entra, and at the same moment, in the portal, demotes Megan: whichever lands second must
+/// see the first. The run comes first here: it demotes Alex, and his request, which passed
+/// the admin check before that, is refused under the tenant's lock. (The other order, a run
+/// that would demote the last admin, is `demoting_the_last_admin_is_held`.)
+#[tokio::test]
+async fn a_demotion_by_hand_racing_a_group_demotion_leaves_the_tenant_an_admin() {
+    let (w, _, _megan) = megan_the_only_admin().await;
+    w.emu.add_to_group(MSP_ADMINS, ALEX).await;
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    assert_eq!(w.role(ALEX).await, Role::Admin);
+    let tenant = w.app.tenant("acme").await;
+    let by_hand = |actor: gatehouse::users::service::User, target: &str| {
+        let (app, tenant, target) = (&w.app, tenant.clone(), target.to_string());
+        async move {
+            let user = app.user_of(&tenant.id, &target).await;
+            gatehouse::users::service::act(
+                &app.state.db,
+                &app.state.bus,
+                &tenant,
+                &actor,
+                &user.id,
+                gatehouse::users::service::Action::MakeTechnician,
+            )
+            .await
+        }
+    };
+
+    // Alex's request is past the admin check when the run demotes him.
+    let alex_in_flight = w.app.user_of(&w.tenant_id, ALEX).await;
+    w.emu.remove_from_group(MSP_ADMINS, ALEX).await;
+    assert_eq!(w.run().await.outcome, Outcome::Ok);
+    assert_eq!(w.role(ALEX).await, Role::Technician);
+    let refused = by_hand(alex_in_flight, MEGAN).await;
+    let refused = refused.expect_err("a demoted admin's request demotes nobody");
+    assert!(
+        refused.to_string().contains("no longer an admin"),
+        "{refused}"
+    );
+    assert_eq!(
+        w.role(MEGAN).await,
+        Role::Admin,
+        "the tenant keeps an admin"
+    );
+}
+
 /// A held run lists Megan, the tenant's only admin, because she left "MSP Admins" in Entra,
 /// along with two deletions. Megan approves it: the deleted users go, Megan stays an active
 /// admin, and the message says why; a group change never takes a tenant's last admin.

@@ -85,7 +85,7 @@ impl World {
     /// Why the user was offboarded, as the Users page shows it.
     pub(crate) async fn offboard_reason(&self, oid: &str) -> String {
         let user = self.app.user_of(&self.tenant_id, oid).await;
-        user.offboard_reason
+        user.offboarded_because()
             .expect("an offboarded user has a reason")
     }
 
@@ -679,21 +679,17 @@ async fn the_reconcile_cli_beside_a_running_server_skips_the_tenant_it_is_reconc
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-    command
-        .args(["reconcile", "--tenant", "acme"])
-        .env("DATABASE_URL", w.app.state.config.database_url.as_str())
-        .env("ENTRA_CLIENT_ID", &w.emu.app.client_id)
-        .env("ENTRA_CLIENT_SECRET", w.emu.secret())
-        .env("ENTRA_AUTHORITY_URL", &w.emu.base)
-        .env("GRAPH_BASE_URL", &w.emu.base)
-        .env("RUST_LOG", "warn");
+    let mut command = reconcile_command(&w);
     // The server's run goes on in this process while the command runs.
     let out = tokio::task::spawn_blocking(move || command.output())
         .await
         .unwrap()
         .expect("gatehouse runs");
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        !out.status.success(),
+        "a skipped tenant is no success for a script"
+    );
     assert!(
         printed.contains("acme: skipped"),
         "{printed}{}",
@@ -728,6 +724,86 @@ async fn a_lease_left_by_a_crashed_instance_does_not_stop_the_next_run() {
         .await
         .unwrap();
     assert!(next.is_some(), "the run gave its lease back");
+}
+
+/// `gatehouse reconcile` against the world's database and emulator, as an operator runs it.
+fn reconcile_command(w: &World) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command
+        .args(["reconcile", "--tenant", "acme"])
+        .env("DATABASE_URL", w.app.state.config.database_url.as_str())
+        .env("ENTRA_CLIENT_ID", &w.emu.app.client_id)
+        .env("ENTRA_CLIENT_SECRET", w.emu.secret())
+        .env("ENTRA_AUTHORITY_URL", &w.emu.base)
+        .env("GRAPH_BASE_URL", &w.emu.base)
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// When the tenant's lease runs out, if anyone holds it.
+async fn lease_expiry(w: &World) -> Option<i64> {
+    sqlx::query_as::<_, (i64,)>("SELECT expires_at FROM reconcile_leases WHERE tenant_id = $1")
+        .bind(&w.tenant_id)
+        .fetch_optional(&w.app.state.db.pool)
+        .await
+        .unwrap()
+        .map(|(at,)| at)
+}
+
+/// A `gatehouse reconcile` killed outright in the middle of its walk (SIGKILL: no chance to
+/// give its lease back) keeps the tenant from Sync now, notifications and the schedule for
+/// at most 30 seconds; then the next run completes and offboards whom Entra removed.
+#[tokio::test]
+async fn a_run_killed_mid_walk_frees_its_tenant_within_thirty_seconds() {
+    let w = connected(&[ALEX, MEGAN]).await;
+    w.run().await;
+    w.emu.remove_in_entra(ALEX).await;
+    // The command's walk waits on Graph long enough to be killed in the middle of it.
+    w.emu
+        .fault(json!({"route": "GET /v1.0/users/delta", "latencyMs": 60000}))
+        .await;
+    let mut command = reconcile_command(&w);
+    command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = command.spawn().expect("gatehouse runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while lease_expiry(&w).await.is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command took the lease"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+    let killed_at = now();
+    assert_eq!(
+        w.run().await.outcome,
+        Outcome::Skipped,
+        "the dead holder's lease still stands"
+    );
+    let expires = lease_expiry(&w).await.expect("the dead holder's lease");
+    assert!(
+        expires - killed_at <= 30,
+        "the lease outlives its holder by {} s",
+        expires - killed_at
+    );
+    let next = loop {
+        let r = w.run().await;
+        if r.outcome != Outcome::Skipped || now() - killed_at > 35 {
+            break r;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    assert_eq!(next.outcome, Outcome::Ok, "{:?}", next.error);
+    assert!(
+        now() - killed_at <= 31,
+        "the tenant was free again {} s after the kill",
+        now() - killed_at
+    );
+    assert_eq!(w.status(ALEX).await, UserStatus::Offboarded);
+    assert_eq!(w.status(MEGAN).await, UserStatus::Active);
 }
 
 #[tokio::test]
