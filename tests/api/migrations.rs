@@ -84,3 +84,91 @@ async fn names(pool: &sqlx::AnyPool, sql: &str) -> BTreeSet<String> {
         .filter(|name| ours(name))
         .collect()
 }
+
+/// A database made by the release before offboarding reasons became codes, with reasons in
+/// English, is upgraded by this one: every reason Gatehouse ever wrote becomes its code (the
+/// group's name kept beside it), and the Users page words them as before.
+#[tokio::test]
+async fn an_upgrade_turns_stored_reasons_into_codes_and_words_them_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let earlier = dir.path().join("earlier");
+    std::fs::create_dir(&earlier).unwrap();
+    for entry in std::fs::read_dir("migrations/sqlite").unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.as_str() < "0013" {
+            std::fs::copy(&path, earlier.join(&name)).unwrap();
+        }
+    }
+    let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+    {
+        let options: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+        let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+            .await
+            .unwrap();
+        sqlx::migrate::Migrator::new(earlier.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO tenants (id, slug, name, user_source, created_at) \
+             VALUES ('t1', 'acme', 'Acme MSP', 'azuread', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        for (id, reason) in [
+            ("u1", "left group \"MSP Technicians\""),
+            ("u2", "permanently deleted in Entra ID"),
+            ("u3", "deleted in Entra ID (restorable there for 30 days)"),
+            ("u4", "no address in the connected domain any more"),
+        ] {
+            sqlx::query(
+                "INSERT INTO users (id, tenant_id, email, first_name, last_name, username, role, \
+                 source, status, created_at, offboarded_at, offboard_reason) VALUES \
+                 ($1, 't1', $1 || '@contoso.com', 'A', 'B', 'msp-' || $1, 'technician', \
+                 'azuread', 'offboarded', 0, 1, $2)",
+            )
+            .bind(id)
+            .bind(reason)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+    }
+    let db = gatehouse::server::db::Db::connect(&url).await.unwrap();
+    let stored: Vec<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT id, offboard_reason, offboard_group FROM users ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let codes: Vec<(&str, Option<&str>)> = stored
+        .iter()
+        .map(|(_, code, group)| (code.as_deref().unwrap(), group.as_deref()))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            ("left_group", Some("MSP Technicians")),
+            ("hard_deleted", None),
+            ("soft_deleted", None),
+            ("left_domain", None),
+        ]
+    );
+    let page = gatehouse::users::service::list(&db, "t1").await.unwrap();
+    let worded: Vec<String> = page
+        .iter()
+        .map(|u| u.offboarded.clone().unwrap_or_default())
+        .collect();
+    assert!(
+        worded[0].ends_with("left group \"MSP Technicians\""),
+        "{worded:?}"
+    );
+    assert!(
+        worded[1].ends_with("permanently deleted in Entra ID"),
+        "{worded:?}"
+    );
+}
