@@ -127,8 +127,11 @@ async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Resul
         (failed, 0) => anyhow::bail!(
             "{failed} tenant(s) could not be reconciled; nobody was offboarded there"
         ),
+        (0, skipped) => anyhow::bail!(
+            "{skipped} tenant(s) were not reconciled: another instance was reconciling them; run it again"
+        ),
         (failed, skipped) => anyhow::bail!(
-            "{skipped} tenant(s) were not reconciled because another instance was reconciling them, {failed} failed; run it again"
+            "{failed} tenant(s) could not be reconciled (nobody was offboarded there) and {skipped} were not reconciled because another instance was reconciling them; run it again"
         ),
     }
 }

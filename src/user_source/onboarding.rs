@@ -331,12 +331,18 @@ async fn onboard(
     let mut tx = db.pool.begin().await?;
     let user_id = match (record, new_user) {
         (Record::Revive(user), _) => {
+            // A revived record may be an active admin made in Gatehouse, signing in through
+            // Entra for the first time: the admin group's role follows the last-admin rule.
+            let admins = Admins::lock(&mut tx, &tenant.id).await?;
             if !users::onboard_from_entra(&mut tx, &user.id, &entra_user.id, at).await? {
                 drop(tx);
                 return active_twin(db, tenant, entra_user).await;
             }
+            let demotes = role == Some(Role::Technician) && user.role == Role::Admin;
             if let Some(role) = role.filter(|r| *r != user.role) {
-                users::set_role(&mut tx, &user.id, role).await?;
+                if !(demotes && admins.lost_by(&AdminChange::removes(&user.id))) {
+                    users::set_role(&mut tx, &user.id, role).await?;
+                }
             }
             user.id
         }
@@ -353,8 +359,14 @@ async fn onboard(
         (record, None) => anyhow::bail!("nothing to write for {record:?}"),
     };
     let user = users::get(&mut tx, &user_id).await?;
-    let why = match (&user.role, tenant.admin_group()) {
-        (Role::Admin, Some(g)) => format!(", admin as a member of \"{}\"", g.name),
+    let why = match (user.role, role, tenant.admin_group()) {
+        (Role::Admin, Some(Role::Admin), Some(g)) => {
+            format!(", admin as a member of \"{}\"", g.name)
+        }
+        (Role::Admin, Some(Role::Technician), Some(g)) => format!(
+            ", kept admin though not a member of \"{}\": the tenant's last admin",
+            g.name
+        ),
         _ => String::new(),
     };
     audit::record(

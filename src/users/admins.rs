@@ -34,12 +34,14 @@ impl AdminChange {
 
 /// The rule: a change may not take a tenant that has an active admin to one that has none.
 /// `active` are the tenant's active admins now; `waiting` those on a held run's list, who are
-/// on their way out unless an admin rejects it: like the users Entra ended, they count on
-/// neither side. A tenant with no counted admin before the change has nothing to lose.
+/// on their way out unless an admin rejects it: like the users Entra ended, they are not the
+/// admin who stays, unless this change is the one taking them (a waiting admin who is the
+/// only one is still the only one). A tenant with no counted admin has nothing to lose.
 pub fn leaves_no_admin(active: &[String], waiting: &[String], change: &AdminChange) -> bool {
     let mut counted = active
         .iter()
-        .filter(|a| !change.ended.contains(a) && !waiting.contains(a))
+        .filter(|a| !change.ended.contains(a))
+        .filter(|a| !waiting.contains(a) || change.removed.contains(a))
         .peekable();
     counted.peek().is_some() && !change.promotes && counted.all(|a| change.removed.contains(a))
 }
@@ -124,6 +126,22 @@ mod tests {
     }
 
     #[test]
+    fn the_only_admin_stays_even_while_on_a_held_list() {
+        // Demoting her at sign-in or by hand would leave nobody to decide the held run.
+        assert!(leaves_no_admin(
+            &ids(&[1]),
+            &ids(&[1]),
+            &AdminChange::removes("u1")
+        ));
+        // Another admin who is not waiting stays, so she may go.
+        assert!(!leaves_no_admin(
+            &ids(&[1, 2]),
+            &ids(&[1]),
+            &AdminChange::removes("u1")
+        ));
+    }
+
+    #[test]
     fn a_tenant_without_admins_has_none_to_lose() {
         assert!(!leaves_no_admin(&[], &[], &AdminChange::removes("u1")));
     }
@@ -151,9 +169,12 @@ mod tests {
                         removed: pick(removed),
                         promotes,
                     };
+                    // Who may be counted on: not ended by Entra, and not merely waiting
+                    // on a held list (one this change takes is counted: it is here now).
                     let before: Vec<&String> = active
                         .iter()
-                        .filter(|a| !change.ended.contains(a) && !waiting.contains(a))
+                        .filter(|a| !change.ended.contains(a))
+                        .filter(|a| !waiting.contains(a) || change.removed.contains(a))
                         .collect();
                     let mut after: Vec<&str> = before
                         .iter()

@@ -467,6 +467,26 @@ async fn a_demotion_by_hand_racing_a_group_demotion_leaves_the_tenant_an_admin()
     );
 }
 
+/// Megan, the tenant's only admin, waits on a held run's list (she left both groups, along
+/// with two deletions). Back in "MSP Technicians" but not in "MSP Admins", she signs in: the
+/// sign-in does not demote her, or nobody would be left to decide the held run.
+#[tokio::test]
+async fn the_only_admin_on_a_held_list_is_not_demoted_at_sign_in() {
+    let (w, megan_phone, megan) = megan_the_only_admin().await;
+    let (status, body) = save_schedule(&megan, "240", "1", "1").await;
+    assert_eq!(status, 200, "{body}");
+    w.emu.remove_from_group(MSP_ADMINS, MEGAN).await;
+    w.emu.remove_in_entra(ALEX).await;
+    w.emu.remove_in_entra(ISAIAH).await;
+    let report = w.run().await;
+    assert_eq!(report.outcome, Outcome::Held, "{:?}", report.error);
+
+    w.emu.add_to_group(MSP_TECHNICIANS, MEGAN).await;
+    let landed = sign_in(&w.app, &w.app.browser(&["acme"]), &megan_phone, "acme").await;
+    assert_eq!(w.role(MEGAN).await, Role::Admin, "still the only admin");
+    assert_eq!(landed, "/adminportal/users");
+}
+
 /// A held run lists Megan, the tenant's only admin, because she left "MSP Admins" in Entra,
 /// along with two deletions. Megan approves it: the deleted users go, Megan stays an active
 /// admin, and the message says why; a group change never takes a tenant's last admin.

@@ -124,6 +124,9 @@ async fn an_upgrade_turns_stored_reasons_into_codes_and_words_them_as_before() {
             ("u2", "permanently deleted in Entra ID"),
             ("u3", "deleted in Entra ID (restorable there for 30 days)"),
             ("u4", "no address in the connected domain any more"),
+            ("u5", "account disabled in Entra ID"),
+            ("u6", "no longer in the Entra ID directory"),
+            ("u7", "left the group whose members may sign in"),
         ] {
             sqlx::query(
                 "INSERT INTO users (id, tenant_id, email, first_name, last_name, username, role, \
@@ -137,6 +140,21 @@ async fn an_upgrade_turns_stored_reasons_into_codes_and_words_them_as_before() {
             .await
             .unwrap();
         }
+        // A held run whose list an earlier release wrote.
+        sqlx::query(
+            "INSERT INTO reconcile_runs (id, tenant_id, trigger, started_at, outcome) \
+             VALUES (1, 't1', 'schedule', 0, 'held')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO reconcile_held (run_id, user_id, reason) VALUES \
+             (1, 'u1', 'left group \"Sales\"'), (1, 'u2', 'account disabled in Entra ID')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
         pool.close().await;
     }
     let db = gatehouse::server::db::Db::connect(&url).await.unwrap();
@@ -156,6 +174,21 @@ async fn an_upgrade_turns_stored_reasons_into_codes_and_words_them_as_before() {
             ("hard_deleted", None),
             ("soft_deleted", None),
             ("left_domain", None),
+            ("disabled", None),
+            ("not_in_directory", None),
+            ("left_group", None),
+        ]
+    );
+    let held: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT reason, group_name FROM reconcile_held ORDER BY user_id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        held,
+        vec![
+            ("left_group".to_string(), Some("Sales".to_string())),
+            ("disabled".to_string(), None),
         ]
     );
     let page = gatehouse::users::service::list(&db, "t1").await.unwrap();
@@ -169,6 +202,10 @@ async fn an_upgrade_turns_stored_reasons_into_codes_and_words_them_as_before() {
     );
     assert!(
         worded[1].ends_with("permanently deleted in Entra ID"),
+        "{worded:?}"
+    );
+    assert!(
+        worded[6].ends_with("left the group whose members may sign in"),
         "{worded:?}"
     );
 }
