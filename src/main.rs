@@ -49,7 +49,14 @@ async fn serve(args: gatehouse::server::cli::ServeArgs) -> anyhow::Result<()> {
 
 async fn create_tenant(args: gatehouse::server::cli::TenantCreateArgs) -> anyhow::Result<()> {
     let db = Db::connect(&args.db.database_url).await?;
-    let created = tenants::create(&db, &args.slug, &args.name, &args.admin_email, "cli").await;
+    let created = tenants::create(
+        &db,
+        &args.slug,
+        &args.name,
+        &args.admin_email,
+        gatehouse::audit::Actor::Command("cli"),
+    )
+    .await;
     db.close().await;
     let tenant = created.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
@@ -94,7 +101,14 @@ async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Resul
     let (mut failed, mut skipped) = (0, 0);
     for (id, slug) in tenants {
         let r = reconciler::reconcile(&db, &bus, &entra, &id, Trigger::Cli, args.dry_run).await?;
-        reconciler::record_request(&db, &id, "gatehouse reconcile (CLI)", args.dry_run, &r).await?;
+        reconciler::record_request(
+            &db,
+            &id,
+            gatehouse::audit::Actor::Command("gatehouse reconcile (CLI)"),
+            args.dry_run,
+            &r,
+        )
+        .await?;
         println!(
             "{slug}: {} — {} Graph request(s), {} user(s) checked, {} {}{}",
             r.outcome.as_str(),

@@ -1,4 +1,5 @@
 use super::api::AuditEntry;
+use super::event::{Action, Actor};
 use crate::server::db::Db;
 use crate::server::util::{format_time, now};
 
@@ -8,8 +9,8 @@ use crate::server::util::{format_time, now};
 pub async fn record<'e, E>(
     exec: E,
     tenant_id: Option<&str>,
-    actor: &str,
-    action: &str,
+    actor: Actor<'_>,
+    action: Action,
     subject: &str,
     details: &str,
 ) -> anyhow::Result<()>
@@ -22,8 +23,8 @@ where
     )
     .bind(tenant_id.map(str::to_string))
     .bind(now())
-    .bind(actor)
-    .bind(action)
+    .bind(actor.stored())
+    .bind(action.as_str())
     .bind(subject)
     .bind(details)
     .bind(crate::server::request_log::current_id())

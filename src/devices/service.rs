@@ -2,6 +2,7 @@
 
 use super::api::DeviceRow;
 use super::store;
+use crate::audit::Actor;
 use crate::devices::store::short;
 use crate::error::AppError;
 use crate::server::bus::Bus;
@@ -80,7 +81,7 @@ pub async fn revoke(
         username: &user.username,
     };
     let mut tx = db.pool.begin().await?;
-    let ended = revoke_device(&mut tx, &who, device_id, &admin.username).await?;
+    let ended = revoke_device(&mut tx, &who, device_id, Actor::User(&admin.username)).await?;
     tx.commit().await?;
     let message = format!(
         "Phone {} of {} is revoked: it can no longer approve sign-ins here; {} session(s) it approved ended. To sign in again, {} sets up the Gatehouse app anew on a phone and verifies their email.",

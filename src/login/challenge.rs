@@ -5,7 +5,7 @@
 
 use super::qr::QrCodes;
 use super::view::LoginView;
-use crate::audit;
+use crate::audit::{self, Actor};
 use crate::devices::store as devices;
 use crate::domain::{ChallengeStatus, UserStatus};
 use crate::server::bus::{Bus, Event};
@@ -315,8 +315,8 @@ pub async fn approve(
         audit::record(
             &mut *tx,
             Some(&c.tenant_id),
-            &user.username,
-            "user.onboarded",
+            Actor::User(&user.username),
+            audit::Action::UserOnboarded,
             &user.username,
             &format!("first sign-in of {}", user.email),
         )
@@ -326,8 +326,8 @@ pub async fn approve(
     audit::record(
         &mut *tx,
         Some(&c.tenant_id),
-        &user.username,
-        "login.approved",
+        Actor::User(&user.username),
+        audit::Action::LoginApproved,
         &user.username,
         &format!(
             "on phone {}, for a browser at {}",
@@ -405,7 +405,7 @@ pub async fn deny(
     c: &Challenge,
     for_browser: &str,
     detail: &str,
-    actor: &str,
+    actor: Actor<'_>,
 ) -> anyhow::Result<bool> {
     let mut tx = db.pool.begin().await?;
     let done = sqlx::query(
@@ -424,7 +424,7 @@ pub async fn deny(
         &mut *tx,
         Some(&c.tenant_id),
         actor,
-        "login.denied",
+        audit::Action::LoginDenied,
         &c.id,
         detail,
     )

@@ -2,7 +2,7 @@
 //! user so that an admin or the reconciler can end all of a user's sessions at once.
 
 use super::challenge::{self, Challenge};
-use crate::audit;
+use crate::audit::{self, Actor};
 use crate::domain::Role;
 use crate::server::db::Db;
 use crate::server::util::{now, random_id};
@@ -135,8 +135,8 @@ pub async fn complete(
     audit::record(
         &mut *tx,
         Some(&tenant.id),
-        &user.username,
-        "login.completed",
+        Actor::User(&user.username),
+        audit::Action::LoginCompleted,
         &user.username,
         &format!("from {ip}"),
     )
@@ -222,8 +222,8 @@ pub async fn end(db: &Db, session: &Session) -> anyhow::Result<()> {
             audit::record(
                 &mut *tx,
                 Some(&record.tenant_id),
-                &user.username,
-                "login.signed_out",
+                Actor::User(&user.username),
+                audit::Action::LoginSignedOut,
                 &user.username,
                 "signed out in the browser",
             )

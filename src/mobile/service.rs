@@ -2,7 +2,7 @@
 
 use super::error::ApiError;
 use super::jws::{self, Common};
-use crate::audit;
+use crate::audit::{self, Actor};
 use crate::devices::store as devices;
 use crate::domain::{ChallengeStatus, Email};
 use crate::login::challenge::{self as challenges, Challenge};
@@ -46,8 +46,8 @@ pub async fn register(
     audit::record(
         &state.db.pool,
         None,
-        &format!("device {id}"),
-        "device.registered",
+        Actor::Device(&id),
+        audit::Action::DeviceRegistered,
         &id,
         &format!("key thumbprint {thumb}"),
     )
@@ -301,8 +301,8 @@ pub async fn confirm_code(
             audit::record(
                 &state.db.pool,
                 None,
-                &format!("device {device_id}"),
-                "email.locked",
+                Actor::Device(device_id),
+                audit::Action::EmailLocked,
                 email.as_str(),
                 &format!(
                     "{used} wrong codes within an hour; confirmations locked for the rest of it"
@@ -328,8 +328,8 @@ pub async fn confirm_code(
     audit::record(
         &mut *tx,
         None,
-        &format!("device {device_id}"),
-        "email.verified",
+        Actor::Device(device_id),
+        audit::Action::EmailVerified,
         email.as_str(),
         "the mailed code was entered on the phone",
     )
@@ -440,12 +440,12 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
     }
     let tenant = tenant(state, &p.tenant).await?;
     let c = live_challenge(state, &tenant, id).await?;
-    let actor = format!("device {}", crate::devices::store::short(&device_id));
+    let actor = Actor::Device(crate::devices::store::short(&device_id));
     if p.number != c.match_number {
         // One guess only: with three numbers on the phone, retries would make the match
         // number pointless. Nothing about the phone's owner is in this reason.
         let reason = "the wrong number was picked on the phone";
-        challenges::deny(&state.db, &state.bus, &c, reason, reason, &actor).await?;
+        challenges::deny(&state.db, &state.bus, &c, reason, reason, actor).await?;
         return Err(ApiError::WrongNumber);
     }
     let resolved = phone::which_user(&state.db, state.entra.as_ref(), &tenant, &device_id)
@@ -460,7 +460,7 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
                 &c,
                 challenges::REFUSED_ON_THE_PHONE,
                 &refusal.to_string(),
-                &actor,
+                actor,
             )
             .await?;
             return Err(refusal);
@@ -530,7 +530,7 @@ pub async fn deny(
         &c,
         reason,
         reason,
-        &format!("device {}", crate::devices::store::short(&device_id)),
+        Actor::Device(crate::devices::store::short(&device_id)),
     )
     .await?;
     Ok(())

@@ -1,7 +1,7 @@
 //! Executes a plan: every offboarding in one transaction, idempotent; then, once it has
 //! committed, tells open pages and records when access ended.
 
-use crate::audit;
+use crate::audit::{self, Actor};
 use crate::domain::Reason;
 use crate::server::bus::{Bus, Event};
 use crate::server::db::Db;
@@ -30,7 +30,7 @@ pub struct Gone {
 pub async fn offboard(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &str,
-    actor: &str,
+    actor: Actor<'_>,
     leaving: &[Leaving],
     found_at: i64,
 ) -> anyhow::Result<Vec<Gone>> {
@@ -52,8 +52,14 @@ pub async fn offboard(
             username: &username,
         };
         // `ended` announces the sign-out of everyone in `done` once this commits.
-        let _ended =
-            revoke_all_access(tx, &who, "user.offboarded", actor, &reason.to_string()).await?;
+        let _ended = revoke_all_access(
+            tx,
+            &who,
+            audit::Action::UserOffboarded,
+            actor,
+            &reason.to_string(),
+        )
+        .await?;
     }
     Ok(done)
 }
@@ -97,8 +103,8 @@ pub async fn rename(
             audit::record(
                 &mut **tx,
                 Some(tenant_id),
-                "reconciler",
-                "user.renamed",
+                Actor::Reconciler,
+                audit::Action::UserRenamed,
                 &username,
                 &format!("now {email} in Entra ID"),
             )
@@ -123,8 +129,8 @@ pub async fn roles(
         audit::record(
             &mut **tx,
             Some(tenant_id),
-            "reconciler",
-            "user.role_changed",
+            Actor::Reconciler,
+            audit::Action::UserRoleChanged,
             &user.username,
             &why,
         )

@@ -6,7 +6,7 @@ use super::apply::{self, Gone, Leaving};
 use super::outcome::Outcome;
 use super::plan::Plan;
 use super::store::{self, Tally};
-use crate::audit;
+use crate::audit::{self, Actor};
 use crate::domain::{Reason, RunOutcome};
 use crate::server::util::now;
 use crate::tenants::service::{self as tenants, GroupRef};
@@ -87,7 +87,7 @@ pub(super) async fn carry_out(
         hold(tx, plan, run, &listed, last_admin_lost, tally(listed.len())).await?;
         return Ok(carried(Outcome::Held, listed, None, Vec::new()));
     }
-    let gone = apply::offboard(tx, run.tenant_id, "reconciler", &listed, run.found_at).await?;
+    let gone = apply::offboard(tx, run.tenant_id, Actor::Reconciler, &listed, run.found_at).await?;
     users::forget_changes_seen(tx, run.tenant_id, run.found_at).await?;
     apply::rename(tx, run.tenant_id, &plan.renames).await?;
     apply::roles(tx, run.tenant_id, &plan.roles, run.admin_group.as_ref()).await?;
@@ -125,15 +125,15 @@ async fn keep_last_admin(
         .into_iter()
         .filter(|l| l.reason.code.ended_in_entra())
         .collect();
-    let gone = apply::offboard(tx, run.tenant_id, "reconciler", &ended, run.found_at).await?;
+    let gone = apply::offboard(tx, run.tenant_id, Actor::Reconciler, &ended, run.found_at).await?;
     let outcome = RunOutcome::KeptLastAdmin;
     store::finish(tx, run.run_id, outcome, &tally(gone.len()), now()).await?;
     store::note(tx, run.run_id, &why).await?;
     audit::record(
         &mut **tx,
         Some(run.tenant_id),
-        "reconciler",
-        "reconcile.admin_kept",
+        Actor::Reconciler,
+        audit::Action::ReconcileAdminKept,
         &format!("run {}", run.run_id),
         &why,
     )
@@ -190,8 +190,8 @@ async fn hold(
     audit::record(
         &mut **tx,
         Some(run.tenant_id),
-        "reconciler",
-        "reconcile.held",
+        Actor::Reconciler,
+        audit::Action::ReconcileHeld,
         &format!("run {held_run}"),
         &what,
     )

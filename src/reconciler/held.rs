@@ -9,7 +9,7 @@ use super::apply::{self, Leaving};
 use super::lease::Lease;
 use super::run::LEASE_LOST;
 use super::store;
-use crate::audit;
+use crate::audit::{self, Actor};
 use crate::domain::{OffboardReason, Reason, RunOutcome};
 use crate::entra::{DirectoryUser, EntraClient, EntraError};
 use crate::server::bus::Bus;
@@ -179,7 +179,14 @@ async fn approve_leased(
     // this run is decided now, so its list no longer counts as waiting.
     let admins = Admins::lock(&mut tx, tenant_id).await?;
     let kept = keep_last_admin(&admins, &mut still_gone, &held);
-    let gone = apply::offboard(&mut tx, tenant_id, admin, &still_gone, found_at).await?;
+    let gone = apply::offboard(
+        &mut tx,
+        tenant_id,
+        Actor::User(admin),
+        &still_gone,
+        found_at,
+    )
+    .await?;
     store::set_offboarded(&mut tx, run_id, gone.len()).await?;
     let offboarded: Vec<String> = held
         .iter()
@@ -189,8 +196,8 @@ async fn approve_leased(
     audit::record(
         &mut *tx,
         Some(tenant_id),
-        admin,
-        "reconcile.approved",
+        Actor::User(admin),
+        audit::Action::ReconcileApproved,
         &format!("run {run_id}"),
         &format!(
             "{} held users checked in Entra ID again: {} offboarded, {} left because Entra ID no longer shows them deleted or disabled{}{}",
@@ -203,8 +210,7 @@ async fn approve_leased(
                 format!(" ({})", back.join(", "))
             },
             kept_text(&kept),
-        ),
-    )
+        ),)
     .await?;
     tx.commit().await?;
     apply::ended(db, bus, &gone).await;
@@ -303,8 +309,8 @@ async fn reject_leased(
     audit::record(
         &mut *tx,
         Some(tenant_id),
-        admin,
-        "reconcile.rejected",
+        Actor::User(admin),
+        audit::Action::ReconcileRejected,
         &format!("run {run_id}"),
         &format!(
             "{held} held offboardings dismissed; the next run reads the whole directory again"

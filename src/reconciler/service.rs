@@ -5,6 +5,7 @@ use super::held::{self, DecideError};
 use super::run::{reconcile, Outcome, Trigger};
 use super::store;
 use super::timeline;
+use crate::audit::{self, Actor};
 use crate::domain::{EntraHealth, Reason, UserSource};
 use crate::entra::{EntraClient, EntraError};
 use crate::error::AppError;
@@ -104,19 +105,19 @@ pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
 pub async fn record_request(
     db: &Db,
     tenant_id: &str,
-    actor: &str,
+    actor: Actor<'_>,
     dry_run: bool,
     r: &super::RunReport,
 ) -> anyhow::Result<()> {
     let (action, what, verb) = if dry_run {
         (
-            "reconcile.previewed",
+            audit::Action::ReconcilePreviewed,
             "a dry run, nothing changed",
             "would be offboarded",
         )
     } else {
         (
-            "reconcile.requested",
+            audit::Action::ReconcileRequested,
             "a run now",
             crate::domain::UserStatus::Offboarded.as_str(),
         )
@@ -157,7 +158,7 @@ pub async fn sync_now(
     }
     let r = reconcile(db, bus, entra, &tenant.id, Trigger::Manual, dry_run).await?;
     tracing::info!(tenant = %tenant.slug, by = %admin.username, outcome = r.outcome.as_str(), "manual reconciliation");
-    record_request(db, &tenant.id, &admin.username, dry_run, &r).await?;
+    record_request(db, &tenant.id, Actor::User(&admin.username), dry_run, &r).await?;
     let names = |list: &[(String, String)]| {
         list.iter()
             .map(|(u, why)| format!("{u} ({why})"))

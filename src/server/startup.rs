@@ -440,9 +440,15 @@ async fn seed_demo(db: &Db) -> anyhow::Result<()> {
     if tenants::find_by_slug(db, "demo").await?.is_some() {
         return Ok(());
     }
-    tenants::create(db, "demo", "Demo MSP", DEMO_ADMIN, "demo seed")
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot seed the demo tenant: {e}"))?;
+    tenants::create(
+        db,
+        "demo",
+        "Demo MSP",
+        DEMO_ADMIN,
+        crate::audit::Actor::Command("demo seed"),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot seed the demo tenant: {e}"))?;
     tracing::info!(admin = DEMO_ADMIN, "seeded the demo tenant `demo`");
     Ok(())
 }

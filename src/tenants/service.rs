@@ -1,4 +1,4 @@
-use crate::audit;
+use crate::audit::{self, Actor};
 use crate::domain::{
     Email, EntraHealth, JitUsername, Role, TenantSlug, UserSource, UserStatus, UsernamePrefix,
 };
@@ -475,7 +475,7 @@ pub async fn create(
     slug: &str,
     name: &str,
     admin_email: &str,
-    actor: &str,
+    actor: Actor<'_>,
 ) -> Result<Tenant, CreateTenantError> {
     let slug = TenantSlug::parse(slug)?;
     let admin_email = Email::parse(admin_email)?;
@@ -543,7 +543,7 @@ pub async fn create(
         &mut *tx,
         Some(&tenant.id),
         actor,
-        "tenant.created",
+        audit::Action::TenantCreated,
         &tenant.slug,
         &format!("name \"{}\", admin {}", tenant.name, admin_email),
     )

@@ -2,7 +2,7 @@
 //! name through Graph, and saving the admin's choice after Graph confirmed each group.
 
 use super::service::SourceError;
-use crate::audit;
+use crate::audit::{self, Actor};
 use crate::domain::UserSource;
 use crate::entra::{DirectoryGroup, EntraClient, EntraError, Graph};
 use crate::server::bus::{Bus, Event};
@@ -146,8 +146,8 @@ pub async fn save(
     audit::record(
         &mut *tx,
         Some(&tenant.id),
-        &admin.username,
-        "user_source.groups_saved",
+        Actor::User(&admin.username),
+        audit::Action::UserSourceGroupsSaved,
         &tenant.slug,
         &summary,
     )

@@ -2,7 +2,7 @@
 //! a live Graph check for people already onboarded, a lookup for newcomers. `choose` is the
 //! pure decision; `resolve` does the I/O around it.
 
-use crate::audit;
+use crate::audit::{self, Actor};
 use crate::domain::{Email, JitUsername, Role, UserSource, UserStatus};
 use crate::entra::{DirectoryUser, EntraClient, EntraError};
 use crate::server::db::{is_unique_violation, Db};
@@ -237,8 +237,8 @@ async fn refresh_role(
     audit::record(
         &mut *tx,
         Some(&tenant.id),
-        &user.username,
-        "user.role_changed",
+        Actor::User(&user.username),
+        audit::Action::UserRoleChanged,
         &user.username,
         &why,
     )
@@ -372,8 +372,8 @@ async fn onboard(
     audit::record(
         &mut *tx,
         Some(&tenant.id),
-        &user.username,
-        "user.onboarded",
+        Actor::User(&user.username),
+        audit::Action::UserOnboarded,
         &user.username,
         &format!(
             "{} confirmed in Entra ID (object {}){why}",

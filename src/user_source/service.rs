@@ -2,7 +2,7 @@
 //! id_token), admin consent, a client-credentials proof, then Save with the chosen domain
 //! and JIT prefix. And switching back to the local directory.
 
-use crate::audit;
+use crate::audit::{self, Actor};
 use crate::domain::{UserSource, UsernamePrefix};
 use crate::entra::{EntraClient, EntraError};
 use crate::server::bus::{Bus, Event};
@@ -263,8 +263,8 @@ pub async fn prove(db: &Db, entra: &EntraClient, tenant: &Tenant) -> Result<Proo
             audit::record(
                 &db.pool,
                 Some(&tenant.id),
-                &p.consented_by,
-                "user_source.consent_failed",
+                Actor::User(&p.consented_by),
+                audit::Action::UserSourceConsentFailed,
                 &p.entra_tid,
                 &e.to_string(),
             )
@@ -319,8 +319,8 @@ pub async fn prove(db: &Db, entra: &EntraClient, tenant: &Tenant) -> Result<Proo
     audit::record(
         &mut *tx,
         Some(&tenant.id),
-        &auth.authorized_by,
-        "user_source.authorized",
+        Actor::User(&auth.authorized_by),
+        audit::Action::UserSourceAuthorized,
         &auth.org_name,
         &format!("Entra tenant {}", auth.entra_tid),
     )
@@ -394,8 +394,8 @@ pub async fn save(
             audit::record(
                 &mut *tx,
                 Some(&tenant.id),
-                &admin.username,
-                "user_source.saved",
+                Actor::User(&admin.username),
+                audit::Action::UserSourceSaved,
                 UserSource::Local.as_str(),
                 &format!("prefix \"{}\"", prefix.as_str()),
             )
@@ -436,8 +436,8 @@ pub async fn save(
             audit::record(
                 &mut *tx,
                 Some(&tenant.id),
-                &admin.username,
-                "user_source.saved",
+                Actor::User(&admin.username),
+                audit::Action::UserSourceSaved,
                 UserSource::AzureAd.as_str(),
                 &format!(
                     "{} ({}), domain {domain}, prefix \"{}\"",
@@ -483,8 +483,8 @@ pub async fn save_schedule(
     audit::record(
         &mut *tx,
         Some(&tenant.id),
-        &admin.username,
-        "reconcile.schedule_saved",
+        Actor::User(&admin.username),
+        audit::Action::ReconcileScheduleSaved,
         &tenant.slug,
         &summary,
     )

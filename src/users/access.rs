@@ -3,7 +3,7 @@
 //! cancelled, phone bindings are revoked, and one audit event says what ended, all in the
 //! caller's transaction. After it commits, `Ended::announce` tells open pages to leave.
 
-use crate::audit;
+use crate::audit::{self, Actor};
 use crate::devices::store::{self as devices, short};
 use crate::login::{challenge as challenges, session};
 use crate::server::bus::{Bus, Event};
@@ -52,12 +52,12 @@ pub struct Subject<'a> {
 
 /// Ends all of a user's access in the tenant: every sign-in, every phone binding (the phone
 /// must be enrolled anew even if the user is enabled again), every approval not yet used.
-/// `action` names the audit event (`user.disabled`, `user.offboarded`, …).
+/// `action` names the audit event (`UserDisabled`, `UserOffboarded`, …).
 pub async fn revoke_all_access(
     tx: &mut Tx<'_>,
     who: &Subject<'_>,
-    action: &str,
-    actor: &str,
+    action: audit::Action,
+    actor: Actor<'_>,
     reason: &str,
 ) -> anyhow::Result<Ended> {
     let at = now();
@@ -88,7 +88,7 @@ pub async fn revoke_device(
     tx: &mut Tx<'_>,
     who: &Subject<'_>,
     device_id: &str,
-    actor: &str,
+    actor: Actor<'_>,
 ) -> anyhow::Result<Ended> {
     let reason = "phone revoked by an admin";
     devices::revoke_binding(tx, device_id, who.tenant_id, who.user_id, now()).await?;
@@ -97,7 +97,7 @@ pub async fn revoke_device(
         &mut **tx,
         Some(who.tenant_id),
         actor,
-        "device.revoked",
+        audit::Action::DeviceRevoked,
         who.username,
         &format!("phone {}; {}", short(device_id), ended.summary()),
     )
@@ -119,8 +119,8 @@ pub async fn forget_device(tx: &mut Tx<'_>, device_id: &str) -> anyhow::Result<E
         audit::record(
             &mut **tx,
             Some(&tenant_id),
-            &format!("device {}", short(device_id)),
-            "device.forgotten",
+            Actor::Device(short(device_id)),
+            audit::Action::DeviceForgotten,
             &format!("phone {}", short(device_id)),
             &format!("{reason}; {}", ended.summary()),
         )

@@ -60,7 +60,7 @@ pub async fn add_user(
     let user = super::service::add(
         &ctx.state.db,
         &ctx.tenant,
-        &ctx.user.username,
+        crate::audit::Actor::User(&ctx.user.username),
         super::service::NewUser {
             first_name: &first_name,
             last_name: &last_name,

@@ -1,6 +1,6 @@
 use super::api::{SessionRow, UserRow};
 use super::store;
-use crate::audit;
+use crate::audit::{self, Actor};
 use crate::domain::{Email, JitUsername, Role, UserSource, UserStatus};
 use crate::server::bus::{Bus, Event};
 use crate::server::db::{is_unique_violation, Db};
@@ -132,7 +132,7 @@ fn name_field(label: &str, value: &str) -> Result<String, UserError> {
 pub async fn add(
     db: &Db,
     tenant: &Tenant,
-    actor: &str,
+    actor: Actor<'_>,
     input: NewUser<'_>,
 ) -> Result<User, UserError> {
     if tenant.user_source != UserSource::Local {
@@ -192,7 +192,7 @@ pub async fn add(
         &mut *tx,
         Some(&tenant.id),
         actor,
-        "user.invited",
+        audit::Action::UserInvited,
         &user.username,
         &format!("{} <{}>", user.display_name(), user.email),
     )
@@ -283,8 +283,8 @@ pub async fn act(
             let e = revoke_all_access(
                 &mut tx,
                 &who,
-                "user.disabled",
-                &actor.username,
+                audit::Action::UserDisabled,
+                Actor::User(&actor.username),
                 "account disabled",
             )
             .await?;
@@ -306,7 +306,7 @@ pub async fn act(
             };
             store::set_status(&mut tx, &user.id, status).await?;
             (
-                Some("user.enabled"),
+                Some(audit::Action::UserEnabled),
                 format!(
                     "{} is {status} again. Phones revoked when the account was disabled stay revoked: they sign in after setting up the app again.",
                     user.username
@@ -327,7 +327,7 @@ pub async fn act(
             }
             store::set_role(&mut tx, &user.id, role).await?;
             (
-                Some("user.role_changed"),
+                Some(audit::Action::UserRoleChanged),
                 format!("{} is now {role}.", user.username),
             )
         }
@@ -343,8 +343,8 @@ pub async fn act(
             let e = revoke_all_access(
                 &mut tx,
                 &who,
-                "user.deleted",
-                &actor.username,
+                audit::Action::UserDeleted,
+                Actor::User(&actor.username),
                 "account deleted",
             )
             .await?;
@@ -359,7 +359,7 @@ pub async fn act(
         audit::record(
             &mut *tx,
             Some(&tenant.id),
-            &actor.username,
+            Actor::User(&actor.username),
             audit_action,
             &user.username,
             &message,
@@ -428,8 +428,8 @@ pub async fn revoke_session(
     audit::record(
         &mut *tx,
         Some(&tenant.id),
-        &actor.username,
-        "session.revoked",
+        Actor::User(&actor.username),
+        audit::Action::SessionRevoked,
         &username,
         "by an admin",
     )

@@ -207,9 +207,15 @@ impl TestApp {
     }
 
     pub async fn create_tenant(&self, slug: &str, name: &str, admin: &str) {
-        gatehouse::tenants::service::create(&self.state.db, slug, name, admin, "test")
-            .await
-            .expect("tenant created");
+        gatehouse::tenants::service::create(
+            &self.state.db,
+            slug,
+            name,
+            admin,
+            gatehouse::audit::Actor::Command("test"),
+        )
+        .await
+        .expect("tenant created");
     }
 
     /// The newest code mailed to `email`, read from the dev outbox.
@@ -376,7 +382,7 @@ impl TestApp {
         let user = gatehouse::users::service::add(
             &self.state.db,
             &tenant,
-            "test",
+            gatehouse::audit::Actor::Command("test"),
             gatehouse::users::service::NewUser {
                 first_name: first,
                 last_name: "Tester",
