@@ -6,6 +6,7 @@ pub mod event;
 pub mod page;
 #[cfg(feature = "ssr")]
 pub mod service;
+pub mod view;
 #[cfg(feature = "ssr")]
 pub use event::{Action, Actor};
 #[cfg(feature = "ssr")]

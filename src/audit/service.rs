@@ -1,5 +1,5 @@
-use super::api::AuditEntry;
 use super::event::{Action, Actor};
+use super::view::AuditEntry;
 use crate::server::db::Db;
 use crate::server::util::{format_time, now};
 

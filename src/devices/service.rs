@@ -1,7 +1,7 @@
 //! What an admin sees of a user's phones, and revoking one.
 
-use super::api::DeviceRow;
 use super::store;
+use super::view::DeviceRow;
 use crate::audit::Actor;
 use crate::devices::store::short;
 use crate::error::AppError;

@@ -39,6 +39,7 @@ mod service;
 mod store;
 #[cfg(feature = "ssr")]
 mod timeline;
+pub mod view;
 
 #[cfg(feature = "ssr")]
 pub use held::{approve, reject, Approved, DecideError};

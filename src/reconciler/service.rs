@@ -1,10 +1,12 @@
 //! The Reconciliation page's reads, its Sync now and its decisions on held runs.
 
-use super::api::{HeldRun, NotificationsLive, OffboardingRow, ReconcileView, RunRow, TimeToRevoke};
 use super::held::{self, DecideError};
 use super::run::{reconcile, Outcome, Trigger};
 use super::store;
 use super::timeline;
+use super::view::{
+    HeldRun, NotificationsLive, OffboardingRow, ReconcileView, RunRow, TimeToRevoke,
+};
 use crate::audit::{self, Actor};
 use crate::domain::{EntraHealth, Reason, UserSource};
 use crate::entra::{EntraClient, EntraError};

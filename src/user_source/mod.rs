@@ -15,3 +15,4 @@ pub mod routes;
 pub mod service;
 #[cfg(feature = "ssr")]
 mod service_view;
+pub mod view;

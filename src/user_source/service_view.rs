@@ -1,6 +1,6 @@
 //! Assembles the User source page's view from the tenant and its authorization.
 
-use super::api::{Authorized, Connection, SourceView};
+use super::view::{Authorized, Connection, SourceView};
 use crate::domain::{EntraHealth, UserSource};
 use crate::entra::EntraClient;
 use crate::server::db::Db;
@@ -66,8 +66,8 @@ pub async fn view(
 
 /// A saved group as the page lists it (counted when it is searched or saved, not on every
 /// page load).
-fn chosen(g: crate::tenants::service::GroupRef) -> super::api::GroupOption {
-    super::api::GroupOption {
+fn chosen(g: crate::tenants::service::GroupRef) -> super::view::GroupOption {
+    super::view::GroupOption {
         id: g.id,
         name: g.name,
         kind: String::new(),

@@ -10,3 +10,4 @@ pub mod page;
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
+pub mod view;

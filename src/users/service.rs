@@ -1,5 +1,5 @@
-use super::api::{SessionRow, UserRow};
 use super::store;
+use super::view::{SessionRow, UserRow};
 use crate::audit::{self, Actor};
 use crate::domain::{Email, JitUsername, Role, UserSource, UserStatus};
 use crate::server::bus::{Bus, Event};
