@@ -4,9 +4,10 @@
 //! reason to look: the delta run decides who goes, under its lease, threshold and fail-safe,
 //! so a forged, late, lost or repeated notification can cost a run at most.
 //!
-//! `receive` checks what arrives (pure), `store` owns the `entra_subscriptions` table,
-//! `keeper` creates, renews and ends the subscriptions, and `routes` is the HTTP edge at
-//! `/api/entra/notifications` and `/api/entra/lifecycle`.
+//! `receive` checks what arrives (pure), `service` takes a delivery (notes what it names and
+//! books the runs), `store` owns the `entra_subscriptions` table, `keeper` creates, renews
+//! and ends the subscriptions, and `routes` is the HTTP edge at `/api/entra/notifications`
+//! and `/api/entra/lifecycle`, which only translates.
 
 #[cfg(feature = "ssr")]
 pub mod keeper;
@@ -14,5 +15,7 @@ pub mod keeper;
 pub mod receive;
 #[cfg(feature = "ssr")]
 pub mod routes;
+#[cfg(feature = "ssr")]
+mod service;
 #[cfg(feature = "ssr")]
 pub mod store;

@@ -1,17 +1,12 @@
 //! The HTTP edge of change notifications, on the base host only:
 //! `POST /api/entra/notifications`. Microsoft first proves the URL with a `validationToken`
-//! handshake; after that every delivery is checked (`receive::check`) and answered `202`
+//! handshake; after that every delivery is taken by `service::accept` and answered `202`
 //! before any Graph call: the work is a reconcile run booked a moment later.
 
-use super::receive::{check, Collection, Item, Refusal, ResourceData};
-use super::store;
-use crate::reconciler::scheduler::{DEBOUNCE_SECS, LONGEST_WAIT_SECS};
-use crate::server::bus::Event;
+use super::receive::{Collection, Item, ResourceData};
+use super::service;
 use crate::server::host::Site;
 use crate::server::state::AppState;
-use crate::server::util::now;
-use crate::tenants::service as tenants;
-use crate::users::store as users;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -19,15 +14,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
 use serde::Deserialize;
-use std::collections::{BTreeSet, HashMap};
-
-/// A delivery names one subscription (Microsoft batches per subscription); a body naming
-/// more than this many is not Microsoft's, and the rest is refused without a lookup.
-const MOST_SUBSCRIPTIONS_LOOKED_UP: usize = 4;
-
-/// Microsoft delivers at most a few hundred changes at once; beyond this many accounts in one
-/// delivery the rest count as seen when the run finds them.
-const MOST_ACCOUNTS_NOTED: usize = 1000;
 
 /// Microsoft's validation tokens are a sentence and a GUID; anything far longer is not one.
 const LONGEST_VALIDATION_TOKEN: usize = 1024;
@@ -82,14 +68,14 @@ async fn notifications(
         return validation_answer(token);
     }
     let Ok(collection) = serde_json::from_slice::<Collection>(&body) else {
-        count("malformed", 1);
+        service::count("malformed", 1);
         return (
             StatusCode::BAD_REQUEST,
             "not a change notification collection ({\"value\": [...]})",
         )
             .into_response();
     };
-    match accept(&state, &collection).await {
+    match service::accept(&state.db, &state.bus, &collection).await {
         Ok(0) => (
             StatusCode::FORBIDDEN,
             "no notification in this delivery belongs to a subscription of Gatehouse",
@@ -138,74 +124,4 @@ fn validation_answer(token: String) -> Response {
         token,
     )
         .into_response()
-}
-
-/// Checks every item and books a run for each tenant that had a genuine one; how many
-/// items were genuine.
-async fn accept(state: &AppState, collection: &Collection) -> anyhow::Result<usize> {
-    let ids: BTreeSet<&str> = collection
-        .value
-        .iter()
-        .map(|i| i.subscription_id.as_str())
-        .collect();
-    let mut known = HashMap::new();
-    for id in ids.into_iter().take(MOST_SUBSCRIPTIONS_LOOKED_UP) {
-        if let Some(sub) = store::find(&state.db, id).await? {
-            known.insert(id, sub);
-        }
-    }
-    let at = now();
-    let mut genuine = 0;
-    let mut tenants_told = BTreeSet::new();
-    let mut accounts = BTreeSet::new();
-    for item in &collection.value {
-        let sub = known.get(item.subscription_id.as_str());
-        match check(item, sub) {
-            Ok(()) => {
-                genuine += 1;
-                if let Some(sub) = sub {
-                    tenants_told.insert((sub.tenant_id.clone(), sub.subscription_id.clone()));
-                    if let Some(oid) = item.account() {
-                        accounts.insert((sub.tenant_id.as_str(), oid));
-                    }
-                    if item.lifecycle_event.is_some() {
-                        // Renewed by the keeper, which wakes with the run's event below.
-                        store::renewed(&state.db, &sub.subscription_id, 0).await?;
-                    }
-                }
-            }
-            Err(why) => refused(why, item.subscription_id.as_str()),
-        }
-    }
-    // When each change was first seen, for the offboarding's timeline; the run decides
-    // what the change was.
-    for (tenant_id, oid) in accounts.into_iter().take(MOST_ACCOUNTS_NOTED) {
-        users::note_change_seen(&state.db, tenant_id, oid, at).await?;
-    }
-    for (tenant_id, subscription_id) in &tenants_told {
-        tenants::note_change(&state.db, tenant_id, at, DEBOUNCE_SECS, LONGEST_WAIT_SECS).await?;
-        store::heard(&state.db, subscription_id, at).await?;
-        state
-            .bus
-            .publish(Event::ChangeNotified {
-                tenant_id: tenant_id.clone(),
-            })
-            .await;
-    }
-    count("accepted", genuine);
-    Ok(genuine)
-}
-
-fn refused(why: Refusal, subscription_id: &str) {
-    count(why.as_str(), 1);
-    tracing::warn!(
-        reason = why.as_str(),
-        subscription = %subscription_id.chars().take(64).collect::<String>(),
-        "a change notification was refused"
-    );
-}
-
-fn count(outcome: &'static str, n: usize) {
-    metrics::counter!("gatehouse_entra_notifications_total", "outcome" => outcome)
-        .increment(n as u64);
 }

@@ -133,16 +133,10 @@ async fn consent_callback(
         return back("error", "The consent answer lacks its state.");
     };
     if let Some(error) = q.get("error") {
-        // Spend the flow so the same answer cannot be replayed.
-        let _ = sqlx::query("DELETE FROM oauth_flows WHERE state = $1")
-            .bind(st)
-            .execute(&state.db.pool)
-            .await;
         let description = q.get("error_description").map(String::as_str).unwrap_or("");
-        return back(
-            "error",
-            &format!("Consent was not granted: {error}. {description}"),
-        );
+        let message =
+            service::consent_refused(&state.db, &tenant, &admin, st, error, description).await;
+        return back("error", &message);
     }
     if !q
         .get("admin_consent")

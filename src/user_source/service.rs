@@ -165,6 +165,21 @@ pub enum Proof {
     Nothing,
 }
 
+/// Step 3 refused: Microsoft answered that consent was not granted. The flow is spent, so the
+/// same answer cannot be replayed; the admin reads Microsoft's words.
+pub async fn consent_refused(
+    db: &Db,
+    tenant: &Tenant,
+    admin: &User,
+    state: &str,
+    error: &str,
+    description: &str,
+) -> String {
+    // A flow that is not this admin's, or already gone, is refused all the same.
+    let _ = take_flow(db, tenant, admin, state, "consent").await;
+    format!("Consent was not granted: {error}. {description}")
+}
+
 /// Step 3: consent came back. The `tenant` parameter is not trusted (Microsoft warns it can
 /// be forged): the Entra tenant is the one from the validated sign-in, and it must match.
 /// Then the consent is proven with client credentials (now, or within two minutes).
