@@ -2,6 +2,8 @@
 //! approve sign-ins for. An admin revokes a lost phone here; the technician forgets their own.
 
 pub mod api;
+#[cfg(feature = "ssr")]
+pub mod email;
 pub mod page;
 #[cfg(feature = "ssr")]
 pub mod service;

@@ -72,6 +72,23 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<crate::devices::email::ProofError> for ApiError {
+    fn from(e: crate::devices::email::ProofError) -> Self {
+        use crate::devices::email::ProofError as P;
+        match e {
+            P::TooSoon(secs) => ApiError::TooSoon(secs),
+            P::RateLimited { what, retry_after } => ApiError::RateLimited { what, retry_after },
+            P::MailFailed => ApiError::MailFailed,
+            P::NoCode => ApiError::NoCode,
+            P::CodeExpired => ApiError::CodeExpired,
+            P::TooManyAttempts => ApiError::TooManyAttempts,
+            P::WrongCode(left) => ApiError::WrongCode(left),
+            P::EmailLocked(secs) => ApiError::EmailLocked(secs),
+            P::Unexpected(err) => ApiError::Internal(err),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         ApiError::Internal(e.into())

@@ -3,24 +3,18 @@
 use super::error::ApiError;
 use super::jws::{self, Common};
 use crate::audit::{self, Actor};
+use crate::devices::email as email_proof;
 use crate::devices::store as devices;
 use crate::domain::{ChallengeStatus, Email};
 use crate::login::challenge::{self as challenges, Challenge};
-use crate::server::rate_limit::Budget;
 use crate::server::state::AppState;
-use crate::server::util::{now, random_id, sha256_hex};
+use crate::server::util::{now, random_id};
 use crate::tenants::Tenant;
 use crate::user_source::phone;
 use crate::users::store::User;
 use base64::Engine as _;
 use jsonwebtoken::jwk::Jwk;
-use rand::Rng;
 use serde::Deserialize;
-
-pub const CODE_TTL_SECS: i64 = 600;
-pub const CODE_ATTEMPTS: i64 = 5;
-/// A new code may be mailed at most this often per device and address.
-pub const CODE_RESEND_SECS: i64 = 20;
 
 /// Registers a phone's public key; the same key registered again gets the same device.
 /// Returns the device id and whether it is new. A forgotten or revoked key stays so: the
@@ -127,42 +121,7 @@ fn parse_email(raw: &str) -> Result<Email, ApiError> {
     Email::parse(raw).map_err(|e| ApiError::InvalidEmail(format!("email: {e}")))
 }
 
-fn code_hash(device_id: &str, email: &Email, code: &str) -> String {
-    sha256_hex(&format!("{device_id}:{email}:{code}"))
-}
-
-/// The three budgets of the phone's email verification, from the configured limits.
-struct CodeBudgets {
-    mails_per_address: Budget,
-    mails_per_ip: Budget,
-    failures_per_address: Budget,
-}
-
-const HOUR: i64 = 3600;
-
-fn budgets(state: &AppState) -> CodeBudgets {
-    let l = &state.config.limits;
-    CodeBudgets {
-        mails_per_address: Budget {
-            name: "code_mail_addr",
-            max: l.code_mails_per_address,
-            window_secs: HOUR,
-        },
-        mails_per_ip: Budget {
-            name: "code_mail_ip",
-            max: l.code_mails_per_ip,
-            window_secs: HOUR,
-        },
-        failures_per_address: Budget {
-            name: "code_fail_addr",
-            max: l.code_failures_per_address,
-            window_secs: HOUR,
-        },
-    }
-}
-
-/// Mails a 6-digit code for `email`; a new code replaces the previous one. Mails to one
-/// address and from one client are budgeted per hour, so nobody can flood an inbox.
+/// Mails a 6-digit code for the signed `email` (`devices::email::send_code`).
 pub async fn request_code(
     state: &AppState,
     device_id: &str,
@@ -171,80 +130,16 @@ pub async fn request_code(
 ) -> Result<(), ApiError> {
     let (_, p): (_, EmailPayload) = authenticate(state, device_id, token, "verify_email").await?;
     let email = parse_email(&p.email)?;
-    let at = now();
-    let last: Option<(i64,)> =
-        sqlx::query_as("SELECT created_at FROM email_codes WHERE device_id = $1 AND email = $2")
-            .bind(device_id)
-            .bind(email.as_str())
-            .fetch_optional(&state.db.pool)
-            .await?;
-    if let Some((created,)) = last {
-        if at - created < CODE_RESEND_SECS {
-            return Err(ApiError::TooSoon(CODE_RESEND_SECS));
-        }
-    }
-    let b = budgets(state);
-    if let Err(spent) = b
-        .mails_per_address
-        .take(&state.db, email.as_str(), at)
-        .await?
-    {
-        return Err(ApiError::RateLimited {
-            what: format!("too many codes were mailed to {email} this hour"),
-            retry_after: spent.retry_after,
-        });
-    }
-    if let Err(spent) = b.mails_per_ip.take(&state.db, client_ip, at).await? {
-        b.mails_per_address
-            .give_back(&state.db, email.as_str())
-            .await?;
-        return Err(ApiError::RateLimited {
-            what: "too many codes were asked for from this network this hour".into(),
-            retry_after: spent.retry_after,
-        });
-    }
-    let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000));
-    sqlx::query(
-        "INSERT INTO email_codes (device_id, email, code_hash, attempts, created_at, expires_at) \
-         VALUES ($1, $2, $3, 0, $4, $5) \
-         ON CONFLICT (device_id, email) DO UPDATE SET code_hash = excluded.code_hash, \
-         attempts = 0, created_at = excluded.created_at, expires_at = excluded.expires_at",
+    let limits = &state.config.limits;
+    email_proof::send_code(
+        &state.db,
+        &state.mailer,
+        limits,
+        device_id,
+        &email,
+        client_ip,
     )
-    .bind(device_id)
-    .bind(email.as_str())
-    .bind(code_hash(device_id, &email, &code))
-    .bind(at)
-    .bind(at + CODE_TTL_SECS)
-    .execute(&state.db.pool)
     .await?;
-    let body = format!(
-        "Your Gatehouse verification code is {code}.\n\n\
-         Enter it in the Gatehouse app within 10 minutes. If you did not ask for it, ignore this mail."
-    );
-    if let Err(err) = state
-        .mailer
-        .send(
-            &state.db,
-            &email,
-            &format!("Your Gatehouse code: {code}"),
-            &body,
-        )
-        .await
-    {
-        tracing::warn!(error = ?err, "verification mail failed");
-        // The code was never delivered: forget it, so a retry is neither throttled nor
-        // counted against the address.
-        sqlx::query("DELETE FROM email_codes WHERE device_id = $1 AND email = $2")
-            .bind(device_id)
-            .bind(email.as_str())
-            .execute(&state.db.pool)
-            .await?;
-        b.mails_per_address
-            .give_back(&state.db, email.as_str())
-            .await?;
-        b.mails_per_ip.give_back(&state.db, client_ip).await?;
-        return Err(ApiError::MailFailed);
-    }
     Ok(())
 }
 
@@ -254,12 +149,8 @@ struct ConfirmPayload {
     code: String,
 }
 
-/// Checks a mailed code; on success the email becomes a verified claim of the device.
-///
-/// Guessing is bounded twice, and both counts are taken in one statement each, never read
-/// and then written: a code accepts `CODE_ATTEMPTS` tries, and an address accepts
-/// `code_failures_per_address` failures an hour across every device and every resend (a new
-/// code does not restore it). Both budgets are taken before the code is compared.
+/// Checks the signed code for the signed `email` (`devices::email::confirm`); on success
+/// the email is a verified claim of the device.
 pub async fn confirm_code(
     state: &AppState,
     device_id: &str,
@@ -274,95 +165,9 @@ pub async fn confirm_code(
             "code: the code has 6 digits".into(),
         ));
     }
-    let at = now();
-    let failures = budgets(state).failures_per_address;
-    let used = match failures.take(&state.db, email.as_str(), at).await? {
-        Ok(used) => used,
-        Err(spent) => return Err(ApiError::EmailLocked(spent.retry_after)),
-    };
-    let tried: Option<(String, i64)> = sqlx::query_as(
-        "UPDATE email_codes SET attempts = attempts + 1 \
-         WHERE device_id = $1 AND email = $2 AND attempts < $3 AND expires_at > $4 \
-         RETURNING code_hash, attempts",
-    )
-    .bind(device_id)
-    .bind(email.as_str())
-    .bind(CODE_ATTEMPTS)
-    .bind(at)
-    .fetch_optional(&state.db.pool)
-    .await?;
-    let Some((hash, attempts)) = tried else {
-        // No code was compared: this does not count against the address.
-        failures.give_back(&state.db, email.as_str()).await?;
-        return Err(no_attempt_left(state, device_id, &email, at).await?);
-    };
-    if hash != code_hash(device_id, &email, code) {
-        if used == failures.max {
-            audit::record(
-                &state.db.pool,
-                None,
-                Actor::Device(device_id),
-                audit::Action::EmailLocked,
-                email.as_str(),
-                &format!(
-                    "{used} wrong codes within an hour; confirmations locked for the rest of it"
-                ),
-            )
-            .await?;
-            return Err(ApiError::EmailLocked(HOUR));
-        }
-        return Err(if attempts >= CODE_ATTEMPTS {
-            ApiError::TooManyAttempts
-        } else {
-            ApiError::WrongCode(CODE_ATTEMPTS - attempts)
-        });
-    }
-    failures.give_back(&state.db, email.as_str()).await?;
-    let mut tx = state.db.pool.begin().await?;
-    crate::devices::store::claim_email(&mut tx, device_id, &email, at).await?;
-    sqlx::query("DELETE FROM email_codes WHERE device_id = $1 AND email = $2")
-        .bind(device_id)
-        .bind(email.as_str())
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut *tx,
-        None,
-        Actor::Device(device_id),
-        audit::Action::EmailVerified,
-        email.as_str(),
-        "the mailed code was entered on the phone",
-    )
-    .await?;
-    tx.commit().await?;
+    let limits = &state.config.limits;
+    let at = email_proof::confirm(&state.db, limits, device_id, &email, code).await?;
     Ok((email, at))
-}
-
-/// Why no attempt could be made on this device's code for `email`.
-async fn no_attempt_left(
-    state: &AppState,
-    device_id: &str,
-    email: &Email,
-    at: i64,
-) -> Result<ApiError, ApiError> {
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT expires_at FROM email_codes WHERE device_id = $1 AND email = $2")
-            .bind(device_id)
-            .bind(email.as_str())
-            .fetch_optional(&state.db.pool)
-            .await?;
-    Ok(match row {
-        None => ApiError::NoCode,
-        Some((expires_at,)) if expires_at <= at => {
-            sqlx::query("DELETE FROM email_codes WHERE device_id = $1 AND email = $2")
-                .bind(device_id)
-                .bind(email.as_str())
-                .execute(&state.db.pool)
-                .await?;
-            ApiError::CodeExpired
-        }
-        Some(_) => ApiError::TooManyAttempts,
-    })
 }
 
 /// What the phone shows before the technician approves.
