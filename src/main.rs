@@ -77,7 +77,7 @@ async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Resul
     let db = Db::connect(&config.database_url).await?;
     // On PostgreSQL the running portals hear of offboardings through NOTIFY.
     let bus = gatehouse::server::bus::Bus::new(db.clone());
-    let tenants: Vec<(String, String)> = match &args.tenant {
+    let tenants: Vec<(gatehouse::domain::TenantId, String)> = match &args.tenant {
         Some(slug) => {
             let t = tenants::find_by_slug(&db, slug)
                 .await?

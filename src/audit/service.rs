@@ -1,5 +1,6 @@
 use super::event::{Action, Actor};
 use super::view::AuditEntry;
+use crate::domain::TenantId;
 use crate::server::db::Db;
 use crate::server::util::{format_time, now};
 
@@ -8,7 +9,7 @@ use crate::server::util::{format_time, now};
 /// its log lines.
 pub async fn record<'e, E>(
     exec: E,
-    tenant_id: Option<&str>,
+    tenant_id: Option<&TenantId>,
     actor: Actor<'_>,
     action: Action,
     subject: &str,
@@ -21,7 +22,7 @@ where
         "INSERT INTO audit_events (tenant_id, at, actor, action, subject, details, request_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(tenant_id.map(str::to_string))
+    .bind(tenant_id.map(TenantId::to_string))
     .bind(now())
     .bind(actor.stored())
     .bind(action.as_str())
@@ -45,7 +46,7 @@ struct Row {
 }
 
 /// The newest events of a tenant, newest first.
-pub async fn list(db: &Db, tenant_id: &str, limit: i64) -> anyhow::Result<Vec<AuditEntry>> {
+pub async fn list(db: &Db, tenant_id: &TenantId, limit: i64) -> anyhow::Result<Vec<AuditEntry>> {
     let rows = sqlx::query_as::<_, Row>(
         "SELECT id, at, actor, action, subject, details, request_id FROM audit_events \
          WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2",

@@ -1,6 +1,6 @@
 //! Every statement on `devices`, `email_claims` and `device_bindings`.
 
-use crate::domain::Email;
+use crate::domain::{Email, TenantId};
 use crate::server::db::Db;
 
 /// The first characters of a device id: enough to tell phones apart in the audit log.
@@ -87,7 +87,7 @@ pub async fn claims(db: &Db, device_id: &str, at: i64) -> anyhow::Result<Vec<(Em
 
 /// True when the device may no longer approve anything in this tenant: an admin revoked it
 /// there, or access of a user it signed in for ended (offboarding, disabling, deletion).
-pub async fn is_revoked_in(db: &Db, device_id: &str, tenant_id: &str) -> anyhow::Result<bool> {
+pub async fn is_revoked_in(db: &Db, device_id: &str, tenant_id: &TenantId) -> anyhow::Result<bool> {
     let row: Option<(i64,)> = sqlx::query_as(
         "SELECT 1 FROM device_bindings WHERE device_id = $1 AND tenant_id = $2 AND revoked_at IS NOT NULL LIMIT 1",
     )
@@ -103,7 +103,7 @@ pub async fn is_revoked_in(db: &Db, device_id: &str, tenant_id: &str) -> anyhow:
 pub async fn bind(
     tx: &mut Tx<'_>,
     device_id: &str,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     user_id: &str,
     at: i64,
 ) -> anyhow::Result<()> {
@@ -128,7 +128,7 @@ pub async fn bind(
 /// Revokes every phone binding of a user in a tenant; returns how many phones.
 pub async fn revoke_user_bindings(
     tx: &mut Tx<'_>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     user_id: &str,
     at: i64,
 ) -> anyhow::Result<u64> {
@@ -147,7 +147,7 @@ pub async fn revoke_user_bindings(
 pub async fn revoke_binding(
     tx: &mut Tx<'_>,
     device_id: &str,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     user_id: &str,
     at: i64,
 ) -> anyhow::Result<()> {
@@ -170,8 +170,8 @@ pub async fn revoke_everywhere(
     tx: &mut Tx<'_>,
     device_id: &str,
     at: i64,
-) -> anyhow::Result<Vec<String>> {
-    let tenants: Vec<(String,)> =
+) -> anyhow::Result<Vec<TenantId>> {
+    let tenants: Vec<(TenantId,)> =
         sqlx::query_as("SELECT DISTINCT tenant_id FROM device_bindings WHERE device_id = $1")
             .bind(device_id)
             .fetch_all(&mut **tx)
@@ -209,7 +209,7 @@ pub struct UserDevice {
 /// holding a verified claim on their email. Revoked ones are listed too, marked.
 pub async fn of_user(
     db: &Db,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     user_id: &str,
     email: &str,
 ) -> anyhow::Result<Vec<UserDevice>> {

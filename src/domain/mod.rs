@@ -2,6 +2,7 @@
 
 mod counted;
 mod email;
+mod ids;
 mod jit;
 #[cfg(test)]
 mod properties;
@@ -10,6 +11,7 @@ mod states;
 
 pub use counted::users_counted;
 pub use email::{Email, EmailError};
+pub use ids::TenantId;
 pub use jit::{JitUsername, PrefixError, UsernameError, UsernamePrefix};
 pub use slug::{SlugError, TenantSlug};
 pub use states::{

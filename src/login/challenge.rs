@@ -7,7 +7,7 @@ use super::qr::QrCodes;
 use super::view::LoginView;
 use crate::audit::{self, Actor};
 use crate::devices::store as devices;
-use crate::domain::{ChallengeStatus, UserStatus};
+use crate::domain::{ChallengeStatus, TenantId, UserStatus};
 use crate::server::bus::{Bus, Event};
 use crate::server::client_ip::ClientIp;
 use crate::server::config::Config;
@@ -31,7 +31,7 @@ pub const RENEW_WITHIN_SECS: i64 = 5;
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Challenge {
     pub id: String,
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub binding_hash: String,
     pub match_number: i64,
     pub numbers: String,
@@ -82,7 +82,7 @@ fn draw_numbers() -> (i64, String) {
     (matching, listed)
 }
 
-pub async fn find(db: &Db, tenant_id: &str, id: &str) -> anyhow::Result<Option<Challenge>> {
+pub async fn find(db: &Db, tenant_id: &TenantId, id: &str) -> anyhow::Result<Option<Challenge>> {
     Ok(sqlx::query_as::<_, Challenge>(&format!(
         "SELECT {COLUMNS} FROM login_challenges WHERE id = $1 AND tenant_id = $2"
     ))
@@ -265,7 +265,7 @@ pub async fn cancel_for_user(
 /// Cancels the approvals a phone gave in a tenant that no browser has used yet.
 pub async fn cancel_for_device(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     device_id: &str,
     reason: &str,
 ) -> anyhow::Result<u64> {

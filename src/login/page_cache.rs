@@ -14,6 +14,7 @@
 
 use super::challenge::{Challenge, RENEW_WITHIN_SECS};
 use super::view::countdown_text;
+use crate::domain::TenantId;
 use crate::server::bus::{Event, Subscriber};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -129,7 +130,7 @@ pub fn fill_once(rendered: Page, secs_left: i64) -> Page {
 }
 
 struct Entry {
-    tenant_id: String,
+    tenant_id: TenantId,
     challenge_id: String,
     expires_at: i64,
     trusted_until: Instant,
@@ -164,11 +165,11 @@ impl PageCache {
     /// still waiting as far as this replica knows, and is not so near its end that the page
     /// must draw the next one (`RENEW_WITHIN_SECS`, as the database read decides).
     /// The page carries `nonce`, the script nonce of the answer it goes out in.
-    pub fn page(&self, browser: &str, tenant_id: &str, at: i64, nonce: &str) -> Option<Page> {
+    pub fn page(&self, browser: &str, tenant_id: &TenantId, at: i64, nonce: &str) -> Option<Page> {
         let (template, secs_left) = {
             let pages = self.pages();
             let entry = pages.get(browser)?;
-            if entry.tenant_id != tenant_id
+            if entry.tenant_id != *tenant_id
                 || entry.expires_at <= at + RENEW_WITHIN_SECS
                 || entry.trusted_until <= Instant::now()
             {
@@ -240,8 +241,8 @@ impl PageCache {
     }
 
     /// A tenant's settings changed (its name is on its pages).
-    fn forget_tenant(&self, tenant_id: &str) {
-        self.forget(|pages| pages.retain(|_, e| e.tenant_id != tenant_id));
+    fn forget_tenant(&self, tenant_id: &TenantId) {
+        self.forget(|pages| pages.retain(|_, e| e.tenant_id != *tenant_id));
     }
 
     /// Messages between replicas may have been lost: nothing in memory is trusted.
@@ -311,7 +312,7 @@ mod tests {
     fn code(browser: &str, expires_at: i64) -> Challenge {
         Challenge {
             id: "c1".into(),
-            tenant_id: "t1".into(),
+            tenant_id: TenantId::from_outside("t1"),
             binding_hash: browser.into(),
             match_number: 42,
             numbers: "17,42,88".into(),
@@ -339,7 +340,7 @@ mod tests {
         let cache = PageCache::default();
         assert!(kept(&cache, "b1", 1_000));
         let page = cache
-            .page("b1", "t1", 887, "fresh-nonce")
+            .page("b1", &TenantId::from_outside("t1"), 887, "fresh-nonce")
             .expect("served from memory");
         assert_eq!(page, rendered_with(113, "fresh-nonce"));
         assert!(!page.body.contains(DRAWN), "a kept page repeated its nonce");
@@ -356,9 +357,15 @@ mod tests {
     fn memory_does_not_answer_near_the_end_of_a_code_or_for_another_tenant() {
         let cache = PageCache::default();
         assert!(kept(&cache, "b1", 1_000));
-        assert!(cache.page("b1", "t1", 995, "n").is_none());
-        assert!(cache.page("b1", "t2", 900, "n").is_none());
-        assert!(cache.page("b2", "t1", 900, "n").is_none());
+        assert!(cache
+            .page("b1", &TenantId::from_outside("t1"), 995, "n")
+            .is_none());
+        assert!(cache
+            .page("b1", &TenantId::from_outside("t2"), 900, "n")
+            .is_none());
+        assert!(cache
+            .page("b2", &TenantId::from_outside("t1"), 900, "n")
+            .is_none());
     }
 
     fn denied(browser: &str, challenge_id: &str) -> Event {
@@ -375,13 +382,19 @@ mod tests {
         assert!(kept(&cache, "b1", 1_000));
         assert!(kept(&cache, "b2", 1_000));
         cache.heard(&denied("b1", "an-older-code"));
-        assert!(cache.page("b1", "t1", 900, "n").is_none());
-        assert!(cache.page("b2", "t1", 900, "n").is_some());
+        assert!(cache
+            .page("b1", &TenantId::from_outside("t1"), 900, "n")
+            .is_none());
+        assert!(cache
+            .page("b2", &TenantId::from_outside("t1"), 900, "n")
+            .is_some());
         cache.heard(&Event::Approved {
             challenge_id: "c1".into(),
             browser: "b2".into(),
         });
-        assert!(cache.page("b2", "t1", 900, "n").is_none());
+        assert!(cache
+            .page("b2", &TenantId::from_outside("t1"), 900, "n")
+            .is_none());
     }
 
     #[test]
@@ -390,7 +403,9 @@ mod tests {
         let before = cache.epoch();
         cache.heard(&denied("b1", "c1"));
         assert!(!cache.keep(&code("b1", 1_000), &rendered(TEMPLATE_SECS), before));
-        assert!(cache.page("b1", "t1", 900, "n").is_none());
+        assert!(cache
+            .page("b1", &TenantId::from_outside("t1"), 900, "n")
+            .is_none());
         assert!(cache
             .confirm(&code("b1", 1_000), 900, before, "n")
             .is_none());
@@ -429,19 +444,27 @@ mod tests {
         let cache = PageCache::default();
         assert!(kept(&cache, "b1", 1_000));
         let changed = |id: &str| Event::TenantChanged {
-            tenant_id: id.into(),
+            tenant_id: TenantId::from_outside(id),
         };
         cache.heard(&changed("t2"));
-        assert!(cache.page("b1", "t1", 900, "n").is_some());
+        assert!(cache
+            .page("b1", &TenantId::from_outside("t1"), 900, "n")
+            .is_some());
         cache.heard(&changed("t1"));
-        assert!(cache.page("b1", "t1", 900, "n").is_none());
+        assert!(cache
+            .page("b1", &TenantId::from_outside("t1"), 900, "n")
+            .is_none());
         assert!(kept(&cache, "b1", 1_000));
         cache.heard(&Event::SignedOut {
             user_id: "u1".into(),
             reason: "session revoked by an admin".into(),
         });
-        assert!(cache.page("b1", "t1", 900, "n").is_some());
+        assert!(cache
+            .page("b1", &TenantId::from_outside("t1"), 900, "n")
+            .is_some());
         cache.may_have_missed();
-        assert!(cache.page("b1", "t1", 900, "n").is_none());
+        assert!(cache
+            .page("b1", &TenantId::from_outside("t1"), 900, "n")
+            .is_none());
     }
 }

@@ -3,7 +3,7 @@
 
 use super::challenge::{self, Challenge};
 use crate::audit::{self, Actor};
-use crate::domain::Role;
+use crate::domain::{Role, TenantId};
 use crate::server::db::Db;
 use crate::server::util::{now, random_id};
 use crate::tenants::Tenant;
@@ -21,7 +21,7 @@ pub const SIGN_IN_LASTS_SECS: i64 = 12 * 3600;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LoginRecord {
     login_id: String,
-    tenant_id: String,
+    tenant_id: TenantId,
 }
 
 /// A live signed-in session.
@@ -173,7 +173,7 @@ pub async fn end_all_of_user(
 /// Ends the sign-ins a phone approved in a tenant; returns their users, one per sign-in.
 pub async fn end_all_of_device(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     device_id: &str,
 ) -> anyhow::Result<Vec<String>> {
     let users: Vec<(String,)> = sqlx::query_as(
@@ -189,7 +189,7 @@ pub async fn end_all_of_device(
 /// Ends one sign-in of the tenant; returns its user's id and username if it was live.
 pub async fn end_one(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     login_id: &str,
 ) -> anyhow::Result<Option<(String, String)>> {
     let owner: Option<(String, String)> = sqlx::query_as(

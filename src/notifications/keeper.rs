@@ -4,6 +4,7 @@
 //! at a time does it.
 
 use super::store;
+use crate::domain::TenantId;
 use crate::entra::{EntraClient, EntraError};
 use crate::reconciler::lease::Lease;
 use crate::server::bus::{Bus, Event};
@@ -128,7 +129,7 @@ pub async fn keep(
     db: &Db,
     entra: &EntraClient,
     urls: &Urls,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     entra_tenant_id: &str,
 ) -> anyhow::Result<()> {
     let current = store::of_tenant(db, tenant_id).await?;
@@ -150,7 +151,7 @@ async fn renew_or_create(
     db: &Db,
     entra: &EntraClient,
     urls: &Urls,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     entra_tenant_id: &str,
     current: Option<store::Subscription>,
     needed: Upkeep,
@@ -226,7 +227,7 @@ mod tests {
     fn sub(expires_at: i64, checked_at: i64) -> store::Subscription {
         store::Subscription {
             subscription_id: "s1".into(),
-            tenant_id: "t1".into(),
+            tenant_id: crate::domain::TenantId::from_outside("t1"),
             entra_tenant_id: "contoso".into(),
             client_state_sha256: String::new(),
             expires_at,

@@ -89,7 +89,7 @@ mod tests {
     fn sub() -> Subscription {
         Subscription {
             subscription_id: "s1".into(),
-            tenant_id: "acme".into(),
+            tenant_id: crate::domain::TenantId::from_outside("acme"),
             entra_tenant_id: "contoso-tid".into(),
             client_state_sha256: digest("the-secret"),
             expires_at: 0,

@@ -47,7 +47,7 @@ pub async fn accept(db: &Db, bus: &Bus, collection: &Collection) -> anyhow::Resu
                 if let Some(sub) = sub {
                     tenants_told.insert((sub.tenant_id.clone(), sub.subscription_id.clone()));
                     if let Some(oid) = item.account() {
-                        accounts.insert((sub.tenant_id.as_str(), oid));
+                        accounts.insert((&sub.tenant_id, oid));
                     }
                     if item.lifecycle_event.is_some() {
                         // Renewed by the keeper, which wakes with the run's event below.

@@ -1,6 +1,7 @@
 //! Every statement on `entra_subscriptions`: the one Graph subscription of each connected
 //! tenant, with its clientState kept as a SHA-256 digest.
 
+use crate::domain::TenantId;
 use crate::server::db::Db;
 use sha2::{Digest, Sha256};
 
@@ -9,7 +10,7 @@ use sha2::{Digest, Sha256};
 pub struct Subscription {
     pub subscription_id: String,
     /// Gatehouse's tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// The Entra tenant the subscription watches (the tenant's connection).
     pub entra_tenant_id: String,
     pub client_state_sha256: String,
@@ -27,7 +28,7 @@ pub fn digest(client_state: &str) -> String {
 /// Records the tenant's subscription (replacing one it had), as Graph created it.
 pub async fn record(
     db: &Db,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     subscription_id: &str,
     client_state: &str,
     expires_at: i64,
@@ -79,7 +80,7 @@ pub async fn heard(db: &Db, subscription_id: &str, at: i64) -> Result<(), sqlx::
 }
 
 /// The tenant's subscription, if it has one on record.
-pub async fn of_tenant(db: &Db, tenant_id: &str) -> Result<Option<Subscription>, sqlx::Error> {
+pub async fn of_tenant(db: &Db, tenant_id: &TenantId) -> Result<Option<Subscription>, sqlx::Error> {
     sqlx::query_as::<_, Subscription>(
         "SELECT s.subscription_id, s.tenant_id, COALESCE(t.entra_tenant_id, '') AS entra_tenant_id, \
          s.client_state_sha256, s.expires_at, s.last_notification_at, COALESCE(s.checked_at, s.created_at) AS checked_at \

@@ -2,7 +2,7 @@
 //! committed, tells open pages and records when access ended.
 
 use crate::audit::{self, Actor};
-use crate::domain::Reason;
+use crate::domain::{Reason, TenantId};
 use crate::server::bus::{Bus, Event};
 use crate::server::db::Db;
 use crate::server::util::now;
@@ -29,7 +29,7 @@ pub struct Gone {
 /// so applying the same plan twice changes nothing the second time.
 pub async fn offboard(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     actor: Actor<'_>,
     leaving: &[Leaving],
     found_at: i64,
@@ -92,7 +92,7 @@ pub async fn ended(db: &Db, bus: &Bus, gone: &[Gone]) {
 /// it had, unless another user of the tenant already has that address. Audited.
 pub async fn rename(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     renames: &[super::plan::Rename],
 ) -> anyhow::Result<()> {
     for r in renames {
@@ -117,7 +117,7 @@ pub async fn rename(
 /// Applies the roles the admin group gives, each audited with the group that decided it.
 pub async fn roles(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     changes: &[super::plan::RoleChange],
     admin_group: Option<&crate::tenants::service::GroupRef>,
 ) -> anyhow::Result<()> {

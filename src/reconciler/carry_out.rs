@@ -7,7 +7,7 @@ use super::outcome::Outcome;
 use super::plan::Plan;
 use super::store::{self, Tally};
 use crate::audit::{self, Actor};
-use crate::domain::{Reason, RunOutcome};
+use crate::domain::{Reason, RunOutcome, TenantId};
 use crate::server::util::now;
 use crate::tenants::service::{self as tenants, GroupRef};
 use crate::users::admins::Admins;
@@ -17,7 +17,7 @@ type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// What a run knows beside its plan.
 pub(super) struct RunContext<'a> {
-    pub tenant_id: &'a str,
+    pub tenant_id: &'a TenantId,
     pub run_id: i64,
     pub dry_run: bool,
     /// The tenant's held run that still waits for an admin: a new mass change joins its list.

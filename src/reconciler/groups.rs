@@ -7,7 +7,7 @@
 use super::failure::RunError;
 use super::mirror::Mirror;
 use super::mirror_store;
-use crate::domain::EntraHealth;
+use crate::domain::{EntraHealth, TenantId};
 use crate::entra::{EntraError, Graph, MAX_TRACKED_GROUPS};
 use crate::server::db::Db;
 use crate::tenants::service::GroupRef;
@@ -30,7 +30,7 @@ pub(super) struct Members {
 pub(super) async fn read(
     db: &Db,
     graph: &Graph,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     scope: Option<&GroupRef>,
     admins: Option<&GroupRef>,
 ) -> Result<Members, RunError> {
@@ -49,7 +49,7 @@ pub(super) async fn read(
         }
         None => {
             tracing::info!(
-                tenant = tenant_id,
+                tenant = %tenant_id,
                 "the groups nest more than one delta can track; reading their members whole"
             );
             mirror_store::forget(db, tenant_id).await?;

@@ -10,7 +10,7 @@ use super::lease::Lease;
 use super::run::LEASE_LOST;
 use super::store;
 use crate::audit::{self, Actor};
-use crate::domain::{OffboardReason, Reason, RunOutcome};
+use crate::domain::{OffboardReason, Reason, RunOutcome, TenantId};
 use crate::entra::{DirectoryUser, EntraClient, EntraError};
 use crate::server::bus::Bus;
 use crate::server::db::Db;
@@ -94,7 +94,7 @@ pub async fn approve(
     db: &Db,
     bus: &Bus,
     entra: &EntraClient,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     run_id: i64,
     admin: &str,
 ) -> Result<Approved, DecideError> {
@@ -111,7 +111,7 @@ async fn approve_leased(
     bus: &Bus,
     entra: &EntraClient,
     lease: &Lease,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     run_id: i64,
     admin: &str,
 ) -> Result<Approved, DecideError> {
@@ -268,7 +268,7 @@ pub fn kept_text(kept: &[String]) -> String {
 /// Returns how many offboardings were dismissed.
 pub async fn reject(
     db: &Db,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     run_id: i64,
     admin: &str,
 ) -> Result<usize, DecideError> {
@@ -283,7 +283,7 @@ pub async fn reject(
 async fn reject_leased(
     db: &Db,
     lease: &Lease,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     run_id: i64,
     admin: &str,
 ) -> Result<usize, DecideError> {

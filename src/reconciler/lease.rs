@@ -3,6 +3,7 @@
 //! `gatehouse reconcile` beside `gatehouse serve` on one SQLite file) and pins no connection.
 //! This module owns the `reconcile_leases` table.
 
+use crate::domain::TenantId;
 use crate::server::db::Db;
 use crate::server::util::{now, random_id};
 use std::time::Duration;
@@ -22,7 +23,7 @@ const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// A tenant's reconcile lease, held until `release` (or, failing that, until it expires).
 pub struct Lease {
     db: Db,
-    tenant_id: String,
+    tenant_id: TenantId,
     holder: String,
     heartbeat: tokio::task::JoinHandle<()>,
     released: bool,
@@ -31,7 +32,7 @@ pub struct Lease {
 impl Lease {
     /// Takes the tenant's lease if nobody holds it, or if its holder let it expire (a crash).
     /// `None`: another instance is reconciling the tenant or deciding one of its held runs.
-    pub async fn acquire(db: &Db, tenant_id: &str) -> Result<Option<Lease>, sqlx::Error> {
+    pub async fn acquire(db: &Db, tenant_id: &TenantId) -> Result<Option<Lease>, sqlx::Error> {
         let holder = random_id(16);
         let at = now();
         // One statement, so two instances cannot both see the lease free: the insert and the
@@ -52,10 +53,10 @@ impl Lease {
         if taken != 1 {
             return Ok(None);
         }
-        let heartbeat = tokio::spawn(heartbeat(db.clone(), tenant_id.to_string(), holder.clone()));
+        let heartbeat = tokio::spawn(heartbeat(db.clone(), tenant_id.clone(), holder.clone()));
         Ok(Some(Lease {
             db: db.clone(),
-            tenant_id: tenant_id.to_string(),
+            tenant_id: tenant_id.clone(),
             holder,
             heartbeat,
             released: false,
@@ -94,7 +95,7 @@ impl Drop for Lease {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let (db, tenant_id, holder) = (
                 self.db.clone(),
-                std::mem::take(&mut self.tenant_id),
+                self.tenant_id.clone(),
                 std::mem::take(&mut self.holder),
             );
             runtime.spawn(async move {
@@ -105,7 +106,7 @@ impl Drop for Lease {
 }
 
 /// Keeps a long run's lease from expiring under it.
-async fn heartbeat(db: Db, tenant_id: String, holder: String) {
+async fn heartbeat(db: Db, tenant_id: TenantId, holder: String) {
     let mut tick = tokio::time::interval(RENEW_EVERY);
     tick.tick().await;
     loop {
@@ -126,7 +127,7 @@ async fn heartbeat(db: Db, tenant_id: String, holder: String) {
 
 async fn renew<'e>(
     db: impl sqlx::Executor<'e, Database = sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     holder: &str,
 ) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
@@ -140,7 +141,7 @@ async fn renew<'e>(
     .rows_affected())
 }
 
-async fn delete(db: &Db, tenant_id: &str, holder: &str) -> Result<(), sqlx::Error> {
+async fn delete(db: &Db, tenant_id: &TenantId, holder: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM reconcile_leases WHERE tenant_id = $1 AND holder = $2")
         .bind(tenant_id)
         .bind(holder)

@@ -2,6 +2,7 @@
 //! the direct members of a tenant's groups, and the delta link that keeps it current.
 
 use super::mirror::Mirror;
+use crate::domain::TenantId;
 use crate::server::db::Db;
 use std::collections::BTreeSet;
 
@@ -9,7 +10,7 @@ use std::collections::BTreeSet;
 const ROWS_PER_INSERT: usize = 250;
 
 /// The tenant's copy and the delta link that continues it (`None`: no copy yet).
-pub async fn load(db: &Db, tenant_id: &str) -> Result<(Mirror, Option<String>), sqlx::Error> {
+pub async fn load(db: &Db, tenant_id: &TenantId) -> Result<(Mirror, Option<String>), sqlx::Error> {
     let sync: Option<(String, String)> =
         sqlx::query_as("SELECT delta_link, tracked FROM entra_group_sync WHERE tenant_id = $1")
             .bind(tenant_id)
@@ -42,7 +43,7 @@ pub async fn load(db: &Db, tenant_id: &str) -> Result<(Mirror, Option<String>), 
 /// that differ, in one transaction.
 pub async fn keep(
     db: &Db,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     before: &Mirror,
     now: &Mirror,
     link: &str,
@@ -119,7 +120,7 @@ pub async fn keep(
 }
 
 /// Forgets the copy: the tenant's groups nest wider or deeper than delta reading handles.
-pub async fn forget(db: &Db, tenant_id: &str) -> Result<(), sqlx::Error> {
+pub async fn forget(db: &Db, tenant_id: &TenantId) -> Result<(), sqlx::Error> {
     let mut tx = db.pool.begin().await?;
     sqlx::query("DELETE FROM entra_group_members WHERE tenant_id = $1")
         .bind(tenant_id)

@@ -9,6 +9,7 @@ use super::lease::Lease;
 pub use super::outcome::{Outcome, RunReport, Trigger};
 use super::plan::{self, Coverage, DirectoryEntry, Groups, KnownUser, Policy};
 use super::store;
+use crate::domain::TenantId;
 use crate::entra::{EntraClient, EntraError, Graph};
 use crate::server::bus::Bus;
 use crate::server::db::Db;
@@ -26,7 +27,7 @@ pub async fn reconcile(
     db: &Db,
     bus: &Bus,
     entra: &EntraClient,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     trigger: Trigger,
     dry_run: bool,
 ) -> anyhow::Result<RunReport> {
@@ -51,7 +52,7 @@ async fn recorded(
     bus: &Bus,
     entra: &EntraClient,
     lease: &Lease,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     run_id: i64,
     trigger: Trigger,
     dry_run: bool,
@@ -75,7 +76,7 @@ async fn run(
     bus: &Bus,
     entra: &EntraClient,
     lease: &Lease,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     run_id: i64,
     dry_run: bool,
 ) -> Result<RunReport, Failure> {
@@ -140,7 +141,7 @@ impl Seen {
 async fn read(
     db: &Db,
     graph: &Graph,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     link: &tenants::EntraLink,
 ) -> Result<Seen, RunError> {
     let (entries, coverage, delta_link) = walk(graph, link.delta_link.as_deref()).await?;
@@ -186,7 +187,11 @@ fn policy(link: &tenants::EntraLink) -> Policy {
 /// The tenant's users from Entra as the plan watches them, leaving out those on the held
 /// run's list (`waiting`): they wait for the admin's decision, which looks at each of them
 /// in Graph again.
-async fn watched(db: &Db, tenant_id: &str, waiting: Option<i64>) -> anyhow::Result<Vec<KnownUser>> {
+async fn watched(
+    db: &Db,
+    tenant_id: &TenantId,
+    waiting: Option<i64>,
+) -> anyhow::Result<Vec<KnownUser>> {
     let on_hold = match waiting {
         Some(held_run) => store::held_user_ids(db, held_run).await?,
         None => Vec::new(),
@@ -269,7 +274,7 @@ impl Failure {
 /// Records a failed run: nobody was offboarded; the tenant's health says what lasts.
 async fn failed(
     db: &Db,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     run_id: i64,
     Failure {
         graph_requests,
@@ -277,7 +282,7 @@ async fn failed(
     }: Failure,
 ) -> anyhow::Result<RunReport> {
     let message = error.to_string();
-    tracing::warn!(tenant = tenant_id, error = %message, "reconciliation failed; nobody was offboarded");
+    tracing::warn!(tenant = %tenant_id, error = %message, "reconciliation failed; nobody was offboarded");
     store::failed(db, run_id, &message, graph_requests, now()).await?;
     if let Some(health) = error.health() {
         metrics::counter!("gatehouse_entra_problems_total", "health" => health.as_str())

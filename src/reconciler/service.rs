@@ -8,7 +8,7 @@ use super::view::{
     HeldRun, NotificationsLive, OffboardingRow, ReconcileView, RunRow, TimeToRevoke,
 };
 use crate::audit::{self, Actor};
-use crate::domain::{EntraHealth, Reason, UserSource};
+use crate::domain::{EntraHealth, Reason, TenantId, UserSource};
 use crate::entra::{EntraClient, EntraError};
 use crate::error::AppError;
 use crate::server::bus::Bus;
@@ -18,7 +18,7 @@ use crate::tenants::service as tenants;
 use crate::tenants::Tenant;
 use crate::users::service::User;
 
-pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
+pub async fn view(db: &Db, tenant_id: &TenantId) -> anyhow::Result<ReconcileView> {
     let s = tenants::reconcile_settings(db, tenant_id).await?;
     let runs = store::recent(db, tenant_id, 30).await?;
     // The run waiting for a decision, however many runs came after it (runs go on while
@@ -106,7 +106,7 @@ pub async fn view(db: &Db, tenant_id: &str) -> anyhow::Result<ReconcileView> {
 /// and what it found. Scheduled runs are listed on the Reconciliation page instead.
 pub async fn record_request(
     db: &Db,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     actor: Actor<'_>,
     dry_run: bool,
     r: &super::RunReport,

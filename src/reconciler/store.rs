@@ -1,13 +1,13 @@
 //! Every statement on `reconcile_runs` and `reconcile_held`: the record of each run, and who
 //! a held run would offboard.
 
-use crate::domain::{Reason, RunOutcome};
+use crate::domain::{Reason, RunOutcome, TenantId};
 use crate::server::db::Db;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// The tenant's held run that nobody has decided yet, if there is one.
-pub async fn undecided(db: &Db, tenant_id: &str) -> Result<Option<i64>, sqlx::Error> {
+pub async fn undecided(db: &Db, tenant_id: &TenantId) -> Result<Option<i64>, sqlx::Error> {
     let found: Option<(i64,)> = sqlx::query_as(
         "SELECT id FROM reconcile_runs WHERE tenant_id = $1 AND outcome = $2 AND decided_at IS NULL",
     )
@@ -21,7 +21,7 @@ pub async fn undecided(db: &Db, tenant_id: &str) -> Result<Option<i64>, sqlx::Er
 /// Who the tenant's undecided held run would offboard (user ids), read in `tx`.
 pub async fn awaiting_decision(
     tx: &mut Tx<'_>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<Vec<String>, sqlx::Error> {
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT h.user_id FROM reconcile_held h JOIN reconcile_runs r ON r.id = h.run_id \
@@ -35,7 +35,7 @@ pub async fn awaiting_decision(
 }
 
 /// The tenant's undecided held run, as the Reconciliation page lists it.
-pub async fn undecided_run(db: &Db, tenant_id: &str) -> Result<Option<Run>, sqlx::Error> {
+pub async fn undecided_run(db: &Db, tenant_id: &TenantId) -> Result<Option<Run>, sqlx::Error> {
     sqlx::query_as::<_, Run>(
         "SELECT id, started_at, trigger, outcome, graph_requests, users_checked, \
          offboarded, error FROM reconcile_runs WHERE tenant_id = $1 AND outcome = $2 AND decided_at IS NULL",
@@ -49,7 +49,7 @@ pub async fn undecided_run(db: &Db, tenant_id: &str) -> Result<Option<Run>, sqlx
 /// Records a run as started; returns its id.
 pub async fn start(
     db: &Db,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     trigger: &str,
     dry_run: bool,
     at: i64,
@@ -218,7 +218,7 @@ pub async fn set_offboarded(tx: &mut Tx<'_>, run_id: i64, n: usize) -> Result<()
 /// (decided meanwhile, another tenant's, or not held).
 pub async fn decide(
     tx: &mut Tx<'_>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     run_id: i64,
     admin: &str,
     outcome: RunOutcome,
@@ -254,7 +254,7 @@ pub struct Run {
 }
 
 /// The tenant's latest runs, newest first.
-pub async fn recent(db: &Db, tenant_id: &str, limit: i64) -> Result<Vec<Run>, sqlx::Error> {
+pub async fn recent(db: &Db, tenant_id: &TenantId, limit: i64) -> Result<Vec<Run>, sqlx::Error> {
     sqlx::query_as::<_, Run>(
         "SELECT id, started_at, trigger, outcome, graph_requests, users_checked, \
          offboarded, error FROM reconcile_runs WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2",
@@ -267,7 +267,10 @@ pub async fn recent(db: &Db, tenant_id: &str, limit: i64) -> Result<Vec<Run>, sq
 
 /// When the tenant's directory was last read through to the end: the latest run that
 /// finished ok or as a dry run, or was held (its walk completed).
-pub async fn last_complete_check(db: &Db, tenant_id: &str) -> Result<Option<i64>, sqlx::Error> {
+pub async fn last_complete_check(
+    db: &Db,
+    tenant_id: &TenantId,
+) -> Result<Option<i64>, sqlx::Error> {
     let (at,): (Option<i64>,) = sqlx::query_as(
         "SELECT MAX(finished_at) FROM reconcile_runs WHERE tenant_id = $1 AND outcome IN ($2, $3, $4, $5, $6)",
     )

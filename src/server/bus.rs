@@ -13,6 +13,7 @@
 //! database. An event lost between replicas makes a browser wait for its next page load.
 
 use super::db::{Db, Engine};
+use crate::domain::TenantId;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -46,10 +47,10 @@ pub enum Event {
     /// The user was offboarded (removed or disabled in Entra): every open page leaves.
     UserOffboarded { user_id: String },
     /// A tenant's settings changed: every replica reads them afresh.
-    TenantChanged { tenant_id: String },
+    TenantChanged { tenant_id: TenantId },
     /// Microsoft said something changed in the tenant's Entra directory: its run is booked a
     /// moment from now, and every replica's scheduler wakes to look.
-    ChangeNotified { tenant_id: String },
+    ChangeNotified { tenant_id: TenantId },
 }
 
 impl Event {

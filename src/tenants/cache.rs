@@ -6,6 +6,7 @@
 //! should such an event be lost.
 
 use super::service::{self, Tenant};
+use crate::domain::TenantId;
 use crate::server::bus::{Event, Subscriber};
 use crate::server::db::Db;
 use std::collections::HashMap;
@@ -48,8 +49,8 @@ impl TenantCache {
     }
 
     /// Drops the tenant with this id, so the next request reads it afresh.
-    fn forget(&self, tenant_id: &str) {
-        self.write().retain(|_, (t, _)| t.id != tenant_id);
+    fn forget(&self, tenant_id: &TenantId) {
+        self.write().retain(|_, (t, _)| t.id != *tenant_id);
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, (Tenant, Instant)>> {

@@ -1,6 +1,7 @@
 use crate::audit::{self, Actor};
 use crate::domain::{
-    Email, EntraHealth, JitUsername, Role, TenantSlug, UserSource, UserStatus, UsernamePrefix,
+    Email, EntraHealth, JitUsername, Role, TenantId, TenantSlug, UserSource, UserStatus,
+    UsernamePrefix,
 };
 use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{now, random_id};
@@ -10,7 +11,7 @@ use serde::Serialize;
 /// A tenant as the rest of the server sees it.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 pub struct Tenant {
-    pub id: String,
+    pub id: TenantId,
     pub slug: String,
     pub name: String,
     #[sqlx(try_from = "String")]
@@ -115,7 +116,7 @@ impl EntraLink {
     }
 }
 
-pub async fn entra_link(db: &Db, tenant_id: &str) -> Result<EntraLink, sqlx::Error> {
+pub async fn entra_link(db: &Db, tenant_id: &TenantId) -> Result<EntraLink, sqlx::Error> {
     sqlx::query_as::<_, EntraLink>(
         "SELECT entra_tenant_id, entra_domain, entra_delta_link, deletion_threshold_count, \
          deletion_threshold_percent, entra_scope_group_id, entra_scope_group_name, \
@@ -129,7 +130,7 @@ pub async fn entra_link(db: &Db, tenant_id: &str) -> Result<EntraLink, sqlx::Err
 /// Records the tenant's Entra health as the pages show it (`ok`, or what went wrong).
 pub async fn set_entra_health(
     db: &Db,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     health: EntraHealth,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE tenants SET entra_health = $1 WHERE id = $2")
@@ -146,7 +147,7 @@ pub async fn set_entra_health(
 /// another in the opposite order.
 pub async fn lock(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE tenants SET name = name WHERE id = $1")
         .bind(tenant_id)
@@ -158,7 +159,7 @@ pub async fn lock(
 /// Keeps the delta link a successful run ended with; the connection is healthy.
 pub async fn keep_delta_link(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     link: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE tenants SET entra_delta_link = $1, entra_health = $3 WHERE id = $2")
@@ -173,7 +174,7 @@ pub async fn keep_delta_link(
 /// Forgets the tenant's delta link: its next run reads the whole directory again.
 pub async fn forget_delta_link(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE tenants SET entra_delta_link = NULL WHERE id = $1")
         .bind(tenant_id)
@@ -185,7 +186,7 @@ pub async fn forget_delta_link(
 /// A tenant's reconciliation that has come due, as the scheduler found it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DueRun {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub interval_secs: i64,
     /// -1 when none was booked (a tenant just connected).
     pub next_reconcile_at: i64,
@@ -255,7 +256,7 @@ pub async fn next_reconcile_due(db: &Db) -> Result<Option<i64>, sqlx::Error> {
 }
 
 /// Every tenant whose users come from Entra ID, with its Entra tenant id.
-pub async fn connected_to_entra(db: &Db) -> Result<Vec<(String, String)>, sqlx::Error> {
+pub async fn connected_to_entra(db: &Db) -> Result<Vec<(TenantId, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, entra_tenant_id FROM tenants \
          WHERE user_source = $1 AND entra_tenant_id IS NOT NULL",
@@ -269,7 +270,7 @@ pub async fn connected_to_entra(db: &Db) -> Result<Vec<(String, String)>, sqlx::
 /// change notified so far.
 pub async fn book_reconcile<'e>(
     db: impl sqlx::Executor<'e, Database = sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE tenants SET next_reconcile_at = $1, notified_at = NULL WHERE id = $2")
@@ -286,7 +287,7 @@ pub async fn book_reconcile<'e>(
 /// burst is one run and a steady stream still gets one every `longest` seconds.
 pub async fn note_change(
     db: &Db,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     at: i64,
     settle: i64,
     longest: i64,
@@ -322,7 +323,7 @@ pub struct ConnectionRow {
     pub deletion_threshold_percent: i64,
 }
 
-pub async fn connection(db: &Db, tenant_id: &str) -> Result<ConnectionRow, sqlx::Error> {
+pub async fn connection(db: &Db, tenant_id: &TenantId) -> Result<ConnectionRow, sqlx::Error> {
     sqlx::query_as::<_, ConnectionRow>(
         "SELECT entra_connected_at, entra_connected_by, entra_health, offboard_interval_secs, \
          deletion_threshold_count, deletion_threshold_percent FROM tenants WHERE id = $1",
@@ -335,7 +336,7 @@ pub async fn connection(db: &Db, tenant_id: &str) -> Result<ConnectionRow, sqlx:
 /// The tenant keeps its own directory from now on.
 pub async fn use_local_directory(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     prefix: &UsernamePrefix,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE tenants SET user_source = $1, jit_prefix = $2 WHERE id = $3")
@@ -362,7 +363,7 @@ pub struct EntraConnection<'a> {
 /// group ids mean nothing here); the next run is due at once.
 pub async fn connect_entra(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     c: &EntraConnection<'_>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -394,7 +395,7 @@ pub async fn connect_entra(
 /// effect for people already onboarded.
 pub async fn set_entra_groups(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     scope: Option<&GroupRef>,
     admins: Option<&GroupRef>,
 ) -> Result<(), sqlx::Error> {
@@ -416,7 +417,7 @@ pub async fn set_entra_groups(
 /// How often the reconciler runs for the tenant, and when a run is held.
 pub async fn set_reconcile_schedule(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     interval_secs: i64,
     count: i64,
     percent: i64,
@@ -448,7 +449,7 @@ pub struct ReconcileSettings {
 
 pub async fn reconcile_settings(
     db: &Db,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<ReconcileSettings, sqlx::Error> {
     sqlx::query_as::<_, ReconcileSettings>(
         "SELECT user_source, entra_tenant_id, offboard_interval_secs, deletion_threshold_count, \
@@ -484,7 +485,7 @@ pub async fn create(
         return Err(CreateTenantError::Name);
     }
     let tenant = Tenant {
-        id: random_id(16),
+        id: TenantId::drawn(random_id(16)),
         slug: slug.as_str().to_string(),
         name: name.to_string(),
         user_source: UserSource::Local,

@@ -494,7 +494,7 @@ mod tests {
     fn record(oid: Option<&str>, status: UserStatus) -> User {
         User {
             id: format!("record-of-{}", oid.unwrap_or("nobody")),
-            tenant_id: "t".into(),
+            tenant_id: crate::domain::TenantId::from_outside("t"),
             email: "alex@contoso.com".into(),
             first_name: "Alex".into(),
             last_name: "Wilber".into(),

@@ -3,7 +3,7 @@
 //! and JIT prefix. And switching back to the local directory.
 
 use crate::audit::{self, Actor};
-use crate::domain::{UserSource, UsernamePrefix};
+use crate::domain::{TenantId, UserSource, UsernamePrefix};
 use crate::entra::{EntraClient, EntraError};
 use crate::server::bus::{Bus, Event};
 use crate::server::db::Db;
@@ -222,7 +222,7 @@ struct Pending {
 }
 
 /// The consent waiting for Microsoft, if any: since when.
-pub async fn waiting_since(db: &Db, tenant_id: &str) -> anyhow::Result<Option<i64>> {
+pub async fn waiting_since(db: &Db, tenant_id: &TenantId) -> anyhow::Result<Option<i64>> {
     let row: Option<(i64,)> =
         sqlx::query_as("SELECT consented_at FROM entra_consent_pending WHERE tenant_id = $1")
             .bind(tenant_id)
@@ -344,7 +344,7 @@ pub async fn prove(db: &Db, entra: &EntraClient, tenant: &Tenant) -> Result<Proo
     Ok(Proof::Proven(auth))
 }
 
-async fn drop_pending(db: &Db, tenant_id: &str) -> Result<(), sqlx::Error> {
+async fn drop_pending(db: &Db, tenant_id: &TenantId) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM entra_consent_pending WHERE tenant_id = $1")
         .bind(tenant_id)
         .execute(&db.pool)
@@ -352,7 +352,7 @@ async fn drop_pending(db: &Db, tenant_id: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-pub async fn authorization(db: &Db, tenant_id: &str) -> anyhow::Result<Option<Authorization>> {
+pub async fn authorization(db: &Db, tenant_id: &TenantId) -> anyhow::Result<Option<Authorization>> {
     let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
         "SELECT entra_tid, org_name, domains, authorized_by, authorized_at FROM entra_authorizations WHERE tenant_id = $1",
     )
@@ -371,7 +371,7 @@ pub async fn authorization(db: &Db, tenant_id: &str) -> anyhow::Result<Option<Au
 }
 
 /// Users who have signed in at least once: the source may change only while at most one has.
-pub async fn onboarded_count(db: &Db, tenant_id: &str) -> anyhow::Result<i64> {
+pub async fn onboarded_count(db: &Db, tenant_id: &TenantId) -> anyhow::Result<i64> {
     crate::users::store::count_onboarded(db, tenant_id).await
 }
 

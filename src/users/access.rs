@@ -5,6 +5,7 @@
 
 use crate::audit::{self, Actor};
 use crate::devices::store::{self as devices, short};
+use crate::domain::TenantId;
 use crate::login::{challenge as challenges, session};
 use crate::server::bus::{Bus, Event};
 use crate::server::util::now;
@@ -45,7 +46,7 @@ impl Ended {
 
 /// The user involved: who, in which tenant, by which name the audit log shows them.
 pub struct Subject<'a> {
-    pub tenant_id: &'a str,
+    pub tenant_id: &'a TenantId,
     pub user_id: &'a str,
     pub username: &'a str,
 }
@@ -135,7 +136,7 @@ pub async fn forget_device(tx: &mut Tx<'_>, device_id: &str) -> anyhow::Result<E
 /// Ends what a phone did in a tenant: the sign-ins it approved and its unused approvals.
 async fn end_device_in(
     tx: &mut Tx<'_>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     device_id: &str,
     reason: &str,
 ) -> anyhow::Result<Ended> {

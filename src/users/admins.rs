@@ -4,6 +4,7 @@
 //! demotion at sign-in, and an admin's disable, demotion or delete. Two of them at once run
 //! one after the other, so neither can count an admin the other is taking away.
 
+use crate::domain::TenantId;
 use crate::users::store;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -58,7 +59,7 @@ impl Admins {
     /// Takes the tenant's row for the rest of `tx`, then reads its active admins and who is
     /// waiting on a held run's list. Take it before writing any user, so that no two such
     /// transactions wait for each other in opposite orders.
-    pub async fn lock(tx: &mut Tx<'_>, tenant_id: &str) -> anyhow::Result<Admins> {
+    pub async fn lock(tx: &mut Tx<'_>, tenant_id: &TenantId) -> anyhow::Result<Admins> {
         crate::tenants::service::lock(tx, tenant_id).await?;
         let active = store::active_admin_ids(tx, tenant_id).await?;
         let waiting = crate::reconciler::awaiting_decision(tx, tenant_id).await?;

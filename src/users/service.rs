@@ -1,7 +1,7 @@
 use super::store;
 use super::view::{SessionRow, UserRow};
 use crate::audit::{self, Actor};
-use crate::domain::{Email, JitUsername, Role, UserSource, UserStatus};
+use crate::domain::{Email, JitUsername, Role, TenantId, UserSource, UserStatus};
 use crate::server::bus::{Bus, Event};
 use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{format_time, now, random_id};
@@ -60,7 +60,7 @@ pub fn role_by_group(role: Role, group: &str) -> String {
     }
 }
 
-pub async fn list(db: &Db, tenant_id: &str) -> anyhow::Result<Vec<UserRow>> {
+pub async fn list(db: &Db, tenant_id: &TenantId) -> anyhow::Result<Vec<UserRow>> {
     Ok(store::list(db, tenant_id)
         .await?
         .into_iter()

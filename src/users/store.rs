@@ -1,6 +1,6 @@
 //! Every statement on `users`. Other contexts call these; none writes the table itself.
 
-use crate::domain::{Email, Reason, Role, UserSource, UserStatus};
+use crate::domain::{Email, Reason, Role, TenantId, UserSource, UserStatus};
 use crate::server::db::Db;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -9,7 +9,7 @@ type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
     pub id: String,
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub email: String,
     pub first_name: String,
     pub last_name: String,
@@ -57,7 +57,7 @@ impl User {
     }
 }
 
-pub async fn find(db: &Db, tenant_id: &str, user_id: &str) -> anyhow::Result<Option<User>> {
+pub async fn find(db: &Db, tenant_id: &TenantId, user_id: &str) -> anyhow::Result<Option<User>> {
     Ok(sqlx::query_as::<_, User>(&format!(
         "SELECT {COLUMNS} FROM users WHERE id = $1 AND tenant_id = $2"
     ))
@@ -70,7 +70,7 @@ pub async fn find(db: &Db, tenant_id: &str, user_id: &str) -> anyhow::Result<Opt
 /// The record, read in `tx` (under the tenant's lock, it stays as read until `tx` ends).
 pub async fn find_in(
     tx: &mut Tx<'_>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     user_id: &str,
 ) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as::<_, User>(&format!(
@@ -83,7 +83,7 @@ pub async fn find_in(
 }
 
 /// The newest record of an Entra account in this tenant.
-pub async fn find_by_oid(db: &Db, tenant_id: &str, oid: &str) -> anyhow::Result<Option<User>> {
+pub async fn find_by_oid(db: &Db, tenant_id: &TenantId, oid: &str) -> anyhow::Result<Option<User>> {
     Ok(sqlx::query_as::<_, User>(&format!(
         "SELECT {COLUMNS} FROM users WHERE tenant_id = $1 AND entra_oid = $2 \
          ORDER BY created_at DESC LIMIT 1"
@@ -98,7 +98,7 @@ pub async fn find_by_oid(db: &Db, tenant_id: &str, oid: &str) -> anyhow::Result<
 /// share its address with a rehire's).
 pub async fn find_by_email(
     db: &Db,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     email: &Email,
 ) -> anyhow::Result<Option<User>> {
     Ok(sqlx::query_as::<_, User>(&format!(
@@ -113,7 +113,7 @@ pub async fn find_by_email(
 }
 
 /// Every user of the tenant, by email.
-pub async fn list(db: &Db, tenant_id: &str) -> anyhow::Result<Vec<User>> {
+pub async fn list(db: &Db, tenant_id: &TenantId) -> anyhow::Result<Vec<User>> {
     Ok(sqlx::query_as::<_, User>(&format!(
         "SELECT {COLUMNS} FROM users WHERE tenant_id = $1 ORDER BY email"
     ))
@@ -123,7 +123,7 @@ pub async fn list(db: &Db, tenant_id: &str) -> anyhow::Result<Vec<User>> {
 }
 
 /// The tenant's users that came from its Entra tenant, whatever their status.
-pub async fn from_entra(db: &Db, tenant_id: &str) -> anyhow::Result<Vec<User>> {
+pub async fn from_entra(db: &Db, tenant_id: &TenantId) -> anyhow::Result<Vec<User>> {
     Ok(sqlx::query_as::<_, User>(&format!(
         "SELECT {COLUMNS} FROM users WHERE tenant_id = $1 AND source = $2 AND entra_oid IS NOT NULL"
     ))
@@ -134,7 +134,10 @@ pub async fn from_entra(db: &Db, tenant_id: &str) -> anyhow::Result<Vec<User>> {
 }
 
 /// The ids of the tenant's active admins, wherever they come from.
-pub async fn active_admin_ids(tx: &mut Tx<'_>, tenant_id: &str) -> anyhow::Result<Vec<String>> {
+pub async fn active_admin_ids(
+    tx: &mut Tx<'_>,
+    tenant_id: &TenantId,
+) -> anyhow::Result<Vec<String>> {
     let ids: Vec<(String,)> =
         sqlx::query_as("SELECT id FROM users WHERE tenant_id = $1 AND role = $2 AND status = $3")
             .bind(tenant_id)
@@ -146,7 +149,7 @@ pub async fn active_admin_ids(tx: &mut Tx<'_>, tenant_id: &str) -> anyhow::Resul
 }
 
 /// Active admins of the tenant who do not come from Entra ID (made in Gatehouse).
-pub async fn active_admins_not_from_entra(db: &Db, tenant_id: &str) -> anyhow::Result<usize> {
+pub async fn active_admins_not_from_entra(db: &Db, tenant_id: &TenantId) -> anyhow::Result<usize> {
     let (n,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND role = $2 AND status = $3 \
          AND source <> $4",
@@ -164,7 +167,7 @@ pub async fn active_admins_not_from_entra(db: &Db, tenant_id: &str) -> anyhow::R
 /// the claim has not expired, most recently verified first.
 pub async fn verified_on_device(
     db: &Db,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     device_id: &str,
     source: Option<UserSource>,
     at: i64,
@@ -184,7 +187,11 @@ pub async fn verified_on_device(
 }
 
 /// The active user a browser session belongs to.
-pub async fn of_session(db: &Db, tenant_id: &str, login_id: &str) -> anyhow::Result<Option<User>> {
+pub async fn of_session(
+    db: &Db,
+    tenant_id: &TenantId,
+    login_id: &str,
+) -> anyhow::Result<Option<User>> {
     Ok(sqlx::query_as::<_, User>(&format!(
         "SELECT {COLUMNS_U} FROM users u JOIN user_sessions s ON s.user_id = u.id \
          WHERE s.id = $1 AND s.tenant_id = $2 AND u.status = $3"
@@ -196,7 +203,7 @@ pub async fn of_session(db: &Db, tenant_id: &str, login_id: &str) -> anyhow::Res
     .await?)
 }
 
-pub async fn username_taken(db: &Db, tenant_id: &str, username: &str) -> anyhow::Result<bool> {
+pub async fn username_taken(db: &Db, tenant_id: &TenantId, username: &str) -> anyhow::Result<bool> {
     let taken: Option<(String,)> =
         sqlx::query_as("SELECT id FROM users WHERE tenant_id = $1 AND username = $2")
             .bind(tenant_id)
@@ -207,7 +214,7 @@ pub async fn username_taken(db: &Db, tenant_id: &str, username: &str) -> anyhow:
 }
 
 /// How many of the tenant's users have ever signed in.
-pub async fn count_onboarded(db: &Db, tenant_id: &str) -> anyhow::Result<i64> {
+pub async fn count_onboarded(db: &Db, tenant_id: &TenantId) -> anyhow::Result<i64> {
     let (n,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND onboarded_at IS NOT NULL",
     )
@@ -328,7 +335,7 @@ pub async fn onboard_from_entra(
 /// already (or is not the tenant's).
 pub async fn offboard(
     tx: &mut Tx<'_>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     user_id: &str,
     reason: &Reason,
     found_at: i64,
@@ -357,7 +364,7 @@ pub async fn offboard(
 /// covered by a run is kept as when the change was first seen.
 pub async fn note_change_seen(
     db: &Db,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     oid: &str,
     at: i64,
 ) -> Result<(), sqlx::Error> {
@@ -380,7 +387,7 @@ pub async fn note_change_seen(
 /// too early rather than too late.)
 pub async fn forget_changes_seen(
     tx: &mut Tx<'_>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     read_from: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -424,7 +431,7 @@ pub struct Offboarding {
 /// The tenant's offboardings decided at or after `since`, newest first.
 pub async fn offboardings_since(
     db: &Db,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     since: i64,
 ) -> Result<Vec<Offboarding>, sqlx::Error> {
     sqlx::query_as(
@@ -445,7 +452,7 @@ pub async fn offboardings_since(
 /// username when it moved.
 pub async fn move_email(
     tx: &mut Tx<'_>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     user_id: &str,
     email: &Email,
 ) -> Result<Option<String>, sqlx::Error> {
@@ -466,7 +473,7 @@ pub async fn move_email(
 /// phone was not revoked in this tenant meanwhile.
 pub async fn record_sign_in(
     tx: &mut Tx<'_>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     user_id: &str,
     device_id: Option<&str>,
     at: i64,

@@ -283,7 +283,7 @@ impl TestApp {
     }
 
     /// The newest record of Entra account `oid` in the tenant, as the product reads it.
-    pub async fn user_of(&self, tenant_id: &str, oid: &str) -> User {
+    pub async fn user_of(&self, tenant_id: &gatehouse::domain::TenantId, oid: &str) -> User {
         gatehouse::users::service::find_by_oid(&self.state.db, tenant_id, oid)
             .await
             .unwrap()
@@ -346,7 +346,10 @@ impl TestApp {
     }
 
     /// What the tenant's last call to Microsoft said about the connection.
-    pub async fn entra_health(&self, tenant_id: &str) -> Option<gatehouse::domain::EntraHealth> {
+    pub async fn entra_health(
+        &self,
+        tenant_id: &gatehouse::domain::TenantId,
+    ) -> Option<gatehouse::domain::EntraHealth> {
         gatehouse::tenants::service::connection(&self.state.db, tenant_id)
             .await
             .unwrap()

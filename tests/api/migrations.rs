@@ -191,7 +191,10 @@ async fn an_upgrade_turns_stored_reasons_into_codes_and_words_them_as_before() {
             ("disabled".to_string(), None),
         ]
     );
-    let page = gatehouse::users::service::list(&db, "t1").await.unwrap();
+    let page =
+        gatehouse::users::service::list(&db, &gatehouse::domain::TenantId::from_outside("t1"))
+            .await
+            .unwrap();
     let worded: Vec<String> = page
         .iter()
         .map(|u| u.offboarded.clone().unwrap_or_default())

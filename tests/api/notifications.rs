@@ -18,7 +18,7 @@ const CLIENT_STATE: &str = "a-random-client-state-only-gatehouse-and-graph-know"
 struct World {
     app: TestApp,
     emu: Emu,
-    tenant_id: String,
+    tenant_id: gatehouse::domain::TenantId,
     alex: Technician,
     megan: Technician,
 }
@@ -462,7 +462,7 @@ async fn notifications_landing_on_either_instance_make_exactly_one_run() {
 /// Waits (up to 15 s) until the tenant's subscription on record is not `previous`; the new one.
 async fn subscription_other_than(
     app: &TestApp,
-    tenant_id: &str,
+    tenant_id: &gatehouse::domain::TenantId,
     previous: Option<&str>,
 ) -> Option<store::Subscription> {
     let started = Instant::now();
@@ -481,7 +481,12 @@ async fn subscription_other_than(
 
 /// `acme` connected to Contoso on an app that subscribes for real (the emulator delivers), once
 /// its subscription is on record.
-async fn connected_and_subscribed() -> (TestApp, Emu, String, store::Subscription) {
+async fn connected_and_subscribed() -> (
+    TestApp,
+    Emu,
+    gatehouse::domain::TenantId,
+    store::Subscription,
+) {
     let (app, emu) = crate::emulator::spawn_app_with_notifications().await;
     app.create_tenant("acme", "Acme MSP", "admin@acme.com")
         .await;
@@ -494,18 +499,23 @@ async fn connected_and_subscribed() -> (TestApp, Emu, String, store::Subscriptio
 
 /// The keeper makes a pass now, as its hourly pass would, brought forward (it passes when a
 /// tenant changes).
-async fn keeper_passes(app: &TestApp, tenant_id: &str) {
+async fn keeper_passes(app: &TestApp, tenant_id: &gatehouse::domain::TenantId) {
     app.state
         .bus
         .publish(gatehouse::server::bus::Event::TenantChanged {
-            tenant_id: tenant_id.to_string(),
+            tenant_id: tenant_id.clone(),
         })
         .await;
 }
 
 /// The subscription on record now expires at `at`, and the keeper looks (as its hourly pass
 /// would, brought forward).
-async fn expires_at(app: &TestApp, tenant_id: &str, subscription_id: &str, at: i64) {
+async fn expires_at(
+    app: &TestApp,
+    tenant_id: &gatehouse::domain::TenantId,
+    subscription_id: &str,
+    at: i64,
+) {
     store::renewed(&app.state.db, subscription_id, at)
         .await
         .unwrap();
@@ -693,7 +703,11 @@ async fn the_hourly_look_finds_a_subscription_microsoft_dropped_silently() {
 
 /// Graph was last asked about the subscription an hour ago, and the keeper passes (as its
 /// hourly pass would, brought forward). Returns that hour ago.
-async fn looked_at_an_hour_ago(app: &TestApp, tenant_id: &str, subscription_id: &str) -> i64 {
+async fn looked_at_an_hour_ago(
+    app: &TestApp,
+    tenant_id: &gatehouse::domain::TenantId,
+    subscription_id: &str,
+) -> i64 {
     let an_hour_ago = now() - 3600;
     store::checked(&app.state.db, subscription_id, an_hour_ago)
         .await

@@ -13,7 +13,7 @@ pub(crate) struct World {
     pub(crate) app: TestApp,
     pub(crate) emu: Emu,
     pub(crate) entra: EntraClient,
-    pub(crate) tenant_id: String,
+    pub(crate) tenant_id: gatehouse::domain::TenantId,
     /// The tenant's admin, signed in to the portal.
     pub(crate) admin: Browser,
     /// The technicians `connected` onboarded, by object id.

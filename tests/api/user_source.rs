@@ -409,7 +409,10 @@ async fn a_consent_microsoft_never_applies_gives_up_after_two_minutes_with_micro
 async fn reconcile_with(
     s: &Setup,
     client: &gatehouse::entra::EntraClient,
-) -> (gatehouse::reconciler::RunReport, String) {
+) -> (
+    gatehouse::reconciler::RunReport,
+    gatehouse::domain::TenantId,
+) {
     let tenant_id = s.app.tenant("acme").await.id;
     let r = gatehouse::reconciler::reconcile(
         &s.app.state.db,

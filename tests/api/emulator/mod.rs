@@ -34,7 +34,7 @@ pub async fn spawn_app_with_entra() -> (TestApp, Emu) {
 /// Connects tenant `slug` to Contoso the way saving the User source page does (domain
 /// contoso.com, prefix `msp-`; every replica hears of it), and books its scheduled reconcile
 /// a day out: tests start every run themselves. Returns the tenant's id.
-pub async fn connect_contoso(app: &TestApp, slug: &str) -> String {
+pub async fn connect_contoso(app: &TestApp, slug: &str) -> gatehouse::domain::TenantId {
     let db = &app.state.db;
     let tenant = tenants::find_by_slug(db, slug)
         .await
