@@ -149,7 +149,7 @@ async fn main() {
         .take(ONBOARDED)
     {
         let user = User {
-            id: format!("u{i}"),
+            id: gatehouse::domain::UserId::from_outside(format!("u{i}")),
             tenant_id: tenant_id.clone(),
             email: format!("user{i}@contoso.com"),
             first_name: "B".into(),

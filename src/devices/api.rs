@@ -5,6 +5,7 @@ use leptos::prelude::*;
 #[server(endpoint = "devices/of_user")]
 pub async fn user_devices(user_id: String) -> Result<Vec<DeviceRow>, AppError> {
     let ctx = crate::server::context::admin().await?;
+    let user_id = crate::domain::UserId::from_outside(user_id);
     super::service::of_user(&ctx.state.db, &ctx.tenant, &user_id).await
 }
 
@@ -16,8 +17,8 @@ pub async fn revoke_device(user_id: String, device_id: String) -> Result<String,
         &ctx.state.bus,
         &ctx.tenant,
         &ctx.user,
-        &user_id,
-        &device_id,
+        &crate::domain::UserId::from_outside(user_id),
+        &crate::domain::DeviceId::from_outside(device_id),
     )
     .await
 }

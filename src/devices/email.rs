@@ -3,7 +3,7 @@
 //! client), each budget taken in one statement so concurrent requests cannot slip past it.
 
 use crate::audit::{self, Actor};
-use crate::domain::Email;
+use crate::domain::{DeviceId, Email};
 use crate::server::config::Limits;
 use crate::server::db::Db;
 use crate::server::mail::Mailer;
@@ -48,7 +48,7 @@ impl From<sqlx::Error> for ProofError {
     }
 }
 
-fn code_hash(device_id: &str, email: &Email, code: &str) -> String {
+fn code_hash(device_id: &DeviceId, email: &Email, code: &str) -> String {
     sha256_hex(&format!("{device_id}:{email}:{code}"))
 }
 
@@ -85,7 +85,7 @@ pub async fn send_code(
     db: &Db,
     mailer: &Mailer,
     limits: &Limits,
-    device_id: &str,
+    device_id: &DeviceId,
     email: &Email,
     client_ip: &str,
 ) -> Result<(), ProofError> {
@@ -161,7 +161,7 @@ pub async fn send_code(
 pub async fn confirm(
     db: &Db,
     limits: &Limits,
-    device_id: &str,
+    device_id: &DeviceId,
     email: &Email,
     code: &str,
 ) -> Result<i64, ProofError> {
@@ -192,7 +192,7 @@ pub async fn confirm(
             audit::record(
                 &db.pool,
                 None,
-                Actor::Device(device_id),
+                Actor::Device(device_id.as_str()),
                 audit::Action::EmailLocked,
                 email.as_str(),
                 &format!(
@@ -219,7 +219,7 @@ pub async fn confirm(
     audit::record(
         &mut *tx,
         None,
-        Actor::Device(device_id),
+        Actor::Device(device_id.as_str()),
         audit::Action::EmailVerified,
         email.as_str(),
         "the mailed code was entered on the phone",
@@ -232,7 +232,7 @@ pub async fn confirm(
 /// Why no attempt could be made on this device's code for `email`.
 async fn no_attempt_left(
     db: &Db,
-    device_id: &str,
+    device_id: &DeviceId,
     email: &Email,
     at: i64,
 ) -> Result<ProofError, ProofError> {

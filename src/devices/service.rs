@@ -4,6 +4,7 @@ use super::store;
 use super::view::DeviceRow;
 use crate::audit::Actor;
 use crate::devices::store::short;
+use crate::domain::{DeviceId, UserId};
 use crate::error::AppError;
 use crate::server::bus::Bus;
 use crate::server::db::Db;
@@ -15,7 +16,11 @@ use crate::users::service::User;
 /// The phones that can act for `user_id`: those that signed them in and those that verified
 /// their email. Of each phone's verified addresses the admin sees only those of this tenant
 /// (the user's own, and the connected Entra domain's); others are counted, not named.
-pub async fn of_user(db: &Db, tenant: &Tenant, user_id: &str) -> Result<Vec<DeviceRow>, AppError> {
+pub async fn of_user(
+    db: &Db,
+    tenant: &Tenant,
+    user_id: &UserId,
+) -> Result<Vec<DeviceRow>, AppError> {
     let user = user(db, tenant, user_id).await?;
     let mut rows = Vec::new();
     for d in store::of_user(db, &tenant.id, &user.id, &user.email).await? {
@@ -25,7 +30,7 @@ pub async fn of_user(db: &Db, tenant: &Tenant, user_id: &str) -> Result<Vec<Devi
             .partition(|e| belongs_here(tenant, &user, e));
         rows.push(DeviceRow {
             short_id: short(&d.id).to_string(),
-            id: d.id,
+            id: d.id.to_string(),
             added: format_time(d.created_at),
             last_used: d.last_used_at.map(format_time),
             emails: shown,
@@ -46,7 +51,7 @@ fn belongs_here(tenant: &Tenant, user: &User, email: &str) -> bool {
         })
 }
 
-async fn user(db: &Db, tenant: &Tenant, user_id: &str) -> Result<User, AppError> {
+async fn user(db: &Db, tenant: &Tenant, user_id: &UserId) -> Result<User, AppError> {
     crate::users::service::find(db, &tenant.id, user_id)
         .await?
         .ok_or_else(|| AppError::NotFound("There is no such user in this tenant.".into()))
@@ -59,14 +64,14 @@ pub async fn revoke(
     bus: &Bus,
     tenant: &Tenant,
     admin: &User,
-    user_id: &str,
-    device_id: &str,
+    user_id: &UserId,
+    device_id: &DeviceId,
 ) -> Result<String, AppError> {
     let user = user(db, tenant, user_id).await?;
     let phone = store::of_user(db, &tenant.id, &user.id, &user.email)
         .await?
         .into_iter()
-        .find(|d| d.id == device_id)
+        .find(|d| d.id == *device_id)
         .ok_or_else(|| AppError::NotFound(format!("{} has no such phone.", user.username)))?;
     if phone.revoked_at.is_some() {
         return Err(AppError::Invalid(format!(

@@ -1,11 +1,12 @@
 //! Every statement on `devices`, `email_claims` and `device_bindings`.
 
-use crate::domain::{Email, TenantId};
+use crate::domain::{DeviceId, Email, TenantId, UserId};
 use crate::server::db::Db;
 
 /// The first characters of a device id: enough to tell phones apart in the audit log.
-pub fn short(device_id: &str) -> &str {
-    &device_id[..device_id.len().min(8)]
+pub fn short(device_id: &DeviceId) -> &str {
+    let id = device_id.as_str();
+    &id[..id.len().min(8)]
 }
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -19,7 +20,7 @@ pub struct DeviceKey {
     pub revoked_at: Option<i64>,
 }
 
-pub async fn key(db: &Db, device_id: &str) -> anyhow::Result<Option<DeviceKey>> {
+pub async fn key(db: &Db, device_id: &DeviceId) -> anyhow::Result<Option<DeviceKey>> {
     Ok(
         sqlx::query_as::<_, DeviceKey>("SELECT public_jwk, revoked_at FROM devices WHERE id = $1")
             .bind(device_id)
@@ -54,7 +55,7 @@ pub async fn insert(db: &Db, id: &str, jwk: &str, thumbprint: &str, at: i64) -> 
 /// Records that `email` was proved on the device now; it lasts `CLAIM_LASTS_SECS`.
 pub async fn claim_email(
     tx: &mut Tx<'_>,
-    device_id: &str,
+    device_id: &DeviceId,
     email: &Email,
     at: i64,
 ) -> anyhow::Result<()> {
@@ -72,7 +73,7 @@ pub async fn claim_email(
 }
 
 /// The device's emails, most recently verified first, with whether each is still valid.
-pub async fn claims(db: &Db, device_id: &str, at: i64) -> anyhow::Result<Vec<(Email, bool)>> {
+pub async fn claims(db: &Db, device_id: &DeviceId, at: i64) -> anyhow::Result<Vec<(Email, bool)>> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT email, expires_at FROM email_claims WHERE device_id = $1 ORDER BY verified_at DESC",
     )
@@ -87,7 +88,11 @@ pub async fn claims(db: &Db, device_id: &str, at: i64) -> anyhow::Result<Vec<(Em
 
 /// True when the device may no longer approve anything in this tenant: an admin revoked it
 /// there, or access of a user it signed in for ended (offboarding, disabling, deletion).
-pub async fn is_revoked_in(db: &Db, device_id: &str, tenant_id: &TenantId) -> anyhow::Result<bool> {
+pub async fn is_revoked_in(
+    db: &Db,
+    device_id: &DeviceId,
+    tenant_id: &TenantId,
+) -> anyhow::Result<bool> {
     let row: Option<(i64,)> = sqlx::query_as(
         "SELECT 1 FROM device_bindings WHERE device_id = $1 AND tenant_id = $2 AND revoked_at IS NOT NULL LIMIT 1",
     )
@@ -102,9 +107,9 @@ pub async fn is_revoked_in(db: &Db, device_id: &str, tenant_id: &TenantId) -> an
 /// revoked) and when the phone was last used.
 pub async fn bind(
     tx: &mut Tx<'_>,
-    device_id: &str,
+    device_id: &DeviceId,
     tenant_id: &TenantId,
-    user_id: &str,
+    user_id: &UserId,
     at: i64,
 ) -> anyhow::Result<()> {
     sqlx::query(
@@ -129,7 +134,7 @@ pub async fn bind(
 pub async fn revoke_user_bindings(
     tx: &mut Tx<'_>,
     tenant_id: &TenantId,
-    user_id: &str,
+    user_id: &UserId,
     at: i64,
 ) -> anyhow::Result<u64> {
     Ok(sqlx::query(
@@ -146,9 +151,9 @@ pub async fn revoke_user_bindings(
 /// Revokes the device for `user_id` in the tenant, whether or not it ever signed them in.
 pub async fn revoke_binding(
     tx: &mut Tx<'_>,
-    device_id: &str,
+    device_id: &DeviceId,
     tenant_id: &TenantId,
-    user_id: &str,
+    user_id: &UserId,
     at: i64,
 ) -> anyhow::Result<()> {
     sqlx::query(
@@ -168,7 +173,7 @@ pub async fn revoke_binding(
 /// Returns the tenants it was bound in.
 pub async fn revoke_everywhere(
     tx: &mut Tx<'_>,
-    device_id: &str,
+    device_id: &DeviceId,
     at: i64,
 ) -> anyhow::Result<Vec<TenantId>> {
     let tenants: Vec<(TenantId,)> =
@@ -198,7 +203,7 @@ pub async fn revoke_everywhere(
 /// A phone of a user as the admin sees it.
 #[derive(sqlx::FromRow)]
 pub struct UserDevice {
-    pub id: String,
+    pub id: DeviceId,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
@@ -210,7 +215,7 @@ pub struct UserDevice {
 pub async fn of_user(
     db: &Db,
     tenant_id: &TenantId,
-    user_id: &str,
+    user_id: &UserId,
     email: &str,
 ) -> anyhow::Result<Vec<UserDevice>> {
     Ok(sqlx::query_as::<_, UserDevice>(
@@ -230,7 +235,7 @@ pub async fn of_user(
 }
 
 /// The emails a device has verified (for the admin's list), most recent first.
-pub async fn emails_of(db: &Db, device_id: &str) -> anyhow::Result<Vec<String>> {
+pub async fn emails_of(db: &Db, device_id: &DeviceId) -> anyhow::Result<Vec<String>> {
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT email FROM email_claims WHERE device_id = $1 ORDER BY verified_at DESC",
     )
@@ -241,7 +246,7 @@ pub async fn emails_of(db: &Db, device_id: &str) -> anyhow::Result<Vec<String>> 
 }
 
 /// Drops a deleted user's phone bindings (their record is going away).
-pub async fn forget_user(tx: &mut Tx<'_>, user_id: &str) -> anyhow::Result<()> {
+pub async fn forget_user(tx: &mut Tx<'_>, user_id: &UserId) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM device_bindings WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut **tx)

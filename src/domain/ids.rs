@@ -48,4 +48,8 @@ macro_rules! ids {
 ids! {
     /// A tenant (an MSP) of this Gatehouse.
     TenantId,
+    /// A user record of a tenant.
+    UserId,
+    /// A phone (its registered key).
+    DeviceId,
 }

@@ -7,7 +7,7 @@ use super::qr::QrCodes;
 use super::view::LoginView;
 use crate::audit::{self, Actor};
 use crate::devices::store as devices;
-use crate::domain::{ChallengeStatus, TenantId, UserStatus};
+use crate::domain::{ChallengeStatus, DeviceId, TenantId, UserId, UserStatus};
 use crate::server::bus::{Bus, Event};
 use crate::server::client_ip::ClientIp;
 use crate::server::config::Config;
@@ -42,8 +42,8 @@ pub struct Challenge {
     pub reason: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
-    pub device_id: Option<String>,
-    pub user_id: Option<String>,
+    pub device_id: Option<DeviceId>,
+    pub user_id: Option<UserId>,
 }
 
 const COLUMNS: &str = "id, tenant_id, binding_hash, match_number, numbers, requester_ip, \
@@ -245,7 +245,7 @@ pub fn view(config: &Config, qr_codes: &QrCodes, tenant: &Tenant, c: &Challenge)
 /// Cancels the user's approvals that no browser has used yet (access ended).
 pub async fn cancel_for_user(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    user_id: &str,
+    user_id: &UserId,
     reason: &str,
 ) -> anyhow::Result<u64> {
     Ok(sqlx::query(
@@ -266,7 +266,7 @@ pub async fn cancel_for_user(
 pub async fn cancel_for_device(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &TenantId,
-    device_id: &str,
+    device_id: &DeviceId,
     reason: &str,
 ) -> anyhow::Result<u64> {
     Ok(sqlx::query(
@@ -292,7 +292,7 @@ pub async fn approve(
     db: &Db,
     bus: &Bus,
     c: &Challenge,
-    device_id: &str,
+    device_id: &DeviceId,
     user: User,
 ) -> anyhow::Result<Option<User>> {
     let at = now();
@@ -382,7 +382,7 @@ pub async fn cancel_spent(
 /// Detaches a deleted user from the codes they approved (the codes stay, for the audit trail).
 pub async fn forget_user(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    user_id: &str,
+    user_id: &UserId,
 ) -> anyhow::Result<()> {
     sqlx::query("UPDATE login_challenges SET user_id = NULL WHERE user_id = $1")
         .bind(user_id)

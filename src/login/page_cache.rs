@@ -456,7 +456,7 @@ mod tests {
             .is_none());
         assert!(kept(&cache, "b1", 1_000));
         cache.heard(&Event::SignedOut {
-            user_id: "u1".into(),
+            user_id: crate::domain::UserId::from_outside("u1"),
             reason: "session revoked by an admin".into(),
         });
         assert!(cache

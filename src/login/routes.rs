@@ -96,7 +96,7 @@ async fn session_events(
                 _ = tx.closed() => return,
                 msg = rx.recv() => match msg {
                     Ok(event) => {
-                        if let Some((_, reason)) = event.signed_out_user().filter(|(u, _)| *u == user_id) {
+                        if let Some((_, reason)) = event.signed_out_user().filter(|(u, _)| **u == user_id) {
                             let _ = tx.send(outcome_event(PushOutcome::SignedOut.as_str(), Some(reason))).await;
                             return;
                         }

@@ -3,7 +3,7 @@
 
 use super::challenge::{self, Challenge};
 use crate::audit::{self, Actor};
-use crate::domain::{Role, TenantId};
+use crate::domain::{DeviceId, Role, TenantId, UserId};
 use crate::server::db::Db;
 use crate::server::util::{now, random_id};
 use crate::tenants::Tenant;
@@ -92,13 +92,13 @@ pub async fn complete(
         return Ok(Completion::AlreadyUsed);
     }
     // The user must still be active, and the approving phone not revoked here meanwhile.
-    let user = match challenge.user_id.as_deref() {
+    let user = match challenge.user_id.as_ref() {
         Some(user_id) => {
             crate::users::store::record_sign_in(
                 &mut tx,
                 &tenant.id,
                 user_id,
-                challenge.device_id.as_deref(),
+                challenge.device_id.as_ref(),
                 at,
             )
             .await?
@@ -161,7 +161,7 @@ pub async fn complete(
 /// Ends every sign-in of a user (their browsers are signed out on their next request).
 pub async fn end_all_of_user(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    user_id: &str,
+    user_id: &UserId,
 ) -> anyhow::Result<u64> {
     Ok(sqlx::query("DELETE FROM user_sessions WHERE user_id = $1")
         .bind(user_id)
@@ -174,9 +174,9 @@ pub async fn end_all_of_user(
 pub async fn end_all_of_device(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &TenantId,
-    device_id: &str,
-) -> anyhow::Result<Vec<String>> {
-    let users: Vec<(String,)> = sqlx::query_as(
+    device_id: &DeviceId,
+) -> anyhow::Result<Vec<UserId>> {
+    let users: Vec<(UserId,)> = sqlx::query_as(
         "DELETE FROM user_sessions WHERE tenant_id = $1 AND device_id = $2 RETURNING user_id",
     )
     .bind(tenant_id)
@@ -191,8 +191,8 @@ pub async fn end_one(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &TenantId,
     login_id: &str,
-) -> anyhow::Result<Option<(String, String)>> {
-    let owner: Option<(String, String)> = sqlx::query_as(
+) -> anyhow::Result<Option<(UserId, String)>> {
+    let owner: Option<(UserId, String)> = sqlx::query_as(
         "SELECT u.id, u.username FROM user_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.tenant_id = $2",
     )
     .bind(login_id)
@@ -212,7 +212,7 @@ pub async fn end_one(
 pub async fn end(db: &Db, session: &Session) -> anyhow::Result<()> {
     if let Some(record) = session.get::<LoginRecord>(KEY).await? {
         let mut tx = db.pool.begin().await?;
-        let ended: Option<(String,)> =
+        let ended: Option<(UserId,)> =
             sqlx::query_as("DELETE FROM user_sessions WHERE id = $1 RETURNING user_id")
                 .bind(&record.login_id)
                 .fetch_optional(&mut *tx)

@@ -2,6 +2,7 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::service;
+use crate::domain::DeviceId;
 use crate::server::client_ip::ClientIp;
 use crate::server::state::AppState;
 use crate::server::throttle::Action;
@@ -265,7 +266,7 @@ async fn forget_device(
     b: Result<Json<SignedRequest>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let req = body(b)?;
-    service::forget(&state, &id, &req.jws).await?;
+    service::forget(&state, &DeviceId::from_outside(id), &req.jws).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -281,7 +282,13 @@ async fn request_code(
     b: Result<Json<SignedRequest>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let req = body(b)?;
-    service::request_code(&state, &id, &req.jws, &client.to_string()).await?;
+    service::request_code(
+        &state,
+        &DeviceId::from_outside(id),
+        &req.jws,
+        &client.to_string(),
+    )
+    .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -299,7 +306,7 @@ async fn confirm_code(
 ) -> Result<Json<EmailVerified>, ApiError> {
     throttle(&state, Action::PhoneAction, client)?;
     let req = body(b)?;
-    let (email, at) = service::confirm_code(&state, &id, &req.jws).await?;
+    let (email, at) = service::confirm_code(&state, &DeviceId::from_outside(id), &req.jws).await?;
     Ok(Json(EmailVerified {
         email: email.to_string(),
         verified_at: rfc3339(at),

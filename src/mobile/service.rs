@@ -5,7 +5,7 @@ use super::jws::{self, Common};
 use crate::audit::{self, Actor};
 use crate::devices::email as email_proof;
 use crate::devices::store as devices;
-use crate::domain::{ChallengeStatus, Email};
+use crate::domain::{ChallengeStatus, DeviceId, Email};
 use crate::login::challenge::{self as challenges, Challenge};
 use crate::server::state::AppState;
 use crate::server::util::{now, random_id};
@@ -52,7 +52,7 @@ pub async fn register(
 /// Verifies a request signed by `device_id`'s key for `purpose`.
 async fn authenticate<T: serde::de::DeserializeOwned>(
     state: &AppState,
-    device_id: &str,
+    device_id: &DeviceId,
     token: &str,
     purpose: &'static str,
 ) -> Result<(Common, T), ApiError> {
@@ -64,7 +64,7 @@ async fn authenticate<T: serde::de::DeserializeOwned>(
     }
     let jwk: Jwk = serde_json::from_str(&row.public_jwk).map_err(anyhow::Error::from)?;
     let (common, payload) = jws::verify::<T>(token, &jwk, purpose, now())?;
-    if common.device_id.as_deref() != Some(device_id) {
+    if common.device_id.as_deref() != Some(device_id.as_str()) {
         return Err(ApiError::DeviceMismatch);
     }
     Ok((common, payload))
@@ -72,7 +72,7 @@ async fn authenticate<T: serde::de::DeserializeOwned>(
 
 /// The technician forgets this phone (`DELETE /devices/{id}`, purpose `forget`): it is
 /// revoked everywhere, its emails are dropped, and the sign-ins it approved end.
-pub async fn forget(state: &AppState, device_id: &str, token: &str) -> Result<(), ApiError> {
+pub async fn forget(state: &AppState, device_id: &DeviceId, token: &str) -> Result<(), ApiError> {
     let _: (_, serde_json::Value) = authenticate(state, device_id, token, "forget").await?;
     let mut tx = state.db.pool.begin().await?;
     let ended = crate::users::access::forget_device(&mut tx, device_id).await?;
@@ -83,7 +83,7 @@ pub async fn forget(state: &AppState, device_id: &str, token: &str) -> Result<()
 
 /// Reads `device_id` from a JWS payload before verification; the signature is checked
 /// right after with that device's key, so nothing is trusted from this peek.
-fn claimed_device(token: &str) -> Result<String, ApiError> {
+fn claimed_device(token: &str) -> Result<DeviceId, ApiError> {
     let payload = token
         .split('.')
         .nth(1)
@@ -109,7 +109,7 @@ fn claimed_device(token: &str) -> Result<String, ApiError> {
     {
         return Err(ApiError::UnknownDevice);
     }
-    Ok(id.to_string())
+    Ok(DeviceId::from_outside(id))
 }
 
 #[derive(Deserialize)]
@@ -124,7 +124,7 @@ fn parse_email(raw: &str) -> Result<Email, ApiError> {
 /// Mails a 6-digit code for the signed `email` (`devices::email::send_code`).
 pub async fn request_code(
     state: &AppState,
-    device_id: &str,
+    device_id: &DeviceId,
     token: &str,
     client_ip: &str,
 ) -> Result<(), ApiError> {
@@ -153,7 +153,7 @@ struct ConfirmPayload {
 /// the email is a verified claim of the device.
 pub async fn confirm_code(
     state: &AppState,
-    device_id: &str,
+    device_id: &DeviceId,
     token: &str,
 ) -> Result<(Email, i64), ApiError> {
     let (_, p): (_, ConfirmPayload) =

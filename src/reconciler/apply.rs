@@ -2,7 +2,7 @@
 //! committed, tells open pages and records when access ended.
 
 use crate::audit::{self, Actor};
-use crate::domain::{Reason, TenantId};
+use crate::domain::{Reason, TenantId, UserId};
 use crate::server::bus::{Bus, Event};
 use crate::server::db::Db;
 use crate::server::util::now;
@@ -12,13 +12,13 @@ use crate::users::store as users;
 /// Someone a run or an approval offboards, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leaving {
-    pub user_id: String,
+    pub user_id: UserId,
     pub reason: Reason,
 }
 
 /// A user offboarded by this transaction, and when the change was first seen.
 pub struct Gone {
-    pub user_id: String,
+    pub user_id: UserId,
     pub seen_at: i64,
 }
 
@@ -81,7 +81,7 @@ pub async fn ended(db: &Db, bus: &Bus, gone: &[Gone]) {
     for g in gone {
         metrics::histogram!("gatehouse_offboarding_seconds").record((at - g.seen_at).max(0) as f64);
     }
-    let ids: Vec<String> = gone.iter().map(|g| g.user_id.clone()).collect();
+    let ids: Vec<UserId> = gone.iter().map(|g| g.user_id.clone()).collect();
     if let Err(err) = users::access_ended(db, &ids, at).await {
         // Access has ended all the same; only the timeline lacks its last point.
         tracing::warn!(error = %err, "when offboarded users' access ended could not be recorded");

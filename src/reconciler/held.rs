@@ -10,7 +10,7 @@ use super::lease::Lease;
 use super::run::LEASE_LOST;
 use super::store;
 use crate::audit::{self, Actor};
-use crate::domain::{OffboardReason, Reason, RunOutcome, TenantId};
+use crate::domain::{OffboardReason, Reason, RunOutcome, TenantId, UserId};
 use crate::entra::{DirectoryUser, EntraClient, EntraError};
 use crate::server::bus::Bus;
 use crate::server::db::Db;
@@ -239,7 +239,7 @@ fn keep_last_admin(
     if !admins.lost_by(&change) {
         return Vec::new();
     }
-    let keep: Vec<String> = left
+    let keep: Vec<UserId> = left
         .iter()
         .filter(|l| admins.includes(&l.user_id))
         .map(|l| l.user_id.clone())

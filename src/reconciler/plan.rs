@@ -1,6 +1,6 @@
 //! Deciding who to offboard from what Entra reported, with no I/O: exhaustively testable.
 
-use crate::domain::{OffboardReason, Role, UserStatus};
+use crate::domain::{OffboardReason, Role, UserId, UserStatus};
 use crate::users::admins::AdminChange;
 use std::collections::{HashMap, HashSet};
 
@@ -33,7 +33,7 @@ pub enum Coverage {
 /// A Gatehouse user of an azuread tenant, as the reconciler needs to see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownUser {
-    pub user_id: String,
+    pub user_id: UserId,
     pub oid: String,
     pub status: UserStatus,
     pub email: String,
@@ -53,7 +53,7 @@ pub struct Groups<'a> {
 /// A role an Entra user gets from the admin group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleChange {
-    pub user_id: String,
+    pub user_id: UserId,
     pub role: Role,
 }
 
@@ -76,7 +76,7 @@ impl Default for Policy {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offboarding {
-    pub user_id: String,
+    pub user_id: UserId,
     pub reason: OffboardReason,
 }
 
@@ -85,7 +85,7 @@ pub struct Offboarding {
 /// first that is in the connected domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rename {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
 }
 
@@ -354,7 +354,7 @@ mod tests {
         assert_eq!(
             p.roles,
             vec![RoleChange {
-                user_id: "u3".into(),
+                user_id: UserId::from_outside("u3"),
                 role: Role::Admin
             }]
         );
@@ -385,7 +385,7 @@ mod tests {
 
     /// The plan's changes, judged by the one rule over the tenant's active admins.
     fn leaves_no_admin(p: &Plan, active: &[&str]) -> bool {
-        let active: Vec<String> = active.iter().map(|a| a.to_string()).collect();
+        let active: Vec<UserId> = active.iter().map(|a| UserId::from_outside(*a)).collect();
         crate::users::admins::leaves_no_admin(&active, &[], &p.admin_change())
     }
 
@@ -430,7 +430,7 @@ mod tests {
 
     fn user(n: usize) -> KnownUser {
         KnownUser {
-            user_id: format!("u{n}"),
+            user_id: UserId::from_outside(format!("u{n}")),
             oid: format!("oid-{n}"),
             status: UserStatus::Active,
             email: format!("user{n}@contoso.com"),
@@ -467,7 +467,7 @@ mod tests {
     fn reasons(p: &Plan) -> Vec<(String, OffboardReason)> {
         p.offboard
             .iter()
-            .map(|o| (o.user_id.clone(), o.reason))
+            .map(|o| (o.user_id.to_string(), o.reason))
             .collect()
     }
 
@@ -571,7 +571,7 @@ mod tests {
         assert_eq!(
             p.renames,
             vec![Rename {
-                user_id: "u1".into(),
+                user_id: UserId::from_outside("u1"),
                 email: "new@contoso.com".into()
             }]
         );
@@ -643,7 +643,7 @@ mod tests {
             assert_eq!(
                 p.renames,
                 vec![Rename {
-                    user_id: "u2".into(),
+                    user_id: UserId::from_outside("u2"),
                     email: "alias2@Contoso.com".into()
                 }]
             );
@@ -816,7 +816,10 @@ mod tests {
                         for n in 0..3 {
                             let last = seq.iter().rfind(|(m, k)| *m == n && *k != 0).map(|x| x.1);
                             let expected = matches!(last, Some(2..=4));
-                            let got = p.offboard.iter().any(|o| o.user_id == format!("u{n}"));
+                            let got = p
+                                .offboard
+                                .iter()
+                                .any(|o| o.user_id.as_str() == format!("u{n}"));
                             assert_eq!(got, expected, "user {n} in {seq:?}");
                         }
                     }

@@ -240,7 +240,10 @@ impl RunReport {
                 .iter()
                 .map(|l| {
                     let who = email_of.get(l.user_id.as_str()).copied();
-                    (who.unwrap_or(&l.user_id).to_string(), l.reason.to_string())
+                    (
+                        who.unwrap_or(l.user_id.as_str()).to_string(),
+                        l.reason.to_string(),
+                    )
                 })
                 .collect(),
             error: done.note,

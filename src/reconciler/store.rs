@@ -1,7 +1,7 @@
 //! Every statement on `reconcile_runs` and `reconcile_held`: the record of each run, and who
 //! a held run would offboard.
 
-use crate::domain::{Reason, RunOutcome, TenantId};
+use crate::domain::{Reason, RunOutcome, TenantId, UserId};
 use crate::server::db::Db;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -22,8 +22,8 @@ pub async fn undecided(db: &Db, tenant_id: &TenantId) -> Result<Option<i64>, sql
 pub async fn awaiting_decision(
     tx: &mut Tx<'_>,
     tenant_id: &TenantId,
-) -> Result<Vec<String>, sqlx::Error> {
-    let rows: Vec<(String,)> = sqlx::query_as(
+) -> Result<Vec<UserId>, sqlx::Error> {
+    let rows: Vec<(UserId,)> = sqlx::query_as(
         "SELECT h.user_id FROM reconcile_held h JOIN reconcile_runs r ON r.id = h.run_id \
          WHERE r.tenant_id = $1 AND r.outcome = $2 AND r.decided_at IS NULL",
     )
@@ -152,7 +152,7 @@ pub async fn hold(
 /// A user on a held run's list.
 #[derive(sqlx::FromRow)]
 pub struct HeldUser {
-    pub user_id: String,
+    pub user_id: UserId,
     pub username: String,
     pub email: String,
     pub entra_oid: String,
@@ -186,8 +186,8 @@ pub async fn held_users(db: &Db, run_id: i64) -> Result<Vec<HeldUser>, sqlx::Err
 }
 
 /// The ids of the users on a held run's list.
-pub async fn held_user_ids(db: &Db, run_id: i64) -> Result<Vec<String>, sqlx::Error> {
-    let rows: Vec<(String,)> =
+pub async fn held_user_ids(db: &Db, run_id: i64) -> Result<Vec<UserId>, sqlx::Error> {
+    let rows: Vec<(UserId,)> =
         sqlx::query_as("SELECT user_id FROM reconcile_held WHERE run_id = $1")
             .bind(run_id)
             .fetch_all(&db.pool)

@@ -13,7 +13,7 @@
 //! database. An event lost between replicas makes a browser wait for its next page load.
 
 use super::db::{Db, Engine};
-use crate::domain::TenantId;
+use crate::domain::{TenantId, UserId};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -43,9 +43,9 @@ pub enum Event {
     },
     /// One or more of the user's sign-ins ended (a session revoked, a phone revoked or
     /// forgotten, the user disabled): their open pages leave.
-    SignedOut { user_id: String, reason: String },
+    SignedOut { user_id: UserId, reason: String },
     /// The user was offboarded (removed or disabled in Entra): every open page leaves.
-    UserOffboarded { user_id: String },
+    UserOffboarded { user_id: UserId },
     /// A tenant's settings changed: every replica reads them afresh.
     TenantChanged { tenant_id: TenantId },
     /// Microsoft said something changed in the tenant's Entra directory: its run is booked a
@@ -71,7 +71,7 @@ impl Event {
     }
 
     /// The user whose open pages must leave, and why.
-    pub fn signed_out_user(&self) -> Option<(&str, &str)> {
+    pub fn signed_out_user(&self) -> Option<(&UserId, &str)> {
         match self {
             Event::SignedOut { user_id, reason } => Some((user_id, reason)),
             Event::UserOffboarded { user_id } => {

@@ -1,6 +1,6 @@
 use crate::audit::{self, Actor};
 use crate::domain::{
-    Email, EntraHealth, JitUsername, Role, TenantId, TenantSlug, UserSource, UserStatus,
+    Email, EntraHealth, JitUsername, Role, TenantId, TenantSlug, UserId, UserSource, UserStatus,
     UsernamePrefix,
 };
 use crate::server::db::{is_unique_violation, Db};
@@ -520,7 +520,7 @@ pub async fn create(
         }
     }
     let admin = User {
-        id: random_id(16),
+        id: UserId::drawn(random_id(16)),
         tenant_id: tenant.id.clone(),
         email: admin_email.to_string(),
         first_name: String::new(),

@@ -3,7 +3,7 @@
 //! pure decision; `resolve` does the I/O around it.
 
 use crate::audit::{self, Actor};
-use crate::domain::{Email, JitUsername, Role, UserSource, UserStatus};
+use crate::domain::{Email, JitUsername, Role, UserId, UserSource, UserStatus};
 use crate::entra::{DirectoryUser, EntraClient, EntraError};
 use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{now, random_id};
@@ -395,7 +395,7 @@ fn new_record(
     at: i64,
 ) -> User {
     User {
-        id: random_id(16),
+        id: UserId::drawn(random_id(16)),
         tenant_id: tenant.id.clone(),
         email: email.to_string(),
         first_name: entra_user.given_name.clone().unwrap_or_default(),
@@ -493,7 +493,7 @@ mod tests {
 
     fn record(oid: Option<&str>, status: UserStatus) -> User {
         User {
-            id: format!("record-of-{}", oid.unwrap_or("nobody")),
+            id: UserId::from_outside(format!("record-of-{}", oid.unwrap_or("nobody"))),
             tenant_id: crate::domain::TenantId::from_outside("t"),
             email: "alex@contoso.com".into(),
             first_name: "Alex".into(),

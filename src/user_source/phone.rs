@@ -6,7 +6,7 @@
 
 use super::onboarding;
 use crate::devices::store as devices;
-use crate::domain::{Email, UserSource};
+use crate::domain::{DeviceId, Email, UserSource};
 use crate::entra::EntraClient;
 use crate::server::db::Db;
 use crate::server::util::now;
@@ -58,7 +58,7 @@ pub async fn which_user(
     db: &Db,
     entra: Option<&EntraClient>,
     tenant: &Tenant,
-    device_id: &str,
+    device_id: &DeviceId,
 ) -> Result<User, Refusal> {
     if devices::is_revoked_in(db, device_id, &tenant.id).await? {
         return Err(Refusal::PhoneRevoked);
@@ -94,7 +94,7 @@ pub async fn which_user(
 }
 
 /// The phone's verified emails that are still valid, most recently verified first.
-async fn verified_emails(db: &Db, device_id: &str) -> Result<Vec<Email>, Refusal> {
+async fn verified_emails(db: &Db, device_id: &DeviceId) -> Result<Vec<Email>, Refusal> {
     let claims = devices::claims(db, device_id, now()).await?;
     let live: Vec<Email> = claims
         .iter()

@@ -5,7 +5,7 @@
 
 use crate::audit::{self, Actor};
 use crate::devices::store::{self as devices, short};
-use crate::domain::TenantId;
+use crate::domain::{DeviceId, TenantId, UserId};
 use crate::login::{challenge as challenges, session};
 use crate::server::bus::{Bus, Event};
 use crate::server::util::now;
@@ -17,7 +17,7 @@ type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 #[must_use = "announce it after the commit, or open pages stay until their next request"]
 pub struct Ended {
     /// Users whose open pages must leave.
-    pub users: Vec<String>,
+    pub users: Vec<UserId>,
     pub sessions: u64,
     pub phones: u64,
     reason: String,
@@ -47,7 +47,7 @@ impl Ended {
 /// The user involved: who, in which tenant, by which name the audit log shows them.
 pub struct Subject<'a> {
     pub tenant_id: &'a TenantId,
-    pub user_id: &'a str,
+    pub user_id: &'a UserId,
     pub username: &'a str,
 }
 
@@ -66,7 +66,7 @@ pub async fn revoke_all_access(
     challenges::cancel_for_user(tx, who.user_id, reason).await?;
     let phones = devices::revoke_user_bindings(tx, who.tenant_id, who.user_id, at).await?;
     let ended = Ended {
-        users: vec![who.user_id.to_string()],
+        users: vec![who.user_id.clone()],
         sessions,
         phones,
         reason: reason.to_string(),
@@ -88,7 +88,7 @@ pub async fn revoke_all_access(
 pub async fn revoke_device(
     tx: &mut Tx<'_>,
     who: &Subject<'_>,
-    device_id: &str,
+    device_id: &DeviceId,
     actor: Actor<'_>,
 ) -> anyhow::Result<Ended> {
     let reason = "phone revoked by an admin";
@@ -108,7 +108,7 @@ pub async fn revoke_device(
 
 /// The technician forgets their phone in the app: it is revoked everywhere, its verified
 /// emails are dropped, and the sign-ins it approved end in every tenant.
-pub async fn forget_device(tx: &mut Tx<'_>, device_id: &str) -> anyhow::Result<Ended> {
+pub async fn forget_device(tx: &mut Tx<'_>, device_id: &DeviceId) -> anyhow::Result<Ended> {
     let reason = "the phone was forgotten in the app";
     let tenants = devices::revoke_everywhere(tx, device_id, now()).await?;
     let mut all = Ended {
@@ -137,7 +137,7 @@ pub async fn forget_device(tx: &mut Tx<'_>, device_id: &str) -> anyhow::Result<E
 async fn end_device_in(
     tx: &mut Tx<'_>,
     tenant_id: &TenantId,
-    device_id: &str,
+    device_id: &DeviceId,
     reason: &str,
 ) -> anyhow::Result<Ended> {
     let users = session::end_all_of_device(tx, tenant_id, device_id).await?;
@@ -150,7 +150,7 @@ async fn end_device_in(
     })
 }
 
-fn dedup(mut v: Vec<String>) -> Vec<String> {
+fn dedup(mut v: Vec<UserId>) -> Vec<UserId> {
     v.sort();
     v.dedup();
     v

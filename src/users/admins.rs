@@ -4,7 +4,7 @@
 //! demotion at sign-in, and an admin's disable, demotion or delete. Two of them at once run
 //! one after the other, so neither can count an admin the other is taking away.
 
-use crate::domain::TenantId;
+use crate::domain::{TenantId, UserId};
 use crate::users::store;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -15,19 +15,19 @@ pub struct AdminChange {
     /// Users whose access Entra ended (deleted, disabled, out of the domain): they go
     /// whatever the rule says, so they count on neither side. Access Entra ended is never
     /// kept for the sake of an admin.
-    pub ended: Vec<String>,
+    pub ended: Vec<UserId>,
     /// Users the change takes out of the admins: demoted, out of the tenant's groups,
     /// disabled or deleted in Gatehouse.
-    pub removed: Vec<String>,
+    pub removed: Vec<UserId>,
     /// True when the change makes someone an admin.
     pub promotes: bool,
 }
 
 impl AdminChange {
     /// One user taken out of the admins (a demotion, a disable by an admin).
-    pub fn removes(user_id: &str) -> Self {
+    pub fn removes(user_id: &UserId) -> Self {
         AdminChange {
-            removed: vec![user_id.to_string()],
+            removed: vec![user_id.clone()],
             ..AdminChange::default()
         }
     }
@@ -38,7 +38,7 @@ impl AdminChange {
 /// on their way out unless an admin rejects it: like the users Entra ended, they are not the
 /// admin who stays, unless this change is the one taking them (a waiting admin who is the
 /// only one is still the only one). A tenant with no counted admin has nothing to lose.
-pub fn leaves_no_admin(active: &[String], waiting: &[String], change: &AdminChange) -> bool {
+pub fn leaves_no_admin(active: &[UserId], waiting: &[UserId], change: &AdminChange) -> bool {
     let mut counted = active
         .iter()
         .filter(|a| !change.ended.contains(a))
@@ -51,8 +51,8 @@ pub fn leaves_no_admin(active: &[String], waiting: &[String], change: &AdminChan
 /// changing the tenant's users until it ends.
 #[derive(Debug, Clone)]
 pub struct Admins {
-    active: Vec<String>,
-    waiting: Vec<String>,
+    active: Vec<UserId>,
+    waiting: Vec<UserId>,
 }
 
 impl Admins {
@@ -72,7 +72,7 @@ impl Admins {
     }
 
     /// True when `user_id` is an active admin of the tenant now.
-    pub fn includes(&self, user_id: &str) -> bool {
+    pub fn includes(&self, user_id: &UserId) -> bool {
         self.active.iter().any(|a| a == user_id)
     }
 }
@@ -81,13 +81,15 @@ impl Admins {
 mod tests {
     use super::*;
 
-    fn ids(ns: &[u8]) -> Vec<String> {
-        ns.iter().map(|n| format!("u{n}")).collect()
+    fn ids(ns: &[u8]) -> Vec<UserId> {
+        ns.iter()
+            .map(|n| UserId::from_outside(format!("u{n}")))
+            .collect()
     }
 
     #[test]
     fn the_last_admin_cannot_be_demoted_but_one_of_two_can() {
-        let change = AdminChange::removes("u1");
+        let change = AdminChange::removes(&UserId::from_outside("u1"));
         assert!(leaves_no_admin(&ids(&[1]), &[], &change));
         assert!(!leaves_no_admin(&ids(&[1, 2]), &[], &change));
     }
@@ -96,7 +98,7 @@ mod tests {
     fn a_promotion_in_the_same_change_keeps_the_tenant_administered() {
         let change = AdminChange {
             promotes: true,
-            ..AdminChange::removes("u1")
+            ..AdminChange::removes(&UserId::from_outside("u1"))
         };
         assert!(!leaves_no_admin(&ids(&[1]), &[], &change));
     }
@@ -106,7 +108,7 @@ mod tests {
         // The only other admin was deleted in Entra: the one left is now the last.
         let change = AdminChange {
             ended: ids(&[2]),
-            ..AdminChange::removes("u1")
+            ..AdminChange::removes(&UserId::from_outside("u1"))
         };
         assert!(leaves_no_admin(&ids(&[1, 2]), &[], &change));
         // Entra ended the only admin's access: nothing the rule could keep.
@@ -122,7 +124,7 @@ mod tests {
         assert!(leaves_no_admin(
             &ids(&[1, 2]),
             &ids(&[2]),
-            &AdminChange::removes("u1")
+            &AdminChange::removes(&UserId::from_outside("u1"))
         ));
     }
 
@@ -132,19 +134,23 @@ mod tests {
         assert!(leaves_no_admin(
             &ids(&[1]),
             &ids(&[1]),
-            &AdminChange::removes("u1")
+            &AdminChange::removes(&UserId::from_outside("u1"))
         ));
         // Another admin who is not waiting stays, so she may go.
         assert!(!leaves_no_admin(
             &ids(&[1, 2]),
             &ids(&[1]),
-            &AdminChange::removes("u1")
+            &AdminChange::removes(&UserId::from_outside("u1"))
         ));
     }
 
     #[test]
     fn a_tenant_without_admins_has_none_to_lose() {
-        assert!(!leaves_no_admin(&[], &[], &AdminChange::removes("u1")));
+        assert!(!leaves_no_admin(
+            &[],
+            &[],
+            &AdminChange::removes(&UserId::from_outside("u1"))
+        ));
     }
 
     /// Every change over three admins and a fourth user, checked against the tenant the
@@ -153,7 +159,7 @@ mod tests {
     #[test]
     fn the_rule_holds_for_every_small_change() {
         let everyone = ids(&[1, 2, 3, 4]);
-        let pick = |mask: u32| -> Vec<String> {
+        let pick = |mask: u32| -> Vec<UserId> {
             everyone
                 .iter()
                 .enumerate()
@@ -172,7 +178,7 @@ mod tests {
                     };
                     // Who may be counted on: not ended by Entra, and not merely waiting
                     // on a held list (one this change takes is counted: it is here now).
-                    let before: Vec<&String> = active
+                    let before: Vec<&UserId> = active
                         .iter()
                         .filter(|a| !change.ended.contains(a))
                         .filter(|a| !waiting.contains(a) || change.removed.contains(a))

@@ -61,7 +61,7 @@ pub async fn act_on_user(user_id: String, action: String) -> Result<String, AppE
         &ctx.state.bus,
         &ctx.tenant,
         &ctx.user,
-        &user_id,
+        &crate::domain::UserId::from_outside(user_id),
         action,
     )
     .await?)
@@ -70,7 +70,12 @@ pub async fn act_on_user(user_id: String, action: String) -> Result<String, AppE
 #[server(endpoint = "users/sessions")]
 pub async fn user_sessions(user_id: String) -> Result<Vec<SessionRow>, AppError> {
     let ctx = crate::server::context::admin().await?;
-    Ok(super::service::sessions(&ctx.state.db, &ctx.tenant, &user_id).await?)
+    Ok(super::service::sessions(
+        &ctx.state.db,
+        &ctx.tenant,
+        &crate::domain::UserId::from_outside(user_id),
+    )
+    .await?)
 }
 
 #[server(endpoint = "users/revoke_session")]

@@ -1,7 +1,7 @@
 use super::store;
 use super::view::{SessionRow, UserRow};
 use crate::audit::{self, Actor};
-use crate::domain::{Email, JitUsername, Role, TenantId, UserSource, UserStatus};
+use crate::domain::{Email, JitUsername, Role, TenantId, UserId, UserSource, UserStatus};
 use crate::server::bus::{Bus, Event};
 use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{format_time, now, random_id};
@@ -78,7 +78,7 @@ fn to_row(u: User) -> UserRow {
     });
     UserRow {
         display_name: u.display_name(),
-        id: u.id,
+        id: u.id.to_string(),
         email: u.email,
         username: u.username,
         role: u.role,
@@ -154,7 +154,7 @@ pub async fn add(
         return Err(UserError::EmailTaken(email.to_string()));
     }
     let user = User {
-        id: random_id(16),
+        id: UserId::drawn(random_id(16)),
         tenant_id: tenant.id.clone(),
         email: email.to_string(),
         first_name,
@@ -232,10 +232,10 @@ pub async fn act(
     bus: &Bus,
     tenant: &Tenant,
     actor: &User,
-    user_id: &str,
+    user_id: &UserId,
     action: Action,
 ) -> Result<String, UserError> {
-    if user_id == actor.id && action != Action::MakeAdmin && action != Action::Enable {
+    if *user_id == actor.id && action != Action::MakeAdmin && action != Action::Enable {
         return Err(UserError::NotAllowed(
             "You cannot do this to your own account; ask another admin.".into(),
         ));
@@ -385,7 +385,7 @@ struct SessionDb {
 pub async fn sessions(
     db: &Db,
     tenant: &Tenant,
-    user_id: &str,
+    user_id: &UserId,
 ) -> Result<Vec<SessionRow>, UserError> {
     find(db, &tenant.id, user_id)
         .await?

@@ -1,6 +1,6 @@
 //! Every statement on `users`. Other contexts call these; none writes the table itself.
 
-use crate::domain::{Email, Reason, Role, TenantId, UserSource, UserStatus};
+use crate::domain::{DeviceId, Email, Reason, Role, TenantId, UserId, UserSource, UserStatus};
 use crate::server::db::Db;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -8,7 +8,7 @@ type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 /// A user record.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub tenant_id: TenantId,
     pub email: String,
     pub first_name: String,
@@ -57,7 +57,7 @@ impl User {
     }
 }
 
-pub async fn find(db: &Db, tenant_id: &TenantId, user_id: &str) -> anyhow::Result<Option<User>> {
+pub async fn find(db: &Db, tenant_id: &TenantId, user_id: &UserId) -> anyhow::Result<Option<User>> {
     Ok(sqlx::query_as::<_, User>(&format!(
         "SELECT {COLUMNS} FROM users WHERE id = $1 AND tenant_id = $2"
     ))
@@ -71,7 +71,7 @@ pub async fn find(db: &Db, tenant_id: &TenantId, user_id: &str) -> anyhow::Resul
 pub async fn find_in(
     tx: &mut Tx<'_>,
     tenant_id: &TenantId,
-    user_id: &str,
+    user_id: &UserId,
 ) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as::<_, User>(&format!(
         "SELECT {COLUMNS} FROM users WHERE id = $1 AND tenant_id = $2"
@@ -137,8 +137,8 @@ pub async fn from_entra(db: &Db, tenant_id: &TenantId) -> anyhow::Result<Vec<Use
 pub async fn active_admin_ids(
     tx: &mut Tx<'_>,
     tenant_id: &TenantId,
-) -> anyhow::Result<Vec<String>> {
-    let ids: Vec<(String,)> =
+) -> anyhow::Result<Vec<UserId>> {
+    let ids: Vec<(UserId,)> =
         sqlx::query_as("SELECT id FROM users WHERE tenant_id = $1 AND role = $2 AND status = $3")
             .bind(tenant_id)
             .bind(Role::Admin.as_str())
@@ -168,7 +168,7 @@ pub async fn active_admins_not_from_entra(db: &Db, tenant_id: &TenantId) -> anyh
 pub async fn verified_on_device(
     db: &Db,
     tenant_id: &TenantId,
-    device_id: &str,
+    device_id: &DeviceId,
     source: Option<UserSource>,
     at: i64,
 ) -> anyhow::Result<Vec<User>> {
@@ -225,7 +225,7 @@ pub async fn count_onboarded(db: &Db, tenant_id: &TenantId) -> anyhow::Result<i6
 }
 
 /// The record, read inside a transaction.
-pub async fn get(tx: &mut Tx<'_>, user_id: &str) -> Result<User, sqlx::Error> {
+pub async fn get(tx: &mut Tx<'_>, user_id: &UserId) -> Result<User, sqlx::Error> {
     sqlx::query_as::<_, User>(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
         .bind(user_id)
         .fetch_one(&mut **tx)
@@ -258,7 +258,7 @@ pub async fn insert(tx: &mut Tx<'_>, user: &User) -> Result<(), sqlx::Error> {
 
 pub async fn set_status(
     tx: &mut Tx<'_>,
-    user_id: &str,
+    user_id: &UserId,
     status: UserStatus,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
@@ -269,7 +269,7 @@ pub async fn set_status(
     Ok(())
 }
 
-pub async fn set_role(tx: &mut Tx<'_>, user_id: &str, role: Role) -> Result<(), sqlx::Error> {
+pub async fn set_role(tx: &mut Tx<'_>, user_id: &UserId, role: Role) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
         .bind(role.as_str())
         .bind(user_id)
@@ -278,7 +278,7 @@ pub async fn set_role(tx: &mut Tx<'_>, user_id: &str, role: Role) -> Result<(), 
     Ok(())
 }
 
-pub async fn delete(tx: &mut Tx<'_>, user_id: &str) -> Result<(), sqlx::Error> {
+pub async fn delete(tx: &mut Tx<'_>, user_id: &UserId) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(user_id)
         .execute(&mut **tx)
@@ -290,7 +290,7 @@ pub async fn delete(tx: &mut Tx<'_>, user_id: &str) -> Result<(), sqlx::Error> {
 /// invited (any more).
 pub async fn activate_invited(
     tx: &mut Tx<'_>,
-    user_id: &str,
+    user_id: &UserId,
     at: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
@@ -309,7 +309,7 @@ pub async fn activate_invited(
 /// False when another sign-in of the account did so a moment ago.
 pub async fn onboard_from_entra(
     tx: &mut Tx<'_>,
-    user_id: &str,
+    user_id: &UserId,
     oid: &str,
     at: i64,
 ) -> Result<bool, sqlx::Error> {
@@ -336,7 +336,7 @@ pub async fn onboard_from_entra(
 pub async fn offboard(
     tx: &mut Tx<'_>,
     tenant_id: &TenantId,
-    user_id: &str,
+    user_id: &UserId,
     reason: &Reason,
     found_at: i64,
     at: i64,
@@ -401,7 +401,7 @@ pub async fn forget_changes_seen(
 }
 
 /// Every session and phone binding of these offboarded users has ended (`at`).
-pub async fn access_ended(db: &Db, user_ids: &[String], at: i64) -> Result<(), sqlx::Error> {
+pub async fn access_ended(db: &Db, user_ids: &[UserId], at: i64) -> Result<(), sqlx::Error> {
     for id in user_ids {
         sqlx::query(
             "UPDATE users SET access_ended_at = $1 WHERE id = $2 AND status = $3 \
@@ -453,7 +453,7 @@ pub async fn offboardings_since(
 pub async fn move_email(
     tx: &mut Tx<'_>,
     tenant_id: &TenantId,
-    user_id: &str,
+    user_id: &UserId,
     email: &Email,
 ) -> Result<Option<String>, sqlx::Error> {
     let row: Option<(String,)> = sqlx::query_as(
@@ -474,8 +474,8 @@ pub async fn move_email(
 pub async fn record_sign_in(
     tx: &mut Tx<'_>,
     tenant_id: &TenantId,
-    user_id: &str,
-    device_id: Option<&str>,
+    user_id: &UserId,
+    device_id: Option<&DeviceId>,
     at: i64,
 ) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as::<_, User>(&format!(

@@ -29,7 +29,7 @@ pub(crate) async fn call(browser: &Browser, path: &str, form: &[(&str, &str)]) -
 
 /// The id of `acme`'s user holding `email`.
 pub(crate) async fn user_id(app: &TestApp, email: &str) -> String {
-    app.user("acme", email).await.id
+    app.user("acme", email).await.id.to_string()
 }
 
 #[tokio::test]
@@ -413,7 +413,7 @@ async fn two_admins_demoting_each_other_at_once_leave_the_tenant_an_admin() {
         &app.state.bus,
         &tenant,
         &bea_checked,
-        &admin_id,
+        &gatehouse::domain::UserId::from_outside(admin_id.clone()),
         gatehouse::users::service::Action::MakeTechnician,
     )
     .await

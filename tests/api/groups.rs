@@ -365,7 +365,7 @@ async fn megan_the_only_admin() -> (World, Phone, Browser) {
         .call(
             "acme",
             "users/act",
-            &[("user_id", &local.id), ("action", "disable")],
+            &[("user_id", local.id.as_str()), ("action", "disable")],
         )
         .await;
     assert_eq!(status, 200, "{body}");

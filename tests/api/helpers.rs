@@ -368,7 +368,7 @@ impl TestApp {
     }
 
     /// The sessions the Users page lists for a user.
-    pub async fn session_count(&self, slug: &str, user_id: &str) -> usize {
+    pub async fn session_count(&self, slug: &str, user_id: &gatehouse::domain::UserId) -> usize {
         let tenant = self.tenant(slug).await;
         gatehouse::users::service::sessions(&self.state.db, &tenant, user_id)
             .await
@@ -395,7 +395,7 @@ impl TestApp {
         )
         .await
         .expect("user added");
-        user.id
+        user.id.to_string()
     }
 
     pub async fn user_status(&self, email: &str) -> String {
