@@ -1,6 +1,7 @@
 //! A phone proves it holds an email address: a 6-digit code mailed to it, entered on the
-//! phone. Owns the `email_codes` table. Mails and failures are budgeted (per address, per
-//! client), each budget taken in one statement so concurrent requests cannot slip past it.
+//! phone. Holds every statement on the `email_codes` table but housekeeping's sweep of expired
+//! codes. Mails and failures are budgeted (per address, per client), each budget taken in one
+//! statement so concurrent requests cannot slip past it.
 
 use crate::audit::{self, Actor};
 use crate::domain::{DeviceId, Email};

@@ -1,17 +1,50 @@
-//! What an admin sees of a user's phones, and revoking one.
+//! A phone's enrolment; what an admin sees of a user's phones, and revoking one.
 
 use super::store;
 use super::view::DeviceRow;
-use crate::audit::Actor;
+use crate::audit::{self, Actor};
 use crate::devices::store::short;
 use crate::domain::{DeviceId, UserId};
 use crate::error::AppError;
 use crate::server::bus::Bus;
 use crate::server::db::Db;
-use crate::server::util::format_time;
+use crate::server::util::{format_time, now, random_id};
 use crate::tenants::Tenant;
 use crate::users::access::{revoke_device, Subject};
 use crate::users::service::User;
+
+/// A key that was forgotten or revoked stays so: the app makes a new key to enroll again.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrolError {
+    #[error("this key was revoked")]
+    Revoked,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Enrols a phone's public key (`jwk`, already checked, with its `thumbprint`): the same key
+/// enrolled again is the same device. Returns the device and whether it is new; audited.
+pub async fn enroll(db: &Db, jwk: &str, thumbprint: &str) -> Result<(DeviceId, bool), EnrolError> {
+    if let Some((id, revoked)) = store::by_thumbprint(db, thumbprint).await? {
+        return if revoked {
+            Err(EnrolError::Revoked)
+        } else {
+            Ok((id, false))
+        };
+    }
+    let id = DeviceId::drawn(random_id(16));
+    store::insert(db, &id, jwk, thumbprint, now()).await?;
+    audit::record(
+        &db.pool,
+        None,
+        Actor::Device(id.as_str()),
+        audit::Action::DeviceRegistered,
+        id.as_str(),
+        &format!("key thumbprint {thumbprint}"),
+    )
+    .await?;
+    Ok((id, true))
+}
 
 /// The phones that can act for `user_id`: those that signed them in and those that verified
 /// their email. Of each phone's verified addresses the admin sees only those of this tenant

@@ -30,8 +30,8 @@ pub async fn key(db: &Db, device_id: &DeviceId) -> anyhow::Result<Option<DeviceK
 }
 
 /// The device registered with this key thumbprint: (id, revoked?).
-pub async fn by_thumbprint(db: &Db, thumbprint: &str) -> anyhow::Result<Option<(String, bool)>> {
-    let row: Option<(String, Option<i64>)> =
+pub async fn by_thumbprint(db: &Db, thumbprint: &str) -> anyhow::Result<Option<(DeviceId, bool)>> {
+    let row: Option<(DeviceId, Option<i64>)> =
         sqlx::query_as("SELECT id, revoked_at FROM devices WHERE jwk_thumbprint = $1")
             .bind(thumbprint)
             .fetch_optional(&db.pool)
@@ -39,7 +39,13 @@ pub async fn by_thumbprint(db: &Db, thumbprint: &str) -> anyhow::Result<Option<(
     Ok(row.map(|(id, revoked)| (id, revoked.is_some())))
 }
 
-pub async fn insert(db: &Db, id: &str, jwk: &str, thumbprint: &str, at: i64) -> anyhow::Result<()> {
+pub async fn insert(
+    db: &Db,
+    id: &DeviceId,
+    jwk: &str,
+    thumbprint: &str,
+    at: i64,
+) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO devices (id, public_jwk, jwk_thumbprint, created_at) VALUES ($1, $2, $3, $4)",
     )

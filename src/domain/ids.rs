@@ -52,4 +52,9 @@ ids! {
     UserId,
     /// A phone (its registered key).
     DeviceId,
+    /// A QR sign-in request.
+    ChallengeId,
+    /// A browser's sign-in, as Gatehouse indexes it (not the session cookie, which
+    /// tower-sessions keeps).
+    SessionId,
 }

@@ -7,7 +7,7 @@ use super::qr::QrCodes;
 use super::view::LoginView;
 use crate::audit::{self, Actor};
 use crate::devices::store as devices;
-use crate::domain::{ChallengeStatus, DeviceId, TenantId, UserId, UserStatus};
+use crate::domain::{ChallengeId, ChallengeStatus, DeviceId, TenantId, UserId, UserStatus};
 use crate::server::bus::{Bus, Event};
 use crate::server::client_ip::ClientIp;
 use crate::server::config::Config;
@@ -30,7 +30,7 @@ pub const RENEW_WITHIN_SECS: i64 = 5;
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Challenge {
-    pub id: String,
+    pub id: ChallengeId,
     pub tenant_id: TenantId,
     pub binding_hash: String,
     pub match_number: i64,
@@ -82,7 +82,11 @@ fn draw_numbers() -> (i64, String) {
     (matching, listed)
 }
 
-pub async fn find(db: &Db, tenant_id: &TenantId, id: &str) -> anyhow::Result<Option<Challenge>> {
+pub async fn find(
+    db: &Db,
+    tenant_id: &TenantId,
+    id: &ChallengeId,
+) -> anyhow::Result<Option<Challenge>> {
     Ok(sqlx::query_as::<_, Challenge>(&format!(
         "SELECT {COLUMNS} FROM login_challenges WHERE id = $1 AND tenant_id = $2"
     ))
@@ -183,7 +187,7 @@ async fn create(
     let at = now();
     let (match_number, numbers) = draw_numbers();
     let challenge = Challenge {
-        id: random_id(24),
+        id: ChallengeId::drawn(random_id(24)),
         tenant_id: tenant.id.clone(),
         binding_hash: binding_hash.to_string(),
         match_number,
@@ -227,10 +231,10 @@ pub fn view(config: &Config, qr_codes: &QrCodes, tenant: &Tenant, c: &Challenge)
         "{}/app/scan?tenant={}&challenge={}",
         config.public_url, tenant.slug, c.id
     );
-    let qr_svg = qr_codes.svg(&c.id, c.expires_at, &scan_url);
+    let qr_svg = qr_codes.svg(c.id.as_str(), c.expires_at, &scan_url);
     LoginView {
         tenant_name: tenant.name.clone(),
-        challenge_id: c.id.clone(),
+        challenge_id: c.id.to_string(),
         match_number: c.match_number as u8,
         expires_in_secs: (c.expires_at - now()).max(0),
         expires_at: format_time(c.expires_at),
@@ -352,7 +356,10 @@ pub async fn approve(
 
 /// The browser came back for its approval: consumes it, once. False when another request of
 /// the same browser consumed it first.
-pub async fn consume(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> anyhow::Result<bool> {
+pub async fn consume(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &ChallengeId,
+) -> anyhow::Result<bool> {
     let consumed =
         sqlx::query("UPDATE login_challenges SET status = $1 WHERE id = $2 AND status = $3")
             .bind(ChallengeStatus::Consumed.as_str())
@@ -367,7 +374,7 @@ pub async fn consume(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> any
 /// browser's return: the browser's next code says why.
 pub async fn cancel_spent(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    id: &str,
+    id: &ChallengeId,
     reason: &str,
 ) -> anyhow::Result<()> {
     sqlx::query("UPDATE login_challenges SET status = $1, reason = $2 WHERE id = $3")
@@ -425,7 +432,7 @@ pub async fn deny(
         Some(&c.tenant_id),
         actor,
         audit::Action::LoginDenied,
-        &c.id,
+        c.id.as_str(),
         detail,
     )
     .await?;

@@ -14,7 +14,7 @@
 
 use super::challenge::{Challenge, RENEW_WITHIN_SECS};
 use super::view::countdown_text;
-use crate::domain::TenantId;
+use crate::domain::{ChallengeId, TenantId};
 use crate::server::bus::{Event, Subscriber};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -131,7 +131,7 @@ pub fn fill_once(rendered: Page, secs_left: i64) -> Page {
 
 struct Entry {
     tenant_id: TenantId,
-    challenge_id: String,
+    challenge_id: ChallengeId,
     expires_at: i64,
     trusted_until: Instant,
     template: std::sync::Arc<Template>,
@@ -311,7 +311,7 @@ mod tests {
     /// Code `c1` of tenant `t1`, shown by `browser`, ending at `expires_at`.
     fn code(browser: &str, expires_at: i64) -> Challenge {
         Challenge {
-            id: "c1".into(),
+            id: ChallengeId::from_outside("c1"),
             tenant_id: TenantId::from_outside("t1"),
             binding_hash: browser.into(),
             match_number: 42,
@@ -370,7 +370,7 @@ mod tests {
 
     fn denied(browser: &str, challenge_id: &str) -> Event {
         Event::Denied {
-            challenge_id: challenge_id.into(),
+            challenge_id: ChallengeId::from_outside(challenge_id),
             browser: browser.into(),
             reason: "denied on the phone".into(),
         }
@@ -389,7 +389,7 @@ mod tests {
             .page("b2", &TenantId::from_outside("t1"), 900, "n")
             .is_some());
         cache.heard(&Event::Approved {
-            challenge_id: "c1".into(),
+            challenge_id: ChallengeId::from_outside("c1"),
             browser: "b2".into(),
         });
         assert!(cache
@@ -417,7 +417,7 @@ mod tests {
         assert!(kept(&cache, "b1", 1_000));
         let epoch = cache.epoch();
         let mut another = code("b1", 1_000);
-        another.id = "c2".into();
+        another.id = ChallengeId::from_outside("c2");
         assert!(cache.confirm(&another, 900, epoch, "n").is_none());
         assert_eq!(
             cache.confirm(&code("b1", 1_000), 900, epoch, "n"),

@@ -7,7 +7,7 @@ use super::binding;
 use super::challenge::{self, Challenge, ForBrowser};
 use super::page_cache::{self, Page};
 use super::session::{self, Completion};
-use crate::domain::{ChallengeStatus, PushOutcome, Role};
+use crate::domain::{ChallengeId, ChallengeStatus, PushOutcome, Role};
 use crate::server::bus;
 use crate::server::client_ip::ClientIp;
 use crate::server::headers::CspNonce;
@@ -252,7 +252,13 @@ pub async fn events(
     };
     // Subscribe before reading the status, so an approval between the two is not missed.
     let mut rx = state.bus.subscribe();
-    let challenge: Challenge = match challenge::find(&state.db, &tenant.id, &q.challenge).await {
+    let challenge: Challenge = match challenge::find(
+        &state.db,
+        &tenant.id,
+        &ChallengeId::from_outside(q.challenge.clone()),
+    )
+    .await
+    {
         Ok(Some(c)) if c.binding_hash == binding => c,
         Ok(_) => return StatusCode::NOT_FOUND.into_response(),
         Err(err) => return internal(err),
@@ -305,7 +311,7 @@ pub async fn events(
 }
 
 /// What the browser that shows `challenge_id` hears of `event`, if it is about that code.
-fn challenge_outcome(event: &bus::Event, challenge_id: &str) -> Option<Event> {
+fn challenge_outcome(event: &bus::Event, challenge_id: &ChallengeId) -> Option<Event> {
     match event {
         bus::Event::Approved {
             challenge_id: id, ..

@@ -3,7 +3,7 @@
 
 use super::challenge::{self, Challenge};
 use crate::audit::{self, Actor};
-use crate::domain::{DeviceId, Role, TenantId, UserId};
+use crate::domain::{DeviceId, Role, SessionId, TenantId, UserId};
 use crate::server::db::Db;
 use crate::server::util::{now, random_id};
 use crate::tenants::Tenant;
@@ -20,14 +20,14 @@ pub const SIGN_IN_LASTS_SECS: i64 = 12 * 3600;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LoginRecord {
-    login_id: String,
+    login_id: SessionId,
     tenant_id: TenantId,
 }
 
 /// A live signed-in session.
 #[derive(Debug, Clone)]
 pub struct SignedIn {
-    pub login_id: String,
+    pub login_id: SessionId,
     pub user: User,
 }
 
@@ -117,7 +117,7 @@ pub async fn complete(
         tx.commit().await?;
         return Ok(Completion::Refused);
     };
-    let login_id = random_id(24);
+    let login_id = SessionId::drawn(random_id(24));
     sqlx::query(
         "INSERT INTO user_sessions (id, tenant_id, user_id, created_at, last_seen_at, ip, user_agent, device_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -190,7 +190,7 @@ pub async fn end_all_of_device(
 pub async fn end_one(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &TenantId,
-    login_id: &str,
+    login_id: &SessionId,
 ) -> anyhow::Result<Option<(UserId, String)>> {
     let owner: Option<(UserId, String)> = sqlx::query_as(
         "SELECT u.id, u.username FROM user_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.tenant_id = $2",

@@ -250,7 +250,13 @@ async fn register_device(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(DeviceCreated { device_id })).into_response())
+    Ok((
+        status,
+        Json(DeviceCreated {
+            device_id: device_id.to_string(),
+        }),
+    )
+        .into_response())
 }
 
 /// Forget this phone (purpose `forget`): it is revoked everywhere, its verified emails are

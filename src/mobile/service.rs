@@ -2,13 +2,13 @@
 
 use super::error::ApiError;
 use super::jws::{self, Common};
-use crate::audit::{self, Actor};
+use crate::audit::Actor;
 use crate::devices::email as email_proof;
 use crate::devices::store as devices;
-use crate::domain::{ChallengeStatus, DeviceId, Email};
+use crate::domain::{ChallengeId, ChallengeStatus, DeviceId, Email};
 use crate::login::challenge::{self as challenges, Challenge};
 use crate::server::state::AppState;
-use crate::server::util::{now, random_id};
+use crate::server::util::now;
 use crate::tenants::Tenant;
 use crate::user_source::phone;
 use crate::users::store::User;
@@ -17,36 +17,22 @@ use jsonwebtoken::jwk::Jwk;
 use serde::Deserialize;
 
 /// Registers a phone's public key; the same key registered again gets the same device.
-/// Returns the device id and whether it is new. A forgotten or revoked key stays so: the
-/// app makes a new key to enroll again.
+/// Returns the device id and whether it is new (`devices::service::enroll`); the request is
+/// signed by the key it enrols.
 pub async fn register(
     state: &AppState,
     public_key: &serde_json::Value,
     token: &str,
-) -> Result<(String, bool), ApiError> {
+) -> Result<(DeviceId, bool), ApiError> {
     let jwk = jws::parse_public_key(public_key)?;
     jws::verify::<serde_json::Value>(token, &jwk, "register", now())?;
-    let thumb = jws::thumbprint(&jwk);
-    if let Some((id, revoked)) = devices::by_thumbprint(&state.db, &thumb).await? {
-        return if revoked {
-            Err(ApiError::DeviceRevoked)
-        } else {
-            Ok((id, false))
-        };
-    }
-    let id = random_id(16);
     let stored = serde_json::to_string(&jwk).map_err(anyhow::Error::from)?;
-    devices::insert(&state.db, &id, &stored, &thumb, now()).await?;
-    audit::record(
-        &state.db.pool,
-        None,
-        Actor::Device(&id),
-        audit::Action::DeviceRegistered,
-        &id,
-        &format!("key thumbprint {thumb}"),
-    )
-    .await?;
-    Ok((id, true))
+    crate::devices::service::enroll(&state.db, &stored, &jws::thumbprint(&jwk))
+        .await
+        .map_err(|e| match e {
+            crate::devices::service::EnrolError::Revoked => ApiError::DeviceRevoked,
+            crate::devices::service::EnrolError::Unexpected(err) => ApiError::Internal(err),
+        })
 }
 
 /// Verifies a request signed by `device_id`'s key for `purpose`.
@@ -196,7 +182,7 @@ async fn live_challenge(
     tenant: &Tenant,
     id: &str,
 ) -> Result<Challenge, ApiError> {
-    let c = challenges::find(&state.db, &tenant.id, id)
+    let c = challenges::find(&state.db, &tenant.id, &ChallengeId::from_outside(id))
         .await?
         .ok_or(ApiError::UnknownChallenge)?;
     if c.status != ChallengeStatus::Pending {

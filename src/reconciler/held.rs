@@ -210,7 +210,8 @@ async fn approve_leased(
                 format!(" ({})", back.join(", "))
             },
             kept_text(&kept),
-        ),)
+        ),
+    )
     .await?;
     tx.commit().await?;
     apply::ended(db, bus, &gone).await;

@@ -13,7 +13,7 @@
 //! database. An event lost between replicas makes a browser wait for its next page load.
 
 use super::db::{Db, Engine};
-use crate::domain::{TenantId, UserId};
+use crate::domain::{ChallengeId, TenantId, UserId};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -31,13 +31,13 @@ const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 pub enum Event {
     /// A phone approved a QR code; its browser may sign in.
     Approved {
-        challenge_id: String,
+        challenge_id: ChallengeId,
         browser: String,
     },
     /// The phone, or Gatehouse for the phone's owner, refused a QR code; `reason` is what the
     /// browser may be told.
     Denied {
-        challenge_id: String,
+        challenge_id: ChallengeId,
         browser: String,
         reason: String,
     },
@@ -65,7 +65,7 @@ impl Event {
                 challenge_id,
                 browser,
                 ..
-            } => Some((challenge_id, browser)),
+            } => Some((challenge_id.as_str(), browser)),
             _ => None,
         }
     }

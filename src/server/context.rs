@@ -14,7 +14,7 @@ pub struct Ctx {
     pub state: AppState,
     pub tenant: Tenant,
     pub user: User,
-    pub login_id: String,
+    pub login_id: crate::domain::SessionId,
 }
 
 /// The HTTP status a server function's error means: 401 not signed in, 403 not allowed,

@@ -134,8 +134,7 @@ async fn consent_callback(
     };
     if let Some(error) = q.get("error") {
         let description = q.get("error_description").map(String::as_str).unwrap_or("");
-        let message =
-            service::consent_refused(&state.db, &tenant, &admin, st, error, description).await;
+        let message = service::consent_refused(&state.db, st, error, description).await;
         return back("error", &message);
     }
     if !q

@@ -85,6 +85,16 @@ struct Flow {
     entra_tid: Option<String>,
 }
 
+/// Spends the flow for `state`, whoever started it: the answer that carried it cannot be
+/// replayed.
+async fn spend_flow(db: &Db, state: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM oauth_flows WHERE state = $1")
+        .bind(state)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
 /// Takes the flow for `state` once: it must belong to this tenant, this admin and this step.
 async fn take_flow(
     db: &Db,
@@ -104,10 +114,7 @@ async fn take_flow(
     .bind(now())
     .fetch_optional(&db.pool)
     .await?;
-    sqlx::query("DELETE FROM oauth_flows WHERE state = $1")
-        .bind(state)
-        .execute(&db.pool)
-        .await?;
+    spend_flow(db, state).await?;
     flow.ok_or_else(|| {
         SourceError::Refused("This answer from Microsoft does not belong to an authorization you started here (or it took more than 10 minutes). Click Authorize again.".into())
     })
@@ -167,16 +174,10 @@ pub enum Proof {
 
 /// Step 3 refused: Microsoft answered that consent was not granted. The flow is spent, so the
 /// same answer cannot be replayed; the admin reads Microsoft's words.
-pub async fn consent_refused(
-    db: &Db,
-    tenant: &Tenant,
-    admin: &User,
-    state: &str,
-    error: &str,
-    description: &str,
-) -> String {
-    // A flow that is not this admin's, or already gone, is refused all the same.
-    let _ = take_flow(db, tenant, admin, state, "consent").await;
+pub async fn consent_refused(db: &Db, state: &str, error: &str, description: &str) -> String {
+    if let Err(err) = spend_flow(db, state).await {
+        tracing::warn!(error = %err, "a refused consent's flow could not be spent; it expires on its own");
+    }
     format!("Consent was not granted: {error}. {description}")
 }
 

@@ -86,7 +86,7 @@ pub async fn revoke_session(session_id: String) -> Result<(), AppError> {
         &ctx.state.bus,
         &ctx.tenant,
         &ctx.user,
-        &session_id,
+        &crate::domain::SessionId::from_outside(session_id),
     )
     .await?)
 }

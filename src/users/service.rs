@@ -1,7 +1,9 @@
 use super::store;
 use super::view::{SessionRow, UserRow};
 use crate::audit::{self, Actor};
-use crate::domain::{Email, JitUsername, Role, TenantId, UserId, UserSource, UserStatus};
+use crate::domain::{
+    Email, JitUsername, Role, SessionId, TenantId, UserId, UserSource, UserStatus,
+};
 use crate::server::bus::{Bus, Event};
 use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{format_time, now, random_id};
@@ -417,7 +419,7 @@ pub async fn revoke_session(
     bus: &Bus,
     tenant: &Tenant,
     actor: &User,
-    session_id: &str,
+    session_id: &SessionId,
 ) -> Result<(), UserError> {
     let mut tx = db.pool.begin().await?;
     let Some((owner_id, username)) =

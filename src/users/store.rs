@@ -1,6 +1,8 @@
 //! Every statement on `users`. Other contexts call these; none writes the table itself.
 
-use crate::domain::{DeviceId, Email, Reason, Role, TenantId, UserId, UserSource, UserStatus};
+use crate::domain::{
+    DeviceId, Email, Reason, Role, SessionId, TenantId, UserId, UserSource, UserStatus,
+};
 use crate::server::db::Db;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -190,7 +192,7 @@ pub async fn verified_on_device(
 pub async fn of_session(
     db: &Db,
     tenant_id: &TenantId,
-    login_id: &str,
+    login_id: &SessionId,
 ) -> anyhow::Result<Option<User>> {
     Ok(sqlx::query_as::<_, User>(&format!(
         "SELECT {COLUMNS_U} FROM users u JOIN user_sessions s ON s.user_id = u.id \

@@ -762,16 +762,23 @@ async fn a_run_killed_mid_walk_frees_its_tenant_within_thirty_seconds() {
     w.emu
         .fault(json!({"route": "GET /v1.0/users/delta", "latencyMs": 60000}))
         .await;
+    let walks = || async {
+        w.emu.counts().await["GET /v1.0/users/delta"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let walked_before = walks().await;
     let mut command = reconcile_command(&w);
     command
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = command.spawn().expect("gatehouse runs");
+    // Killed once it holds the lease and its walk waits on Graph.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while lease_expiry(&w).await.is_none() {
+    while lease_expiry(&w).await.is_none() || walks().await == walked_before {
         assert!(
             std::time::Instant::now() < deadline,
-            "the command took the lease"
+            "the command took the lease and began its walk"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
