@@ -467,11 +467,11 @@ async fn a_demotion_by_hand_racing_a_group_demotion_leaves_the_tenant_an_admin()
     );
 }
 
-/// Megan, the tenant's only admin, waits on a held run's list (she left both groups, along
-/// with two deletions). Back in "MSP Technicians" but not in "MSP Admins", she signs in: the
-/// sign-in does not demote her, or nobody would be left to decide the held run.
-#[tokio::test]
-async fn the_only_admin_on_a_held_list_is_not_demoted_at_sign_in() {
+/// Megan, the tenant's only admin, leaves "MSP Admins" in Entra while Alex and Isaiah are
+/// deleted there, under a threshold of one: the run holds all three. Megan, signed in, and
+/// her phone; the held run's report.
+async fn megan_held_with_two_deletions() -> (World, Phone, Browser, gatehouse::reconciler::RunReport)
+{
     let (w, megan_phone, megan) = megan_the_only_admin().await;
     let (status, body) = save_schedule(&megan, "240", "1", "1").await;
     assert_eq!(status, 200, "{body}");
@@ -480,7 +480,15 @@ async fn the_only_admin_on_a_held_list_is_not_demoted_at_sign_in() {
     w.emu.remove_in_entra(ISAIAH).await;
     let report = w.run().await;
     assert_eq!(report.outcome, Outcome::Held, "{:?}", report.error);
+    (w, megan_phone, megan, report)
+}
 
+/// Megan, the tenant's only admin, waits on a held run's list (she left both groups, along
+/// with two deletions). Back in "MSP Technicians" but not in "MSP Admins", she signs in: the
+/// sign-in does not demote her, or nobody would be left to decide the held run.
+#[tokio::test]
+async fn the_only_admin_on_a_held_list_is_not_demoted_at_sign_in() {
+    let (w, megan_phone, _megan, _held) = megan_held_with_two_deletions().await;
     w.emu.add_to_group(MSP_TECHNICIANS, MEGAN).await;
     let landed = sign_in(&w.app, &w.app.browser(&["acme"]), &megan_phone, "acme").await;
     assert_eq!(w.role(MEGAN).await, Role::Admin, "still the only admin");
@@ -492,15 +500,7 @@ async fn the_only_admin_on_a_held_list_is_not_demoted_at_sign_in() {
 /// admin, and the message says why; a group change never takes a tenant's last admin.
 #[tokio::test]
 async fn approving_a_held_run_never_takes_the_last_admin() {
-    let (w, _, megan) = megan_the_only_admin().await;
-    let (status, body) = save_schedule(&megan, "240", "1", "1").await;
-    assert_eq!(status, 200, "{body}");
-
-    w.emu.remove_from_group(MSP_ADMINS, MEGAN).await;
-    w.emu.remove_in_entra(ALEX).await;
-    w.emu.remove_in_entra(ISAIAH).await;
-    let report = w.run().await;
-    assert_eq!(report.outcome, Outcome::Held, "{:?}", report.error);
+    let (w, _, megan, report) = megan_held_with_two_deletions().await;
     assert_eq!(report.offboarded.len(), 3, "{:?}", report.offboarded);
 
     let run_id = report.run_id.unwrap().to_string();
