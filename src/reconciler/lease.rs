@@ -14,7 +14,7 @@ use std::time::Duration;
 /// the server frees the moment the connection drops: that would pin a pooled connection for
 /// a whole run, and SQLite has no such thing; one lease row behaves the same on both
 /// engines. Instances' clocks must agree to well within this.
-pub const LEASE_SECS: i64 = 20;
+const LEASE_SECS: i64 = 20;
 
 /// How often a holder renews its lease while it works: four renewals fit in one lease, so a
 /// renewal that fails or waits (a database restart, a busy SQLite writer) does not lose it.

@@ -10,6 +10,7 @@ pub use super::outcome::{Outcome, RunReport, Trigger};
 use super::plan::{self, Coverage, DirectoryEntry, Groups, KnownUser, Policy};
 use super::store;
 use crate::domain::TenantId;
+use crate::domain::UserId;
 use crate::entra::{EntraClient, EntraError, Graph};
 use crate::server::bus::Bus;
 use crate::server::db::Db;
@@ -192,9 +193,12 @@ async fn watched(
     tenant_id: &TenantId,
     waiting: Option<i64>,
 ) -> anyhow::Result<Vec<KnownUser>> {
-    let on_hold = match waiting {
-        Some(held_run) => store::held_user_ids(db, held_run).await?,
-        None => Vec::new(),
+    let on_hold: std::collections::HashSet<UserId> = match waiting {
+        Some(held_run) => store::held_user_ids(db, held_run)
+            .await?
+            .into_iter()
+            .collect(),
+        None => Default::default(),
     };
     Ok(crate::users::store::from_entra(db, tenant_id)
         .await?

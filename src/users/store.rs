@@ -150,21 +150,6 @@ pub async fn active_admin_ids(
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
-/// Active admins of the tenant who do not come from Entra ID (made in Gatehouse).
-pub async fn active_admins_not_from_entra(db: &Db, tenant_id: &TenantId) -> anyhow::Result<usize> {
-    let (n,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND role = $2 AND status = $3 \
-         AND source <> $4",
-    )
-    .bind(tenant_id)
-    .bind(Role::Admin.as_str())
-    .bind(UserStatus::Active.as_str())
-    .bind(UserSource::AzureAd.as_str())
-    .fetch_one(&db.pool)
-    .await?;
-    Ok(n as usize)
-}
-
 /// Users of the tenant (of `source`, when given) whose email the device has verified and
 /// the claim has not expired, most recently verified first.
 pub async fn verified_on_device(
