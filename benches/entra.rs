@@ -139,9 +139,16 @@ async fn main() {
     // Five thousand first scans would take minutes: the records are written as onboarding
     // writes them, in one transaction, with no threshold in the way.
     let mut tx = db.pool.begin().await.unwrap();
-    gatehouse::tenants::service::set_reconcile_schedule(&mut tx, &tenant_id, 14_400, 100_000, 100)
-        .await
-        .unwrap();
+    gatehouse::tenants::service::set_reconcile_schedule(
+        &mut tx,
+        &tenant_id,
+        14_400,
+        100_000,
+        100,
+        helpers::now(),
+    )
+    .await
+    .unwrap();
     for (i, oid) in ids
         .iter()
         .enumerate()

@@ -77,7 +77,7 @@ async fn phase(mode: Mode, pace: Duration) {
     let db = &app.state.db;
     // Removing everyone one by one is what this measures: no run is held for it.
     let mut tx = db.pool.begin().await.unwrap();
-    tenants::set_reconcile_schedule(&mut tx, &tenant_id, 60, 1_000, 100)
+    tenants::set_reconcile_schedule(&mut tx, &tenant_id, 60, 1_000, 100, helpers::now())
         .await
         .unwrap();
     tx.commit().await.unwrap();

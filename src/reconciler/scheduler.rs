@@ -22,9 +22,11 @@ pub const LONGEST_WAIT_SECS: i64 = 5;
 const RETRY_SECS: i64 = 3;
 
 /// Reconciles due tenants until the process stops: it sleeps until the soonest booked run
-/// (at most `TICK`), and wakes when a change notification arrives for any tenant (heard on
-/// the bus, from whichever replica received it) to look at the run it booked. Without an
-/// Entra app configured there is nothing to reconcile and the scheduler waits.
+/// (at most `TICK`), and wakes when a change notification arrives or a tenant's settings
+/// change (heard on the bus, from whichever replica took them) to look at the run they may
+/// have booked: saving the groups or connecting makes one due at once, and it starts at
+/// once. Without an Entra app configured there is nothing to reconcile and the scheduler
+/// waits.
 pub async fn run_until_stopped(db: Db, bus: Bus, entra: Option<EntraClient>) -> anyhow::Result<()> {
     let Some(entra) = entra else {
         std::future::pending::<()>().await;
@@ -41,7 +43,7 @@ pub async fn run_until_stopped(db: Db, bus: Bus, entra: Option<EntraClient>) -> 
         };
         tokio::select! {
             _ = tokio::time::sleep(wait.min(TICK)) => {}
-            _ = notified(&mut events) => {}
+            _ = booked(&mut events) => {}
         }
     }
 }
@@ -56,13 +58,15 @@ fn until(at: i64) -> Duration {
     Duration::from_millis((at * 1000 - now_ms).max(0) as u64 + 100)
 }
 
-/// Waits for a change notification (or for events lost while this replica was busy, which
-/// may have been one), then takes every event already waiting: a burst wakes it once.
-async fn notified(events: &mut tokio::sync::broadcast::Receiver<Event>) {
+/// Waits for an event that may have booked a run (a change notification, a tenant's changed
+/// settings, or events lost while this replica was busy, which may have been one), then takes
+/// every event already waiting: a burst wakes it once.
+async fn booked(events: &mut tokio::sync::broadcast::Receiver<Event>) {
     use tokio::sync::broadcast::error::{RecvError, TryRecvError};
     loop {
         match events.recv().await {
-            Ok(Event::ChangeNotified { .. }) | Err(RecvError::Lagged(_)) => break,
+            Ok(Event::ChangeNotified { .. } | Event::TenantChanged { .. })
+            | Err(RecvError::Lagged(_)) => break,
             Ok(_) => {}
             Err(RecvError::Closed) => std::future::pending::<()>().await,
         }

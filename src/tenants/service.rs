@@ -414,22 +414,27 @@ pub async fn set_entra_groups(
     Ok(())
 }
 
-/// How often the reconciler runs for the tenant, and when a run is held.
+/// How often the reconciler runs for the tenant, and when a run is held. A shorter interval
+/// counts from `at`: a run booked later than one interval from now comes forward to it.
 pub async fn set_reconcile_schedule(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &TenantId,
     interval_secs: i64,
     count: i64,
     percent: i64,
+    at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE tenants SET offboard_interval_secs = $1, deletion_threshold_count = $2, \
-         deletion_threshold_percent = $3 WHERE id = $4",
+         deletion_threshold_percent = $3, \
+         next_reconcile_at = CASE WHEN next_reconcile_at > $5 THEN $5 ELSE next_reconcile_at END \
+         WHERE id = $4",
     )
     .bind(interval_secs)
     .bind(count)
     .bind(percent)
     .bind(tenant_id)
+    .bind(at + interval_secs)
     .execute(&mut **tx)
     .await?;
     Ok(())

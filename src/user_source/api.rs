@@ -117,6 +117,7 @@ pub async fn save_schedule(
     let percent = number("The threshold's share (%)", &threshold_percent, 0, 100)?;
     Ok(super::service::save_schedule(
         &ctx.state.db,
+        &ctx.state.bus,
         &ctx.tenant,
         &ctx.user,
         interval,

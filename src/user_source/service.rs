@@ -484,9 +484,11 @@ pub fn shortest_interval_minutes(config: &crate::server::config::Config) -> i64 
     }
 }
 
-/// Sets how often the reconciler runs and when a run is held for an admin.
+/// Sets how often the reconciler runs and when a run is held for an admin; a shorter
+/// interval counts from now, and every replica's scheduler looks again.
 pub async fn save_schedule(
     db: &Db,
+    bus: &Bus,
     tenant: &Tenant,
     admin: &User,
     minutes: i64,
@@ -494,7 +496,8 @@ pub async fn save_schedule(
     percent: i64,
 ) -> anyhow::Result<String> {
     let mut tx = db.pool.begin().await?;
-    tenants::set_reconcile_schedule(&mut tx, &tenant.id, minutes * 60, count, percent).await?;
+    tenants::set_reconcile_schedule(&mut tx, &tenant.id, minutes * 60, count, percent, now())
+        .await?;
     let summary = format!("every {minutes} minutes; held above {count} users and {percent} %");
     audit::record(
         &mut *tx,
@@ -505,6 +508,12 @@ pub async fn save_schedule(
         &summary,
     )
     .await?;
-    tx.commit().await?;
+    bus.commit_and_publish(
+        tx,
+        Event::TenantChanged {
+            tenant_id: tenant.id.clone(),
+        },
+    )
+    .await?;
     Ok(format!("Saved: reconcile {summary}."))
 }

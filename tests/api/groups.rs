@@ -10,15 +10,22 @@ use gatehouse::reconciler::Outcome;
 use gatehouse_emulator::testing::{MSP_ADMINS, MSP_TECHNICIANS, SALES, TIER_2};
 
 impl World {
-    /// The admin chooses the groups on the User source page (empty: none).
+    /// The admin chooses the groups on the User source page (empty: none). Saved, they make
+    /// a run due at once: it has ended when this returns.
     async fn choose_groups(&self, scope: &str, admins: &str) -> (u16, String) {
-        self.admin
+        let before = self.page().await.runs.len();
+        let (status, body) = self
+            .admin
             .call(
                 "acme",
                 "user_source/groups",
                 &[("scope_group", scope), ("admin_group", admins)],
             )
-            .await
+            .await;
+        if status == 200 {
+            self.app.until_runs_done(&self.tenant_id, before + 1).await;
+        }
+        (status, body)
     }
 
     /// A first scan by `email` that Gatehouse refuses: the phone's error code and message.
@@ -41,6 +48,28 @@ async fn scoped(oids: &[&str], admins: &str) -> World {
     let (status, body) = w.choose_groups(MSP_TECHNICIANS, admins).await;
     assert_eq!(status, 200, "{body}");
     w
+}
+
+/// Saving the groups makes a run due at once, and it starts at once: Megan, onboarded before
+/// only "MSP Technicians" may onboard, loses access within seconds, nobody clicking Sync now.
+#[tokio::test]
+async fn saving_the_groups_ends_access_outside_them_within_seconds() {
+    let w = connected(&[ALEX, MEGAN]).await;
+    assert!(w.page().await.runs.is_empty());
+    let (status, body) = w.choose_groups(MSP_TECHNICIANS, "").await;
+    assert_eq!(status, 200, "{body}");
+    let run = w.page().await.runs.remove(0);
+    assert_eq!((run.trigger.as_str(), run.offboarded), ("schedule", 1));
+    let megan = w.app.user_of(&w.tenant_id, MEGAN).await;
+    assert_eq!(megan.status, UserStatus::Offboarded);
+    assert_eq!(
+        megan.offboarded_because().as_deref(),
+        Some("left group \"MSP Technicians\"")
+    );
+    assert_eq!(
+        w.app.user_of(&w.tenant_id, ALEX).await.status,
+        UserStatus::Active
+    );
 }
 
 #[tokio::test]

@@ -290,6 +290,31 @@ impl TestApp {
             .expect("a record of this Entra account")
     }
 
+    /// Waits (up to 10 s) until at least `count` runs of the tenant are recorded and none is
+    /// still going: the scheduler's own, made due by what the test did (connecting, saving
+    /// the groups), which the test's own runs must not race.
+    pub async fn until_runs_done(&self, tenant_id: &gatehouse::domain::TenantId, count: usize) {
+        let started = std::time::Instant::now();
+        loop {
+            let runs = gatehouse::reconciler::view(&self.state.db, tenant_id)
+                .await
+                .unwrap()
+                .runs;
+            let going = runs
+                .iter()
+                .any(|r| r.outcome == gatehouse::domain::RunOutcome::Running);
+            if runs.len() >= count && !going {
+                return;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "{} of {count} runs recorded, one still going: {going}",
+                runs.len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Every record of the tenant, whatever its state, as the product reads them.
     pub async fn users(&self, slug: &str) -> Vec<User> {
         let tenant = self.tenant(slug).await;

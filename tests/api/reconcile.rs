@@ -593,6 +593,30 @@ async fn without_change_notifications_entra_may_be_checked_every_minute() {
     );
 }
 
+/// A shorter schedule brings the next run forward: "every 5 minutes" is kept from now, not
+/// after the run booked under the old schedule (here a day out).
+#[tokio::test]
+async fn a_shorter_schedule_takes_effect_now() {
+    let w = connected(&[ALEX]).await;
+    let db = &w.app.state.db;
+    let settings = || gatehouse::tenants::service::reconcile_settings(db, &w.tenant_id);
+    let booked = settings().await.unwrap().next_reconcile_at.unwrap();
+    assert!(booked > now() + 3600, "the next run is a day on: {booked}");
+
+    let (status, message) = w.save_schedule("5", "5", "20").await;
+    assert_eq!(status, 200, "{message}");
+    let booked = settings().await.unwrap().next_reconcile_at.unwrap();
+    assert!(
+        booked <= now() + 300,
+        "the next run is at most five minutes on: {booked}, now {}",
+        now()
+    );
+    // A longer schedule leaves a sooner run where it is.
+    let (status, message) = w.save_schedule("600", "5", "20").await;
+    assert_eq!(status, 200, "{message}");
+    assert_eq!(settings().await.unwrap().next_reconcile_at.unwrap(), booked);
+}
+
 #[tokio::test]
 async fn a_tenant_is_reconciled_by_one_run_at_a_time() {
     let w = connected(&[ALEX]).await;

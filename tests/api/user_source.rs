@@ -414,6 +414,8 @@ async fn reconcile_with(
     gatehouse::domain::TenantId,
 ) {
     let tenant_id = s.app.tenant("acme").await.id;
+    // Saving the connection made a run due at once: the scheduler's run ends first.
+    s.app.until_runs_done(&tenant_id, 1).await;
     let r = gatehouse::reconciler::reconcile(
         &s.app.state.db,
         &s.app.state.bus,
@@ -470,6 +472,9 @@ async fn a_certificate_only_configuration_connects_and_reconciles() {
     assert!(message.contains("Authorized in contoso.com"), "{message}");
     let (status, body) = save(&s, "azuread", "contoso.com", "msp-").await;
     assert_eq!(status, 200, "{body}");
+    // Saving made the first run due at once; Sync now is clicked once it has ended.
+    let tenant_id = s.app.tenant("acme").await.id;
+    s.app.until_runs_done(&tenant_id, 1).await;
     let (status, body) =
         crate::admin::call(&s.admin, "reconcile/sync", &[("dry_run", "false")]).await;
     assert_eq!(status, 200, "{body}");
