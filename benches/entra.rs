@@ -223,7 +223,7 @@ async fn main() {
         group_ids.push(made["id"].as_str().unwrap().to_string());
     }
     let as_ref = |i: usize, name: &str| gatehouse::tenants::service::GroupRef {
-        id: group_ids[i].clone(),
+        id: gatehouse::domain::GroupId::from_microsoft(group_ids[i].clone()),
         name: name.into(),
     };
     let mut tx = db.pool.begin().await.unwrap();

@@ -103,7 +103,11 @@ async fn entra_sign_ins(dir: &tempfile::TempDir) {
         let mut times = Vec::new();
         for i in 0..ENTRA_SIGN_INS {
             if !cached {
-                entra.forget_token(CONTOSO_TENANT_ID).await;
+                entra
+                    .forget_token(&gatehouse::domain::EntraTenantId::from_microsoft(
+                        CONTOSO_TENANT_ID,
+                    ))
+                    .await;
             }
             times.push(one_sign_in(addr, &phones[i % phones.len()]).await);
         }

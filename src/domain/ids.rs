@@ -1,13 +1,17 @@
-//! The ids of Gatehouse's own records, one type each: a device id where a tenant id belongs,
-//! or two ids swapped in a call, does not compile. Ids come from the database or are drawn
-//! at random by Gatehouse; text from outside becomes one at the edge (`from_outside`), and
-//! is then only ever looked up, never trusted to exist.
+//! The ids of Gatehouse's own records, and of the Microsoft objects it acts on, one type each:
+//! a device id where a tenant id belongs, an Entra tenant id where a Gatehouse tenant's
+//! belongs, or two ids swapped in a call, does not compile. Gatehouse's ids come from the
+//! database or are drawn at random by Gatehouse; text from outside becomes one at the edge
+//! (`from_outside`), and is then only ever looked up, never trusted to exist. Microsoft's ids
+//! come from Microsoft (a signed token, a Graph answer) or from what Gatehouse stored of them
+//! (`from_microsoft`).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-macro_rules! ids {
-    ($($(#[$meta:meta])* $name:ident),+ $(,)?) => {$(
+/// What every id type has: a string inside, shown and stored as it is.
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
@@ -15,17 +19,6 @@ macro_rules! ids {
         pub struct $name(String);
 
         impl $name {
-            /// An id read from the outside (a form field, a URL, a signed payload): it
-            /// names a record only if a lookup finds one.
-            pub fn from_outside(raw: impl Into<String>) -> Self {
-                $name(raw.into())
-            }
-
-            /// A new id, drawn at random by Gatehouse for a new record.
-            pub fn drawn(random: String) -> Self {
-                $name(random)
-            }
-
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -42,9 +35,41 @@ macro_rules! ids {
                 &self.0
             }
         }
+    };
+}
+
+macro_rules! ids {
+    ($($(#[$meta:meta])* $name:ident),+ $(,)?) => {$(
+        id_type!($(#[$meta])* $name);
+
+        impl $name {
+            /// An id read from the outside (a form field, a URL, a signed payload): it
+            /// names a record only if a lookup finds one.
+            pub fn from_outside(raw: impl Into<String>) -> Self {
+                $name(raw.into())
+            }
+
+            /// A new id, drawn at random by Gatehouse for a new record.
+            pub fn drawn(random: String) -> Self {
+                $name(random)
+            }
+        }
     )+};
 }
 
+macro_rules! microsoft_ids {
+    ($($(#[$meta:meta])* $name:ident),+ $(,)?) => {$(
+        id_type!($(#[$meta])* $name);
+
+        impl $name {
+            /// An id as Microsoft writes it: from a signed token or a Graph answer, as
+            /// Gatehouse stored it, or as a notification names it (to be checked).
+            pub fn from_microsoft(raw: impl Into<String>) -> Self {
+                $name(raw.into())
+            }
+        }
+    )+};
+}
 ids! {
     /// A tenant (an MSP) of this Gatehouse.
     TenantId,
@@ -57,4 +82,20 @@ ids! {
     /// A browser's sign-in, as Gatehouse indexes it (not the session cookie, which
     /// tower-sessions keeps).
     SessionId,
+}
+
+microsoft_ids! {
+    /// An Entra tenant (a directory): the MSP's own, where its technicians are.
+    EntraTenantId,
+    /// An Entra group (its object id).
+    GroupId,
+    /// A Graph change-notification subscription.
+    SubscriptionId,
+}
+
+impl EntraTenantId {
+    /// Whether `other` names this tenant: Microsoft writes tenant ids in either case.
+    pub fn is(&self, other: &str) -> bool {
+        self.0.eq_ignore_ascii_case(other)
+    }
 }

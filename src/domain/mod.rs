@@ -11,7 +11,9 @@ mod states;
 
 pub use counted::users_counted;
 pub use email::{Email, EmailError};
-pub use ids::{ChallengeId, DeviceId, SessionId, TenantId, UserId};
+pub use ids::{
+    ChallengeId, DeviceId, EntraTenantId, GroupId, SessionId, SubscriptionId, TenantId, UserId,
+};
 pub use jit::{JitUsername, PrefixError, UsernameError, UsernamePrefix};
 pub use slug::{SlugError, TenantSlug};
 pub use states::{

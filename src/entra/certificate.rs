@@ -118,14 +118,18 @@ impl ClientCertificate {
     /// A client assertion for `client_id` at the token endpoint `audience`: `PS256`, with the
     /// certificate's SHA-256 thumbprint in `x5t#S256`, as Microsoft's certificate credentials
     /// page describes it today.
-    pub fn assertion(&self, client_id: &str, audience: &str) -> Result<String, EntraError> {
+    pub fn assertion(
+        &self,
+        client_id: &oauth2::ClientId,
+        audience: &str,
+    ) -> Result<String, EntraError> {
         let now = chrono::Utc::now().timestamp();
         let mut header = Header::new(Algorithm::PS256);
         header.x5t_s256 = Some(self.thumbprint_s256.clone());
         let claims = AssertionClaims {
             aud: audience,
-            iss: client_id,
-            sub: client_id,
+            iss: client_id.as_str(),
+            sub: client_id.as_str(),
             jti: crate::server::util::random_id(24),
             nbf: now,
             iat: now,

@@ -51,7 +51,7 @@ pub struct Graph {
     requests: AtomicU32,
     /// Where a new token comes from when Graph refuses this one before its time: the client
     /// and the Entra tenant. Renewed once per session.
-    renew: Option<(super::EntraClient, String)>,
+    renew: Option<(super::EntraClient, crate::domain::EntraTenantId)>,
     renewed: std::sync::atomic::AtomicBool,
     patience: Patience,
 }
@@ -232,7 +232,7 @@ fn other_addresses(item: &Value) -> Option<Vec<String>> {
 /// A subscription as Graph answered it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraphSubscription {
-    pub id: String,
+    pub id: crate::domain::SubscriptionId,
     /// Seconds since the Unix epoch.
     pub expires_at: i64,
 }
@@ -249,7 +249,7 @@ fn read_subscription(answer: &Value) -> Result<GraphSubscription, EntraError> {
         })?
         .timestamp();
     Ok(GraphSubscription {
-        id: id.to_string(),
+        id: crate::domain::SubscriptionId::from_microsoft(id),
         expires_at,
     })
 }
@@ -276,7 +276,7 @@ impl Graph {
         http: reqwest::Client,
         base: String,
         token: SecretString,
-        renew: Option<(super::EntraClient, String)>,
+        renew: Option<(super::EntraClient, crate::domain::EntraTenantId)>,
     ) -> Self {
         Self {
             http,
@@ -379,14 +379,18 @@ impl Graph {
     /// Moves the subscription's expiry (Microsoft's renewal).
     pub async fn renew_subscription(
         &self,
-        id: &str,
+        id: &crate::domain::SubscriptionId,
         expires_at: i64,
     ) -> Result<GraphSubscription, EntraError> {
         let body = serde_json::json!({ "expirationDateTime": graph_time(expires_at) });
         let answer = self
             .send(
                 reqwest::Method::PATCH,
-                &format!("{}/v1.0/subscriptions/{}", self.base, urlencode(id)),
+                &format!(
+                    "{}/v1.0/subscriptions/{}",
+                    self.base,
+                    urlencode(id.as_str())
+                ),
                 Some(body),
             )
             .await?;
@@ -396,8 +400,15 @@ impl Graph {
     /// Whether Graph still has the subscription. For users Microsoft sends no lifecycle event
     /// when it removes one, so this is how Gatehouse finds out.
     /// https://learn.microsoft.com/en-us/graph/api/subscription-get
-    pub async fn subscription_exists(&self, id: &str) -> Result<bool, EntraError> {
-        let url = format!("{}/v1.0/subscriptions/{}", self.base, urlencode(id));
+    pub async fn subscription_exists(
+        &self,
+        id: &crate::domain::SubscriptionId,
+    ) -> Result<bool, EntraError> {
+        let url = format!(
+            "{}/v1.0/subscriptions/{}",
+            self.base,
+            urlencode(id.as_str())
+        );
         match self.get(&url).await {
             Ok(_) => Ok(true),
             Err(EntraError::Graph { status: 404, .. }) => Ok(false),
@@ -406,8 +417,12 @@ impl Graph {
     }
 
     /// Ends the subscription; one Graph no longer has is ended already.
-    pub async fn unsubscribe(&self, id: &str) -> Result<(), EntraError> {
-        let url = format!("{}/v1.0/subscriptions/{}", self.base, urlencode(id));
+    pub async fn unsubscribe(&self, id: &crate::domain::SubscriptionId) -> Result<(), EntraError> {
+        let url = format!(
+            "{}/v1.0/subscriptions/{}",
+            self.base,
+            urlencode(id.as_str())
+        );
         match self.send(reqwest::Method::DELETE, &url, None).await {
             Ok(_) => Ok(()),
             Err(EntraError::Graph { status: 404, .. }) => Ok(()),

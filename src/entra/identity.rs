@@ -2,6 +2,7 @@ use super::certificate::{ClientCertificate, JWT_BEARER};
 use super::graph::Graph;
 use super::tokens::{Cached, TokenCache};
 use super::EntraError;
+use crate::domain::EntraTenantId;
 use crate::server::config::EntraConfig;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -105,7 +106,7 @@ pub struct EntraClient {
     http: reqwest::Client,
     authority: String,
     graph_base: String,
-    client_id: String,
+    client_id: ClientId,
     credential: Credential,
     /// App-only tokens per Entra tenant, shared by every clone of this client.
     tokens: Arc<TokenCache>,
@@ -116,7 +117,7 @@ impl std::fmt::Debug for EntraClient {
         f.debug_struct("EntraClient")
             .field("authority", &self.authority)
             .field("graph_base", &self.graph_base)
-            .field("client_id", &self.client_id)
+            .field("client_id", &self.client_id.as_str())
             .finish_non_exhaustive()
     }
 }
@@ -125,7 +126,7 @@ impl std::fmt::Debug for EntraClient {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedInAdmin {
     /// The Entra tenant, from the token's `tid` (never from a query parameter).
-    pub tid: String,
+    pub tid: EntraTenantId,
     pub oid: String,
     pub name: String,
     pub username: String,
@@ -183,7 +184,7 @@ impl EntraClient {
             http: http_client(DEFAULT_TIMEOUT),
             authority: authority.trim_end_matches('/').to_string(),
             graph_base: graph_base.trim_end_matches('/').to_string(),
-            client_id: client_id.to_string(),
+            client_id: ClientId::new(client_id.to_string()),
             credential,
             tokens: Arc::new(TokenCache::default()),
         }
@@ -222,12 +223,12 @@ impl EntraClient {
     }
 
     pub fn client_id(&self) -> &str {
-        &self.client_id
+        self.client_id.as_str()
     }
 
     fn oauth(&self, tenant: &str) -> Result<OAuthClient, EntraError> {
         let bad = |e: url::ParseError| EntraError::Network(format!("bad authority URL: {e}"));
-        let client = Client::new(ClientId::new(self.client_id.clone()));
+        let client = Client::new(self.client_id.clone());
         // With a certificate there is no secret: oauth2 then sends the client id in the body,
         // and the caller adds the assertion.
         let client = match &self.credential {
@@ -274,11 +275,16 @@ impl EntraClient {
     }
 
     /// Where to send the admin to grant the app's application permissions in `tid`.
-    pub fn admin_consent_url(&self, tid: &str, redirect_uri: &str, state: &str) -> String {
+    pub fn admin_consent_url(
+        &self,
+        tid: &EntraTenantId,
+        redirect_uri: &str,
+        state: &str,
+    ) -> String {
         let mut url = url::Url::parse(&format!("{}/{tid}/v2.0/adminconsent", self.authority))
             .unwrap_or_else(|_| url::Url::parse("http://invalid/").expect("literal URL"));
         url.query_pairs_mut()
-            .append_pair("client_id", &self.client_id)
+            .append_pair("client_id", self.client_id.as_str())
             .append_pair("scope", "https://graph.microsoft.com/.default")
             .append_pair("redirect_uri", redirect_uri)
             .append_pair("state", state);
@@ -339,7 +345,7 @@ impl EntraClient {
         let key =
             DecodingKey::from_jwk(jwk).map_err(|e| EntraError::InvalidIdToken(e.to_string()))?;
         let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_audience(&[&self.client_id]);
+        validation.set_audience(&[self.client_id.as_str()]);
         validation.leeway = 120;
         // The multi-tenant issuer is a template; it is checked below against the token's tid.
         validation.iss = None;
@@ -359,7 +365,7 @@ impl EntraClient {
             ));
         }
         Ok(SignedInAdmin {
-            tid: claims.tid,
+            tid: EntraTenantId::from_microsoft(claims.tid),
             oid: claims.oid,
             name: claims.name.unwrap_or_default(),
             username: claims.preferred_username.unwrap_or_default(),
@@ -367,18 +373,18 @@ impl EntraClient {
     }
 
     /// An app-only Graph session for `tid` (client credentials, `.default` scope).
-    pub async fn graph(&self, tid: &str) -> Result<Graph, EntraError> {
+    pub async fn graph(&self, tid: &EntraTenantId) -> Result<Graph, EntraError> {
         let token = self.app_token(tid).await?;
         Ok(Graph::new(
             self.http.clone(),
             self.graph_base.clone(),
             token,
-            Some((self.clone(), tid.to_string())),
+            Some((self.clone(), tid.clone())),
         ))
     }
 
     /// The app-only Graph token for `tid`: the cached one while it is fresh, else a new one.
-    pub(super) async fn app_token(&self, tid: &str) -> Result<SecretString, EntraError> {
+    pub(super) async fn app_token(&self, tid: &EntraTenantId) -> Result<SecretString, EntraError> {
         let slot = self.tokens.slot(tid);
         let mut held = slot.lock().await;
         if let Some(token) = TokenCache::fresh(&held) {
@@ -393,13 +399,13 @@ impl EntraClient {
     }
 
     /// Drops `tid`'s cached token (Graph refused it, or its roles just changed).
-    pub async fn forget_token(&self, tid: &str) {
+    pub async fn forget_token(&self, tid: &EntraTenantId) {
         self.tokens.forget(tid).await;
     }
 
     /// The client credentials grant. A transient answer (Microsoft's
     /// `temporarily_unavailable` or `server_error`, or no answer) is retried twice.
-    async fn request_app_token(&self, tid: &str) -> Result<Cached, EntraError> {
+    async fn request_app_token(&self, tid: &EntraTenantId) -> Result<Cached, EntraError> {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -415,16 +421,16 @@ impl EntraClient {
 
     /// One client credentials request, sent by hand so Microsoft's `error_codes` (which tell
     /// a wrong secret from a deleted tenant) and the certificate's assertion are ours to see.
-    async fn client_credentials(&self, tid: &str) -> Result<Cached, EntraError> {
+    async fn client_credentials(&self, tid: &EntraTenantId) -> Result<Cached, EntraError> {
         let mut form: Vec<(&str, String)> = vec![
             ("grant_type", "client_credentials".into()),
-            ("client_id", self.client_id.clone()),
+            ("client_id", self.client_id.to_string()),
             ("scope", GRAPH_DEFAULT_SCOPE.into()),
         ];
-        form.extend(self.client_auth(tid)?);
+        form.extend(self.client_auth(tid.as_str())?);
         let res = self
             .http
-            .post(self.token_url(tid))
+            .post(self.token_url(tid.as_str()))
             .form(&form)
             .send()
             .await

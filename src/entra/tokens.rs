@@ -3,6 +3,7 @@
 //! reconciliation run rarely needs the token endpoint.
 //! https://learn.microsoft.com/en-us/entra/identity-platform/access-tokens#token-lifetime
 
+use crate::domain::EntraTenantId;
 use secrecy::SecretString;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,9 +46,12 @@ pub(super) struct TokenCache {
 }
 
 impl TokenCache {
-    pub fn slot(&self, tid: &str) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
+    pub fn slot(&self, tid: &EntraTenantId) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.entry(tid.to_ascii_lowercase()).or_default().clone()
+        slots
+            .entry(tid.as_str().to_ascii_lowercase())
+            .or_default()
+            .clone()
     }
 
     /// The cached token of `tid` if it is still fresh.
@@ -56,7 +60,7 @@ impl TokenCache {
     }
 
     /// Forgets `tid`'s token (Graph refused it before its time).
-    pub async fn forget(&self, tid: &str) {
+    pub async fn forget(&self, tid: &EntraTenantId) {
         let slot = self.slot(tid);
         *slot.lock().await = None;
     }

@@ -368,9 +368,9 @@ mod tests {
             .is_none());
     }
 
-    fn denied(browser: &str, challenge_id: &str) -> Event {
+    fn denied(browser: &str, challenge: &str) -> Event {
         Event::Denied {
-            challenge_id: ChallengeId::from_outside(challenge_id),
+            challenge_id: ChallengeId::from_outside(challenge),
             browser: browser.into(),
             reason: "denied on the phone".into(),
         }

@@ -4,7 +4,7 @@
 //! at a time does it.
 
 use super::store;
-use crate::domain::TenantId;
+use crate::domain::{EntraTenantId, TenantId};
 use crate::entra::{EntraClient, EntraError};
 use crate::reconciler::lease::Lease;
 use crate::server::bus::{Bus, Event};
@@ -130,7 +130,7 @@ pub async fn keep(
     entra: &EntraClient,
     urls: &Urls,
     tenant_id: &TenantId,
-    entra_tenant_id: &str,
+    entra_tenant_id: &EntraTenantId,
 ) -> anyhow::Result<()> {
     let current = store::of_tenant(db, tenant_id).await?;
     let needed = upkeep(current.as_ref(), now());
@@ -152,7 +152,7 @@ async fn renew_or_create(
     entra: &EntraClient,
     urls: &Urls,
     tenant_id: &TenantId,
-    entra_tenant_id: &str,
+    entra_tenant_id: &EntraTenantId,
     current: Option<store::Subscription>,
     needed: Upkeep,
 ) -> anyhow::Result<()> {
@@ -208,9 +208,9 @@ async fn renew_or_create(
 /// Ends a disconnected tenant's subscription at Graph and forgets it.
 async fn end(db: &Db, entra: &EntraClient, sub: &store::Subscription) -> anyhow::Result<()> {
     // A tenant switched to its own directory still names the Entra tenant it left.
-    if !sub.entra_tenant_id.is_empty() {
+    if let Some(entra_tenant_id) = &sub.entra_tenant_id {
         entra
-            .graph(&sub.entra_tenant_id)
+            .graph(entra_tenant_id)
             .await?
             .unsubscribe(&sub.subscription_id)
             .await?;
@@ -226,9 +226,9 @@ mod tests {
 
     fn sub(expires_at: i64, checked_at: i64) -> store::Subscription {
         store::Subscription {
-            subscription_id: "s1".into(),
+            subscription_id: crate::domain::SubscriptionId::from_microsoft("s1"),
             tenant_id: crate::domain::TenantId::from_outside("t1"),
-            entra_tenant_id: "contoso".into(),
+            entra_tenant_id: Some(crate::domain::EntraTenantId::from_microsoft("contoso")),
             client_state_sha256: String::new(),
             expires_at,
             last_notification_at: None,

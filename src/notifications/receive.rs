@@ -76,7 +76,11 @@ pub fn check(item: &Item, subscription: Option<&Subscription>) -> Result<(), Ref
     if given.as_bytes() != sub.client_state_sha256.as_bytes() {
         return Err(Refusal::WrongClientState);
     }
-    if !item.tenant_id.eq_ignore_ascii_case(&sub.entra_tenant_id) {
+    if !sub
+        .entra_tenant_id
+        .as_ref()
+        .is_some_and(|t| t.is(&item.tenant_id))
+    {
         return Err(Refusal::OtherTenant);
     }
     Ok(())
@@ -88,9 +92,9 @@ mod tests {
 
     fn sub() -> Subscription {
         Subscription {
-            subscription_id: "s1".into(),
+            subscription_id: crate::domain::SubscriptionId::from_microsoft("s1"),
             tenant_id: crate::domain::TenantId::from_outside("acme"),
-            entra_tenant_id: "contoso-tid".into(),
+            entra_tenant_id: Some(crate::domain::EntraTenantId::from_microsoft("contoso-tid")),
             client_state_sha256: digest("the-secret"),
             expires_at: 0,
             last_notification_at: None,

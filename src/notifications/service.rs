@@ -5,6 +5,7 @@
 
 use super::receive::{check, Collection, Refusal};
 use super::store;
+use crate::domain::SubscriptionId;
 use crate::reconciler::scheduler::{DEBOUNCE_SECS, LONGEST_WAIT_SECS};
 use crate::server::bus::{Bus, Event};
 use crate::server::db::Db;
@@ -31,7 +32,7 @@ pub async fn accept(db: &Db, bus: &Bus, collection: &Collection) -> anyhow::Resu
         .collect();
     let mut known = HashMap::new();
     for id in ids.into_iter().take(MOST_SUBSCRIPTIONS_LOOKED_UP) {
-        if let Some(sub) = store::find(db, id).await? {
+        if let Some(sub) = store::find(db, &SubscriptionId::from_microsoft(id)).await? {
             known.insert(id, sub);
         }
     }
@@ -75,11 +76,12 @@ pub async fn accept(db: &Db, bus: &Bus, collection: &Collection) -> anyhow::Resu
     Ok(genuine)
 }
 
-fn refused(why: Refusal, subscription_id: &str) {
+/// `claimed` is the subscription id as the refused item gave it: text from anyone.
+fn refused(why: Refusal, claimed: &str) {
     count(why.as_str(), 1);
     tracing::warn!(
         reason = why.as_str(),
-        subscription = %subscription_id.chars().take(64).collect::<String>(),
+        subscription = %claimed.chars().take(64).collect::<String>(),
         "a change notification was refused"
     );
 }

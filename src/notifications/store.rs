@@ -1,18 +1,19 @@
 //! Every statement on `entra_subscriptions`: the one Graph subscription of each connected
 //! tenant, with its clientState kept as a SHA-256 digest.
 
-use crate::domain::TenantId;
+use crate::domain::{EntraTenantId, SubscriptionId, TenantId};
 use crate::server::db::Db;
 use sha2::{Digest, Sha256};
 
 /// What Gatehouse knows of one subscription, enough to check a notification against it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Subscription {
-    pub subscription_id: String,
+    pub subscription_id: SubscriptionId,
     /// Gatehouse's tenant.
     pub tenant_id: TenantId,
-    /// The Entra tenant the subscription watches (the tenant's connection).
-    pub entra_tenant_id: String,
+    /// The Entra tenant the subscription watches (the tenant's connection); none when the
+    /// tenant has gone back to its own directory.
+    pub entra_tenant_id: Option<EntraTenantId>,
     pub client_state_sha256: String,
     pub expires_at: i64,
     pub last_notification_at: Option<i64>,
@@ -29,7 +30,7 @@ pub fn digest(client_state: &str) -> String {
 pub async fn record(
     db: &Db,
     tenant_id: &TenantId,
-    subscription_id: &str,
+    subscription_id: &SubscriptionId,
     client_state: &str,
     expires_at: i64,
     at: i64,
@@ -55,7 +56,10 @@ pub async fn record(
 }
 
 /// The subscription with this id, with the Entra tenant its tenant is connected to.
-pub async fn find(db: &Db, subscription_id: &str) -> Result<Option<Subscription>, sqlx::Error> {
+pub async fn find(
+    db: &Db,
+    subscription_id: &SubscriptionId,
+) -> Result<Option<Subscription>, sqlx::Error> {
     sqlx::query_as::<_, Subscription>(
         "SELECT s.subscription_id, s.tenant_id, t.entra_tenant_id, s.client_state_sha256, \
          s.expires_at, s.last_notification_at, COALESCE(s.checked_at, s.created_at) AS checked_at \
@@ -68,7 +72,7 @@ pub async fn find(db: &Db, subscription_id: &str) -> Result<Option<Subscription>
 }
 
 /// Notes that a checked notification of this subscription arrived.
-pub async fn heard(db: &Db, subscription_id: &str, at: i64) -> Result<(), sqlx::Error> {
+pub async fn heard(db: &Db, subscription_id: &SubscriptionId, at: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE entra_subscriptions SET last_notification_at = $1 WHERE subscription_id = $2",
     )
@@ -82,7 +86,7 @@ pub async fn heard(db: &Db, subscription_id: &str, at: i64) -> Result<(), sqlx::
 /// The tenant's subscription, if it has one on record.
 pub async fn of_tenant(db: &Db, tenant_id: &TenantId) -> Result<Option<Subscription>, sqlx::Error> {
     sqlx::query_as::<_, Subscription>(
-        "SELECT s.subscription_id, s.tenant_id, COALESCE(t.entra_tenant_id, '') AS entra_tenant_id, \
+        "SELECT s.subscription_id, s.tenant_id, t.entra_tenant_id, \
          s.client_state_sha256, s.expires_at, s.last_notification_at, COALESCE(s.checked_at, s.created_at) AS checked_at \
          FROM entra_subscriptions s JOIN tenants t ON t.id = s.tenant_id WHERE s.tenant_id = $1",
     )
@@ -95,7 +99,7 @@ pub async fn of_tenant(db: &Db, tenant_id: &TenantId) -> Result<Option<Subscript
 /// local directory): to be deleted at Graph and here.
 pub async fn orphaned(db: &Db) -> Result<Vec<Subscription>, sqlx::Error> {
     sqlx::query_as::<_, Subscription>(
-        "SELECT s.subscription_id, s.tenant_id, COALESCE(t.entra_tenant_id, '') AS entra_tenant_id, \
+        "SELECT s.subscription_id, s.tenant_id, t.entra_tenant_id, \
          s.client_state_sha256, \
          s.expires_at, s.last_notification_at, COALESCE(s.checked_at, s.created_at) AS checked_at \
          FROM entra_subscriptions s JOIN tenants t ON t.id = s.tenant_id \
@@ -107,7 +111,11 @@ pub async fn orphaned(db: &Db) -> Result<Vec<Subscription>, sqlx::Error> {
 }
 
 /// Graph moved the subscription's expiry.
-pub async fn renewed(db: &Db, subscription_id: &str, expires_at: i64) -> Result<(), sqlx::Error> {
+pub async fn renewed(
+    db: &Db,
+    subscription_id: &SubscriptionId,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE entra_subscriptions SET expires_at = $1 WHERE subscription_id = $2")
         .bind(expires_at)
         .bind(subscription_id)
@@ -117,7 +125,11 @@ pub async fn renewed(db: &Db, subscription_id: &str, expires_at: i64) -> Result<
 }
 
 /// Graph showed the subscription exists, `at`.
-pub async fn checked(db: &Db, subscription_id: &str, at: i64) -> Result<(), sqlx::Error> {
+pub async fn checked(
+    db: &Db,
+    subscription_id: &SubscriptionId,
+    at: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE entra_subscriptions SET checked_at = $1 WHERE subscription_id = $2")
         .bind(at)
         .bind(subscription_id)
@@ -127,7 +139,7 @@ pub async fn checked(db: &Db, subscription_id: &str, at: i64) -> Result<(), sqlx
 }
 
 /// Forgets a subscription (ended at Graph, or gone there).
-pub async fn forget(db: &Db, subscription_id: &str) -> Result<(), sqlx::Error> {
+pub async fn forget(db: &Db, subscription_id: &SubscriptionId) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM entra_subscriptions WHERE subscription_id = $1")
         .bind(subscription_id)
         .execute(&db.pool)

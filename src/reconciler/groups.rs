@@ -43,8 +43,8 @@ pub(super) async fn read(
         Some((mirror, link)) => {
             mirror_store::keep(db, tenant_id, &before, &mirror, &link).await?;
             Members {
-                scope: scope.map(|g| mirror.users_in(&g.id)),
-                admins: admins.map(|g| mirror.users_in(&g.id)),
+                scope: scope.map(|g| mirror.users_in(g.id.as_str())),
+                admins: admins.map(|g| mirror.users_in(g.id.as_str())),
             }
         }
         None => {
@@ -93,7 +93,10 @@ async fn synced(
     if let Some(link) = link.filter(|_| before.covers(&root_ids)) {
         match follow(graph, &link, &mut mirror).await {
             Ok(round) => {
-                if let Some(gone) = roots.iter().find(|g| round.deleted.contains(&g.id)) {
+                if let Some(gone) = roots
+                    .iter()
+                    .find(|g| round.deleted.iter().any(|d| d == g.id.as_str()))
+                {
                     return Err(group_gone(gone));
                 }
                 if mirror.covers(&root_ids) {
@@ -119,7 +122,7 @@ async fn synced(
             Err(e) => return Err(refused(e, roots[0])),
         };
         for root in roots {
-            if !round.seen.contains(&root.id) {
+            if !round.seen.contains(root.id.as_str()) {
                 return Err(unlisted(graph, root).await);
             }
         }
@@ -179,7 +182,7 @@ async fn follow(graph: &Graph, start: &str, mirror: &mut Mirror) -> Result<Round
 
 /// Every user a group holds through nested groups, read whole.
 async fn transitive(graph: &Graph, group: &GroupRef) -> Result<HashSet<String>, RunError> {
-    match graph.user_ids_in(&group.id).await {
+    match graph.user_ids_in(group.id.as_str()).await {
         Ok(Some(ids)) => Ok(ids),
         Ok(None) => Err(group_gone(group)),
         Err(e) => Err(refused(e, group)),
@@ -198,7 +201,7 @@ fn group_gone(group: &GroupRef) -> RunError {
 
 /// A first round that does not list a group: gone if Graph says so, else a failed run.
 async fn unlisted(graph: &Graph, group: &GroupRef) -> RunError {
-    match graph.group(&group.id).await {
+    match graph.group(group.id.as_str()).await {
         Ok(None) => group_gone(group),
         Ok(Some(_)) => RunError::Other(format!(
             "Graph's groups delta did not list the group \"{}\" ({}), which exists; nobody was offboarded, the next run tries again",

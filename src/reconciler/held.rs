@@ -132,7 +132,7 @@ async fn approve_leased(
     let graph = entra.graph(&tid).await?;
     // Membership of a deleted scoping group proves nothing: such a run cannot be approved.
     if let Some(scope) = link.scope_group() {
-        if graph.group(&scope.id).await?.is_none() {
+        if graph.group(scope.id.as_str()).await?.is_none() {
             return Err(DecideError::GroupGone(scope.name));
         }
     }

@@ -84,7 +84,7 @@ async fn run(
     let link = tenants::entra_link(db, tenant_id)
         .await
         .map_err(Failure::early)?;
-    let (Some(tid), Some(domain)) = (link.tenant_id.as_deref(), link.domain.as_deref()) else {
+    let (Some(tid), Some(domain)) = (link.tenant_id.as_ref(), link.domain.as_deref()) else {
         return Err(Failure::early(RunError::Other(
             "the tenant is not connected to Entra ID".into(),
         )));

@@ -82,7 +82,7 @@ pub async fn view(db: &Db, tenant_id: &TenantId) -> anyhow::Result<ReconcileView
         notifications: crate::notifications::store::of_tenant(db, tenant_id)
             .await?
             .map(|s| NotificationsLive {
-                subscription: s.subscription_id,
+                subscription: s.subscription_id.to_string(),
                 expires: format_time(s.expires_at),
                 last_heard: s.last_notification_at.map(format_time),
             }),

@@ -1,7 +1,7 @@
 use crate::audit::{self, Actor};
 use crate::domain::{
-    Email, EntraHealth, JitUsername, Role, TenantId, TenantSlug, UserId, UserSource, UserStatus,
-    UsernamePrefix,
+    Email, EntraHealth, EntraTenantId, GroupId, JitUsername, Role, TenantId, TenantSlug, UserId,
+    UserSource, UserStatus, UsernamePrefix,
 };
 use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{now, random_id};
@@ -17,12 +17,12 @@ pub struct Tenant {
     #[sqlx(try_from = "String")]
     pub user_source: UserSource,
     pub jit_prefix: String,
-    pub entra_tenant_id: Option<String>,
+    pub entra_tenant_id: Option<EntraTenantId>,
     pub entra_domain: Option<String>,
     pub entra_org_name: Option<String>,
-    pub entra_scope_group_id: Option<String>,
+    pub entra_scope_group_id: Option<GroupId>,
     pub entra_scope_group_name: Option<String>,
-    pub entra_admin_group_id: Option<String>,
+    pub entra_admin_group_id: Option<GroupId>,
     pub entra_admin_group_name: Option<String>,
 }
 
@@ -30,15 +30,15 @@ pub struct Tenant {
 /// admin chose it (for pages and reasons).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct GroupRef {
-    pub id: String,
+    pub id: GroupId,
     pub name: String,
 }
 
 impl GroupRef {
-    fn from_columns(id: &Option<String>, name: &Option<String>) -> Option<GroupRef> {
+    fn from_columns(id: &Option<GroupId>, name: &Option<String>) -> Option<GroupRef> {
         id.as_ref().map(|id| GroupRef {
             id: id.clone(),
-            name: name.clone().unwrap_or_else(|| id.clone()),
+            name: name.clone().unwrap_or_else(|| id.to_string()),
         })
     }
 }
@@ -91,7 +91,7 @@ pub async fn find_by_slug(db: &Db, slug: &str) -> anyhow::Result<Option<Tenant>>
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EntraLink {
     #[sqlx(rename = "entra_tenant_id")]
-    pub tenant_id: Option<String>,
+    pub tenant_id: Option<EntraTenantId>,
     #[sqlx(rename = "entra_domain")]
     pub domain: Option<String>,
     #[sqlx(rename = "entra_delta_link")]
@@ -100,9 +100,9 @@ pub struct EntraLink {
     pub threshold_count: i64,
     #[sqlx(rename = "deletion_threshold_percent")]
     pub threshold_percent: i64,
-    pub entra_scope_group_id: Option<String>,
+    pub entra_scope_group_id: Option<GroupId>,
     pub entra_scope_group_name: Option<String>,
-    pub entra_admin_group_id: Option<String>,
+    pub entra_admin_group_id: Option<GroupId>,
     pub entra_admin_group_name: Option<String>,
 }
 
@@ -256,7 +256,7 @@ pub async fn next_reconcile_due(db: &Db) -> Result<Option<i64>, sqlx::Error> {
 }
 
 /// Every tenant whose users come from Entra ID, with its Entra tenant id.
-pub async fn connected_to_entra(db: &Db) -> Result<Vec<(TenantId, String)>, sqlx::Error> {
+pub async fn connected_to_entra(db: &Db) -> Result<Vec<(TenantId, EntraTenantId)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, entra_tenant_id FROM tenants \
          WHERE user_source = $1 AND entra_tenant_id IS NOT NULL",
@@ -351,7 +351,7 @@ pub async fn use_local_directory(
 /// What an admin saved when connecting an Entra tenant.
 pub struct EntraConnection<'a> {
     pub prefix: &'a UsernamePrefix,
-    pub entra_tenant_id: &'a str,
+    pub entra_tenant_id: &'a EntraTenantId,
     pub domain: &'a str,
     pub org_name: &'a str,
     pub by: &'a str,
@@ -445,7 +445,7 @@ pub async fn set_reconcile_schedule(
 pub struct ReconcileSettings {
     #[sqlx(try_from = "String")]
     pub user_source: UserSource,
-    pub entra_tenant_id: Option<String>,
+    pub entra_tenant_id: Option<EntraTenantId>,
     pub offboard_interval_secs: i64,
     pub deletion_threshold_count: i64,
     pub deletion_threshold_percent: i64,

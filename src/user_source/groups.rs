@@ -17,7 +17,7 @@ async fn graph(
     tenant: &Tenant,
 ) -> Result<(Graph, String), SourceError> {
     let (Some(entra), UserSource::AzureAd, Some(tid)) =
-        (entra, tenant.user_source, tenant.entra_tenant_id.as_deref())
+        (entra, tenant.user_source, tenant.entra_tenant_id.as_ref())
     else {
         return Err(SourceError::Refused(
             "Connect an Entra ID tenant (and save it) before choosing groups.".into(),
@@ -96,15 +96,15 @@ async fn confirmed(
     let users = graph.count_users(&group.id).await?;
     Ok(Some((
         GroupRef {
-            id: group.id.clone(),
+            id: crate::domain::GroupId::from_microsoft(group.id.clone()),
             name: group.name().to_string(),
         },
         users,
     )))
 }
 
-/// Saves who may onboard (`scope_id`) and who is an admin (`admin_id`); empty is none. Each
-/// group is looked up in Graph first: nothing is saved unless both are real groups that hold
+/// Saves who may onboard (`scope_choice`) and who is an admin (`admin_choice`), each a group
+/// id as the page sent it; empty is none. Each group is looked up in Graph first: nothing is saved unless both are real groups that hold
 /// people. The next reconciliation is due at once.
 pub async fn save(
     db: &Db,
@@ -112,12 +112,12 @@ pub async fn save(
     entra: Option<&EntraClient>,
     tenant: &Tenant,
     admin: &User,
-    scope_id: &str,
-    admin_id: &str,
+    scope_choice: &str,
+    admin_choice: &str,
 ) -> Result<String, SourceError> {
     let (graph, org) = graph(entra, tenant).await?;
-    let scope = confirmed(&graph, &org, "Only members of", scope_id).await?;
-    let admins = confirmed(&graph, &org, "Admins are members of", admin_id).await?;
+    let scope = confirmed(&graph, &org, "Only members of", scope_choice).await?;
+    let admins = confirmed(&graph, &org, "Admins are members of", admin_choice).await?;
     let scope_words = match &scope {
         Some((g, n)) => format!(
             "only members of \"{}\" ({})",

@@ -75,7 +75,8 @@ pub fn admitted(
     admins: Option<&GroupRef>,
     member_of: &[String],
 ) -> Result<Option<Role>, Refusal> {
-    let is_in = |g: Option<&GroupRef>| g.is_some_and(|g| member_of.contains(&g.id));
+    let is_in =
+        |g: Option<&GroupRef>| g.is_some_and(|g| member_of.iter().any(|m| m == g.id.as_str()));
     if let Some(scope) = scope {
         if !is_in(Some(scope)) && !is_in(admins) {
             return Err(Refusal::NotInGroup {
@@ -148,7 +149,7 @@ async fn resolve_now(
 ) -> Result<User, Refusal> {
     let (Some(entra), Some(tid), Some(domain)) = (
         entra,
-        tenant.entra_tenant_id.as_deref(),
+        tenant.entra_tenant_id.as_ref(),
         tenant.entra_domain.as_deref(),
     ) else {
         return Err(Refusal::NotConnected);

@@ -3,7 +3,7 @@
 //! and JIT prefix. And switching back to the local directory.
 
 use crate::audit::{self, Actor};
-use crate::domain::{TenantId, UserSource, UsernamePrefix};
+use crate::domain::{EntraTenantId, TenantId, UserSource, UsernamePrefix};
 use crate::entra::{EntraClient, EntraError};
 use crate::server::bus::{Bus, Event};
 use crate::server::db::Db;
@@ -36,7 +36,7 @@ impl From<sqlx::Error> for SourceError {
 /// A proven Entra tenant waiting for Save.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Authorization {
-    pub entra_tid: String,
+    pub entra_tid: EntraTenantId,
     pub org_name: String,
     pub domains: Vec<String>,
     pub authorized_by: String,
@@ -82,7 +82,7 @@ pub async fn start(
 struct Flow {
     nonce: Option<String>,
     pkce_verifier: Option<String>,
-    entra_tid: Option<String>,
+    entra_tid: Option<EntraTenantId>,
 }
 
 /// Spends the flow for `state`, whoever started it: the answer that carried it cannot be
@@ -193,9 +193,14 @@ pub async fn consented(
     reported_tenant: Option<&str>,
 ) -> Result<Proof, SourceError> {
     let flow = take_flow(db, tenant, admin, state, "consent").await?;
-    let tid = flow.entra_tid.unwrap_or_default();
+    // The consent step's flow is made by a validated Entra sign-in, with its tenant.
+    let Some(tid) = flow.entra_tid else {
+        return Err(SourceError::Refused(
+            "This consent did not follow an Entra sign-in; click Authorize again.".into(),
+        ));
+    };
     if let Some(reported) = reported_tenant {
-        if !reported.eq_ignore_ascii_case(&tid) {
+        if !tid.is(reported) {
             return Err(SourceError::Refused(format!(
                 "Consent came back for another Entra tenant ({reported}) than the one you signed in to ({tid}). Nothing was connected."
             )));
@@ -217,7 +222,7 @@ pub async fn consented(
 
 #[derive(sqlx::FromRow)]
 struct Pending {
-    entra_tid: String,
+    entra_tid: EntraTenantId,
     consented_by: String,
     consented_at: i64,
 }
@@ -281,7 +286,7 @@ pub async fn prove(db: &Db, entra: &EntraClient, tenant: &Tenant) -> Result<Proo
                 Some(&tenant.id),
                 Actor::User(&p.consented_by),
                 audit::Action::UserSourceConsentFailed,
-                &p.entra_tid,
+                p.entra_tid.as_str(),
                 &e.to_string(),
             )
             .await?;
@@ -354,7 +359,7 @@ async fn drop_pending(db: &Db, tenant_id: &TenantId) -> Result<(), sqlx::Error> 
 }
 
 pub async fn authorization(db: &Db, tenant_id: &TenantId) -> anyhow::Result<Option<Authorization>> {
-    let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
+    let row: Option<(EntraTenantId, String, String, String, i64)> = sqlx::query_as(
         "SELECT entra_tid, org_name, domains, authorized_by, authorized_at FROM entra_authorizations WHERE tenant_id = $1",
     )
     .bind(tenant_id)

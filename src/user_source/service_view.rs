@@ -21,7 +21,7 @@ pub async fn view(
     let connected = match (tenant.user_source, &tenant.entra_tenant_id) {
         (UserSource::AzureAd, Some(tid)) => Some(Connection {
             org_name: tenant.entra_org_name.clone().unwrap_or_default(),
-            tenant_id: tid.clone(),
+            tenant_id: tid.to_string(),
             domain: tenant.entra_domain.clone().unwrap_or_default(),
             connected_at: row.entra_connected_at.map(format_time).unwrap_or_default(),
             connected_by: row.entra_connected_by.unwrap_or_default(),
@@ -38,7 +38,7 @@ pub async fn view(
         .await?
         .map(|a| Authorized {
             org_name: a.org_name,
-            tenant_id: a.entra_tid,
+            tenant_id: a.entra_tid.to_string(),
             domains: a.domains,
             authorized_by: a.authorized_by,
         });
@@ -68,7 +68,7 @@ pub async fn view(
 /// page load).
 fn chosen(g: crate::tenants::service::GroupRef) -> super::view::GroupOption {
     super::view::GroupOption {
-        id: g.id,
+        id: g.id.to_string(),
         name: g.name,
         kind: String::new(),
         users: 0,

@@ -569,7 +569,9 @@ async fn a_consent_without_group_permission_is_told_to_authorize_again() {
         .entra
         .as_ref()
         .unwrap()
-        .forget_token(gatehouse_emulator::CONTOSO_TENANT_ID)
+        .forget_token(&gatehouse::domain::EntraTenantId::from_microsoft(
+            gatehouse_emulator::CONTOSO_TENANT_ID,
+        ))
         .await;
     let (status, body) = w.choose_groups(MSP_TECHNICIANS, "").await;
     assert_eq!(status, 400, "{body}");

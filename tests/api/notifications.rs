@@ -6,6 +6,7 @@ use crate::emulator::{
     connect_contoso, spawn_app_with_entra, spawn_app_with_notifications, Emu, ALEX, MEGAN,
 };
 use crate::helpers::*;
+use gatehouse::domain::SubscriptionId;
 use gatehouse::notifications::store;
 use gatehouse::reconciler::scheduler::{self, DEBOUNCE_SECS};
 use gatehouse_emulator::CONTOSO_TENANT_ID;
@@ -36,7 +37,7 @@ async fn subscribed() -> World {
     store::record(
         &app.state.db,
         &tenant_id,
-        SUBSCRIPTION,
+        &SubscriptionId::from_microsoft(SUBSCRIPTION),
         CLIENT_STATE,
         now() + 3600,
         now(),
@@ -463,12 +464,12 @@ async fn notifications_landing_on_either_instance_make_exactly_one_run() {
 async fn subscription_other_than(
     app: &TestApp,
     tenant_id: &gatehouse::domain::TenantId,
-    previous: Option<&str>,
+    previous: Option<&SubscriptionId>,
 ) -> Option<store::Subscription> {
     let started = Instant::now();
     loop {
         let now_on_record = store::of_tenant(&app.state.db, tenant_id).await.unwrap();
-        if now_on_record.as_ref().map(|s| s.subscription_id.as_str()) != previous {
+        if now_on_record.as_ref().map(|s| &s.subscription_id) != previous {
             return now_on_record;
         }
         assert!(
@@ -513,7 +514,7 @@ async fn keeper_passes(app: &TestApp, tenant_id: &gatehouse::domain::TenantId) {
 async fn expires_at(
     app: &TestApp,
     tenant_id: &gatehouse::domain::TenantId,
-    subscription_id: &str,
+    subscription_id: &SubscriptionId,
     at: i64,
 ) {
     store::renewed(&app.state.db, subscription_id, at)
@@ -570,7 +571,7 @@ async fn connecting_subscribes_and_a_deletion_in_entra_signs_the_user_out_by_its
     let live = page
         .notifications
         .expect("the page says notifications are live");
-    assert_eq!(live.subscription, sub.subscription_id);
+    assert_eq!(live.subscription, sub.subscription_id.as_str());
     assert!(live.last_heard.is_some(), "and when Microsoft last spoke");
 }
 
@@ -631,7 +632,7 @@ async fn a_reauthorization_request_renews_the_subscription() {
 #[tokio::test]
 async fn a_lost_subscription_is_made_anew_and_disconnecting_ends_it() {
     let (app, emu, tenant_id, first) = connected_and_subscribed().await;
-    emu.drop_subscription(&first.subscription_id).await;
+    emu.drop_subscription(first.subscription_id.as_str()).await;
     // Its renewal comes due (the hourly pass, brought forward).
     expires_at(&app, &tenant_id, &first.subscription_id, 0).await;
     let second = subscription_other_than(&app, &tenant_id, Some(&first.subscription_id))
@@ -691,7 +692,7 @@ async fn the_hourly_look_finds_a_subscription_microsoft_dropped_silently() {
     assert_eq!(at_microsoft(&emu).await.len(), 1);
 
     // Microsoft drops it; its expiry is weeks away, so only the look can tell.
-    emu.drop_subscription(&first.subscription_id).await;
+    emu.drop_subscription(first.subscription_id.as_str()).await;
     looked_at_an_hour_ago(&app, &tenant_id, &first.subscription_id).await;
     let second = subscription_other_than(&app, &tenant_id, Some(&first.subscription_id))
         .await
@@ -706,7 +707,7 @@ async fn the_hourly_look_finds_a_subscription_microsoft_dropped_silently() {
 async fn looked_at_an_hour_ago(
     app: &TestApp,
     tenant_id: &gatehouse::domain::TenantId,
-    subscription_id: &str,
+    subscription_id: &SubscriptionId,
 ) -> i64 {
     let an_hour_ago = now() - 3600;
     store::checked(&app.state.db, subscription_id, an_hour_ago)

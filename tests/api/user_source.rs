@@ -171,7 +171,10 @@ async fn an_admin_connects_contoso_and_saves_domain_and_prefix() {
     assert_eq!(status, 200, "{body}");
     let acme = s.app.tenant("acme").await;
     assert_eq!(acme.user_source, UserSource::AzureAd);
-    assert_eq!(acme.entra_tenant_id.as_deref(), Some(CONTOSO_TENANT_ID));
+    assert_eq!(
+        acme.entra_tenant_id.as_ref().map(|t| t.as_str()),
+        Some(CONTOSO_TENANT_ID)
+    );
     assert_eq!(acme.entra_domain.as_deref(), Some("contoso.com"));
     assert_eq!(acme.jit_prefix, "msp-");
     let page = s

@@ -47,7 +47,9 @@ pub async fn connect_contoso(app: &TestApp, slug: &str) -> gatehouse::domain::Te
         &tenant.id,
         &tenants::EntraConnection {
             prefix: &prefix,
-            entra_tenant_id: gatehouse_emulator::CONTOSO_TENANT_ID,
+            entra_tenant_id: &gatehouse::domain::EntraTenantId::from_microsoft(
+                gatehouse_emulator::CONTOSO_TENANT_ID,
+            ),
             domain: "contoso.com",
             org_name: "Contoso",
             by: "the test set-up",
