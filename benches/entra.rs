@@ -139,7 +139,7 @@ async fn main() {
     // Five thousand first scans would take minutes: the records are written as onboarding
     // writes them, in one transaction, with no threshold in the way.
     let mut tx = db.pool.begin().await.unwrap();
-    gatehouse::tenants::service::set_reconcile_schedule(
+    gatehouse::reconciler::schedule::set_reconcile_schedule(
         &mut tx,
         &tenant_id,
         14_400,
@@ -222,12 +222,12 @@ async fn main() {
         let made: serde_json::Value = res.json().await.unwrap();
         group_ids.push(made["id"].as_str().unwrap().to_string());
     }
-    let as_ref = |i: usize, name: &str| gatehouse::tenants::service::GroupRef {
+    let as_ref = |i: usize, name: &str| gatehouse::tenants::store::GroupRef {
         id: gatehouse::domain::GroupId::from_microsoft(group_ids[i].clone()),
         name: name.into(),
     };
     let mut tx = db.pool.begin().await.unwrap();
-    gatehouse::tenants::service::set_entra_groups(
+    gatehouse::tenants::store::set_entra_groups(
         &mut tx,
         &tenant_id,
         Some(&as_ref(1, "Bench Technicians")),
@@ -236,7 +236,7 @@ async fn main() {
     .await
     .unwrap();
     // The first run with groups reads the whole directory too, as after a new connection.
-    gatehouse::tenants::service::forget_delta_link(&mut tx, &tenant_id)
+    gatehouse::tenants::store::forget_delta_link(&mut tx, &tenant_id)
         .await
         .unwrap();
     tx.commit().await.unwrap();

@@ -17,8 +17,8 @@ mod emulator;
 #[path = "../tests/api/helpers.rs"]
 mod helpers;
 
+use gatehouse::reconciler::schedule;
 use gatehouse::server::bus::Event;
-use gatehouse::tenants::service as tenants;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -77,7 +77,7 @@ async fn phase(mode: Mode, pace: Duration) {
     let db = &app.state.db;
     // Removing everyone one by one is what this measures: no run is held for it.
     let mut tx = db.pool.begin().await.unwrap();
-    tenants::set_reconcile_schedule(&mut tx, &tenant_id, 60, 1_000, 100, helpers::now())
+    schedule::set_reconcile_schedule(&mut tx, &tenant_id, 60, 1_000, 100, helpers::now())
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -108,11 +108,11 @@ async fn phase(mode: Mode, pace: Duration) {
     let since = helpers::now();
     match mode {
         // The first poll a minute from now, as if the last one had just run.
-        Mode::PollEveryMinute => tenants::book_reconcile(&db.pool, &tenant_id, since + 60)
+        Mode::PollEveryMinute => schedule::book_reconcile(&db.pool, &tenant_id, since + 60)
             .await
             .unwrap(),
         // Nothing but notifications brings a run.
-        Mode::Notifications => tenants::book_reconcile(&db.pool, &tenant_id, since + 86_400)
+        Mode::Notifications => schedule::book_reconcile(&db.pool, &tenant_id, since + 86_400)
             .await
             .unwrap(),
     }

@@ -1,6 +1,7 @@
 //! Forgets what has run its course, so that tables do not grow for ever: QR codes and email
 //! codes long expired, consent flows never finished, sign-ins past their lifetime, and the
-//! session store's expired records. Every replica runs it; each delete may run twice.
+//! session store's expired records. Each table's owner says what of it has run its course;
+//! this only asks them in turn. Every replica runs it; each delete may run twice.
 
 use crate::login::session::SIGN_IN_LASTS_SECS;
 use crate::server::db::{Db, Engine};
@@ -27,37 +28,11 @@ pub struct Swept {
 /// Removes everything that ended before `at` (Unix seconds) and is no longer needed.
 pub async fn sweep(db: &Db, at: i64) -> anyhow::Result<Swept> {
     let expired_before = at - KEEP_EXPIRED_SECS;
-    let delete = |sql: &'static str, before: i64| async move {
-        anyhow::Ok(
-            sqlx::query(sql)
-                .bind(before)
-                .execute(&db.pool)
-                .await?
-                .rows_affected(),
-        )
-    };
     let swept = Swept {
-        challenges: delete(
-            "DELETE FROM login_challenges WHERE expires_at < $1",
-            expired_before,
-        )
-        .await?,
-        // The index rows of sign-ins whose session has expired (an admin lists the rest).
-        sign_ins: delete(
-            "DELETE FROM user_sessions WHERE created_at <= $1",
-            at - SIGN_IN_LASTS_SECS,
-        )
-        .await?,
-        email_codes: delete(
-            "DELETE FROM email_codes WHERE expires_at < $1",
-            expired_before,
-        )
-        .await?,
-        oauth_flows: delete(
-            "DELETE FROM oauth_flows WHERE expires_at < $1",
-            expired_before,
-        )
-        .await?,
+        challenges: crate::login::challenge::forget_expired(db, expired_before).await?,
+        sign_ins: crate::login::session::forget_expired(db, at - SIGN_IN_LASTS_SECS).await?,
+        email_codes: crate::devices::email::forget_expired(db, expired_before).await?,
+        oauth_flows: crate::user_source::service::forget_expired_flows(db, expired_before).await?,
     };
     // Budget windows of the phone's mail and code checks, long over.
     crate::server::rate_limit::sweep(db, at).await?;

@@ -6,7 +6,7 @@ use gatehouse::server::config::Config;
 use gatehouse::server::db::Db;
 use gatehouse::server::startup::Application;
 use gatehouse::server::telemetry::init_tracing;
-use gatehouse::tenants::service as tenants;
+use gatehouse::tenants::store as tenants;
 use std::process::ExitCode;
 
 #[tokio::main]
@@ -49,7 +49,7 @@ async fn serve(args: gatehouse::server::cli::ServeArgs) -> anyhow::Result<()> {
 
 async fn create_tenant(args: gatehouse::server::cli::TenantCreateArgs) -> anyhow::Result<()> {
     let db = Db::connect(&args.db.database_url).await?;
-    let created = tenants::create(
+    let created = gatehouse::tenants::service::create(
         &db,
         &args.slug,
         &args.name,

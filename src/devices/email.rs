@@ -256,3 +256,12 @@ async fn no_attempt_left(
         Some(_) => ProofError::TooManyAttempts,
     })
 }
+
+/// Forgets e-mail codes that expired before `before` (housekeeping); how many.
+pub async fn forget_expired(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM email_codes WHERE expires_at < $1")
+        .bind(before)
+        .execute(&db.pool)
+        .await?
+        .rows_affected())
+}

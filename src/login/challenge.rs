@@ -447,3 +447,14 @@ pub async fn deny(
     .await?;
     Ok(true)
 }
+
+/// Forgets QR codes that expired before `before` (housekeeping); how many.
+pub async fn forget_expired(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM login_challenges WHERE expires_at < $1")
+            .bind(before)
+            .execute(&db.pool)
+            .await?
+            .rows_affected(),
+    )
+}

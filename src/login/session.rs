@@ -234,3 +234,15 @@ pub async fn end(db: &Db, session: &Session) -> anyhow::Result<()> {
     session.flush().await?;
     Ok(())
 }
+
+/// Forgets the index rows of sign-ins made at or before `made_by`, whose session has
+/// expired (housekeeping; an admin lists the rest); how many.
+pub async fn forget_expired(db: &Db, made_by: i64) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM user_sessions WHERE created_at <= $1")
+            .bind(made_by)
+            .execute(&db.pool)
+            .await?
+            .rows_affected(),
+    )
+}

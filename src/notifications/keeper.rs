@@ -10,7 +10,7 @@ use crate::reconciler::lease::Lease;
 use crate::server::bus::{Bus, Event};
 use crate::server::db::Db;
 use crate::server::util::{now, random_id};
-use crate::tenants::service as tenants;
+use crate::tenants::store as tenants;
 use secrecy::SecretString;
 use std::time::Duration;
 

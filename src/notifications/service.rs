@@ -10,7 +10,6 @@ use crate::reconciler::scheduler::{DEBOUNCE_SECS, LONGEST_WAIT_SECS};
 use crate::server::bus::{Bus, Event};
 use crate::server::db::Db;
 use crate::server::util::now;
-use crate::tenants::service as tenants;
 use crate::users::store as users;
 use std::collections::{BTreeSet, HashMap};
 
@@ -65,7 +64,14 @@ pub async fn accept(db: &Db, bus: &Bus, collection: &Collection) -> anyhow::Resu
         users::note_change_seen(db, tenant_id, oid, at).await?;
     }
     for (tenant_id, subscription_id) in &tenants_told {
-        tenants::note_change(db, tenant_id, at, DEBOUNCE_SECS, LONGEST_WAIT_SECS).await?;
+        crate::reconciler::schedule::note_change(
+            db,
+            tenant_id,
+            at,
+            DEBOUNCE_SECS,
+            LONGEST_WAIT_SECS,
+        )
+        .await?;
         store::heard(db, subscription_id, at).await?;
         bus.publish(Event::ChangeNotified {
             tenant_id: tenant_id.clone(),

@@ -119,7 +119,7 @@ pub async fn roles(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &TenantId,
     changes: &[super::plan::RoleChange],
-    admin_group: Option<&crate::tenants::service::GroupRef>,
+    admin_group: Option<&crate::tenants::store::GroupRef>,
 ) -> anyhow::Result<()> {
     let group = admin_group.map_or("the admin group", |g| g.name.as_str());
     for change in changes {

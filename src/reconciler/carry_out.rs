@@ -9,7 +9,7 @@ use super::store::{self, Tally};
 use crate::audit::{self, Actor};
 use crate::domain::{Reason, RunOutcome, TenantId};
 use crate::server::util::now;
-use crate::tenants::service::{self as tenants, GroupRef};
+use crate::tenants::store::{self as tenants, GroupRef};
 use crate::users::admins::Admins;
 use crate::users::store as users;
 

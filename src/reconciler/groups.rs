@@ -10,7 +10,7 @@ use super::mirror_store;
 use crate::domain::{EntraHealth, TenantId};
 use crate::entra::{EntraError, Graph, MAX_TRACKED_GROUPS};
 use crate::server::db::Db;
-use crate::tenants::service::GroupRef;
+use crate::tenants::store::GroupRef;
 use std::collections::{BTreeSet, HashSet};
 
 /// A round longer than this is taken for a broken chain.

@@ -15,7 +15,7 @@ use crate::entra::{DirectoryUser, EntraClient, EntraError};
 use crate::server::bus::Bus;
 use crate::server::db::Db;
 use crate::server::util::now;
-use crate::tenants::service as tenants;
+use crate::tenants::store as tenants;
 use crate::users::admins::{AdminChange, Admins};
 
 /// Why an admin's decision on a held run was refused; nothing changed.

@@ -1,7 +1,8 @@
 //! The offboarding reconciler (DESIGN flow 5): `plan` decides without I/O, `apply` executes a
 //! plan in one transaction, `run` walks Graph and records each run, failing safe (`failure`
 //! says why a run failed); `held` carries out an admin's decision on a held run, and `lease`
-//! keeps one tenant's runs and decisions from overlapping, across instances. `store` holds
+//! keeps one tenant's runs and decisions from overlapping, across instances; `scheduler`
+//! starts each tenant's runs when `schedule` has them due. `store` holds
 //! every statement on the run records; `groups` reads who the tenant's Entra groups hold,
 //! through the copy of their direct members that `mirror` works the nesting out of and
 //! `mirror_store` keeps; `timeline` tells how long each offboarding took, from first sight to
@@ -31,6 +32,8 @@ pub mod page;
 pub mod plan;
 #[cfg(feature = "ssr")]
 pub mod run;
+#[cfg(feature = "ssr")]
+pub mod schedule;
 #[cfg(feature = "ssr")]
 pub mod scheduler;
 #[cfg(feature = "ssr")]

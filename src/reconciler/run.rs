@@ -15,7 +15,7 @@ use crate::entra::{EntraClient, EntraError, Graph};
 use crate::server::bus::Bus;
 use crate::server::db::Db;
 use crate::server::util::now;
-use crate::tenants::service as tenants;
+use crate::tenants::store as tenants;
 use std::collections::HashMap;
 
 /// A walk longer than this is taken for a broken chain, not a directory.

@@ -1,11 +1,11 @@
 //! Runs each azuread tenant's reconciliation on its own interval.
 
 use super::run::{reconcile, Outcome, Trigger};
+use super::schedule;
 use crate::entra::EntraClient;
 use crate::server::bus::{Bus, Event};
 use crate::server::db::Db;
 use crate::server::util::now;
-use crate::tenants::service as tenants;
 use std::time::Duration;
 
 /// How often the scheduler looks for tenants that are due.
@@ -37,7 +37,7 @@ pub async fn run_until_stopped(db: Db, bus: Bus, entra: Option<EntraClient>) -> 
         if let Err(err) = try_once(&db, &bus, &entra).await {
             tracing::warn!(error = ?err, "the reconcile scheduler could not look for due tenants");
         }
-        let wait = match tenants::next_reconcile_due(&db).await {
+        let wait = match schedule::next_reconcile_due(&db).await {
             Ok(Some(at)) => until(at),
             _ => TICK,
         };
@@ -82,10 +82,10 @@ async fn booked(events: &mut tokio::sync::broadcast::Receiver<Event>) {
 pub async fn try_once(db: &Db, bus: &Bus, entra: &EntraClient) -> anyhow::Result<usize> {
     let at = now();
     let mut ran = 0;
-    for due in tenants::due_for_reconcile(db, at).await? {
+    for due in schedule::due_for_reconcile(db, at).await? {
         // Book the next slot first, so a slow run is not started twice.
         let next = at + due.interval_secs.clamp(60, 86_400);
-        if !tenants::claim_reconcile(db, &due, next).await? {
+        if !schedule::claim_reconcile(db, &due, next).await? {
             continue;
         }
         let trigger = match due.notified_at {
@@ -96,7 +96,7 @@ pub async fn try_once(db: &Db, bus: &Bus, entra: &EntraClient) -> anyhow::Result
         tracing::info!(tenant = %due.tenant_id, trigger = trigger.as_str(), outcome = report.outcome.as_str(), offboarded = report.offboarded.len(), "scheduled reconciliation");
         if report.outcome == Outcome::Skipped {
             // Whatever holds the lease may have begun before the changes this run was for.
-            tenants::retry_reconcile(db, &due, now() + RETRY_SECS).await?;
+            schedule::retry_reconcile(db, &due, now() + RETRY_SECS).await?;
         } else {
             ran += 1;
         }

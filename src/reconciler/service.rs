@@ -14,12 +14,12 @@ use crate::error::AppError;
 use crate::server::bus::Bus;
 use crate::server::db::Db;
 use crate::server::util::format_time;
-use crate::tenants::service as tenants;
+use crate::tenants::store as tenants;
 use crate::tenants::Tenant;
 use crate::users::service::User;
 
 pub async fn view(db: &Db, tenant_id: &TenantId) -> anyhow::Result<ReconcileView> {
-    let s = tenants::reconcile_settings(db, tenant_id).await?;
+    let s = super::schedule::reconcile_settings(db, tenant_id).await?;
     let runs = store::recent(db, tenant_id, 30).await?;
     // The run waiting for a decision, however many runs came after it (runs go on while
     // one is held, so it soon leaves the recent list).

@@ -12,7 +12,7 @@ use super::state::AppState;
 use super::telemetry::metrics_handle;
 use super::util::format_time;
 use crate::app::{shell, App};
-use crate::tenants::service as tenants;
+use crate::tenants::store as tenants;
 use anyhow::Context;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -440,7 +440,7 @@ async fn seed_demo(db: &Db) -> anyhow::Result<()> {
     if tenants::find_by_slug(db, "demo").await?.is_some() {
         return Ok(());
     }
-    tenants::create(
+    crate::tenants::service::create(
         db,
         "demo",
         "Demo MSP",

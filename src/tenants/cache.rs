@@ -5,7 +5,7 @@
 //! the save answers, the others when they hear of it; the short lifetime bounds staleness
 //! should such an event be lost.
 
-use super::service::{self, Tenant};
+use super::store::{self, Tenant};
 use crate::domain::TenantId;
 use crate::server::bus::{Event, Subscriber};
 use crate::server::db::Db;
@@ -32,7 +32,7 @@ impl TenantCache {
                 return Ok(Some(tenant.clone()));
             }
         }
-        let found = service::find_by_slug(db, slug).await?;
+        let found = store::find_by_slug(db, slug).await?;
         let mut map = self.write();
         match &found {
             Some(tenant) => {

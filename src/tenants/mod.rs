@@ -5,4 +5,6 @@ pub mod cache;
 #[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
-pub use service::Tenant;
+pub mod store;
+#[cfg(feature = "ssr")]
+pub use store::Tenant;

@@ -7,7 +7,7 @@ use crate::domain::UserSource;
 use crate::entra::{DirectoryGroup, EntraClient, EntraError, Graph};
 use crate::server::bus::{Bus, Event};
 use crate::server::db::Db;
-use crate::tenants::service::{self as tenants, GroupRef};
+use crate::tenants::store::{self as tenants, GroupRef};
 use crate::tenants::Tenant;
 use crate::users::store::User;
 

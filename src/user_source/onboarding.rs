@@ -7,7 +7,7 @@ use crate::domain::{Email, JitUsername, Role, UserId, UserSource, UserStatus};
 use crate::entra::{DirectoryUser, EntraClient, EntraError};
 use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{now, random_id};
-use crate::tenants::service::GroupRef;
+use crate::tenants::store::GroupRef;
 use crate::tenants::Tenant;
 use crate::users::admins::{AdminChange, Admins};
 use crate::users::service::{free_username, User};

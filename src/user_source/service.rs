@@ -8,7 +8,7 @@ use crate::entra::{EntraClient, EntraError};
 use crate::server::bus::{Bus, Event};
 use crate::server::db::Db;
 use crate::server::util::{now, random_id};
-use crate::tenants::service as tenants;
+use crate::tenants::store as tenants;
 use crate::tenants::Tenant;
 use crate::users::service::User;
 use oauth2::PkceCodeVerifier;
@@ -501,8 +501,15 @@ pub async fn save_schedule(
     percent: i64,
 ) -> anyhow::Result<String> {
     let mut tx = db.pool.begin().await?;
-    tenants::set_reconcile_schedule(&mut tx, &tenant.id, minutes * 60, count, percent, now())
-        .await?;
+    crate::reconciler::schedule::set_reconcile_schedule(
+        &mut tx,
+        &tenant.id,
+        minutes * 60,
+        count,
+        percent,
+        now(),
+    )
+    .await?;
     let summary = format!("every {minutes} minutes; held above {count} users and {percent} %");
     audit::record(
         &mut *tx,
@@ -521,4 +528,14 @@ pub async fn save_schedule(
     )
     .await?;
     Ok(format!("Saved: reconcile {summary}."))
+}
+
+/// Forgets sign-in and consent flows that expired before `before`, never finished
+/// (housekeeping); how many.
+pub async fn forget_expired_flows(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM oauth_flows WHERE expires_at < $1")
+        .bind(before)
+        .execute(&db.pool)
+        .await?
+        .rows_affected())
 }

@@ -13,7 +13,7 @@ pub async fn view(
     config: &crate::server::config::Config,
     tenant: &Tenant,
 ) -> anyhow::Result<SourceView> {
-    let row = crate::tenants::service::connection(db, &tenant.id).await?;
+    let row = crate::tenants::store::connection(db, &tenant.id).await?;
     let health = match row.entra_health.as_deref() {
         None => Ok(EntraHealth::Ok),
         Some(stored) => stored.parse::<EntraHealth>().map_err(|e| e.value),
@@ -66,7 +66,7 @@ pub async fn view(
 
 /// A saved group as the page lists it (counted when it is searched or saved, not on every
 /// page load).
-fn chosen(g: crate::tenants::service::GroupRef) -> super::view::GroupOption {
+fn chosen(g: crate::tenants::store::GroupRef) -> super::view::GroupOption {
     super::view::GroupOption {
         id: g.id.to_string(),
         name: g.name,

@@ -60,7 +60,7 @@ impl Admins {
     /// waiting on a held run's list. Take it before writing any user, so that no two such
     /// transactions wait for each other in opposite orders.
     pub async fn lock(tx: &mut Tx<'_>, tenant_id: &TenantId) -> anyhow::Result<Admins> {
-        crate::tenants::service::lock(tx, tenant_id).await?;
+        crate::tenants::store::lock(tx, tenant_id).await?;
         let active = store::active_admin_ids(tx, tenant_id).await?;
         let waiting = crate::reconciler::awaiting_decision(tx, tenant_id).await?;
         Ok(Admins { active, waiting })

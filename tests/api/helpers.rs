@@ -276,7 +276,7 @@ impl TestApp {
     }
 
     pub async fn tenant(&self, slug: &str) -> gatehouse::tenants::Tenant {
-        gatehouse::tenants::service::find_by_slug(&self.state.db, slug)
+        gatehouse::tenants::store::find_by_slug(&self.state.db, slug)
             .await
             .unwrap()
             .expect("the tenant exists")
@@ -375,7 +375,7 @@ impl TestApp {
         &self,
         tenant_id: &gatehouse::domain::TenantId,
     ) -> Option<gatehouse::domain::EntraHealth> {
-        gatehouse::tenants::service::connection(&self.state.db, tenant_id)
+        gatehouse::tenants::store::connection(&self.state.db, tenant_id)
             .await
             .unwrap()
             .entra_health
@@ -403,7 +403,7 @@ impl TestApp {
 
     /// Adds a local technician directly through the service, as an admin would.
     pub async fn add_user(&self, slug: &str, first: &str, email: &str) -> String {
-        let tenant = gatehouse::tenants::service::find_by_slug(&self.state.db, slug)
+        let tenant = gatehouse::tenants::store::find_by_slug(&self.state.db, slug)
             .await
             .unwrap()
             .unwrap();

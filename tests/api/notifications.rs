@@ -102,7 +102,7 @@ impl World {
     async fn poll(&self) -> i64 {
         let db = &self.app.state.db;
         let polled = now();
-        gatehouse::tenants::service::book_reconcile(&db.pool, &self.tenant_id, polled)
+        gatehouse::reconciler::schedule::book_reconcile(&db.pool, &self.tenant_id, polled)
             .await
             .unwrap();
         let entra = self.app.state.entra.as_ref().unwrap();
@@ -128,7 +128,7 @@ impl World {
     }
 
     async fn next_run(&self) -> Option<i64> {
-        gatehouse::tenants::service::reconcile_settings(&self.app.state.db, &self.tenant_id)
+        gatehouse::reconciler::schedule::reconcile_settings(&self.app.state.db, &self.tenant_id)
             .await
             .unwrap()
             .next_reconcile_at
@@ -364,7 +364,7 @@ async fn with_change_notifications_the_poll_stays_at_five_minutes_or_more() {
         "{message}"
     );
     let interval = || async {
-        gatehouse::tenants::service::reconcile_settings(&app.state.db, &tenant_id)
+        gatehouse::reconciler::schedule::reconcile_settings(&app.state.db, &tenant_id)
             .await
             .unwrap()
             .offboard_interval_secs
@@ -645,7 +645,7 @@ async fn a_lost_subscription_is_made_anew_and_disconnecting_ends_it() {
     // The tenant goes back to its own directory.
     let db = &app.state.db;
     let mut tx = db.pool.begin().await.unwrap();
-    gatehouse::tenants::service::use_local_directory(
+    gatehouse::tenants::store::use_local_directory(
         &mut tx,
         &tenant_id,
         &gatehouse::domain::UsernamePrefix::default(),

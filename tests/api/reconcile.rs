@@ -575,14 +575,14 @@ async fn without_change_notifications_entra_may_be_checked_every_minute() {
 
     // The run comes due; the scheduler takes it and books the next a minute on.
     let db = &w.app.state.db;
-    gatehouse::tenants::service::book_reconcile(&db.pool, &w.tenant_id, now())
+    gatehouse::reconciler::schedule::book_reconcile(&db.pool, &w.tenant_id, now())
         .await
         .unwrap();
     let before = now();
     gatehouse::reconciler::scheduler::try_once(db, &w.app.state.bus, &w.entra)
         .await
         .unwrap();
-    let next = gatehouse::tenants::service::reconcile_settings(db, &w.tenant_id)
+    let next = gatehouse::reconciler::schedule::reconcile_settings(db, &w.tenant_id)
         .await
         .unwrap()
         .next_reconcile_at
@@ -599,7 +599,7 @@ async fn without_change_notifications_entra_may_be_checked_every_minute() {
 async fn a_shorter_schedule_takes_effect_now() {
     let w = connected(&[ALEX]).await;
     let db = &w.app.state.db;
-    let settings = || gatehouse::tenants::service::reconcile_settings(db, &w.tenant_id);
+    let settings = || gatehouse::reconciler::schedule::reconcile_settings(db, &w.tenant_id);
     let booked = settings().await.unwrap().next_reconcile_at.unwrap();
     assert!(booked > now() + 3600, "the next run is a day on: {booked}");
 

@@ -546,7 +546,7 @@ async fn audit_events_name_the_request_that_made_them() {
     assert_eq!(completed.status(), 303);
     let completed_id = header(&completed, "x-request-id").to_string();
 
-    let tenant = gatehouse::tenants::service::find_by_slug(&app.state.db, "acme")
+    let tenant = gatehouse::tenants::store::find_by_slug(&app.state.db, "acme")
         .await
         .unwrap()
         .unwrap();

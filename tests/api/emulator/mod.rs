@@ -10,7 +10,7 @@ pub use gatehouse_emulator::testing::{spawn_emulator, Emu, ALEX, ISAIAH, MEGAN, 
 use crate::helpers::{spawn_app_with, TestApp};
 use gatehouse::domain::UsernamePrefix;
 use gatehouse::server::config::EntraConfig;
-use gatehouse::tenants::service as tenants;
+use gatehouse::tenants::store as tenants;
 
 /// Gatehouse's Entra app as registered in the emulator `emu` (with its client secret).
 pub fn entra_config(emu: &Emu) -> EntraConfig {
@@ -60,9 +60,13 @@ pub async fn connect_contoso(app: &TestApp, slug: &str) -> gatehouse::domain::Te
     .unwrap();
     // The run a connection makes due at once is booked a day away in the same transaction,
     // before any scheduler can see it: a test's runs are the ones it starts.
-    tenants::book_reconcile(&mut *tx, &tenant.id, crate::helpers::now() + 86_400)
-        .await
-        .unwrap();
+    gatehouse::reconciler::schedule::book_reconcile(
+        &mut *tx,
+        &tenant.id,
+        crate::helpers::now() + 86_400,
+    )
+    .await
+    .unwrap();
     let changed = gatehouse::server::bus::Event::TenantChanged {
         tenant_id: tenant.id.clone(),
     };
