@@ -1,6 +1,9 @@
-//! What the audit log records, as types: who acted (`Actor`) and what they did (`Action`).
-//! Each is stored as the text the Audit log page has always shown; a misspelt action or a
-//! swapped actor no longer compiles.
+//! What the audit log records, as types: who acted (`Actor`), and what happened (`Event`),
+//! carrying what it is about; each event is one `Action`. Each is stored as the text the
+//! Audit log page has always shown, worded here once: a misspelt action, a swapped actor or
+//! a subject in the details' place no longer compiles.
+
+use crate::domain::{ChallengeId, DeviceId, EntraTenantId, UserSource};
 
 /// Who did what an audit event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +95,326 @@ actions! {
     ReconcileAdminKept = "reconcile.admin_kept",
 }
 
+/// How a user's every access ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Disabled,
+    Deleted,
+    /// Removed or disabled in Entra ID, or out of its group.
+    Offboarded,
+}
+
+/// One thing that happened, with what it is about: `action` is the action column, `subject`
+/// and `details` the columns of the same names.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    TenantCreated {
+        slug: &'a str,
+        name: &'a str,
+        admin_email: &'a str,
+    },
+    UserInvited {
+        username: &'a str,
+        name: &'a str,
+        email: &'a str,
+    },
+    /// An admin enabled the account again; `told` is what the admin was told.
+    UserEnabled {
+        username: &'a str,
+        told: &'a str,
+    },
+    /// The user's role changed: by an admin (`why` is what they were told), or by Entra's
+    /// admin group at a run or a sign-in.
+    RoleChanged {
+        username: &'a str,
+        why: &'a str,
+    },
+    /// Every access of the user ended (`ended`: what, as `Ended::summary` counts it).
+    AccessEnded {
+        ending: Ending,
+        username: &'a str,
+        reason: &'a str,
+        ended: &'a str,
+    },
+    /// An invited user signed in for the first time.
+    InvitationAccepted {
+        username: &'a str,
+        email: &'a str,
+    },
+    /// A first sign-in through Entra made or brought back the record; `note` says how the
+    /// admin group placed them (may be empty).
+    OnboardedFromEntra {
+        username: &'a str,
+        email: &'a str,
+        object_id: &'a str,
+        note: &'a str,
+    },
+    /// The reconciler moved a record to the account's new address.
+    UserRenamed {
+        username: &'a str,
+        email: &'a str,
+    },
+    SessionRevokedByAdmin {
+        username: &'a str,
+    },
+    PhoneRegistered {
+        phone: &'a DeviceId,
+        thumbprint: &'a str,
+    },
+    /// An admin revoked one of the user's phones.
+    PhoneRevoked {
+        username: &'a str,
+        phone: &'a DeviceId,
+        ended: &'a str,
+    },
+    /// The phone was forgotten in the app, ending what it approved in this tenant.
+    PhoneForgotten {
+        phone: &'a DeviceId,
+        reason: &'a str,
+        ended: &'a str,
+    },
+    LoginApproved {
+        username: &'a str,
+        phone: &'a DeviceId,
+        browser_ip: &'a str,
+    },
+    LoginDenied {
+        challenge: &'a ChallengeId,
+        detail: &'a str,
+    },
+    LoginCompleted {
+        username: &'a str,
+        ip: &'a str,
+    },
+    SignedOutInTheBrowser {
+        username: &'a str,
+    },
+    EmailVerified {
+        email: &'a str,
+    },
+    EmailLocked {
+        email: &'a str,
+        wrong_codes: i64,
+    },
+    EntraAuthorized {
+        org_name: &'a str,
+        entra_tenant: &'a EntraTenantId,
+    },
+    EntraConsentFailed {
+        entra_tenant: &'a EntraTenantId,
+        error: &'a str,
+    },
+    /// The tenant keeps its own directory, with this JIT prefix.
+    LocalDirectoryChosen {
+        prefix: &'a str,
+    },
+    /// The tenant's users come from this Entra tenant and domain.
+    EntraConnected {
+        org_name: &'a str,
+        entra_tenant: &'a EntraTenantId,
+        domain: &'a str,
+        prefix: &'a str,
+    },
+    GroupsSaved {
+        slug: &'a str,
+        summary: &'a str,
+    },
+    ScheduleSaved {
+        slug: &'a str,
+        summary: &'a str,
+    },
+    /// Someone asked for a run now, or a dry run, and what it found.
+    RunRequested {
+        dry_run: bool,
+        outcome: &'a str,
+        checked: usize,
+        offboarded: usize,
+    },
+    /// A run held its offboardings for an admin (`what`: how many, and why).
+    RunHeld {
+        run: i64,
+        what: &'a str,
+    },
+    /// A run's group changes would have left the tenant without an admin.
+    AdminKept {
+        run: i64,
+        why: &'a str,
+    },
+    HeldRunApproved {
+        run: i64,
+        held: usize,
+        offboarded: usize,
+        back: &'a [String],
+        kept: &'a str,
+    },
+    HeldRunRejected {
+        run: i64,
+        held: i64,
+    },
+}
+
+impl Event<'_> {
+    pub fn action(&self) -> Action {
+        match self {
+            Event::TenantCreated { .. } => Action::TenantCreated,
+            Event::UserInvited { .. } => Action::UserInvited,
+            Event::UserEnabled { .. } => Action::UserEnabled,
+            Event::RoleChanged { .. } => Action::UserRoleChanged,
+            Event::AccessEnded { ending, .. } => match ending {
+                Ending::Disabled => Action::UserDisabled,
+                Ending::Deleted => Action::UserDeleted,
+                Ending::Offboarded => Action::UserOffboarded,
+            },
+            Event::InvitationAccepted { .. } | Event::OnboardedFromEntra { .. } => {
+                Action::UserOnboarded
+            }
+            Event::UserRenamed { .. } => Action::UserRenamed,
+            Event::SessionRevokedByAdmin { .. } => Action::SessionRevoked,
+            Event::PhoneRegistered { .. } => Action::DeviceRegistered,
+            Event::PhoneRevoked { .. } => Action::DeviceRevoked,
+            Event::PhoneForgotten { .. } => Action::DeviceForgotten,
+            Event::LoginApproved { .. } => Action::LoginApproved,
+            Event::LoginDenied { .. } => Action::LoginDenied,
+            Event::LoginCompleted { .. } => Action::LoginCompleted,
+            Event::SignedOutInTheBrowser { .. } => Action::LoginSignedOut,
+            Event::EmailVerified { .. } => Action::EmailVerified,
+            Event::EmailLocked { .. } => Action::EmailLocked,
+            Event::EntraAuthorized { .. } => Action::UserSourceAuthorized,
+            Event::EntraConsentFailed { .. } => Action::UserSourceConsentFailed,
+            Event::LocalDirectoryChosen { .. } | Event::EntraConnected { .. } => {
+                Action::UserSourceSaved
+            }
+            Event::GroupsSaved { .. } => Action::UserSourceGroupsSaved,
+            Event::ScheduleSaved { .. } => Action::ReconcileScheduleSaved,
+            Event::RunRequested { dry_run: true, .. } => Action::ReconcilePreviewed,
+            Event::RunRequested { dry_run: false, .. } => Action::ReconcileRequested,
+            Event::RunHeld { .. } => Action::ReconcileHeld,
+            Event::AdminKept { .. } => Action::ReconcileAdminKept,
+            Event::HeldRunApproved { .. } => Action::ReconcileApproved,
+            Event::HeldRunRejected { .. } => Action::ReconcileRejected,
+        }
+    }
+
+    /// The subject column: the user, phone, address, run or setting the event is about.
+    pub fn subject(&self) -> String {
+        match *self {
+            Event::TenantCreated { slug, .. }
+            | Event::GroupsSaved { slug, .. }
+            | Event::ScheduleSaved { slug, .. } => slug.to_string(),
+            Event::UserInvited { username, .. }
+            | Event::UserEnabled { username, .. }
+            | Event::RoleChanged { username, .. }
+            | Event::AccessEnded { username, .. }
+            | Event::InvitationAccepted { username, .. }
+            | Event::OnboardedFromEntra { username, .. }
+            | Event::UserRenamed { username, .. }
+            | Event::SessionRevokedByAdmin { username }
+            | Event::PhoneRevoked { username, .. }
+            | Event::LoginApproved { username, .. }
+            | Event::LoginCompleted { username, .. }
+            | Event::SignedOutInTheBrowser { username } => username.to_string(),
+            Event::PhoneRegistered { phone, .. } => phone.to_string(),
+            Event::PhoneForgotten { phone, .. } => format!("phone {}", phone.short()),
+            Event::LoginDenied { challenge, .. } => challenge.to_string(),
+            Event::EmailVerified { email } | Event::EmailLocked { email, .. } => email.to_string(),
+            Event::EntraAuthorized { org_name, .. } => org_name.to_string(),
+            Event::EntraConsentFailed { entra_tenant, .. } => entra_tenant.to_string(),
+            Event::LocalDirectoryChosen { .. } => UserSource::Local.as_str().to_string(),
+            Event::EntraConnected { .. } => UserSource::AzureAd.as_str().to_string(),
+            Event::RunRequested { .. } => "Entra ID".to_string(),
+            Event::RunHeld { run, .. }
+            | Event::AdminKept { run, .. }
+            | Event::HeldRunApproved { run, .. }
+            | Event::HeldRunRejected { run, .. } => format!("run {run}"),
+        }
+    }
+
+    /// The details column, as the Audit log page shows it.
+    pub fn details(&self) -> String {
+        match *self {
+            Event::TenantCreated {
+                name, admin_email, ..
+            } => format!("name \"{name}\", admin {admin_email}"),
+            Event::UserInvited { name, email, .. } => format!("{name} <{email}>"),
+            Event::UserEnabled { told, .. } => told.to_string(),
+            Event::RoleChanged { why, .. } => why.to_string(),
+            Event::AccessEnded { reason, ended, .. } => format!("{reason}; {ended}"),
+            Event::InvitationAccepted { email, .. } => format!("first sign-in of {email}"),
+            Event::OnboardedFromEntra {
+                email,
+                object_id,
+                note,
+                ..
+            } => format!("{email} confirmed in Entra ID (object {object_id}){note}"),
+            Event::UserRenamed { email, .. } => format!("now {email} in Entra ID"),
+            Event::SessionRevokedByAdmin { .. } => "by an admin".to_string(),
+            Event::PhoneRegistered { thumbprint, .. } => format!("key thumbprint {thumbprint}"),
+            Event::PhoneRevoked { phone, ended, .. } => {
+                format!("phone {}; {ended}", phone.short())
+            }
+            Event::PhoneForgotten { reason, ended, .. } => format!("{reason}; {ended}"),
+            Event::LoginApproved {
+                phone, browser_ip, ..
+            } => format!(
+                "on phone {}, for a browser at {browser_ip}",
+                phone.short()
+            ),
+            Event::LoginDenied { detail, .. } => detail.to_string(),
+            Event::LoginCompleted { ip, .. } => format!("from {ip}"),
+            Event::SignedOutInTheBrowser { .. } => "signed out in the browser".to_string(),
+            Event::EmailVerified { .. } => "the mailed code was entered on the phone".to_string(),
+            Event::EmailLocked { wrong_codes, .. } => format!(
+                "{wrong_codes} wrong codes within an hour; confirmations locked for the rest of it"
+            ),
+            Event::EntraAuthorized { entra_tenant, .. } => format!("Entra tenant {entra_tenant}"),
+            Event::EntraConsentFailed { error, .. } => error.to_string(),
+            Event::LocalDirectoryChosen { prefix } => format!("prefix \"{prefix}\""),
+            Event::EntraConnected {
+                org_name,
+                entra_tenant,
+                domain,
+                prefix,
+            } => format!("{org_name} ({entra_tenant}), domain {domain}, prefix \"{prefix}\""),
+            Event::GroupsSaved { summary, .. } | Event::ScheduleSaved { summary, .. } => {
+                summary.to_string()
+            }
+            Event::RunRequested {
+                dry_run,
+                outcome,
+                checked,
+                offboarded,
+            } => {
+                let (what, verb) = if dry_run {
+                    ("a dry run, nothing changed", "would be offboarded")
+                } else {
+                    ("a run now", crate::domain::UserStatus::Offboarded.as_str())
+                };
+                format!("{what}: {outcome}, {checked} user(s) checked, {offboarded} {verb}")
+            }
+            Event::RunHeld { what, .. } => what.to_string(),
+            Event::AdminKept { why, .. } => why.to_string(),
+            Event::HeldRunApproved {
+                held,
+                offboarded,
+                back,
+                kept,
+                ..
+            } => format!(
+                "{held} held users checked in Entra ID again: {offboarded} offboarded, {} left because Entra ID no longer shows them deleted or disabled{}{kept}",
+                back.len(),
+                if back.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", back.join(", "))
+                },
+            ),
+            Event::HeldRunRejected { held, .. } => format!(
+                "{held} held offboardings dismissed; the next run reads the whole directory again"
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +433,54 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), Action::ALL.len(), "two actions share a name");
+    }
+
+    #[test]
+    fn events_are_worded_as_the_log_has_always_shown_them() {
+        let phone = DeviceId::from_outside("T7BdXNKyQ2");
+        let approved = Event::LoginApproved {
+            username: "msp-alex",
+            phone: &phone,
+            browser_ip: "203.0.113.9",
+        };
+        assert_eq!(approved.action(), Action::LoginApproved);
+        assert_eq!(approved.subject(), "msp-alex");
+        assert_eq!(
+            approved.details(),
+            "on phone T7BdXNKy, for a browser at 203.0.113.9"
+        );
+        let ended = Event::AccessEnded {
+            ending: Ending::Offboarded,
+            username: "msp-isaiah",
+            reason: "deleted in Entra ID",
+            ended: "1 session(s) ended, 1 phone(s) revoked",
+        };
+        assert_eq!(ended.action(), Action::UserOffboarded);
+        assert_eq!(
+            ended.details(),
+            "deleted in Entra ID; 1 session(s) ended, 1 phone(s) revoked"
+        );
+        let preview = Event::RunRequested {
+            dry_run: true,
+            outcome: "ok",
+            checked: 3,
+            offboarded: 1,
+        };
+        assert_eq!(preview.action(), Action::ReconcilePreviewed);
+        assert_eq!(
+            preview.details(),
+            "a dry run, nothing changed: ok, 3 user(s) checked, 1 would be offboarded"
+        );
+        let back = ["msp-lidia".to_string()];
+        let approved = Event::HeldRunApproved {
+            run: 7,
+            held: 3,
+            offboarded: 2,
+            back: &back,
+            kept: "",
+        };
+        assert_eq!(approved.subject(), "run 7");
+        assert_eq!(approved.details(), "3 held users checked in Entra ID again: 2 offboarded, 1 left because Entra ID no longer shows them deleted or disabled (msp-lidia)");
     }
 
     #[test]

@@ -8,6 +8,6 @@ pub mod page;
 pub mod service;
 pub mod view;
 #[cfg(feature = "ssr")]
-pub use event::{Action, Actor};
+pub use event::{Action, Actor, Ending, Event};
 #[cfg(feature = "ssr")]
 pub use service::record;

@@ -1,4 +1,4 @@
-use super::event::{Action, Actor};
+use super::event::{Actor, Event};
 use super::view::AuditEntry;
 use crate::domain::TenantId;
 use crate::server::db::Db;
@@ -11,9 +11,7 @@ pub async fn record<'e, E>(
     exec: E,
     tenant_id: Option<&TenantId>,
     actor: Actor<'_>,
-    action: Action,
-    subject: &str,
-    details: &str,
+    event: Event<'_>,
 ) -> anyhow::Result<()>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
@@ -25,9 +23,9 @@ where
     .bind(tenant_id.map(TenantId::to_string))
     .bind(now())
     .bind(actor.stored())
-    .bind(action.as_str())
-    .bind(subject)
-    .bind(details)
+    .bind(event.action().as_str())
+    .bind(event.subject())
+    .bind(event.details())
     .bind(crate::server::request_log::current_id())
     .execute(exec)
     .await?;

@@ -194,11 +194,10 @@ pub async fn confirm(
                 &db.pool,
                 None,
                 Actor::Device(device_id.as_str()),
-                audit::Action::EmailLocked,
-                email.as_str(),
-                &format!(
-                    "{used} wrong codes within an hour; confirmations locked for the rest of it"
-                ),
+                audit::Event::EmailLocked {
+                    email: email.as_str(),
+                    wrong_codes: used,
+                },
             )
             .await?;
             return Err(ProofError::EmailLocked(HOUR));
@@ -221,9 +220,9 @@ pub async fn confirm(
         &mut *tx,
         None,
         Actor::Device(device_id.as_str()),
-        audit::Action::EmailVerified,
-        email.as_str(),
-        "the mailed code was entered on the phone",
+        audit::Event::EmailVerified {
+            email: email.as_str(),
+        },
     )
     .await?;
     tx.commit().await?;

@@ -38,9 +38,10 @@ pub async fn enroll(db: &Db, jwk: &str, thumbprint: &str) -> Result<(DeviceId, b
         &db.pool,
         None,
         Actor::Device(id.as_str()),
-        audit::Action::DeviceRegistered,
-        id.as_str(),
-        &format!("key thumbprint {thumbprint}"),
+        audit::Event::PhoneRegistered {
+            phone: &id,
+            thumbprint,
+        },
     )
     .await?;
     Ok((id, true))

@@ -5,8 +5,7 @@ use crate::server::db::Db;
 
 /// The first characters of a device id: enough to tell phones apart in the audit log.
 pub fn short(device_id: &DeviceId) -> &str {
-    let id = device_id.as_str();
-    &id[..id.len().min(8)]
+    device_id.short()
 }
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;

@@ -93,6 +93,13 @@ microsoft_ids! {
     SubscriptionId,
 }
 
+impl DeviceId {
+    /// The first eight characters, as the Phones list and the audit log show a phone.
+    pub fn short(&self) -> &str {
+        &self.0[..self.0.len().min(8)]
+    }
+}
+
 impl EntraTenantId {
     /// Whether `other` names this tenant: Microsoft writes tenant ids in either case.
     pub fn is(&self, other: &str) -> bool {

@@ -320,9 +320,10 @@ pub async fn approve(
             &mut *tx,
             Some(&c.tenant_id),
             Actor::User(&user.username),
-            audit::Action::UserOnboarded,
-            &user.username,
-            &format!("first sign-in of {}", user.email),
+            audit::Event::InvitationAccepted {
+                username: &user.username,
+                email: &user.email,
+            },
         )
         .await?;
     }
@@ -331,13 +332,11 @@ pub async fn approve(
         &mut *tx,
         Some(&c.tenant_id),
         Actor::User(&user.username),
-        audit::Action::LoginApproved,
-        &user.username,
-        &format!(
-            "on phone {}, for a browser at {}",
-            crate::devices::store::short(device_id),
-            c.requester_ip
-        ),
+        audit::Event::LoginApproved {
+            username: &user.username,
+            phone: device_id,
+            browser_ip: &c.requester_ip,
+        },
     )
     .await?;
     bus.commit_and_publish(
@@ -431,9 +430,10 @@ pub async fn deny(
         &mut *tx,
         Some(&c.tenant_id),
         actor,
-        audit::Action::LoginDenied,
-        c.id.as_str(),
-        detail,
+        audit::Event::LoginDenied {
+            challenge: &c.id,
+            detail,
+        },
     )
     .await?;
     bus.commit_and_publish(

@@ -136,9 +136,10 @@ pub async fn complete(
         &mut *tx,
         Some(&tenant.id),
         Actor::User(&user.username),
-        audit::Action::LoginCompleted,
-        &user.username,
-        &format!("from {ip}"),
+        audit::Event::LoginCompleted {
+            username: &user.username,
+            ip,
+        },
     )
     .await?;
     tx.commit().await?;
@@ -223,9 +224,9 @@ pub async fn end(db: &Db, session: &Session) -> anyhow::Result<()> {
                 &mut *tx,
                 Some(&record.tenant_id),
                 Actor::User(&user.username),
-                audit::Action::LoginSignedOut,
-                &user.username,
-                "signed out in the browser",
+                audit::Event::SignedOutInTheBrowser {
+                    username: &user.username,
+                },
             )
             .await?;
         }

@@ -55,7 +55,7 @@ pub async fn offboard(
         let _ended = revoke_all_access(
             tx,
             &who,
-            audit::Action::UserOffboarded,
+            audit::Ending::Offboarded,
             actor,
             &reason.to_string(),
         )
@@ -104,9 +104,10 @@ pub async fn rename(
                 &mut **tx,
                 Some(tenant_id),
                 Actor::Reconciler,
-                audit::Action::UserRenamed,
-                &username,
-                &format!("now {email} in Entra ID"),
+                audit::Event::UserRenamed {
+                    username: &username,
+                    email: email.as_str(),
+                },
             )
             .await?;
         }
@@ -130,9 +131,10 @@ pub async fn roles(
             &mut **tx,
             Some(tenant_id),
             Actor::Reconciler,
-            audit::Action::UserRoleChanged,
-            &user.username,
-            &why,
+            audit::Event::RoleChanged {
+                username: &user.username,
+                why: &why,
+            },
         )
         .await?;
     }

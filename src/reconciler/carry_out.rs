@@ -133,9 +133,10 @@ async fn keep_last_admin(
         &mut **tx,
         Some(run.tenant_id),
         Actor::Reconciler,
-        audit::Action::ReconcileAdminKept,
-        &format!("run {}", run.run_id),
-        &why,
+        audit::Event::AdminKept {
+            run: run.run_id,
+            why: &why,
+        },
     )
     .await?;
     Ok(carried(Outcome::KeptLastAdmin, ended, Some(why), gone))
@@ -191,9 +192,10 @@ async fn hold(
         &mut **tx,
         Some(run.tenant_id),
         Actor::Reconciler,
-        audit::Action::ReconcileHeld,
-        &format!("run {held_run}"),
-        &what,
+        audit::Event::RunHeld {
+            run: held_run,
+            what: &what,
+        },
     )
     .await?;
     Ok(())

@@ -197,20 +197,13 @@ async fn approve_leased(
         &mut *tx,
         Some(tenant_id),
         Actor::User(admin),
-        audit::Action::ReconcileApproved,
-        &format!("run {run_id}"),
-        &format!(
-            "{} held users checked in Entra ID again: {} offboarded, {} left because Entra ID no longer shows them deleted or disabled{}{}",
-            held.len(),
-            offboarded.len(),
-            back.len(),
-            if back.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", back.join(", "))
-            },
-            kept_text(&kept),
-        ),
+        audit::Event::HeldRunApproved {
+            run: run_id,
+            held: held.len(),
+            offboarded: offboarded.len(),
+            back: &back,
+            kept: &kept_text(&kept),
+        },
     )
     .await?;
     tx.commit().await?;
@@ -311,11 +304,7 @@ async fn reject_leased(
         &mut *tx,
         Some(tenant_id),
         Actor::User(admin),
-        audit::Action::ReconcileRejected,
-        &format!("run {run_id}"),
-        &format!(
-            "{held} held offboardings dismissed; the next run reads the whole directory again"
-        ),
+        audit::Event::HeldRunRejected { run: run_id, held },
     )
     .await?;
     tx.commit().await?;

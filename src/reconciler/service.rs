@@ -111,31 +111,16 @@ pub async fn record_request(
     dry_run: bool,
     r: &super::RunReport,
 ) -> anyhow::Result<()> {
-    let (action, what, verb) = if dry_run {
-        (
-            audit::Action::ReconcilePreviewed,
-            "a dry run, nothing changed",
-            "would be offboarded",
-        )
-    } else {
-        (
-            audit::Action::ReconcileRequested,
-            "a run now",
-            crate::domain::UserStatus::Offboarded.as_str(),
-        )
-    };
     crate::audit::record(
         &db.pool,
         Some(tenant_id),
         actor,
-        action,
-        "Entra ID",
-        &format!(
-            "{what}: {}, {} user(s) checked, {} {verb}",
-            r.outcome.as_str(),
-            r.users_checked,
-            r.offboarded.len(),
-        ),
+        audit::Event::RunRequested {
+            dry_run,
+            outcome: r.outcome.as_str(),
+            checked: r.users_checked,
+            offboarded: r.offboarded.len(),
+        },
     )
     .await
 }

@@ -85,9 +85,11 @@ pub async fn create(
         &mut *tx,
         Some(&tenant.id),
         actor,
-        audit::Action::TenantCreated,
-        &tenant.slug,
-        &format!("name \"{}\", admin {}", tenant.name, admin_email),
+        audit::Event::TenantCreated {
+            slug: &tenant.slug,
+            name: &tenant.name,
+            admin_email: admin_email.as_str(),
+        },
     )
     .await?;
     tx.commit().await.map_err(anyhow::Error::from)?;

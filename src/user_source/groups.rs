@@ -2,10 +2,10 @@
 //! name through Graph, and saving the admin's choice after Graph confirmed each group.
 
 use super::service::SourceError;
-use crate::audit::{self, Actor};
+use crate::audit;
 use crate::domain::UserSource;
 use crate::entra::{DirectoryGroup, EntraClient, EntraError, Graph};
-use crate::server::bus::{Bus, Event};
+use crate::server::bus::Bus;
 use crate::server::db::Db;
 use crate::tenants::store::{self as tenants, GroupRef};
 use crate::tenants::Tenant;
@@ -143,21 +143,10 @@ pub async fn save(
         admins.as_ref().map(|(g, _)| g),
     )
     .await?;
-    audit::record(
-        &mut *tx,
-        Some(&tenant.id),
-        Actor::User(&admin.username),
-        audit::Action::UserSourceGroupsSaved,
-        &tenant.slug,
-        &summary,
-    )
-    .await?;
-    bus.commit_and_publish(
-        tx,
-        Event::TenantChanged {
-            tenant_id: tenant.id.clone(),
-        },
-    )
-    .await?;
+    let saved = audit::Event::GroupsSaved {
+        slug: &tenant.slug,
+        summary: &summary,
+    };
+    super::service::commit_setting(tx, bus, tenant, admin, saved).await?;
     Ok(format!("Saved: {summary}."))
 }

@@ -239,9 +239,10 @@ async fn refresh_role(
         &mut *tx,
         Some(&tenant.id),
         Actor::User(&user.username),
-        audit::Action::UserRoleChanged,
-        &user.username,
-        &why,
+        audit::Event::RoleChanged {
+            username: &user.username,
+            why: &why,
+        },
     )
     .await?;
     tx.commit().await?;
@@ -374,12 +375,12 @@ async fn onboard(
         &mut *tx,
         Some(&tenant.id),
         Actor::User(&user.username),
-        audit::Action::UserOnboarded,
-        &user.username,
-        &format!(
-            "{} confirmed in Entra ID (object {}){why}",
-            email, entra_user.id
-        ),
+        audit::Event::OnboardedFromEntra {
+            username: &user.username,
+            email: email.as_str(),
+            object_id: &entra_user.id,
+            note: &why,
+        },
     )
     .await?;
     tx.commit().await?;

@@ -285,9 +285,10 @@ pub async fn prove(db: &Db, entra: &EntraClient, tenant: &Tenant) -> Result<Proo
                 &db.pool,
                 Some(&tenant.id),
                 Actor::User(&p.consented_by),
-                audit::Action::UserSourceConsentFailed,
-                p.entra_tid.as_str(),
-                &e.to_string(),
+                audit::Event::EntraConsentFailed {
+                    entra_tenant: &p.entra_tid,
+                    error: &e.to_string(),
+                },
             )
             .await?;
             return Err(e.into());
@@ -341,9 +342,10 @@ pub async fn prove(db: &Db, entra: &EntraClient, tenant: &Tenant) -> Result<Proo
         &mut *tx,
         Some(&tenant.id),
         Actor::User(&auth.authorized_by),
-        audit::Action::UserSourceAuthorized,
-        &auth.org_name,
-        &format!("Entra tenant {}", auth.entra_tid),
+        audit::Event::EntraAuthorized {
+            org_name: &auth.org_name,
+            entra_tenant: &auth.entra_tid,
+        },
     )
     .await?;
     tx.commit().await?;
@@ -403,25 +405,16 @@ pub async fn save(
             "The user source can change only while at most one user is onboarded; {onboarded} users have signed in here."
         )));
     }
-    let changed = Event::TenantChanged {
-        tenant_id: tenant.id.clone(),
-    };
     match source {
         UserSource::Local => {
             let prefix = UsernamePrefix::parse(prefix, true)
                 .map_err(|e| SourceError::Refused(format!("JIT prefix: {e}.")))?;
             let mut tx = db.pool.begin().await?;
             tenants::use_local_directory(&mut tx, &tenant.id, &prefix).await?;
-            audit::record(
-                &mut *tx,
-                Some(&tenant.id),
-                Actor::User(&admin.username),
-                audit::Action::UserSourceSaved,
-                UserSource::Local.as_str(),
-                &format!("prefix \"{}\"", prefix.as_str()),
-            )
-            .await?;
-            bus.commit_and_publish(tx, changed).await?;
+            let chosen = audit::Event::LocalDirectoryChosen {
+                prefix: prefix.as_str(),
+            };
+            commit_setting(tx, bus, tenant, admin, chosen).await?;
             Ok("Saved: users come from Gatehouse's own directory.".into())
         }
         UserSource::AzureAd => {
@@ -454,27 +447,45 @@ pub async fn save(
                 },
             )
             .await?;
-            audit::record(
-                &mut *tx,
-                Some(&tenant.id),
-                Actor::User(&admin.username),
-                audit::Action::UserSourceSaved,
-                UserSource::AzureAd.as_str(),
-                &format!(
-                    "{} ({}), domain {domain}, prefix \"{}\"",
-                    auth.org_name,
-                    auth.entra_tid,
-                    prefix.as_str()
-                ),
-            )
-            .await?;
-            bus.commit_and_publish(tx, changed).await?;
+            let connected = audit::Event::EntraConnected {
+                org_name: &auth.org_name,
+                entra_tenant: &auth.entra_tid,
+                domain: &domain,
+                prefix: prefix.as_str(),
+            };
+            commit_setting(tx, bus, tenant, admin, connected).await?;
             Ok(format!(
                 "Saved: users of {domain} in {} onboard by scanning the QR code.",
                 auth.org_name
             ))
         }
     }
+}
+
+/// Records an admin's saved setting of the tenant and commits it: every replica reads the
+/// tenant afresh, and its scheduler looks at the run the setting may have made due.
+pub(super) async fn commit_setting(
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    bus: &Bus,
+    tenant: &Tenant,
+    admin: &User,
+    saved: audit::Event<'_>,
+) -> anyhow::Result<()> {
+    audit::record(
+        &mut *tx,
+        Some(&tenant.id),
+        Actor::User(&admin.username),
+        saved,
+    )
+    .await?;
+    bus.commit_and_publish(
+        tx,
+        Event::TenantChanged {
+            tenant_id: tenant.id.clone(),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// The shortest reconcile schedule, in minutes. Where Graph's change notifications reach
@@ -511,22 +522,11 @@ pub async fn save_schedule(
     )
     .await?;
     let summary = format!("every {minutes} minutes; held above {count} users and {percent} %");
-    audit::record(
-        &mut *tx,
-        Some(&tenant.id),
-        Actor::User(&admin.username),
-        audit::Action::ReconcileScheduleSaved,
-        &tenant.slug,
-        &summary,
-    )
-    .await?;
-    bus.commit_and_publish(
-        tx,
-        Event::TenantChanged {
-            tenant_id: tenant.id.clone(),
-        },
-    )
-    .await?;
+    let saved = audit::Event::ScheduleSaved {
+        slug: &tenant.slug,
+        summary: &summary,
+    };
+    commit_setting(tx, bus, tenant, admin, saved).await?;
     Ok(format!("Saved: reconcile {summary}."))
 }
 

@@ -53,11 +53,11 @@ pub struct Subject<'a> {
 
 /// Ends all of a user's access in the tenant: every sign-in, every phone binding (the phone
 /// must be enrolled anew even if the user is enabled again), every approval not yet used.
-/// `action` names the audit event (`UserDisabled`, `UserOffboarded`, …).
+/// `ending` names the audit event (disabled, deleted, offboarded).
 pub async fn revoke_all_access(
     tx: &mut Tx<'_>,
     who: &Subject<'_>,
-    action: audit::Action,
+    ending: audit::Ending,
     actor: Actor<'_>,
     reason: &str,
 ) -> anyhow::Result<Ended> {
@@ -75,9 +75,12 @@ pub async fn revoke_all_access(
         &mut **tx,
         Some(who.tenant_id),
         actor,
-        action,
-        who.username,
-        &format!("{reason}; {}", ended.summary()),
+        audit::Event::AccessEnded {
+            ending,
+            username: who.username,
+            reason,
+            ended: &ended.summary(),
+        },
     )
     .await?;
     Ok(ended)
@@ -98,9 +101,11 @@ pub async fn revoke_device(
         &mut **tx,
         Some(who.tenant_id),
         actor,
-        audit::Action::DeviceRevoked,
-        who.username,
-        &format!("phone {}; {}", short(device_id), ended.summary()),
+        audit::Event::PhoneRevoked {
+            username: who.username,
+            phone: device_id,
+            ended: &ended.summary(),
+        },
     )
     .await?;
     Ok(ended)
@@ -121,9 +126,11 @@ pub async fn forget_device(tx: &mut Tx<'_>, device_id: &DeviceId) -> anyhow::Res
             &mut **tx,
             Some(&tenant_id),
             Actor::Device(short(device_id)),
-            audit::Action::DeviceForgotten,
-            &format!("phone {}", short(device_id)),
-            &format!("{reason}; {}", ended.summary()),
+            audit::Event::PhoneForgotten {
+                phone: device_id,
+                reason,
+                ended: &ended.summary(),
+            },
         )
         .await?;
         all.users.extend(ended.users);

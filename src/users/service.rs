@@ -194,9 +194,11 @@ pub async fn add(
         &mut *tx,
         Some(&tenant.id),
         actor,
-        audit::Action::UserInvited,
-        &user.username,
-        &format!("{} <{}>", user.display_name(), user.email),
+        audit::Event::UserInvited {
+            username: &user.username,
+            name: &user.display_name(),
+            email: &user.email,
+        },
     )
     .await?;
     tx.commit().await?;
@@ -224,6 +226,12 @@ impl Action {
             _ => return None,
         })
     }
+}
+
+/// What a manual action records itself; the ends of access record their own event.
+enum Noted {
+    Enabled,
+    RoleChanged,
 }
 
 /// Applies an admin action; `actor` is the admin, who may not lock themselves out, nor take
@@ -273,7 +281,7 @@ pub async fn act(
         username: &user.username,
     };
     let mut ended = None;
-    let (audit_action, message) = match action {
+    let (noted, message) = match action {
         Action::Disable => {
             if matches!(user.status, UserStatus::Disabled | UserStatus::Offboarded) {
                 return Err(UserError::NotAllowed(format!(
@@ -285,7 +293,7 @@ pub async fn act(
             let e = revoke_all_access(
                 &mut tx,
                 &who,
-                audit::Action::UserDisabled,
+                audit::Ending::Disabled,
                 Actor::User(&actor.username),
                 "account disabled",
             )
@@ -308,7 +316,7 @@ pub async fn act(
             };
             store::set_status(&mut tx, &user.id, status).await?;
             (
-                Some(audit::Action::UserEnabled),
+                Some(Noted::Enabled),
                 format!(
                     "{} is {status} again. Phones revoked when the account was disabled stay revoked: they sign in after setting up the app again.",
                     user.username
@@ -329,7 +337,7 @@ pub async fn act(
             }
             store::set_role(&mut tx, &user.id, role).await?;
             (
-                Some(audit::Action::UserRoleChanged),
+                Some(Noted::RoleChanged),
                 format!("{} is now {role}.", user.username),
             )
         }
@@ -345,7 +353,7 @@ pub async fn act(
             let e = revoke_all_access(
                 &mut tx,
                 &who,
-                audit::Action::UserDeleted,
+                audit::Ending::Deleted,
                 Actor::User(&actor.username),
                 "account deleted",
             )
@@ -357,14 +365,20 @@ pub async fn act(
             (None, format!("{} is deleted.", user.username))
         }
     };
-    if let Some(audit_action) = audit_action {
+    if let Some(noted) = noted {
+        let (username, told) = (user.username.as_str(), message.as_str());
+        let event = match noted {
+            Noted::Enabled => audit::Event::UserEnabled { username, told },
+            Noted::RoleChanged => audit::Event::RoleChanged {
+                username,
+                why: told,
+            },
+        };
         audit::record(
             &mut *tx,
             Some(&tenant.id),
             Actor::User(&actor.username),
-            audit_action,
-            &user.username,
-            &message,
+            event,
         )
         .await?;
     }
@@ -431,9 +445,9 @@ pub async fn revoke_session(
         &mut *tx,
         Some(&tenant.id),
         Actor::User(&actor.username),
-        audit::Action::SessionRevoked,
-        &username,
-        "by an admin",
+        audit::Event::SessionRevokedByAdmin {
+            username: &username,
+        },
     )
     .await?;
     tx.commit().await?;
