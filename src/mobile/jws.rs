@@ -104,7 +104,8 @@ pub fn verify<T: DeserializeOwned>(
             got: common.purpose,
         });
     }
-    if (common.iat - now).abs() > IAT_WINDOW_SECS {
+    // `iat` is any number the phone signed: the distance is taken without overflowing.
+    if common.iat.abs_diff(now) > IAT_WINDOW_SECS.unsigned_abs() {
         return Err(ApiError::StaleJws(common.iat));
     }
     let payload: T = serde_json::from_value(data.claims)

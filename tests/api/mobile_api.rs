@@ -15,6 +15,27 @@ async fn a_phone_registers_its_key_once() {
     assert_eq!(phone.id(), first);
 }
 
+/// `iat` is whatever number the phone signed: the ends of an i64 are stale like any other
+/// time out of the window, never an overflow (in a debug build the check panicked; in a
+/// release build `iat = i64::MIN + now` wrapped and passed it).
+#[tokio::test]
+async fn an_iat_at_either_end_of_the_clock_is_stale() {
+    let app = spawn_app().await;
+    let phone = Phone::new();
+    for iat in [i64::MIN, i64::MIN + now(), i64::MAX] {
+        let jws = phone.sign(json!({ "purpose": "register", "iat": iat }));
+        let res = app
+            .base_client()
+            .post(app.api("/devices"))
+            .json(&json!({ "public_key": phone.jwk(), "jws": jws }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("iat {iat}: no answer ({e})"));
+        let (s, code, _) = error_code(res).await;
+        assert_eq!((s, code.as_str()), (401, "stale_jws"), "iat {iat}");
+    }
+}
+
 #[tokio::test]
 async fn registration_refuses_bad_keys_and_signatures() {
     let app = spawn_app().await;
