@@ -187,11 +187,19 @@ pub struct ServeArgs {
     /// client IP may make per minute.
     #[arg(long, env = "GATEHOUSE_PHONE_ACTIONS_PER_IP", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub phone_actions_per_ip: u32,
-    /// Proxies whose X-Forwarded-For / Forwarded headers name the client: CIDR ranges or
-    /// addresses, comma-separated (`10.0.0.0/8,192.168.1.10`). From other peers those
-    /// headers are ignored.
+    /// Proxies whose forwarding header names the client: CIDR ranges or addresses,
+    /// comma-separated (`10.0.0.0/8,192.168.1.10`). From other peers it is ignored.
     #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
+    /// The header those proxies write the client's address in, `X-Forwarded-For` or
+    /// `Forwarded`: only that one is read (a proxy passes the other through as the client
+    /// wrote it).
+    #[arg(
+        long,
+        env = "GATEHOUSE_CLIENT_IP_HEADER",
+        default_value = "X-Forwarded-For"
+    )]
+    pub client_ip_header: String,
 }
 
 /// Parses a secret flag straight into a wrapper that redacts it in `Debug`.
@@ -287,6 +295,8 @@ impl ServeArgs {
         }
         let trusted_proxies = crate::server::client_ip::parse_trusted(&self.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("GATEHOUSE_TRUSTED_PROXIES: {e}"))?;
+        let client_ip_header = crate::server::client_ip::ProxyHeader::parse(&self.client_ip_header)
+            .map_err(|e| anyhow::anyhow!("GATEHOUSE_CLIENT_IP_HEADER: {e}"))?;
         let demo = self.demo.unwrap_or(false);
         Ok(Config {
             database_url: self.db.database_url,
@@ -318,6 +328,7 @@ impl ServeArgs {
                 phone_actions_per_ip: self.phone_actions_per_ip,
             },
             trusted_proxies,
+            client_ip_header,
         })
     }
 }
@@ -369,6 +380,7 @@ mod tests {
         assert!(err(&["--base-domain", "http://x"]).contains("GATEHOUSE_BASE_DOMAIN"));
         assert!(err(&["--smtp-url", "mail.example"]).contains("SMTP_URL"));
         assert!(err(&["--graph-base-url", "not a url"]).contains("GRAPH_BASE_URL"));
+        assert!(err(&["--client-ip-header", "X-Real-IP"]).contains("GATEHOUSE_CLIENT_IP_HEADER"));
         assert!(Cli::try_parse_from(["gatehouse", "serve", "--listen", "nowhere"]).is_err());
     }
 

@@ -1,7 +1,9 @@
 //! The address of the client a request came from. Behind the documented TLS proxy the TCP
-//! peer is always the proxy, so the proxy's `X-Forwarded-For` (or `Forwarded`) names the
-//! client; but anyone can send those headers, so they count only when the peer is one of
-//! `GATEHOUSE_TRUSTED_PROXIES`, and then only the hops the trusted proxies appended.
+//! peer is always the proxy, so the proxy's `X-Forwarded-For` (or, where the operator says
+//! so, `Forwarded`) names the client; but anyone can send those headers, so they count only
+//! when the peer is one of `GATEHOUSE_TRUSTED_PROXIES`, then only the header the proxy sets
+//! (`GATEHOUSE_CLIENT_IP_HEADER`: a proxy passes the other through as the client wrote it),
+//! and only the hops the trusted proxies appended.
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
@@ -19,6 +21,36 @@ impl std::fmt::Display for ClientIp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
     }
+}
+
+/// The header the trusted proxies write the client's address in: only that one is read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProxyHeader {
+    /// `X-Forwarded-For`, which nginx, HAProxy, Caddy and most load balancers set.
+    #[default]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239).
+    Forwarded,
+}
+
+impl ProxyHeader {
+    /// Parses `GATEHOUSE_CLIENT_IP_HEADER` (either name, in any case).
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Ok(ProxyHeader::XForwardedFor),
+            "forwarded" => Ok(ProxyHeader::Forwarded),
+            other => Err(format!(
+                "`{other}` is not a header Gatehouse reads the client's address from: X-Forwarded-For or Forwarded"
+            )),
+        }
+    }
+}
+
+/// Who may name the client, and in which header (the middleware's state).
+#[derive(Clone, Debug, Default)]
+pub struct Proxies {
+    pub trusted: Vec<IpNet>,
+    pub header: ProxyHeader,
 }
 
 /// Parses `GATEHOUSE_TRUSTED_PROXIES`: CIDRs or single addresses, separated by commas or
@@ -68,31 +100,29 @@ fn parse_hop(raw: &str) -> Option<IpAddr> {
     inner.parse().ok()
 }
 
-/// The hops a request passed, nearest last: from `Forwarded` (RFC 7239) when present,
-/// else from `X-Forwarded-For`. `None` when a hop cannot be read: a header that is not
-/// understood vouches for nothing.
-fn hops(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
-    let forwarded: Vec<&str> = headers
-        .get_all("forwarded")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if !forwarded.is_empty() {
-        let mut out = Vec::new();
-        for element in forwarded.iter().flat_map(|v| v.split(',')) {
-            let hop = element
-                .split(';')
-                .filter_map(|pair| pair.split_once('='))
-                .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
-                .map(|(_, v)| v)?;
-            out.push(parse_hop(hop)?);
-        }
-        return Some(out);
-    }
+/// The hops a request passed, nearest last, from the one header the proxies set. `None`
+/// when a hop cannot be read: a header that is not understood vouches for nothing.
+fn hops(headers: &HeaderMap, header: ProxyHeader) -> Option<Vec<IpAddr>> {
     let mut out = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        for hop in value.to_str().ok()?.split(',') {
-            out.push(parse_hop(hop)?);
+    match header {
+        ProxyHeader::Forwarded => {
+            for value in headers.get_all("forwarded") {
+                for element in value.to_str().ok()?.split(',') {
+                    let hop = element
+                        .split(';')
+                        .filter_map(|pair| pair.split_once('='))
+                        .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+                        .map(|(_, v)| v)?;
+                    out.push(parse_hop(hop)?);
+                }
+            }
+        }
+        ProxyHeader::XForwardedFor => {
+            for value in headers.get_all("x-forwarded-for") {
+                for hop in value.to_str().ok()?.split(',') {
+                    out.push(parse_hop(hop)?);
+                }
+            }
         }
     }
     Some(out)
@@ -100,18 +130,18 @@ fn hops(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
 
 /// The client behind `peer`: walking back from the nearest hop, the first address that is
 /// not a trusted proxy. An untrusted peer is the client, whatever its headers say.
-pub fn resolve(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
+pub fn resolve(peer: IpAddr, headers: &HeaderMap, proxies: &Proxies) -> IpAddr {
     let peer = canonical(peer);
-    if !trusted(peer, proxies) {
+    if !trusted(peer, &proxies.trusted) {
         return peer;
     }
-    let Some(hops) = hops(headers) else {
+    let Some(hops) = hops(headers, proxies.header) else {
         return peer;
     };
     let mut client = peer;
     for hop in hops.into_iter().rev() {
         client = canonical(hop);
-        if !trusted(client, proxies) {
+        if !trusted(client, &proxies.trusted) {
             break;
         }
     }
@@ -119,9 +149,9 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
 }
 
 /// Puts the request's `ClientIp` into its extensions for every handler; its state is
-/// `GATEHOUSE_TRUSTED_PROXIES`.
+/// `GATEHOUSE_TRUSTED_PROXIES` and `GATEHOUSE_CLIENT_IP_HEADER`.
 pub async fn identify(
-    State(proxies): State<Arc<Vec<IpNet>>>,
+    State(proxies): State<Arc<Proxies>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut req: Request,
     next: Next,
@@ -150,17 +180,33 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// Proxies at `ranges` that set X-Forwarded-For (the default).
+    fn xff(ranges: &str) -> Proxies {
+        Proxies {
+            trusted: parse_trusted(ranges).unwrap(),
+            header: ProxyHeader::XForwardedFor,
+        }
+    }
+
+    /// Proxies at `ranges` that set Forwarded.
+    fn fwd(ranges: &str) -> Proxies {
+        Proxies {
+            trusted: parse_trusted(ranges).unwrap(),
+            header: ProxyHeader::Forwarded,
+        }
+    }
+
     #[test]
     fn an_untrusted_peer_is_the_client_whatever_it_claims() {
-        let proxies = parse_trusted("10.0.0.0/8").unwrap();
         let h = headers(&[("x-forwarded-for", "1.2.3.4"), ("forwarded", "for=5.6.7.8")]);
-        assert_eq!(resolve(ip("203.0.113.9"), &h, &proxies), ip("203.0.113.9"));
-        assert_eq!(resolve(ip("203.0.113.9"), &h, &[]), ip("203.0.113.9"));
+        for proxies in [xff("10.0.0.0/8"), fwd("10.0.0.0/8"), Proxies::default()] {
+            assert_eq!(resolve(ip("203.0.113.9"), &h, &proxies), ip("203.0.113.9"));
+        }
     }
 
     #[test]
     fn a_trusted_proxy_names_the_client_and_spoofed_hops_before_it_do_not_count() {
-        let proxies = parse_trusted("10.0.0.0/8, 192.168.1.10").unwrap();
+        let proxies = xff("10.0.0.0/8, 192.168.1.10");
         // The client sent "1.1.1.1" itself; the proxy appended the address it saw.
         let h = headers(&[("x-forwarded-for", "1.1.1.1, 198.51.100.4")]);
         assert_eq!(resolve(ip("10.0.0.2"), &h, &proxies), ip("198.51.100.4"));
@@ -176,39 +222,80 @@ mod tests {
     }
 
     #[test]
+    fn only_the_header_the_proxy_sets_counts() {
+        // The proxy sets one header and passes the other through as the client wrote it.
+        let h = headers(&[
+            ("x-forwarded-for", "198.51.100.4"),
+            ("forwarded", "for=203.0.113.66"),
+        ]);
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &h, &xff("10.0.0.1")),
+            ip("198.51.100.4")
+        );
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &h, &fwd("10.0.0.1")),
+            ip("203.0.113.66")
+        );
+        // A proxy that set nothing leaves the peer as the client.
+        let h = headers(&[("forwarded", "for=203.0.113.66")]);
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &h, &xff("10.0.0.1")),
+            ip("10.0.0.1")
+        );
+    }
+
+    #[test]
     fn forwarded_is_read_with_ports_and_quoted_ipv6() {
-        let proxies = parse_trusted("10.0.0.1").unwrap();
+        let proxies = fwd("10.0.0.1");
         let h = headers(&[("forwarded", "for=\"[2001:db8::7]:4711\";proto=https")]);
         assert_eq!(resolve(ip("10.0.0.1"), &h, &proxies), ip("2001:db8::7"));
         let h = headers(&[("forwarded", "for=192.0.2.60;proto=http, for=198.51.100.17")]);
         assert_eq!(resolve(ip("10.0.0.1"), &h, &proxies), ip("198.51.100.17"));
         let h = headers(&[("x-forwarded-for", "198.51.100.4:5555")]);
-        assert_eq!(resolve(ip("10.0.0.1"), &h, &proxies), ip("198.51.100.4"));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &h, &xff("10.0.0.1")),
+            ip("198.51.100.4")
+        );
     }
 
     #[test]
     fn unreadable_headers_vouch_for_nothing() {
-        let proxies = parse_trusted("10.0.0.1").unwrap();
         for bad in ["not-an-ip", "1.2.3.4, , 5.6.7.8", "unknown"] {
             let h = headers(&[("x-forwarded-for", bad)]);
             assert_eq!(
-                resolve(ip("10.0.0.1"), &h, &proxies),
+                resolve(ip("10.0.0.1"), &h, &xff("10.0.0.1")),
                 ip("10.0.0.1"),
                 "{bad}"
             );
         }
         let h = headers(&[("forwarded", "for=_hidden")]);
-        assert_eq!(resolve(ip("10.0.0.1"), &h, &proxies), ip("10.0.0.1"));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &h, &fwd("10.0.0.1")),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]
     fn ipv4_peers_on_ipv6_sockets_match_ipv4_ranges() {
-        let proxies = parse_trusted("127.0.0.0/8").unwrap();
         let h = headers(&[("x-forwarded-for", "198.51.100.4")]);
         assert_eq!(
-            resolve(ip("::ffff:127.0.0.1"), &h, &proxies),
+            resolve(ip("::ffff:127.0.0.1"), &h, &xff("127.0.0.0/8")),
             ip("198.51.100.4")
         );
+    }
+
+    #[test]
+    fn the_header_setting_is_one_of_the_two_names() {
+        assert_eq!(
+            ProxyHeader::parse("X-Forwarded-For"),
+            Ok(ProxyHeader::XForwardedFor)
+        );
+        assert_eq!(
+            ProxyHeader::parse(" forwarded "),
+            Ok(ProxyHeader::Forwarded)
+        );
+        let err = ProxyHeader::parse("X-Real-IP").unwrap_err();
+        assert!(err.contains("x-real-ip"), "{err}");
     }
 
     #[test]
@@ -263,9 +350,10 @@ mod tests {
                 peer in any::<[u8; 4]>(), xff in header_value(), fwd in header_value(),
             ) {
                 let peer = IpAddr::from(peer);
-                let proxies = parse_trusted("10.0.0.0/8").unwrap();
-                prop_assume!(!trusted(peer, &proxies));
-                prop_assert_eq!(resolve(peer, &headers_of(&xff, &fwd), &proxies), peer);
+                prop_assume!(!trusted(peer, &parse_trusted("10.0.0.0/8").unwrap()));
+                for proxies in [super::xff("10.0.0.0/8"), super::fwd("10.0.0.0/8")] {
+                    prop_assert_eq!(resolve(peer, &headers_of(&xff, &fwd), &proxies), peer);
+                }
             }
 
             /// Behind a trusted proxy the answer is the peer or an address the headers
@@ -274,14 +362,15 @@ mod tests {
             fn behind_a_trusted_proxy_the_client_is_a_named_hop(
                 xff in header_value(), fwd in header_value(),
             ) {
-                let proxies = parse_trusted("10.0.0.0/8").unwrap();
                 let peer = ip("10.1.2.3");
                 let h = headers_of(&xff, &fwd);
-                let client = resolve(peer, &h, &proxies);
-                let named: Vec<IpAddr> = hops(&h).unwrap_or_default().into_iter().map(canonical).collect();
-                prop_assert!(client == peer || named.contains(&client), "{} from {:?}", client, named);
-                if trusted(client, &proxies) {
-                    prop_assert!(named.iter().all(|a| trusted(*a, &proxies)));
+                for proxies in [super::xff("10.0.0.0/8"), super::fwd("10.0.0.0/8")] {
+                    let client = resolve(peer, &h, &proxies);
+                    let named: Vec<IpAddr> = hops(&h, proxies.header).unwrap_or_default().into_iter().map(canonical).collect();
+                    prop_assert!(client == peer || named.contains(&client), "{} from {:?}", client, named);
+                    if trusted(client, &proxies.trusted) {
+                        prop_assert!(named.iter().all(|a| trusted(*a, &proxies.trusted)));
+                    }
                 }
             }
         }

@@ -29,8 +29,10 @@ pub struct Config {
     pub metrics_token: Option<SecretString>,
     pub site_root: PathBuf,
     pub limits: Limits,
-    /// Peers whose forwarding headers name the client (`server::client_ip`).
+    /// Peers whose forwarding header names the client (`server::client_ip`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header those proxies set: the only one read.
+    pub client_ip_header: crate::server::client_ip::ProxyHeader,
 }
 
 /// How much of the unauthenticated surface one address or client may use. The per-hour
@@ -154,6 +156,7 @@ impl Config {
             site_root: PathBuf::from("target/site"),
             limits: Limits::default(),
             trusted_proxies: Vec::new(),
+            client_ip_header: Default::default(),
         }
     }
 }

@@ -227,7 +227,10 @@ async fn router(state: AppState) -> anyhow::Result<Router> {
             csrf::same_origin_only,
         ))
         .layer(middleware::from_fn_with_state(
-            Arc::new(state.config.trusted_proxies.clone()),
+            Arc::new(client_ip::Proxies {
+                trusted: state.config.trusted_proxies.clone(),
+                header: state.config.client_ip_header,
+            }),
             client_ip::identify,
         ))
         // Pages and what has no compressed copy, compressed as the browser asks; event

@@ -181,14 +181,22 @@ async fn ip_shown_on_the_phone(
     slug: &str,
     forwarded_for: &str,
 ) -> serde_json::Value {
+    ip_shown_with_headers(app, slug, &[("x-forwarded-for", forwarded_for)]).await
+}
+
+/// The address the phone is shown for the browser that loaded `slug`'s login page with
+/// these request headers.
+async fn ip_shown_with_headers(
+    app: &TestApp,
+    slug: &str,
+    headers: &[(&str, &str)],
+) -> serde_json::Value {
     let browser = app.browser(&[slug]);
-    let res = browser
-        .client
-        .get(browser.url(slug, "/"))
-        .header("x-forwarded-for", forwarded_for)
-        .send()
-        .await
-        .unwrap();
+    let mut req = browser.client.get(browser.url(slug, "/"));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let res = req.send().await.unwrap();
     let html = res.text().await.unwrap();
     let challenge = between(&html, "data-challenge=\"", "\"").unwrap();
     app.base_client()
@@ -214,6 +222,33 @@ async fn a_trusted_proxy_names_the_client() {
     // The client itself sent a made-up first hop; the proxy appended what it saw.
     let info = ip_shown_on_the_phone(&app, "acme", "10.9.9.9, 203.0.113.50").await;
     assert_eq!(info["requester_ip"], "203.0.113.50", "{info}");
+}
+
+/// The operator's proxy sets X-Forwarded-For (the usual default) and passes other headers
+/// through: a `Forwarded` the client wrote itself must not choose the address every per-IP
+/// limit counts and the phone shows. An operator whose proxy writes `Forwarded` says so, and
+/// then a client's own X-Forwarded-For counts for nothing.
+#[tokio::test]
+async fn only_the_header_the_proxy_sets_names_the_client() {
+    let forged = [
+        ("x-forwarded-for", "203.0.113.50"),
+        ("forwarded", "for=198.51.100.66"),
+    ];
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let info = ip_shown_with_headers(&app, "acme", &forged).await;
+    assert_eq!(info["requester_ip"], "203.0.113.50", "{info}");
+
+    let app = spawn_app_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.client_ip_header = gatehouse::server::client_ip::ProxyHeader::Forwarded;
+    })
+    .await;
+    app.create_tenant("acme", "Acme MSP", "admin@acme.com")
+        .await;
+    let info = ip_shown_with_headers(&app, "acme", &forged).await;
+    assert_eq!(info["requester_ip"], "198.51.100.66", "{info}");
 }
 
 /// `browser` loads acme's login page through the proxy, which names `ip` as the client.
