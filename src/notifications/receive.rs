@@ -4,7 +4,15 @@
 //! https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks
 
 use super::store::{digest, Subscription};
+use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
+
+/// The most items of one delivery Gatehouse reads. Microsoft documents no maximum for a
+/// delivery ("a collection of change notifications", change-notifications-delivery-webhooks),
+/// so none is refused for its size: its first items are read and the rest skipped unread.
+/// One genuine item books its tenant's run, and the run reads every change from Graph
+/// itself, so nothing is lost; a body of made-up items costs bounded work.
+pub const MOST_ITEMS_READ: usize = 1000;
 
 /// One item of a notification collection (`{"value": [...]}`), change or lifecycle event.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -43,7 +51,42 @@ pub struct ResourceData {
 /// What Microsoft posts: one or more notifications of one subscription.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Collection {
-    pub value: Vec<Item>,
+    #[schema(value_type = Vec<Item>)]
+    pub value: Items,
+}
+
+/// A delivery's items: the first `MOST_ITEMS_READ`, and how many more it held, skipped
+/// without being kept.
+#[derive(Debug, Default)]
+pub struct Items {
+    pub read: Vec<Item>,
+    pub skipped: usize,
+}
+
+impl<'de> Deserialize<'de> for Items {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct FirstItems;
+        impl<'de> Visitor<'de> for FirstItems {
+            type Value = Items;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of notifications")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items, A::Error> {
+                let mut items = Items::default();
+                while items.read.len() < MOST_ITEMS_READ {
+                    match seq.next_element::<Item>()? {
+                        Some(item) => items.read.push(item),
+                        None => return Ok(items),
+                    }
+                }
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    items.skipped += 1;
+                }
+                Ok(items)
+            }
+        }
+        d.deserialize_seq(FirstItems)
+    }
 }
 
 /// Why an item was not acted on; counted by reason, never more than logged.

@@ -26,6 +26,7 @@ const MOST_ACCOUNTS_NOTED: usize = 1000;
 pub async fn accept(db: &Db, bus: &Bus, collection: &Collection) -> anyhow::Result<usize> {
     let ids: BTreeSet<&str> = collection
         .value
+        .read
         .iter()
         .map(|i| i.subscription_id.as_str())
         .collect();
@@ -39,7 +40,8 @@ pub async fn accept(db: &Db, bus: &Bus, collection: &Collection) -> anyhow::Resu
     let mut genuine = 0;
     let mut tenants_told = BTreeSet::new();
     let mut accounts = BTreeSet::new();
-    for item in &collection.value {
+    let mut refusals = Refusals::default();
+    for item in &collection.value.read {
         let sub = known.get(item.subscription_id.as_str());
         match check(item, sub) {
             Ok(()) => {
@@ -55,7 +57,7 @@ pub async fn accept(db: &Db, bus: &Bus, collection: &Collection) -> anyhow::Resu
                     }
                 }
             }
-            Err(why) => refused(why, item.subscription_id.as_str()),
+            Err(why) => refusals.add(why, &item.subscription_id),
         }
     }
     // When each change was first seen, for the offboarding's timeline; the run decides
@@ -79,17 +81,46 @@ pub async fn accept(db: &Db, bus: &Bus, collection: &Collection) -> anyhow::Resu
         .await;
     }
     count("accepted", genuine);
+    refusals.report(collection.value.skipped);
     Ok(genuine)
 }
 
-/// `claimed` is the subscription id as the refused item gave it: text from anyone.
-fn refused(why: Refusal, claimed: &str) {
-    count(why.as_str(), 1);
-    tracing::warn!(
-        reason = why.as_str(),
-        subscription = %claimed.chars().take(64).collect::<String>(),
-        "a change notification was refused"
-    );
+/// The items of one delivery that were refused, counted by reason: one log line per
+/// delivery, however many there were.
+#[derive(Default)]
+struct Refusals<'a> {
+    by_reason: std::collections::BTreeMap<&'static str, usize>,
+    /// The subscription id the first refused item gave: text from anyone.
+    first_claimed: Option<&'a str>,
+}
+
+impl<'a> Refusals<'a> {
+    fn add(&mut self, why: Refusal, claimed: &'a str) {
+        *self.by_reason.entry(why.as_str()).or_default() += 1;
+        self.first_claimed.get_or_insert(claimed);
+    }
+
+    /// Counts and logs the refusals, and the items `skipped` unread past `MOST_ITEMS_READ`.
+    fn report(self, skipped: usize) {
+        if skipped > 0 {
+            count("skipped", skipped);
+        }
+        let Some(claimed) = self.first_claimed else {
+            return;
+        };
+        for (reason, n) in &self.by_reason {
+            count(reason, *n);
+        }
+        // The claimed id is logged quoted and escaped: a line break in it cannot start a
+        // log line of its own.
+        tracing::warn!(
+            refused = self.by_reason.values().sum::<usize>(),
+            reasons = ?self.by_reason,
+            skipped,
+            subscription = ?claimed.chars().take(64).collect::<String>(),
+            "change notifications were refused"
+        );
+    }
 }
 
 pub(super) fn count(outcome: &'static str, n: usize) {

@@ -7,6 +7,7 @@ use crate::emulator::{
 };
 use crate::helpers::*;
 use gatehouse::domain::SubscriptionId;
+use gatehouse::notifications::receive::MOST_ITEMS_READ;
 use gatehouse::notifications::store;
 use gatehouse::reconciler::scheduler::{self, DEBOUNCE_SECS};
 use gatehouse_emulator::CONTOSO_TENANT_ID;
@@ -232,6 +233,60 @@ async fn forged_notifications_are_refused_and_change_nothing() {
         w.signed_in(&w.alex).await,
         "Alex is signed in until a real run says otherwise"
     );
+}
+
+/// How many items of change notifications were refused for naming no subscription of
+/// Gatehouse, in this process so far (the metric an operator watches).
+fn unknown_subscription_items() -> u64 {
+    gatehouse::server::telemetry::metrics_handle()
+        .render()
+        .lines()
+        .find(|l| {
+            l.starts_with("gatehouse_entra_notifications_total")
+                && l.contains("outcome=\"unknown_subscription\"")
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Anyone can post to the notification URL. A 2 MB body of empty items (about 690 000 of
+/// `{"value":[{},{},…]}`) is read only as far as a delivery is ever read: its first
+/// `MOST_ITEMS_READ` items are checked and refused, the rest skipped unread (before, every
+/// one was checked, counted and logged). A real delivery of that size loses nothing: its
+/// genuine item books the run.
+#[tokio::test]
+async fn a_flood_of_made_up_items_is_read_only_so_far() {
+    let w = subscribed().await;
+    w.emu.disable_in_entra(ALEX).await;
+    let booked = w.next_run().await;
+    let before = unknown_subscription_items();
+    let flood = format!("{{\"value\":[{}{{}}]}}", "{},".repeat(690_000));
+    let res = w
+        .app
+        .base_client()
+        .post(format!(
+            "http://localhost:{}/api/entra/notifications",
+            w.app.port()
+        ))
+        .header("content-type", "application/json")
+        .body(flood)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let checked = unknown_subscription_items() - before;
+    // Other tests in this process may refuse a few items meanwhile.
+    assert!(
+        (MOST_ITEMS_READ as u64..MOST_ITEMS_READ as u64 + 100).contains(&checked),
+        "{checked} items were checked"
+    );
+    assert_eq!(w.next_run().await, booked, "no run was booked");
+
+    let mut big = genuine(ALEX);
+    let items = big["value"].as_array_mut().unwrap();
+    items.extend(std::iter::repeat_n(json!({}), 5 * MOST_ITEMS_READ));
+    assert_eq!(w.deliver(&big).await.status(), 202);
+    w.until_signed_out(&w.alex).await;
 }
 
 /// Alex is disabled in Entra; the scheduled run is a day away. Microsoft's notification
