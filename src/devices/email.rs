@@ -81,14 +81,15 @@ fn budgets(l: &Limits) -> CodeBudgets {
 }
 
 /// Mails a 6-digit code for `email`; a new code replaces the previous one. Mails to one
-/// address and from one client are budgeted per hour, so nobody can flood an inbox.
+/// address and from one client's `network` (`ClientIp::network`) are budgeted per hour, so
+/// nobody can flood an inbox.
 pub async fn send_code(
     db: &Db,
     mailer: &Mailer,
     limits: &Limits,
     device_id: &DeviceId,
     email: &Email,
-    client_ip: &str,
+    network: &str,
 ) -> Result<(), ProofError> {
     let at = now();
     let last: Option<(i64,)> =
@@ -109,7 +110,7 @@ pub async fn send_code(
             retry_after: spent.retry_after,
         });
     }
-    if let Err(spent) = b.mails_per_ip.take(db, client_ip, at).await? {
+    if let Err(spent) = b.mails_per_ip.take(db, network, at).await? {
         b.mails_per_address.give_back(db, email.as_str()).await?;
         return Err(ProofError::RateLimited {
             what: "too many codes were asked for from this network this hour".into(),
@@ -147,7 +148,7 @@ pub async fn send_code(
             .execute(&db.pool)
             .await?;
         b.mails_per_address.give_back(db, email.as_str()).await?;
-        b.mails_per_ip.give_back(db, client_ip).await?;
+        b.mails_per_ip.give_back(db, network).await?;
         return Err(ProofError::MailFailed);
     }
     Ok(())

@@ -139,7 +139,7 @@ pub async fn for_browser(
         Some(c) if c.status == ChallengeStatus::Approved => ForBrowser::Approved(Box::new(c)),
         Some(c) => ForBrowser::Show(Box::new(c), None),
         None => {
-            if let Err(throttled) = throttles.check(Action::LoginCode, ip.0) {
+            if let Err(throttled) = throttles.check(Action::LoginCode, ip.network()) {
                 return Ok(ForBrowser::Throttled(throttled));
             }
             let refused = last_refusal(db, tenant, binding_hash).await?;

@@ -106,20 +106,23 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 /// Refuses a request over its client's rate before anything is read or written.
 fn throttle(state: &AppState, action: Action, client: ClientIp) -> Result<(), ApiError> {
-    state.throttles.check(action, client.0).map_err(|t| {
-        let what = match action {
-            Action::DeviceRegistration => {
-                "too many phones were registered from this network this hour"
+    state
+        .throttles
+        .check(action, client.network())
+        .map_err(|t| {
+            let what = match action {
+                Action::DeviceRegistration => {
+                    "too many phones were registered from this network this hour"
+                }
+                Action::LoginCode | Action::PhoneAction => {
+                    "too many sign-in requests came from this network this minute"
+                }
+            };
+            ApiError::RateLimited {
+                what: what.into(),
+                retry_after: i64::try_from(t.retry_after).unwrap_or(i64::MAX),
             }
-            Action::LoginCode | Action::PhoneAction => {
-                "too many sign-in requests came from this network this minute"
-            }
-        };
-        ApiError::RateLimited {
-            what: what.into(),
-            retry_after: i64::try_from(t.retry_after).unwrap_or(i64::MAX),
-        }
-    })
+        })
 }
 
 /// axum answers what no handler sees (an address it cannot decode, a method a route does
@@ -292,7 +295,7 @@ async fn request_code(
         &state,
         &DeviceId::from_outside(id),
         &req.jws,
-        &client.to_string(),
+        &client.network().to_string(),
     )
     .await?;
     Ok(StatusCode::ACCEPTED)

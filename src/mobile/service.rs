@@ -107,25 +107,18 @@ fn parse_email(raw: &str) -> Result<Email, ApiError> {
     Email::parse(raw).map_err(|e| ApiError::InvalidEmail(format!("email: {e}")))
 }
 
-/// Mails a 6-digit code for the signed `email` (`devices::email::send_code`).
+/// Mails a 6-digit code for the signed `email` (`devices::email::send_code`); `network` is
+/// the client's, as the limits count it.
 pub async fn request_code(
     state: &AppState,
     device_id: &DeviceId,
     token: &str,
-    client_ip: &str,
+    network: &str,
 ) -> Result<(), ApiError> {
     let (_, p): (_, EmailPayload) = authenticate(state, device_id, token, "verify_email").await?;
     let email = parse_email(&p.email)?;
     let limits = &state.config.limits;
-    email_proof::send_code(
-        &state.db,
-        &state.mailer,
-        limits,
-        device_id,
-        &email,
-        client_ip,
-    )
-    .await?;
+    email_proof::send_code(&state.db, &state.mailer, limits, device_id, &email, network).await?;
     Ok(())
 }
 

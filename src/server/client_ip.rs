@@ -17,6 +17,21 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClientIp(pub IpAddr);
 
+impl ClientIp {
+    /// What the per-client limits count: an IPv4 address, or the /64 an IPv6 address is in.
+    /// A subscriber, an office or a cloud host is given a whole /64 (RFC 6177's advice, and
+    /// what providers do), and can use any address in it: counted address by address, one
+    /// client would have limits without end.
+    pub fn network(self) -> IpAddr {
+        match canonical(self.0) {
+            IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !(u128::from(u64::MAX)),
+            )),
+            v4 => v4,
+        }
+    }
+}
+
 impl std::fmt::Display for ClientIp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
@@ -282,6 +297,16 @@ mod tests {
             resolve(ip("::ffff:127.0.0.1"), &h, &xff("127.0.0.0/8")),
             ip("198.51.100.4")
         );
+    }
+
+    #[test]
+    fn limits_count_an_ipv6_client_by_its_64() {
+        let net = |s: &str| ClientIp(ip(s)).network();
+        assert_eq!(net("198.51.100.4"), ip("198.51.100.4"));
+        assert_eq!(net("::ffff:198.51.100.4"), ip("198.51.100.4"));
+        assert_eq!(net("2001:db8:7:1:abcd:ef:1:2"), ip("2001:db8:7:1::"));
+        assert_eq!(net("2001:db8:7:1::9"), net("2001:db8:7:1:ffff::"));
+        assert_ne!(net("2001:db8:7:1::9"), net("2001:db8:7:2::9"));
     }
 
     #[test]

@@ -318,6 +318,36 @@ async fn a_flood_of_new_browsers_from_one_network_is_held_and_others_still_sign_
     );
 }
 
+/// One IPv6 client holds a whole /64: counted address by address, it could register phones
+/// (and draw login codes) without end. Behind a trusted proxy, three phones from three
+/// addresses of one /64 meet the limit of two; another /64 is not held back by them.
+#[tokio::test]
+async fn an_ipv6_network_is_limited_as_one_client() {
+    let app = spawn_app_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.limits.device_registrations_per_ip = 2;
+    })
+    .await;
+    let register_from = |ip: &'static str| {
+        let phone = Phone::new();
+        let jws = phone.sign(json!({ "purpose": "register" }));
+        app.base_client()
+            .post(app.api("/devices"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({ "public_key": phone.jwk(), "jws": jws }))
+            .send()
+    };
+    for ip in ["2001:db8:7:1::1", "2001:db8:7:1:ffff::2"] {
+        assert_eq!(register_from(ip).await.unwrap().status(), 201, "{ip}");
+    }
+    let (status, code, _) = error_code(register_from("2001:db8:7:1:abcd::3").await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (429, "rate_limited"));
+    assert_eq!(
+        register_from("2001:db8:7:2::1").await.unwrap().status(),
+        201
+    );
+}
+
 #[tokio::test]
 async fn registering_phones_and_acting_on_sign_ins_are_limited_per_network() {
     let app = spawn_app_with(|c| {
