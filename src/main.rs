@@ -153,6 +153,7 @@ async fn reconcile(args: gatehouse::server::cli::ReconcileArgs) -> anyhow::Resul
 async fn emulator(args: gatehouse::server::cli::EmulatorArgs) -> anyhow::Result<()> {
     use gatehouse_emulator::{Emulator, Seed};
     use secrecy::ExposeSecret;
+    args.check_listen()?;
     let seed = match &args.seed {
         Some(path) => Seed::from_file(path)?,
         None => Seed::contoso(),

@@ -56,6 +56,23 @@ pub struct EmulatorArgs {
     /// Control API token (default: random, printed at start).
     #[arg(long, env = "EMULATOR_CONTROL_TOKEN", hide_env_values = true)]
     pub control_token: Option<String>,
+    /// Listen on an address beyond this machine: its control page and sign-in pages let
+    /// whoever reaches them change the directory and sign in as anyone in it.
+    #[arg(long, env = "EMULATOR_ALLOW_PUBLIC")]
+    pub allow_public: bool,
+}
+
+impl EmulatorArgs {
+    /// Refuses an address beyond this machine unless `--allow-public` says so.
+    pub fn check_listen(&self) -> anyhow::Result<()> {
+        if !self.listen.ip().is_loopback() && !self.allow_public {
+            bail!(
+                "the emulator would listen on {}, beyond this machine: its control page and sign-in pages let whoever reaches them change the directory and sign in as anyone in it. Listen on 127.0.0.1 (the default), or pass --allow-public (EMULATOR_ALLOW_PUBLIC=true) on a network only you can reach.",
+                self.listen
+            );
+        }
+        Ok(())
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -157,6 +174,10 @@ pub struct ServeArgs {
     /// Control token of the demo's emulator (default: random, printed at start).
     #[arg(long = "demo-emulator-token", env = "EMULATOR_CONTROL_TOKEN", hide_env_values = true, value_parser = secret)]
     pub demo_emulator_token: Option<SecretString>,
+    /// Serve the demo on an address beyond this machine: it has a seeded admin and a page
+    /// showing every mailed code, so whoever reaches it can sign in as that admin.
+    #[arg(long, env = "GATEHOUSE_DEMO_ALLOW_PUBLIC")]
+    pub demo_allow_public: bool,
     /// Without SMTP_URL, keep mail on /_dev/outbox (readable by anyone who reaches the base
     /// domain) for a private test install. Never on the internet.
     #[arg(long, env = "GATEHOUSE_DEV_OUTBOX")]
@@ -298,6 +319,12 @@ impl ServeArgs {
         let client_ip_header = crate::server::client_ip::ProxyHeader::parse(&self.client_ip_header)
             .map_err(|e| anyhow::anyhow!("GATEHOUSE_CLIENT_IP_HEADER: {e}"))?;
         let demo = self.demo.unwrap_or(false);
+        if demo && !self.listen.ip().is_loopback() && !self.demo_allow_public {
+            bail!(
+                "demo mode would listen on {}, beyond this machine: it has a seeded admin and a page showing every mailed code, so whoever reaches it can sign in as that admin. Listen on 127.0.0.1 (the default), or pass --demo-allow-public (GATEHOUSE_DEMO_ALLOW_PUBLIC=true) on a network only you can reach.",
+                self.listen
+            );
+        }
         Ok(Config {
             database_url: self.db.database_url,
             listen: self.listen,
@@ -382,6 +409,23 @@ mod tests {
         assert!(err(&["--graph-base-url", "not a url"]).contains("GRAPH_BASE_URL"));
         assert!(err(&["--client-ip-header", "X-Real-IP"]).contains("GATEHOUSE_CLIENT_IP_HEADER"));
         assert!(Cli::try_parse_from(["gatehouse", "serve", "--listen", "nowhere"]).is_err());
+    }
+
+    #[test]
+    fn the_demo_serves_beyond_this_machine_only_when_told() {
+        let err = serve_args(&["--demo", "--listen", "0.0.0.0:3000"])
+            .into_config()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--demo-allow-public"), "{err}");
+        assert!(
+            serve_args(&["--demo", "--listen", "0.0.0.0:3000", "--demo-allow-public"])
+                .into_config()
+                .is_ok()
+        );
+        assert!(serve_args(&["--demo", "--listen", "[::1]:3000"])
+            .into_config()
+            .is_ok());
     }
 
     #[test]

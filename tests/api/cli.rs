@@ -69,6 +69,55 @@ fn serve_without_smtp_refuses_to_start_and_says_what_to_set() {
     );
 }
 
+/// Runs `gatehouse` with `args`, which must refuse to start: its output. A process still
+/// running after ten seconds started, and is stopped.
+fn refuses_to_start(db: &str, args: &[&str]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(args)
+        .env("DATABASE_URL", db)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("gatehouse runs");
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "gatehouse {args:?} started: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The emulator's control page and sign-in pages let whoever reaches them change the
+/// directory and sign in as anyone in it; the demo seeds an admin and shows every mailed code
+/// on a page. Neither starts on an address beyond this machine unless the operator says so.
+#[test]
+fn the_emulator_and_the_demo_stay_on_loopback_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let out = refuses_to_start(&db, &["emulator", "--listen", "0.0.0.0:0"]);
+    assert!(out.contains("--allow-public"), "{out}");
+    let out = refuses_to_start(&db, &["serve", "--demo", "--listen", "0.0.0.0:0"]);
+    assert!(out.contains("--demo-allow-public"), "{out}");
+    assert!(
+        !dir.path().join("demo.db").exists(),
+        "nothing was created before the refusal"
+    );
+}
+
 /// `--help` shows where each setting comes from, never a database password from the
 /// environment.
 #[test]
