@@ -59,7 +59,8 @@ export default defineConfig({
       GATEHOUSE_DEMO: "true",
       EMULATOR_CONTROL_TOKEN: EMULATOR_TOKEN,
       LEPTOS_SITE_ROOT: siteRoot,
-      RUST_LOG: "warn",
+      // E2E_RUST_LOG=gatehouse=info shows the server's runs and deliveries beside a failing story.
+      RUST_LOG: process.env.E2E_RUST_LOG ?? "warn",
       // The stories verify the admin's address in almost every spec, all from one IP; the
       // hourly mail budgets have API tests of their own.
       GATEHOUSE_CODE_MAILS_PER_ADDRESS: "1000",
