@@ -25,18 +25,28 @@ pub async fn sync_now(dry_run: bool) -> Result<String, AppError> {
     .await
 }
 
-/// Approves a held run (its users are looked up in Entra ID again first) or rejects it.
+/// Approves a held run (its users are looked up in Entra ID again first) or rejects it;
+/// `seen` is how many users the list held when the page showed it, and an approval covers
+/// that list only.
 #[server(endpoint = "reconcile/decide")]
-pub async fn decide_held(run_id: i64, approve: bool) -> Result<String, AppError> {
+pub async fn decide_held(run_id: i64, approve: bool, seen: usize) -> Result<String, AppError> {
+    use super::service::Decision;
     let ctx = crate::server::context::admin().await?;
+    let decision = if approve {
+        Decision::Approve(super::Shown {
+            run_id,
+            users: seen,
+        })
+    } else {
+        Decision::Reject { run_id }
+    };
     super::service::decide(
         &ctx.state.db,
         &ctx.state.bus,
         ctx.state.entra.as_ref(),
         &ctx.tenant,
         &ctx.user,
-        run_id,
-        approve,
+        decision,
     )
     .await
 }

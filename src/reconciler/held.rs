@@ -33,6 +33,9 @@ pub enum DecideError {
     /// The scoping group no longer exists: membership of it proves nothing either way.
     #[error("the group \"{0}\" no longer exists in Entra ID")]
     GroupGone(String),
+    /// The held list is not the one the admin was shown: offboardings joined it since.
+    #[error("the held list changed since it was shown: {shown} users then, {now} now")]
+    ListChanged { shown: usize, now: usize },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -88,20 +91,30 @@ fn has_address_in(u: &DirectoryUser, domain: &str) -> bool {
     })
 }
 
-/// Approves a held run: offboards the held users Graph still finds gone or disabled.
-/// Any Graph error changes nothing, and the run stays held for a later decision.
+/// A held run as the admin was shown it: an approval covers that list and no other.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown {
+    pub run_id: i64,
+    /// How many users the list held.
+    pub users: usize,
+}
+
+/// Approves a held run as the admin was `shown` it: offboards the held users Graph still
+/// finds gone or disabled. A list that grew since (a later run's offboardings joined it)
+/// is not approved unseen; any Graph error changes nothing, and the run stays held for a
+/// later decision.
 pub async fn approve(
     db: &Db,
     bus: &Bus,
     entra: &EntraClient,
     tenant_id: &TenantId,
-    run_id: i64,
+    shown: Shown,
     admin: &str,
 ) -> Result<Approved, DecideError> {
     let Some(lease) = Lease::acquire(db, tenant_id).await? else {
         return Err(DecideError::Busy);
     };
-    let approved = approve_leased(db, bus, entra, &lease, tenant_id, run_id, admin).await;
+    let approved = approve_leased(db, bus, entra, &lease, tenant_id, shown, admin).await;
     lease.release().await;
     approved
 }
@@ -112,9 +125,10 @@ async fn approve_leased(
     entra: &EntraClient,
     lease: &Lease,
     tenant_id: &TenantId,
-    run_id: i64,
+    shown: Shown,
     admin: &str,
 ) -> Result<Approved, DecideError> {
+    let run_id = shown.run_id;
     // The held users were found by this run (or joined its list from a later one): their
     // changes count as seen from its start.
     let found_at = match store::undecided_run(db, tenant_id).await? {
@@ -126,6 +140,13 @@ async fn approve_leased(
         return Err(DecideError::NotConnected);
     };
     let held = store::held_users(db, run_id).await?;
+    // Under the lease no run adds to the list: it is the one that is approved.
+    if held.len() != shown.users {
+        return Err(DecideError::ListChanged {
+            shown: shown.users,
+            now: held.len(),
+        });
+    }
 
     // Every held user is looked at before anything is written: one failed lookup and the
     // run stays held as it was.

@@ -45,7 +45,7 @@ mod timeline;
 pub mod view;
 
 #[cfg(feature = "ssr")]
-pub use held::{approve, reject, Approved, DecideError};
+pub use held::{approve, reject, Approved, DecideError, Shown};
 #[cfg(feature = "ssr")]
 pub use run::{reconcile, Outcome, RunReport, Trigger};
 #[cfg(feature = "ssr")]

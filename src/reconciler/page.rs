@@ -79,15 +79,16 @@ fn Status(
         </section>
         {v.held.into_iter().map(|h| {
             let id = h.run_id;
+            let seen = h.users.len();
             view! {
                 <section class="card held" data-run=id>
                     <h2>{format!("Held run {} ({})", h.run_id, h.started)}</h2>
                     <p>"These offboardings exceed the deletion threshold. Nothing happens until you decide."</p>
                     <p class="hint">"Approving first looks up each of these users in Entra ID again: only those still deleted or disabled there are offboarded; anyone restored or re-enabled meanwhile keeps their access. Rejecting offboards nobody, and the next run sees the same changes again."</p>
                     <ul>{h.users.into_iter().map(|(u, why)| view! { <li>{format!("{u}: {why}")}</li> }).collect_view()}</ul>
-                    <button type="button" class="approve" on:click=move |_| { decide.dispatch(DecideHeld { run_id: id, approve: true }); }>"Approve: check again, then offboard"</button>
+                    <button type="button" class="approve" on:click=move |_| { decide.dispatch(DecideHeld { run_id: id, approve: true, seen }); }>"Approve: check again, then offboard"</button>
                     " "
-                    <button type="button" class="small reject" on:click=move |_| { decide.dispatch(DecideHeld { run_id: id, approve: false }); }>"Reject: offboard nobody"</button>
+                    <button type="button" class="small reject" on:click=move |_| { decide.dispatch(DecideHeld { run_id: id, approve: false, seen }); }>"Reject: offboard nobody"</button>
                 </section>
             }
         }).collect_view()}

@@ -199,6 +199,16 @@ pub async fn sync_now(
     })
 }
 
+/// What an admin decided on a held run.
+#[derive(Debug, Clone, Copy)]
+pub enum Decision {
+    /// Approve the list as the page showed it.
+    Approve(held::Shown),
+    Reject {
+        run_id: i64,
+    },
+}
+
 /// An admin approves or rejects a held run; the answer says what happened.
 pub async fn decide(
     db: &Db,
@@ -206,23 +216,19 @@ pub async fn decide(
     entra: Option<&EntraClient>,
     tenant: &Tenant,
     admin: &User,
-    run_id: i64,
-    approve: bool,
+    decision: Decision,
 ) -> Result<String, AppError> {
-    let decided = if approve {
+    let run_id = match decision {
+        Decision::Approve(shown) => shown.run_id,
+        Decision::Reject { run_id } => run_id,
+    };
+    let decided = if let Decision::Approve(shown) = decision {
         let Some(entra) = entra else {
             return Err(AppError::Invalid(
                 "No Entra app is configured for this Gatehouse, so the held users cannot be checked again; the run is still held.".into(),
             ));
         };
-        held::approve(
-            db,
-            bus,
-            entra,
-            &tenant.id,
-            run_id,
-            &admin.username,
-        )
+        held::approve(db, bus, entra, &tenant.id, shown, &admin.username)
         .await
         .map(|a| {
             format!(
@@ -263,6 +269,9 @@ pub async fn decide(
         }
         DecideError::GroupGone(name) => AppError::Invalid(format!(
             "Nothing was offboarded and the run is still held: the group \"{name}\" that decides who may sign in no longer exists in Entra ID. Choose another group (or none) under Users → User source, then decide again."
+        )),
+        DecideError::ListChanged { shown, now } => AppError::Invalid(format!(
+            "Nothing was offboarded and the run is still held: its list changed since you looked ({shown} when you looked, {now} now), as a later run's offboardings joined it. Look at the list again, then decide."
         )),
         DecideError::Unexpected(err) => err.into(),
     })

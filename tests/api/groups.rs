@@ -533,11 +533,12 @@ async fn approving_a_held_run_never_takes_the_last_admin() {
     assert_eq!(report.offboarded.len(), 3, "{:?}", report.offboarded);
 
     let run_id = report.run_id.unwrap().to_string();
+    let seen = report.offboarded.len().to_string();
     let (status, message) = megan
         .call(
             "acme",
             "reconcile/decide",
-            &[("run_id", &run_id), ("approve", "true")],
+            &[("run_id", &run_id), ("approve", "true"), ("seen", &seen)],
         )
         .await;
     assert_eq!(status, 200, "{message}");

@@ -110,15 +110,28 @@ impl World {
         self.page().await.held.iter().any(|h| h.run_id == run_id)
     }
 
-    /// The admin approves or rejects a held run on the Reconciliation page: the status and
-    /// the message the page shows.
+    /// The admin looks at the Reconciliation page and approves or rejects a held run as it
+    /// shows it: the status and the message the page shows.
     async fn decide(&self, run_id: i64, approve: bool) -> (u16, String) {
-        let (run_id, approve) = (run_id.to_string(), approve.to_string());
+        let seen = self.held_list(run_id).await.len();
+        self.decide_seen(run_id, approve, seen).await
+    }
+
+    /// The users the page shows on the held run's list (none when it is not held).
+    async fn held_list(&self, run_id: i64) -> Vec<(String, String)> {
+        let page = self.page().await;
+        let held = page.held.into_iter().find(|h| h.run_id == run_id);
+        held.map(|h| h.users).unwrap_or_default()
+    }
+
+    /// The admin decides on a held run whose list they saw with `seen` users.
+    async fn decide_seen(&self, run_id: i64, approve: bool, seen: usize) -> (u16, String) {
+        let (run_id, approve, seen) = (run_id.to_string(), approve.to_string(), seen.to_string());
         self.admin
             .call(
                 "acme",
                 "reconcile/decide",
-                &[("run_id", &run_id), ("approve", &approve)],
+                &[("run_id", &run_id), ("approve", &approve), ("seen", &seen)],
             )
             .await
     }
@@ -502,12 +515,16 @@ async fn approving_while_graph_fails_offboards_nobody_and_the_run_stays_held() {
             json!({"route": "GET /v1.0/users/{id}", "status": 429, "retryAfter": 1, "count": 100}),
         )
         .await;
+    let shown = reconciler::Shown {
+        run_id,
+        users: w.held_list(run_id).await.len(),
+    };
     let err = reconciler::approve(
         &w.app.state.db,
         &w.app.state.bus,
         &w.entra,
         &w.tenant_id,
-        run_id,
+        shown,
         "msp-admin",
     )
     .await
@@ -1122,6 +1139,38 @@ async fn a_second_mass_deletion_while_one_is_held_joins_the_held_list() {
     for oid in oids.iter().chain(&more) {
         assert_eq!(w.status(oid).await, UserStatus::Offboarded, "{oid}");
     }
+}
+
+/// The admin approves the held list they were shown. Offboardings that joined it after they
+/// looked (a second mass deletion meanwhile) are not approved unseen: the approval is refused
+/// and says how the list changed, nothing is applied, and approving the list as it is now
+/// offboards everyone on it.
+#[tokio::test]
+async fn an_approval_covers_only_the_held_list_the_admin_saw() {
+    let (w, oids) = mass_deletion().await;
+    let held_run = w.run().await.run_id.unwrap();
+    let seen = w.held_list(held_run).await.len();
+    assert_eq!(seen, 7);
+    let mut more = Vec::new();
+    for i in 10..13 {
+        more.push(add_technician(&w, i).await);
+    }
+    for oid in oids[7..].iter().chain(&more) {
+        w.emu.remove_in_entra(oid).await;
+    }
+    assert_eq!(w.run().await.outcome, Outcome::Held);
+
+    let (status, message) = w.decide_seen(held_run, true, seen).await;
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("7 when you looked, 13 now"), "{message}");
+    for oid in oids.iter().chain(&more) {
+        assert_eq!(w.status(oid).await, UserStatus::Active, "nothing applied");
+    }
+    assert!(w.still_held(held_run).await);
+
+    let (status, message) = w.decide(held_run, true).await;
+    assert_eq!(status, 200, "{message}");
+    assert!(message.contains("13 user(s) offboarded"), "{message}");
 }
 
 /// A Graph page whose nextLink or deltaLink points at another host (a compromised proxy, a
