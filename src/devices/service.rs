@@ -3,7 +3,6 @@
 use super::store;
 use super::view::DeviceRow;
 use crate::audit::{self, Actor};
-use crate::devices::store::short;
 use crate::domain::{DeviceId, UserId};
 use crate::error::AppError;
 use crate::server::bus::Bus;
@@ -63,7 +62,7 @@ pub async fn of_user(
             .into_iter()
             .partition(|e| belongs_here(tenant, &user, e));
         rows.push(DeviceRow {
-            short_id: short(&d.id).to_string(),
+            short_id: d.id.short().to_string(),
             id: d.id.to_string(),
             added: format_time(d.created_at),
             last_used: d.last_used_at.map(format_time),
@@ -110,7 +109,7 @@ pub async fn revoke(
     if phone.revoked_at.is_some() {
         return Err(AppError::Invalid(format!(
             "Phone {} of {} is already revoked.",
-            short(device_id),
+            device_id.short(),
             user.username
         )));
     }
@@ -124,7 +123,7 @@ pub async fn revoke(
     tx.commit().await?;
     let message = format!(
         "Phone {} of {} is revoked: it can no longer approve sign-ins here; {} session(s) it approved ended. To sign in again, {} sets up the Gatehouse app anew on a phone and verifies their email.",
-        short(device_id),
+        device_id.short(),
         user.username,
         ended.sessions,
         user.username

@@ -3,11 +3,6 @@
 use crate::domain::{DeviceId, Email, TenantId, UserId};
 use crate::server::db::Db;
 
-/// The first characters of a device id: enough to tell phones apart in the audit log.
-pub fn short(device_id: &DeviceId) -> &str {
-    device_id.short()
-}
-
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// A verified email stays the device's this long; then the app asks to verify it again.

@@ -224,7 +224,7 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
     }
     let tenant = tenant(state, &p.tenant).await?;
     let c = live_challenge(state, &tenant, id).await?;
-    let actor = Actor::Device(crate::devices::store::short(&device_id));
+    let actor = Actor::Device(device_id.short());
     if p.number != c.match_number {
         // One guess only: with three numbers on the phone, retries would make the match
         // number pointless. Nothing about the phone's owner is in this reason.
@@ -314,7 +314,7 @@ pub async fn deny(
         &c,
         reason,
         reason,
-        Actor::Device(crate::devices::store::short(&device_id)),
+        Actor::Device(device_id.short()),
     )
     .await?;
     Ok(())

@@ -4,7 +4,7 @@
 //! caller's transaction. After it commits, `Ended::announce` tells open pages to leave.
 
 use crate::audit::{self, Actor};
-use crate::devices::store::{self as devices, short};
+use crate::devices::store as devices;
 use crate::domain::{DeviceId, TenantId, UserId};
 use crate::login::{challenge as challenges, session};
 use crate::server::bus::{Bus, Event};
@@ -125,7 +125,7 @@ pub async fn forget_device(tx: &mut Tx<'_>, device_id: &DeviceId) -> anyhow::Res
         audit::record(
             &mut **tx,
             Some(&tenant_id),
-            Actor::Device(short(device_id)),
+            Actor::Device(device_id.short()),
             audit::Event::PhoneForgotten {
                 phone: device_id,
                 reason,

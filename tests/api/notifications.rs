@@ -94,6 +94,21 @@ impl World {
         deliver_to(&self.app, body).await
     }
 
+    /// Posts `body` as it is, JSON or not, where Graph delivers.
+    async fn deliver_raw(&self, body: String) -> reqwest::Response {
+        self.app
+            .base_client()
+            .post(format!(
+                "http://localhost:{}/api/entra/notifications",
+                self.app.port()
+            ))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn runs(&self) -> Vec<gatehouse::reconciler::api::RunRow> {
         self.view().await.runs
     }
@@ -214,17 +229,7 @@ async fn forged_notifications_are_refused_and_change_nothing() {
         let res = w.deliver(&forged).await;
         assert_eq!(res.status(), 403, "{forged}");
     }
-    let res = w
-        .app
-        .base_client()
-        .post(format!(
-            "http://localhost:{}/api/entra/notifications",
-            w.app.port()
-        ))
-        .body("{\"not\": \"a collection\"}")
-        .send()
-        .await
-        .unwrap();
+    let res = w.deliver_raw("{\"not\": \"a collection\"}".into()).await;
     assert_eq!(res.status(), 400);
     assert_eq!(w.next_run().await, booked, "no run was booked");
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -261,18 +266,7 @@ async fn a_flood_of_made_up_items_is_read_only_so_far() {
     let booked = w.next_run().await;
     let before = unknown_subscription_items();
     let flood = format!("{{\"value\":[{}{{}}]}}", "{},".repeat(690_000));
-    let res = w
-        .app
-        .base_client()
-        .post(format!(
-            "http://localhost:{}/api/entra/notifications",
-            w.app.port()
-        ))
-        .header("content-type", "application/json")
-        .body(flood)
-        .send()
-        .await
-        .unwrap();
+    let res = w.deliver_raw(flood).await;
     assert_eq!(res.status(), 403);
     let checked = unknown_subscription_items() - before;
     // Other tests in this process may refuse a few items meanwhile.
