@@ -17,10 +17,6 @@ use std::collections::{BTreeSet, HashMap};
 /// more than this many is not Microsoft's, and the rest is refused without a lookup.
 const MOST_SUBSCRIPTIONS_LOOKED_UP: usize = 4;
 
-/// Microsoft delivers at most a few hundred changes at once; beyond this many accounts in one
-/// delivery the rest count as seen when the run finds them.
-const MOST_ACCOUNTS_NOTED: usize = 1000;
-
 /// Checks every item and books a run for each tenant that had a genuine one; how many
 /// items were genuine.
 pub async fn accept(db: &Db, bus: &Bus, collection: &Collection) -> anyhow::Result<usize> {
@@ -60,9 +56,10 @@ pub async fn accept(db: &Db, bus: &Bus, collection: &Collection) -> anyhow::Resu
             Err(why) => refusals.add(why, &item.subscription_id),
         }
     }
-    // When each change was first seen, for the offboarding's timeline; the run decides
-    // what the change was.
-    for (tenant_id, oid) in accounts.into_iter().take(MOST_ACCOUNTS_NOTED) {
+    // When each change was first seen, for the offboarding's timeline (at most one per item
+    // read; changes past those count as seen when the run finds them); the run decides what
+    // the change was.
+    for (tenant_id, oid) in accounts {
         users::note_change_seen(db, tenant_id, oid, at).await?;
     }
     for (tenant_id, subscription_id) in &tenants_told {
