@@ -132,19 +132,42 @@ pub async fn keep(
     tenant_id: &TenantId,
     entra_tenant_id: &EntraTenantId,
 ) -> anyhow::Result<()> {
-    let current = store::of_tenant(db, tenant_id).await?;
-    let needed = upkeep(current.as_ref(), now());
-    if needed == Upkeep::Nothing {
+    if upkeep(store::of_tenant(db, tenant_id).await?.as_ref(), now()) == Upkeep::Nothing {
         return Ok(());
     }
-    let Some(lease) = Lease::acquire(db, tenant_id).await? else {
-        // Another replica reconciles the tenant (or keeps its subscription) right now.
+    let Some(lease) = lease_when_free(db, tenant_id).await? else {
+        // Another replica has held the tenant all this while; the next pass tries again.
         return Ok(());
     };
-    let result =
-        renew_or_create(db, entra, urls, tenant_id, entra_tenant_id, current, needed).await;
+    // Looked at again under the lease: whoever held it may have kept the subscription.
+    let current = store::of_tenant(db, tenant_id).await?;
+    let needed = upkeep(current.as_ref(), now());
+    let result = match needed {
+        Upkeep::Nothing => Ok(()),
+        _ => renew_or_create(db, entra, urls, tenant_id, entra_tenant_id, current, needed).await,
+    };
     lease.release().await;
     result
+}
+
+/// How long the upkeep waits for a tenant's lease. A saved setting wakes the keeper and the
+/// scheduler together, and the run it made due often takes the lease first: giving up then
+/// would leave a newly connected tenant without change notifications until the next hourly
+/// pass. A run holds the lease for seconds; a crashed holder's lapses within 20.
+const LEASE_PATIENCE: Duration = Duration::from_secs(30);
+
+/// The tenant's lease, once whatever holds it (a run, a held run's decision) lets it go.
+async fn lease_when_free(db: &Db, tenant_id: &TenantId) -> anyhow::Result<Option<Lease>> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(lease) = Lease::acquire(db, tenant_id).await? {
+            return Ok(Some(lease));
+        }
+        if started.elapsed() >= LEASE_PATIENCE {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 async fn renew_or_create(
