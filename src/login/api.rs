@@ -1,4 +1,3 @@
-use super::view::LoginView;
 use crate::error::AppError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -13,17 +12,6 @@ pub struct Me {
     pub tenant_name: String,
     pub demo: bool,
     pub base_url: String,
-}
-
-/// The challenge the login-page request prepared for this browser.
-#[server(endpoint = "login_view")]
-pub async fn fetch_login_view() -> Result<LoginView, AppError> {
-    let parts = use_context::<axum::http::request::Parts>().ok_or_else(AppError::internal)?;
-    parts
-        .extensions
-        .get::<LoginView>()
-        .cloned()
-        .ok_or_else(|| AppError::NotFound("Reload the page for a new QR code.".into()))
 }
 
 /// Who is signed in on this tenant.

@@ -1,12 +1,13 @@
-use super::api::{fetch_login_view, whoami};
+use super::api::whoami;
 use super::view::{countdown_text, LoginView};
 use crate::ui::{DemoBanner, SessionWatch};
 use leptos::prelude::*;
 
-/// The tenant's QR login page (DESIGN flow 3).
+/// The tenant's QR login page (DESIGN flow 3). Only the server renders it, with the code its
+/// gate drew for this browser in context (`page_load`); the page hydrates nothing.
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let view_data = Resource::new(|| (), |_| fetch_login_view());
+    let code = use_context::<LoginView>();
     view! {
         <main class="login">
             // Without JavaScript the page reloads itself; the first load after approval
@@ -14,17 +15,15 @@ pub fn LoginPage() -> impl IntoView {
             <noscript>
                 <meta http-equiv="refresh" content="3" />
             </noscript>
-            <Suspense fallback=|| view! { <p>"Preparing your QR code…"</p> }>
-                {move || Suspend::new(async move {
-                    match view_data.await {
-                        Ok(v) => view! { <Challenge v /> }.into_any(),
-                        Err(e) => view! {
-                            <p class="flash error">{e.to_string()}</p>
-                            <a href="/">"Get a new QR code"</a>
-                        }.into_any(),
-                    }
-                })}
-            </Suspense>
+            {match code {
+                Some(v) => view! { <Challenge v /> }.into_any(),
+                // Reached without its gate: the portal's own links to `/` within a hydrated
+                // page. A full load draws the code.
+                None => view! {
+                    <p class="flash error">"Reload the page for a new QR code."</p>
+                    <a href="/" rel="external">"Get a new QR code"</a>
+                }.into_any(),
+            }}
         </main>
     }
 }
@@ -85,7 +84,7 @@ pub fn HomePage() -> impl IntoView {
                         }.into_any(),
                         Err(e) => view! {
                             <p class="flash error">{e.to_string()}</p>
-                            <a href="/">"Sign in"</a>
+                            <a href="/" rel="external">"Sign in"</a>
                         }.into_any(),
                     }
                 })}

@@ -27,8 +27,8 @@ pub const TRUST_FOR: Duration = Duration::from_secs(10);
 /// all are (each page is a few kilobytes).
 const MAX_PAGES: usize = 4096;
 
-/// A page to keep is rendered as if this many seconds were left: the countdown and the page's
-/// data then carry marks that are replaced with the real time left whenever it is served.
+/// A page to keep is rendered as if this many seconds were left: its countdown then carries a
+/// mark that is replaced with the real time left whenever it is served.
 pub const TEMPLATE_SECS: i64 = 3_599_999_999;
 
 /// A rendered login page with holes where the time left goes.
@@ -41,28 +41,22 @@ enum Piece {
     Text(Box<str>),
     /// The countdown as shown, `m:ss`.
     Countdown,
-    /// The seconds left, in the page's data for hydration.
-    Seconds,
     /// The script nonce of the answer.
     Nonce,
 }
 
 impl Template {
     /// Splits a page rendered with `TEMPLATE_SECS` and script nonce `nonce`; `None` unless
-    /// each time mark appears exactly once (the page is not what this cache expects, so it is
-    /// not kept). The nonce may appear any number of times.
+    /// the countdown's mark appears exactly once (the page is not what this cache expects, so
+    /// it is not kept). The nonce may appear any number of times.
     fn parse(body: &str, content_type: String, nonce: &str) -> Option<Self> {
         let countdown = countdown_text(TEMPLATE_SECS);
-        let seconds = TEMPLATE_SECS.to_string();
-        let mut marks: Vec<(usize, usize, Piece)> = Vec::new();
-        for (mark, piece) in [(&countdown, Piece::Countdown), (&seconds, Piece::Seconds)] {
-            let mut found = body.match_indices(mark.as_str());
-            let (at, _) = found.next()?;
-            if found.next().is_some() {
-                return None;
-            }
-            marks.push((at, mark.len(), piece));
+        let mut found = body.match_indices(countdown.as_str());
+        let (at, _) = found.next()?;
+        if found.next().is_some() {
+            return None;
         }
+        let mut marks: Vec<(usize, usize, Piece)> = vec![(at, countdown.len(), Piece::Countdown)];
         if nonce.is_empty() {
             return None;
         }
@@ -89,7 +83,6 @@ impl Template {
 
     fn fill(&self, secs_left: i64, nonce: &str) -> Page {
         let countdown = countdown_text(secs_left);
-        let seconds = secs_left.to_string();
         let mut page = String::with_capacity(
             self.pieces
                 .iter()
@@ -103,7 +96,6 @@ impl Template {
             page.push_str(match piece {
                 Piece::Text(t) => t,
                 Piece::Countdown => &countdown,
-                Piece::Seconds => &seconds,
                 Piece::Nonce => nonce,
             });
         }
@@ -116,14 +108,13 @@ impl Template {
 }
 
 /// A page rendered with `TEMPLATE_SECS`, made right for `secs_left` (also for a page that
-/// could not be kept: every mark is replaced wherever it appears).
+/// could not be kept: the mark is replaced wherever it appears).
 pub fn fill_once(rendered: Page, secs_left: i64) -> Page {
     let secs_left = secs_left.max(0);
     Page {
         body: rendered
             .body
-            .replace(&countdown_text(TEMPLATE_SECS), &countdown_text(secs_left))
-            .replace(&TEMPLATE_SECS.to_string(), &secs_left.to_string()),
+            .replace(&countdown_text(TEMPLATE_SECS), &countdown_text(secs_left)),
         content_type: rendered.content_type,
         nonce: rendered.nonce,
     }
@@ -290,13 +281,13 @@ mod tests {
     /// The nonce the kept page was drawn with.
     const DRAWN: &str = "drawn-nonce-0123456789";
 
-    /// A page as Leptos draws it: the nonce on two scripts, the time left twice.
+    /// A login page as Leptos draws it: the nonce on two scripts, the countdown once.
     fn rendered_with(secs: i64, nonce: &str) -> Page {
         Page {
             body: format!(
-                "<html><script nonce=\"{nonce}\" type=module>import('/pkg/g.js')</script>\
+                "<html><script nonce=\"{nonce}\" src=/login.js defer></script>\
                  <span id=countdown>{}</span><p>Sign in to Acme</p>\
-                 <script nonce=\"{nonce}\">{{\"expires_in_secs\":{secs},\"match_number\":42}}</script></html>",
+                 <script nonce=\"{nonce}\">__RESOLVED_RESOURCES = []</script></html>",
                 countdown_text(secs)
             ),
             content_type: "text/html".into(),

@@ -1,7 +1,7 @@
 //! The login page of a signed-out browser: each load (its binding cookie, then either the
 //! sign-in its phone approved, which is also the no-JavaScript path, or the QR code to show,
-//! from memory while the code waits: `PageCache`), and the push stream that tells the page
-//! when the phone has answered.
+//! from memory while the code waits: `PageCache`, else rendered with the code in the page's
+//! context), and the push stream that tells the page when the phone has answered.
 
 use super::binding;
 use super::challenge::{self, Challenge, ForBrowser};
@@ -11,13 +11,13 @@ use crate::domain::{ChallengeId, ChallengeStatus, PushOutcome, Role};
 use crate::server::bus;
 use crate::server::client_ip::ClientIp;
 use crate::server::headers::CspNonce;
+use crate::server::render;
 use crate::server::state::AppState;
 use crate::server::throttle::Throttled;
 use crate::server::util::{now, sha256_hex};
 use crate::tenants::Tenant;
 use axum::extract::{Extension, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -33,8 +33,7 @@ pub async fn serve(
     jar: CookieJar,
     client: ClientIp,
     tenant: &Tenant,
-    mut req: Request,
-    next: Next,
+    req: Request,
 ) -> Response {
     let name = binding::cookie_name(state.config.secure_cookies());
     let (jar, binding) = match jar.get(name) {
@@ -101,12 +100,10 @@ pub async fn serve(
         Ok(ForBrowser::Show(challenge, None)) => {
             let page = match pages.confirm(&challenge, now(), epoch, &nonce) {
                 Some(page) => page,
-                None => {
-                    match render_to_keep(state, tenant, &challenge, epoch, nonce, req, next).await {
-                        Ok(page) => page,
-                        Err(res) => return no_store((jar, res).into_response()),
-                    }
-                }
+                None => match render_to_keep(state, tenant, &challenge, epoch, nonce, req).await {
+                    Ok(page) => page,
+                    Err(res) => return no_store((jar, res).into_response()),
+                },
             };
             login_page(jar, page)
         }
@@ -116,8 +113,7 @@ pub async fn serve(
             view.notice = Some(format!(
                 "Sign-in refused: {reason}. Scan the new code to try again."
             ));
-            req.extensions_mut().insert(view);
-            no_store((jar, next.run(req).await).into_response())
+            no_store((jar, render::page_with(state, view, req).await).into_response())
         }
         Ok(ForBrowser::Throttled(throttled)) => too_many_codes(throttled),
         Err(err) => internal(err),
@@ -175,13 +171,11 @@ async fn render_to_keep(
     challenge: &Challenge,
     epoch: u64,
     nonce: String,
-    mut req: Request,
-    next: Next,
+    req: Request,
 ) -> Result<Page, Response> {
     let mut view = challenge::view(&state.config, &state.qr_codes, tenant, challenge);
     view.expires_in_secs = page_cache::TEMPLATE_SECS;
-    req.extensions_mut().insert(view);
-    let res = next.run(req).await;
+    let res = render::page_with(state, view, req).await;
     if res.status() != StatusCode::OK {
         return Err(res);
     }

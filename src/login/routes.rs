@@ -61,7 +61,7 @@ pub async fn page_gate(
             Redirect::to("/home").into_response()
         }
         (Some(_), _) => next.run(req).await,
-        (None, "/") => page_load::serve(&state, &session, jar, client, &tenant, req, next).await,
+        (None, "/") => page_load::serve(&state, &session, jar, client, &tenant, req).await,
         (None, _) => Redirect::to("/").into_response(),
     }
 }

@@ -1,18 +1,15 @@
-//! What the login page shows, as the server and the browser both know it.
-
-use serde::{Deserialize, Serialize};
+//! What the login page shows. Only the server renders it (the page hydrates nothing), so
+//! none of it travels as the page's data.
 
 /// What the login page shows: the QR code, the match number and how long they are valid.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LoginView {
     pub tenant_name: String,
     pub challenge_id: String,
     pub match_number: u8,
     pub expires_in_secs: i64,
     pub expires_at: String,
-    /// Drawn into the page by the server; hydration leaves the markup in place, so the
-    /// code is not sent a second time in the page's serialised data.
-    #[serde(skip)]
+    /// The code as SVG markup, drawn into the page.
     pub qr_svg: String,
     pub scan_url: String,
     pub demo: bool,

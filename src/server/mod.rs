@@ -13,6 +13,7 @@ pub mod host;
 pub mod mail;
 pub mod nul;
 pub mod rate_limit;
+pub mod render;
 pub mod request_log;
 pub mod startup;
 pub mod state;

@@ -5,9 +5,10 @@ use super::client_ip;
 use super::config::Config;
 use super::csrf;
 use super::db::{Db, Engine};
-use super::headers::{self, CspNonce};
+use super::headers;
 use super::host::{resolve_site, Site};
 use super::mail::{self, Mailer};
+use super::render::use_request_nonce;
 use super::state::AppState;
 use super::telemetry::metrics_handle;
 use super::util::format_time;
@@ -247,17 +248,6 @@ async fn router(state: AppState) -> anyhow::Result<Router> {
         .layer(middleware::from_fn(count_requests))
         .layer(middleware::from_fn(super::request_log::trace))
         .with_state(state))
-}
-
-/// Leptos draws its own script nonce per page; the page must carry the one the
-/// Content-Security-Policy of this response names instead.
-fn use_request_nonce() {
-    use leptos::prelude::{provide_context, use_context};
-    let nonce = use_context::<axum::http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<CspNonce>().cloned());
-    if let Some(CspNonce(nonce)) = nonce {
-        provide_context(leptos::nonce::Nonce::from_value(nonce));
-    }
 }
 
 fn session_layer<S: tower_sessions::SessionStore + Clone>(

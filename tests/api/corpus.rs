@@ -276,7 +276,6 @@ async fn malformed_portal_requests_and_bad_hosts_are_refused_and_change_nothing(
         "reconcile/view",
         "reconcile/sync",
         "reconcile/decide",
-        "login_view",
         "me",
         "user_source/get",
         "user_source/prove",
