@@ -165,7 +165,7 @@ async fn main() {
             role: Role::Technician,
             source: UserSource::AzureAd,
             status: UserStatus::Active,
-            entra_oid: Some(oid.clone()),
+            entra_oid: Some(gatehouse::domain::EntraUserId::from_microsoft(oid.clone())),
             created_at: 0,
             onboarded_at: Some(0),
             last_login_at: None,

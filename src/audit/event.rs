@@ -3,7 +3,7 @@
 //! Audit log page has always shown, worded here once: a misspelt action, a swapped actor or
 //! a subject in the details' place no longer compiles.
 
-use crate::domain::{ChallengeId, DeviceId, EntraTenantId, UserSource};
+use crate::domain::{ChallengeId, DeviceId, EntraTenantId, EntraUserId, UserSource};
 
 /// Who did what an audit event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +146,7 @@ pub enum Event<'a> {
     OnboardedFromEntra {
         username: &'a str,
         email: &'a str,
-        object_id: &'a str,
+        object_id: &'a EntraUserId,
         note: &'a str,
     },
     /// The reconciler moved a record to the account's new address.

@@ -87,6 +87,9 @@ ids! {
 microsoft_ids! {
     /// An Entra tenant (a directory): the MSP's own, where its technicians are.
     EntraTenantId,
+    /// A user of the MSP's Entra tenant (its object id): who a technician is in Entra, and
+    /// who the reconciler offboards when Entra says so.
+    EntraUserId,
     /// An Entra group (its object id).
     GroupId,
     /// A Graph change-notification subscription.

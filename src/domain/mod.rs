@@ -12,7 +12,8 @@ mod states;
 pub use counted::users_counted;
 pub use email::{Email, EmailError};
 pub use ids::{
-    ChallengeId, DeviceId, EntraTenantId, GroupId, SessionId, SubscriptionId, TenantId, UserId,
+    ChallengeId, DeviceId, EntraTenantId, EntraUserId, GroupId, SessionId, SubscriptionId,
+    TenantId, UserId,
 };
 pub use jit::{JitUsername, PrefixError, UsernameError, UsernamePrefix};
 pub use slug::{SlugError, TenantSlug};

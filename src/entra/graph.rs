@@ -1,4 +1,5 @@
 use super::EntraError;
+use crate::domain::{EntraUserId, GroupId};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
@@ -88,7 +89,7 @@ pub struct Organization {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectoryUser {
-    pub id: String,
+    pub id: EntraUserId,
     #[serde(default)]
     pub user_principal_name: Option<String>,
     #[serde(default)]
@@ -118,7 +119,7 @@ pub const GROUP_MATCHES: usize = 10;
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectoryGroup {
-    pub id: String,
+    pub id: GroupId,
     #[serde(default)]
     pub display_name: Option<String>,
     #[serde(default)]
@@ -151,14 +152,14 @@ impl DirectoryGroup {
     }
 
     pub fn name(&self) -> &str {
-        self.display_name.as_deref().unwrap_or(&self.id)
+        self.display_name.as_deref().unwrap_or(self.id.as_str())
     }
 }
 
 /// A member in a list of members, by object id.
 #[derive(Deserialize)]
 struct Member {
-    id: String,
+    id: EntraUserId,
 }
 
 /// Graph's answer for an object that does not exist.
@@ -170,7 +171,7 @@ fn is_not_found(e: &EntraError) -> bool {
 /// One entry of a `/users/delta` page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeltaEntry {
-    pub id: String,
+    pub id: EntraUserId,
     /// `@removed.reason`: soft delete (`changed`, also for a reason Gatehouse does not know)
     /// or hard delete (`deleted`).
     pub removed: Option<crate::domain::RemovedReason>,
@@ -431,11 +432,11 @@ impl Graph {
     }
 
     /// A user by object id; `None` when Graph says it does not exist.
-    pub async fn user(&self, oid: &str) -> Result<Option<DirectoryUser>, EntraError> {
+    pub async fn user(&self, oid: &EntraUserId) -> Result<Option<DirectoryUser>, EntraError> {
         let url = format!(
             "{}/v1.0/users/{}?$select={USER_FIELDS}",
             self.base,
-            urlencode(oid)
+            urlencode(oid.as_str())
         );
         match self.get(&url).await {
             Ok(v) => serde_json::from_value(v)
@@ -578,11 +579,11 @@ impl Graph {
     }
 
     /// One group by object id; `None` when Graph says it does not exist (deleted).
-    pub async fn group(&self, id: &str) -> Result<Option<DirectoryGroup>, EntraError> {
+    pub async fn group(&self, id: &GroupId) -> Result<Option<DirectoryGroup>, EntraError> {
         let url = format!(
             "{}/v1.0/groups/{}?$select={GROUP_FIELDS}",
             self.base,
-            urlencode(id)
+            urlencode(id.as_str())
         );
         match self.get(&url).await {
             Ok(v) => serde_json::from_value(v)
@@ -595,11 +596,11 @@ impl Graph {
 
     /// How many users the group holds, nested groups included (an advanced query).
     /// https://learn.microsoft.com/en-us/graph/api/group-list-transitivemembers
-    pub async fn count_users(&self, group: &str) -> Result<u64, EntraError> {
+    pub async fn count_users(&self, group: &GroupId) -> Result<u64, EntraError> {
         let url = format!(
             "{}/v1.0/groups/{}/transitiveMembers/microsoft.graph.user/$count",
             self.base,
-            urlencode(group)
+            urlencode(group.as_str())
         );
         let res = self.answer(reqwest::Method::GET, &url, None, true).await?;
         let text = res
@@ -613,11 +614,15 @@ impl Graph {
 
     /// Which of `groups` (at most 20) the user is in, directly or through nested groups.
     /// https://learn.microsoft.com/en-us/graph/api/directoryobject-checkmembergroups
-    pub async fn member_of(&self, user: &str, groups: &[&str]) -> Result<Vec<String>, EntraError> {
+    pub async fn member_of(
+        &self,
+        user: &EntraUserId,
+        groups: &[&GroupId],
+    ) -> Result<Vec<GroupId>, EntraError> {
         let url = format!(
             "{}/v1.0/directoryObjects/{}/checkMemberGroups",
             self.base,
-            urlencode(user)
+            urlencode(user.as_str())
         );
         let answer = self
             .send(
@@ -626,24 +631,21 @@ impl Graph {
                 Some(serde_json::json!({ "groupIds": groups })),
             )
             .await?;
-        let found: Vec<String> = values(answer)?;
+        let found: Vec<GroupId> = values(answer)?;
         // Only what was asked: an answer naming other groups grants nothing.
-        Ok(found
-            .into_iter()
-            .filter(|g| groups.contains(&g.as_str()))
-            .collect())
+        Ok(found.into_iter().filter(|g| groups.contains(&g)).collect())
     }
 
     /// Every user the group holds through nested groups (object ids), page by page at
     /// Graph's largest page size. `None` when the group no longer exists.
     pub async fn user_ids_in(
         &self,
-        group: &str,
-    ) -> Result<Option<std::collections::HashSet<String>>, EntraError> {
+        group: &GroupId,
+    ) -> Result<Option<std::collections::HashSet<EntraUserId>>, EntraError> {
         let mut url = format!(
             "{}/v1.0/groups/{}/transitiveMembers/microsoft.graph.user?$select=id&$top=999",
             self.base,
-            urlencode(group)
+            urlencode(group.as_str())
         );
         let mut ids = std::collections::HashSet::new();
         loop {
@@ -827,7 +829,7 @@ pub(crate) fn read_delta_page(page: &Value) -> Result<DeltaPage, EntraError> {
             .and_then(Value::as_str)
             .ok_or_else(|| EntraError::Malformed("a delta entry without `id`".into()))?;
         entries.push(DeltaEntry {
-            id: id.to_string(),
+            id: EntraUserId::from_microsoft(id),
             removed: item.get("@removed").map(|r| {
                 r.get("reason")
                     .and_then(Value::as_str)
@@ -943,7 +945,7 @@ mod properties {
             let read = read_delta_page(&page).unwrap();
             prop_assert_eq!(read.entries.len(), ids.len());
             for ((entry, id), r) in read.entries.iter().zip(&ids).zip(&removed) {
-                prop_assert_eq!(&entry.id, id);
+                prop_assert_eq!(entry.id.as_str(), id);
                 prop_assert_eq!(entry.removed, *r);
             }
         }

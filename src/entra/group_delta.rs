@@ -5,17 +5,18 @@
 
 use super::graph::{urlencode, Graph};
 use super::EntraError;
+use crate::domain::{EntraUserId, GroupId};
 use serde_json::Value;
 
 /// Microsoft tracks at most 50 objects named in a delta's `$filter`.
 /// https://learn.microsoft.com/en-us/graph/api/group-delta#query-parameters
 pub const MAX_TRACKED_GROUPS: usize = 50;
 
-/// What a member of a group is; only users and groups matter to Gatehouse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MemberKind {
-    User,
-    Group,
+/// A member of a group; only users and groups matter to Gatehouse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Member {
+    User(EntraUserId),
+    Group(GroupId),
     /// A device, service principal or contact.
     Other,
 }
@@ -23,8 +24,7 @@ pub enum MemberKind {
 /// One entry of a group's `members@delta`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberDelta {
-    pub id: String,
-    pub kind: MemberKind,
+    pub member: Member,
     /// Left the group (or was deleted).
     pub removed: bool,
 }
@@ -32,7 +32,7 @@ pub struct MemberDelta {
 /// One group of a `/groups/delta` page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupDelta {
-    pub id: String,
+    pub id: GroupId,
     /// The group was deleted.
     pub removed: bool,
     pub members: Vec<MemberDelta>,
@@ -47,8 +47,8 @@ pub struct GroupDeltaPage {
 
 impl Graph {
     /// The URL that starts a round over the direct members of `groups` (at most 50).
-    pub fn groups_delta_start(&self, groups: &[&str]) -> String {
-        let filter: Vec<String> = groups.iter().map(|g| format!("id eq '{g}'")).collect();
+    pub fn groups_delta_start<'a>(&self, groups: impl IntoIterator<Item = &'a GroupId>) -> String {
+        let filter: Vec<String> = groups.into_iter().map(|g| format!("id eq '{g}'")).collect();
         format!(
             "{}/v1.0/groups/delta?$select=members&$filter={}",
             self.base_url(),
@@ -97,15 +97,18 @@ fn read_page(page: &Value) -> Result<GroupDeltaPage, EntraError> {
                         .get("id")
                         .and_then(Value::as_str)
                         .ok_or_else(|| malformed("a member without `id`"))?;
-                    let kind = match m.get("@odata.type").and_then(Value::as_str) {
-                        Some("#microsoft.graph.user") => MemberKind::User,
-                        Some("#microsoft.graph.group") => MemberKind::Group,
-                        Some(_) => MemberKind::Other,
+                    let member = match m.get("@odata.type").and_then(Value::as_str) {
+                        Some("#microsoft.graph.user") => {
+                            Member::User(EntraUserId::from_microsoft(member_id))
+                        }
+                        Some("#microsoft.graph.group") => {
+                            Member::Group(GroupId::from_microsoft(member_id))
+                        }
+                        Some(_) => Member::Other,
                         None => return Err(malformed("a member without `@odata.type`")),
                     };
                     members.push(MemberDelta {
-                        id: member_id.to_string(),
-                        kind,
+                        member,
                         removed: m.get("@removed").is_some(),
                     });
                 }
@@ -113,7 +116,7 @@ fn read_page(page: &Value) -> Result<GroupDeltaPage, EntraError> {
             Some(_) => return Err(malformed("`members@delta` that is not a list")),
         }
         groups.push(GroupDelta {
-            id: id.to_string(),
+            id: GroupId::from_microsoft(id),
             removed: item.get("@removed").is_some(),
             members,
         });
@@ -146,18 +149,19 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(page.groups.len(), 2);
-        let kinds: Vec<(&str, MemberKind, bool)> = page.groups[0]
+        let user = |id: &str| Member::User(EntraUserId::from_microsoft(id));
+        let members: Vec<(Member, bool)> = page.groups[0]
             .members
             .iter()
-            .map(|m| (m.id.as_str(), m.kind, m.removed))
+            .map(|m| (m.member.clone(), m.removed))
             .collect();
         assert_eq!(
-            kinds,
+            members,
             [
-                ("u1", MemberKind::User, false),
-                ("u2", MemberKind::User, true),
-                ("g2", MemberKind::Group, false),
-                ("d1", MemberKind::Other, false),
+                (user("u1"), false),
+                (user("u2"), true),
+                (Member::Group(GroupId::from_microsoft("g2")), false),
+                (Member::Other, false),
             ]
         );
         assert!(page.groups[1].removed);

@@ -14,5 +14,5 @@ pub use error::EntraError;
 pub use graph::{
     DeltaEntry, DeltaPage, DirectoryGroup, DirectoryUser, Domain, Graph, Organization, Patience,
 };
-pub use group_delta::{GroupDelta, GroupDeltaPage, MemberDelta, MemberKind, MAX_TRACKED_GROUPS};
+pub use group_delta::{GroupDelta, GroupDeltaPage, Member, MemberDelta, MAX_TRACKED_GROUPS};
 pub use identity::{Credential, EntraClient, SignedInAdmin};

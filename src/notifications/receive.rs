@@ -4,6 +4,7 @@
 //! https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks
 
 use super::store::{digest, Subscription};
+use crate::domain::EntraUserId;
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
 
@@ -37,8 +38,9 @@ pub struct Item {
 
 impl Item {
     /// The object id of the account the change is about, if the item names one.
-    pub fn account(&self) -> Option<&str> {
-        self.resource_data.as_ref()?.id.as_deref()
+    pub fn account(&self) -> Option<EntraUserId> {
+        let id = self.resource_data.as_ref()?.id.as_deref()?;
+        Some(EntraUserId::from_microsoft(id))
     }
 }
 

@@ -60,7 +60,7 @@ pub async fn accept(db: &Db, bus: &Bus, collection: &Collection) -> anyhow::Resu
     // read; changes past those count as seen when the run finds them); the run decides what
     // the change was.
     for (tenant_id, oid) in accounts {
-        users::note_change_seen(db, tenant_id, oid, at).await?;
+        users::note_change_seen(db, tenant_id, &oid, at).await?;
     }
     for (tenant_id, subscription_id) in &tenants_told {
         crate::reconciler::schedule::note_change(

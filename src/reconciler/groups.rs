@@ -4,10 +4,10 @@
 //! out the nesting itself. Groups nested wider than one delta can track (50) are read whole
 //! through `transitiveMembers` instead. A group Gatehouse cannot read fails the run.
 
-use super::failure::RunError;
 use super::mirror::Mirror;
 use super::mirror_store;
-use crate::domain::{EntraHealth, TenantId};
+use super::outcome::RunError;
+use crate::domain::{EntraHealth, EntraUserId, GroupId, TenantId};
 use crate::entra::{EntraError, Graph, MAX_TRACKED_GROUPS};
 use crate::server::db::Db;
 use crate::tenants::store::GroupRef;
@@ -23,8 +23,8 @@ const MAX_ROUNDS: usize = 10;
 /// The users each group holds, nested groups counted (`None`: the tenant uses no such group).
 #[derive(Debug, Default)]
 pub(super) struct Members {
-    pub scope: Option<HashSet<String>>,
-    pub admins: Option<HashSet<String>>,
+    pub scope: Option<HashSet<EntraUserId>>,
+    pub admins: Option<HashSet<EntraUserId>>,
 }
 
 pub(super) async fn read(
@@ -43,8 +43,8 @@ pub(super) async fn read(
         Some((mirror, link)) => {
             mirror_store::keep(db, tenant_id, &before, &mirror, &link).await?;
             Members {
-                scope: scope.map(|g| mirror.users_in(g.id.as_str())),
-                admins: admins.map(|g| mirror.users_in(g.id.as_str())),
+                scope: scope.map(|g| mirror.users_in(&g.id)),
+                admins: admins.map(|g| mirror.users_in(&g.id)),
             }
         }
         None => {
@@ -88,18 +88,15 @@ async fn synced(
     link: Option<String>,
     roots: &[&GroupRef],
 ) -> Result<Option<(Mirror, String)>, RunError> {
-    let root_ids: Vec<&str> = roots.iter().map(|g| g.id.as_str()).collect();
+    let root_ids: Vec<&GroupId> = roots.iter().map(|g| &g.id).collect();
     let mut mirror = before.clone();
-    if let Some(link) = link.filter(|_| before.covers(&root_ids)) {
+    if let Some(link) = link.filter(|_| before.covers(root_ids.iter().copied())) {
         match follow(graph, &link, &mut mirror).await {
             Ok(round) => {
-                if let Some(gone) = roots
-                    .iter()
-                    .find(|g| round.deleted.iter().any(|d| d == g.id.as_str()))
-                {
+                if let Some(gone) = roots.iter().find(|g| round.deleted.contains(&g.id)) {
                     return Err(group_gone(gone));
                 }
-                if mirror.covers(&root_ids) {
+                if mirror.covers(root_ids.iter().copied()) {
                     return Ok(Some((mirror, round.link)));
                 }
                 // A group was nested in one of them: a new round takes it in.
@@ -111,24 +108,23 @@ async fn synced(
         }
     }
     for _ in 0..MAX_ROUNDS {
-        let wanted: BTreeSet<String> = mirror.nested(&root_ids);
+        let wanted: BTreeSet<GroupId> = mirror.nested(root_ids.iter().copied());
         if wanted.len() > MAX_TRACKED_GROUPS {
             return Ok(None);
         }
-        let ids: Vec<&str> = wanted.iter().map(String::as_str).collect();
         let mut fresh = Mirror::starting(wanted.clone());
-        let round = match follow(graph, &graph.groups_delta_start(&ids), &mut fresh).await {
+        let round = match follow(graph, &graph.groups_delta_start(&wanted), &mut fresh).await {
             Ok(round) => round,
             Err(e) => return Err(refused(e, roots[0])),
         };
         for root in roots {
-            if !round.seen.contains(root.id.as_str()) {
+            if !round.seen.contains(&root.id) {
                 return Err(unlisted(graph, root).await);
             }
         }
         // A nested group the round asked for and did not list would count as empty, and its
         // members as gone: nobody is judged on a group Graph did not answer for.
-        let nested = fresh.nested(&root_ids);
+        let nested = fresh.nested(root_ids.iter().copied());
         if let Some(missing) = nested
             .iter()
             .find(|g| wanted.contains(*g) && !round.seen.contains(*g))
@@ -137,7 +133,7 @@ async fn synced(
                 "Graph's groups delta did not list the group {missing}, nested in the tenant's groups; nobody was offboarded, the next run tries again"
             )));
         }
-        if fresh.covers(&root_ids) {
+        if fresh.covers(root_ids.iter().copied()) {
             return Ok(Some((fresh, round.link)));
         }
         mirror = fresh;
@@ -148,9 +144,9 @@ async fn synced(
 /// What one round of `/groups/delta` reported.
 struct Round {
     /// Every group listed.
-    seen: HashSet<String>,
+    seen: HashSet<GroupId>,
     /// Tracked groups reported deleted.
-    deleted: Vec<String>,
+    deleted: Vec<GroupId>,
     link: String,
 }
 
@@ -181,8 +177,8 @@ async fn follow(graph: &Graph, start: &str, mirror: &mut Mirror) -> Result<Round
 }
 
 /// Every user a group holds through nested groups, read whole.
-async fn transitive(graph: &Graph, group: &GroupRef) -> Result<HashSet<String>, RunError> {
-    match graph.user_ids_in(group.id.as_str()).await {
+async fn transitive(graph: &Graph, group: &GroupRef) -> Result<HashSet<EntraUserId>, RunError> {
+    match graph.user_ids_in(&group.id).await {
         Ok(Some(ids)) => Ok(ids),
         Ok(None) => Err(group_gone(group)),
         Err(e) => Err(refused(e, group)),
@@ -201,7 +197,7 @@ fn group_gone(group: &GroupRef) -> RunError {
 
 /// A first round that does not list a group: gone if Graph says so, else a failed run.
 async fn unlisted(graph: &Graph, group: &GroupRef) -> RunError {
-    match graph.group(group.id.as_str()).await {
+    match graph.group(&group.id).await {
         Ok(None) => group_gone(group),
         Ok(Some(_)) => RunError::Other(format!(
             "Graph's groups delta did not list the group \"{}\" ({}), which exists; nobody was offboarded, the next run tries again",

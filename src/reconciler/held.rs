@@ -5,12 +5,12 @@
 //! keep the delta link fresh and offboard everyone else as usual. A decision takes the
 //! tenant's lease, so it never overlaps a run.
 
-use super::apply::{self, Leaving};
+use super::carry_out::{self, Leaving};
 use super::lease::Lease;
 use super::run::LEASE_LOST;
 use super::store;
 use crate::audit::{self, Actor};
-use crate::domain::{OffboardReason, Reason, RunOutcome, TenantId, UserId};
+use crate::domain::{EntraUserId, OffboardReason, Reason, RunOutcome, TenantId, UserId};
 use crate::entra::{DirectoryUser, EntraClient, EntraError};
 use crate::server::bus::Bus;
 use crate::server::db::Db;
@@ -153,7 +153,7 @@ async fn approve_leased(
     let graph = entra.graph(&tid).await?;
     // Membership of a deleted scoping group proves nothing: such a run cannot be approved.
     if let Some(scope) = link.scope_group() {
-        if graph.group(scope.id.as_str()).await?.is_none() {
+        if graph.group(&scope.id).await?.is_none() {
             return Err(DecideError::GroupGone(scope.name));
         }
     }
@@ -200,7 +200,7 @@ async fn approve_leased(
     // this run is decided now, so its list no longer counts as waiting.
     let admins = Admins::lock(&mut tx, tenant_id).await?;
     let kept = keep_last_admin(&admins, &mut still_gone, &held);
-    let gone = apply::offboard(
+    let gone = carry_out::offboard(
         &mut tx,
         tenant_id,
         Actor::User(admin),
@@ -228,7 +228,7 @@ async fn approve_leased(
     )
     .await?;
     tx.commit().await?;
-    apply::ended(db, bus, &gone).await;
+    carry_out::ended(db, bus, &gone).await;
     Ok(Approved {
         offboarded,
         back,
@@ -337,15 +337,15 @@ async fn reject_leased(
 async fn outside_scope(
     graph: &crate::entra::Graph,
     link: &tenants::EntraLink,
-    oid: &str,
+    oid: &EntraUserId,
 ) -> Result<Option<Reason>, DecideError> {
     let Some(scope) = link.scope_group() else {
         return Ok(None);
     };
-    let mut ids = vec![scope.id.as_str()];
+    let mut ids = vec![&scope.id];
     let admins = link.admin_group();
     if let Some(a) = &admins {
-        ids.push(a.id.as_str());
+        ids.push(&a.id);
     }
     let member_of = graph.member_of(oid, &ids).await?;
     Ok(member_of
@@ -359,7 +359,7 @@ mod tests {
 
     fn found(enabled: Option<bool>) -> DirectoryUser {
         DirectoryUser {
-            id: "oid".into(),
+            id: EntraUserId::from_microsoft("oid"),
             user_principal_name: Some("first.last@contoso.com".into()),
             mail: None,
             account_enabled: enabled,

@@ -3,25 +3,33 @@
 //! them for the scoping and admin groups and every group nested in them, and works the
 //! transitive sets out here. Pure: no I/O.
 
-use crate::entra::{GroupDelta, MemberKind};
+use crate::domain::{EntraUserId, GroupId};
+use crate::entra::{GroupDelta, Member};
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
-/// Direct memberships of the tracked groups: group id → member id → the member is a group.
+/// The direct members of one group that matter: users and groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Direct {
+    pub users: BTreeSet<EntraUserId>,
+    pub groups: BTreeSet<GroupId>,
+}
+
+/// Direct memberships of the tracked groups.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mirror {
     /// The groups the delta round follows (its `$filter`).
-    pub tracked: BTreeSet<String>,
-    pub members: BTreeMap<String, BTreeMap<String, bool>>,
+    pub tracked: BTreeSet<GroupId>,
+    pub members: BTreeMap<GroupId, Direct>,
 }
 
 impl Mirror {
     /// A new round over `tracked`: every group starts with no members; the round's pages
     /// bring them all.
-    pub fn starting(tracked: BTreeSet<String>) -> Self {
+    pub fn starting(tracked: BTreeSet<GroupId>) -> Self {
         Mirror {
             members: tracked
                 .iter()
-                .map(|g| (g.clone(), BTreeMap::new()))
+                .map(|g| (g.clone(), Direct::default()))
                 .collect(),
             tracked,
         }
@@ -29,7 +37,7 @@ impl Mirror {
 
     /// Applies one page of the round; returns the tracked groups it reports deleted. A group
     /// the round does not track changes nothing: an answer about other groups grants nothing.
-    pub fn apply(&mut self, page: &[GroupDelta]) -> Vec<String> {
+    pub fn apply(&mut self, page: &[GroupDelta]) -> Vec<GroupId> {
         let mut deleted = Vec::new();
         for group in page {
             if !self.tracked.contains(&group.id) {
@@ -40,31 +48,28 @@ impl Mirror {
                 deleted.push(group.id.clone());
                 continue;
             }
-            let members = self.members.entry(group.id.clone()).or_default();
+            let direct = self.members.entry(group.id.clone()).or_default();
             for m in &group.members {
-                let is_group = match m.kind {
-                    MemberKind::User => false,
-                    MemberKind::Group => true,
-                    MemberKind::Other => continue,
+                match (&m.member, m.removed) {
+                    (Member::User(u), false) => direct.users.insert(u.clone()),
+                    (Member::User(u), true) => direct.users.remove(u),
+                    (Member::Group(g), false) => direct.groups.insert(g.clone()),
+                    (Member::Group(g), true) => direct.groups.remove(g),
+                    (Member::Other, _) => continue,
                 };
-                if m.removed {
-                    members.remove(&m.id);
-                } else {
-                    members.insert(m.id.clone(), is_group);
-                }
             }
         }
         deleted
     }
 
     /// `roots` and every group nested in them, as far as this copy knows.
-    pub fn nested(&self, roots: &[&str]) -> BTreeSet<String> {
-        let mut out: BTreeSet<String> = roots.iter().map(|r| r.to_string()).collect();
-        let mut queue: VecDeque<String> = out.iter().cloned().collect();
+    pub fn nested<'a>(&self, roots: impl IntoIterator<Item = &'a GroupId>) -> BTreeSet<GroupId> {
+        let mut out: BTreeSet<GroupId> = roots.into_iter().cloned().collect();
+        let mut queue: VecDeque<GroupId> = out.iter().cloned().collect();
         while let Some(g) = queue.pop_front() {
-            for (m, &is_group) in self.members.get(&g).into_iter().flatten() {
-                if is_group && out.insert(m.clone()) {
-                    queue.push_back(m.clone());
+            for inner in self.members.get(&g).into_iter().flat_map(|d| &d.groups) {
+                if out.insert(inner.clone()) {
+                    queue.push_back(inner.clone());
                 }
             }
         }
@@ -73,21 +78,17 @@ impl Mirror {
 
     /// Whether this copy can answer for `roots`: each of them and every group nested in them
     /// is tracked.
-    pub fn covers(&self, roots: &[&str]) -> bool {
+    pub fn covers<'a>(&self, roots: impl IntoIterator<Item = &'a GroupId>) -> bool {
         self.nested(roots).is_subset(&self.tracked)
     }
 
     /// The users `root` holds, directly or through nested groups.
-    pub fn users_in(&self, root: &str) -> HashSet<String> {
-        let mut users = HashSet::new();
-        for g in self.nested(&[root]) {
-            for (m, &is_group) in self.members.get(&g).into_iter().flatten() {
-                if !is_group {
-                    users.insert(m.clone());
-                }
-            }
-        }
-        users
+    pub fn users_in(&self, root: &GroupId) -> HashSet<EntraUserId> {
+        self.nested([root])
+            .iter()
+            .filter_map(|g| self.members.get(g))
+            .flat_map(|d| d.users.iter().cloned())
+            .collect()
     }
 }
 
@@ -96,24 +97,34 @@ mod tests {
     use super::*;
     use crate::entra::MemberDelta;
 
-    fn member(id: &str, kind: MemberKind, removed: bool) -> MemberDelta {
+    fn g(id: &str) -> GroupId {
+        GroupId::from_microsoft(id)
+    }
+
+    fn user(id: &str, removed: bool) -> MemberDelta {
         MemberDelta {
-            id: id.into(),
-            kind,
+            member: Member::User(EntraUserId::from_microsoft(id)),
+            removed,
+        }
+    }
+
+    fn subgroup(id: &str, removed: bool) -> MemberDelta {
+        MemberDelta {
+            member: Member::Group(g(id)),
             removed,
         }
     }
 
     fn group(id: &str, members: Vec<MemberDelta>) -> GroupDelta {
         GroupDelta {
-            id: id.into(),
+            id: g(id),
             removed: false,
             members,
         }
     }
 
-    fn tracked(ids: &[&str]) -> BTreeSet<String> {
-        ids.iter().map(|s| s.to_string()).collect()
+    fn tracked(ids: &[&str]) -> BTreeSet<GroupId> {
+        ids.iter().map(|s| g(s)).collect()
     }
 
     /// Technicians: Alex and the nested Tier 2 (Patti, and Tier 3 with Isaiah).
@@ -123,25 +134,25 @@ mod tests {
             group(
                 "tech",
                 vec![
-                    member("alex", MemberKind::User, false),
-                    member("tier2", MemberKind::Group, false),
-                    member("printer", MemberKind::Other, false),
+                    user("alex", false),
+                    subgroup("tier2", false),
+                    MemberDelta {
+                        member: Member::Other,
+                        removed: false,
+                    },
                 ],
             ),
             group(
                 "tier2",
-                vec![
-                    member("patti", MemberKind::User, false),
-                    member("tier3", MemberKind::Group, false),
-                ],
+                vec![user("patti", false), subgroup("tier3", false)],
             ),
-            group("tier3", vec![member("isaiah", MemberKind::User, false)]),
+            group("tier3", vec![user("isaiah", false)]),
         ]);
         m
     }
 
-    fn sorted(users: HashSet<String>) -> Vec<String> {
-        let mut v: Vec<String> = users.into_iter().collect();
+    fn sorted(users: HashSet<EntraUserId>) -> Vec<String> {
+        let mut v: Vec<String> = users.into_iter().map(|u| u.to_string()).collect();
         v.sort();
         v
     }
@@ -149,52 +160,40 @@ mod tests {
     #[test]
     fn users_count_through_every_level_of_nesting() {
         let m = msp();
-        assert_eq!(sorted(m.users_in("tech")), ["alex", "isaiah", "patti"]);
-        assert_eq!(sorted(m.users_in("tier3")), ["isaiah"]);
-        assert!(m.covers(&["tech"]));
+        assert_eq!(sorted(m.users_in(&g("tech"))), ["alex", "isaiah", "patti"]);
+        assert_eq!(sorted(m.users_in(&g("tier3"))), ["isaiah"]);
+        assert!(m.covers([&g("tech")]));
     }
 
     #[test]
     fn leaving_a_nested_group_or_its_deletion_leaves_the_groups_above() {
         let mut m = msp();
-        m.apply(&[group(
-            "tier2",
-            vec![member("tier3", MemberKind::Group, true)],
-        )]);
-        assert_eq!(sorted(m.users_in("tech")), ["alex", "patti"]);
+        m.apply(&[group("tier2", vec![subgroup("tier3", true)])]);
+        assert_eq!(sorted(m.users_in(&g("tech"))), ["alex", "patti"]);
         let deleted = m.apply(&[GroupDelta {
-            id: "tier2".into(),
+            id: g("tier2"),
             removed: true,
             members: vec![],
         }]);
-        assert_eq!(deleted, ["tier2"]);
-        assert_eq!(sorted(m.users_in("tech")), ["alex"]);
+        assert_eq!(deleted, [g("tier2")]);
+        assert_eq!(sorted(m.users_in(&g("tech"))), ["alex"]);
     }
 
     #[test]
     fn a_newly_nested_group_is_not_covered_until_tracked() {
         let mut m = msp();
-        m.apply(&[group(
-            "tech",
-            vec![member("tier9", MemberKind::Group, false)],
-        )]);
-        assert!(!m.covers(&["tech"]), "tier9's members are unknown");
-        assert!(m.nested(&["tech"]).contains("tier9"));
+        m.apply(&[group("tech", vec![subgroup("tier9", false)])]);
+        assert!(!m.covers([&g("tech")]), "tier9's members are unknown");
+        assert!(m.nested([&g("tech")]).contains(&g("tier9")));
     }
 
     #[test]
     fn groups_outside_the_round_change_nothing_and_cycles_end() {
         let mut m = msp();
-        m.apply(&[group(
-            "sales",
-            vec![member("lidia", MemberKind::User, false)],
-        )]);
-        assert!(!m.members.contains_key("sales"));
+        m.apply(&[group("sales", vec![user("lidia", false)])]);
+        assert!(!m.members.contains_key(&g("sales")));
         // Entra forbids cycles; a copy that somehow holds one still terminates.
-        m.apply(&[group(
-            "tier3",
-            vec![member("tech", MemberKind::Group, false)],
-        )]);
-        assert_eq!(sorted(m.users_in("tier2")), ["alex", "isaiah", "patti"]);
+        m.apply(&[group("tier3", vec![subgroup("tech", false)])]);
+        assert_eq!(sorted(m.users_in(&g("tier2"))), ["alex", "isaiah", "patti"]);
     }
 }

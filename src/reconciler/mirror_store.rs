@@ -1,8 +1,8 @@
 //! Every statement on `entra_group_members` and `entra_group_sync`: the reconciler's copy of
 //! the direct members of a tenant's groups, and the delta link that keeps it current.
 
-use super::mirror::Mirror;
-use crate::domain::TenantId;
+use super::mirror::{Direct, Mirror};
+use crate::domain::{EntraUserId, GroupId, TenantId};
 use crate::server::db::Db;
 use std::collections::BTreeSet;
 
@@ -19,21 +19,25 @@ pub async fn load(db: &Db, tenant_id: &TenantId) -> Result<(Mirror, Option<Strin
     let Some((link, tracked)) = sync else {
         return Ok((Mirror::default(), None));
     };
-    let tracked: BTreeSet<String> = tracked
+    let tracked: BTreeSet<GroupId> = tracked
         .split(',')
         .filter(|g| !g.is_empty())
-        .map(str::to_string)
+        .map(GroupId::from_microsoft)
         .collect();
     let mut mirror = Mirror::starting(tracked);
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+    let rows: Vec<(GroupId, String, i64)> = sqlx::query_as(
         "SELECT group_id, member_id, member_is_group FROM entra_group_members WHERE tenant_id = $1",
     )
     .bind(tenant_id)
     .fetch_all(&db.pool)
     .await?;
     for (group, member, is_group) in rows {
-        if let Some(members) = mirror.members.get_mut(&group) {
-            members.insert(member, is_group != 0);
+        if let Some(direct) = mirror.members.get_mut(&group) {
+            if is_group != 0 {
+                direct.groups.insert(GroupId::from_microsoft(member));
+            } else {
+                direct.users.insert(EntraUserId::from_microsoft(member));
+            }
         }
     }
     Ok((mirror, Some(link)))
@@ -49,7 +53,8 @@ pub async fn keep(
     link: &str,
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.pool.begin().await?;
-    let mut added: Vec<(&str, &str, bool)> = Vec::new();
+    let empty = Direct::default();
+    let mut added: Vec<(&GroupId, &str, bool)> = Vec::new();
     for (group, old) in &before.members {
         let Some(new) = now.members.get(group) else {
             sqlx::query("DELETE FROM entra_group_members WHERE tenant_id = $1 AND group_id = $2")
@@ -59,26 +64,20 @@ pub async fn keep(
                 .await?;
             continue;
         };
-        for (member, is_group) in old {
-            if new.get(member) != Some(is_group) {
-                sqlx::query(
-                    "DELETE FROM entra_group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3",
-                )
-                .bind(tenant_id)
-                .bind(group)
-                .bind(member)
-                .execute(&mut *tx)
-                .await?;
-            }
+        for (member, _) in changes(old, new) {
+            sqlx::query(
+                "DELETE FROM entra_group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3",
+            )
+            .bind(tenant_id)
+            .bind(group)
+            .bind(member)
+            .execute(&mut *tx)
+            .await?;
         }
     }
     for (group, new) in &now.members {
-        let old = before.members.get(group);
-        for (member, &is_group) in new {
-            if old.and_then(|o| o.get(member)) != Some(&is_group) {
-                added.push((group, member, is_group));
-            }
-        }
+        let old = before.members.get(group).unwrap_or(&empty);
+        added.extend(changes(new, old).map(|(member, is_group)| (group, member, is_group)));
     }
     for chunk in added.chunks(ROWS_PER_INSERT) {
         let values: Vec<String> = (0..chunk.len())
@@ -106,7 +105,7 @@ pub async fn keep(
         }
         q.execute(&mut *tx).await?;
     }
-    let tracked: Vec<&str> = now.tracked.iter().map(String::as_str).collect();
+    let tracked: Vec<&str> = now.tracked.iter().map(GroupId::as_str).collect();
     sqlx::query(
         "INSERT INTO entra_group_sync (tenant_id, delta_link, tracked) VALUES ($1, $2, $3) \
          ON CONFLICT (tenant_id) DO UPDATE SET delta_link = $2, tracked = $3",
@@ -117,6 +116,19 @@ pub async fn keep(
     .execute(&mut *tx)
     .await?;
     tx.commit().await
+}
+
+/// The members `from` holds and `to` does not (id, whether a group).
+fn changes<'a>(from: &'a Direct, to: &'a Direct) -> impl Iterator<Item = (&'a str, bool)> {
+    let users = from
+        .users
+        .difference(&to.users)
+        .map(|u| (u.as_str(), false));
+    let groups = from
+        .groups
+        .difference(&to.groups)
+        .map(|g| (g.as_str(), true));
+    users.chain(groups)
 }
 
 /// Forgets the copy: the tenant's groups nest wider or deeper than delta reading handles.

@@ -1,6 +1,7 @@
-//! The offboarding reconciler (DESIGN flow 5): `plan` decides without I/O, `apply` executes a
-//! plan in one transaction, `run` walks Graph and records each run, failing safe (`failure`
-//! says why a run failed); `held` carries out an admin's decision on a held run, and `lease`
+//! The offboarding reconciler (DESIGN flow 5): `plan` decides without I/O, `carry_out`
+//! executes a plan in one transaction, `run` walks Graph and records each run, failing safe
+//! (`outcome` says what a run did, or why it failed); `held` carries out an admin's decision
+//! on a held run, and `lease`
 //! keeps one tenant's runs and decisions from overlapping, across instances; `scheduler`
 //! starts each tenant's runs when `schedule` has them due. `store` holds
 //! every statement on the run records; `groups` reads who the tenant's Entra groups hold,
@@ -10,11 +11,7 @@
 
 pub mod api;
 #[cfg(feature = "ssr")]
-pub mod apply;
-#[cfg(feature = "ssr")]
 mod carry_out;
-#[cfg(feature = "ssr")]
-mod failure;
 #[cfg(feature = "ssr")]
 mod groups;
 #[cfg(feature = "ssr")]

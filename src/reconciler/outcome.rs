@@ -1,6 +1,8 @@
-//! What a run was asked for and what it did: its trigger, its outcome and its report.
+//! What a run was asked for and what it did: its trigger, its outcome and its report, and
+//! why it failed when it did.
 
-use crate::domain::RunOutcome;
+use crate::domain::{EntraHealth, RunOutcome};
+use crate::entra::EntraError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -62,4 +64,32 @@ pub struct RunReport {
     /// Offboarded (or, in a dry run or a held run, would be): (email, reason).
     pub offboarded: Vec<(String, String)>,
     pub error: Option<String>,
+}
+
+/// Why a run failed: every failure offboards nobody; some also say something lasting about
+/// the tenant's connection (a health the pages show).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum RunError {
+    #[error("{0}")]
+    Entra(#[from] EntraError),
+    /// A lasting problem with the tenant's groups, with the health the pages show.
+    #[error("{1}")]
+    Groups(EntraHealth, String),
+    #[error("{0}")]
+    Other(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl RunError {
+    /// What the failure says lastingly about the tenant's connection, for the pages.
+    pub(super) fn health(&self) -> Option<EntraHealth> {
+        match self {
+            RunError::Entra(e) => e.health(),
+            RunError::Groups(health, _) => Some(*health),
+            _ => None,
+        }
+    }
 }

@@ -1,13 +1,13 @@
 //! Deciding who to offboard from what Entra reported, with no I/O: exhaustively testable.
 
-use crate::domain::{OffboardReason, Role, UserId, UserStatus};
+use crate::domain::{EntraUserId, OffboardReason, Role, UserId, UserStatus};
 use crate::users::admins::AdminChange;
 use std::collections::{HashMap, HashSet};
 
 /// One entry of a `/users/delta` walk (or of a full enumeration), in the order received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryEntry {
-    pub oid: String,
+    pub oid: EntraUserId,
     /// `@removed` with its reason (`changed`: soft delete; `deleted`: hard delete).
     pub removed: Option<RemovedReason>,
     /// Present only when the entry carries the property (delta sends what changed).
@@ -34,7 +34,7 @@ pub enum Coverage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownUser {
     pub user_id: UserId,
-    pub oid: String,
+    pub oid: EntraUserId,
     pub status: UserStatus,
     pub email: String,
     pub role: Role,
@@ -45,9 +45,9 @@ pub struct KnownUser {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Groups<'a> {
     /// Only members (or admins) may stay.
-    pub scope: Option<&'a HashSet<String>>,
+    pub scope: Option<&'a HashSet<EntraUserId>>,
     /// Members are admins, everyone else a technician.
-    pub admins: Option<&'a HashSet<String>>,
+    pub admins: Option<&'a HashSet<EntraUserId>>,
 }
 
 /// A role an Entra user gets from the admin group.
@@ -179,9 +179,9 @@ pub fn plan(
     policy: Policy,
     groups: Groups<'_>,
 ) -> Plan {
-    let mut folded: HashMap<&str, Folded> = HashMap::with_capacity(entries.len());
+    let mut folded: HashMap<&EntraUserId, Folded> = HashMap::with_capacity(entries.len());
     for e in entries {
-        let f = folded.entry(e.oid.as_str()).or_default();
+        let f = folded.entry(&e.oid).or_default();
         match e.removed {
             Some(reason) => f.removed = Some(reason),
             None => {
@@ -210,7 +210,7 @@ pub fn plan(
     let mut offboard = Vec::new();
     let mut renames = Vec::new();
     for user in &watched {
-        let reason = match folded.get(user.oid.as_str()) {
+        let reason = match folded.get(&user.oid) {
             Some(Folded {
                 removed: Some(RemovedReason::Changed),
                 ..
@@ -230,7 +230,7 @@ pub fn plan(
             None if coverage == Coverage::Everyone => Some(OffboardReason::NotInDirectory),
             None => None,
         };
-        let in_group = |g: Option<&HashSet<String>>| g.is_some_and(|g| g.contains(&user.oid));
+        let in_group = |g: Option<&HashSet<EntraUserId>>| g.is_some_and(|g| g.contains(&user.oid));
         let reason = reason.or_else(|| {
             (groups.scope.is_some() && !in_group(groups.scope) && !in_group(groups.admins))
                 .then_some(OffboardReason::LeftGroup)
@@ -245,7 +245,7 @@ pub fn plan(
                 // their account: a walk that reports the same addresses changes nothing. A
                 // real change moves the record to the account's address in the domain; an
                 // address outside it is never taken (sign-in would refuse it).
-                if let Some(f) = folded.get(user.oid.as_str()) {
+                if let Some(f) = folded.get(&user.oid) {
                     if (f.upn.is_some() || f.mail.is_some()) && !f.still_has(&user.email) {
                         if let Some(email) = f.in_domain(domain) {
                             renames.push(Rename {
@@ -326,8 +326,12 @@ mod tests {
         )
     }
 
-    fn set(ns: &[usize]) -> HashSet<String> {
-        ns.iter().map(|n| format!("oid-{n}")).collect()
+    fn oid(n: usize) -> EntraUserId {
+        EntraUserId::from_microsoft(format!("oid-{n}"))
+    }
+
+    fn set(ns: &[usize]) -> HashSet<EntraUserId> {
+        ns.iter().map(|&n| oid(n)).collect()
     }
 
     fn admin(n: usize) -> KnownUser {
@@ -431,7 +435,7 @@ mod tests {
     fn user(n: usize) -> KnownUser {
         KnownUser {
             user_id: UserId::from_outside(format!("u{n}")),
-            oid: format!("oid-{n}"),
+            oid: oid(n),
             status: UserStatus::Active,
             email: format!("user{n}@contoso.com"),
             role: Role::Technician,
@@ -440,7 +444,7 @@ mod tests {
 
     fn entry(n: usize) -> DirectoryEntry {
         DirectoryEntry {
-            oid: format!("oid-{n}"),
+            oid: oid(n),
             removed: None,
             account_enabled: Some(true),
             user_principal_name: None,
@@ -625,7 +629,7 @@ mod tests {
         // A second account keeps one alias in the domain: it stays, and its record follows
         // the alias rather than an address sign-in would refuse.
         let kept = DirectoryEntry {
-            oid: "oid-2".into(),
+            oid: oid(2),
             user_principal_name: Some("user2@fabrikam.com".into()),
             mail: Some("user2@fabrikam.com".into()),
             other_addresses: Some(vec!["alias2@Contoso.com".into()]),

@@ -1,11 +1,10 @@
 //! One reconciliation run for one tenant: under the tenant's lease, read Entra, plan, carry
 //! the plan out, record the run. Every error fails the run and offboards nobody.
 
-use super::apply;
-use super::carry_out::{carry_out, Carried, RunContext};
-use super::failure::RunError;
+use super::carry_out::{carry_out, ended, Carried, RunContext};
 use super::groups;
 use super::lease::Lease;
+use super::outcome::RunError;
 pub use super::outcome::{Outcome, RunReport, Trigger};
 use super::plan::{self, Coverage, DirectoryEntry, Groups, KnownUser, Policy};
 use super::store;
@@ -114,7 +113,7 @@ async fn run(
         graph_requests: graph.requests(),
     };
     let done = commit(db, lease, &plan, &context).await.map_err(failed)?;
-    apply::ended(db, bus, &done.gone).await;
+    ended(db, bus, &done.gone).await;
     Ok(RunReport::of(&context, plan.checked, &seen.known, done))
 }
 

@@ -1,7 +1,7 @@
 //! Every statement on `reconcile_runs` and `reconcile_held`: the record of each run, and who
 //! a held run would offboard.
 
-use crate::domain::{Reason, RunOutcome, TenantId, UserId};
+use crate::domain::{EntraUserId, Reason, RunOutcome, TenantId, UserId};
 use crate::server::db::Db;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -155,7 +155,7 @@ pub struct HeldUser {
     pub user_id: UserId,
     pub username: String,
     pub email: String,
-    pub entra_oid: String,
+    pub entra_oid: EntraUserId,
     /// The stored code of the reason, and the group's name beside it: `reason()` reads them.
     reason: String,
     group_name: Option<String>,

@@ -138,7 +138,7 @@ pub async fn find_groups(text: String) -> Result<Vec<GroupOption>, AppError> {
     Ok(found
         .iter()
         .map(|g| GroupOption {
-            id: g.id.clone(),
+            id: g.id.to_string(),
             name: g.name().to_string(),
             kind: g.kind().to_string(),
             users: g.users.unwrap_or(0),

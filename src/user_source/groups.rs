@@ -3,7 +3,7 @@
 
 use super::service::SourceError;
 use crate::audit;
-use crate::domain::UserSource;
+use crate::domain::{GroupId, UserSource};
 use crate::entra::{DirectoryGroup, EntraClient, EntraError, Graph};
 use crate::server::bus::Bus;
 use crate::server::db::Db;
@@ -75,7 +75,8 @@ async fn confirmed(
             id.chars().take(40).collect::<String>()
         )));
     }
-    let group = match graph.group(id).await {
+    // A page's text, shaped as an id: Graph says whether the group exists.
+    let group = match graph.group(&GroupId::from_microsoft(id)).await {
         Ok(Some(g)) => g,
         Ok(None) => {
             return Err(SourceError::Refused(format!(
@@ -96,7 +97,7 @@ async fn confirmed(
     let users = graph.count_users(&group.id).await?;
     Ok(Some((
         GroupRef {
-            id: crate::domain::GroupId::from_microsoft(group.id.clone()),
+            id: group.id.clone(),
             name: group.name().to_string(),
         },
         users,

@@ -3,7 +3,9 @@
 //! pure decision; `resolve` does the I/O around it.
 
 use crate::audit::{self, Actor};
-use crate::domain::{Email, JitUsername, Role, UserId, UserSource, UserStatus};
+use crate::domain::{
+    Email, EntraUserId, GroupId, JitUsername, Role, UserId, UserSource, UserStatus,
+};
 use crate::entra::{DirectoryUser, EntraClient, EntraError};
 use crate::server::db::{is_unique_violation, Db};
 use crate::server::util::{now, random_id};
@@ -73,10 +75,9 @@ pub fn admitted(
     email: &Email,
     scope: Option<&GroupRef>,
     admins: Option<&GroupRef>,
-    member_of: &[String],
+    member_of: &[GroupId],
 ) -> Result<Option<Role>, Refusal> {
-    let is_in =
-        |g: Option<&GroupRef>| g.is_some_and(|g| member_of.iter().any(|m| m == g.id.as_str()));
+    let is_in = |g: Option<&GroupRef>| g.is_some_and(|g| member_of.contains(&g.id));
     if let Some(scope) = scope {
         if !is_in(Some(scope)) && !is_in(admins) {
             return Err(Refusal::NotInGroup {
@@ -98,9 +99,9 @@ pub fn admitted(
 async fn groups_of(
     graph: &crate::entra::Graph,
     tenant: &Tenant,
-    oid: &str,
+    oid: &EntraUserId,
     org: &str,
-) -> Result<Vec<String>, Refusal> {
+) -> Result<Vec<GroupId>, Refusal> {
     let groups: Vec<GroupRef> = tenant
         .scope_group()
         .into_iter()
@@ -109,7 +110,7 @@ async fn groups_of(
     if groups.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+    let ids: Vec<&GroupId> = groups.iter().map(|g| &g.id).collect();
     match graph.member_of(oid, &ids).await {
         Ok(found) => Ok(found),
         Err(EntraError::Graph { status: 403, .. }) => {
@@ -268,11 +269,11 @@ pub enum Record {
 /// whichever way it was found.
 pub fn record_for(
     email: &Email,
-    oid: &str,
+    oid: &EntraUserId,
     by_oid: Option<User>,
     by_email: Option<User>,
 ) -> Result<Record, Refusal> {
-    let is_this_account = |u: &User| u.entra_oid.as_deref() == Some(oid);
+    let is_this_account = |u: &User| u.entra_oid.as_ref() == Some(oid);
     // The record, and whether it is bound to this account already.
     let (user, bound) = match (by_oid, by_email) {
         (Some(user), _) => (user, true),
@@ -434,9 +435,13 @@ async fn active_twin(db: &Db, tenant: &Tenant, entra_user: &DirectoryUser) -> an
 mod tests {
     use super::*;
 
+    fn oid(id: &str) -> EntraUserId {
+        EntraUserId::from_microsoft(id)
+    }
+
     fn user(id: &str, enabled: Option<bool>) -> DirectoryUser {
         DirectoryUser {
-            id: id.into(),
+            id: oid(id),
             user_principal_name: Some(format!("{id}@contoso.com")),
             mail: None,
             account_enabled: enabled,
@@ -456,10 +461,10 @@ mod tests {
     #[test]
     fn exactly_one_enabled_match_onboards() {
         let m = [user("a", Some(true))];
-        assert_eq!(choose(&alex(), &m, "Contoso").unwrap().id, "a");
+        assert_eq!(choose(&alex(), &m, "Contoso").unwrap().id.as_str(), "a");
         let m = [user("a", None)];
         assert_eq!(
-            choose(&alex(), &m, "Contoso").unwrap().id,
+            choose(&alex(), &m, "Contoso").unwrap().id.as_str(),
             "a",
             "accountEnabled not returned counts as enabled"
         );
@@ -490,7 +495,7 @@ mod tests {
     #[test]
     fn a_disabled_twin_does_not_make_an_enabled_match_ambiguous() {
         let m = [user("old", Some(false)), user("new", Some(true))];
-        assert_eq!(choose(&alex(), &m, "Contoso").unwrap().id, "new");
+        assert_eq!(choose(&alex(), &m, "Contoso").unwrap().id.as_str(), "new");
     }
 
     fn record(oid: Option<&str>, status: UserStatus) -> User {
@@ -504,7 +509,7 @@ mod tests {
             role: Role::Technician,
             source: UserSource::AzureAd,
             status,
-            entra_oid: oid.map(str::to_string),
+            entra_oid: oid.map(EntraUserId::from_microsoft),
             created_at: 0,
             onboarded_at: None,
             last_login_at: None,
@@ -520,7 +525,7 @@ mod tests {
     fn a_record_found_by_address_with_this_accounts_id_is_this_account() {
         let twin = record(Some("a"), UserStatus::Active);
         assert_eq!(
-            record_for(&alex(), "a", None, Some(twin.clone())),
+            record_for(&alex(), &oid("a"), None, Some(twin.clone())),
             Ok(Record::SignIn(twin))
         );
     }
@@ -529,24 +534,27 @@ mod tests {
     fn an_address_held_by_another_live_account_has_moved() {
         let other = record(Some("b"), UserStatus::Active);
         assert!(matches!(
-            record_for(&alex(), "a", None, Some(other)),
+            record_for(&alex(), &oid("a"), None, Some(other)),
             Err(Refusal::AddressMoved { .. })
         ));
         let gone = record(Some("b"), UserStatus::Offboarded);
-        assert_eq!(record_for(&alex(), "a", None, Some(gone)), Ok(Record::New));
-        assert_eq!(record_for(&alex(), "a", None, None), Ok(Record::New));
+        assert_eq!(
+            record_for(&alex(), &oid("a"), None, Some(gone)),
+            Ok(Record::New)
+        );
+        assert_eq!(record_for(&alex(), &oid("a"), None, None), Ok(Record::New));
     }
 
     #[test]
     fn offboarded_records_come_back_and_disabled_ones_stay_out() {
         let offboarded = record(Some("a"), UserStatus::Offboarded);
         assert_eq!(
-            record_for(&alex(), "a", Some(offboarded.clone()), None),
+            record_for(&alex(), &oid("a"), Some(offboarded.clone()), None),
             Ok(Record::Revive(offboarded))
         );
         let disabled = record(Some("a"), UserStatus::Disabled);
         assert!(matches!(
-            record_for(&alex(), "a", Some(disabled), None),
+            record_for(&alex(), &oid("a"), Some(disabled), None),
             Err(Refusal::DisabledHere(_))
         ));
     }
@@ -557,12 +565,12 @@ mod tests {
     fn a_record_from_before_entra_is_bound_unless_disabled_here() {
         let local = record(None, UserStatus::Active);
         assert_eq!(
-            record_for(&alex(), "a", None, Some(local.clone())),
+            record_for(&alex(), &oid("a"), None, Some(local.clone())),
             Ok(Record::Revive(local))
         );
         let disabled = record(None, UserStatus::Disabled);
         assert!(matches!(
-            record_for(&alex(), "a", None, Some(disabled)),
+            record_for(&alex(), &oid("a"), None, Some(disabled)),
             Err(Refusal::DisabledHere(_))
         ));
     }

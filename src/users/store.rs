@@ -1,7 +1,7 @@
 //! Every statement on `users`. Other contexts call these; none writes the table itself.
 
 use crate::domain::{
-    DeviceId, Email, Reason, Role, SessionId, TenantId, UserId, UserSource, UserStatus,
+    DeviceId, Email, EntraUserId, Reason, Role, SessionId, TenantId, UserId, UserSource, UserStatus,
 };
 use crate::server::db::Db;
 
@@ -22,7 +22,7 @@ pub struct User {
     pub source: UserSource,
     #[sqlx(try_from = "String")]
     pub status: UserStatus,
-    pub entra_oid: Option<String>,
+    pub entra_oid: Option<EntraUserId>,
     pub created_at: i64,
     pub onboarded_at: Option<i64>,
     pub last_login_at: Option<i64>,
@@ -85,7 +85,11 @@ pub async fn find_in(
 }
 
 /// The newest record of an Entra account in this tenant.
-pub async fn find_by_oid(db: &Db, tenant_id: &TenantId, oid: &str) -> anyhow::Result<Option<User>> {
+pub async fn find_by_oid(
+    db: &Db,
+    tenant_id: &TenantId,
+    oid: &EntraUserId,
+) -> anyhow::Result<Option<User>> {
     Ok(sqlx::query_as::<_, User>(&format!(
         "SELECT {COLUMNS} FROM users WHERE tenant_id = $1 AND entra_oid = $2 \
          ORDER BY created_at DESC LIMIT 1"
@@ -297,7 +301,7 @@ pub async fn activate_invited(
 pub async fn onboard_from_entra(
     tx: &mut Tx<'_>,
     user_id: &UserId,
-    oid: &str,
+    oid: &EntraUserId,
     at: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
@@ -352,7 +356,7 @@ pub async fn offboard(
 pub async fn note_change_seen(
     db: &Db,
     tenant_id: &TenantId,
-    oid: &str,
+    oid: &EntraUserId,
     at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(

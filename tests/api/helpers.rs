@@ -284,7 +284,8 @@ impl TestApp {
 
     /// The newest record of Entra account `oid` in the tenant, as the product reads it.
     pub async fn user_of(&self, tenant_id: &gatehouse::domain::TenantId, oid: &str) -> User {
-        gatehouse::users::service::find_by_oid(&self.state.db, tenant_id, oid)
+        let oid = gatehouse::domain::EntraUserId::from_microsoft(oid);
+        gatehouse::users::service::find_by_oid(&self.state.db, tenant_id, &oid)
             .await
             .unwrap()
             .expect("a record of this Entra account")

@@ -34,7 +34,10 @@ pub(crate) async fn connected(oids: &[&str]) -> World {
     let mut technicians = std::collections::HashMap::new();
     for oid in oids {
         let technician = app.onboard("acme", seeded_email(oid)).await;
-        assert_eq!(technician.user.entra_oid.as_deref(), Some(*oid));
+        assert_eq!(
+            technician.user.entra_oid.as_ref().map(|o| o.as_str()),
+            Some(*oid)
+        );
         technicians.insert(oid.to_string(), technician);
     }
     let entra = EntraClient::new(
