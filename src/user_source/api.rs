@@ -1,4 +1,4 @@
-pub use super::view::{Authorized, Connection, GroupOption, SourceView};
+pub use super::view::{Authorized, Connection, GroupOption, Notice, SourceView};
 use crate::error::AppError;
 use leptos::prelude::*;
 
@@ -23,6 +23,16 @@ pub async fn get_source() -> Result<SourceView, AppError> {
         &ctx.tenant,
     )
     .await?)
+}
+
+/// How the admin's last round trip to Microsoft ended, once: reading it forgets it.
+#[server(endpoint = "user_source/notice")]
+pub async fn take_notice() -> Result<Option<Notice>, AppError> {
+    crate::server::context::admin().await?;
+    let session: tower_sessions::Session = leptos_axum::extract()
+        .await
+        .map_err(|_| AppError::internal())?;
+    Ok(super::service::take_notice(&session).await)
 }
 
 /// One more try at proving a consent Microsoft has not applied yet. `Ok(true)` when the

@@ -1,11 +1,10 @@
 use super::api::{
-    get_source, FindGroups, GroupOption, ProveConsent, SaveGroups, SaveSchedule, SaveSource,
-    SourceView,
+    get_source, take_notice, FindGroups, GroupOption, Notice, ProveConsent, SaveGroups,
+    SaveSchedule, SaveSource, SourceView,
 };
 use crate::domain::{Email, JitUsername, UserSource, UsernamePrefix};
 use crate::ui::{AdminLayout, Outcome};
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 
 /// Users → User source.
 #[component]
@@ -25,7 +24,8 @@ pub fn UserSourcePage() -> impl IntoView {
         },
         |_| get_source(),
     );
-    let query = use_query_map();
+    // Read once, with the page: how the round trip to Microsoft that led here ended.
+    let notice = Resource::new(|| (), |_| take_notice());
     let result: Signal<Option<Result<String, crate::error::AppError>>> =
         Signal::derive(move || {
             schedule
@@ -42,12 +42,6 @@ pub fn UserSourcePage() -> impl IntoView {
                         Err(e) => Some(Err(e)),
                     })
                 })
-                .or_else(|| {
-                    let q = query.get();
-                    q.get("error")
-                        .map(|e| Err(crate::error::AppError::Invalid(e)))
-                        .or_else(|| q.get("ok").map(Ok))
-                })
         });
     view! {
         <AdminLayout current="source">
@@ -55,6 +49,7 @@ pub fn UserSourcePage() -> impl IntoView {
             <Outcome result />
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
+                    let notice = notice.await.ok().flatten();
                     match source.await {
                         Ok(v) => {
                             let connected = v.connected.is_some();
@@ -63,6 +58,7 @@ pub fn UserSourcePage() -> impl IntoView {
                             let warning = v.certificate_warning.clone();
                             let (scope, admins) = (v.scope_group.clone(), v.admin_group.clone());
                             view! {
+                                {notice.map(|n| view! { <RoundTrip n result /> })}
                                 {warning.map(|w| view! { <p class="flash error" id="certificate-warning" role="alert">{w}</p> })}
                                 {waiting.map(|since| view! { <ConsentWait since prove /> })}
                                 <SourceForm v save />
@@ -340,5 +336,24 @@ fn Schedule(
                 <button type="submit" id="save-schedule">"Save schedule"</button>
             </ActionForm>
         </section>
+    }
+}
+
+/// How the round trip to Microsoft that led to this page ended, until the admin's next action
+/// says something of its own.
+#[component]
+fn RoundTrip(
+    n: Notice,
+    result: Signal<Option<Result<String, crate::error::AppError>>>,
+) -> impl IntoView {
+    let (class, role) = if n.ok {
+        ("flash ok", "status")
+    } else {
+        ("flash error", "alert")
+    };
+    move || {
+        result.get().is_none().then(|| {
+            view! { <p id="round-trip" class=class role=role>{n.message.clone()}</p> }
+        })
     }
 }

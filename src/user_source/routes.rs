@@ -38,26 +38,27 @@ fn to(location: &str) -> Response {
         .into_response()
 }
 
-/// Back to the page with a message for the admin (kept out of logs: it names no secret).
-fn back(kind: &str, message: &str) -> Response {
-    let q = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair(kind, message)
-        .finish();
-    to(&format!("/adminportal/user-source?{q}"))
+/// Back to the page, which tells the admin `message` once (`service::leave_notice`: in the
+/// session, not the address).
+async fn back(session: &Session, ok: bool, message: &str) -> Response {
+    service::leave_notice(session, ok, message).await;
+    to("/adminportal/user-source")
 }
 
-fn failed(err: SourceError) -> Response {
+async fn refused(session: &Session, message: &str) -> Response {
+    back(session, false, message).await
+}
+
+async fn failed(session: &Session, err: SourceError) -> Response {
     if let SourceError::Unexpected(e) = &err {
         tracing::error!(error = ?e, "connecting Entra ID failed");
-        return back(
-            "error",
-            &format!(
-                "Something went wrong on our side; it has been logged{}. Try again.",
-                crate::server::request_log::reference()
-            ),
+        let message = format!(
+            "Something went wrong on our side; it has been logged{}. Try again.",
+            crate::server::request_log::reference()
         );
+        return refused(session, &message).await;
     }
-    back("error", &err.to_string())
+    refused(session, &err.to_string()).await
 }
 
 async fn authorize(
@@ -69,10 +70,11 @@ async fn authorize(
         return to("/");
     };
     let Some(entra) = &state.entra else {
-        return back(
-            "error",
+        return refused(
+            &session,
             "No Entra app is configured for this Gatehouse (ENTRA_CLIENT_ID, ENTRA_CLIENT_SECRET).",
-        );
+        )
+        .await;
     };
     match service::start(
         &state.db,
@@ -84,7 +86,7 @@ async fn authorize(
     .await
     {
         Ok(url) => to(&url),
-        Err(e) => failed(e),
+        Err(e) => failed(&session, e).await,
     }
 }
 
@@ -98,22 +100,30 @@ async fn callback(
         return to("/");
     };
     let Some(entra) = &state.entra else {
-        return back("error", "No Entra app is configured.");
+        return refused(&session, "No Entra app is configured.").await;
     };
     if let Some(error) = q.get("error") {
         let description = q.get("error_description").map(String::as_str).unwrap_or("");
-        return back(
-            "error",
-            &format!("Microsoft refused the sign-in: {error} {description}"),
-        );
+        let state_ = q.get("state").map(String::as_str);
+        let message = service::refused_by_microsoft(
+            &state.db,
+            &tenant,
+            &admin,
+            "sign_in",
+            state_,
+            error,
+            description,
+        )
+        .await;
+        return refused(&session, &message).await;
     }
     let (Some(code), Some(st)) = (q.get("code"), q.get("state")) else {
-        return back("error", "The sign-in answer lacks its code or state.");
+        return refused(&session, "The sign-in answer lacks its code or state.").await;
     };
     let url = state.config.tenant_url(&tenant.slug);
     match service::signed_in(&state.db, entra, &tenant, &admin, &url, st, code).await {
         Ok(consent_url) => to(&consent_url),
-        Err(e) => failed(e),
+        Err(e) => failed(&session, e).await,
     }
 }
 
@@ -127,21 +137,30 @@ async fn consent_callback(
         return to("/");
     };
     let Some(entra) = &state.entra else {
-        return back("error", "No Entra app is configured.");
+        return refused(&session, "No Entra app is configured.").await;
     };
     let Some(st) = q.get("state") else {
-        return back("error", "The consent answer lacks its state.");
+        return refused(&session, "The consent answer lacks its state.").await;
     };
     if let Some(error) = q.get("error") {
         let description = q.get("error_description").map(String::as_str).unwrap_or("");
-        let message = service::consent_refused(&state.db, st, error, description).await;
-        return back("error", &message);
+        let message = service::refused_by_microsoft(
+            &state.db,
+            &tenant,
+            &admin,
+            "consent",
+            Some(st),
+            error,
+            description,
+        )
+        .await;
+        return refused(&session, &message).await;
     }
     if !q
         .get("admin_consent")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     {
-        return back("error", "Microsoft did not confirm admin consent.");
+        return refused(&session, "Microsoft did not confirm admin consent.").await;
     }
     match service::consented(
         &state.db,
@@ -153,17 +172,17 @@ async fn consent_callback(
     )
     .await
     {
-        Ok(service::Proof::Proven(auth)) => back(
-            "ok",
-            &format!(
+        Ok(service::Proof::Proven(auth)) => {
+            let message = format!(
                 "Authorized in {}. Choose the domain and the JIT prefix, then Save.",
                 auth.org_name
-            ),
-        ),
+            );
+            back(&session, true, &message).await
+        }
         // The page shows the wait and keeps trying.
         Ok(service::Proof::Waiting { .. } | service::Proof::Nothing) => {
             to("/adminportal/user-source")
         }
-        Err(e) => failed(e),
+        Err(e) => failed(&session, e).await,
     }
 }

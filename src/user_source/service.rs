@@ -115,9 +115,11 @@ async fn take_flow(
     .fetch_optional(&db.pool)
     .await?;
     spend_flow(db, state).await?;
-    flow.ok_or_else(|| {
-        SourceError::Refused("This answer from Microsoft does not belong to an authorization you started here (or it took more than 10 minutes). Click Authorize again.".into())
-    })
+    flow.ok_or_else(not_started)
+}
+
+fn not_started() -> SourceError {
+    SourceError::Refused("This answer from Microsoft does not belong to an authorization you started here (or it took more than 10 minutes). Click Authorize again.".into())
 }
 
 /// Step 2: the sign-in came back. Learn the Entra tenant from the validated id_token and
@@ -172,13 +174,34 @@ pub enum Proof {
     Nothing,
 }
 
-/// Step 3 refused: Microsoft answered that consent was not granted. The flow is spent, so the
-/// same answer cannot be replayed; the admin reads Microsoft's words.
-pub async fn consent_refused(db: &Db, state: &str, error: &str, description: &str) -> String {
-    if let Err(err) = spend_flow(db, state).await {
-        tracing::warn!(error = %err, "a refused consent's flow could not be spent; it expires on its own");
+/// Microsoft answered a step (`sign_in` or `consent`) with an error: the admin cancelled, or
+/// a policy refused. Its words are shown only for an authorization this admin started here,
+/// and the step's flow is spent; an answer nobody started is told as such, so a link cannot
+/// make the page say what Microsoft did not.
+pub async fn refused_by_microsoft(
+    db: &Db,
+    tenant: &Tenant,
+    admin: &User,
+    step: &str,
+    state: Option<&str>,
+    error: &str,
+    description: &str,
+) -> String {
+    let started = match state {
+        Some(state) => take_flow(db, tenant, admin, state, step).await.map(|_| ()),
+        None => Err(not_started()),
+    };
+    if let Err(err) = started {
+        return err.to_string();
     }
-    format!("Consent was not granted: {error}. {description}")
+    // Microsoft's descriptions are a sentence or two; anything longer is cut.
+    let words = |s: &str| s.chars().take(400).collect::<String>();
+    let (error, description) = (words(error), words(description));
+    if step == "consent" {
+        format!("Consent was not granted: {error}. {description}")
+    } else {
+        format!("Microsoft refused the sign-in: {error} {description}")
+    }
 }
 
 /// Step 3: consent came back. The `tenant` parameter is not trusted (Microsoft warns it can
@@ -538,4 +561,23 @@ pub async fn forget_expired_flows(db: &Db, before: i64) -> Result<u64, sqlx::Err
         .execute(&db.pool)
         .await?
         .rows_affected())
+}
+/// Where the admin's session keeps the notice of their last round trip to Microsoft.
+const NOTICE_KEY: &str = "user_source.notice";
+
+/// Keeps what the round trip ended with for the page the admin lands on. A session that
+/// cannot keep it loses only the message: the page shows the connection as it is.
+pub async fn leave_notice(session: &tower_sessions::Session, ok: bool, message: &str) {
+    let notice = super::view::Notice {
+        ok,
+        message: message.to_string(),
+    };
+    if let Err(err) = session.insert(NOTICE_KEY, notice).await {
+        tracing::warn!(error = %err, "the User source page's notice could not be kept");
+    }
+}
+
+/// The notice left for this admin, forgotten as it is read.
+pub async fn take_notice(session: &tower_sessions::Session) -> Option<super::view::Notice> {
+    session.remove(NOTICE_KEY).await.ok().flatten()
 }

@@ -58,3 +58,12 @@ pub struct Authorized {
     pub domains: Vec<String>,
     pub authorized_by: String,
 }
+
+/// How the last round trip to Microsoft ended (Authorize, sign-in, consent), said once on the
+/// page it lands on. It travels in the admin's session, never in the address: a link cannot
+/// make the page say what Gatehouse did not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub ok: bool,
+    pub message: String,
+}

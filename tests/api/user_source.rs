@@ -7,7 +7,6 @@ use gatehouse::domain::{EntraHealth, UserSource};
 use gatehouse::server::config::EntraConfig;
 use gatehouse_emulator::CONTOSO_TENANT_ID;
 use serde_json::json;
-use std::collections::HashMap;
 
 /// Whether an authorization of Gatehouse in an Entra tenant is on record for `acme`.
 async fn authorized(s: &Setup) -> bool {
@@ -52,19 +51,6 @@ async fn setup_with(change: impl FnOnce(&Emu, EntraConfig) -> EntraConfig) -> Se
     let admin = app.browser(&["acme"]);
     sign_in(&app, &admin, &phone, "acme").await;
     Setup { app, emu, admin }
-}
-
-/// The query of a redirect to a page of Gatehouse (a relative Location).
-fn location_query(res: &reqwest::Response) -> (String, HashMap<String, String>) {
-    let location = res.headers()["location"].to_str().unwrap();
-    let url = url::Url::parse("http://gatehouse.invalid")
-        .unwrap()
-        .join(location)
-        .unwrap();
-    (
-        url.path().to_string(),
-        url.query_pairs().into_owned().collect(),
-    )
 }
 
 fn query_of(url: &str) -> Vec<(String, String)> {
@@ -132,9 +118,35 @@ async fn authorize(s: &Setup, accept: bool) -> String {
     assert_eq!(res.status(), 302);
     let back = res.headers()["location"].to_str().unwrap().to_string();
     let res = to_tenant(s, &back).await;
+    told(s, &res).await
+}
+
+/// What the User source page says of the round trip that redirected to it with `res`: the
+/// redirect names only the page, and the page tells it once ("" when it tells nothing).
+async fn told(s: &Setup, res: &reqwest::Response) -> String {
     assert_eq!(res.status(), 303);
-    let (_, q) = location_query(&res);
-    q.get("ok").or(q.get("error")).cloned().unwrap_or_default()
+    assert_eq!(
+        res.headers()["location"],
+        "/adminportal/user-source",
+        "the address carries no message"
+    );
+    let page = s.admin.get("acme", "/adminportal/user-source").await;
+    round_trip_notice(&page.text().await.unwrap())
+}
+
+/// The round trip's notice on a User source page, as text ("" for none).
+fn round_trip_notice(html: &str) -> String {
+    between(html, "id=\"round-trip\"", "</p>")
+        .and_then(|p| p.split_once('>').map(|(_, text)| text.to_string()))
+        .map(|text| {
+            text.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&#x27;", "'")
+                .replace("&#39;", "'")
+                .replace("&amp;", "&")
+        })
+        .unwrap_or_default()
 }
 
 async fn save(s: &Setup, source: &str, domain: &str, prefix: &str) -> (u16, String) {
@@ -236,10 +248,10 @@ async fn refused_consent_and_forged_callbacks_connect_nothing() {
             "/adminportal/user-source/consent-callback?admin_consent=True&tenant=x&state=forged",
         )
         .await;
-    let (_, q) = location_query(&res);
+    let message = told(&s, &res).await;
     assert!(
-        q["error"].contains("does not belong to an authorization you started"),
-        "{q:?}"
+        message.contains("does not belong to an authorization you started"),
+        "{message}"
     );
     assert!(!authorized(&s).await);
 }
@@ -269,9 +281,58 @@ async fn a_consent_answer_naming_another_tenant_is_refused() {
         "/adminportal/user-source/consent-callback?admin_consent=True&tenant=00000000-0000-0000-0000-000000000bad&state={state}"
     );
     let res = s.admin.get("acme", &forged).await;
-    let (_, q) = location_query(&res);
-    assert!(q["error"].contains("another Entra tenant"), "{q:?}");
+    let message = told(&s, &res).await;
+    assert!(message.contains("another Entra tenant"), "{message}");
     assert!(!authorized(&s).await, "nothing connected");
+}
+
+/// A link that puts words on the User source page: text in its address, or a made-up error
+/// "from Microsoft" sent to the callbacks. The page says only what Gatehouse itself found,
+/// and a genuine notice is told once.
+#[tokio::test]
+async fn a_link_cannot_put_words_on_the_user_source_page() {
+    let s = setup().await;
+    let lie = "Gatehouse was breached. Call 555-0100 and read out your code";
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("error", lie)
+        .append_pair("ok", lie)
+        .finish();
+    let page = s
+        .admin
+        .get("acme", &format!("/adminportal/user-source?{q}"))
+        .await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("Gatehouse was breached"),
+        "the address's text is not shown"
+    );
+
+    let forged = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("state", "made-up")
+        .append_pair("error", "access_denied")
+        .append_pair("error_description", lie)
+        .finish();
+    for step in ["callback", "consent-callback"] {
+        let res = s
+            .admin
+            .get("acme", &format!("/adminportal/user-source/{step}?{forged}"))
+            .await;
+        let message = told(&s, &res).await;
+        assert!(!message.contains("breached"), "{step}: {message}");
+        assert!(
+            message.contains("does not belong to an authorization you started"),
+            "{step}: {message}"
+        );
+    }
+
+    // Once told, a notice is not told again.
+    let page = s.admin.get("acme", "/adminportal/user-source").await;
+    assert_eq!(round_trip_notice(&page.text().await.unwrap()), "");
+    // A real cancellation at Microsoft is told in Microsoft's words.
+    let message = authorize(&s, false).await;
+    assert!(message.contains("Consent was not granted"), "{message}");
+    assert!(!authorized(&s).await);
 }
 
 /// Microsoft applies an admin consent `secs` after it is given (the emulator's setting).
