@@ -37,18 +37,12 @@ pub async fn serve(
 ) -> Response {
     let name = binding::cookie_name(state.config.secure_cookies());
     let (jar, binding) = match jar.get(name) {
-        Some(c) if state.binding_key.is_minted(c.value()) => (jar.clone(), c.value().to_string()),
-        // Absent, or a value this server never minted (planted): a new one replaces it.
-        _ => {
-            let secret = state.binding_key.mint();
-            let cookie = Cookie::build((name, secret.clone()))
-                .http_only(true)
-                .same_site(SameSite::Lax)
-                .secure(state.config.secure_cookies())
-                .path("/")
-                .build();
-            (jar.add(cookie), secret)
+        Some(c) if state.binding_key.is_minted(c.value(), &tenant.id) => {
+            (jar.clone(), c.value().to_string())
         }
+        // Absent, or a value this server never minted for this tenant (planted, or fetched
+        // from another tenant's page): a new one replaces it.
+        _ => new_binding(state, tenant, jar.clone()),
     };
     let binding_hash = sha256_hex(&binding);
     let ip = client.to_string();
@@ -82,6 +76,9 @@ pub async fn serve(
             match session::complete(&state.db, session, tenant, &challenge, &ip, &agent).await {
                 Ok(Completion::SignedIn { role }) => {
                     metrics::counter!("gatehouse_logins_total").increment(1);
+                    // The value that bound this sign-in is spent with it: the next sign-in
+                    // of this browser is bound to a value nobody else has seen.
+                    let (jar, _) = new_binding(state, tenant, jar);
                     (
                         StatusCode::SEE_OTHER,
                         jar,
@@ -118,6 +115,21 @@ pub async fn serve(
         Ok(ForBrowser::Throttled(throttled)) => too_many_codes(throttled),
         Err(err) => internal(err),
     }
+}
+
+/// A binding cookie minted for `tenant`'s login page, added to `jar`; and its value.
+fn new_binding(state: &AppState, tenant: &Tenant, jar: CookieJar) -> (CookieJar, String) {
+    let value = state.binding_key.mint(&tenant.id);
+    let cookie = Cookie::build((
+        binding::cookie_name(state.config.secure_cookies()),
+        value.clone(),
+    ))
+    .http_only(true)
+    .same_site(SameSite::Lax)
+    .secure(state.config.secure_cookies())
+    .path("/")
+    .build();
+    (jar.add(cookie), value)
 }
 
 /// Where a signed-in browser starts.
@@ -239,7 +251,7 @@ pub async fn events(
 ) -> Response {
     let Some(binding) = jar
         .get(binding::cookie_name(state.config.secure_cookies()))
-        .filter(|c| state.binding_key.is_minted(c.value()))
+        .filter(|c| state.binding_key.is_minted(c.value(), &tenant.id))
         .map(|c| sha256_hex(c.value()))
     else {
         return StatusCode::NOT_FOUND.into_response();

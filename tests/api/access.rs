@@ -231,6 +231,78 @@ async fn a_planted_binding_cookie_is_replaced_and_the_planter_cannot_finish_the_
     assert_eq!(res.status(), 303);
 }
 
+/// The code and match number a login page shows.
+fn code_on(html: &str) -> (String, i64) {
+    let challenge = between(html, "data-challenge=\"", "\"").unwrap();
+    let number: i64 = between(html, "id=\"match-number\"", "</strong>")
+        .and_then(|s| s.rsplit('>').next().map(|n| n.trim().parse().unwrap()))
+        .unwrap();
+    (challenge, number)
+}
+
+/// Over plain http a cookie can be planted from a sibling host. A value the attacker fetched
+/// from their own tenant's page is not adopted on the victim's; and a value that bound one
+/// sign-in (say one the attacker fetched from the victim's tenant and planted) is replaced by
+/// that sign-in, so it cannot finish the victim's next one.
+#[tokio::test]
+async fn a_binding_cookie_works_on_its_own_tenant_only_and_is_replaced_at_each_sign_in() {
+    let app = spawn_acme().await;
+    app.create_tenant("beta", "Beta MSP", "admin@beta.example")
+        .await;
+    let phone = app.phone_with_email("admin@acme.com").await;
+    let client = || {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve("acme.localhost", app.addr)
+            .resolve("beta.localhost", app.addr)
+            .build()
+            .unwrap()
+    };
+    let page = |slug: &str| format!("http://{slug}.localhost:{}/", app.port());
+    let cookie = |v: &str| format!("gatehouse_login_binding={v}");
+    let load = |client: reqwest::Client, slug: &'static str, value: String| {
+        let url = page(slug);
+        async move {
+            client
+                .get(url)
+                .header("cookie", cookie(&value))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // A value minted for Beta, the attacker's own tenant, is replaced on Acme's page.
+    let res = client().get(page("beta")).send().await.unwrap();
+    let from_beta = binding_set_by(&res).expect("Beta's page mints a value");
+    let res = load(client(), "acme", from_beta.clone()).await;
+    assert_eq!(res.status(), 200);
+    let minted = binding_set_by(&res).expect("Acme does not adopt Beta's value");
+    assert_ne!(minted, from_beta);
+
+    // The victim signs in with the value Acme minted; the sign-in replaces it.
+    let victim = client();
+    let res = load(victim.clone(), "acme", minted.clone()).await;
+    let (challenge, number) = code_on(&res.text().await.unwrap());
+    let res = phone.approve(&app, "acme", &challenge, number).await;
+    assert_eq!(res.status(), 200);
+    let res = load(victim.clone(), "acme", minted.clone()).await;
+    assert_eq!(res.status(), 303, "signed in");
+    let next = binding_set_by(&res).expect("the sign-in replaces the value that bound it");
+    assert_ne!(next, minted);
+
+    // The victim's next sign-in, from a fresh browser session, is bound to the new value:
+    // whoever held the old one gets a login page of their own, not the victim's session.
+    let res = load(client(), "acme", next.clone()).await;
+    let (challenge, number) = code_on(&res.text().await.unwrap());
+    let res = phone.approve(&app, "acme", &challenge, number).await;
+    assert_eq!(res.status(), 200);
+    let res = load(client(), "acme", minted).await;
+    assert_eq!(res.status(), 200, "the old value finishes nobody's sign-in");
+    let res = load(client(), "acme", next).await;
+    assert_eq!(res.status(), 303, "the new value finishes the victim's");
+}
+
 #[tokio::test]
 async fn a_refused_sign_in_tells_the_browser_nothing_about_the_phone() {
     let app = spawn_acme().await;
