@@ -1,6 +1,6 @@
 //! Forgets what has run its course, so that tables do not grow for ever: QR codes and email
-//! codes long expired, consent flows never finished, sign-ins past their lifetime, and the
-//! session store's expired records. Each table's owner says what of it has run its course;
+//! codes long expired, consent flows never finished, sign-ins past their lifetime, phones
+//! that never proved an address, and the session store's expired records. Each table's owner says what of it has run its course;
 //! this only asks them in turn. Every replica runs it; each delete may run twice.
 
 use crate::login::session::SIGN_IN_LASTS_SECS;
@@ -23,6 +23,7 @@ pub struct Swept {
     pub sign_ins: u64,
     pub email_codes: u64,
     pub oauth_flows: u64,
+    pub unverified_phones: u64,
 }
 
 /// Removes everything that ended before `at` (Unix seconds) and is no longer needed.
@@ -33,6 +34,11 @@ pub async fn sweep(db: &Db, at: i64) -> anyhow::Result<Swept> {
         sign_ins: crate::login::session::forget_expired(db, at - SIGN_IN_LASTS_SECS).await?,
         email_codes: crate::devices::email::forget_expired(db, expired_before).await?,
         oauth_flows: crate::user_source::service::forget_expired_flows(db, expired_before).await?,
+        unverified_phones: crate::devices::store::forget_unverified(
+            db,
+            at - crate::devices::store::UNVERIFIED_LASTS_SECS,
+        )
+        .await?,
     };
     // Budget windows of the phone's mail and code checks, long over.
     crate::server::rate_limit::sweep(db, at).await?;

@@ -8,6 +8,11 @@ type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 /// A verified email stays the device's this long; then the app asks to verify it again.
 pub const CLAIM_LASTS_SECS: i64 = 180 * 24 * 3600;
 
+/// A phone that registered its key and proved no address within a day is forgotten: anyone
+/// can register keys, and the table must not keep every one of them. (A forgotten phone is
+/// told `unknown_device` and sets itself up again.)
+pub const UNVERIFIED_LASTS_SECS: i64 = 24 * 3600;
+
 #[derive(sqlx::FromRow)]
 pub struct DeviceKey {
     pub public_jwk: String,
@@ -252,4 +257,26 @@ pub async fn forget_user(tx: &mut Tx<'_>, user_id: &UserId) -> anyhow::Result<()
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+/// Forgets the phones registered before `before` that never proved an address, never signed
+/// anyone in and are not revoked (a revoked key must stay known, so that it cannot register
+/// again as new), with the codes they asked for. Returns how many.
+pub async fn forget_unverified(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
+    const NEVER_USED: &str = "SELECT id FROM devices d WHERE d.created_at < $1 \
+         AND d.revoked_at IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM email_claims c WHERE c.device_id = d.id) \
+         AND NOT EXISTS (SELECT 1 FROM device_bindings b WHERE b.device_id = d.id)";
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(&format!(
+        "DELETE FROM email_codes WHERE device_id IN ({NEVER_USED})"
+    ))
+    .bind(before)
+    .execute(&mut *tx)
+    .await?;
+    let done = sqlx::query(&format!("DELETE FROM devices WHERE id IN ({NEVER_USED})"))
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected())
 }

@@ -1,5 +1,5 @@
 use crate::helpers::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn a_phone_registers_its_key_once() {
@@ -229,4 +229,74 @@ async fn email_requests_are_checked() {
     assert_eq!(phone.request_code(&app, "a@acme.com").await.status(), 202);
     let (s, code, _) = error_code(phone.request_code(&app, "a@acme.com").await).await;
     assert_eq!((s, code.as_str()), (429, "too_soon"));
+}
+
+/// Anyone can register phone keys, a few per network a minute. Phones that never prove an
+/// address are forgotten after a day, with the codes they asked for; a phone that proved one,
+/// a day-old phone still on its way, and a revoked phone (whose key must stay refused) stay.
+/// A forgotten phone is told to set itself up again.
+#[tokio::test]
+async fn phones_that_never_prove_an_address_are_forgotten_after_a_day() {
+    let app = spawn_acme().await;
+    let db = &app.state.db;
+    let mut idle = Vec::new();
+    for _ in 0..5 {
+        let mut phone = Phone::new();
+        phone.register(&app).await;
+        idle.push(phone);
+    }
+    // One of them asked for a code and never typed it.
+    let res = idle[0].request_code(&app, "someone@acme.com").await;
+    assert_eq!(res.status(), 202);
+    let verified = app.phone_with_email("admin@acme.com").await;
+    let mut revoked = Phone::new();
+    revoked.register(&app).await;
+    let jws = revoked.sign(json!({ "purpose": "forget", "device_id": revoked.id() }));
+    let res = app
+        .base_client()
+        .delete(app.api(&format!("/devices/{}", revoked.id())))
+        .json(&json!({ "jws": jws }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    // All of that was 25 hours ago; one more phone registered a moment ago.
+    sqlx::query("UPDATE devices SET created_at = created_at - 90000")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let mut newcomer = Phone::new();
+    newcomer.register(&app).await;
+
+    let swept = gatehouse::housekeeping::sweep(db, gatehouse::server::util::now())
+        .await
+        .unwrap();
+    assert_eq!(swept.unverified_phones, 5, "{swept:?}");
+    for phone in &idle {
+        let res = phone.request_code(&app, "someone@acme.com").await;
+        assert_eq!(res.status(), 404);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unknown_device");
+    }
+    let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM email_codes")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "their codes went with them");
+    assert_eq!(
+        newcomer.request_code(&app, "new@acme.com").await.status(),
+        202,
+        "a phone on its way stays"
+    );
+    let browser = app.browser(&["acme"]);
+    sign_in(&app, &browser, &verified, "acme").await;
+    // The revoked key is still refused rather than registered as new.
+    let res = app
+        .base_client()
+        .post(app.api("/devices"))
+        .json(&json!({ "public_key": revoked.jwk(), "jws": revoked.sign(json!({ "purpose": "register" })) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "{}", res.text().await.unwrap());
 }

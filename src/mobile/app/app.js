@@ -172,7 +172,7 @@ async function home(note) {
       }
     } catch (e) {
       message(status, e.message);
-      if (e.code === "device_revoked") { await dropKey(); return home(); }
+      if (e.code === "device_revoked" || e.code === "unknown_device") { await dropKey(); return home(); }
       if (e.code === "too_many_attempts" || e.code === "email_locked" || e.code === "code_expired" || e.code === "no_code") {
         pendingEmail = null; emailInput.readOnly = false; codeBox.hidden = true; sendBtn.hidden = false; codeInput.value = "";
       }
@@ -319,8 +319,8 @@ async function scan(params) {
 
 function outcome(ok, text, kind, code) {
   const done = () => { history.pushState({}, "", "/app"); route(); };
-  // A revoked phone enrolls anew with a new key; an expired email is verified again.
-  const next = code === "device_revoked"
+  // A revoked or forgotten phone enrolls anew with a new key; an expired email is verified again.
+  const next = code === "device_revoked" || code === "unknown_device"
     ? h("button", { id: "re-enroll", onclick: async () => { await dropKey(); done(); } }, "Set up this phone again")
     : code === "email_unverified"
       ? h("button", { id: "verify-again", onclick: async () => { await kvSet("emails", []); done(); } }, "Verify your email again")
