@@ -5,6 +5,7 @@
 
 use super::receive::{Collection, Item, ResourceData};
 use super::service;
+use crate::server::client_ip::ClientIp;
 use crate::server::host::Site;
 use crate::server::state::AppState;
 use axum::body::Bytes;
@@ -54,20 +55,53 @@ struct Handshake {
         (status = 400, description = "Not a notification collection, or an empty or oversized token"),
         (status = 403, description = "No notification belonged to a subscription of Gatehouse"),
         (status = 404, description = "Asked on a tenant's host, not the base host"),
+        (status = 429, description = "This network's deliveries were refused too often this minute; not read"),
         (status = 503, description = "Could not be recorded; Graph delivers again")))]
 async fn notifications(
     State(state): State<AppState>,
     Extension(site): Extension<Site>,
+    Extension(client): Extension<ClientIp>,
     Query(handshake): Query<Handshake>,
     body: Bytes,
 ) -> Response {
     if !matches!(site, Site::Base) {
         return StatusCode::NOT_FOUND.into_response();
     }
+    // Anyone may post here: a network whose deliveries keep being refused is not read again
+    // until the minute is over. Genuine deliveries never count, so Microsoft is not held back.
+    let network = client.network();
+    let strikes = &state.throttles.refused_notifications;
+    if let Err(held) = strikes.check(network) {
+        metrics::counter!("gatehouse_rate_limited_total", "limit" => "refused_notifications_per_ip")
+            .increment(1);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, held.retry_after.to_string())],
+            "too many refused deliveries from this network; try again later",
+        )
+            .into_response();
+    }
+    let res = answer(&state, handshake, &body).await;
+    let refused = matches!(
+        res.status(),
+        StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN
+    );
+    if refused && strikes.strike(network) {
+        tracing::warn!(
+            %network,
+            "change-notification deliveries from one network were refused too often; its deliveries are answered 429 until the minute is over"
+        );
+    }
+    res
+}
+
+/// A delivery's answer: the handshake, 202 when at least one notification was genuine, or
+/// why not.
+async fn answer(state: &AppState, handshake: Handshake, body: &[u8]) -> Response {
     if let Some(token) = handshake.validation_token {
         return validation_answer(token);
     }
-    let Ok(collection) = serde_json::from_slice::<Collection>(&body) else {
+    let Ok(collection) = serde_json::from_slice::<Collection>(body) else {
         service::count("malformed", 1);
         return (
             StatusCode::BAD_REQUEST,
@@ -102,14 +136,16 @@ async fn notifications(
         (status = 202, description = "Genuine; the renewal and a run are under way"),
         (status = 400, description = "Not a notification collection"),
         (status = 403, description = "No item belonged to a subscription of Gatehouse"),
-        (status = 404, description = "Asked on a tenant's host, not the base host")))]
+        (status = 404, description = "Asked on a tenant's host, not the base host"),
+        (status = 429, description = "This network's deliveries were refused too often this minute; not read")))]
 async fn lifecycle(
     state: State<AppState>,
     site: Extension<Site>,
+    client: Extension<ClientIp>,
     handshake: Query<Handshake>,
     body: Bytes,
 ) -> Response {
-    notifications(state, site, handshake, body).await
+    notifications(state, site, client, handshake, body).await
 }
 
 /// The handshake: the token back, as plain text, at once.

@@ -208,6 +208,10 @@ pub struct ServeArgs {
     /// client IP may make per minute.
     #[arg(long, env = "GATEHOUSE_PHONE_ACTIONS_PER_IP", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub phone_actions_per_ip: u32,
+    /// Refused change-notification deliveries (forged, malformed, or of no subscription of
+    /// Gatehouse) one client network may send per minute before it is answered 429 unread.
+    #[arg(long, env = "GATEHOUSE_REFUSED_NOTIFICATIONS_PER_IP", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub refused_notifications_per_ip: u32,
     /// Proxies whose forwarding header names the client: CIDR ranges or addresses,
     /// comma-separated (`10.0.0.0/8,192.168.1.10`). From other peers it is ignored.
     #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES", default_value = "")]
@@ -353,6 +357,7 @@ impl ServeArgs {
                 login_codes_per_ip: self.login_codes_per_ip,
                 device_registrations_per_ip: self.device_registrations_per_ip,
                 phone_actions_per_ip: self.phone_actions_per_ip,
+                refused_notifications_per_ip: self.refused_notifications_per_ip,
             },
             trusted_proxies,
             client_ip_header,

@@ -54,6 +54,9 @@ pub struct Limits {
     /// Sign-in look-ups, approvals, denials and code confirmations from one client IP, per
     /// minute.
     pub phone_actions_per_ip: u32,
+    /// Change-notification deliveries from one client network that may be refused per minute;
+    /// then its deliveries are answered 429 unread until the minute is over.
+    pub refused_notifications_per_ip: u32,
 }
 
 impl Default for Limits {
@@ -65,6 +68,7 @@ impl Default for Limits {
             login_codes_per_ip: 120,
             device_registrations_per_ip: 20,
             phone_actions_per_ip: 120,
+            refused_notifications_per_ip: 60,
         }
     }
 }

@@ -81,6 +81,7 @@ impl Application {
             login_codes_per_minute: config.limits.login_codes_per_ip,
             registrations_per_hour: config.limits.device_registrations_per_ip,
             phone_actions_per_minute: config.limits.phone_actions_per_ip,
+            refused_notifications_per_minute: config.limits.refused_notifications_per_ip,
         }));
         let bus = Bus::new(db.clone());
         let pages = Arc::new(crate::login::page_cache::PageCache::default());

@@ -29,7 +29,19 @@ struct World {
 /// signed in, and the scheduled reconciliation a day away: only a notification can bring a
 /// run sooner.
 async fn subscribed() -> World {
-    let (app, emu) = spawn_app_with_entra().await;
+    subscribed_with(|_| {}).await
+}
+
+/// Like `subscribed`, with the configuration changed by `tweak`.
+async fn subscribed_with(tweak: impl FnOnce(&mut gatehouse::server::config::Config)) -> World {
+    let emu = crate::emulator::spawn_emulator().await;
+    emu.grant_consent().await;
+    let entra = crate::emulator::entra_config(&emu);
+    let app = spawn_app_with(move |c| {
+        c.entra = entra;
+        tweak(c);
+    })
+    .await;
     app.create_tenant("acme", "Acme MSP", "admin@acme.com")
         .await;
     let tenant_id = connect_contoso(&app, "acme").await;
@@ -280,6 +292,58 @@ async fn a_flood_of_made_up_items_is_read_only_so_far() {
     let items = big["value"].as_array_mut().unwrap();
     items.extend(std::iter::repeat_n(json!({}), 5 * MOST_ITEMS_READ));
     assert_eq!(w.deliver(&big).await.status(), 202);
+    w.until_signed_out(&w.alex).await;
+}
+
+/// Anyone can post made-up deliveries, each costing look-ups. A network whose deliveries are
+/// refused again and again is answered 429 unread for the rest of the minute; another
+/// network's genuine delivery still ends Alex's access at once, and genuine deliveries never
+/// count against their own network.
+#[tokio::test]
+async fn a_network_that_keeps_sending_refused_deliveries_is_not_read_for_a_while() {
+    let w = subscribed_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.limits.refused_notifications_per_ip = 5;
+    })
+    .await;
+    let from = |ip: &'static str, body: Value| {
+        w.app
+            .base_client()
+            .post(format!(
+                "http://localhost:{}/api/entra/notifications",
+                w.app.port()
+            ))
+            .header("x-forwarded-for", ip)
+            .json(&body)
+            .send()
+    };
+    let forged = || about(ALEX, "made-up", "guess", CONTOSO_TENANT_ID);
+    for _ in 0..5 {
+        let res = from("2001:db8:66::1", forged()).await.unwrap();
+        assert_eq!(res.status(), 403);
+    }
+    // The same /64, by another address: not read.
+    let res = from("2001:db8:66::beef", forged()).await.unwrap();
+    assert_eq!(res.status(), 429);
+    let wait: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let res = from("2001:db8:66::2", genuine(ALEX)).await.unwrap();
+    assert_eq!(
+        res.status(),
+        429,
+        "nothing from that network is read this minute"
+    );
+
+    // Microsoft, elsewhere, is heard: its genuine deliveries, however many, never count.
+    w.emu.disable_in_entra(ALEX).await;
+    for _ in 0..8 {
+        let res = from("203.0.113.7", genuine(ALEX)).await.unwrap();
+        assert_eq!(res.status(), 202);
+    }
     w.until_signed_out(&w.alex).await;
 }
 
