@@ -64,6 +64,7 @@ pub(crate) const GROUP_PROPS: &[&str] = &[
     "securityEnabled",
     "mailEnabled",
     "groupTypes",
+    "visibility",
 ];
 
 /// A list's page size: 100 unless `$top` asks for 1 to 999.
@@ -96,6 +97,7 @@ pub(crate) fn group_json(g: &Group, props: &[String]) -> Value {
             "securityEnabled" => json!(g.security_enabled),
             "mailEnabled" => json!(g.mail_enabled),
             "groupTypes" => json!(g.group_types),
+            "visibility" => json!(g.visibility()),
             _ => Value::Null,
         };
         m.insert(p.clone(), v);

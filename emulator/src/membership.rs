@@ -41,6 +41,10 @@ pub struct Group {
     pub mail_enabled: bool,
     #[serde(default)]
     pub group_types: Vec<String>,
+    /// `Public`, `Private` or `HiddenMembership`; unset at creation, a security group is
+    /// `Private` and a Microsoft 365 group `Public` (anyone in the organization may join it).
+    #[serde(default)]
+    pub visibility: Option<String>,
     #[serde(default)]
     pub members: Vec<String>,
     /// Creation order in its directory (set when added): `/groups/delta` pages by it.
@@ -52,6 +56,16 @@ impl Group {
     /// A Microsoft 365 group: it cannot hold other groups.
     pub fn is_unified(&self) -> bool {
         self.group_types.iter().any(|t| t == "Unified")
+    }
+
+    /// The group's visibility as Graph returns it, Microsoft's default when none was given.
+    /// https://learn.microsoft.com/en-us/graph/api/resources/group?view=graph-rest-1.0#properties
+    pub fn visibility(&self) -> &str {
+        match &self.visibility {
+            Some(v) => v,
+            None if self.is_unified() => "Public",
+            None => "Private",
+        }
     }
 }
 
@@ -292,6 +306,7 @@ mod tests {
             } else {
                 vec![]
             },
+            visibility: None,
             members: vec![],
             created: 0,
         }

@@ -111,7 +111,7 @@ pub struct DirectoryUser {
 }
 
 /// What group lists ask Graph for.
-const GROUP_FIELDS: &str = "id,displayName,securityEnabled,groupTypes";
+const GROUP_FIELDS: &str = "id,displayName,securityEnabled,groupTypes,visibility";
 /// How many groups a search shows.
 pub const GROUP_MATCHES: usize = 10;
 
@@ -126,6 +126,10 @@ pub struct DirectoryGroup {
     pub security_enabled: Option<bool>,
     #[serde(default)]
     pub group_types: Vec<String>,
+    /// `Public`, `Private` or `HiddenMembership`.
+    /// https://learn.microsoft.com/en-us/graph/api/resources/group?view=graph-rest-1.0#properties
+    #[serde(default)]
+    pub visibility: Option<String>,
     #[serde(skip)]
     pub users: Option<u64>,
 }
@@ -142,12 +146,23 @@ impl DirectoryGroup {
         self.is_microsoft_365() || self.security_enabled == Some(true)
     }
 
-    /// "Security" or "Microsoft 365", as Entra's portal names them.
+    /// A public Microsoft 365 group: anyone in the organization may join it, without an
+    /// owner's approval. A Microsoft 365 group whose visibility Graph did not say counts as
+    /// public, Microsoft's default for one made without it.
+    pub fn anyone_can_join(&self) -> bool {
+        self.is_microsoft_365()
+            && self
+                .visibility
+                .as_deref()
+                .is_none_or(|v| v.eq_ignore_ascii_case("Public"))
+    }
+
+    /// "Security", "Microsoft 365" or "public Microsoft 365", as Entra's portal names them.
     pub fn kind(&self) -> &'static str {
-        if self.is_microsoft_365() {
-            "Microsoft 365"
-        } else {
-            "Security"
+        match (self.is_microsoft_365(), self.anyone_can_join()) {
+            (true, true) => "public Microsoft 365",
+            (true, false) => "Microsoft 365",
+            (false, _) => "Security",
         }
     }
 

@@ -57,6 +57,9 @@ pub async fn find(
     }
 }
 
+/// The page's words for the admin group.
+const ADMINS: &str = "Admins are members of";
+
 /// The group behind an id the page sent, confirmed by Graph; `None` for "no group".
 async fn confirmed(
     graph: &Graph,
@@ -88,6 +91,14 @@ async fn confirmed(
         }
         Err(e) => return Err(e.into()),
     };
+    // Whoever joins the admin group is an admin at their next sign-in: only a group whose
+    // members someone chooses may grant it.
+    if label == ADMINS && group.anyone_can_join() {
+        return Err(SourceError::Refused(format!(
+            "{label}: \"{name}\" is a public Microsoft 365 group: anyone in {org} can join it, and would be a Gatehouse admin at their next sign-in. Choose a security group, or make \"{name}\" private in Entra ID.",
+            name = group.name()
+        )));
+    }
     if !group.may_hold_people() {
         return Err(SourceError::Refused(format!(
             "{label}: \"{}\" is a distribution list; choose a security or Microsoft 365 group.",
@@ -118,7 +129,7 @@ pub async fn save(
 ) -> Result<String, SourceError> {
     let (graph, org) = graph(entra, tenant).await?;
     let scope = confirmed(&graph, &org, "Only members of", scope_choice).await?;
-    let admins = confirmed(&graph, &org, "Admins are members of", admin_choice).await?;
+    let admins = confirmed(&graph, &org, ADMINS, admin_choice).await?;
     let scope_words = match &scope {
         Some((g, n)) => format!(
             "only members of \"{}\" ({})",

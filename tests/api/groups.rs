@@ -667,3 +667,49 @@ async fn groups_are_found_by_name_with_their_users_and_bad_choices_are_refused()
     let (status, body) = w.choose_groups(SALES, "").await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// Anyone in Contoso may join "Sales", a public Microsoft 365 group, without an owner's
+/// approval: as the admin group, it would make whoever joins a Gatehouse admin at their next
+/// sign-in. It is refused there (and listed as public), while it may still scope who signs
+/// in; a private Microsoft 365 group, whose owners choose its members, may hold the admins.
+#[tokio::test]
+async fn a_group_anyone_can_join_cannot_hold_the_admins() {
+    let w = connected(&[]).await;
+    let (_, body) = w
+        .admin
+        .call("acme", "user_source/find_groups", &[("text", "Sal")])
+        .await;
+    assert!(body.contains("public Microsoft 365"), "{body}");
+
+    let (status, body) = w.choose_groups(MSP_TECHNICIANS, SALES).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("can join it, and would be a Gatehouse admin at their next sign-in"),
+        "the page says why: {body}"
+    );
+    let tenant = w.app.tenant("acme").await;
+    assert!(
+        tenant.scope_group().is_none() && tenant.admin_group().is_none(),
+        "nothing was saved"
+    );
+
+    const PRIVATE: &str = "5b1d7c90-2e4f-4a6b-8c0d-1e2f3a4b5c09";
+    w.emu
+        .contoso_group(
+            reqwest::Method::POST,
+            "",
+            Some(serde_json::json!({
+                "id": PRIVATE, "displayName": "Gatehouse Admins",
+                "groupTypes": ["Unified"], "securityEnabled": false, "mailEnabled": true,
+                "visibility": "Private", "members": ["megan@contoso.com"]
+            })),
+        )
+        .await;
+    let (status, body) = w.choose_groups(MSP_TECHNICIANS, PRIVATE).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = w.choose_groups(SALES, "").await;
+    assert_eq!(
+        status, 200,
+        "a public group may still scope sign-ins: {body}"
+    );
+}

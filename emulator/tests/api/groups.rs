@@ -48,11 +48,20 @@ async fn groups_are_found_by_the_start_of_their_name_or_a_word_in_it() {
     assert_eq!(names(&body), ["MSP Technicians"]);
     assert_eq!(body["@odata.count"], 1);
 
-    // A Microsoft 365 group says so in groupTypes.
+    // A Microsoft 365 group says so in groupTypes; made without a visibility, it is public
+    // (anyone in the organization may join), a security group private.
     let (_, _, body) = emu
         .graph(&token, "/v1.0/groups?$filter=displayName eq 'Sales'")
         .await;
     assert_eq!(body["value"][0]["groupTypes"], json!(["Unified"]));
+    assert_eq!(body["value"][0]["visibility"], "Public");
+    let (_, _, body) = emu
+        .graph(
+            &token,
+            "/v1.0/groups?$filter=displayName eq 'MSP Admins'&$select=id,visibility",
+        )
+        .await;
+    assert_eq!(body["value"][0]["visibility"], "Private");
 }
 
 #[tokio::test]
