@@ -212,6 +212,11 @@ pub struct ServeArgs {
     /// Gatehouse) one client network may send per minute before it is answered 429 unread.
     #[arg(long, env = "GATEHOUSE_REFUSED_NOTIFICATIONS_PER_IP", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub refused_notifications_per_ip: u32,
+    /// Connections one instance keeps open at once; one more is closed as soon as it is
+    /// accepted. Each client must send its request's headers within 10 seconds and its body
+    /// within 30.
+    #[arg(long, env = "GATEHOUSE_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
     /// Proxies whose forwarding header names the client: CIDR ranges or addresses,
     /// comma-separated (`10.0.0.0/8,192.168.1.10`). From other peers it is ignored.
     #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES", default_value = "")]
@@ -361,6 +366,10 @@ impl ServeArgs {
             },
             trusted_proxies,
             client_ip_header,
+            connections: crate::server::serve::Connections {
+                max: self.max_connections as usize,
+                ..Default::default()
+            },
         })
     }
 }

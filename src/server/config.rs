@@ -33,6 +33,9 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The header those proxies set: the only one read.
     pub client_ip_header: crate::server::client_ip::ProxyHeader,
+    /// How many connections are open at once, and how long a client may take to send a
+    /// request (`server::serve`).
+    pub connections: crate::server::serve::Connections,
 }
 
 /// How much of the unauthenticated surface one address or client may use. The per-hour
@@ -161,6 +164,7 @@ impl Config {
             limits: Limits::default(),
             trusted_proxies: Vec::new(),
             client_ip_header: Default::default(),
+            connections: Default::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod nul;
 pub mod rate_limit;
 pub mod render;
 pub mod request_log;
+pub mod serve;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -30,6 +30,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::services::ServeDir;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
@@ -147,12 +148,12 @@ impl Application {
                     },
                 ),
         );
-        let server = axum::serve(
+        let server = super::serve::serve(
             self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown);
+            self.router,
+            self.state.config.connections,
+            shutdown,
+        );
         tokio::select! {
             res = server => res.context("the HTTP server failed"),
             res = bus => res,
@@ -234,6 +235,11 @@ async fn router(state: AppState) -> anyhow::Result<Router> {
                 header: state.config.client_ip_header,
             }),
             client_ip::identify,
+        ))
+        // A body that trickles in is cut off (408); headers have their own deadline, in
+        // `serve`.
+        .layer(RequestBodyTimeoutLayer::new(
+            state.config.connections.body_timeout,
         ))
         // Pages and what has no compressed copy, compressed as the browser asks; event
         // streams are left alone (tower-http's default predicate), so pushes arrive at once.

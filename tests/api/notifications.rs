@@ -347,6 +347,78 @@ async fn a_network_that_keeps_sending_refused_deliveries_is_not_read_for_a_while
     w.until_signed_out(&w.alex).await;
 }
 
+/// A thousand connections that trickle their headers (slowloris) are held open while a
+/// technician signs in and Microsoft's notification ends Alex's access; then each is closed
+/// for not finishing its headers in time, and past the connection limit a new connection is
+/// closed before it is read.
+#[tokio::test]
+async fn a_thousand_slow_connections_stop_neither_sign_ins_nor_notifications() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const SLOW: usize = 1000;
+    let w = subscribed_with(|c| {
+        c.connections.header_timeout = Duration::from_secs(15);
+        c.connections.max = SLOW + 100;
+    })
+    .await;
+    let mut slow = Vec::with_capacity(SLOW);
+    for _ in 0..SLOW {
+        let mut c = tokio::net::TcpStream::connect(w.app.addr).await.unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: acme.localhost\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(c);
+    }
+    let opened = Instant::now();
+    // They keep trickling while the others are served.
+    for c in slow.iter_mut() {
+        c.write_all(b"a").await.unwrap();
+    }
+    let megan_again = w.app.onboard("acme", "megan@contoso.com").await;
+    assert!(w.signed_in(&megan_again).await);
+    w.emu.disable_in_entra(ALEX).await;
+    assert_eq!(w.deliver(&genuine(ALEX)).await.status(), 202);
+    w.until_signed_out(&w.alex).await;
+    assert!(
+        opened.elapsed() < Duration::from_secs(15),
+        "the slow connections were still open meanwhile"
+    );
+
+    // Past the limit (the slow ones, and the test's own), a new connection is closed unread.
+    let mut extra = Vec::new();
+    for _ in 0..150 {
+        extra.push(tokio::net::TcpStream::connect(w.app.addr).await.unwrap());
+    }
+    let mut closed_at_once = 0;
+    for c in extra.iter_mut() {
+        let mut buf = [0u8; 1];
+        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(200), c.read(&mut buf)).await
+        {
+            closed_at_once += 1;
+        }
+    }
+    assert!(
+        closed_at_once > 0,
+        "no connection past the limit was closed"
+    );
+    drop(extra);
+
+    // Each slow connection is closed for not finishing its headers in time.
+    for (i, c) in slow.iter_mut().enumerate() {
+        let mut buf = [0u8; 256];
+        let ended = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match c.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "slow connection {i} is still open");
+    }
+    assert!(w.signed_in(&megan_again).await, "service goes on");
+}
+
 /// Alex is disabled in Entra; the scheduled run is a day away. Microsoft's notification
 /// alone ends Alex's sessions within seconds, through a run recorded as the notification's.
 #[tokio::test]
