@@ -1,6 +1,6 @@
 //! One Graph subscription per connected tenant, kept alive: created when the tenant connects,
 //! renewed days before it expires, made anew when Graph no longer has it, ended when the
-//! tenant disconnects. Each tenant's upkeep holds the tenant's reconcile lease, so one replica
+//! tenant disconnects or reconnects to another Entra tenant (there, in the one it left). Each tenant's upkeep holds the tenant's reconcile lease, so one replica
 //! at a time does it.
 
 use super::store;
@@ -112,11 +112,20 @@ enum Upkeep {
     Check,
     /// Renew it (or make one: there is none, or Graph lost it).
     Renew,
+    /// End it where it was made, and make one in the Entra tenant connected now.
+    Replace,
 }
 
-fn upkeep(current: Option<&store::Subscription>, at: i64) -> Upkeep {
+fn upkeep(current: Option<&store::Subscription>, connected: &EntraTenantId, at: i64) -> Upkeep {
     match current {
         None => Upkeep::Renew,
+        Some(s)
+            if s.made_in
+                .as_ref()
+                .is_some_and(|m| !m.is(connected.as_str())) =>
+        {
+            Upkeep::Replace
+        }
         Some(s) if s.expires_at - at <= RENEW_WITHIN_SECS => Upkeep::Renew,
         Some(s) if at - s.checked_at >= CHECK_EVERY_SECS => Upkeep::Check,
         Some(_) => Upkeep::Nothing,
@@ -132,7 +141,8 @@ pub async fn keep(
     tenant_id: &TenantId,
     entra_tenant_id: &EntraTenantId,
 ) -> anyhow::Result<()> {
-    if upkeep(store::of_tenant(db, tenant_id).await?.as_ref(), now()) == Upkeep::Nothing {
+    let current = store::of_tenant(db, tenant_id).await?;
+    if upkeep(current.as_ref(), entra_tenant_id, now()) == Upkeep::Nothing {
         return Ok(());
     }
     let Some(lease) = lease_when_free(db, tenant_id).await? else {
@@ -141,10 +151,20 @@ pub async fn keep(
     };
     // Looked at again under the lease: whoever held it may have kept the subscription.
     let current = store::of_tenant(db, tenant_id).await?;
-    let needed = upkeep(current.as_ref(), now());
-    let result = match needed {
-        Upkeep::Nothing => Ok(()),
-        _ => renew_or_create(db, entra, urls, tenant_id, entra_tenant_id, current, needed).await,
+    let needed = upkeep(current.as_ref(), entra_tenant_id, now());
+    let result = match (needed, current) {
+        (Upkeep::Nothing, _) => Ok(()),
+        // Its notifications would be refused (they name the Entra tenant the tenant left)
+        // for up to 29 days: it is ended there first.
+        (Upkeep::Replace, Some(old)) => match end(db, entra, &old).await {
+            Ok(()) => {
+                renew_or_create(db, entra, urls, tenant_id, entra_tenant_id, None, needed).await
+            }
+            Err(err) => Err(err),
+        },
+        (_, current) => {
+            renew_or_create(db, entra, urls, tenant_id, entra_tenant_id, current, needed).await
+        }
     };
     lease.release().await;
     result
@@ -218,6 +238,7 @@ async fn renew_or_create(
     store::record(
         db,
         tenant_id,
+        entra_tenant_id,
         &created.id,
         secrecy::ExposeSecret::expose_secret(&client_state),
         created.expires_at,
@@ -228,10 +249,11 @@ async fn renew_or_create(
     Ok(())
 }
 
-/// Ends a disconnected tenant's subscription at Graph and forgets it.
+/// Ends a subscription at Graph, in the Entra tenant it was made in, and forgets it.
 async fn end(db: &Db, entra: &EntraClient, sub: &store::Subscription) -> anyhow::Result<()> {
-    // A tenant switched to its own directory still names the Entra tenant it left.
-    if let Some(entra_tenant_id) = &sub.entra_tenant_id {
+    // One made before Gatehouse recorded where: the tenant's connection (a tenant switched
+    // to its own directory still names the Entra tenant it left).
+    if let Some(entra_tenant_id) = sub.made_in.as_ref().or(sub.entra_tenant_id.as_ref()) {
         entra
             .graph(entra_tenant_id)
             .await?
@@ -247,11 +269,16 @@ async fn end(db: &Db, entra: &EntraClient, sub: &store::Subscription) -> anyhow:
 mod tests {
     use super::*;
 
+    fn contoso() -> EntraTenantId {
+        EntraTenantId::from_microsoft("contoso")
+    }
+
     fn sub(expires_at: i64, checked_at: i64) -> store::Subscription {
         store::Subscription {
             subscription_id: crate::domain::SubscriptionId::from_microsoft("s1"),
             tenant_id: crate::domain::TenantId::from_outside("t1"),
-            entra_tenant_id: Some(crate::domain::EntraTenantId::from_microsoft("contoso")),
+            entra_tenant_id: Some(contoso()),
+            made_in: Some(contoso()),
             client_state_sha256: String::new(),
             expires_at,
             last_notification_at: None,
@@ -261,16 +288,38 @@ mod tests {
 
     #[test]
     fn a_tenant_without_a_subscription_gets_one() {
-        assert_eq!(upkeep(None, 1_000), Upkeep::Renew);
+        assert_eq!(upkeep(None, &contoso(), 1_000), Upkeep::Renew);
     }
 
     #[test]
     fn a_subscription_is_renewed_three_days_before_it_ends_and_checked_hourly() {
         let at = 10_000_000;
         let far = at + 20 * 86_400;
-        assert_eq!(upkeep(Some(&sub(far, at - 60)), at), Upkeep::Nothing);
-        assert_eq!(upkeep(Some(&sub(far, at - 3600)), at), Upkeep::Check);
+        assert_eq!(
+            upkeep(Some(&sub(far, at - 60)), &contoso(), at),
+            Upkeep::Nothing
+        );
+        assert_eq!(
+            upkeep(Some(&sub(far, at - 3600)), &contoso(), at),
+            Upkeep::Check
+        );
         let soon = at + RENEW_WITHIN_SECS;
-        assert_eq!(upkeep(Some(&sub(soon, at)), at), Upkeep::Renew);
+        assert_eq!(upkeep(Some(&sub(soon, at)), &contoso(), at), Upkeep::Renew);
+    }
+
+    #[test]
+    fn a_subscription_made_in_another_entra_tenant_is_replaced() {
+        let at = 10_000_000;
+        let fresh = sub(at + 20 * 86_400, at);
+        let fabrikam = EntraTenantId::from_microsoft("fabrikam");
+        assert_eq!(upkeep(Some(&fresh), &fabrikam, at), Upkeep::Replace);
+        let before_it_was_recorded = store::Subscription {
+            made_in: None,
+            ..fresh
+        };
+        assert_eq!(
+            upkeep(Some(&before_it_was_recorded), &fabrikam, at),
+            Upkeep::Nothing
+        );
     }
 }

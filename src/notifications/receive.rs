@@ -140,6 +140,7 @@ mod tests {
             subscription_id: crate::domain::SubscriptionId::from_microsoft("s1"),
             tenant_id: crate::domain::TenantId::from_outside("acme"),
             entra_tenant_id: Some(crate::domain::EntraTenantId::from_microsoft("contoso-tid")),
+            made_in: Some(crate::domain::EntraTenantId::from_microsoft("contoso-tid")),
             client_state_sha256: digest("the-secret"),
             expires_at: 0,
             last_notification_at: None,

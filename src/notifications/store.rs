@@ -14,6 +14,9 @@ pub struct Subscription {
     /// The Entra tenant the subscription watches (the tenant's connection); none when the
     /// tenant has gone back to its own directory.
     pub entra_tenant_id: Option<EntraTenantId>,
+    /// The Entra tenant the subscription was made in (none for one made before Gatehouse
+    /// recorded it): where it must be ended.
+    pub made_in: Option<EntraTenantId>,
     pub client_state_sha256: String,
     pub expires_at: i64,
     pub last_notification_at: Option<i64>,
@@ -30,6 +33,7 @@ pub fn digest(client_state: &str) -> String {
 pub async fn record(
     db: &Db,
     tenant_id: &TenantId,
+    made_in: &EntraTenantId,
     subscription_id: &SubscriptionId,
     client_state: &str,
     expires_at: i64,
@@ -42,14 +46,15 @@ pub async fn record(
         .await?;
     sqlx::query(
         "INSERT INTO entra_subscriptions \
-         (subscription_id, tenant_id, client_state_sha256, expires_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+         (subscription_id, tenant_id, client_state_sha256, expires_at, created_at, entra_tenant_id) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(subscription_id)
     .bind(tenant_id)
     .bind(digest(client_state))
     .bind(expires_at)
     .bind(at)
+    .bind(made_in)
     .execute(&mut *tx)
     .await?;
     tx.commit().await
@@ -61,7 +66,7 @@ pub async fn find(
     subscription_id: &SubscriptionId,
 ) -> Result<Option<Subscription>, sqlx::Error> {
     sqlx::query_as::<_, Subscription>(
-        "SELECT s.subscription_id, s.tenant_id, t.entra_tenant_id, s.client_state_sha256, \
+        "SELECT s.subscription_id, s.tenant_id, t.entra_tenant_id, s.entra_tenant_id AS made_in, s.client_state_sha256, \
          s.expires_at, s.last_notification_at, COALESCE(s.checked_at, s.created_at) AS checked_at \
          FROM entra_subscriptions s JOIN tenants t ON t.id = s.tenant_id \
          WHERE s.subscription_id = $1 AND t.entra_tenant_id IS NOT NULL",
@@ -86,7 +91,7 @@ pub async fn heard(db: &Db, subscription_id: &SubscriptionId, at: i64) -> Result
 /// The tenant's subscription, if it has one on record.
 pub async fn of_tenant(db: &Db, tenant_id: &TenantId) -> Result<Option<Subscription>, sqlx::Error> {
     sqlx::query_as::<_, Subscription>(
-        "SELECT s.subscription_id, s.tenant_id, t.entra_tenant_id, \
+        "SELECT s.subscription_id, s.tenant_id, t.entra_tenant_id, s.entra_tenant_id AS made_in, \
          s.client_state_sha256, s.expires_at, s.last_notification_at, COALESCE(s.checked_at, s.created_at) AS checked_at \
          FROM entra_subscriptions s JOIN tenants t ON t.id = s.tenant_id WHERE s.tenant_id = $1",
     )
@@ -99,7 +104,7 @@ pub async fn of_tenant(db: &Db, tenant_id: &TenantId) -> Result<Option<Subscript
 /// local directory): to be deleted at Graph and here.
 pub async fn orphaned(db: &Db) -> Result<Vec<Subscription>, sqlx::Error> {
     sqlx::query_as::<_, Subscription>(
-        "SELECT s.subscription_id, s.tenant_id, t.entra_tenant_id, \
+        "SELECT s.subscription_id, s.tenant_id, t.entra_tenant_id, s.entra_tenant_id AS made_in, \
          s.client_state_sha256, \
          s.expires_at, s.last_notification_at, COALESCE(s.checked_at, s.created_at) AS checked_at \
          FROM entra_subscriptions s JOIN tenants t ON t.id = s.tenant_id \

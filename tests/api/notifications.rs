@@ -50,6 +50,7 @@ async fn subscribed_with(tweak: impl FnOnce(&mut gatehouse::server::config::Conf
     store::record(
         &app.state.db,
         &tenant_id,
+        &gatehouse::domain::EntraTenantId::from_microsoft(CONTOSO_TENANT_ID),
         &SubscriptionId::from_microsoft(SUBSCRIPTION),
         CLIENT_STATE,
         now() + 3600,
@@ -930,4 +931,64 @@ async fn a_tenant_whose_consent_is_gone_is_told_so_and_nothing_is_subscribed() {
         .unwrap()
         .notifications
         .is_none());
+}
+
+/// The admin reconnects Acme from Contoso to Fabrikam. The subscription in Contoso is ended
+/// there (its notifications would be refused for up to 29 days), and one is made in
+/// Fabrikam.
+#[tokio::test]
+async fn reconnecting_to_another_entra_tenant_ends_the_subscription_in_the_first() {
+    const FABRIKAM: &str = "3c9e1f42-7d6a-4b1e-9f2c-5a8d0e4b7c61";
+    let (app, emu, tenant_id, old) = connected_and_subscribed().await;
+    let res = emu
+        .control(
+            reqwest::Method::POST,
+            "/_emulator/directories",
+            Some(json!({
+                "tenantId": FABRIKAM, "displayName": "Fabrikam",
+                "domains": [{ "name": "fabrikam.com", "isVerified": true, "isDefault": true }],
+                "users": [],
+                "consents": [{ "clientId": emu.app.client_id,
+                    "roles": ["User.Read.All", "Domain.Read.All", "GroupMember.Read.All"] }]
+            })),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let contoso_token = emu.app_token().await;
+    let path = format!("/v1.0/subscriptions/{}", old.subscription_id);
+    let (status, _, _) = emu.graph(&contoso_token, &path).await;
+    assert_eq!(status, 200, "Contoso has the subscription");
+
+    // Reconnected as saving the User source page does.
+    let db = &app.state.db;
+    let prefix = gatehouse::domain::UsernamePrefix::parse("msp-", false).unwrap();
+    let mut tx = db.pool.begin().await.unwrap();
+    gatehouse::tenants::store::connect_entra(
+        &mut tx,
+        &tenant_id,
+        &gatehouse::tenants::store::EntraConnection {
+            prefix: &prefix,
+            entra_tenant_id: &gatehouse::domain::EntraTenantId::from_microsoft(FABRIKAM),
+            domain: "fabrikam.com",
+            org_name: "Fabrikam",
+            by: "the test",
+            at: now(),
+        },
+    )
+    .await
+    .unwrap();
+    let changed = gatehouse::server::bus::Event::TenantChanged {
+        tenant_id: tenant_id.clone(),
+    };
+    app.state.bus.commit_and_publish(tx, changed).await.unwrap();
+
+    let new = subscription_other_than(&app, &tenant_id, Some(&old.subscription_id))
+        .await
+        .expect("a subscription in Fabrikam");
+    assert_eq!(
+        new.made_in.as_ref().map(|t| t.to_string()),
+        Some(FABRIKAM.to_string())
+    );
+    let (status, _, _) = emu.graph(&contoso_token, &path).await;
+    assert_eq!(status, 404, "the subscription in Contoso was ended");
 }
