@@ -701,6 +701,13 @@ impl Graph {
         Ok(page)
     }
 
+    /// Whether a link Gatehouse kept (a deltaLink) points at this `GRAPH_BASE_URL`. One kept
+    /// while Gatehouse used another Graph address (the operator changed it since) is not
+    /// followed: the walk starts again here.
+    pub fn made_here(&self, link: &str) -> bool {
+        same_origin(&self.base, link)
+    }
+
     /// Refuses a URL outside `GRAPH_BASE_URL`'s origin.
     pub(super) fn check_origin(&self, url: &str) -> Result<(), EntraError> {
         if same_origin(&self.base, url) {

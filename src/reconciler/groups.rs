@@ -90,6 +90,7 @@ async fn synced(
 ) -> Result<Option<(Mirror, String)>, RunError> {
     let root_ids: Vec<&GroupId> = roots.iter().map(|g| &g.id).collect();
     let mut mirror = before.clone();
+    let link = link.filter(|link| graph.made_here(link));
     if let Some(link) = link.filter(|_| before.covers(root_ids.iter().copied())) {
         match follow(graph, &link, &mut mirror).await {
             Ok(round) => {

@@ -311,14 +311,18 @@ pub(super) const LEASE_LOST: &str =
     "this instance lost the tenant's reconcile lease while it worked; nothing was changed";
 
 /// Walks the delta chain to its deltaLink. A stored link that Graph no longer knows (expired
-/// after seven days, or reset by Microsoft) means a full resync from the start, under the
-/// same deletion threshold as any run.
+/// after seven days, or reset by Microsoft), or one made at another Graph address, means a
+/// full resync from the start, under the same deletion threshold as any run.
 async fn walk(
     graph: &Graph,
     stored: Option<&str>,
 ) -> Result<(Vec<DirectoryEntry>, Coverage, String), EntraError> {
     let (mut url, mut coverage) = match stored {
-        Some(link) => (link.to_string(), Coverage::Changes),
+        Some(link) if graph.made_here(link) => (link.to_string(), Coverage::Changes),
+        Some(_) => {
+            tracing::warn!("the stored delta link was made at another Graph address than GRAPH_BASE_URL; resynchronizing the whole directory");
+            (graph.delta_start(), Coverage::Everyone)
+        }
         None => (graph.delta_start(), Coverage::Everyone),
     };
     let mut entries = Vec::new();

@@ -43,28 +43,60 @@ pub async fn spawn_acme() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let (url, db_name, dir) = if on_postgres() {
-        let name = format!("gatehouse_test_{}", uuid_like());
-        let admin_url = std::env::var("TEST_PG_ADMIN_URL").unwrap_or_else(|_| PG_ADMIN_URL.into());
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
-            .await
-            .expect("PostgreSQL at 127.0.0.1:5432 must be running for TEST_DATABASE=postgres");
-        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
-            .await
-            .expect("create test database");
-        let base = admin_url
-            .rsplit_once('/')
-            .map(|(b, _)| b.to_string())
-            .unwrap();
-        (format!("{base}/{name}"), Some(name), None)
-    } else {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
-        (url, None, Some(dir))
-    };
-    let mut config = Config::for_tests(url);
+    spawn_app_in(TestDb::new().await, tweak).await
+}
+
+/// A database of the test's own, dropped with the app that runs on it: a PostgreSQL
+/// database (`TEST_DATABASE=postgres`) or a SQLite file in a temporary folder. Nothing is in
+/// it until the app starts, so a test may fill it first (an earlier release's data).
+pub struct TestDb {
+    pub url: String,
+    db_name: Option<String>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        if on_postgres() {
+            let name = format!("gatehouse_test_{}", uuid_like());
+            let admin_url =
+                std::env::var("TEST_PG_ADMIN_URL").unwrap_or_else(|_| PG_ADMIN_URL.into());
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+                .await
+                .expect("PostgreSQL at 127.0.0.1:5432 must be running for TEST_DATABASE=postgres");
+            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("create test database");
+            let base = admin_url
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .unwrap();
+            TestDb {
+                url: format!("{base}/{name}"),
+                db_name: Some(name),
+                dir: None,
+            }
+        } else {
+            let dir = tempfile::tempdir().expect("temp dir");
+            TestDb {
+                url: format!("sqlite://{}", dir.path().join("gatehouse.db").display()),
+                db_name: None,
+                dir: Some(dir),
+            }
+        }
+    }
+
+    /// The SQLite file's path (on PostgreSQL, `None`).
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        self.dir.as_ref().map(|d| d.path().join("gatehouse.db"))
+    }
+}
+
+/// The app on a database of the test's own, which it drops afterwards.
+pub async fn spawn_app_in(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = Config::for_tests(db.url);
     tweak(&mut config);
-    start(config, db_name, dir).await
+    start(config, db.db_name, db.dir).await
 }
 
 /// The app on a database the caller made (a bench's, or a replica's): nothing is dropped
@@ -193,6 +225,19 @@ impl TestApp {
             port: self.port(),
             jar,
         }
+    }
+
+    /// A browser that kept the cookies `cookies` (a `Cookie` header, as
+    /// `Browser::cookies` reads it) for tenant `slug`.
+    pub fn browser_with_cookies(&self, slug: &str, cookies: &str) -> Browser {
+        let browser = self.browser(&[slug]);
+        let url: reqwest::Url = browser.url(slug, "/").parse().unwrap();
+        for cookie in cookies.split("; ").filter(|c| !c.is_empty()) {
+            browser
+                .jar
+                .add_cookie_str(&format!("{cookie}; Path=/"), &url);
+        }
+        browser
     }
 
     pub fn api(&self, path: &str) -> String {
@@ -575,6 +620,24 @@ impl Phone {
         Self {
             key: SigningKey::random(&mut rand::rngs::OsRng),
             device_id: None,
+        }
+    }
+
+    /// The phone's key as PKCS#8 in base64, to keep it beside a database it registered in.
+    pub fn key_pkcs8(&self) -> String {
+        let der = self.key.to_pkcs8_der().unwrap();
+        base64::engine::general_purpose::STANDARD.encode(der.as_bytes())
+    }
+
+    /// The phone registered as `device_id` with the key `key_pkcs8` gave.
+    pub fn restored(key_pkcs8: &str, device_id: &str) -> Self {
+        use p256::pkcs8::DecodePrivateKey as _;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(key_pkcs8)
+            .expect("base64");
+        Self {
+            key: SigningKey::from_pkcs8_der(&der).expect("a P-256 key"),
+            device_id: Some(device_id.to_string()),
         }
     }
 

@@ -17,4 +17,5 @@ mod mobile_api;
 mod notifications;
 mod reconcile;
 mod surface;
+mod upgrade;
 mod user_source;
