@@ -10,6 +10,7 @@ use super::session::{self, Completion};
 use crate::domain::{ChallengeId, ChallengeStatus, PushOutcome, Role};
 use crate::server::bus;
 use crate::server::client_ip::ClientIp;
+use crate::server::db::Db;
 use crate::server::headers::CspNonce;
 use crate::server::render;
 use crate::server::state::AppState;
@@ -22,6 +23,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use std::convert::Infallible;
+use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tower_sessions::Session;
@@ -274,6 +276,7 @@ pub async fn events(
         // the browser loads next must be read afresh.
         state.pages.forget_browser(&binding);
     }
+    let db = state.db.clone();
     let (tx, out) = tokio::sync::mpsc::channel::<Event>(4);
     tokio::spawn(async move {
         let first = match challenge.status {
@@ -298,14 +301,20 @@ pub async fn events(
                 }
                 _ = tx.closed() => return,
                 msg = rx.recv() => match msg {
+                    Ok(bus::Event::MayHaveMissed) | Err(RecvError::Lagged(_)) => {
+                        // The approval may have been among the events lost: ask the database.
+                        if let Some(outcome) = decided(&db, &challenge).await {
+                            let _ = tx.send(outcome).await;
+                            return;
+                        }
+                    }
                     Ok(event) => {
                         if let Some(outcome) = challenge_outcome(&event, &challenge.id) {
                             let _ = tx.send(outcome).await;
                             return;
                         }
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(_) => return,
+                    Err(RecvError::Closed) => return,
                 }
             }
         }
@@ -314,6 +323,21 @@ pub async fn events(
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// What the browser waiting on `challenge` hears when its code was decided meanwhile, read
+/// from the database (nothing while it waits, or when the database cannot say).
+async fn decided(db: &Db, challenge: &Challenge) -> Option<Event> {
+    match challenge::find(db, &challenge.tenant_id, &challenge.id).await {
+        Ok(Some(now)) if now.status != ChallengeStatus::Pending => {
+            Some(outcome_event(now.status.as_str(), now.reason.as_deref()))
+        }
+        Ok(_) => None,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not read a waiting code again");
+            None
+        }
+    }
 }
 
 /// What the browser that shows `challenge_id` hears of `event`, if it is about that code.

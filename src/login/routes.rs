@@ -3,6 +3,7 @@
 use super::page_load::{self, internal, landing_for, outcome_event};
 use super::session;
 use crate::domain::{PushOutcome, Role};
+use crate::server::bus;
 use crate::server::client_ip::ClientIp;
 use crate::server::host::Site;
 use crate::server::state::AppState;
@@ -16,6 +17,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use axum_extra::extract::cookie::CookieJar;
 use std::convert::Infallible;
+use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tower_sessions::Session;
@@ -95,14 +97,24 @@ async fn session_events(
             tokio::select! {
                 _ = tx.closed() => return,
                 msg = rx.recv() => match msg {
+                    Ok(bus::Event::MayHaveMissed) | Err(RecvError::Lagged(_)) => {
+                        // The ending may have been among the events lost: ask the database.
+                        if let Ok(None) = session::current(&state.db, &session, &tenant).await {
+                            let ended = outcome_event(
+                                PushOutcome::SignedOut.as_str(),
+                                Some("this sign-in has ended"),
+                            );
+                            let _ = tx.send(ended).await;
+                            return;
+                        }
+                    }
                     Ok(event) => {
                         if let Some((_, reason)) = event.signed_out_user().filter(|(u, _)| **u == user_id) {
                             let _ = tx.send(outcome_event(PushOutcome::SignedOut.as_str(), Some(reason))).await;
                             return;
                         }
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(_) => return,
+                    Err(RecvError::Closed) => return,
                 }
             }
         }

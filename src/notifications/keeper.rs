@@ -57,6 +57,7 @@ async fn tenant_changed(events: &mut tokio::sync::broadcast::Receiver<Event>) {
     loop {
         match events.recv().await {
             Ok(Event::TenantChanged { .. } | Event::ChangeNotified { .. })
+            | Ok(Event::MayHaveMissed)
             | Err(RecvError::Lagged(_)) => break,
             Ok(_) => {}
             Err(RecvError::Closed) => std::future::pending::<()>().await,

@@ -66,6 +66,7 @@ async fn booked(events: &mut tokio::sync::broadcast::Receiver<Event>) {
     loop {
         match events.recv().await {
             Ok(Event::ChangeNotified { .. } | Event::TenantChanged { .. })
+            | Ok(Event::MayHaveMissed)
             | Err(RecvError::Lagged(_)) => break,
             Ok(_) => {}
             Err(RecvError::Closed) => std::future::pending::<()>().await,

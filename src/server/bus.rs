@@ -10,7 +10,8 @@
 //! - streams to browsers [`subscribe`](Bus::subscribe) to the broadcast channel.
 //!
 //! Nothing on the bus decides anything: a sign-in is always read, and consumed, in the
-//! database. An event lost between replicas makes a browser wait for its next page load.
+//! database. When events between replicas may have been lost (the listener reconnected),
+//! every stream hears [`Event::MayHaveMissed`] and reads its state again.
 
 use super::db::{Db, Engine};
 use crate::domain::{ChallengeId, TenantId, UserId};
@@ -51,6 +52,11 @@ pub enum Event {
     /// Microsoft said something changed in the tenant's Entra directory: its run is booked a
     /// moment from now, and every replica's scheduler wakes to look.
     ChangeNotified { tenant_id: TenantId },
+    /// This replica's listener was away (PostgreSQL restarted, the connection dropped), so
+    /// the other replicas' events of that moment were lost: whatever waits for one reads
+    /// again, in the database, what it waits for. Never sent between replicas.
+    #[serde(skip)]
+    MayHaveMissed,
 }
 
 impl Event {
@@ -255,6 +261,7 @@ impl Bus {
         for subscriber in self.subscribers().iter() {
             subscriber.may_have_missed();
         }
+        let _ = self.inner.tx.send(Event::MayHaveMissed);
     }
 
     fn subscribers(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<dyn Subscriber>>> {

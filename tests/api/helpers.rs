@@ -86,6 +86,11 @@ impl TestDb {
         }
     }
 
+    /// The PostgreSQL database's name (on SQLite, `None`).
+    pub fn postgres_name(&self) -> Option<&str> {
+        self.db_name.as_deref()
+    }
+
     /// The SQLite file's path (on PostgreSQL, `None`).
     pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
         self.dir.as_ref().map(|d| d.path().join("gatehouse.db"))

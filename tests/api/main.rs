@@ -8,6 +8,7 @@ mod cli;
 mod corpus;
 mod emulator;
 mod entra_login;
+mod faults;
 mod groups;
 mod health;
 mod login;
