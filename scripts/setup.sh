@@ -23,6 +23,12 @@ if ! cargo leptos --version 2>/dev/null | grep -q "0.3.10"; then
   cargo install cargo-leptos --version 0.3.10 --locked
 fi
 
+# The test command checks the dependencies' licences and sources (deny.toml).
+if ! cargo deny --version 2>/dev/null | grep -q "0.20.2"; then
+  say "installing cargo-deny 0.20.2 (about 5 minutes, once per machine)"
+  cargo install cargo-deny --version 0.20.2 --locked
+fi
+
 # The wasm-bindgen CLI must match the crate version in Cargo.lock exactly.
 wbg_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
 if ! wasm-bindgen --version 2>/dev/null | grep -q "$wbg_version"; then

@@ -12,6 +12,15 @@ cargo clippy --features ssr --all-targets -- -D warnings
 cargo clippy -p gatehouse-emulator --all-targets -- -D warnings
 cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 
+say "dependencies: licences, bans and sources (deny.toml)"
+cargo deny --log-level error check licenses bans sources
+# The RustSec advisory database is fetched from GitHub, which some machines cannot reach.
+if cargo deny --log-level error fetch db >/dev/null 2>&1; then
+  cargo deny --log-level error check advisories
+else
+  say "advisories NOT checked: the RustSec database (github.com) cannot be fetched from here"
+fi
+
 say "the Entra emulator's own tests"
 timeout 900 cargo test -p gatehouse-emulator
 
