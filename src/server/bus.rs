@@ -215,7 +215,11 @@ impl Bus {
                         self.inner.listening.store(false, Ordering::SeqCst);
                     }
                 }
-                Err(err) => tracing::warn!(error = %err, "cannot start the event bus listener"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot start the event bus listener");
+                    // Still away: the pools' connections of before are suspect until it is back.
+                    self.inner.db.lost.now();
+                }
             }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
@@ -234,10 +238,12 @@ impl Bus {
                 },
                 Ok(None) => {
                     tracing::warn!("event bus listener reconnected; events in between may be lost");
+                    self.inner.db.lost.now();
                     self.missed_some();
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "event bus listener lost; reconnecting");
+                    self.inner.db.lost.now();
                     return;
                 }
             }

@@ -4,6 +4,8 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::AnyPool;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// PostgreSQL connections per replica: the store's pool, and the engine's own pool for the
@@ -18,18 +20,55 @@ const PG_ENGINE_CONNECTIONS: u32 = 6;
 /// A connection idle for longer than this is pinged before it is handed out.
 const IDLE_CHECK: Duration = Duration::from_secs(30);
 
+/// After the push listener lost its connection (PostgreSQL restarted, or the network
+/// dropped), connections made before that are checked before use for this long: the server
+/// may have closed them all, and each would fail one request.
+const AFTER_LOSS_CHECK: Duration = Duration::from_secs(60);
+
+/// When a connection to the database was last seen lost, shared by every pool of a `Db`.
+#[derive(Clone, Default)]
+pub struct LostConnections {
+    /// Milliseconds since the Unix epoch; 0 for never.
+    at_ms: Arc<AtomicI64>,
+}
+
+impl LostConnections {
+    /// The database closed a connection of ours: the others may be closed too.
+    pub fn now(&self) {
+        self.at_ms.store(unix_ms(), Ordering::SeqCst);
+    }
+
+    /// Whether a connection `age` old predates a loss seen within `AFTER_LOSS_CHECK`.
+    fn predates_recent_loss(&self, age: Duration) -> bool {
+        let lost = self.at_ms.load(Ordering::SeqCst);
+        let now = unix_ms();
+        lost > 0
+            && now - lost < AFTER_LOSS_CHECK.as_millis() as i64
+            && now - (age.as_millis() as i64) < lost
+    }
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Every pool: sqlx checks a connection each time it comes back to the pool; one that then
-/// sat idle (a database restart may have closed it) is checked again before use. Checking a
-/// busy one on every acquire as well would cost a round trip per query (on SQLite, a hand-off
-/// to its connection's thread and back).
-fn pool_options<DB: sqlx::Database>(max: u32) -> PoolOptions<DB> {
+/// sat idle (a database restart may have closed it), or that was made before a connection
+/// was lost a moment ago, is checked again before use, and one that fails is replaced.
+/// Checking a busy one on every acquire as well would cost a round trip per query (on
+/// SQLite, a hand-off to its connection's thread and back).
+fn pool_options<DB: sqlx::Database>(max: u32, lost: &LostConnections) -> PoolOptions<DB> {
+    let lost = lost.clone();
     PoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(10))
         .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
+        .before_acquire(move |conn, meta| {
+            let check = meta.idle_for > IDLE_CHECK || lost.predates_recent_loss(meta.age);
             Box::pin(async move {
-                if meta.idle_for > IDLE_CHECK {
+                if check {
                     sqlx::Connection::ping(conn).await?;
                 }
                 Ok(true)
@@ -43,6 +82,8 @@ fn pool_options<DB: sqlx::Database>(max: u32) -> PoolOptions<DB> {
 pub struct Db {
     pub pool: AnyPool,
     pub engine: Engine,
+    /// When a connection was last seen lost (the push listener tells).
+    pub lost: LostConnections,
 }
 
 #[derive(Clone)]
@@ -55,6 +96,7 @@ impl Db {
     /// Connects, creating a SQLite file and its folder if needed, and applies migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
+        let lost = LostConnections::default();
         let engine = if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
                 .with_context(|| "DATABASE_URL is not a valid sqlite:// URL")?
@@ -69,7 +111,7 @@ impl Db {
                         .with_context(|| format!("cannot create {}", dir.display()))?;
                 }
             }
-            let pool = pool_options::<sqlx::Sqlite>(8)
+            let pool = pool_options::<sqlx::Sqlite>(8, &lost)
                 .connect_with(opts)
                 .await
                 .context("cannot open the SQLite database")?;
@@ -79,7 +121,7 @@ impl Db {
                 .context("cannot apply SQLite migrations")?;
             Engine::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = pool_options::<sqlx::Postgres>(PG_ENGINE_CONNECTIONS)
+            let pool = pool_options::<sqlx::Postgres>(PG_ENGINE_CONNECTIONS, &lost)
                 .connect(url)
                 .await
                 .context("cannot connect to PostgreSQL")?;
@@ -97,7 +139,7 @@ impl Db {
             Engine::Sqlite(_) => 8,
             Engine::Postgres(_) => PG_STORE_CONNECTIONS,
         };
-        let pool = pool_options::<sqlx::Any>(max)
+        let pool = pool_options::<sqlx::Any>(max, &lost)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     use sqlx::Executor;
@@ -111,7 +153,7 @@ impl Db {
             .connect(url)
             .await
             .context("cannot open the database")?;
-        Ok(Self { pool, engine })
+        Ok(Self { pool, engine, lost })
     }
 
     /// True when the database answers a trivial query.
