@@ -34,10 +34,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// What each request took: kind → (seconds into the soak, milliseconds, whether it worked).
+/// One request: seconds into the soak, milliseconds it took, whether it worked.
+type Sample = (f64, f64, bool);
+
+/// What each kind of request took.
 #[derive(Default)]
 struct Record {
-    samples: Mutex<BTreeMap<&'static str, Vec<(f64, f64, bool)>>>,
+    samples: Mutex<BTreeMap<&'static str, Vec<Sample>>>,
     failures: Mutex<Vec<String>>,
 }
 
