@@ -56,6 +56,10 @@ pub fn routes(em: Emulator) -> Router<Emulator> {
             "/_emulator/directories/{tid}/users/{id}/restore",
             post(restore),
         )
+        .route(
+            "/_emulator/directories/{tid}/users/{id}/sign-in",
+            post(sign_in),
+        )
         .route("/_emulator/directories/{tid}/groups", post(add_group))
         .route(
             "/_emulator/directories/{tid}/groups/{id}",
@@ -391,6 +395,35 @@ async fn enable(
     set_enabled(&em, &tid, &id, true)
 }
 
+#[derive(Deserialize)]
+struct SignIn {
+    password: String,
+}
+
+/// Whether the user could sign in with `password` now: 204 when the account is live and
+/// enabled and the password is the one it was made with through Graph, else 401. What the
+/// sign-in page will check for accounts made through Graph (issue 29), for tests.
+async fn sign_in(
+    State(em): State<Emulator>,
+    Path((tid, id)): Path<(String, String)>,
+    Json(body): Json<SignIn>,
+) -> Result<StatusCode, ControlError> {
+    let world = em.read();
+    let d = world.directory(&tid)?;
+    let works = d.live(&id).is_some_and(|u| {
+        u.account_enabled
+            && d.password_is(
+                &u.id,
+                &crate::graph_users_write::password_hash(&body.password),
+            )
+    });
+    Ok(if works {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::UNAUTHORIZED
+    })
+}
+
 /// Creates a group (`members` as in a seed file: users by id or sign-in name, groups by id or
 /// display name).
 async fn add_group(
@@ -513,6 +546,8 @@ async fn generate(
             account_enabled: true,
             user_type: "Member".into(),
             is_admin: false,
+            mail_nickname: None,
+            created_by_app: None,
         })?;
         added += 1;
     }

@@ -22,6 +22,7 @@ mod errors;
 mod faults;
 mod graph;
 mod graph_groups;
+mod graph_users_write;
 mod group_delta;
 mod html;
 mod identity;

@@ -39,6 +39,11 @@ pub struct User {
     /// Emulator-only: this user may grant tenant-wide admin consent.
     #[serde(default)]
     pub is_admin: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_nickname: Option<String>,
+    /// Emulator-only: the app (client id) that made this user through Graph, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by_app: Option<String>,
 }
 
 /// A domain of a directory.
@@ -128,6 +133,8 @@ pub struct Directory {
     pub user_consents: HashSet<(String, String)>,
     /// Groups and their members.
     pub groups: crate::membership::Groups,
+    /// SHA-256 of the password of each user made with one through Graph, by user id.
+    passwords: HashMap<String, String>,
 }
 
 impl Directory {
@@ -147,7 +154,18 @@ impl Directory {
             consents: HashMap::new(),
             user_consents: HashSet::new(),
             groups: Default::default(),
+            passwords: HashMap::new(),
         }
+    }
+
+    /// Keeps the hash of a user's password.
+    pub fn set_password(&mut self, user_id: &str, hash: &str) {
+        self.passwords.insert(user_id.to_string(), hash.to_string());
+    }
+
+    /// Whether `hash` is the hash of the user's password.
+    pub fn password_is(&self, user_id: &str, hash: &str) -> bool {
+        self.passwords.get(user_id).is_some_and(|h| h == hash)
     }
 
     /// True when `name` is one of this directory's verified domains (case-insensitive).

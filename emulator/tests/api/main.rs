@@ -8,6 +8,7 @@ mod groups;
 mod identity;
 mod seed;
 mod subscriptions;
+mod users_write;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

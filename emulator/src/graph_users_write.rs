@@ -1,0 +1,185 @@
+//! Microsoft Graph v1.0: making users (`POST /v1.0/users`), as an app making accounts in a
+//! customer's directory does (issue 29). Each rule below is Microsoft's, from the page
+//! cited beside it; messages no page documents are marked as such in emulator/README.md.
+
+use crate::caller::{directory, Caller};
+use crate::errors::GraphError;
+use crate::graph::{user_json, DEFAULT_PROPS};
+use crate::model::User;
+use crate::state::Emulator;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// Permissions that allow creating users (application).
+/// https://learn.microsoft.com/en-us/graph/api/user-post-users#permissions
+pub const CREATE_USERS: &[&str] = &[
+    "User.Create",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+
+/// `POST /v1.0/users`: 201 with the new user; 400 `Request_BadRequest` for a missing required
+/// property, a userPrincipalName outside the directory's verified domains or its character
+/// and length rules, a password that fails the complexity rules, or a userPrincipalName
+/// another object already has.
+pub async fn create_user(
+    State(em): State<Emulator>,
+    caller: Caller,
+    Json(body): Json<Value>,
+) -> Result<(StatusCode, Json<Value>), GraphError> {
+    caller.require(CREATE_USERS)?;
+    let bad = |message: String| {
+        GraphError::new(
+            &caller.ids,
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            message,
+        )
+    };
+    // Required: accountEnabled, displayName, mailNickname, passwordProfile, userPrincipalName.
+    // https://learn.microsoft.com/en-us/graph/api/user-post-users#request-body
+    let required = |name: &str| {
+        bad(format!(
+            "Invalid value specified for property '{name}' of resource 'User'."
+        ))
+    };
+    let account_enabled = body["accountEnabled"]
+        .as_bool()
+        .ok_or_else(|| required("accountEnabled"))?;
+    let display_name = text(&body["displayName"]).ok_or_else(|| required("displayName"))?;
+    let mail_nickname = text(&body["mailNickname"]).ok_or_else(|| required("mailNickname"))?;
+    let upn = text(&body["userPrincipalName"]).ok_or_else(|| required("userPrincipalName"))?;
+    let password =
+        text(&body["passwordProfile"]["password"]).ok_or_else(|| required("passwordProfile"))?;
+
+    let mut world = em.write();
+    let d = directory(&world, &caller)?;
+    if !valid_upn(upn, |domain| d.has_verified_domain(domain)) {
+        return Err(bad("Property userPrincipalName is invalid.".into()));
+    }
+    if !complex_enough(password) {
+        return Err(bad("The specified password does not comply with password complexity requirements. Please provide a different password.".into()));
+    }
+    let tenant_id = d.tenant_id.clone();
+    let d = world
+        .directory_mut(&tenant_id)
+        .map_err(|_| GraphError::denied(&caller.ids))?;
+    let user = User {
+        id: crate::ids::new_guid(),
+        user_principal_name: upn.to_string(),
+        display_name: display_name.to_string(),
+        given_name: text(&body["givenName"]).map(str::to_string),
+        surname: text(&body["surname"]).map(str::to_string),
+        mail: None,
+        proxy_addresses: Vec::new(),
+        other_mails: Vec::new(),
+        account_enabled,
+        user_type: "Member".into(),
+        is_admin: false,
+        mail_nickname: Some(mail_nickname.to_string()),
+        created_by_app: Some(caller.app_id.clone()),
+    };
+    let added = d.add_user(user).map_err(|_| {
+        bad(
+            "Another object with the same value for property userPrincipalName already exists."
+                .into(),
+        )
+    })?;
+    let id = added.id.clone();
+    let props: Vec<String> = DEFAULT_PROPS.iter().map(|s| s.to_string()).collect();
+    let mut out = user_json(added, &props);
+    d.set_password(&id, &password_hash(password));
+    out["@odata.context"] = json!(format!("{}/v1.0/$metadata#users/$entity", em.base_url()));
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// A non-empty string.
+fn text(v: &Value) -> Option<&str> {
+    v.as_str().filter(|s| !s.trim().is_empty())
+}
+
+/// How the emulator keeps a password: its SHA-256, never the password.
+pub fn password_hash(password: &str) -> String {
+    hex::encode(Sha256::digest(password.as_bytes()))
+}
+
+/// Entra's username rules: `alias@domain` with the domain verified in the directory; the
+/// alias of `A-Z a-z 0-9 ' . - _ ! # ^ ~`, at most 64 characters and not ending in a period;
+/// the domain at most 48; the whole at most 113.
+/// https://learn.microsoft.com/en-us/graph/api/user-post-users#request-body
+/// https://learn.microsoft.com/en-us/entra/identity/authentication/concept-sspr-policy#username-policies
+pub fn valid_upn(upn: &str, verified: impl Fn(&str) -> bool) -> bool {
+    let Some((alias, domain)) = upn.split_once('@') else {
+        return false;
+    };
+    !alias.is_empty()
+        && alias.len() <= 64
+        && domain.len() <= 48
+        && upn.len() <= 113
+        && !alias.ends_with('.')
+        && alias
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "'.-_!#^~".contains(c))
+        && verified(domain)
+}
+
+/// Entra's password rules: 8 to 256 characters, no characters outside ASCII, and three of
+/// lowercase, uppercase, digits and symbols.
+/// https://learn.microsoft.com/en-us/entra/identity/authentication/concept-sspr-policy#microsoft-entra-password-policies
+pub fn complex_enough(password: &str) -> bool {
+    let length = password.chars().count();
+    if !(8..=256).contains(&length) || !password.is_ascii() {
+        return false;
+    }
+    let classes = [
+        password.chars().any(|c| c.is_ascii_lowercase()),
+        password.chars().any(|c| c.is_ascii_uppercase()),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password
+            .chars()
+            .any(|c| c.is_ascii_punctuation() || c == ' '),
+    ];
+    classes.iter().filter(|present| **present).count() >= 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_entras_rules() {
+        let contoso = |d: &str| d == "contoso.com";
+        assert!(valid_upn("msp-alex@contoso.com", contoso));
+        assert!(valid_upn("o'brien.j_1!#^~@contoso.com", contoso));
+        assert!(
+            !valid_upn("msp-alex@fabrikam.com", contoso),
+            "not verified here"
+        );
+        assert!(!valid_upn("alex.@contoso.com", contoso), "period before @");
+        assert!(!valid_upn("alé@contoso.com", contoso), "accent");
+        assert!(!valid_upn("a b@contoso.com", contoso));
+        assert!(!valid_upn("@contoso.com", contoso));
+        assert!(!valid_upn("alex", contoso));
+        assert!(valid_upn(
+            &format!("{}@contoso.com", "a".repeat(64)),
+            contoso
+        ));
+        assert!(!valid_upn(
+            &format!("{}@contoso.com", "a".repeat(65)),
+            contoso
+        ));
+    }
+
+    #[test]
+    fn passwords_need_eight_characters_of_three_kinds() {
+        assert!(complex_enough("xWwvJ]6NMw+bWH-d"));
+        assert!(complex_enough("Abcdefg1"));
+        assert!(!complex_enough("Abcdef1"), "seven");
+        assert!(!complex_enough("abcdefgh1"), "two kinds");
+        assert!(!complex_enough("Ab1éééééé"), "not ASCII");
+        assert!(!complex_enough(&format!("Ab1{}", "x".repeat(254))), "257");
+    }
+}

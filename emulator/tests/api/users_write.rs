@@ -1,0 +1,153 @@
+//! Making users through Graph (`POST /v1.0/users`), as Microsoft documents it.
+
+use super::*;
+use serde_json::json;
+
+/// Posts `body` to `/v1.0/users` with `token`: the status and the answer.
+async fn create(emu: &Emu, token: &str, body: Value) -> (u16, Value) {
+    let res = emu
+        .http
+        .post(emu.url("/v1.0/users"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+fn msp_alex() -> Value {
+    json!({
+        "accountEnabled": true,
+        "displayName": "Alex Wilber (MSP)",
+        "mailNickname": "msp-alex",
+        "userPrincipalName": "msp-alex@contoso.com",
+        "passwordProfile": { "forceChangePasswordNextSignIn": false, "password": "xWwvJ]6NMw+bWH-d" }
+    })
+}
+
+#[tokio::test]
+async fn an_app_without_a_write_permission_cannot_make_users() {
+    let emu = spawn_emulator().await;
+    let token = emu.app_token_with(&["User.Read.All"]).await;
+    let (status, body) = create(&emu, &token, msp_alex()).await;
+    assert_eq!(status, 403);
+    assert_eq!(body["error"]["code"], "Authorization_RequestDenied");
+    let (status, _, _) = emu.graph(&token, "/v1.0/users/msp-alex@contoso.com").await;
+    assert_eq!(status, 404, "nothing was made");
+}
+
+#[tokio::test]
+async fn a_user_made_through_graph_is_read_back_and_signs_in_with_its_password() {
+    let emu = spawn_emulator().await;
+    let token = emu.app_token_with(&["User.ReadWrite.All"]).await;
+    let (status, made) = create(&emu, &token, msp_alex()).await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["userPrincipalName"], "msp-alex@contoso.com");
+    assert!(made["@odata.context"]
+        .as_str()
+        .unwrap()
+        .ends_with("$metadata#users/$entity"));
+    assert!(
+        made.get("passwordProfile").is_none(),
+        "the password never comes back"
+    );
+    let id = made["id"].as_str().unwrap();
+    let (status, _, read) = emu.graph(&token, &format!("/v1.0/users/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(read["displayName"], "Alex Wilber (MSP)");
+
+    let sign_in = |password: &'static str| {
+        let emu = &emu;
+        async move {
+            emu.control(
+                reqwest::Method::POST,
+                &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{id}/sign-in"),
+                Some(json!({ "password": password })),
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    };
+    assert_eq!(sign_in("xWwvJ]6NMw+bWH-d").await, 204);
+    assert_eq!(sign_in("xWwvJ]6NMw+bWH-D").await, 401);
+    emu.disable_in_entra(id).await;
+    assert_eq!(sign_in("xWwvJ]6NMw+bWH-d").await, 401, "disabled");
+}
+
+#[tokio::test]
+async fn a_taken_name_a_bad_name_a_weak_password_or_a_missing_property_makes_nothing() {
+    let emu = spawn_emulator().await;
+    let token = emu.app_token_with(&["User.ReadWrite.All"]).await;
+    assert_eq!(create(&emu, &token, msp_alex()).await.0, 201);
+
+    let mut cases = vec![(
+        msp_alex(),
+        "Another object with the same value for property userPrincipalName already exists.",
+    )];
+    // Alex Wilber's own account: the same name in another case.
+    let mut same = msp_alex();
+    same["userPrincipalName"] = json!("ALEX@contoso.com");
+    cases.push((
+        same,
+        "Another object with the same value for property userPrincipalName already exists.",
+    ));
+    for upn in [
+        "msp-alex@fabrikam.com",
+        "msp-alex.@contoso.com",
+        "msp-alé@contoso.com",
+        "msp alex@contoso.com",
+    ] {
+        let mut bad = msp_alex();
+        bad["userPrincipalName"] = json!(upn);
+        cases.push((bad, "Property userPrincipalName is invalid."));
+    }
+    let mut long = msp_alex();
+    long["userPrincipalName"] = json!(format!("{}@contoso.com", "a".repeat(65)));
+    cases.push((long, "Property userPrincipalName is invalid."));
+    let mut weak = msp_alex();
+    weak["userPrincipalName"] = json!("msp-megan@contoso.com");
+    weak["passwordProfile"]["password"] = json!("password1");
+    cases.push((weak, "The specified password does not comply with password complexity requirements. Please provide a different password."));
+    for missing in [
+        "accountEnabled",
+        "displayName",
+        "mailNickname",
+        "passwordProfile",
+    ] {
+        let mut incomplete = msp_alex();
+        incomplete["userPrincipalName"] = json!("msp-isaiah@contoso.com");
+        incomplete.as_object_mut().unwrap().remove(missing);
+        cases.push((incomplete, ""));
+    }
+    for (body, message) in cases {
+        let (status, answer) = create(&emu, &token, body.clone()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["error"]["code"], "Request_BadRequest");
+        if !message.is_empty() {
+            assert_eq!(answer["error"]["message"], message, "{body}");
+        } else {
+            assert!(
+                answer["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Invalid value specified for property"),
+                "{answer}"
+            );
+        }
+    }
+    let (status, _, list) = emu.graph(&token, "/v1.0/users?$top=999").await;
+    assert_eq!(status, 200);
+    let made: Vec<&str> = list["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["userPrincipalName"].as_str())
+        .filter(|u| u.starts_with("msp-") || u.starts_with("aaaa"))
+        .collect();
+    assert_eq!(made, ["msp-alex@contoso.com"], "only the first was made");
+}
