@@ -28,7 +28,12 @@ pub fn routes() -> Router<Emulator> {
             get(users).post(crate::graph_users_write::create_user),
         )
         .route("/v1.0/users/delta", get(delta))
-        .route("/v1.0/users/{id}", get(user))
+        .route(
+            "/v1.0/users/{id}",
+            get(user)
+                .patch(crate::graph_users_write::update_user)
+                .delete(crate::graph_users_write::delete_user),
+        )
         .route("/v1.0/$batch", post(batch))
 }
 

@@ -1,5 +1,6 @@
-//! Microsoft Graph v1.0: making users (`POST /v1.0/users`), as an app making accounts in a
-//! customer's directory does (issue 29). Each rule below is Microsoft's, from the page
+//! Microsoft Graph v1.0: making, changing and deleting users (`POST /v1.0/users`, `PATCH` and
+//! `DELETE /v1.0/users/{id}`), as an app keeping accounts in a customer's directory does
+//! (issue 29). Each rule below is Microsoft's, from the page
 //! cited beside it; messages no page documents are marked as such in emulator/README.md.
 
 use crate::caller::{directory, Caller};
@@ -7,7 +8,7 @@ use crate::errors::GraphError;
 use crate::graph::{user_json, DEFAULT_PROPS};
 use crate::model::User;
 use crate::state::Emulator;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
@@ -19,6 +20,40 @@ pub const CREATE_USERS: &[&str] = &[
     "User.Create",
     "User.ReadWrite.All",
     "Directory.ReadWrite.All",
+];
+
+/// Permissions that allow changing users' ordinary properties (application). The page's
+/// generated "least privileged" column names User.ManageIdentities.All, which covers only
+/// `identities`.
+/// https://learn.microsoft.com/en-us/graph/api/user-update#permissions
+pub const UPDATE_USERS: &[&str] = &["User.ReadWrite.All", "Directory.ReadWrite.All"];
+/// Also allowed to change `accountEnabled`.
+/// https://learn.microsoft.com/en-us/graph/api/user-update#permissions
+pub const ENABLE_DISABLE_USERS: &[&str] = &[
+    "User.EnableDisableAccount.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+/// Also allowed to set another user's password (`passwordProfile`).
+/// https://learn.microsoft.com/en-us/graph/api/user-update#permissions
+pub const RESET_PASSWORDS: &[&str] = &[
+    "User-PasswordProfile.ReadWrite.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+/// Permissions that allow deleting users (application): not Directory.ReadWrite.All.
+/// https://learn.microsoft.com/en-us/graph/api/user-delete#permissions
+pub const DELETE_USERS: &[&str] = &["User.DeleteRestore.All", "User.ReadWrite.All"];
+
+/// The properties a PATCH may change here.
+const PATCHABLE: &[&str] = &[
+    "accountEnabled",
+    "displayName",
+    "givenName",
+    "surname",
+    "mailNickname",
+    "passwordProfile",
+    "userPrincipalName",
 ];
 
 /// `POST /v1.0/users`: 201 with the new user; 400 `Request_BadRequest` for a missing required
@@ -94,6 +129,132 @@ pub async fn create_user(
     d.set_password(&id, &password_hash(password));
     out["@odata.context"] = json!(format!("{}/v1.0/$metadata#users/$entity", em.base_url()));
     Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// `PATCH /v1.0/users/{id|upn}`: 204. Each property needs its permission (`accountEnabled`
+/// and `passwordProfile` have their own); a value breaking the rules of `POST` is refused
+/// with the same 400, and nothing changes.
+pub async fn update_user(
+    State(em): State<Emulator>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<StatusCode, GraphError> {
+    let bad = |message: String| {
+        GraphError::new(
+            &caller.ids,
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            message,
+        )
+    };
+    let Some(fields) = body.as_object() else {
+        return Err(bad("A request body is required.".into()));
+    };
+    for name in fields.keys() {
+        match name.as_str() {
+            "accountEnabled" => caller.require(ENABLE_DISABLE_USERS)?,
+            "passwordProfile" => caller.require(RESET_PASSWORDS)?,
+            known if PATCHABLE.contains(&known) => caller.require(UPDATE_USERS)?,
+            other => {
+                return Err(bad(format!(
+                    "Property '{other}' does not exist on type 'microsoft.graph.user' or cannot be changed here."
+                )))
+            }
+        }
+    }
+    let invalid = |name: &str| {
+        bad(format!(
+            "Invalid value specified for property '{name}' of resource 'User'."
+        ))
+    };
+    let enabled = match fields.get("accountEnabled") {
+        None => None,
+        Some(v) => Some(v.as_bool().ok_or_else(|| invalid("accountEnabled"))?),
+    };
+    let mut names = Vec::new();
+    for name in ["displayName", "givenName", "surname", "mailNickname"] {
+        if let Some(v) = fields.get(name) {
+            names.push((name, text(v).ok_or_else(|| invalid(name))?.to_string()));
+        }
+    }
+    let password = match fields.get("passwordProfile") {
+        None => None,
+        Some(p) => {
+            let password = text(&p["password"]).ok_or_else(|| invalid("passwordProfile"))?;
+            if !complex_enough(password) {
+                return Err(bad("The specified password does not comply with password complexity requirements. Please provide a different password.".into()));
+            }
+            Some(password_hash(password))
+        }
+    };
+    let mut world = em.write();
+    let tenant_id = directory(&world, &caller)?.tenant_id.clone();
+    let d = world
+        .directory_mut(&tenant_id)
+        .map_err(|_| GraphError::denied(&caller.ids))?;
+    let user_id = d
+        .live(&id)
+        .map(|u| u.id.clone())
+        .ok_or_else(|| GraphError::not_found(&caller.ids, &id))?;
+    let upn = match fields.get("userPrincipalName") {
+        None => None,
+        Some(v) => {
+            let upn = text(v).ok_or_else(|| invalid("userPrincipalName"))?;
+            if !valid_upn(upn, |domain| d.has_verified_domain(domain)) {
+                return Err(bad("Property userPrincipalName is invalid.".into()));
+            }
+            Some(upn.to_string())
+        }
+    };
+    d.update_user(&user_id, |u| {
+        if let Some(enabled) = enabled {
+            u.account_enabled = enabled;
+        }
+        for (name, value) in names {
+            match name {
+                "displayName" => u.display_name = value,
+                "givenName" => u.given_name = Some(value),
+                "surname" => u.surname = Some(value),
+                _ => u.mail_nickname = Some(value),
+            }
+        }
+        if let Some(upn) = upn {
+            u.user_principal_name = upn;
+        }
+    })
+    .map_err(|_| {
+        bad(
+            "Another object with the same value for property userPrincipalName already exists."
+                .into(),
+        )
+    })?;
+    if let Some(hash) = password {
+        d.set_password(&user_id, &hash);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1.0/users/{id|upn}`: 204; the user goes to the recycle bin (deleted items) for
+/// 30 days, as Microsoft does.
+pub async fn delete_user(
+    State(em): State<Emulator>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, GraphError> {
+    caller.require(DELETE_USERS)?;
+    let mut world = em.write();
+    let tenant_id = directory(&world, &caller)?.tenant_id.clone();
+    let d = world
+        .directory_mut(&tenant_id)
+        .map_err(|_| GraphError::denied(&caller.ids))?;
+    let user_id = d
+        .live(&id)
+        .map(|u| u.id.clone())
+        .ok_or_else(|| GraphError::not_found(&caller.ids, &id))?;
+    d.soft_delete(&user_id)
+        .map_err(|_| GraphError::not_found(&caller.ids, &id))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A non-empty string.

@@ -151,3 +151,168 @@ async fn a_taken_name_a_bad_name_a_weak_password_or_a_missing_property_makes_not
         .collect();
     assert_eq!(made, ["msp-alex@contoso.com"], "only the first was made");
 }
+
+/// Sends `method` to `/v1.0/users/{id}` with `token`: the status and the answer.
+async fn on_user(
+    emu: &Emu,
+    token: &str,
+    method: reqwest::Method,
+    id: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = emu
+        .http
+        .request(method, emu.url(&format!("/v1.0/users/{id}")))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn signs_in(emu: &Emu, id: &str, password: &str) -> bool {
+    emu.control(
+        reqwest::Method::POST,
+        &format!("/_emulator/directories/{CONTOSO_TENANT_ID}/users/{id}/sign-in"),
+        Some(json!({ "password": password })),
+    )
+    .await
+    .status()
+        == 204
+}
+
+#[tokio::test]
+async fn each_change_needs_its_permission_and_a_bad_value_changes_nothing() {
+    let emu = spawn_emulator().await;
+    let maker = emu.app_token_with(&["User.ReadWrite.All"]).await;
+    let (_, made) = create(&emu, &maker, msp_alex()).await;
+    let id = made["id"].as_str().unwrap().to_string();
+
+    // Enabling and disabling has a permission of its own, which allows nothing else.
+    let switch = emu.app_token_with(&["User.EnableDisableAccount.All"]).await;
+    let patch = reqwest::Method::PATCH;
+    let (status, body) = on_user(
+        &emu,
+        &switch,
+        patch.clone(),
+        &id,
+        Some(json!({"displayName": "X"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("Authorization_RequestDenied"))
+    );
+    let (status, _) = on_user(
+        &emu,
+        &switch,
+        patch.clone(),
+        &id,
+        Some(json!({"accountEnabled": false})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(!signs_in(&emu, &id, "xWwvJ]6NMw+bWH-d").await, "disabled");
+
+    // A new password, with the password permission; a weak one changes nothing.
+    let reset = emu
+        .app_token_with(&["User-PasswordProfile.ReadWrite.All"])
+        .await;
+    let (status, body) = on_user(
+        &emu,
+        &reset,
+        patch.clone(),
+        &id,
+        Some(json!({"accountEnabled": true})),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = on_user(
+        &emu,
+        &reset,
+        patch.clone(),
+        &id,
+        Some(json!({"passwordProfile": {"password": "weakweak"}})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = on_user(
+        &emu,
+        &reset,
+        patch.clone(),
+        &id,
+        Some(json!({"passwordProfile": {"password": "N3w-Secret!"}})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = on_user(
+        &emu,
+        &switch,
+        patch.clone(),
+        &id,
+        Some(json!({"accountEnabled": true})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(signs_in(&emu, &id, "N3w-Secret!").await);
+    assert!(
+        !signs_in(&emu, &id, "xWwvJ]6NMw+bWH-d").await,
+        "the old password is gone"
+    );
+
+    // A taken name, or one outside the verified domains, is refused.
+    for (upn, says) in [
+        ("alex@contoso.com", "already exists"),
+        ("msp-alex@fabrikam.com", "is invalid"),
+    ] {
+        let (status, body) = on_user(
+            &emu,
+            &maker,
+            patch.clone(),
+            &id,
+            Some(json!({"userPrincipalName": upn})),
+        )
+        .await;
+        assert_eq!(status, 400, "{upn}: {body}");
+        assert_eq!(body["error"]["code"], "Request_BadRequest");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(says),
+            "{body}"
+        );
+    }
+    let (_, _, read) = emu.graph(&maker, &format!("/v1.0/users/{id}")).await;
+    assert_eq!(read["userPrincipalName"], "msp-alex@contoso.com");
+    assert_eq!(read["displayName"], "Alex Wilber (MSP)");
+    let (status, _) = on_user(
+        &emu,
+        &maker,
+        patch,
+        "no-such-user",
+        Some(json!({"displayName": "X"})),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn deleting_a_user_needs_a_user_permission_not_the_directory_one() {
+    let emu = spawn_emulator().await;
+    let maker = emu.app_token_with(&["User.ReadWrite.All"]).await;
+    let (_, made) = create(&emu, &maker, msp_alex()).await;
+    let id = made["id"].as_str().unwrap().to_string();
+    let directory = emu.app_token_with(&["Directory.ReadWrite.All"]).await;
+    let (status, _) = on_user(&emu, &directory, reqwest::Method::DELETE, &id, None).await;
+    assert_eq!(status, 403, "Directory.ReadWrite.All does not delete users");
+    let deleter = emu.app_token_with(&["User.ReadWrite.All"]).await;
+    let (status, _) = on_user(&emu, &deleter, reqwest::Method::DELETE, &id, None).await;
+    assert_eq!(status, 204);
+    let (status, _, _) = emu.graph(&deleter, &format!("/v1.0/users/{id}")).await;
+    assert_eq!(status, 404);
+    assert!(!signs_in(&emu, &id, "xWwvJ]6NMw+bWH-d").await, "deleted");
+    let (status, _) = on_user(&emu, &deleter, reqwest::Method::DELETE, &id, None).await;
+    assert_eq!(status, 404, "already in the recycle bin");
+}
