@@ -51,6 +51,9 @@ pub struct Caller {
     pub tenant_id: String,
     /// Client id of the calling app (`appid`).
     pub app_id: String,
+    /// The caller's object id (`oid`): the app's service principal in this directory, or the
+    /// signed-in user.
+    pub object_id: String,
     permissions: Vec<String>,
     pub ids: RequestIds,
 }
@@ -129,6 +132,7 @@ impl FromRequestParts<Emulator> for Caller {
         Ok(Caller {
             tenant_id,
             app_id: claims["appid"].as_str().unwrap_or_default().to_string(),
+            object_id: claims["oid"].as_str().unwrap_or_default().to_string(),
             permissions,
             ids,
         })

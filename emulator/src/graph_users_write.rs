@@ -7,6 +7,7 @@ use crate::caller::{directory, Caller};
 use crate::errors::GraphError;
 use crate::graph::{user_json, DEFAULT_PROPS};
 use crate::model::User;
+use crate::roles;
 use crate::state::Emulator;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -44,6 +45,11 @@ pub const RESET_PASSWORDS: &[&str] = &[
 /// Permissions that allow deleting users (application): not Directory.ReadWrite.All.
 /// https://learn.microsoft.com/en-us/graph/api/user-delete#permissions
 pub const DELETE_USERS: &[&str] = &["User.DeleteRestore.All", "User.ReadWrite.All"];
+
+/// Properties whose change is a sensitive action: on a user who holds an admin role, only a
+/// caller holding a role that reaches theirs may change them (deleting is one too).
+/// https://learn.microsoft.com/en-us/entra/identity/role-based-access-control/privileged-roles-permissions#who-can-perform-sensitive-actions
+const SENSITIVE: &[&str] = &["accountEnabled", "passwordProfile", "userPrincipalName"];
 
 /// The properties a PATCH may change here.
 const PATCHABLE: &[&str] = &[
@@ -197,6 +203,11 @@ pub async fn update_user(
         .live(&id)
         .map(|u| u.id.clone())
         .ok_or_else(|| GraphError::not_found(&caller.ids, &id))?;
+    if SENSITIVE.iter().any(|p| fields.contains_key(*p))
+        && !roles::may_act_on(&d.roles_of(&caller.object_id), &d.roles_of(&user_id))
+    {
+        return Err(GraphError::denied(&caller.ids));
+    }
     let upn = match fields.get("userPrincipalName") {
         None => None,
         Some(v) => {
@@ -252,6 +263,9 @@ pub async fn delete_user(
         .live(&id)
         .map(|u| u.id.clone())
         .ok_or_else(|| GraphError::not_found(&caller.ids, &id))?;
+    if !roles::may_act_on(&d.roles_of(&caller.object_id), &d.roles_of(&user_id)) {
+        return Err(GraphError::denied(&caller.ids));
+    }
     d.soft_delete(&user_id)
         .map_err(|_| GraphError::not_found(&caller.ids, &id))?;
     Ok(StatusCode::NO_CONTENT)

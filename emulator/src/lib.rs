@@ -22,6 +22,7 @@ mod errors;
 mod faults;
 mod graph;
 mod graph_groups;
+mod graph_roles;
 mod graph_users_write;
 mod group_delta;
 mod html;
@@ -30,6 +31,7 @@ mod ids;
 mod keys;
 mod membership;
 mod model;
+mod roles;
 mod seed;
 mod state;
 mod subscriptions;
@@ -54,6 +56,7 @@ impl Emulator {
             .merge(identity::routes())
             .merge(graph::routes())
             .merge(graph_groups::routes())
+            .merge(graph_roles::routes())
             .merge(group_delta::routes())
             .merge(subscriptions::routes())
             .route_layer(axum::middleware::from_fn_with_state(

@@ -135,6 +135,8 @@ pub struct Directory {
     pub groups: crate::membership::Groups,
     /// SHA-256 of the password of each user made with one through Graph, by user id.
     passwords: HashMap<String, String>,
+    /// Directory roles held by users and apps' service principals.
+    pub role_assignments: Vec<crate::roles::RoleAssignment>,
 }
 
 impl Directory {
@@ -155,7 +157,17 @@ impl Directory {
             user_consents: HashSet::new(),
             groups: Default::default(),
             passwords: HashMap::new(),
+            role_assignments: Vec::new(),
         }
+    }
+
+    /// The role definition ids `principal_id` holds.
+    pub fn roles_of(&self, principal_id: &str) -> Vec<String> {
+        self.role_assignments
+            .iter()
+            .filter(|a| a.principal_id == principal_id)
+            .map(|a| a.role_definition_id.clone())
+            .collect()
     }
 
     /// Keeps the hash of a user's password.

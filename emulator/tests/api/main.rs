@@ -6,6 +6,7 @@ mod graph;
 mod group_delta;
 mod groups;
 mod identity;
+mod roles;
 mod seed;
 mod subscriptions;
 mod users_write;
