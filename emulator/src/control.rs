@@ -547,6 +547,7 @@ async fn generate(
             user_type: "Member".into(),
             is_admin: false,
             mail_nickname: None,
+            sign_in_sessions_valid_from: None,
             created_by_app: None,
         })?;
         added += 1;

@@ -34,6 +34,10 @@ pub fn routes() -> Router<Emulator> {
                 .patch(crate::graph_users_write::update_user)
                 .delete(crate::graph_users_write::delete_user),
         )
+        .route(
+            "/v1.0/users/{id}/revokeSignInSessions",
+            post(crate::graph_users_write::revoke_sign_in_sessions),
+        )
         .route("/v1.0/$batch", post(batch))
 }
 
@@ -93,6 +97,7 @@ const USER_PROPS: &[&str] = &[
     "otherMails",
     "accountEnabled",
     "userType",
+    "signInSessionsValidFromDateTime",
     "businessPhones",
     "jobTitle",
     "mobilePhone",
@@ -175,6 +180,7 @@ pub(crate) fn user_json(u: &User, props: &[String]) -> Value {
             "otherMails" => json!(u.other_mails),
             "accountEnabled" => json!(u.account_enabled),
             "userType" => json!(u.user_type),
+            "signInSessionsValidFromDateTime" => json!(u.sign_in_sessions_valid_from),
             "businessPhones" => json!([]),
             _ => Value::Null,
         };

@@ -42,6 +42,11 @@ pub const RESET_PASSWORDS: &[&str] = &[
     "User.ReadWrite.All",
     "Directory.ReadWrite.All",
 ];
+/// Permissions that allow revoking a user's sign-in sessions (application). The page lists
+/// only User.RevokeSessions.All now; its earlier version named Directory.ReadWrite.All.
+/// https://learn.microsoft.com/en-us/graph/api/user-revokesigninsessions#permissions
+pub const REVOKE_SESSIONS: &[&str] = &["User.RevokeSessions.All", "Directory.ReadWrite.All"];
+
 /// Permissions that allow deleting users (application): not Directory.ReadWrite.All.
 /// https://learn.microsoft.com/en-us/graph/api/user-delete#permissions
 pub const DELETE_USERS: &[&str] = &["User.DeleteRestore.All", "User.ReadWrite.All"];
@@ -121,6 +126,7 @@ pub async fn create_user(
         user_type: "Member".into(),
         is_admin: false,
         mail_nickname: Some(mail_nickname.to_string()),
+        sign_in_sessions_valid_from: None,
         created_by_app: Some(caller.app_id.clone()),
     };
     let added = d.add_user(user).map_err(|_| {
@@ -269,6 +275,33 @@ pub async fn delete_user(
     d.soft_delete(&user_id)
         .map_err(|_| GraphError::not_found(&caller.ids, &id))?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1.0/users/{id|upn}/revokeSignInSessions`: every refresh token and session
+/// cookie the user holds stops working; `signInSessionsValidFromDateTime` becomes now.
+/// 200 with `{"value": true}`.
+pub async fn revoke_sign_in_sessions(
+    State(em): State<Emulator>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, GraphError> {
+    caller.require(REVOKE_SESSIONS)?;
+    let mut world = em.write();
+    let tenant_id = directory(&world, &caller)?.tenant_id.clone();
+    let d = world
+        .directory_mut(&tenant_id)
+        .map_err(|_| GraphError::denied(&caller.ids))?;
+    let user_id = d
+        .live(&id)
+        .map(|u| u.id.clone())
+        .ok_or_else(|| GraphError::not_found(&caller.ids, &id))?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    d.update_user(&user_id, |u| u.sign_in_sessions_valid_from = Some(now))
+        .map_err(|_| GraphError::not_found(&caller.ids, &id))?;
+    Ok(Json(json!({
+        "@odata.context": format!("{}/v1.0/$metadata#Edm.Boolean", em.base_url()),
+        "value": true,
+    })))
 }
 
 /// A non-empty string.

@@ -41,6 +41,10 @@ pub struct User {
     pub is_admin: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail_nickname: Option<String>,
+    /// When the user's sign-in sessions last had to start again (revokeSignInSessions), as
+    /// Graph writes it (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in_sessions_valid_from: Option<String>,
     /// Emulator-only: the app (client id) that made this user through Graph, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by_app: Option<String>,

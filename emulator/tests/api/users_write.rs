@@ -316,3 +316,45 @@ async fn deleting_a_user_needs_a_user_permission_not_the_directory_one() {
     let (status, _) = on_user(&emu, &deleter, reqwest::Method::DELETE, &id, None).await;
     assert_eq!(status, 404, "already in the recycle bin");
 }
+
+#[tokio::test]
+async fn revoking_sign_in_sessions_needs_its_permission_and_dates_them() {
+    let emu = spawn_emulator().await;
+    let maker = emu.app_token_with(&["User.ReadWrite.All"]).await;
+    let (_, made) = create(&emu, &maker, msp_alex()).await;
+    let id = made["id"].as_str().unwrap().to_string();
+    let path = format!("/v1.0/users/{id}/revokeSignInSessions");
+    let post = |token: String| {
+        let (emu, path) = (&emu, &path);
+        async move {
+            let res = emu
+                .http
+                .post(emu.url(path))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            (
+                res.status().as_u16(),
+                res.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    assert_eq!(
+        post(maker.clone()).await.0,
+        403,
+        "User.ReadWrite.All does not revoke sessions"
+    );
+    let revoker = emu.app_token_with(&["User.RevokeSessions.All"]).await;
+    let (status, body) = post(revoker).await;
+    assert_eq!((status, &body["value"]), (200, &json!(true)), "{body}");
+    let reader = emu.app_token_with(&["User.Read.All"]).await;
+    let (_, _, read) = emu
+        .graph(
+            &reader,
+            &format!("/v1.0/users/{id}?$select=signInSessionsValidFromDateTime"),
+        )
+        .await;
+    let since = read["signInSessionsValidFromDateTime"].as_str().unwrap();
+    assert!(since.ends_with('Z') && since.starts_with("20"), "{since}");
+}
