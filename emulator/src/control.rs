@@ -60,6 +60,10 @@ pub fn routes(em: Emulator) -> Router<Emulator> {
             "/_emulator/directories/{tid}/users/{id}/sign-in",
             post(sign_in),
         )
+        .route(
+            "/_emulator/directories/{tid}/policies/temporary-access-pass",
+            put(set_tap_policy),
+        )
         .route("/_emulator/directories/{tid}/groups", post(add_group))
         .route(
             "/_emulator/directories/{tid}/groups/{id}",
@@ -400,28 +404,52 @@ struct SignIn {
     password: String,
 }
 
-/// Whether the user could sign in with `password` now: 204 when the account is live and
-/// enabled and the password is the one it was made with through Graph, else 401. What the
-/// sign-in page will check for accounts made through Graph (issue 29), for tests.
+/// Signs the user in with `password` (their password, or their Temporary Access Pass) as
+/// the sign-in page will for accounts made through Graph (issue 29): 204 when the account is
+/// live and enabled and the password is the one it was given through Graph, or the pass is
+/// usable now (a pass usable once is then used up); else 401.
 async fn sign_in(
     State(em): State<Emulator>,
     Path((tid, id)): Path<(String, String)>,
     Json(body): Json<SignIn>,
 ) -> Result<StatusCode, ControlError> {
-    let world = em.read();
-    let d = world.directory(&tid)?;
-    let works = d.live(&id).is_some_and(|u| {
-        u.account_enabled
-            && d.password_is(
-                &u.id,
-                &crate::graph_users_write::password_hash(&body.password),
-            )
-    });
-    Ok(if works {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::UNAUTHORIZED
-    })
+    let mut world = em.write();
+    let d = world.directory_mut(&tid)?;
+    let hash = crate::graph_users_write::password_hash(&body.password);
+    let Some(user_id) = d
+        .live(&id)
+        .filter(|u| u.account_enabled)
+        .map(|u| u.id.clone())
+    else {
+        return Ok(StatusCode::UNAUTHORIZED);
+    };
+    if d.password_is(&user_id, &hash) {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let policy = d.tap_policy.clone();
+    match d.passes.get_mut(&user_id) {
+        Some(pass)
+            if pass.hash == hash
+                && pass.usability(&policy, chrono::Utc::now()) == "EnabledByPolicy" =>
+        {
+            if pass.is_usable_once {
+                pass.used = true;
+            }
+            Ok(StatusCode::NO_CONTENT)
+        }
+        _ => Ok(StatusCode::UNAUTHORIZED),
+    }
+}
+
+/// Sets the directory's Temporary Access Pass policy (fields as Graph names them; absent
+/// ones take Microsoft's defaults).
+async fn set_tap_policy(
+    State(em): State<Emulator>,
+    Path(tid): Path<String>,
+    Json(policy): Json<crate::tap::TapPolicy>,
+) -> Result<StatusCode, ControlError> {
+    em.write().directory_mut(&tid)?.tap_policy = policy;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Creates a group (`members` as in a seed file: users by id or sign-in name, groups by id or

@@ -35,6 +35,7 @@ mod roles;
 mod seed;
 mod state;
 mod subscriptions;
+mod tap;
 pub mod testing;
 
 /// Public because Gatehouse's property tests check that every filter its Graph client writes
@@ -57,6 +58,7 @@ impl Emulator {
             .merge(graph::routes())
             .merge(graph_groups::routes())
             .merge(graph_roles::routes())
+            .merge(tap::routes())
             .merge(group_delta::routes())
             .merge(subscriptions::routes())
             .route_layer(axum::middleware::from_fn_with_state(

@@ -141,6 +141,9 @@ pub struct Directory {
     passwords: HashMap<String, String>,
     /// Directory roles held by users and apps' service principals.
     pub role_assignments: Vec<crate::roles::RoleAssignment>,
+    /// The Temporary Access Pass policy, and each user's pass by user id.
+    pub tap_policy: crate::tap::TapPolicy,
+    pub passes: HashMap<String, crate::tap::Pass>,
 }
 
 impl Directory {
@@ -162,6 +165,8 @@ impl Directory {
             groups: Default::default(),
             passwords: HashMap::new(),
             role_assignments: Vec::new(),
+            tap_policy: Default::default(),
+            passes: HashMap::new(),
         }
     }
 

@@ -9,6 +9,7 @@ mod identity;
 mod roles;
 mod seed;
 mod subscriptions;
+mod tap;
 mod users_write;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
