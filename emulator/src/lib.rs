@@ -43,7 +43,9 @@ pub mod testing;
 pub mod filter;
 
 pub use model::{ModelError, User};
-pub use seed::{Seed, SeedError, CONTOSO_TENANT_ID, DEMO_CLIENT_ID};
+pub use seed::{
+    Seed, SeedError, CONTOSO_TENANT_ID, DEMO_CLIENT_ID, FABRIKAM_TENANT_ID, NORTHWIND_TENANT_ID,
+};
 pub use state::{AppCredentials, Emulator};
 
 use anyhow::Context;

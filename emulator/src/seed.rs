@@ -1,4 +1,5 @@
-//! What the emulator starts with: the Contoso demo directory, or a seed file.
+//! What the emulator starts with: the Contoso demo directory (and the MSP's customers,
+//! Fabrikam and Northwind Traders), or a seed file.
 //!
 //! A seed file is JSON (every field camelCase, ids optional: missing ones become random GUIDs,
 //! a missing app secret becomes a random one):
@@ -22,7 +23,8 @@
 //!       "id": "…", "displayName": "MSP Technicians", "securityEnabled": true,
 //!       "mailEnabled": false, "groupTypes": [], "members": ["alex@contoso.com", "Tier 2"]
 //!     }],
-//!     "consents": [{ "clientId": "…", "roles": ["User.Read.All"] }]
+//!     "consents": [{ "clientId": "…", "roles": ["User.Read.All"] }],
+//!     "temporaryAccessPass": { "state": "enabled", "defaultLifetimeInMinutes": 240 }
 //!   }],
 //!   "apps": [{
 //!     "clientId": "…", "displayName": "Gatehouse", "secret": "…",
@@ -42,6 +44,10 @@ use serde::Deserialize;
 
 /// Tenant id of the Contoso demo directory (fixed so demo links stay valid across restarts).
 pub const CONTOSO_TENANT_ID: &str = "9f4c2a1e-5b7d-4e3a-8c6f-2d1b0a9e8f70";
+/// Tenant ids of the MSP's demo customers, whose directories Gatehouse makes technicians'
+/// accounts in (issue 29): Fabrikam allows Temporary Access Passes, Northwind does not.
+pub const FABRIKAM_TENANT_ID: &str = "b3a9d2c4-6e1f-4a8b-9c7d-5e3f2a1b0c60";
+pub const NORTHWIND_TENANT_ID: &str = "c8e4f1a2-3b5d-4c6e-8f7a-9b0c1d2e3f40";
 /// Client id of the demo app registration.
 pub const DEMO_CLIENT_ID: &str = "3c1e2a47-9d7b-4f3e-8a6c-5b2d1e0f9a84";
 
@@ -72,6 +78,9 @@ pub struct DirectorySeed {
     pub groups: Vec<Group>,
     #[serde(default)]
     pub consents: Vec<ConsentSeed>,
+    /// The Temporary Access Pass policy (fields as Graph names them); off when absent.
+    #[serde(default)]
+    pub temporary_access_pass: Option<crate::tap::TapPolicy>,
 }
 
 /// An admin consent already granted.
@@ -159,7 +168,8 @@ impl Seed {
     }
 
     /// The Contoso demo: a handful of users, incl. one disabled, one guest and one reachable
-    /// only through a `proxyAddresses` alias, and the Gatehouse app (not yet consented).
+    /// only through a `proxyAddresses` alias, and the Gatehouse app (not yet consented);
+    /// beside it the MSP's customers Fabrikam and Northwind Traders.
     pub fn contoso() -> Self {
         let users = serde_json::json!([
             { "id": "1f0c5a52-7d1e-4b8a-9f3c-0a1b2c3d4e01", "userPrincipalName": "megan@contoso.com",
@@ -216,7 +226,11 @@ impl Seed {
                 users,
                 groups: contoso_groups(),
                 consents: vec![],
-            }],
+                temporary_access_pass: None,
+            }]
+            .into_iter()
+            .chain(customers())
+            .collect(),
             apps: vec![AppSeed {
                 client_id: DEMO_CLIENT_ID.into(),
                 display_name: default_app_name(),
@@ -227,6 +241,37 @@ impl Seed {
             }],
         }
     }
+}
+
+/// The MSP's customers: Fabrikam (fabrikam.com, Temporary Access Passes on, as many tenants
+/// turn them on for onboarding) and Northwind Traders (northwindtraders.com, passes off, the
+/// default), each with the admin who grants consent and one employee.
+fn customers() -> Vec<DirectorySeed> {
+    serde_json::from_value(serde_json::json!([
+        { "tenantId": FABRIKAM_TENANT_ID, "displayName": "Fabrikam",
+          "domains": [
+            { "name": "fabrikam.com", "isVerified": true, "isDefault": true },
+            { "name": "fabrikam.onmicrosoft.com", "isVerified": true, "isInitial": true } ],
+          "users": [
+            { "id": "b3a9d2c4-0000-4a8b-9c7d-00000000fa01", "userPrincipalName": "adele@fabrikam.com",
+              "displayName": "Adele Vance", "givenName": "Adele", "surname": "Vance",
+              "mail": "adele@fabrikam.com", "proxyAddresses": ["SMTP:adele@fabrikam.com"], "isAdmin": true },
+            { "id": "b3a9d2c4-0000-4a8b-9c7d-00000000fa02", "userPrincipalName": "ben@fabrikam.com",
+              "displayName": "Ben Walters", "givenName": "Ben", "surname": "Walters",
+              "mail": "ben@fabrikam.com", "proxyAddresses": ["SMTP:ben@fabrikam.com"] } ],
+          "temporaryAccessPass": { "state": "enabled", "defaultLifetimeInMinutes": 240,
+            "minimumLifetimeInMinutes": 15, "maximumLifetimeInMinutes": 720 } },
+        { "tenantId": NORTHWIND_TENANT_ID, "displayName": "Northwind Traders",
+          "domains": [
+            { "name": "northwindtraders.com", "isVerified": true, "isDefault": true },
+            { "name": "northwindtraders.onmicrosoft.com", "isVerified": true, "isInitial": true } ],
+          "users": [
+            { "id": "c8e4f1a2-0000-4c6e-8f7a-00000000a701", "userPrincipalName": "nestor@northwindtraders.com",
+              "displayName": "Nestor Wilke", "givenName": "Nestor", "surname": "Wilke",
+              "mail": "nestor@northwindtraders.com", "proxyAddresses": ["SMTP:nestor@northwindtraders.com"],
+              "isAdmin": true } ] }
+    ]))
+    .expect("the customers' seed")
 }
 
 /// Contoso's groups: "MSP Technicians" holds Alex, Isaiah and the nested "Tier 2" (Patti);
@@ -282,6 +327,23 @@ mod tests {
             .groups
             .contains(&d.member_id("MSP Admins").unwrap(), &megan));
         assert!(d.member_id("Nobody's group").is_err());
+    }
+
+    #[test]
+    fn the_msps_customers_come_with_their_pass_policies() {
+        let seed = Seed::contoso();
+        let names: Vec<&str> = seed
+            .directories
+            .iter()
+            .map(|d| d.display_name.as_str())
+            .collect();
+        assert_eq!(names, ["Contoso", "Fabrikam", "Northwind Traders"]);
+        let fabrikam = seed.directories[1].temporary_access_pass.clone().unwrap();
+        assert_eq!(fabrikam.state, crate::tap::PolicyState::Enabled);
+        assert!(
+            seed.directories[2].temporary_access_pass.is_none(),
+            "off, the default"
+        );
     }
 
     #[test]

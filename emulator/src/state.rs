@@ -134,6 +134,9 @@ impl Emulator {
                 dir.add_user(user)?;
             }
             dir.add_groups(d.groups)?;
+            if let Some(policy) = d.temporary_access_pass {
+                dir.tap_policy = policy;
+            }
             for c in d.consents {
                 let client_id = c.client_id.to_ascii_lowercase();
                 let roles = match c.roles {

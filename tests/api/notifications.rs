@@ -933,20 +933,20 @@ async fn a_tenant_whose_consent_is_gone_is_told_so_and_nothing_is_subscribed() {
         .is_none());
 }
 
-/// The admin reconnects Acme from Contoso to Fabrikam. The subscription in Contoso is ended
+/// The admin reconnects Acme from Contoso to Tailspin Toys. The subscription in Contoso is ended
 /// there (its notifications would be refused for up to 29 days), and one is made in
-/// Fabrikam.
+/// Tailspin Toys.
 #[tokio::test]
 async fn reconnecting_to_another_entra_tenant_ends_the_subscription_in_the_first() {
-    const FABRIKAM: &str = "3c9e1f42-7d6a-4b1e-9f2c-5a8d0e4b7c61";
+    const TAILSPIN: &str = "3c9e1f42-7d6a-4b1e-9f2c-5a8d0e4b7c61";
     let (app, emu, tenant_id, old) = connected_and_subscribed().await;
     let res = emu
         .control(
             reqwest::Method::POST,
             "/_emulator/directories",
             Some(json!({
-                "tenantId": FABRIKAM, "displayName": "Fabrikam",
-                "domains": [{ "name": "fabrikam.com", "isVerified": true, "isDefault": true }],
+                "tenantId": TAILSPIN, "displayName": "Tailspin Toys",
+                "domains": [{ "name": "tailspintoys.com", "isVerified": true, "isDefault": true }],
                 "users": [],
                 "consents": [{ "clientId": emu.app.client_id,
                     "roles": ["User.Read.All", "Domain.Read.All", "GroupMember.Read.All"] }]
@@ -968,9 +968,9 @@ async fn reconnecting_to_another_entra_tenant_ends_the_subscription_in_the_first
         &tenant_id,
         &gatehouse::tenants::store::EntraConnection {
             prefix: &prefix,
-            entra_tenant_id: &gatehouse::domain::EntraTenantId::from_microsoft(FABRIKAM),
-            domain: "fabrikam.com",
-            org_name: "Fabrikam",
+            entra_tenant_id: &gatehouse::domain::EntraTenantId::from_microsoft(TAILSPIN),
+            domain: "tailspintoys.com",
+            org_name: "Tailspin Toys",
             by: "the test",
             at: now(),
         },
@@ -984,10 +984,10 @@ async fn reconnecting_to_another_entra_tenant_ends_the_subscription_in_the_first
 
     let new = subscription_other_than(&app, &tenant_id, Some(&old.subscription_id))
         .await
-        .expect("a subscription in Fabrikam");
+        .expect("a subscription in Tailspin Toys");
     assert_eq!(
         new.made_in.as_ref().map(|t| t.to_string()),
-        Some(FABRIKAM.to_string())
+        Some(TAILSPIN.to_string())
     );
     let (status, _, _) = emu.graph(&contoso_token, &path).await;
     assert_eq!(status, 404, "the subscription in Contoso was ended");

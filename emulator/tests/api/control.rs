@@ -126,9 +126,9 @@ async fn a_new_directory_and_app_work_end_to_end() {
             reqwest::Method::POST,
             "/_emulator/directories",
             Some(json!({
-                "displayName": "Fabrikam",
-                "domains": [{"name": "fabrikam.com", "isDefault": true}],
-                "users": [{"userPrincipalName": "ann@fabrikam.com", "displayName": "Ann", "mail": "ann@fabrikam.com"}],
+                "displayName": "Tailspin Toys",
+                "domains": [{"name": "tailspintoys.com", "isDefault": true}],
+                "users": [{"userPrincipalName": "ann@tailspintoys.com", "displayName": "Ann", "mail": "ann@tailspintoys.com"}],
             })),
         )
         .await;
@@ -157,7 +157,7 @@ async fn a_new_directory_and_app_work_end_to_end() {
     assert_eq!(res.status(), 204);
     let res = emu
         .http
-        .post(emu.url("/fabrikam.com/oauth2/v2.0/token"))
+        .post(emu.url("/tailspintoys.com/oauth2/v2.0/token"))
         .form(&[
             ("client_id", client_id),
             ("client_secret", app["secret"].as_str().unwrap()),
@@ -181,7 +181,7 @@ async fn a_new_directory_and_app_work_end_to_end() {
         .collect();
     assert_eq!(
         upns,
-        ["ann@fabrikam.com"],
+        ["ann@tailspintoys.com"],
         "each token sees its own tenant only"
     );
 }

@@ -181,7 +181,7 @@ async fn a_domain_names_the_same_tenant_as_its_id() {
     );
     let res = emu
         .http
-        .get(emu.url("/fabrikam.com/v2.0/.well-known/openid-configuration"))
+        .get(emu.url("/tailspintoys.com/v2.0/.well-known/openid-configuration"))
         .send()
         .await
         .unwrap();
