@@ -405,40 +405,19 @@ struct SignIn {
 }
 
 /// Signs the user in with `password` (their password, or their Temporary Access Pass) as
-/// the sign-in page will for accounts made through Graph (issue 29): 204 when the account is
-/// live and enabled and the password is the one it was given through Graph, or the pass is
-/// usable now (a pass usable once is then used up); else 401.
+/// the sign-in page does (`/{tenant}/signin`): 204, or 401.
 async fn sign_in(
     State(em): State<Emulator>,
     Path((tid, id)): Path<(String, String)>,
     Json(body): Json<SignIn>,
 ) -> Result<StatusCode, ControlError> {
     let mut world = em.write();
-    let d = world.directory_mut(&tid)?;
-    let hash = crate::graph_users_write::password_hash(&body.password);
-    let Some(user_id) = d
-        .live(&id)
-        .filter(|u| u.account_enabled)
-        .map(|u| u.id.clone())
-    else {
-        return Ok(StatusCode::UNAUTHORIZED);
-    };
-    if d.password_is(&user_id, &hash) {
-        return Ok(StatusCode::NO_CONTENT);
-    }
-    let policy = d.tap_policy.clone();
-    match d.passes.get_mut(&user_id) {
-        Some(pass)
-            if pass.hash == hash
-                && pass.usability(&policy, chrono::Utc::now()) == "EnabledByPolicy" =>
-        {
-            if pass.is_usable_once {
-                pass.used = true;
-            }
-            Ok(StatusCode::NO_CONTENT)
-        }
-        _ => Ok(StatusCode::UNAUTHORIZED),
-    }
+    Ok(
+        match world.directory_mut(&tid)?.sign_in(&id, &body.password) {
+            Ok(_) => StatusCode::NO_CONTENT,
+            Err(_) => StatusCode::UNAUTHORIZED,
+        },
+    )
 }
 
 /// Sets the directory's Temporary Access Pass policy (fields as Graph names them; absent

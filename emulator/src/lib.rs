@@ -31,6 +31,7 @@ mod ids;
 mod keys;
 mod membership;
 mod model;
+mod portal;
 mod roles;
 mod seed;
 mod state;
@@ -61,6 +62,7 @@ impl Emulator {
             .merge(graph_groups::routes())
             .merge(graph_roles::routes())
             .merge(tap::routes())
+            .merge(portal::routes())
             .merge(group_delta::routes())
             .merge(subscriptions::routes())
             .route_layer(axum::middleware::from_fn_with_state(

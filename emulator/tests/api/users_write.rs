@@ -358,3 +358,46 @@ async fn revoking_sign_in_sessions_needs_its_permission_and_dates_them() {
     let since = read["signInSessionsValidFromDateTime"].as_str().unwrap();
     assert!(since.ends_with('Z') && since.starts_with("20"), "{since}");
 }
+
+#[tokio::test]
+async fn the_organisations_sign_in_page_takes_the_password_of_an_account_made_through_graph() {
+    let emu = spawn_emulator().await;
+    let token = emu.app_token_with(&["User.ReadWrite.All"]).await;
+    let (_, made) = create(&emu, &token, msp_alex()).await;
+    let id = made["id"].as_str().unwrap().to_string();
+    let page = emu
+        .http
+        .get(emu.url("/contoso.com/signin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Sign in to Contoso"));
+    let sign_in = |password: &'static str| {
+        let emu = &emu;
+        async move {
+            let res = emu
+                .http
+                .post(emu.url("/contoso.com/signin"))
+                .form(&[("username", "msp-alex@contoso.com"), ("password", password)])
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    let (status, html) = sign_in("xWwvJ]6NMw+bWH-d").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Signed in to Contoso as <strong>msp-alex@contoso.com</strong>"),
+        "{html}"
+    );
+    assert!(html.contains("no admin role"));
+    let (status, html) = sign_in("guess").await;
+    assert_eq!(status, 401);
+    assert!(html.contains("Your account or password is incorrect."));
+    emu.disable_in_entra(&id).await;
+    let (status, html) = sign_in("xWwvJ]6NMw+bWH-d").await;
+    assert_eq!(status, 401);
+    assert!(html.contains("Your account has been locked."), "{html}");
+}
