@@ -148,3 +148,23 @@ pub fn directory<'w>(world: &'w World, caller: &Caller) -> Result<&'w Directory,
         )
     })
 }
+
+/// The caller's directory, to change it.
+pub fn directory_mut<'w>(
+    world: &'w mut World,
+    caller: &Caller,
+) -> Result<&'w mut Directory, GraphError> {
+    world.directory_mut(&caller.tenant_id).map_err(|_| {
+        GraphError::unauthenticated(
+            &caller.ids,
+            "Access token validation failure. Invalid tenant.",
+        )
+    })
+}
+
+/// The id of the live user `id_or_upn` names, or Graph's 404.
+pub fn live_user_id(d: &Directory, caller: &Caller, id_or_upn: &str) -> Result<String, GraphError> {
+    d.live(id_or_upn)
+        .map(|u| u.id.clone())
+        .ok_or_else(|| GraphError::not_found(&caller.ids, id_or_upn))
+}

@@ -1,7 +1,7 @@
 //! Microsoft Graph v1.0 directory roles: `/roleManagement/directory/roleDefinitions` and
 //! `/roleManagement/directory/roleAssignments` (list, create, delete), tenant-wide only.
 
-use crate::caller::{directory, Caller};
+use crate::caller::{directory, directory_mut, Caller};
 use crate::errors::GraphError;
 use crate::ids::new_guid;
 use crate::roles::{self, RoleAssignment};
@@ -165,10 +165,7 @@ async fn assign(
         ));
     }
     let mut world = em.write();
-    let tenant_id = directory(&world, &caller)?.tenant_id.clone();
-    let d = world
-        .directory_mut(&tenant_id)
-        .map_err(|_| GraphError::denied(&caller.ids))?;
+    let d = directory_mut(&mut world, &caller)?;
     // A user, or an app's service principal in this directory.
     let principal_id = d
         .live(principal)
@@ -210,10 +207,7 @@ async fn unassign(
 ) -> Result<StatusCode, GraphError> {
     caller.require(ASSIGN_ROLES)?;
     let mut world = em.write();
-    let tenant_id = directory(&world, &caller)?.tenant_id.clone();
-    let d = world
-        .directory_mut(&tenant_id)
-        .map_err(|_| GraphError::denied(&caller.ids))?;
+    let d = directory_mut(&mut world, &caller)?;
     let before = d.role_assignments.len();
     d.role_assignments.retain(|a| a.id != id);
     if d.role_assignments.len() == before {

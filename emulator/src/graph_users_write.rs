@@ -3,7 +3,7 @@
 //! (issue 29). Each rule below is Microsoft's, from the page
 //! cited beside it; messages no page documents are marked as such in emulator/README.md.
 
-use crate::caller::{directory, Caller};
+use crate::caller::{directory_mut, live_user_id, Caller};
 use crate::errors::GraphError;
 use crate::graph::{user_json, DEFAULT_PROPS};
 use crate::model::User;
@@ -102,17 +102,13 @@ pub async fn create_user(
         text(&body["passwordProfile"]["password"]).ok_or_else(|| required("passwordProfile"))?;
 
     let mut world = em.write();
-    let d = directory(&world, &caller)?;
+    let d = directory_mut(&mut world, &caller)?;
     if !valid_upn(upn, |domain| d.has_verified_domain(domain)) {
         return Err(bad("Property userPrincipalName is invalid.".into()));
     }
     if !complex_enough(password) {
         return Err(bad("The specified password does not comply with password complexity requirements. Please provide a different password.".into()));
     }
-    let tenant_id = d.tenant_id.clone();
-    let d = world
-        .directory_mut(&tenant_id)
-        .map_err(|_| GraphError::denied(&caller.ids))?;
     let user = User {
         id: crate::ids::new_guid(),
         user_principal_name: upn.to_string(),
@@ -201,14 +197,8 @@ pub async fn update_user(
         }
     };
     let mut world = em.write();
-    let tenant_id = directory(&world, &caller)?.tenant_id.clone();
-    let d = world
-        .directory_mut(&tenant_id)
-        .map_err(|_| GraphError::denied(&caller.ids))?;
-    let user_id = d
-        .live(&id)
-        .map(|u| u.id.clone())
-        .ok_or_else(|| GraphError::not_found(&caller.ids, &id))?;
+    let d = directory_mut(&mut world, &caller)?;
+    let user_id = live_user_id(d, &caller, &id)?;
     if SENSITIVE.iter().any(|p| fields.contains_key(*p))
         && !roles::may_act_on(&d.roles_of(&caller.object_id), &d.roles_of(&user_id))
     {
@@ -261,14 +251,8 @@ pub async fn delete_user(
 ) -> Result<StatusCode, GraphError> {
     caller.require(DELETE_USERS)?;
     let mut world = em.write();
-    let tenant_id = directory(&world, &caller)?.tenant_id.clone();
-    let d = world
-        .directory_mut(&tenant_id)
-        .map_err(|_| GraphError::denied(&caller.ids))?;
-    let user_id = d
-        .live(&id)
-        .map(|u| u.id.clone())
-        .ok_or_else(|| GraphError::not_found(&caller.ids, &id))?;
+    let d = directory_mut(&mut world, &caller)?;
+    let user_id = live_user_id(d, &caller, &id)?;
     if !roles::may_act_on(&d.roles_of(&caller.object_id), &d.roles_of(&user_id)) {
         return Err(GraphError::denied(&caller.ids));
     }
@@ -287,14 +271,8 @@ pub async fn revoke_sign_in_sessions(
 ) -> Result<Json<Value>, GraphError> {
     caller.require(REVOKE_SESSIONS)?;
     let mut world = em.write();
-    let tenant_id = directory(&world, &caller)?.tenant_id.clone();
-    let d = world
-        .directory_mut(&tenant_id)
-        .map_err(|_| GraphError::denied(&caller.ids))?;
-    let user_id = d
-        .live(&id)
-        .map(|u| u.id.clone())
-        .ok_or_else(|| GraphError::not_found(&caller.ids, &id))?;
+    let d = directory_mut(&mut world, &caller)?;
+    let user_id = live_user_id(d, &caller, &id)?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     d.update_user(&user_id, |u| u.sign_in_sessions_valid_from = Some(now))
         .map_err(|_| GraphError::not_found(&caller.ids, &id))?;

@@ -6,7 +6,7 @@
 //! https://learn.microsoft.com/en-us/graph/api/resources/temporaryaccesspassauthenticationmethodconfiguration
 //! https://learn.microsoft.com/en-us/entra/identity/authentication/howto-authentication-temporary-access-pass
 
-use crate::caller::{directory, Caller};
+use crate::caller::{directory, directory_mut, live_user_id, Caller};
 use crate::errors::GraphError;
 use crate::roles;
 use crate::state::Emulator;
@@ -164,14 +164,8 @@ async fn create(
         )
     };
     let mut world = em.write();
-    let tenant_id = directory(&world, &caller)?.tenant_id.clone();
-    let d = world
-        .directory_mut(&tenant_id)
-        .map_err(|_| GraphError::denied(&caller.ids))?;
-    let user_id = d
-        .live(&id)
-        .map(|u| u.id.clone())
-        .ok_or_else(|| GraphError::not_found(&caller.ids, &id))?;
+    let d = directory_mut(&mut world, &caller)?;
+    let user_id = live_user_id(d, &caller, &id)?;
     if !may_manage(&d.roles_of(&caller.object_id), &d.roles_of(&user_id)) {
         return Err(GraphError::denied(&caller.ids));
     }
@@ -246,14 +240,8 @@ async fn remove(
 ) -> Result<StatusCode, GraphError> {
     caller.require(MANAGE_METHODS)?;
     let mut world = em.write();
-    let tenant_id = directory(&world, &caller)?.tenant_id.clone();
-    let d = world
-        .directory_mut(&tenant_id)
-        .map_err(|_| GraphError::denied(&caller.ids))?;
-    let user_id = d
-        .live(&id)
-        .map(|u| u.id.clone())
-        .ok_or_else(|| GraphError::not_found(&caller.ids, &id))?;
+    let d = directory_mut(&mut world, &caller)?;
+    let user_id = live_user_id(d, &caller, &id)?;
     if !may_manage(&d.roles_of(&caller.object_id), &d.roles_of(&user_id)) {
         return Err(GraphError::denied(&caller.ids));
     }

@@ -63,3 +63,42 @@ pub fn location_query(
     let without_query = location.split('?').next().unwrap_or_default().to_string();
     (without_query, q)
 }
+
+/// Sends `method` to Graph's `path` with `token` (and `body` as JSON): the status and the
+/// answer (`null` when it has no JSON).
+pub async fn send(
+    emu: &Emu,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = emu.http.request(method, emu.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// `msp-alex@contoso.com`, made through Graph with `token` as Gatehouse will make a
+/// technician's account (password `xWwvJ]6NMw+bWH-d`): its id.
+pub async fn msp_alex(emu: &Emu, token: &str) -> String {
+    let (status, made) = send(
+        emu,
+        token,
+        reqwest::Method::POST,
+        "/v1.0/users",
+        Some(serde_json::json!({
+            "accountEnabled": true, "displayName": "Alex (MSP)", "mailNickname": "msp-alex",
+            "userPrincipalName": "msp-alex@contoso.com",
+            "passwordProfile": { "password": "xWwvJ]6NMw+bWH-d" }
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    made["id"].as_str().unwrap().to_string()
+}

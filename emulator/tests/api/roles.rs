@@ -7,42 +7,6 @@ use serde_json::json;
 const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
 const USER_ADMIN: &str = "fe930be7-5e62-47db-91af-98c3a49a38b1";
 
-async fn send(
-    emu: &Emu,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = emu.http.request(method, emu.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.unwrap();
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
-}
-
-/// An account made through Graph, as Gatehouse will make one: its id.
-async fn msp_alex(emu: &Emu, token: &str) -> String {
-    let (status, made) = send(
-        emu,
-        token,
-        reqwest::Method::POST,
-        "/v1.0/users",
-        Some(json!({
-            "accountEnabled": true, "displayName": "Alex (MSP)", "mailNickname": "msp-alex",
-            "userPrincipalName": "msp-alex@contoso.com",
-            "passwordProfile": { "password": "xWwvJ]6NMw+bWH-d" }
-        })),
-    )
-    .await;
-    assert_eq!(status, 201, "{made}");
-    made["id"].as_str().unwrap().to_string()
-}
-
 async fn assign(emu: &Emu, token: &str, role: &str, principal: &str) -> (u16, Value) {
     send(
         emu,

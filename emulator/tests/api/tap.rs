@@ -3,42 +3,6 @@
 use super::*;
 use serde_json::json;
 
-async fn send(
-    emu: &Emu,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = emu.http.request(method, emu.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.unwrap();
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
-}
-
-async fn msp_alex(emu: &Emu) -> String {
-    let token = emu.app_token_with(&["User.ReadWrite.All"]).await;
-    let (status, made) = send(
-        emu,
-        &token,
-        reqwest::Method::POST,
-        "/v1.0/users",
-        Some(json!({
-            "accountEnabled": true, "displayName": "Alex (MSP)", "mailNickname": "msp-alex",
-            "userPrincipalName": "msp-alex@contoso.com",
-            "passwordProfile": { "password": "xWwvJ]6NMw+bWH-d" }
-        })),
-    )
-    .await;
-    assert_eq!(status, 201, "{made}");
-    made["id"].as_str().unwrap().to_string()
-}
-
 async fn set_policy(emu: &Emu, policy: Value) {
     let res = emu
         .control(
@@ -64,7 +28,7 @@ async fn signs_in(emu: &Emu, id: &str, secret: &str) -> bool {
 #[tokio::test]
 async fn a_pass_is_shown_once_signs_in_once_and_is_removed() {
     let emu = spawn_emulator().await;
-    let alex = msp_alex(&emu).await;
+    let alex = msp_alex(&emu, &emu.app_token_with(&["User.ReadWrite.All"]).await).await;
     set_policy(&emu, json!({"state": "enabled", "isUsableOnce": false})).await;
     let path = format!("/v1.0/users/{alex}/authentication/temporaryAccessPassMethods");
     let users = emu.app_token_with(&["User.ReadWrite.All"]).await;
@@ -153,7 +117,7 @@ async fn a_pass_is_shown_once_signs_in_once_and_is_removed() {
 #[tokio::test]
 async fn under_a_policy_that_is_off_a_pass_is_made_but_cannot_sign_in() {
     let emu = spawn_emulator().await;
-    let alex = msp_alex(&emu).await;
+    let alex = msp_alex(&emu, &emu.app_token_with(&["User.ReadWrite.All"]).await).await;
     let methods = emu
         .app_token_with(&["UserAuthenticationMethod.ReadWrite.All"])
         .await;
@@ -191,7 +155,7 @@ async fn under_a_policy_that_is_off_a_pass_is_made_but_cannot_sign_in() {
 #[tokio::test]
 async fn a_pass_for_a_role_holder_needs_a_privileged_authentication_administrator() {
     let emu = spawn_emulator().await;
-    let alex = msp_alex(&emu).await;
+    let alex = msp_alex(&emu, &emu.app_token_with(&["User.ReadWrite.All"]).await).await;
     set_policy(&emu, json!({"state": "enabled"})).await;
     let app = emu
         .app_token_with(&[

@@ -5,21 +5,10 @@ use serde_json::json;
 
 /// Posts `body` to `/v1.0/users` with `token`: the status and the answer.
 async fn create(emu: &Emu, token: &str, body: Value) -> (u16, Value) {
-    let res = emu
-        .http
-        .post(emu.url("/v1.0/users"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
+    send(emu, token, reqwest::Method::POST, "/v1.0/users", Some(body)).await
 }
 
-fn msp_alex() -> Value {
+fn msp_alex_body() -> Value {
     json!({
         "accountEnabled": true,
         "displayName": "Alex Wilber (MSP)",
@@ -33,7 +22,7 @@ fn msp_alex() -> Value {
 async fn an_app_without_a_write_permission_cannot_make_users() {
     let emu = spawn_emulator().await;
     let token = emu.app_token_with(&["User.Read.All"]).await;
-    let (status, body) = create(&emu, &token, msp_alex()).await;
+    let (status, body) = create(&emu, &token, msp_alex_body()).await;
     assert_eq!(status, 403);
     assert_eq!(body["error"]["code"], "Authorization_RequestDenied");
     let (status, _, _) = emu.graph(&token, "/v1.0/users/msp-alex@contoso.com").await;
@@ -44,7 +33,7 @@ async fn an_app_without_a_write_permission_cannot_make_users() {
 async fn a_user_made_through_graph_is_read_back_and_signs_in_with_its_password() {
     let emu = spawn_emulator().await;
     let token = emu.app_token_with(&["User.ReadWrite.All"]).await;
-    let (status, made) = create(&emu, &token, msp_alex()).await;
+    let (status, made) = create(&emu, &token, msp_alex_body()).await;
     assert_eq!(status, 201, "{made}");
     assert_eq!(made["userPrincipalName"], "msp-alex@contoso.com");
     assert!(made["@odata.context"]
@@ -83,14 +72,14 @@ async fn a_user_made_through_graph_is_read_back_and_signs_in_with_its_password()
 async fn a_taken_name_a_bad_name_a_weak_password_or_a_missing_property_makes_nothing() {
     let emu = spawn_emulator().await;
     let token = emu.app_token_with(&["User.ReadWrite.All"]).await;
-    assert_eq!(create(&emu, &token, msp_alex()).await.0, 201);
+    assert_eq!(create(&emu, &token, msp_alex_body()).await.0, 201);
 
     let mut cases = vec![(
-        msp_alex(),
+        msp_alex_body(),
         "Another object with the same value for property userPrincipalName already exists.",
     )];
     // Alex Wilber's own account: the same name in another case.
-    let mut same = msp_alex();
+    let mut same = msp_alex_body();
     same["userPrincipalName"] = json!("ALEX@contoso.com");
     cases.push((
         same,
@@ -102,14 +91,14 @@ async fn a_taken_name_a_bad_name_a_weak_password_or_a_missing_property_makes_not
         "msp-alé@contoso.com",
         "msp alex@contoso.com",
     ] {
-        let mut bad = msp_alex();
+        let mut bad = msp_alex_body();
         bad["userPrincipalName"] = json!(upn);
         cases.push((bad, "Property userPrincipalName is invalid."));
     }
-    let mut long = msp_alex();
+    let mut long = msp_alex_body();
     long["userPrincipalName"] = json!(format!("{}@contoso.com", "a".repeat(65)));
     cases.push((long, "Property userPrincipalName is invalid."));
-    let mut weak = msp_alex();
+    let mut weak = msp_alex_body();
     weak["userPrincipalName"] = json!("msp-megan@contoso.com");
     weak["passwordProfile"]["password"] = json!("password1");
     cases.push((weak, "The specified password does not comply with password complexity requirements. Please provide a different password."));
@@ -119,7 +108,7 @@ async fn a_taken_name_a_bad_name_a_weak_password_or_a_missing_property_makes_not
         "mailNickname",
         "passwordProfile",
     ] {
-        let mut incomplete = msp_alex();
+        let mut incomplete = msp_alex_body();
         incomplete["userPrincipalName"] = json!("msp-isaiah@contoso.com");
         incomplete.as_object_mut().unwrap().remove(missing);
         cases.push((incomplete, ""));
@@ -160,18 +149,7 @@ async fn on_user(
     id: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = emu
-        .http
-        .request(method, emu.url(&format!("/v1.0/users/{id}")))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.unwrap();
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
+    send(emu, token, method, &format!("/v1.0/users/{id}"), body).await
 }
 
 async fn signs_in(emu: &Emu, id: &str, password: &str) -> bool {
@@ -189,7 +167,7 @@ async fn signs_in(emu: &Emu, id: &str, password: &str) -> bool {
 async fn each_change_needs_its_permission_and_a_bad_value_changes_nothing() {
     let emu = spawn_emulator().await;
     let maker = emu.app_token_with(&["User.ReadWrite.All"]).await;
-    let (_, made) = create(&emu, &maker, msp_alex()).await;
+    let (_, made) = create(&emu, &maker, msp_alex_body()).await;
     let id = made["id"].as_str().unwrap().to_string();
 
     // Enabling and disabling has a permission of its own, which allows nothing else.
@@ -302,7 +280,7 @@ async fn each_change_needs_its_permission_and_a_bad_value_changes_nothing() {
 async fn deleting_a_user_needs_a_user_permission_not_the_directory_one() {
     let emu = spawn_emulator().await;
     let maker = emu.app_token_with(&["User.ReadWrite.All"]).await;
-    let (_, made) = create(&emu, &maker, msp_alex()).await;
+    let (_, made) = create(&emu, &maker, msp_alex_body()).await;
     let id = made["id"].as_str().unwrap().to_string();
     let directory = emu.app_token_with(&["Directory.ReadWrite.All"]).await;
     let (status, _) = on_user(&emu, &directory, reqwest::Method::DELETE, &id, None).await;
@@ -321,7 +299,7 @@ async fn deleting_a_user_needs_a_user_permission_not_the_directory_one() {
 async fn revoking_sign_in_sessions_needs_its_permission_and_dates_them() {
     let emu = spawn_emulator().await;
     let maker = emu.app_token_with(&["User.ReadWrite.All"]).await;
-    let (_, made) = create(&emu, &maker, msp_alex()).await;
+    let (_, made) = create(&emu, &maker, msp_alex_body()).await;
     let id = made["id"].as_str().unwrap().to_string();
     let path = format!("/v1.0/users/{id}/revokeSignInSessions");
     let post = |token: String| {
@@ -363,7 +341,7 @@ async fn revoking_sign_in_sessions_needs_its_permission_and_dates_them() {
 async fn the_organisations_sign_in_page_takes_the_password_of_an_account_made_through_graph() {
     let emu = spawn_emulator().await;
     let token = emu.app_token_with(&["User.ReadWrite.All"]).await;
-    let (_, made) = create(&emu, &token, msp_alex()).await;
+    let (_, made) = create(&emu, &token, msp_alex_body()).await;
     let id = made["id"].as_str().unwrap().to_string();
     let page = emu
         .http
