@@ -425,7 +425,7 @@ async fn sign_in(
 async fn set_tap_policy(
     State(em): State<Emulator>,
     Path(tid): Path<String>,
-    Json(policy): Json<crate::tap::TapPolicy>,
+    Json(policy): Json<crate::secrets::TapPolicy>,
 ) -> Result<StatusCode, ControlError> {
     em.write().directory_mut(&tid)?.tap_policy = policy;
     Ok(StatusCode::NO_CONTENT)

@@ -23,21 +23,9 @@ pub fn routes() -> Router<Emulator> {
     Router::new()
         .route("/v1.0/organization", get(organization))
         .route("/v1.0/domains", get(domains))
-        .route(
-            "/v1.0/users",
-            get(users).post(crate::graph_users_write::create_user),
-        )
+        .route("/v1.0/users", get(users))
         .route("/v1.0/users/delta", get(delta))
-        .route(
-            "/v1.0/users/{id}",
-            get(user)
-                .patch(crate::graph_users_write::update_user)
-                .delete(crate::graph_users_write::delete_user),
-        )
-        .route(
-            "/v1.0/users/{id}/revokeSignInSessions",
-            post(crate::graph_users_write::revoke_sign_in_sessions),
-        )
+        .route("/v1.0/users/{id}", get(user))
         .route("/v1.0/$batch", post(batch))
 }
 

@@ -8,12 +8,23 @@ use crate::errors::GraphError;
 use crate::graph::{user_json, DEFAULT_PROPS};
 use crate::model::User;
 use crate::roles;
+use crate::secrets::password_hash;
 use crate::state::Emulator;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::routing::{patch, post};
+use axum::{Json, Router};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
+
+pub fn routes() -> Router<Emulator> {
+    Router::new()
+        .route("/v1.0/users", post(create_user))
+        .route("/v1.0/users/{id}", patch(update_user).delete(delete_user))
+        .route(
+            "/v1.0/users/{id}/revokeSignInSessions",
+            post(revoke_sign_in_sessions),
+        )
+}
 
 /// Permissions that allow creating users (application).
 /// https://learn.microsoft.com/en-us/graph/api/user-post-users#permissions
@@ -71,7 +82,7 @@ const PATCHABLE: &[&str] = &[
 /// property, a userPrincipalName outside the directory's verified domains or its character
 /// and length rules, a password that fails the complexity rules, or a userPrincipalName
 /// another object already has.
-pub async fn create_user(
+async fn create_user(
     State(em): State<Emulator>,
     caller: Caller,
     Json(body): Json<Value>,
@@ -142,7 +153,7 @@ pub async fn create_user(
 /// `PATCH /v1.0/users/{id|upn}`: 204. Each property needs its permission (`accountEnabled`
 /// and `passwordProfile` have their own); a value breaking the rules of `POST` is refused
 /// with the same 400, and nothing changes.
-pub async fn update_user(
+async fn update_user(
     State(em): State<Emulator>,
     caller: Caller,
     Path(id): Path<String>,
@@ -244,7 +255,7 @@ pub async fn update_user(
 
 /// `DELETE /v1.0/users/{id|upn}`: 204; the user goes to the recycle bin (deleted items) for
 /// 30 days, as Microsoft does.
-pub async fn delete_user(
+async fn delete_user(
     State(em): State<Emulator>,
     caller: Caller,
     Path(id): Path<String>,
@@ -264,7 +275,7 @@ pub async fn delete_user(
 /// `POST /v1.0/users/{id|upn}/revokeSignInSessions`: every refresh token and session
 /// cookie the user holds stops working; `signInSessionsValidFromDateTime` becomes now.
 /// 200 with `{"value": true}`.
-pub async fn revoke_sign_in_sessions(
+async fn revoke_sign_in_sessions(
     State(em): State<Emulator>,
     caller: Caller,
     Path(id): Path<String>,
@@ -285,11 +296,6 @@ pub async fn revoke_sign_in_sessions(
 /// A non-empty string.
 fn text(v: &Value) -> Option<&str> {
     v.as_str().filter(|s| !s.trim().is_empty())
-}
-
-/// How the emulator keeps a password: its SHA-256, never the password.
-pub fn password_hash(password: &str) -> String {
-    hex::encode(Sha256::digest(password.as_bytes()))
 }
 
 /// Entra's username rules: `alias@domain` with the domain verified in the directory; the

@@ -33,6 +33,7 @@ mod membership;
 mod model;
 mod portal;
 mod roles;
+mod secrets;
 mod seed;
 mod state;
 mod subscriptions;
@@ -59,6 +60,7 @@ impl Emulator {
         let observed = Router::new()
             .merge(identity::routes())
             .merge(graph::routes())
+            .merge(graph_users_write::routes())
             .merge(graph_groups::routes())
             .merge(graph_roles::routes())
             .merge(tap::routes())

@@ -142,8 +142,8 @@ pub struct Directory {
     /// Directory roles held by users and apps' service principals.
     pub role_assignments: Vec<crate::roles::RoleAssignment>,
     /// The Temporary Access Pass policy, and each user's pass by user id.
-    pub tap_policy: crate::tap::TapPolicy,
-    pub passes: HashMap<String, crate::tap::Pass>,
+    pub tap_policy: crate::secrets::TapPolicy,
+    pub passes: HashMap<String, crate::secrets::Pass>,
 }
 
 impl Directory {
@@ -195,7 +195,7 @@ impl Directory {
     pub fn sign_in(&mut self, id_or_upn: &str, secret: &str) -> Result<User, &'static str> {
         const WRONG: &str = "Your account or password is incorrect.";
         let user = self.live(id_or_upn).cloned().ok_or(WRONG)?;
-        let hash = crate::graph_users_write::password_hash(secret);
+        let hash = crate::secrets::password_hash(secret);
         let pass_works = self.passes.get(&user.id).is_some_and(|p| {
             p.hash == hash && p.usability(&self.tap_policy, chrono::Utc::now()) == "EnabledByPolicy"
         });

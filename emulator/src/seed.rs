@@ -80,7 +80,7 @@ pub struct DirectorySeed {
     pub consents: Vec<ConsentSeed>,
     /// The Temporary Access Pass policy (fields as Graph names them); off when absent.
     #[serde(default)]
-    pub temporary_access_pass: Option<crate::tap::TapPolicy>,
+    pub temporary_access_pass: Option<crate::secrets::TapPolicy>,
 }
 
 /// An admin consent already granted.
@@ -339,7 +339,7 @@ mod tests {
             .collect();
         assert_eq!(names, ["Contoso", "Fabrikam", "Northwind Traders"]);
         let fabrikam = seed.directories[1].temporary_access_pass.clone().unwrap();
-        assert_eq!(fabrikam.state, crate::tap::PolicyState::Enabled);
+        assert_eq!(fabrikam.state, crate::secrets::PolicyState::Enabled);
         assert!(
             seed.directories[2].temporary_access_pass.is_none(),
             "off, the default"
