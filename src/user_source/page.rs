@@ -113,6 +113,16 @@ fn ConsentWait(since: String, prove: ServerAction<ProveConsent>) -> impl IntoVie
 #[component]
 fn SourceForm(v: SourceView, save: ServerAction<SaveSource>) -> impl IntoView {
     let choice = RwSignal::new(v.user_source);
+    // An admin on a slow line may choose before the page has come alive: once it has, the
+    // page follows the choice the select shows, not the one it was rendered with.
+    let source_select = NodeRef::<leptos::html::Select>::new();
+    Effect::new(move |_| {
+        if let Some(select) = source_select.get() {
+            if let Ok(shown) = select.value().parse() {
+                choice.set(shown);
+            }
+        }
+    });
     let default_prefix = if v.jit_prefix.is_empty() {
         "msp-".to_string()
     } else {
@@ -158,7 +168,7 @@ fn SourceForm(v: SourceView, save: ServerAction<SaveSource>) -> impl IntoView {
         <section class="card">
             <ActionForm action=save attr:id="user-source-form">
                 <label>"User source"
-                    <select id="user-source" name="source" on:change=move |ev| {
+                    <select id="user-source" name="source" node_ref=source_select on:change=move |ev| {
                         if let Ok(source) = event_target_value(&ev).parse() {
                             choice.set(source);
                         }
