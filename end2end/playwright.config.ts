@@ -61,10 +61,11 @@ export default defineConfig({
       LEPTOS_SITE_ROOT: siteRoot,
       // E2E_RUST_LOG=gatehouse=info shows the server's runs and deliveries beside a failing story.
       RUST_LOG: process.env.E2E_RUST_LOG ?? "warn",
-      // The stories verify the admin's address in almost every spec, all from one IP; the
-      // hourly mail budgets have API tests of their own.
+      // The stories verify the admin's address in almost every spec and enrol a new phone in
+      // most, all from one IP; the hourly budgets have API tests of their own.
       GATEHOUSE_CODE_MAILS_PER_ADDRESS: "1000",
       GATEHOUSE_CODE_MAILS_PER_IP: "1000",
+      GATEHOUSE_DEVICE_REGISTRATIONS_PER_IP: "1000",
     },
   },
 });
