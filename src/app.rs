@@ -1,6 +1,7 @@
 //! The Leptos application: the HTML shell and the portal's routes.
 
 use crate::audit::page::AuditPage;
+use crate::customers::page::CustomersPage;
 use crate::login::page::{HomePage, LoginPage};
 use crate::reconciler::page::ReconciliationPage;
 use crate::user_source::page::UserSourcePage;
@@ -63,6 +64,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/adminportal/users") view=UsersPage ssr=SsrMode::Async />
                 <Route path=path!("/adminportal/user-source") view=UserSourcePage ssr=SsrMode::Async />
                 <Route path=path!("/adminportal/reconciliation") view=ReconciliationPage ssr=SsrMode::Async />
+                <Route path=path!("/adminportal/customers") view=CustomersPage ssr=SsrMode::Async />
                 <Route path=path!("/adminportal/audit") view=AuditPage ssr=SsrMode::Async />
             </Routes>
         </Router>

@@ -33,7 +33,7 @@ pub async fn sweep(db: &Db, at: i64) -> anyhow::Result<Swept> {
         challenges: crate::login::challenge::forget_expired(db, expired_before).await?,
         sign_ins: crate::login::session::forget_expired(db, at - SIGN_IN_LASTS_SECS).await?,
         email_codes: crate::devices::email::forget_expired(db, expired_before).await?,
-        oauth_flows: crate::user_source::service::forget_expired_flows(db, expired_before).await?,
+        oauth_flows: crate::user_source::flows::forget_expired(db, expired_before).await?,
         unverified_phones: crate::devices::store::forget_unverified(
             db,
             at - crate::devices::store::UNVERIFIED_LASTS_SECS,

@@ -2,11 +2,14 @@
 
 pub mod app;
 pub mod audit;
+pub mod customers;
 pub mod devices;
 pub mod domain;
 pub mod error;
 #[cfg(feature = "ssr")]
 pub mod housekeeping;
+#[cfg(feature = "ssr")]
+pub mod jit;
 pub mod login;
 pub mod mobile;
 pub mod notifications;

@@ -179,6 +179,16 @@ async fn emulator(args: gatehouse::server::cli::EmulatorArgs) -> anyhow::Result<
             println!("  redirect URI: {uri}");
         }
     }
+    if let Some(app) = emulator.customers_app() {
+        println!("  ENTRA_CUSTOMERS_CLIENT_ID={}", app.client_id);
+        println!(
+            "  ENTRA_CUSTOMERS_CLIENT_SECRET={}",
+            app.secret.expose_secret()
+        );
+        for uri in &app.redirect_uris {
+            println!("  redirect URI (customers app): {uri}");
+        }
+    }
     println!("  control token: {}", emulator.control_token());
     println!(
         "  control page: {base}/_emulator/ui?token={}",

@@ -46,7 +46,8 @@ pub mod filter;
 
 pub use model::{ModelError, User};
 pub use seed::{
-    Seed, SeedError, CONTOSO_TENANT_ID, DEMO_CLIENT_ID, FABRIKAM_TENANT_ID, NORTHWIND_TENANT_ID,
+    Seed, SeedError, CONTOSO_TENANT_ID, DEMO_CLIENT_ID, DEMO_CUSTOMERS_CLIENT_ID,
+    FABRIKAM_TENANT_ID, NORTHWIND_TENANT_ID,
 };
 pub use state::{AppCredentials, Emulator};
 

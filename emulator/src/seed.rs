@@ -50,6 +50,11 @@ pub const FABRIKAM_TENANT_ID: &str = "b3a9d2c4-6e1f-4a8b-9c7d-5e3f2a1b0c60";
 pub const NORTHWIND_TENANT_ID: &str = "c8e4f1a2-3b5d-4c6e-8f7a-9b0c1d2e3f40";
 /// Client id of the demo app registration.
 pub const DEMO_CLIENT_ID: &str = "3c1e2a47-9d7b-4f3e-8a6c-5b2d1e0f9a84";
+/// Client id of the demo's second app registration, the one customers consent to: it makes
+/// and ends technicians' accounts in their directories, so the MSP's own directory never
+/// grants those permissions (an app's application permissions are fixed in its registration;
+/// consent cannot ask for a subset).
+pub const DEMO_CUSTOMERS_CLIENT_ID: &str = "7d2f4b91-5c3a-4e8d-b1f6-0a9c8e7d6b52";
 
 /// A seed: directories and apps.
 #[derive(Clone, Debug, Deserialize, Default)]
@@ -132,6 +137,24 @@ fn default_app_permissions() -> Vec<String> {
     ]
 }
 
+/// What the customers' app needs to make, open and end technicians' accounts, and no more
+/// (docs/research/jit-accounts-graph.md has the page behind each).
+pub fn customer_app_permissions() -> Vec<String> {
+    [
+        "User.Read.All",
+        "User.Create",
+        "User.EnableDisableAccount.All",
+        "User-PasswordProfile.ReadWrite.All",
+        "User.RevokeSessions.All",
+        "UserAuthenticationMethod.ReadWrite.All",
+        "RoleManagement.ReadWrite.Directory",
+        "Policy.Read.AuthenticationMethod",
+        "Domain.Read.All",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 fn default_delegated() -> Vec<String> {
     ["openid", "profile", "email", "offline_access", "User.Read"]
         .map(String::from)
@@ -199,12 +222,15 @@ impl Seed {
               "userType": "Guest" }
         ]);
         let users: Vec<User> = serde_json::from_value(users).unwrap_or_default();
-        let mut redirect_uris = Vec::new();
-        for host in ["localhost:3000", "demo.localhost:3000"] {
-            for path in ["callback", "consent-callback"] {
-                redirect_uris.push(format!("http://{host}/adminportal/user-source/{path}"));
+        let demo_redirects = |page: &str| {
+            let mut uris = Vec::new();
+            for host in ["localhost:3000", "demo.localhost:3000"] {
+                for path in ["callback", "consent-callback"] {
+                    uris.push(format!("http://{host}/adminportal/{page}/{path}"));
+                }
             }
-        }
+            uris
+        };
         Seed {
             directories: vec![DirectorySeed {
                 tenant_id: CONTOSO_TENANT_ID.into(),
@@ -231,14 +257,24 @@ impl Seed {
             .into_iter()
             .chain(customers())
             .collect(),
-            apps: vec![AppSeed {
-                client_id: DEMO_CLIENT_ID.into(),
-                display_name: default_app_name(),
-                secret: None,
-                redirect_uris,
-                application_permissions: default_app_permissions(),
-                delegated_permissions: default_delegated(),
-            }],
+            apps: vec![
+                AppSeed {
+                    client_id: DEMO_CLIENT_ID.into(),
+                    display_name: default_app_name(),
+                    secret: None,
+                    redirect_uris: demo_redirects("user-source"),
+                    application_permissions: default_app_permissions(),
+                    delegated_permissions: default_delegated(),
+                },
+                AppSeed {
+                    client_id: DEMO_CUSTOMERS_CLIENT_ID.into(),
+                    display_name: "Gatehouse for customers".into(),
+                    secret: None,
+                    redirect_uris: demo_redirects("customers"),
+                    application_permissions: customer_app_permissions(),
+                    delegated_permissions: default_delegated(),
+                },
+            ],
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::faults::Faults;
 use crate::ids::{new_guid, random_id};
 use crate::keys::SigningKeys;
 use crate::model::{App, Consent, Directory, ModelError, World};
-use crate::seed::{Seed, SeedError, DEMO_CLIENT_ID};
+use crate::seed::{Seed, SeedError, DEMO_CLIENT_ID, DEMO_CUSTOMERS_CLIENT_ID};
 use anyhow::Context;
 use secrecy::SecretString;
 use std::net::SocketAddr;
@@ -200,6 +200,12 @@ impl Emulator {
     /// Credentials of the demo app, when the seed has it.
     pub fn demo_app(&self) -> Option<AppCredentials> {
         self.app(DEMO_CLIENT_ID)
+    }
+
+    /// Credentials of the demo's customers app (the one customers consent to), when the seed
+    /// has it.
+    pub fn customers_app(&self) -> Option<AppCredentials> {
+        self.app(DEMO_CUSTOMERS_CLIENT_ID)
     }
 
     /// Credentials of an app registration.

@@ -49,6 +49,8 @@ pub struct Emu {
     pub emulator: Emulator,
     pub http: reqwest::Client,
     pub app: AppCredentials,
+    /// The second app registration, the one customers consent to (issue 29).
+    pub customers_app: AppCredentials,
 }
 
 pub async fn spawn_emulator() -> Emu {
@@ -61,6 +63,9 @@ pub async fn spawn_emulator() -> Emu {
     Emu {
         base: format!("http://{addr}"),
         app: emulator.demo_app().expect("the demo app is seeded"),
+        customers_app: emulator
+            .customers_app()
+            .expect("the customers app is seeded"),
         emulator,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -313,10 +318,22 @@ impl Emu {
         params: &[(String, String)],
         user: &str,
     ) -> reqwest::Response {
+        self.pick_and_consent_in(CONTOSO_TENANT_ID, authorize_url, params, user)
+            .await
+    }
+
+    /// As `pick_and_consent`, signing in as `user` of directory `tenant_id` (a customer's).
+    pub async fn pick_and_consent_in(
+        &self,
+        tenant_id: &str,
+        authorize_url: &str,
+        params: &[(String, String)],
+        user: &str,
+    ) -> reqwest::Response {
         let answer = |step: &str| {
             let mut form = params.to_vec();
             form.push(("step".into(), step.into()));
-            form.push(("account".into(), format!("{CONTOSO_TENANT_ID}/{user}")));
+            form.push(("account".into(), format!("{tenant_id}/{user}")));
             form.push(("decision".into(), "accept".into()));
             self.http.post(authorize_url).form(&form).send()
         };

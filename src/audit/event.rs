@@ -3,7 +3,9 @@
 //! Audit log page has always shown, worded here once: a misspelt action, a swapped actor or
 //! a subject in the details' place no longer compiles.
 
-use crate::domain::{ChallengeId, DeviceId, EntraTenantId, EntraUserId, UserSource};
+use crate::domain::{
+    AccessWindow, ChallengeId, DeviceId, EntraRole, EntraTenantId, EntraUserId, Role, UserSource,
+};
 
 /// Who did what an audit event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +95,22 @@ actions! {
     ReconcileRejected = "reconcile.rejected",
     /// A run's group changes would have left the tenant without an admin.
     ReconcileAdminKept = "reconcile.admin_kept",
+    /// A customer's Entra tenant consented to the customers app and Graph proved it.
+    CustomerConnected = "customer.connected",
+    CustomerConsentFailed = "customer.consent_failed",
+    /// A customer's domain or access window changed.
+    CustomerSaved = "customer.saved",
+    /// Holders of a Gatehouse role may now request an Entra role at a customer.
+    CustomerRoleGranted = "customer.role_granted",
+    CustomerRoleWithdrawn = "customer.role_withdrawn",
+    /// A technician's account at a customer opened for a window.
+    JitOpened = "jit.opened",
+    /// A request for access at a customer was refused.
+    JitRefused = "jit.refused",
+    /// Microsoft confirmed the end of an account at a customer.
+    JitEnded = "jit.ended",
+    /// An end Microsoft did not confirm: retried until it does.
+    JitEndRetrying = "jit.end_retrying",
 }
 
 /// How a user's every access ended.
@@ -204,6 +222,50 @@ pub enum Event<'a> {
         entra_tenant: &'a EntraTenantId,
         error: &'a str,
     },
+    CustomerConnected {
+        name: &'a str,
+        entra_tenant: &'a EntraTenantId,
+    },
+    CustomerConsentFailed {
+        entra_tenant: &'a EntraTenantId,
+        error: &'a str,
+    },
+    CustomerSaved {
+        name: &'a str,
+        domain: &'a str,
+        window: AccessWindow,
+    },
+    CustomerRoleGranted {
+        name: &'a str,
+        holders: Role,
+        role: EntraRole,
+    },
+    CustomerRoleWithdrawn {
+        name: &'a str,
+        holders: Role,
+        role: EntraRole,
+    },
+    JitOpened {
+        upn: &'a str,
+        customer: &'a str,
+        roles: &'a str,
+        window: AccessWindow,
+    },
+    JitRefused {
+        customer: &'a str,
+        why: &'a str,
+    },
+    JitEnded {
+        upn: &'a str,
+        customer: &'a str,
+        reason: &'a str,
+        took_secs: i64,
+    },
+    JitEndRetrying {
+        upn: &'a str,
+        customer: &'a str,
+        error: &'a str,
+    },
     /// The tenant keeps its own directory, with this JIT prefix.
     LocalDirectoryChosen {
         prefix: &'a str,
@@ -281,6 +343,15 @@ impl Event<'_> {
             Event::EmailLocked { .. } => Action::EmailLocked,
             Event::EntraAuthorized { .. } => Action::UserSourceAuthorized,
             Event::EntraConsentFailed { .. } => Action::UserSourceConsentFailed,
+            Event::CustomerConnected { .. } => Action::CustomerConnected,
+            Event::CustomerConsentFailed { .. } => Action::CustomerConsentFailed,
+            Event::CustomerSaved { .. } => Action::CustomerSaved,
+            Event::CustomerRoleGranted { .. } => Action::CustomerRoleGranted,
+            Event::CustomerRoleWithdrawn { .. } => Action::CustomerRoleWithdrawn,
+            Event::JitOpened { .. } => Action::JitOpened,
+            Event::JitRefused { .. } => Action::JitRefused,
+            Event::JitEnded { .. } => Action::JitEnded,
+            Event::JitEndRetrying { .. } => Action::JitEndRetrying,
             Event::LocalDirectoryChosen { .. } | Event::EntraConnected { .. } => {
                 Action::UserSourceSaved
             }
@@ -318,7 +389,16 @@ impl Event<'_> {
             Event::LoginDenied { challenge, .. } => challenge.to_string(),
             Event::EmailVerified { email } | Event::EmailLocked { email, .. } => email.to_string(),
             Event::EntraAuthorized { org_name, .. } => org_name.to_string(),
-            Event::EntraConsentFailed { entra_tenant, .. } => entra_tenant.to_string(),
+            Event::EntraConsentFailed { entra_tenant, .. }
+            | Event::CustomerConsentFailed { entra_tenant, .. } => entra_tenant.to_string(),
+            Event::CustomerConnected { name, .. }
+            | Event::CustomerSaved { name, .. }
+            | Event::CustomerRoleGranted { name, .. }
+            | Event::CustomerRoleWithdrawn { name, .. } => name.to_string(),
+            Event::JitOpened { upn, .. }
+            | Event::JitEnded { upn, .. }
+            | Event::JitEndRetrying { upn, .. } => upn.to_string(),
+            Event::JitRefused { customer, .. } => customer.to_string(),
             Event::LocalDirectoryChosen { .. } => UserSource::Local.as_str().to_string(),
             Event::EntraConnected { .. } => UserSource::AzureAd.as_str().to_string(),
             Event::RunRequested { .. } => "Entra ID".to_string(),
@@ -367,7 +447,34 @@ impl Event<'_> {
                 "{wrong_codes} wrong codes within an hour; confirmations locked for the rest of it"
             ),
             Event::EntraAuthorized { entra_tenant, .. } => format!("Entra tenant {entra_tenant}"),
-            Event::EntraConsentFailed { error, .. } => error.to_string(),
+            Event::EntraConsentFailed { error, .. }
+            | Event::CustomerConsentFailed { error, .. } => error.to_string(),
+            Event::CustomerConnected { entra_tenant, .. } => format!("Entra tenant {entra_tenant}"),
+            Event::CustomerSaved { domain, window, .. } => {
+                format!("accounts made in {domain}, open for {window} at a time")
+            }
+            Event::CustomerRoleGranted { holders, role, .. } => {
+                format!("{} may request {role}", holders.plural())
+            }
+            Event::CustomerRoleWithdrawn { holders, role, .. } => {
+                format!("{} may no longer request {role}", holders.plural())
+            }
+            Event::JitOpened {
+                customer,
+                roles,
+                window,
+                ..
+            } => format!("at {customer} as {roles}, for {window}"),
+            Event::JitRefused { why, .. } => why.to_string(),
+            Event::JitEnded {
+                customer,
+                reason,
+                took_secs,
+                ..
+            } => format!("at {customer}: {reason}; Microsoft confirmed the end {took_secs} s after"),
+            Event::JitEndRetrying {
+                customer, error, ..
+            } => format!("still open at {customer}, retrying: {error}"),
             Event::LocalDirectoryChosen { prefix } => format!("prefix \"{prefix}\""),
             Event::EntraConnected {
                 org_name,

@@ -82,6 +82,10 @@ ids! {
     /// A browser's sign-in, as Gatehouse indexes it (not the session cookie, which
     /// tower-sessions keeps).
     SessionId,
+    /// A customer of an MSP tenant, whose Entra tenant technicians' accounts are made in.
+    CustomerId,
+    /// A technician's account at a customer, as Gatehouse records it.
+    JitAccountId,
 }
 
 microsoft_ids! {

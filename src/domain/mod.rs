@@ -2,6 +2,7 @@
 
 mod counted;
 mod email;
+mod entra_role;
 mod ids;
 mod jit;
 #[cfg(test)]
@@ -11,13 +12,14 @@ mod states;
 
 pub use counted::users_counted;
 pub use email::{Email, EmailError};
+pub use entra_role::{AccessWindow, EntraRole};
 pub use ids::{
-    ChallengeId, DeviceId, EntraTenantId, EntraUserId, GroupId, SessionId, SubscriptionId,
-    TenantId, UserId,
+    ChallengeId, CustomerId, DeviceId, EntraTenantId, EntraUserId, GroupId, JitAccountId,
+    SessionId, SubscriptionId, TenantId, UserId,
 };
 pub use jit::{JitUsername, PrefixError, UsernameError, UsernamePrefix};
 pub use slug::{SlugError, TenantSlug};
 pub use states::{
-    ChallengeStatus, EntraHealth, OffboardReason, PushOutcome, Reason, RemovedReason, Role,
-    RunOutcome, UnknownState, UserSource, UserStatus,
+    ChallengeStatus, CustomerHealth, EntraHealth, JitState, OffboardReason, PushOutcome, Reason,
+    RemovedReason, Role, RunOutcome, UnknownState, UserSource, UserStatus,
 };

@@ -75,6 +75,42 @@ states! {
     }
 }
 
+impl Role {
+    /// Everyone who holds it, as a sentence names them: "Technicians", "Admins".
+    pub fn plural(self) -> &'static str {
+        match self {
+            Role::Admin => "Admins",
+            Role::Technician => "Technicians",
+        }
+    }
+}
+
+states! {
+    /// Where a technician's account in a customer's tenant stands.
+    JitState ("JIT account state") {
+        /// Gatehouse asked Graph to make it and has not heard back.
+        Making = "making",
+        /// Enabled, with its roles, until its window ends.
+        Open = "open",
+        /// Its access is over; Microsoft has not confirmed every step of the end yet.
+        Ending = "ending",
+        /// Roles removed, sessions revoked, pass and password useless, disabled: confirmed.
+        Ended = "ended",
+    }
+}
+
+states! {
+    /// How a customer's connection stands.
+    CustomerHealth ("customer health") {
+        /// Consented; Microsoft has not applied the consent yet.
+        Waiting = "waiting",
+        /// Graph answered the customers app as consented.
+        Ok = "ok",
+        /// Microsoft refused (consent revoked, the app removed, a policy): its words are kept.
+        Failing = "failing",
+    }
+}
+
 states! {
     /// Where a user stands. Only `Active` users sign in.
     UserStatus ("user status") {

@@ -617,7 +617,9 @@ impl Graph {
             self.base,
             urlencode(group.as_str())
         );
-        let res = self.answer(reqwest::Method::GET, &url, None, true).await?;
+        let res = self
+            .answer(reqwest::Method::GET, &url, None, Call::Eventual)
+            .await?;
         let text = res
             .text()
             .await
@@ -730,13 +732,34 @@ impl Graph {
     /// A call with the bearer token; 429 and 5xx answers Graph calls transient are retried
     /// after `Retry-After`, as often and as long as the session's patience allows. Errors
     /// carry Graph's `error.code`.
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: reqwest::Method,
         url: &str,
         body: Option<Value>,
     ) -> Result<Value, EntraError> {
-        let res = self.answer(method, url, body, false).await?;
+        self.send_as(method, url, body, Call::Plain).await
+    }
+
+    /// A call sent once, whatever Graph answers: for a request that is not safe to repeat
+    /// (making a user: a 5xx may come after Graph made it).
+    pub(super) async fn send_once(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> Result<Value, EntraError> {
+        self.send_as(method, url, body, Call::Once).await
+    }
+
+    async fn send_as(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Value>,
+        call: Call,
+    ) -> Result<Value, EntraError> {
+        let res = self.answer(method, url, body, call).await?;
         if res.status().as_u16() == 204 {
             return Ok(Value::Null);
         }
@@ -745,14 +768,13 @@ impl Graph {
             .map_err(|e| EntraError::Malformed(e.to_string()))
     }
 
-    /// The successful answer to a call (see `send`); `eventual` marks an advanced query
-    /// (`ConsistencyLevel: eventual`, which counting needs).
+    /// The successful answer to a call (see `send`).
     async fn answer(
         &self,
         method: reqwest::Method,
         url: &str,
         body: Option<Value>,
-        eventual: bool,
+        call: Call,
     ) -> Result<reqwest::Response, EntraError> {
         self.check_origin(url)?;
         let mut attempt = 0;
@@ -765,7 +787,7 @@ impl Graph {
                 .request(method.clone(), url)
                 .bearer_auth(self.token().expose_secret())
                 .header("client-request-id", crate::server::util::random_id(12));
-            if eventual {
+            if call == Call::Eventual {
                 request = request.header("ConsistencyLevel", "eventual");
             }
             if let Some(b) = &body {
@@ -785,7 +807,10 @@ impl Graph {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<u64>().ok());
                 let wait = self.patience.wait(attempt, after);
-                if attempt >= self.patience.attempts() || wait > self.patience.longest_wait() {
+                if call == Call::Once
+                    || attempt >= self.patience.attempts()
+                    || wait > self.patience.longest_wait()
+                {
                     return Err(if status == 429 {
                         EntraError::Throttled(attempt)
                     } else {
@@ -809,6 +834,17 @@ impl Graph {
             return Ok(res);
         }
     }
+}
+
+/// How a call is sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Call {
+    /// Retried on 429 and 5xx, as the session's patience allows.
+    Plain,
+    /// An advanced query (`ConsistencyLevel: eventual`, which counting needs), retried so too.
+    Eventual,
+    /// Sent once: repeating it could do twice what Graph did once.
+    Once,
 }
 
 async fn graph_error(status: u16, res: reqwest::Response) -> EntraError {

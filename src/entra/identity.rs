@@ -170,6 +170,25 @@ impl EntraClient {
         ))
     }
 
+    /// The customers' app (issue 29) from configuration: its own client id, with the shared
+    /// certificate when one is configured, else its own secret; `NotConfigured` otherwise.
+    pub fn for_customers(config: &EntraConfig) -> Result<Self, EntraError> {
+        let Some(client_id) = &config.customers_client_id else {
+            return Err(EntraError::NotConfigured);
+        };
+        let credential = match (&config.client_certificate, &config.customers_client_secret) {
+            (Some(c), _) => Credential::Certificate(c.clone()),
+            (None, Some(s)) => Credential::Secret(s.clone()),
+            (None, None) => return Err(EntraError::NotConfigured),
+        };
+        Ok(Self::with_credential(
+            &config.authority_url,
+            &config.graph_base_url,
+            client_id,
+            credential,
+        ))
+    }
+
     pub fn new(authority: &str, graph_base: &str, client_id: &str, secret: SecretString) -> Self {
         Self::with_credential(authority, graph_base, client_id, Credential::Secret(secret))
     }

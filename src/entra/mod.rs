@@ -2,6 +2,7 @@
 //! come from configuration, so the same code talks to Microsoft or to the emulator.
 //! No business rules here: callers decide what a user or an error means.
 
+mod accounts;
 mod certificate;
 mod error;
 mod graph;
@@ -9,6 +10,7 @@ mod group_delta;
 mod identity;
 mod tokens;
 
+pub use accounts::{Account, Pass, PassPolicy};
 pub use certificate::{CertificateError, ClientCertificate, CERTIFICATE_WARNING_SECS};
 pub use error::EntraError;
 pub use graph::{

@@ -141,6 +141,16 @@ pub struct ServeArgs {
     /// PEM private key (PKCS#8 or PKCS#1 RSA) of the Entra app's certificate.
     #[arg(long, env = "ENTRA_CLIENT_KEY_FILE")]
     pub entra_client_key_file: Option<PathBuf>,
+    /// Client id of the second Entra app registration, the one customers consent to (JIT
+    /// accounts in their tenants). It uses the certificate above when one is set.
+    #[arg(long, env = "ENTRA_CUSTOMERS_CLIENT_ID")]
+    pub entra_customers_client_id: Option<String>,
+    /// Client secret of the customers' app (prefer ENTRA_CUSTOMERS_CLIENT_SECRET_FILE).
+    #[arg(long, env = "ENTRA_CUSTOMERS_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
+    pub entra_customers_client_secret: Option<SecretString>,
+    /// File holding the client secret of the customers' app.
+    #[arg(long, env = "ENTRA_CUSTOMERS_CLIENT_SECRET_FILE")]
+    pub entra_customers_client_secret_file: Option<PathBuf>,
     #[arg(
         long,
         env = "ENTRA_AUTHORITY_URL",
@@ -259,19 +269,16 @@ impl ServeArgs {
             }
             None => format!("http://{base_domain}"),
         };
-        let client_secret = match (self.entra_client_secret, self.entra_client_secret_file) {
-            (Some(_), Some(_)) => {
-                bail!("set ENTRA_CLIENT_SECRET or ENTRA_CLIENT_SECRET_FILE, not both")
-            }
-            (Some(s), None) => Some(s),
-            (None, Some(path)) => {
-                let s = std::fs::read_to_string(&path).with_context(|| {
-                    format!("cannot read ENTRA_CLIENT_SECRET_FILE {}", path.display())
-                })?;
-                Some(SecretString::from(s.trim().to_string()))
-            }
-            (None, None) => None,
-        };
+        let client_secret = secret_or_file(
+            "ENTRA_CLIENT_SECRET",
+            self.entra_client_secret,
+            self.entra_client_secret_file,
+        )?;
+        let customers_client_secret = secret_or_file(
+            "ENTRA_CUSTOMERS_CLIENT_SECRET",
+            self.entra_customers_client_secret,
+            self.entra_customers_client_secret_file,
+        )?;
         let client_certificate = match (
             &self.entra_client_certificate_file,
             &self.entra_client_key_file,
@@ -345,6 +352,8 @@ impl ServeArgs {
                 client_certificate,
                 authority_url: self.entra_authority_url.trim_end_matches('/').to_string(),
                 graph_base_url: self.graph_base_url.trim_end_matches('/').to_string(),
+                customers_client_id: self.entra_customers_client_id,
+                customers_client_secret,
             },
             smtp_url: self.smtp_url,
             smtp_ca_file: self.smtp_ca_file,
@@ -371,6 +380,24 @@ impl ServeArgs {
                 ..Default::default()
             },
         })
+    }
+}
+
+/// A secret given as `{name}` or read from the file `{name}_FILE`, not both.
+fn secret_or_file(
+    name: &str,
+    value: Option<SecretString>,
+    file: Option<PathBuf>,
+) -> anyhow::Result<Option<SecretString>> {
+    match (value, file) {
+        (Some(_), Some(_)) => bail!("set {name} or {name}_FILE, not both"),
+        (Some(s), None) => Ok(Some(s)),
+        (None, Some(path)) => {
+            let s = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {name}_FILE {}", path.display()))?;
+            Ok(Some(SecretString::from(s.trim().to_string())))
+        }
+        (None, None) => Ok(None),
     }
 }
 
@@ -471,3 +498,4 @@ mod tests {
         assert!(!format!("{config:?}").contains("m3tr1cs-t0ken"));
     }
 }
+

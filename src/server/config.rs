@@ -84,6 +84,12 @@ pub struct EntraConfig {
     pub client_certificate: Option<std::sync::Arc<crate::entra::ClientCertificate>>,
     pub authority_url: String,
     pub graph_base_url: String,
+    /// The second app registration, the one customers consent to (issue 29): it makes and
+    /// ends technicians' accounts, so the MSP's own tenant never grants those permissions.
+    /// It signs in with the certificate above when there is one (upload it to both apps),
+    /// else with its own secret.
+    pub customers_client_id: Option<String>,
+    pub customers_client_secret: Option<SecretString>,
 }
 
 impl Config {
@@ -151,6 +157,8 @@ impl Config {
                 client_certificate: None,
                 authority_url: "https://login.microsoftonline.com".into(),
                 graph_base_url: "https://graph.microsoft.com".into(),
+                customers_client_id: None,
+                customers_client_secret: None,
             },
             smtp_url: None,
             smtp_ca_file: None,

@@ -67,15 +67,19 @@ impl Application {
             .hash_files(super::caching::site_is_hashed())
             .site_addr(addr)
             .build();
-        let entra = match crate::entra::EntraClient::from_config(&config.entra) {
+        let (entra, customers_entra) = match crate::entra::EntraClient::from_config(&config.entra) {
             Ok(client) => {
                 if let Some(cert) = client.certificate() {
                     announce_certificate(cert);
                 }
-                Some(client)
+                let customers = crate::entra::EntraClient::for_customers(&config.entra).ok();
+                (Some(client), customers)
             }
-            Err(_) if config.demo => Some(start_demo_emulator(&config).await?),
-            Err(_) => None,
+            Err(_) if config.demo => {
+                let (own, customers) = start_demo_emulator(&config).await?;
+                (Some(own), Some(customers))
+            }
+            Err(_) => (None, None),
         };
         let binding_key = crate::login::binding::BindingKey::load_or_create(&db).await?;
         let throttles = Arc::new(super::throttle::Throttles::new(super::throttle::Rates {
@@ -102,6 +106,7 @@ impl Application {
             leptos_options,
             metrics: metrics_handle(),
             entra,
+            customers_entra,
         };
         let router = router(state.clone()).await?;
         Ok(Self {
@@ -148,6 +153,11 @@ impl Application {
                     },
                 ),
         );
+        let customer_accounts = crate::jit::worker::run_until_stopped(
+            self.state.db.clone(),
+            self.state.bus.clone(),
+            self.state.customers_entra.clone(),
+        );
         let server = super::serve::serve(
             self.listener,
             self.router,
@@ -158,6 +168,7 @@ impl Application {
             res = server => res.context("the HTTP server failed"),
             res = bus => res,
             res = reconciler => res,
+            res = customer_accounts => res,
             res = housekeeping => res,
             () = keeper => Ok(()),
         }
@@ -185,6 +196,7 @@ async fn router(state: AppState) -> anyhow::Result<Router> {
         .merge(crate::mobile::routes::router())
         .merge(crate::login::routes::router())
         .merge(crate::user_source::routes::router())
+        .merge(crate::customers::routes::router())
         .merge(crate::notifications::routes::router())
         .leptos_routes_with_context(&state, routes, use_request_nonce, {
             let options = leptos_options.clone();
@@ -380,9 +392,12 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Demo mode without an Entra app: the emulator's Contoso, in this process, on the port
-/// after Gatehouse's plus 100 (3100 beside 3000). Returns a client for its demo app.
-async fn start_demo_emulator(config: &Config) -> anyhow::Result<crate::entra::EntraClient> {
+/// Demo mode without an Entra app: the emulator's Contoso (and the MSP's customers), in this
+/// process, on the port after Gatehouse's plus 100 (3100 beside 3000). Returns clients for its
+/// two demo apps: Gatehouse's own, and the one customers consent to.
+async fn start_demo_emulator(
+    config: &Config,
+) -> anyhow::Result<(crate::entra::EntraClient, crate::entra::EntraClient)> {
     use gatehouse_emulator::{Emulator, Seed};
     let port = match config.listen.port() {
         0 => 0,
@@ -409,15 +424,26 @@ async fn start_demo_emulator(config: &Config) -> anyhow::Result<crate::entra::En
     let app = emulator
         .demo_app()
         .context("the Contoso seed has the demo app")?;
+    let customers_app = emulator
+        .customers_app()
+        .context("the Contoso seed has the customers app")?;
     // Whatever host and port the demo runs on, its callbacks are registered.
     let tenant_url = config.tenant_url("demo");
-    for uri in [
-        crate::user_source::service::callback_uri(&tenant_url),
-        crate::user_source::service::consent_callback_uri(&tenant_url),
+    for (client_id, round) in [
+        (&app.client_id, &crate::user_source::flows::USER_SOURCE),
+        (
+            &customers_app.client_id,
+            &crate::user_source::flows::CUSTOMER,
+        ),
     ] {
-        emulator
-            .register_redirect_uri(&app.client_id, &uri)
-            .context("register the demo's callbacks with its emulator")?;
+        for uri in [
+            round.callback_uri(&tenant_url),
+            round.consent_callback_uri(&tenant_url),
+        ] {
+            emulator
+                .register_redirect_uri(client_id, &uri)
+                .context("register the demo's callbacks with its emulator")?;
+        }
     }
     let base = emulator.base_url();
     // Printed, not logged: the token belongs on the operator's screen, not in log storage.
@@ -425,11 +451,14 @@ async fn start_demo_emulator(config: &Config) -> anyhow::Result<crate::entra::En
         "demo mode: the Entra emulator (Contoso) serves at {base} (loopback only, {addr}); \
          its control page is {base}/_emulator/ui?token={token}"
     );
-    Ok(crate::entra::EntraClient::new(
-        &base,
-        &base,
-        &app.client_id,
-        app.secret,
+    Ok((
+        crate::entra::EntraClient::new(&base, &base, &app.client_id, app.secret),
+        crate::entra::EntraClient::new(
+            &base,
+            &base,
+            &customers_app.client_id,
+            customers_app.secret,
+        ),
     ))
 }
 

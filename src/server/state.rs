@@ -27,6 +27,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The Entra app, when one is configured (or the demo's emulator).
     pub entra: Option<crate::entra::EntraClient>,
+    /// The customers' app registration (JIT accounts in customers' tenants), when configured.
+    pub customers_entra: Option<crate::entra::EntraClient>,
     /// Per-IP rates on the unauthenticated surface.
     pub throttles: Arc<super::throttle::Throttles>,
 }

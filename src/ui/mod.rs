@@ -43,6 +43,7 @@ pub fn AdminLayout(
                     {link("/adminportal/user-source", "source", "User source")}
                     <p class="nav-group">"Tenant"</p>
                     {link("/adminportal/reconciliation", "reconcile", "Reconciliation")}
+                    {link("/adminportal/customers", "customers", "Customers")}
                     {link("/adminportal/audit", "audit", "Audit log")}
                 </nav>
                 <main class="content">{children()}</main>

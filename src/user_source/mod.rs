@@ -3,6 +3,8 @@
 
 pub mod api;
 #[cfg(feature = "ssr")]
+pub mod flows;
+#[cfg(feature = "ssr")]
 pub mod groups;
 #[cfg(feature = "ssr")]
 pub mod onboarding;

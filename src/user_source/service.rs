@@ -2,20 +2,17 @@
 //! id_token), admin consent, a client-credentials proof, then Save with the chosen domain
 //! and JIT prefix. And switching back to the local directory.
 
+use super::flows::Round;
 use crate::audit::{self, Actor};
 use crate::domain::{EntraTenantId, TenantId, UserSource, UsernamePrefix};
 use crate::entra::{EntraClient, EntraError};
 use crate::server::bus::{Bus, Event};
 use crate::server::db::Db;
-use crate::server::util::{now, random_id};
+use crate::server::util::now;
 use crate::tenants::store as tenants;
 use crate::tenants::Tenant;
 use crate::users::service::User;
-use oauth2::PkceCodeVerifier;
 use serde::{Deserialize, Serialize};
-
-/// How long a round trip to Microsoft may take.
-const FLOW_TTL_SECS: i64 = 600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -43,122 +40,6 @@ pub struct Authorization {
     pub authorized_at: i64,
 }
 
-pub fn callback_uri(tenant_url: &str) -> String {
-    format!("{tenant_url}/adminportal/user-source/callback")
-}
-
-pub fn consent_callback_uri(tenant_url: &str) -> String {
-    format!("{tenant_url}/adminportal/user-source/consent-callback")
-}
-
-/// Step 1: the URL that signs the admin in with Entra.
-pub async fn start(
-    db: &Db,
-    entra: &EntraClient,
-    tenant: &Tenant,
-    admin: &User,
-    tenant_url: &str,
-) -> Result<String, SourceError> {
-    let state = random_id(24);
-    let nonce = random_id(24);
-    let (url, verifier) = entra.sign_in_url(&callback_uri(tenant_url), &state, &nonce)?;
-    sqlx::query(
-        "INSERT INTO oauth_flows (state, tenant_id, user_id, kind, nonce, pkce_verifier, created_at, expires_at) \
-         VALUES ($1, $2, $3, 'sign_in', $4, $5, $6, $7)",
-    )
-    .bind(&state)
-    .bind(&tenant.id)
-    .bind(&admin.id)
-    .bind(&nonce)
-    .bind(verifier.secret())
-    .bind(now())
-    .bind(now() + FLOW_TTL_SECS)
-    .execute(&db.pool)
-    .await?;
-    Ok(url)
-}
-
-#[derive(sqlx::FromRow)]
-struct Flow {
-    nonce: Option<String>,
-    pkce_verifier: Option<String>,
-    entra_tid: Option<EntraTenantId>,
-}
-
-/// Spends the flow for `state`, whoever started it: the answer that carried it cannot be
-/// replayed.
-async fn spend_flow(db: &Db, state: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM oauth_flows WHERE state = $1")
-        .bind(state)
-        .execute(&db.pool)
-        .await?;
-    Ok(())
-}
-
-/// Takes the flow for `state` once: it must belong to this tenant, this admin and this step.
-async fn take_flow(
-    db: &Db,
-    tenant: &Tenant,
-    admin: &User,
-    state: &str,
-    kind: &str,
-) -> Result<Flow, SourceError> {
-    let flow = sqlx::query_as::<_, Flow>(
-        "SELECT nonce, pkce_verifier, entra_tid FROM oauth_flows \
-         WHERE state = $1 AND tenant_id = $2 AND user_id = $3 AND kind = $4 AND expires_at > $5",
-    )
-    .bind(state)
-    .bind(&tenant.id)
-    .bind(&admin.id)
-    .bind(kind)
-    .bind(now())
-    .fetch_optional(&db.pool)
-    .await?;
-    spend_flow(db, state).await?;
-    flow.ok_or_else(not_started)
-}
-
-fn not_started() -> SourceError {
-    SourceError::Refused("This answer from Microsoft does not belong to an authorization you started here (or it took more than 10 minutes). Click Authorize again.".into())
-}
-
-/// Step 2: the sign-in came back. Learn the Entra tenant from the validated id_token and
-/// send the admin on to admin consent for that tenant.
-pub async fn signed_in(
-    db: &Db,
-    entra: &EntraClient,
-    tenant: &Tenant,
-    admin: &User,
-    tenant_url: &str,
-    state: &str,
-    code: &str,
-) -> Result<String, SourceError> {
-    let flow = take_flow(db, tenant, admin, state, "sign_in").await?;
-    let verifier = PkceCodeVerifier::new(flow.pkce_verifier.unwrap_or_default());
-    let who = entra
-        .redeem_code(
-            code,
-            verifier,
-            &callback_uri(tenant_url),
-            flow.nonce.as_deref().unwrap_or_default(),
-        )
-        .await?;
-    let consent_state = random_id(24);
-    sqlx::query(
-        "INSERT INTO oauth_flows (state, tenant_id, user_id, kind, entra_tid, created_at, expires_at) \
-         VALUES ($1, $2, $3, 'consent', $4, $5, $6)",
-    )
-    .bind(&consent_state)
-    .bind(&tenant.id)
-    .bind(&admin.id)
-    .bind(&who.tid)
-    .bind(now())
-    .bind(now() + FLOW_TTL_SECS)
-    .execute(&db.pool)
-    .await?;
-    Ok(entra.admin_consent_url(&who.tid, &consent_callback_uri(tenant_url), &consent_state))
-}
-
 /// How long Gatehouse keeps asking Graph after an admin consented: Microsoft applies a
 /// consent within seconds to minutes, and tokens issued meanwhile lack the new roles.
 pub const CONSENT_PATIENCE_SECS: i64 = 120;
@@ -174,61 +55,16 @@ pub enum Proof {
     Nothing,
 }
 
-/// Microsoft answered a step (`sign_in` or `consent`) with an error: the admin cancelled, or
-/// a policy refused. Its words are shown only for an authorization this admin started here,
-/// and the step's flow is spent; an answer nobody started is told as such, so a link cannot
-/// make the page say what Microsoft did not.
-pub async fn refused_by_microsoft(
-    db: &Db,
-    tenant: &Tenant,
-    admin: &User,
-    step: &str,
-    state: Option<&str>,
-    error: &str,
-    description: &str,
-) -> String {
-    let started = match state {
-        Some(state) => take_flow(db, tenant, admin, state, step).await.map(|_| ()),
-        None => Err(not_started()),
-    };
-    if let Err(err) = started {
-        return err.to_string();
-    }
-    // Microsoft's descriptions are a sentence or two; anything longer is cut.
-    let words = |s: &str| s.chars().take(400).collect::<String>();
-    let (error, description) = (words(error), words(description));
-    if step == "consent" {
-        format!("Consent was not granted: {error}. {description}")
-    } else {
-        format!("Microsoft refused the sign-in: {error} {description}")
-    }
-}
-
-/// Step 3: consent came back. The `tenant` parameter is not trusted (Microsoft warns it can
-/// be forged): the Entra tenant is the one from the validated sign-in, and it must match.
-/// Then the consent is proven with client credentials (now, or within two minutes).
+/// Step 3: consent came back for `tid`, the Entra tenant the admin signed in to
+/// (`flows::consented_tenant`); it is proven with client credentials (now, or within two
+/// minutes).
 pub async fn consented(
     db: &Db,
     entra: &EntraClient,
     tenant: &Tenant,
     admin: &User,
-    state: &str,
-    reported_tenant: Option<&str>,
+    tid: EntraTenantId,
 ) -> Result<Proof, SourceError> {
-    let flow = take_flow(db, tenant, admin, state, "consent").await?;
-    // The consent step's flow is made by a validated Entra sign-in, with its tenant.
-    let Some(tid) = flow.entra_tid else {
-        return Err(SourceError::Refused(
-            "This consent did not follow an Entra sign-in; click Authorize again.".into(),
-        ));
-    };
-    if let Some(reported) = reported_tenant {
-        if !tid.is(reported) {
-            return Err(SourceError::Refused(format!(
-                "Consent came back for another Entra tenant ({reported}) than the one you signed in to ({tid}). Nothing was connected."
-            )));
-        }
-    }
     sqlx::query(
         "INSERT INTO entra_consent_pending (tenant_id, entra_tid, consented_by, consented_at, tries) \
          VALUES ($1, $2, $3, $4, 0) ON CONFLICT (tenant_id) DO UPDATE SET entra_tid = excluded.entra_tid, \
@@ -262,7 +98,7 @@ pub async fn waiting_since(db: &Db, tenant_id: &TenantId) -> anyhow::Result<Opti
 
 /// True for answers that mean "Microsoft has not applied the consent yet": a token without
 /// the roles (Graph `401`/`403`), or the app not yet known in the tenant.
-fn not_applied_yet(e: &EntraError) -> bool {
+pub(crate) fn not_applied_yet(e: &EntraError) -> bool {
     match e {
         EntraError::Graph { status, .. } => matches!(status, 401 | 403),
         EntraError::Token { error, codes, .. } => {
@@ -553,31 +389,33 @@ pub async fn save_schedule(
     Ok(format!("Saved: reconcile {summary}."))
 }
 
-/// Forgets sign-in and consent flows that expired before `before`, never finished
-/// (housekeeping); how many.
-pub async fn forget_expired_flows(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM oauth_flows WHERE expires_at < $1")
-        .bind(before)
-        .execute(&db.pool)
-        .await?
-        .rows_affected())
+/// Where the admin's session keeps the notice of their last round trip to Microsoft from the
+/// page of `round`.
+fn notice_key(round: &Round) -> String {
+    format!("notice:{}", round.page)
 }
-/// Where the admin's session keeps the notice of their last round trip to Microsoft.
-const NOTICE_KEY: &str = "user_source.notice";
 
 /// Keeps what the round trip ended with for the page the admin lands on. A session that
 /// cannot keep it loses only the message: the page shows the connection as it is.
-pub async fn leave_notice(session: &tower_sessions::Session, ok: bool, message: &str) {
+pub async fn leave_notice(
+    session: &tower_sessions::Session,
+    round: &Round,
+    ok: bool,
+    message: &str,
+) {
     let notice = super::view::Notice {
         ok,
         message: message.to_string(),
     };
-    if let Err(err) = session.insert(NOTICE_KEY, notice).await {
-        tracing::warn!(error = %err, "the User source page's notice could not be kept");
+    if let Err(err) = session.insert(&notice_key(round), notice).await {
+        tracing::warn!(error = %err, page = round.page, "the page's notice could not be kept");
     }
 }
 
-/// The notice left for this admin, forgotten as it is read.
-pub async fn take_notice(session: &tower_sessions::Session) -> Option<super::view::Notice> {
-    session.remove(NOTICE_KEY).await.ok().flatten()
+/// The notice left for this admin on the page of `round`, forgotten as it is read.
+pub async fn take_notice(
+    session: &tower_sessions::Session,
+    round: &Round,
+) -> Option<super::view::Notice> {
+    session.remove(&notice_key(round)).await.ok().flatten()
 }

@@ -1,7 +1,9 @@
 //! The one way access ends. Disabling, deleting and offboarding a user, and revoking or
 //! forgetting a phone, all come here: sign-ins end, approved-but-unused QR codes are
-//! cancelled, phone bindings are revoked, and one audit event says what ended, all in the
-//! caller's transaction. After it commits, `Ended::announce` tells open pages to leave.
+//! cancelled, phone bindings are revoked, the user's accounts at every customer are marked
+//! ending (the JIT worker ends them at Microsoft and records when Microsoft confirmed it),
+//! and one audit event says what ended, all in the caller's transaction. After it commits,
+//! `Ended::announce` tells open pages to leave and wakes the JIT worker.
 
 use crate::audit::{self, Actor};
 use crate::devices::store as devices;
@@ -20,6 +22,8 @@ pub struct Ended {
     pub users: Vec<UserId>,
     pub sessions: u64,
     pub phones: u64,
+    /// Accounts at customers now ending.
+    pub customer_accounts: u64,
     reason: String,
 }
 
@@ -35,10 +39,15 @@ impl Ended {
         }
     }
 
-    /// "2 session(s) ended, 1 phone(s) revoked", for messages and the audit log.
+    /// "2 session(s) ended, 1 phone(s) revoked", for messages and the audit log, and
+    /// ", 3 customer account(s) ending" when there are some.
     pub fn summary(&self) -> String {
+        let customers = match self.customer_accounts {
+            0 => String::new(),
+            n => format!(", {n} customer account(s) ending"),
+        };
         format!(
-            "{} session(s) ended, {} phone(s) revoked",
+            "{} session(s) ended, {} phone(s) revoked{customers}",
             self.sessions, self.phones
         )
     }
@@ -65,10 +74,13 @@ pub async fn revoke_all_access(
     let sessions = session::end_all_of_user(tx, who.user_id).await?;
     challenges::cancel_for_user(tx, who.user_id, reason).await?;
     let phones = devices::revoke_user_bindings(tx, who.tenant_id, who.user_id, at).await?;
+    let customer_accounts =
+        crate::jit::store::end_all_of_user(&mut **tx, who.user_id, reason, at).await?;
     let ended = Ended {
         users: vec![who.user_id.clone()],
         sessions,
         phones,
+        customer_accounts,
         reason: reason.to_string(),
     };
     audit::record(
@@ -153,6 +165,7 @@ async fn end_device_in(
         sessions: users.len() as u64,
         users: dedup(users),
         phones: 1,
+        customer_accounts: 0,
         reason: reason.to_string(),
     })
 }

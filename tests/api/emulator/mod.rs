@@ -20,6 +20,8 @@ pub fn entra_config(emu: &Emu) -> EntraConfig {
         client_certificate: None,
         authority_url: emu.base.clone(),
         graph_base_url: emu.base.clone(),
+        customers_client_id: Some(emu.customers_app.client_id.clone()),
+        customers_client_secret: Some(emu.customers_app.secret.clone()),
     }
 }
 

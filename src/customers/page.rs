@@ -1,0 +1,274 @@
+use super::api::{
+    get_customers, take_notice, CustomerView, GrantRole, ProveCustomers, SaveCustomer, WithdrawRole,
+};
+use crate::error::AppError;
+use crate::ui::{AdminLayout, Outcome};
+use crate::user_source::api::Notice;
+use leptos::prelude::*;
+
+/// The permissions the customers app asks of each customer, and why: said where the admin
+/// decides to connect one.
+const PERMISSIONS: &[(&str, &str)] = &[
+    (
+        "User.Read.All",
+        "find an account of the same name Gatehouse did not make",
+    ),
+    ("User.Create", "make a technician's account"),
+    ("User.EnableDisableAccount.All", "open and close it"),
+    (
+        "User-PasswordProfile.ReadWrite.All",
+        "give it a password nobody keeps",
+    ),
+    (
+        "User.RevokeSessions.All",
+        "end its sign-ins when access ends",
+    ),
+    (
+        "UserAuthenticationMethod.ReadWrite.All",
+        "make and remove its Temporary Access Pass",
+    ),
+    (
+        "Policy.Read.AuthenticationMethod",
+        "learn whether the customer allows passes",
+    ),
+    (
+        "RoleManagement.ReadWrite.Directory",
+        "assign and remove the mapped roles",
+    ),
+    (
+        "Domain.Read.All",
+        "list the domains accounts can be made in",
+    ),
+];
+
+/// Tenant → Customers.
+#[component]
+pub fn CustomersPage() -> impl IntoView {
+    let save = ServerAction::<SaveCustomer>::new();
+    let grant = ServerAction::<GrantRole>::new();
+    let withdraw = ServerAction::<WithdrawRole>::new();
+    let prove = ServerAction::<ProveCustomers>::new();
+    let customers = Resource::new(
+        move || {
+            (
+                save.version().get(),
+                grant.version().get(),
+                withdraw.version().get(),
+                prove.version().get(),
+            )
+        },
+        |_| get_customers(),
+    );
+    let notice = Resource::new(|| (), |_| take_notice());
+    let result: Signal<Option<Result<String, AppError>>> = Signal::derive(move || {
+        save.value()
+            .get()
+            .or_else(|| grant.value().get())
+            .or_else(|| withdraw.value().get())
+            .or_else(|| {
+                prove.value().get().map(|r| {
+                    r.map(|waiting| match waiting {
+                        0 => "Every consent is applied.".to_string(),
+                        n => format!("{n} consent(s) still wait for Microsoft."),
+                    })
+                })
+            })
+    });
+    view! {
+        <AdminLayout current="customers">
+            <h1>"Customers"</h1>
+            <Outcome result />
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let notice = notice.await.ok().flatten();
+                    match customers.await {
+                        Ok(v) => {
+                            let roles = v.offered_roles.clone();
+                            let waiting = v.customers.iter().any(|c| c.health == "waiting");
+                            view! {
+                                {notice.map(|n| view! { <RoundTrip n result /> })}
+                                <Connect configured=v.app_configured />
+                                {waiting.then(|| view! {
+                                    <ActionForm action=prove attr:id="check-consents">
+                                        <button type="submit" id="check-consent">"Check the waiting consents now"</button>
+                                    </ActionForm>
+                                })}
+                                {v.customers.is_empty().then(|| view! {
+                                    <p class="muted" id="no-customers">"No customer is connected yet."</p>
+                                })}
+                                {v.customers.into_iter().map(|c| view! {
+                                    <Customer c roles=roles.clone() save grant withdraw />
+                                }).collect_view()}
+                            }
+                            .into_any()
+                        }
+                        Err(e) => view! { <p class="flash error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </AdminLayout>
+    }
+}
+
+/// How to connect a customer, and what Gatehouse will be allowed to do there.
+#[component]
+fn Connect(configured: bool) -> impl IntoView {
+    view! {
+        <section class="card" id="connect-customer">
+            <p>
+                "Technicians get admin accounts in your customers' Microsoft Entra tenants on request, for a window, and lose them the moment their access to Gatehouse ends. Connect a customer by signing in as one of its Entra admins and granting Gatehouse's customers app these application permissions:"
+            </p>
+            <ul id="customer-permissions">
+                {PERMISSIONS.iter().map(|(p, why)| view! { <li><code>{*p}</code>": "{*why}</li> }).collect_view()}
+            </ul>
+            <p class="muted">
+                "RoleManagement.ReadWrite.Directory would let the app assign any role, to anyone: Gatehouse only ever assigns the roles your mapping names, to accounts it made itself, and never Global Administrator or the privileged role and authentication administrators (an account with one could lock Gatehouse out and outlive its technician)."
+            </p>
+            {(!configured).then(|| view! {
+                <p class="flash error" id="customers-app-missing">"No customers app is configured for this Gatehouse: register a second Entra app with these permissions and set ENTRA_CUSTOMERS_CLIENT_ID and ENTRA_CUSTOMERS_CLIENT_SECRET."</p>
+            })}
+            <p>
+                <a class="button" id="connect" href="/adminportal/customers/authorize" rel="external">"Connect a customer"</a>
+            </p>
+        </section>
+    }
+}
+
+/// One customer: its connection, its settings and its role mapping.
+#[component]
+fn Customer(
+    c: CustomerView,
+    roles: Vec<(String, String)>,
+    save: ServerAction<SaveCustomer>,
+    grant: ServerAction<GrantRole>,
+    withdraw: ServerAction<WithdrawRole>,
+) -> impl IntoView {
+    let health_class = if c.health == "ok" {
+        "ok"
+    } else {
+        "flash error"
+    };
+    let connected = c.health == "ok" || !c.domains.is_empty();
+    let chosen = c.domain.clone().unwrap_or_default();
+    let summary = match &c.domain {
+        Some(d) => format!("made in {d}, open {} at a time", c.window_text),
+        None => "no domain chosen yet: nobody can request access here".to_string(),
+    };
+    let none_chosen = c.domain.is_none();
+    let domain_options = c
+        .domains
+        .iter()
+        .map(|d| view! { <option value=d.clone() selected=*d == chosen>{d.clone()}</option> })
+        .collect_view();
+    let role_options = roles
+        .into_iter()
+        .map(|(rid, name)| view! { <option value=rid>{name}</option> })
+        .collect_view();
+    let nobody = c.grants.is_empty();
+    let customer_id = c.id.clone();
+    let grant_lines = c
+        .grants
+        .iter()
+        .map(|g| {
+            let (id, holders, role) = (customer_id.clone(), g.holders.clone(), g.role_id.clone());
+            let line = format!("{} → {}", g.holders_text, g.role_name);
+            view! {
+                <li>
+                    {line}
+                    <ActionForm action=withdraw attr:class="inline">
+                        <input type="hidden" name="customer" value=id />
+                        <input type="hidden" name="holders" value=holders />
+                        <input type="hidden" name="role" value=role />
+                        <button type="submit" class="link">"Withdraw"</button>
+                    </ActionForm>
+                </li>
+            }
+        })
+        .collect_view();
+    let accounts = c
+        .accounts
+        .iter()
+        .map(|a| {
+            let class = if a.text.contains("retrying") { "flash error" } else { "" };
+            view! {
+                <li class=format!("account {class}") data-upn=a.upn.clone() data-state=a.state.clone()>
+                    <span class="mono">{a.upn.clone()}</span>
+                    {format!(" ({}): {}", a.owner, a.text)}
+                </li>
+            }
+        })
+        .collect_view();
+    let no_accounts = c.accounts.is_empty();
+    let (id, name, window) = (c.id.clone(), c.name.clone(), c.window_minutes.to_string());
+    let settings = connected.then(move || {
+        let id_again = id.clone();
+        view! {
+            <ActionForm action=save attr:class="grid-form customer-settings">
+                <input type="hidden" name="customer" value=id_again />
+                <label>"Name"
+                    <input name="name" maxlength="100" value=name />
+                </label>
+                <label>"Accounts are made in"
+                    <select name="domain">
+                        {none_chosen.then(|| view! { <option value="" selected=true>"Choose a domain"</option> })}
+                        {domain_options}
+                    </select>
+                </label>
+                <label>"Open for (minutes)"
+                    <input name="window_minutes" type="number" min="15" max="720" value=window />
+                    <small>"15 minutes to 12 hours; 240 is 4 hours. Then the account is disabled and its roles removed."</small>
+                </label>
+                <button type="submit">"Save"</button>
+            </ActionForm>
+            <h3>"Who may request which role"</h3>
+            {nobody.then(|| view! { <p class="muted">"Nobody yet."</p> })}
+            <ul class="grants">{grant_lines}</ul>
+            <ActionForm action=grant attr:class="grid-form grant-form">
+                <input type="hidden" name="customer" value=id />
+                <label>"Holders of"
+                    <select name="holders">
+                        <option value="technician">"Technicians"</option>
+                        <option value="admin">"Admins"</option>
+                    </select>
+                </label>
+                <label>"may request"
+                    <select name="role">{role_options}</select>
+                </label>
+                <button type="submit">"Allow"</button>
+            </ActionForm>
+        }
+    });
+    view! {
+        <section class="card customer" data-customer=c.name.clone() data-tenant=c.tenant_id.clone()>
+            <h2>{c.name.clone()}</h2>
+            <dl>
+                <dt>"Entra tenant"</dt><dd class="mono">{c.tenant_id.clone()}</dd>
+                <dt>"Consent"</dt><dd>{c.consented.clone()}</dd>
+                <dt>"Health"</dt><dd class=format!("customer-health {health_class}")>{c.health_text.clone()}</dd>
+                <dt>"Accounts"</dt>
+                <dd class="customer-settings-summary">{summary}</dd>
+            </dl>
+            <h3>"Open accounts"</h3>
+            {no_accounts.then(|| view! { <p class="muted">"No account is open here."</p> })}
+            <ul class="accounts">{accounts}</ul>
+            {settings}
+        </section>
+    }
+}
+
+/// How the round trip to Microsoft that led to this page ended, until the admin's next action
+/// says something of its own.
+#[component]
+fn RoundTrip(n: Notice, result: Signal<Option<Result<String, AppError>>>) -> impl IntoView {
+    let (class, role) = if n.ok {
+        ("flash ok", "status")
+    } else {
+        ("flash error", "alert")
+    };
+    move || {
+        result
+            .get()
+            .is_none()
+            .then(|| view! { <p id="round-trip" class=class role=role>{n.message.clone()}</p> })
+    }
+}

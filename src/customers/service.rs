@@ -1,0 +1,276 @@
+//! Customers: connecting a customer's Entra tenant to Gatehouse's customers app (the round
+//! trip of `user_source::flows`, then a client-credentials proof), and what its admin sets
+//! there: the domain accounts are made in, how long they stay open, and which Entra roles
+//! the holders of each Gatehouse role may request.
+
+use super::store::{self, Customer, Grant};
+use crate::audit::{self, Actor};
+use crate::domain::{AccessWindow, CustomerHealth, CustomerId, EntraRole, EntraTenantId, Role};
+use crate::entra::EntraClient;
+use crate::server::db::Db;
+use crate::server::util::now;
+use crate::tenants::Tenant;
+use crate::user_source::service::{not_applied_yet, SourceError, CONSENT_PATIENCE_SECS};
+use crate::users::service::User;
+
+/// Where a customer's consent stands after a try.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Proof {
+    /// Graph answered: the customer is connected.
+    Proven { name: String },
+    /// Microsoft has not applied the consent yet; the page tries again.
+    Waiting,
+}
+
+/// The consent for `tid` came back (the tenant the admin signed in to, `flows`): the
+/// customer is recorded, or consented again, and proven at once if Microsoft allows.
+pub async fn consented(
+    db: &Db,
+    entra: &EntraClient,
+    tenant: &Tenant,
+    admin: &User,
+    tid: EntraTenantId,
+) -> Result<Proof, SourceError> {
+    let id = store::consented(db, &tenant.id, &tid, &admin.username, now()).await?;
+    let customer = store::find(db, &tenant.id, &id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the customer just recorded is not there"))?;
+    prove(db, entra, &customer).await
+}
+
+/// One try at proving a customer's consent: the verified domains, read with the customers
+/// app's client credentials. Within `CONSENT_PATIENCE_SECS` of the consent a refusal means
+/// "not applied yet"; after it, or for any other error, Microsoft's words are the customer's
+/// health and the audit log's.
+pub async fn prove(
+    db: &Db,
+    entra: &EntraClient,
+    customer: &Customer,
+) -> Result<Proof, SourceError> {
+    // A token issued before Microsoft applied the consent lacks its roles: ask for a new one.
+    entra.forget_token(&customer.entra_tid).await;
+    let read = async { entra.graph(&customer.entra_tid).await?.domains().await };
+    let all = match read.await {
+        Ok(all) => all,
+        Err(e) if not_applied_yet(&e) && now() - customer.consented_at < CONSENT_PATIENCE_SECS => {
+            store::still_waiting(db, &customer.id, &e.to_string()).await?;
+            return Ok(Proof::Waiting);
+        }
+        Err(e) => {
+            let mut tx = db.pool.begin().await?;
+            store::failing(&mut *tx, &customer.id, &e.to_string()).await?;
+            audit::record(
+                &mut *tx,
+                Some(&customer.tenant_id),
+                Actor::User(&customer.consented_by),
+                audit::Event::CustomerConsentFailed {
+                    entra_tenant: &customer.entra_tid,
+                    error: &e.to_string(),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(e.into());
+        }
+    };
+    let domains: Vec<String> = all
+        .iter()
+        .filter(|d| d.is_verified)
+        .map(|d| d.id.to_ascii_lowercase())
+        .collect();
+    if domains.is_empty() {
+        let why = "This Entra tenant has no verified domain to make accounts in.";
+        store::failing(&db.pool, &customer.id, why).await?;
+        return Err(SourceError::Refused(why.into()));
+    }
+    let name = all
+        .iter()
+        .find(|d| d.is_default)
+        .map(|d| d.id.clone())
+        .unwrap_or_else(|| domains[0].clone());
+    let mut tx = db.pool.begin().await?;
+    store::proven(&mut *tx, &customer.id, &name, &domains, now()).await?;
+    audit::record(
+        &mut *tx,
+        Some(&customer.tenant_id),
+        Actor::User(&customer.consented_by),
+        audit::Event::CustomerConnected {
+            name: &name,
+            entra_tenant: &customer.entra_tid,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let name = match customer.connected_at {
+        Some(_) => customer.name.clone(),
+        None => name,
+    };
+    Ok(Proof::Proven { name })
+}
+
+/// One more try at every consent of the tenant Microsoft has not applied yet; how many are
+/// still waiting.
+pub async fn prove_waiting(
+    db: &Db,
+    entra: &EntraClient,
+    tenant: &Tenant,
+) -> Result<usize, SourceError> {
+    let mut waiting = 0;
+    for customer in store::list(db, &tenant.id).await? {
+        if customer.health != CustomerHealth::Waiting {
+            continue;
+        }
+        match prove(db, entra, &customer).await {
+            Ok(Proof::Waiting) => waiting += 1,
+            Ok(Proof::Proven { .. }) => {}
+            // Recorded as the customer's health, which the page shows.
+            Err(SourceError::Unexpected(e)) => return Err(SourceError::Unexpected(e)),
+            Err(_) => {}
+        }
+    }
+    Ok(waiting)
+}
+
+/// The tenant's customer `id`, or a refusal that says it is not one.
+async fn customer_of(db: &Db, tenant: &Tenant, id: &str) -> Result<Customer, SourceError> {
+    store::find(db, &tenant.id, &CustomerId::from_outside(id))
+        .await?
+        .ok_or_else(|| SourceError::Refused("There is no such customer here.".into()))
+}
+
+/// Saves a customer's name, the domain its accounts are made in (a verified domain Graph
+/// listed) and how long an account stays open.
+pub async fn save(
+    db: &Db,
+    tenant: &Tenant,
+    admin: &User,
+    id: &str,
+    name: &str,
+    domain: &str,
+    window_minutes: &str,
+) -> Result<String, SourceError> {
+    let customer = customer_of(db, tenant, id).await?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(SourceError::Refused(
+            "The customer's name must be 1 to 100 characters on one line.".into(),
+        ));
+    }
+    let domain = domain.trim().to_ascii_lowercase();
+    if !customer.domains.iter().any(|d| d == &domain) {
+        return Err(SourceError::Refused(format!(
+            "{domain} is not a verified domain of this customer's Entra tenant (verified: {}).",
+            customer.domains.join(", ")
+        )));
+    }
+    let window = AccessWindow::from_minutes(window_minutes)
+        .map_err(|e| SourceError::Refused(format!("{e}.")))?;
+    let mut tx = db.pool.begin().await?;
+    store::save_settings(&mut *tx, &customer.id, name, &domain, window).await?;
+    audit::record(
+        &mut *tx,
+        Some(&tenant.id),
+        Actor::User(&admin.username),
+        audit::Event::CustomerSaved {
+            name,
+            domain: &domain,
+            window,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(format!(
+        "Saved: accounts at {name} are made in {domain} and stay open {window}."
+    ))
+}
+
+/// Parses a line of the role mapping from the page's form.
+fn parse_grant(holders: &str, role: &str) -> Result<Grant, SourceError> {
+    let holders: Role = holders.parse().map_err(|_| {
+        SourceError::Refused(format!(
+            "`{holders}` is not a Gatehouse role: choose Technicians or Admins."
+        ))
+    })?;
+    let role = EntraRole::parse(role).map_err(|e| SourceError::Refused(format!("{e}.")))?;
+    Ok(Grant { holders, role })
+}
+
+/// Lets the holders of a Gatehouse role request an Entra role at a customer.
+pub async fn grant(
+    db: &Db,
+    tenant: &Tenant,
+    admin: &User,
+    id: &str,
+    holders: &str,
+    role: &str,
+) -> Result<String, SourceError> {
+    let customer = customer_of(db, tenant, id).await?;
+    let grant = parse_grant(holders, role)?;
+    let mut tx = db.pool.begin().await?;
+    if !store::grant(&mut *tx, &customer.id, &grant, &admin.username, now()).await? {
+        return Ok(format!(
+            "{} may already request {} at {}.",
+            grant.holders.plural(),
+            grant.role,
+            customer.name
+        ));
+    }
+    audit::record(
+        &mut *tx,
+        Some(&tenant.id),
+        Actor::User(&admin.username),
+        audit::Event::CustomerRoleGranted {
+            name: &customer.name,
+            holders: grant.holders,
+            role: grant.role,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(format!(
+        "{} may now request {} at {}.",
+        grant.holders.plural(),
+        grant.role,
+        customer.name
+    ))
+}
+
+/// Takes a line out of a customer's role mapping.
+pub async fn withdraw(
+    db: &Db,
+    tenant: &Tenant,
+    admin: &User,
+    id: &str,
+    holders: &str,
+    role: &str,
+) -> Result<String, SourceError> {
+    let customer = customer_of(db, tenant, id).await?;
+    let grant = parse_grant(holders, role)?;
+    let mut tx = db.pool.begin().await?;
+    if !store::withdraw(&mut *tx, &customer.id, &grant).await? {
+        return Err(SourceError::Refused(format!(
+            "{} could not request {} at {}.",
+            grant.holders.plural(),
+            grant.role,
+            customer.name
+        )));
+    }
+    audit::record(
+        &mut *tx,
+        Some(&tenant.id),
+        Actor::User(&admin.username),
+        audit::Event::CustomerRoleWithdrawn {
+            name: &customer.name,
+            holders: grant.holders,
+            role: grant.role,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(format!(
+        "{} may no longer request {} at {}.",
+        grant.holders.plural(),
+        grant.role,
+        customer.name
+    ))
+}

@@ -1,0 +1,292 @@
+//! The `customers` and `customer_role_grants` tables: every statement on them is here, and
+//! every one is scoped by the MSP tenant, so one tenant's admin can never name another's
+//! customer.
+
+use crate::domain::{
+    AccessWindow, CustomerHealth, CustomerId, EntraRole, EntraTenantId, Role, TenantId,
+};
+use crate::server::db::Db;
+use crate::server::util::random_id;
+use sqlx::{Any, Executor};
+
+/// A customer as stored.
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub tenant_id: TenantId,
+    pub entra_tid: EntraTenantId,
+    pub name: String,
+    /// The verified domains Graph last listed.
+    pub domains: Vec<String>,
+    /// Where accounts are made, once chosen.
+    pub domain: Option<String>,
+    pub window: AccessWindow,
+    pub consented_by: String,
+    pub consented_at: i64,
+    pub connected_at: Option<i64>,
+    pub health: CustomerHealth,
+    pub health_detail: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: CustomerId,
+    tenant_id: TenantId,
+    entra_tid: EntraTenantId,
+    name: String,
+    domains: String,
+    domain: Option<String>,
+    window_secs: i64,
+    consented_by: String,
+    consented_at: i64,
+    connected_at: Option<i64>,
+    health: String,
+    health_detail: Option<String>,
+}
+
+impl From<Row> for Customer {
+    fn from(r: Row) -> Self {
+        Customer {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            entra_tid: r.entra_tid,
+            name: r.name,
+            domains: serde_json::from_str(&r.domains).unwrap_or_default(),
+            domain: r.domain,
+            window: AccessWindow::from_secs(r.window_secs),
+            consented_by: r.consented_by,
+            consented_at: r.consented_at,
+            connected_at: r.connected_at,
+            // A value this version does not know is treated as failing: nothing is made
+            // where Gatehouse cannot say how the connection stands.
+            health: r.health.parse().unwrap_or(CustomerHealth::Failing),
+            health_detail: r.health_detail,
+        }
+    }
+}
+
+const COLUMNS: &str =
+    "id, tenant_id, entra_tid, name, domains, domain, window_secs, consented_by, \
+     consented_at, connected_at, health, health_detail";
+
+/// The tenant's customers, by name.
+pub async fn list(db: &Db, tenant_id: &TenantId) -> Result<Vec<Customer>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, Row>(&format!(
+        "SELECT {COLUMNS} FROM customers WHERE tenant_id = $1 ORDER BY lower(name), id"
+    ))
+    .bind(tenant_id)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().map(Customer::from).collect())
+}
+
+/// The tenant's customer `id`; another tenant's is not found.
+pub async fn find(
+    db: &Db,
+    tenant_id: &TenantId,
+    id: &CustomerId,
+) -> Result<Option<Customer>, sqlx::Error> {
+    let row = sqlx::query_as::<_, Row>(&format!(
+        "SELECT {COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.map(Customer::from))
+}
+
+/// Customer `id`, whichever tenant it belongs to: for the end worker, which acts for every
+/// tenant (what the account belongs to was checked when it was made).
+pub async fn get(db: &Db, id: &CustomerId) -> Result<Option<Customer>, sqlx::Error> {
+    let row = sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM customers WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(Customer::from))
+}
+
+/// Records an admin consent of Entra tenant `tid` for the tenant: a new customer (named after
+/// the tenant id until Graph says more), or the existing one consented again. Either waits
+/// for Microsoft to apply the consent. Its id.
+pub async fn consented(
+    db: &Db,
+    tenant_id: &TenantId,
+    tid: &EntraTenantId,
+    by: &str,
+    at: i64,
+) -> Result<CustomerId, sqlx::Error> {
+    let id = CustomerId::drawn(random_id(16));
+    sqlx::query(
+        "INSERT INTO customers (id, tenant_id, entra_tid, name, consented_by, consented_at, health, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (tenant_id, entra_tid) DO UPDATE SET consented_by = excluded.consented_by, \
+         consented_at = excluded.consented_at, health = excluded.health, health_detail = NULL",
+    )
+    .bind(&id)
+    .bind(tenant_id)
+    .bind(tid)
+    .bind(tid.as_str())
+    .bind(by)
+    .bind(at)
+    .bind(CustomerHealth::Waiting.as_str())
+    .bind(at)
+    .execute(&db.pool)
+    .await?;
+    let (id,): (CustomerId,) =
+        sqlx::query_as("SELECT id FROM customers WHERE tenant_id = $1 AND entra_tid = $2")
+            .bind(tenant_id)
+            .bind(tid)
+            .fetch_one(&db.pool)
+            .await?;
+    Ok(id)
+}
+
+/// Graph answered the customers app in the customer's tenant: the verified domains it listed.
+/// A customer connected for the first time is named after its default domain, and its
+/// domain is chosen for it when it has only one that accounts can be made in.
+pub async fn proven<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &CustomerId,
+    default_name: &str,
+    domains: &[String],
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE customers SET domains = $1, health = $2, health_detail = NULL, \
+         name = CASE WHEN connected_at IS NULL THEN $3 ELSE name END, \
+         connected_at = COALESCE(connected_at, $4) WHERE id = $5",
+    )
+    .bind(serde_json::to_string(domains).unwrap_or_else(|_| "[]".into()))
+    .bind(CustomerHealth::Ok.as_str())
+    .bind(default_name)
+    .bind(at)
+    .bind(id)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Microsoft refused the customers app in the customer's tenant, in these words.
+pub async fn failing<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &CustomerId,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE customers SET health = $1, health_detail = $2 WHERE id = $3")
+        .bind(CustomerHealth::Failing.as_str())
+        .bind(detail)
+        .bind(id)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// Microsoft has not applied the consent yet: what the last try heard.
+pub async fn still_waiting(db: &Db, id: &CustomerId, detail: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE customers SET health_detail = $1 WHERE id = $2 AND health = $3")
+        .bind(detail)
+        .bind(id)
+        .bind(CustomerHealth::Waiting.as_str())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// The customer's name, domain and window, as an admin saved them.
+pub async fn save_settings<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &CustomerId,
+    name: &str,
+    domain: &str,
+    window: AccessWindow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE customers SET name = $1, domain = $2, window_secs = $3 WHERE id = $4")
+        .bind(name)
+        .bind(domain)
+        .bind(window.secs())
+        .bind(id)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// One line of a customer's role mapping: holders of `holders` may request `role`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub holders: Role,
+    pub role: EntraRole,
+}
+
+const HOLDER_ROLE: &str = "role";
+
+/// The customer's role mapping, holders then roles in the page's order.
+pub async fn grants(db: &Db, id: &CustomerId) -> Result<Vec<Grant>, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT holder, role_definition_id FROM customer_role_grants \
+         WHERE customer_id = $1 AND holder_kind = $2",
+    )
+    .bind(id)
+    .bind(HOLDER_ROLE)
+    .fetch_all(&db.pool)
+    .await?;
+    // A line this version cannot read (a role Gatehouse no longer offers) grants nothing.
+    let mut grants: Vec<Grant> = rows
+        .into_iter()
+        .filter_map(|(holder, role)| {
+            Some(Grant {
+                holders: holder.parse().ok()?,
+                role: EntraRole::parse(&role).ok()?,
+            })
+        })
+        .collect();
+    grants.sort_by_key(|g| {
+        (
+            g.holders.as_str(),
+            EntraRole::offered().position(|r| r == g.role),
+        )
+    });
+    Ok(grants)
+}
+
+/// Adds a line to the mapping; false when it was there already.
+pub async fn grant<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &CustomerId,
+    grant: &Grant,
+    by: &str,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO customer_role_grants (customer_id, holder_kind, holder, role_definition_id, granted_by, granted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(HOLDER_ROLE)
+    .bind(grant.holders.as_str())
+    .bind(grant.role.id())
+    .bind(by)
+    .bind(at)
+    .execute(ex)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Takes a line out of the mapping; false when it was not there.
+pub async fn withdraw<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &CustomerId,
+    grant: &Grant,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM customer_role_grants WHERE customer_id = $1 AND holder_kind = $2 \
+         AND holder = $3 AND role_definition_id = $4",
+    )
+    .bind(id)
+    .bind(HOLDER_ROLE)
+    .bind(grant.holders.as_str())
+    .bind(grant.role.id())
+    .execute(ex)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
