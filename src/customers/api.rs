@@ -93,6 +93,7 @@ pub async fn withdraw_role(
     let ctx = crate::server::context::admin().await?;
     super::service::withdraw(
         &ctx.state.db,
+        &ctx.state.bus,
         &ctx.tenant,
         &ctx.user,
         &customer,

@@ -238,6 +238,7 @@ pub async fn grant(
 /// Takes a line out of a customer's role mapping.
 pub async fn withdraw(
     db: &Db,
+    bus: &crate::server::bus::Bus,
     tenant: &Tenant,
     admin: &User,
     id: &str,
@@ -255,6 +256,25 @@ pub async fn withdraw(
             customer.name
         )));
     }
+    // Accounts open with the withdrawn role end now (the one rule, `jit::end_disallowed`).
+    let live =
+        crate::jit::store::live_in(&mut tx, crate::jit::store::Whose::Customer(&customer.id))
+            .await?;
+    let mut owned = Vec::new();
+    for account in live {
+        // An owner whose record is gone has had every account marked ending already.
+        match crate::users::store::get(&mut tx, &account.user_id).await {
+            Ok(owner) => owned.push((account, owner.role)),
+            Err(sqlx::Error::RowNotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let reason = format!(
+        "{} may no longer request {}",
+        grant.holders.plural(),
+        grant.role
+    );
+    let ending = crate::jit::service::end_disallowed(&mut tx, owned, &reason, now()).await?;
     audit::record(
         &mut *tx,
         Some(&tenant.id),
@@ -267,8 +287,15 @@ pub async fn withdraw(
     )
     .await?;
     tx.commit().await?;
+    crate::users::access::accounts_ending(ending)
+        .announce(bus)
+        .await;
+    let ending = match ending {
+        0 => String::new(),
+        n => format!(" {n} account(s) holding it are ending."),
+    };
     Ok(format!(
-        "{} may no longer request {} at {}.",
+        "{} may no longer request {} at {}.{ending}",
         grant.holders.plural(),
         grant.role,
         customer.name

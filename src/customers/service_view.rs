@@ -17,7 +17,7 @@ pub async fn view(db: &Db, app_configured: bool, tenant: &Tenant) -> anyhow::Res
             .filter(|a| a.customer_id == c.id)
             .map(|a| account_view(&c.name, a))
             .collect();
-        let grants = store::grants(db, &c.id)
+        let grants = store::grants(&db.pool, &c.id)
             .await?
             .into_iter()
             .map(|g| GrantView {

@@ -221,14 +221,17 @@ pub struct Grant {
 const HOLDER_ROLE: &str = "role";
 
 /// The customer's role mapping, holders then roles in the page's order.
-pub async fn grants(db: &Db, id: &CustomerId) -> Result<Vec<Grant>, sqlx::Error> {
+pub async fn grants<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &CustomerId,
+) -> Result<Vec<Grant>, sqlx::Error> {
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT holder, role_definition_id FROM customer_role_grants \
          WHERE customer_id = $1 AND holder_kind = $2",
     )
     .bind(id)
     .bind(HOLDER_ROLE)
-    .fetch_all(&db.pool)
+    .fetch_all(ex)
     .await?;
     // A line this version cannot read (a role Gatehouse no longer offers) grants nothing.
     let mut grants: Vec<Grant> = rows

@@ -64,7 +64,7 @@ pub async fn allowed_roles(
     customer: &Customer,
     user: &User,
 ) -> Result<Vec<EntraRole>, sqlx::Error> {
-    Ok(customers::grants(db, &customer.id)
+    Ok(customers::grants(&db.pool, &customer.id)
         .await?
         .into_iter()
         .filter(|g| g.holders == user.role)
@@ -340,4 +340,32 @@ pub async fn end_at_microsoft(
         Err(EntraError::Graph { status: 404, .. }) => Ok(()),
         other => other,
     }
+}
+
+/// The rule every change of who may hold what comes back to: an account is open only with
+/// roles its owner's Gatehouse role may request at its customer, by the mapping as it is now.
+/// Each account of `accounts` (live ones, with their owner's role) that breaks it is ending
+/// now, in the caller's transaction; how many.
+pub async fn end_disallowed(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    accounts: Vec<(JitAccount, crate::domain::Role)>,
+    reason: &str,
+    at: i64,
+) -> Result<u64, sqlx::Error> {
+    let mut ended = 0;
+    for (account, role) in accounts {
+        let allowed: Vec<EntraRole> = customers::grants(&mut **tx, &account.customer_id)
+            .await?
+            .into_iter()
+            .filter(|g| g.holders == role)
+            .map(|g| g.role)
+            .collect();
+        if account.roles.iter().all(|r| allowed.contains(r)) {
+            continue;
+        }
+        if store::end_now(&mut **tx, &account.id, reason, at).await? {
+            ended += 1;
+        }
+    }
+    Ok(ended)
 }

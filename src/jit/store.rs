@@ -120,10 +120,37 @@ pub async fn live_of_tenant(db: &Db, tenant_id: &TenantId) -> Result<Vec<JitAcco
     Ok(rows.into_iter().map(JitAccount::from).collect())
 }
 
+/// The accounts of the user, or of the customer, that are open or being made, read in the
+/// caller's transaction.
+pub async fn live_in(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    whose: Whose<'_>,
+) -> Result<Vec<JitAccount>, sqlx::Error> {
+    let (column, id) = match whose {
+        Whose::User(id) => ("user_id", id.as_str()),
+        Whose::Customer(id) => ("customer_id", id.as_str()),
+    };
+    let rows = sqlx::query_as::<_, Row>(&format!(
+        "SELECT {COLUMNS} FROM jit_accounts WHERE {column} = $1 AND state IN ($2, $3)"
+    ))
+    .bind(id)
+    .bind(JitState::Open.as_str())
+    .bind(JitState::Making.as_str())
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(JitAccount::from).collect())
+}
+
+/// Whose accounts `live_in` reads.
+pub enum Whose<'a> {
+    User(&'a UserId),
+    Customer(&'a CustomerId),
+}
+
 /// Every account of the user, at every customer.
 pub async fn of_user(db: &Db, user_id: &UserId) -> Result<Vec<JitAccount>, sqlx::Error> {
     let rows = sqlx::query_as::<_, Row>(&format!(
-        "SELECT {COLUMNS} FROM jit_accounts WHERE user_id = $1 ORDER BY customer_id"
+        "SELECT {COLUMNS} FROM jit_accounts WHERE user_id = $1 ORDER BY upn, customer_id"
     ))
     .bind(user_id)
     .fetch_all(&db.pool)

@@ -1,7 +1,7 @@
 //! Ends accounts in customers' tenants: those whose window is over, and those whose
 //! technician lost access in Gatehouse (`users::access::revoke_all_access` marks them
 //! ending). It wakes when access ends anywhere (the bus), when a window or a retry is due,
-//! and at least every half minute. An end is recorded only when Microsoft confirmed it; until
+//! and at least every ten seconds. An end is recorded only when Microsoft confirmed it; until
 //! then it is retried with a growing wait, and shown.
 
 use super::service::end_at_microsoft;
@@ -15,8 +15,9 @@ use crate::server::util::now;
 use futures::StreamExt;
 use std::time::Duration;
 
-/// The longest the worker sleeps.
-const TICK: Duration = Duration::from_secs(30);
+/// The longest the worker sleeps: how late it finds an account marked ending without an
+/// event (a role changed by the admin group at a run or a sign-in).
+const TICK: Duration = Duration::from_secs(10);
 /// How long a replica holds an account it is ending before another may try.
 const CLAIM_SECS: i64 = 120;
 /// How many customers' accounts are ended at once.
@@ -67,7 +68,12 @@ async fn access_ended(events: &mut tokio::sync::broadcast::Receiver<Event>) {
     use tokio::sync::broadcast::error::{RecvError, TryRecvError};
     loop {
         match events.recv().await {
-            Ok(Event::SignedOut { .. } | Event::UserOffboarded { .. } | Event::MayHaveMissed)
+            Ok(
+                Event::SignedOut { .. }
+                | Event::UserOffboarded { .. }
+                | Event::AccountsEnding
+                | Event::MayHaveMissed,
+            )
             | Err(RecvError::Lagged(_)) => break,
             Ok(_) => {}
             Err(RecvError::Closed) => std::future::pending::<()>().await,

@@ -101,15 +101,16 @@ fn Status(
                 ),
                 None => "Nobody was offboarded in the last 30 days.".into(),
             }}</p>
-            <p class="hint">"First seen: when Microsoft's notification arrived, or when the run that found the change began. Decided: when that run offboarded the user. Access ended: every sign-in and phone binding gone, open pages sent to the sign-in page."</p>
+            <p class="hint">"First seen: when Microsoft's notification arrived, or when the run that found the change began. Decided: when that run offboarded the user. Access ended: every sign-in and phone binding gone, open pages sent to the sign-in page. Accounts at customers: when Microsoft confirmed each was ended (roles removed, sessions revoked, disabled)."</p>
             {(!v.offboardings.is_empty()).then(|| view! {
                 <table id="offboardings">
-                    <thead><tr><th>"User"</th><th>"Why"</th><th>"First seen"</th><th>"Decided"</th><th>"Access ended"</th></tr></thead>
+                    <thead><tr><th>"User"</th><th>"Why"</th><th>"First seen"</th><th>"Decided"</th><th>"Access ended"</th><th>"Accounts at customers ended"</th></tr></thead>
                     <tbody>
                         {v.offboardings.into_iter().map(|o| view! {
                             <tr>
                                 <td>{o.user}</td><td>{o.reason}</td><td>{o.seen}</td><td>{o.decided_after}</td>
                                 <td>{o.ended_after.unwrap_or_else(|| "ending…".into())}</td>
+                                <td class="customer-ends">{if o.customer_accounts.is_empty() { "none".to_string() } else { o.customer_accounts.join("; ") }}</td>
                             </tr>
                         }).collect_view()}
                     </tbody>

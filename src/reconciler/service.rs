@@ -42,6 +42,10 @@ pub async fn view(db: &Db, tenant_id: &TenantId) -> anyhow::Result<ReconcileView
         crate::server::util::now() - timeline::WINDOW_SECS,
     )
     .await?;
+    let mut customer_accounts = Vec::with_capacity(offboardings.len());
+    for o in &offboardings {
+        customer_accounts.push(customer_ends(db, o).await?);
+    }
     Ok(ReconcileView {
         time_to_revoke: timeline::percentiles(&offboardings).map(|t| TimeToRevoke {
             p50: timeline::duration(t.p50),
@@ -50,7 +54,8 @@ pub async fn view(db: &Db, tenant_id: &TenantId) -> anyhow::Result<ReconcileView
         }),
         offboardings: offboardings
             .iter()
-            .map(|o| OffboardingRow {
+            .zip(customer_accounts)
+            .map(|(o, customer_accounts)| OffboardingRow {
                 user: format!("{} <{}>", o.username, o.email),
                 reason: o
                     .reason
@@ -60,6 +65,7 @@ pub async fn view(db: &Db, tenant_id: &TenantId) -> anyhow::Result<ReconcileView
                 seen: format_time(o.seen_at),
                 decided_after: timeline::after_seen(o, o.decided_at),
                 ended_after: o.access_ended_at.map(|at| timeline::after_seen(o, at)),
+                customer_accounts,
             })
             .collect(),
         connected: s.user_source == UserSource::AzureAd && s.entra_tenant_id.is_some(),
@@ -275,4 +281,25 @@ pub async fn decide(
         )),
         DecideError::Unexpected(err) => err.into(),
     })
+}
+
+/// The user's accounts at customers that this offboarding ended (asked to end when it was
+/// decided, or after), each with when Microsoft confirmed it, counted from first sight.
+async fn customer_ends(
+    db: &Db,
+    o: &crate::users::store::Offboarding,
+) -> anyhow::Result<Vec<String>> {
+    let mut ends = Vec::new();
+    for a in crate::jit::store::of_user(db, &o.id).await? {
+        if a.end_requested_at.is_none_or(|at| at < o.decided_at) {
+            continue;
+        }
+        let at = a.upn.split_once('@').map_or(a.upn.as_str(), |(_, d)| d);
+        ends.push(match (a.ended_at, &a.last_error) {
+            (Some(ended), _) => format!("{at} {}", timeline::after_seen(o, ended)),
+            (None, Some(error)) => format!("{at}: still open, retrying: {error}"),
+            (None, None) => format!("{at}: ending…"),
+        });
+    }
+    Ok(ends)
 }

@@ -70,6 +70,7 @@ mod tests {
 
     fn offboarding(seen: i64, ended: Option<i64>) -> Offboarding {
         Offboarding {
+            id: crate::domain::UserId::from_outside("u1"),
             username: "msp-alex".into(),
             email: "alex@contoso.com".into(),
             reason: Some("hard_deleted".into()),

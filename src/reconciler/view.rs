@@ -34,6 +34,9 @@ pub struct OffboardingRow {
     pub decided_after: String,
     /// None while access is still being ended (or when it could not be recorded).
     pub ended_after: Option<String>,
+    /// Each of the user's accounts at customers this offboarding ended: "fabrikam.com +3 s",
+    /// or "fabrikam.com: still open, retrying: …" until Microsoft confirms.
+    pub customer_accounts: Vec<String>,
 }
 
 /// The tenant's time from first sight to access ended, over `count` offboardings.

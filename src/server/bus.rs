@@ -49,6 +49,9 @@ pub enum Event {
     UserOffboarded { user_id: UserId },
     /// A tenant's settings changed: every replica reads them afresh.
     TenantChanged { tenant_id: TenantId },
+    /// Accounts at customers were marked ending without anyone signing out (a role change, a
+    /// withdrawn mapping): every replica's JIT worker wakes to end them.
+    AccountsEnding,
     /// Microsoft said something changed in the tenant's Entra directory: its run is booked a
     /// moment from now, and every replica's scheduler wakes to look.
     ChangeNotified { tenant_id: TenantId },

@@ -498,4 +498,3 @@ mod tests {
         assert!(!format!("{config:?}").contains("m3tr1cs-t0ken"));
     }
 }
-

@@ -235,7 +235,8 @@ async fn refresh_role(
         "{}, seen at sign-in",
         crate::users::service::role_by_group(role, &group)
     );
-    users::set_role(&mut tx, &user.id, role).await?;
+    // Accounts at customers it ends are found by the JIT worker at its next tick.
+    let _ending = crate::users::access::change_role(&mut tx, &user.id, role).await?;
     audit::record(
         &mut *tx,
         Some(&tenant.id),
@@ -344,7 +345,9 @@ async fn onboard(
             let demotes = role == Some(Role::Technician) && user.role == Role::Admin;
             if let Some(role) = role.filter(|r| *r != user.role) {
                 if !(demotes && admins.lost_by(&AdminChange::removes(&user.id))) {
-                    users::set_role(&mut tx, &user.id, role).await?;
+                    // Accounts at customers it ends are found by the JIT worker at its next tick.
+                    let _ending =
+                        crate::users::access::change_role(&mut tx, &user.id, role).await?;
                 }
             }
             user.id

@@ -28,8 +28,12 @@ pub struct Ended {
 }
 
 impl Ended {
-    /// Pushes the sign-out to every open page of the users concerned, on every replica.
+    /// Pushes the sign-out to every open page of the users concerned, on every replica, and
+    /// wakes the JIT worker for accounts ending without a sign-out.
     pub async fn announce(self, bus: &Bus) {
+        if self.customer_accounts > 0 && self.users.is_empty() {
+            bus.publish(Event::AccountsEnding).await;
+        }
         for user_id in self.users {
             bus.publish(Event::SignedOut {
                 user_id,
@@ -96,6 +100,36 @@ pub async fn revoke_all_access(
     )
     .await?;
     Ok(ended)
+}
+
+/// Gives the user another Gatehouse role (an admin's choice, the admin group at a run or a
+/// sign-in): and their accounts at customers whose roles the new role may not request there
+/// are ending now, in the caller's transaction. `announce` what ended after the commit (the
+/// JIT worker wakes; without it, it finds them at its next tick).
+pub async fn change_role(
+    tx: &mut Tx<'_>,
+    user_id: &UserId,
+    role: crate::domain::Role,
+) -> anyhow::Result<Ended> {
+    crate::users::store::set_role(tx, user_id, role).await?;
+    let live = crate::jit::store::live_in(tx, crate::jit::store::Whose::User(user_id)).await?;
+    let reason = format!("now {role}, who may not hold these roles there");
+    let accounts = live.into_iter().map(|a| (a, role)).collect();
+    Ok(Ended {
+        customer_accounts: crate::jit::service::end_disallowed(tx, accounts, &reason, now())
+            .await?,
+        reason,
+        ..Ended::default()
+    })
+}
+
+/// Accounts at customers ending for a reason of their own (a withdrawn mapping): `announce`
+/// it after the commit.
+pub fn accounts_ending(count: u64) -> Ended {
+    Ended {
+        customer_accounts: count,
+        ..Ended::default()
+    }
 }
 
 /// An admin revokes one phone of a user ("lost phone"): it can approve nothing more in this

@@ -335,7 +335,7 @@ pub async fn act(
                     user.username
                 )));
             }
-            store::set_role(&mut tx, &user.id, role).await?;
+            ended = Some(super::access::change_role(&mut tx, &user.id, role).await?);
             (
                 Some(Noted::RoleChanged),
                 format!("{} is now {role}.", user.username),

@@ -410,6 +410,7 @@ pub async fn access_ended(db: &Db, user_ids: &[UserId], at: i64) -> Result<(), s
 /// How one offboarding went, for the Reconciliation page.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Offboarding {
+    pub id: UserId,
     pub username: String,
     pub email: String,
     pub reason: Option<String>,
@@ -426,7 +427,7 @@ pub async fn offboardings_since(
     since: i64,
 ) -> Result<Vec<Offboarding>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT username, email, offboard_reason AS reason, offboard_group AS group_name, \
+        "SELECT id, username, email, offboard_reason AS reason, offboard_group AS group_name, \
          offboard_seen_at AS seen_at, \
          offboarded_at AS decided_at, access_ended_at FROM users \
          WHERE tenant_id = $1 AND status = $2 AND offboarded_at >= $3 \

@@ -284,6 +284,12 @@ async fn malformed_portal_requests_and_bad_hosts_are_refused_and_change_nothing(
         "user_source/schedule",
         "devices/of_user",
         "devices/revoke",
+        "customers/get",
+        "customers/notice",
+        "customers/prove",
+        "customers/save",
+        "customers/grant",
+        "customers/withdraw",
     ];
     for function in functions {
         for (content_type, body, what) in bad_bodies() {

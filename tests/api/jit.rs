@@ -317,6 +317,21 @@ async fn deleting_the_technician_in_entra_ends_their_accounts_in_three_customers
     for c in view["customers"].as_array().unwrap() {
         assert_eq!(c["accounts"], json!([]), "nothing is open at {}", c["name"]);
     }
+    // Alex's offboarding on the Reconciliation page: when each customer's account ended.
+    let (status, body) = w.admin.call("acme", "reconcile/view", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ends = view["offboardings"][0]["customer_accounts"]
+        .as_array()
+        .unwrap();
+    assert_eq!(ends.len(), 3, "{ends:?}");
+    for (end, domain) in
+        ends.iter()
+            .zip(["fabrikam.com", "northwindtraders.com", "tailspintoys.com"])
+    {
+        let end = end.as_str().unwrap();
+        assert!(end.starts_with(&format!("{domain} +")), "{end}");
+    }
 }
 
 #[tokio::test]
@@ -570,4 +585,97 @@ async fn tables_holding(w: &World, needle: &str) -> Vec<String> {
         }
     }
     holding
+}
+
+/// The id of customer `name` on the Customers page.
+async fn customer_id(w: &World, name: &str) -> String {
+    let view = customers(&w.admin, "acme").await;
+    named(&view, name)["id"].as_str().unwrap().to_string()
+}
+
+/// The state of Alex's account at the customer whose account name ends with `domain`.
+async fn state_at(w: &World, domain: &str) -> JitState {
+    accounts_of(w, ALEX)
+        .await
+        .into_iter()
+        .find(|a| a.upn.ends_with(domain))
+        .expect("an account there")
+        .state
+}
+
+#[tokio::test]
+async fn a_technician_made_admin_keeps_only_the_accounts_admins_may_hold() {
+    let w = msp_with(
+        &[ALEX],
+        &[
+            (FABRIKAM_TENANT_ID, ADELE, "fabrikam.com"),
+            (NORTHWIND_TENANT_ID, NESTOR, "northwindtraders.com"),
+        ],
+    )
+    .await;
+    // At Northwind admins may hold Helpdesk Administrator too; at Fabrikam only technicians.
+    let northwind = customer_id(&w, "northwindtraders.com").await;
+    let form = [
+        ("customer", northwind.as_str()),
+        ("holders", "admin"),
+        ("role", HELPDESK_ADMINISTRATOR),
+    ];
+    let (status, said) = w.admin.call("acme", "customers/grant", &form).await;
+    assert_eq!(status, 200, "{said}");
+    approved_request(&w, "fabrikam.com", ALEX, &helpdesk())
+        .await
+        .unwrap();
+    approved_request(&w, "northwindtraders.com", ALEX, &helpdesk())
+        .await
+        .unwrap();
+
+    let alex = w.technicians[ALEX].user.id.to_string();
+    let (status, said) = w
+        .admin
+        .call(
+            "acme",
+            "users/act",
+            &[("user_id", &alex), ("action", "make_admin")],
+        )
+        .await;
+    assert_eq!(status, 200, "{said}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while state_at(&w, "fabrikam.com").await != JitState::Ended {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Fabrikam's account ends"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state_at(&w, "northwindtraders.com").await, JitState::Open);
+    let ended = w.app.last_audit("acme", "jit.ended").await;
+    assert!(
+        ended.contains("now admin, who may not hold these roles there"),
+        "{ended}"
+    );
+}
+
+#[tokio::test]
+async fn withdrawing_a_role_from_the_mapping_ends_the_accounts_holding_it() {
+    let w = msp_with(&[ALEX], &[(FABRIKAM_TENANT_ID, ADELE, "fabrikam.com")]).await;
+    let opened = approved_request(&w, "fabrikam.com", ALEX, &helpdesk())
+        .await
+        .unwrap();
+    let fabrikam = customer_id(&w, "fabrikam.com").await;
+    let form = [
+        ("customer", fabrikam.as_str()),
+        ("holders", "technician"),
+        ("role", HELPDESK_ADMINISTRATOR),
+    ];
+    let (status, said) = w.admin.call("acme", "customers/withdraw", &form).await;
+    assert_eq!(status, 200, "{said}");
+    assert!(
+        said.contains("1 account(s) holding it are ending"),
+        "{said}"
+    );
+    until_all(&w, ALEX, JitState::Ended, 20).await;
+    assert_eq!(
+        sign_in_at(&w.emu, FABRIKAM_TENANT_ID, &opened.upn, &secret_of(&opened)).await,
+        401
+    );
 }
