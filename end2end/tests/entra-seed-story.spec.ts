@@ -3,6 +3,9 @@ import { expect, test } from "./fixtures";
 import { approveOnPhone, DEMO_ADMIN, hydrated, matchNumber, newDesktop, newPhone, scanQr, signIn, verifyEmail } from "./helpers";
 import { DEMO_TENANT as TENANT, EMULATOR, EMULATOR_TOKEN } from "../playwright.config";
 
+/** Fabrikam's Entra tenant in the demo's emulator (the Customers story connects it). */
+const FABRIKAM = "b3a9d2c4-6e1f-4a8b-9c7d-5e3f2a1b0c60";
+
 /** Authorize on the User source page: sign in at the emulator as Megan, consent for Contoso. */
 async function connectContoso(admin: Page): Promise<void> {
   await admin.goto(`${TENANT}/adminportal/user-source`);
@@ -64,6 +67,42 @@ test("the seed story: connect Contoso for members of MSP Technicians, onboard Al
   await hydrated(alexDesktop);
   await expect(alexDesktop.locator("#account-name")).toHaveText("msp-alex");
 
+  // Alex requests access at Fabrikam (the Customers story let technicians request Helpdesk
+  // Administrator there). His phone names the customer, the account and the role; he picks
+  // the number the screen shows, and the screen shows his pass, once.
+  const offer = alexDesktop.locator('.offer[data-customer="Fabrikam"]');
+  await expect(offer).toContainText("Helpdesk Administrator");
+  await offer.locator(".request-access").click();
+  await expect(alexDesktop.locator("#access-qr svg")).toBeVisible();
+  await alex.phone.goto(await scanQr(alexDesktop, "#access-qr"));
+  await expect(alex.phone.locator("#access-customer")).toHaveText("Fabrikam");
+  await expect(alex.phone.locator("#access-account")).toHaveText("msp-alex@fabrikam.com");
+  await expect(alex.phone.locator("#access-roles")).toHaveText("Helpdesk Administrator");
+  const accessNumber = (await alexDesktop.locator("#access-match-number").innerText()).trim();
+  await alex.phone.locator(`#numbers button[data-number="${Number(accessNumber)}"]`).click();
+  await expect(alex.phone.locator("#outcome")).toHaveAttribute("data-outcome", "approved");
+  await expect(alexDesktop.locator("#jit-account")).toHaveText("msp-alex@fabrikam.com");
+  await expect(alexDesktop.locator("#jit-credential")).toHaveAttribute("data-kind", "pass");
+  const pass = (await alexDesktop.locator("#jit-credential").innerText()).trim();
+  await expect(offer.locator(".open-account")).toContainText("msp-alex@fabrikam.com is open until");
+
+  // With it, Alex signs in to Fabrikam (the emulator's sign-in page stands in for Microsoft's)
+  // and holds the role.
+  const signInAt = await alexDesktop.locator("#jit-sign-in").getAttribute("href");
+  const fabrikam = await (await browser.newContext()).newPage();
+  const signInToFabrikam = async () => {
+    await fabrikam.goto(signInAt!);
+    await fabrikam.locator("#username").fill("msp-alex@fabrikam.com");
+    await fabrikam.locator("#password").fill(pass);
+    await fabrikam.locator("#sign-in").click();
+  };
+  await signInToFabrikam();
+  await expect(fabrikam.locator("#signed-in")).toContainText("Signed in to Fabrikam as msp-alex@fabrikam.com");
+  await expect(fabrikam.locator("#roles")).toHaveText("Helpdesk Administrator");
+  await admin.goto(`${TENANT}/adminportal/customers`);
+  await hydrated(admin);
+  await expect(admin.locator(`section[data-tenant="${FABRIKAM}"] .accounts`)).toContainText("msp-alex@fabrikam.com");
+
   // Lidia is in contoso.com but not in the group: her phone says why, the screen learns nothing.
   const lidia = await firstScan(browser, "lidia@contoso.com");
   await expect(lidia.phone.locator("#outcome-message")).toContainText('not a member of the Entra ID group "MSP Technicians"');
@@ -115,4 +154,19 @@ test("the seed story: connect Contoso for members of MSP Technicians, onboard Al
   await expect(alexRow).toHaveAttribute("data-status", "offboarded");
   await expect(alexRow).toContainText('left group "MSP Technicians"');
   await expect(admin.locator('#users tr[data-email="isaiah@contoso.com"]')).toHaveAttribute("data-status", "offboarded");
+
+  // His account at Fabrikam ended with him: gone from the Customers page within seconds, in
+  // his offboarding's timeline, and the pass signs in no more.
+  await admin.goto(`${TENANT}/adminportal/customers`);
+  await hydrated(admin);
+  await expect(async () => {
+    await admin.reload();
+    await expect(admin.locator(`section[data-tenant="${FABRIKAM}"] .accounts`)).not.toContainText("msp-alex@fabrikam.com", { timeout: 1_000 });
+  }).toPass({ timeout: 30_000 });
+  await admin.goto(`${TENANT}/adminportal/reconciliation`);
+  await hydrated(admin);
+  const alexTimeline = admin.locator("#offboardings tbody tr", { hasText: "alex@contoso.com" });
+  await expect(alexTimeline.locator(".customer-ends")).toHaveText(/^fabrikam\.com \+\d+ s$/);
+  await signInToFabrikam();
+  await expect(fabrikam.locator("#error")).toBeVisible();
 });

@@ -71,9 +71,9 @@ async function readLoginPage<T>(read: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Decodes the QR code from a screenshot of `#login-qr`, as a phone camera would. */
-export async function scanQr(desktop: Page): Promise<string> {
-  const shot = await readLoginPage(() => desktop.locator("#login-qr").screenshot());
+/** Decodes the QR code from a screenshot of `#login-qr` (or `where`), as a phone camera would. */
+export async function scanQr(desktop: Page, where: string = "#login-qr"): Promise<string> {
+  const shot = await readLoginPage(() => desktop.locator(where).screenshot());
   const png = PNG.sync.read(shot);
   const code = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
   if (!code) throw new Error("the QR code could not be decoded from the screenshot");

@@ -105,6 +105,8 @@ actions! {
     CustomerRoleWithdrawn = "customer.role_withdrawn",
     /// A technician's account at a customer opened for a window.
     JitOpened = "jit.opened",
+    /// The technician's phone approved a request for access at a customer.
+    JitApproved = "jit.approved",
     /// A request for access at a customer was refused.
     JitRefused = "jit.refused",
     /// Microsoft confirmed the end of an account at a customer.
@@ -255,6 +257,11 @@ pub enum Event<'a> {
         customer: &'a str,
         why: &'a str,
     },
+    JitApproved {
+        customer: &'a str,
+        roles: &'a str,
+        phone: &'a DeviceId,
+    },
     JitEnded {
         upn: &'a str,
         customer: &'a str,
@@ -350,6 +357,7 @@ impl Event<'_> {
             Event::CustomerRoleWithdrawn { .. } => Action::CustomerRoleWithdrawn,
             Event::JitOpened { .. } => Action::JitOpened,
             Event::JitRefused { .. } => Action::JitRefused,
+            Event::JitApproved { .. } => Action::JitApproved,
             Event::JitEnded { .. } => Action::JitEnded,
             Event::JitEndRetrying { .. } => Action::JitEndRetrying,
             Event::LocalDirectoryChosen { .. } | Event::EntraConnected { .. } => {
@@ -398,7 +406,9 @@ impl Event<'_> {
             Event::JitOpened { upn, .. }
             | Event::JitEnded { upn, .. }
             | Event::JitEndRetrying { upn, .. } => upn.to_string(),
-            Event::JitRefused { customer, .. } => customer.to_string(),
+            Event::JitRefused { customer, .. } | Event::JitApproved { customer, .. } => {
+                customer.to_string()
+            }
             Event::LocalDirectoryChosen { .. } => UserSource::Local.as_str().to_string(),
             Event::EntraConnected { .. } => UserSource::AzureAd.as_str().to_string(),
             Event::RunRequested { .. } => "Entra ID".to_string(),
@@ -466,6 +476,9 @@ impl Event<'_> {
                 ..
             } => format!("at {customer} as {roles}, for {window}"),
             Event::JitRefused { why, .. } => why.to_string(),
+            Event::JitApproved { roles, phone, .. } => {
+                format!("{roles}, on phone {}", phone.short())
+            }
             Event::JitEnded {
                 customer,
                 reason,

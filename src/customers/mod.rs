@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod page;
+pub mod request;
+pub mod request_page;
 #[cfg(feature = "ssr")]
 pub mod routes;
 #[cfg(feature = "ssr")]

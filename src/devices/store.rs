@@ -108,6 +108,26 @@ pub async fn is_revoked_in(
     Ok(row.is_some())
 }
 
+/// Whether the device signed `user_id` in at the tenant and is not revoked there: a phone
+/// that may approve what that user asks for.
+pub async fn is_bound_to(
+    db: &Db,
+    device_id: &DeviceId,
+    tenant_id: &TenantId,
+    user_id: &UserId,
+) -> anyhow::Result<bool> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT 1 FROM device_bindings WHERE device_id = $1 AND tenant_id = $2 AND user_id = $3 \
+         AND revoked_at IS NULL",
+    )
+    .bind(device_id)
+    .bind(tenant_id)
+    .bind(user_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// The device approved a sign-in of `user_id`: remember the binding (a revoked one stays
 /// revoked) and when the phone was last used.
 pub async fn bind(

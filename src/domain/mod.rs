@@ -20,6 +20,6 @@ pub use ids::{
 pub use jit::{JitUsername, PrefixError, UsernameError, UsernamePrefix};
 pub use slug::{SlugError, TenantSlug};
 pub use states::{
-    ChallengeStatus, CustomerHealth, EntraHealth, JitState, OffboardReason, PushOutcome, Reason,
-    RemovedReason, Role, RunOutcome, UnknownState, UserSource, UserStatus,
+    ChallengePurpose, ChallengeStatus, CustomerHealth, EntraHealth, JitState, OffboardReason,
+    PushOutcome, Reason, RemovedReason, Role, RunOutcome, UnknownState, UserSource, UserStatus,
 };

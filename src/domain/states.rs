@@ -248,6 +248,16 @@ states! {
 }
 
 states! {
+    /// What a phone challenge asks the technician to approve.
+    ChallengePurpose ("challenge purpose") {
+        /// Signing a browser in (the login page's QR code).
+        SignIn = "sign_in",
+        /// Opening the technician's account at a customer (the home page's request).
+        Access = "access",
+    }
+}
+
+states! {
     /// A recorded reconciliation run.
     RunOutcome ("run outcome") {
         Running = "running",
@@ -328,6 +338,9 @@ mod tests {
         }
         for s in ChallengeStatus::ALL {
             assert_eq!(s.as_str().parse::<ChallengeStatus>(), Ok(*s));
+        }
+        for p in ChallengePurpose::ALL {
+            assert_eq!(p.as_str().parse::<ChallengePurpose>(), Ok(*p));
         }
         for s in RunOutcome::ALL {
             assert_eq!(s.as_str().parse::<RunOutcome>(), Ok(*s));

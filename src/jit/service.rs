@@ -1,8 +1,9 @@
 //! Opening a technician's account at a customer, and ending it. Microsoft lets an app with
 //! application permissions only (no admin role, as an MSP should grant it) act on a user who
 //! holds an admin role in few ways, so the steps come in the one order it allows
-//! (docs/design/jit-accounts.md): open = account → pass or password → roles; end = roles →
-//! sessions → pass and password → disabled. Gatehouse acts only on the object ids it made.
+//! (docs/design/jit-accounts.md): open = roles it still holds removed → enabled → pass or
+//! password → roles; end = roles → sessions → pass and password → disabled. Gatehouse acts
+//! only on the object ids it made.
 
 use super::store::{self, JitAccount};
 use crate::audit::{self, Actor};
@@ -52,6 +53,7 @@ impl std::fmt::Debug for Credential {
 /// An account opened for a window.
 #[derive(Debug)]
 pub struct Opened {
+    pub customer: String,
     pub upn: String,
     pub roles: Vec<EntraRole>,
     pub ends_at: i64,
@@ -90,7 +92,23 @@ pub async fn open(db: &Db, entra: &EntraClient, req: Request<'_>) -> Result<Open
         Ok(upn) => open_checked(db, entra, &req, upn).await,
         Err(e) => Err(e),
     };
-    if let Err(JitError::Refused(why)) = &opened {
+    audited(db, &req, opened).await
+}
+
+/// Whether the request may go ahead as the rules stand now (asked before the phone is
+/// bothered; `open` asks again). A refusal is audited.
+pub async fn may_request(db: &Db, req: &Request<'_>) -> Result<(), JitError> {
+    let checked = check(db, req).await.map(|_| ());
+    audited(db, req, checked).await
+}
+
+/// Records a refusal in the audit log, and passes the outcome on.
+async fn audited<T>(
+    db: &Db,
+    req: &Request<'_>,
+    outcome: Result<T, JitError>,
+) -> Result<T, JitError> {
+    if let Err(JitError::Refused(why)) = &outcome {
         audit::record(
             &db.pool,
             Some(&req.tenant.id),
@@ -103,7 +121,7 @@ pub async fn open(db: &Db, entra: &EntraClient, req: Request<'_>) -> Result<Open
         .await
         .map_err(JitError::Unexpected)?;
     }
-    opened
+    outcome
 }
 
 /// The request's rules; the account's sign-in name when it may go ahead.
@@ -177,25 +195,18 @@ async fn open_checked(
     }
     let window = customer.window;
     let ends_at = now() + window.secs();
-    // Enabled, then a way to sign in, then the roles: once it holds a role, Microsoft lets
-    // Gatehouse neither make a pass for it nor reset its password.
+    // Roles it still holds from an earlier request go first, then enabled, then a way to
+    // sign in, then the roles: while it holds an admin role, Microsoft lets Gatehouse neither
+    // make a pass for it nor reset its password. One pass at a time: an earlier one goes.
     let steps = async {
+        for assignment in graph.role_assignments_of(&object_id).await? {
+            graph.remove_role_assignment(&assignment).await?;
+        }
         graph.set_account_enabled(&object_id, true).await?;
+        graph.delete_passes(&object_id).await?;
         let credential = credential(&graph, &object_id, window.minutes()).await?;
-        let held = graph.role_assignments_of(&object_id).await?;
-        if held.is_empty() {
-            for role in roles.iter() {
-                graph.assign_role(&object_id, role.id()).await?;
-            }
-        } else {
-            // Still open from an earlier request: the roles it holds are removed and given
-            // anew, so it holds exactly these.
-            for assignment in held {
-                graph.remove_role_assignment(&assignment).await?;
-            }
-            for role in roles.iter() {
-                graph.assign_role(&object_id, role.id()).await?;
-            }
+        for role in roles.iter() {
+            graph.assign_role(&object_id, role.id()).await?;
         }
         Ok::<_, EntraError>(credential)
     };
@@ -228,6 +239,7 @@ async fn open_checked(
     .await
     .map_err(JitError::Unexpected)?;
     Ok(Opened {
+        customer: customer.name.clone(),
         upn: account.upn,
         roles: roles.to_vec(),
         ends_at,

@@ -7,7 +7,10 @@ use super::qr::QrCodes;
 use super::view::LoginView;
 use crate::audit::{self, Actor};
 use crate::devices::store as devices;
-use crate::domain::{ChallengeId, ChallengeStatus, DeviceId, TenantId, UserId, UserStatus};
+use crate::domain::{
+    ChallengeId, ChallengePurpose, ChallengeStatus, CustomerId, DeviceId, EntraRole, SessionId,
+    TenantId, UserId, UserStatus,
+};
 use crate::server::bus::{Bus, Event};
 use crate::server::client_ip::ClientIp;
 use crate::server::config::Config;
@@ -23,7 +26,7 @@ use rand::Rng;
 pub const CHALLENGE_TTL_SECS: i64 = 120;
 /// How long after its expiry an approved challenge may still be completed by its browser
 /// (the phone approved at the last second; the browser needs a moment to come back).
-const COMPLETION_GRACE_SECS: i64 = 60;
+pub const COMPLETION_GRACE_SECS: i64 = 60;
 /// A page load this close to a code's end draws the next code instead: nobody could scan
 /// and approve in time.
 pub const RENEW_WITHIN_SECS: i64 = 5;
@@ -44,10 +47,16 @@ pub struct Challenge {
     pub expires_at: i64,
     pub device_id: Option<DeviceId>,
     pub user_id: Option<UserId>,
+    #[sqlx(try_from = "String")]
+    pub purpose: ChallengePurpose,
+    /// For an access request: the customer and the role template ids (a JSON array).
+    pub customer_id: Option<CustomerId>,
+    pub roles: Option<String>,
 }
 
 const COLUMNS: &str = "id, tenant_id, binding_hash, match_number, numbers, requester_ip, \
-    user_agent, status, reason, created_at, expires_at, device_id, user_id";
+    user_agent, status, reason, created_at, expires_at, device_id, user_id, purpose, \
+    customer_id, roles";
 
 impl Challenge {
     pub fn numbers(&self) -> Vec<u8> {
@@ -123,7 +132,7 @@ pub async fn for_browser(
     let at = now();
     let found = sqlx::query_as::<_, Challenge>(&format!(
         "SELECT {COLUMNS} FROM login_challenges \
-         WHERE tenant_id = $1 AND binding_hash = $2 \
+         WHERE tenant_id = $1 AND binding_hash = $2 AND purpose = $7 \
            AND ((status = $5 AND expires_at > $3) OR (status = $6 AND expires_at > $4)) \
          ORDER BY CASE status WHEN $5 THEN 0 ELSE 1 END, created_at DESC LIMIT 1"
     ))
@@ -133,6 +142,7 @@ pub async fn for_browser(
     .bind(at + RENEW_WITHIN_SECS)
     .bind(ChallengeStatus::Approved.as_str())
     .bind(ChallengeStatus::Pending.as_str())
+    .bind(ChallengePurpose::SignIn.as_str())
     .fetch_optional(&db.pool)
     .await?;
     Ok(match found {
@@ -157,11 +167,13 @@ async fn last_refusal(
     binding_hash: &str,
 ) -> anyhow::Result<Option<String>> {
     let last: Option<(String, Option<String>)> = sqlx::query_as(
-        "SELECT status, reason FROM login_challenges WHERE tenant_id = $1 AND binding_hash = $2 \
+        "SELECT status, reason FROM login_challenges \
+         WHERE tenant_id = $1 AND binding_hash = $2 AND purpose = $3 \
          ORDER BY created_at DESC LIMIT 1",
     )
     .bind(&tenant.id)
     .bind(binding_hash)
+    .bind(ChallengePurpose::SignIn.as_str())
     .fetch_optional(&db.pool)
     .await?;
     Ok(match last {
@@ -184,9 +196,14 @@ async fn create(
     ip: &str,
     user_agent: &str,
 ) -> anyhow::Result<Challenge> {
+    insert(db, new(tenant, binding_hash, ip, user_agent)).await
+}
+
+/// A new pending sign-in challenge, not yet stored.
+fn new(tenant: &Tenant, binding_hash: &str, ip: &str, user_agent: &str) -> Challenge {
     let at = now();
     let (match_number, numbers) = draw_numbers();
-    let challenge = Challenge {
+    Challenge {
         id: ChallengeId::drawn(random_id(24)),
         tenant_id: tenant.id.clone(),
         binding_hash: binding_hash.to_string(),
@@ -200,11 +217,18 @@ async fn create(
         expires_at: at + CHALLENGE_TTL_SECS,
         device_id: None,
         user_id: None,
-    };
+        purpose: ChallengePurpose::SignIn,
+        customer_id: None,
+        roles: None,
+    }
+}
+
+async fn insert(db: &Db, challenge: Challenge) -> anyhow::Result<Challenge> {
     sqlx::query(
         "INSERT INTO login_challenges (id, tenant_id, binding_hash, match_number, numbers, \
-         requester_ip, user_agent, status, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         requester_ip, user_agent, status, created_at, expires_at, user_id, purpose, \
+         customer_id, roles) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&challenge.id)
     .bind(&challenge.tenant_id)
@@ -216,9 +240,61 @@ async fn create(
     .bind(challenge.status.as_str())
     .bind(challenge.created_at)
     .bind(challenge.expires_at)
+    .bind(&challenge.user_id)
+    .bind(challenge.purpose.as_str())
+    .bind(&challenge.customer_id)
+    .bind(&challenge.roles)
     .execute(&db.pool)
     .await?;
     Ok(challenge)
+}
+
+/// The binding of an access request: the signed-in session that asked, by its index id.
+pub fn session_binding(login_id: &SessionId) -> String {
+    format!("session:{login_id}")
+}
+
+/// What an access request asks for.
+pub struct AccessAsked<'a> {
+    pub tenant: &'a Tenant,
+    pub user: &'a User,
+    pub login_id: &'a SessionId,
+    pub customer_id: &'a CustomerId,
+    pub roles: &'a [EntraRole],
+    pub ip: &'a str,
+    pub user_agent: &'a str,
+}
+
+/// Draws the phone challenge of an access request: the requester's phone approves it, and
+/// only the session that asked may use the approval, once.
+pub async fn create_access(db: &Db, asked: AccessAsked<'_>) -> anyhow::Result<Challenge> {
+    let ids: Vec<&str> = asked.roles.iter().map(|r| r.id()).collect();
+    let challenge = Challenge {
+        user_id: Some(asked.user.id.clone()),
+        purpose: ChallengePurpose::Access,
+        customer_id: Some(asked.customer_id.clone()),
+        roles: Some(serde_json::to_string(&ids)?),
+        ..new(
+            asked.tenant,
+            &session_binding(asked.login_id),
+            asked.ip,
+            asked.user_agent,
+        )
+    };
+    insert(db, challenge).await
+}
+
+impl Challenge {
+    /// The roles an access request asks for (none for a sign-in).
+    pub fn asked_roles(&self) -> Vec<EntraRole> {
+        self.roles
+            .as_deref()
+            .and_then(|r| serde_json::from_str::<Vec<String>>(r).ok())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|id| EntraRole::parse(id).ok())
+            .collect()
+    }
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -351,6 +427,56 @@ pub async fn approve(
         status: UserStatus::Active,
         ..user
     }))
+}
+
+/// The requester's phone approved access request `c` (the caller checked the phone is
+/// theirs): marked approved once, audited, and the asking page hears of it after the commit.
+/// False when the request was answered (or cancelled) meanwhile.
+pub async fn approve_access(
+    db: &Db,
+    bus: &Bus,
+    c: &Challenge,
+    device_id: &DeviceId,
+    user: &User,
+    customer: &str,
+) -> anyhow::Result<bool> {
+    let mut tx = db.pool.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE login_challenges SET status = $1, device_id = $2 \
+         WHERE id = $3 AND status = $4 AND purpose = $5 AND user_id = $6",
+    )
+    .bind(ChallengeStatus::Approved.as_str())
+    .bind(device_id)
+    .bind(&c.id)
+    .bind(ChallengeStatus::Pending.as_str())
+    .bind(ChallengePurpose::Access.as_str())
+    .bind(&user.id)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let roles: Vec<&str> = c.asked_roles().iter().map(|r| r.name()).collect();
+    audit::record(
+        &mut *tx,
+        Some(&c.tenant_id),
+        Actor::User(&user.username),
+        audit::Event::JitApproved {
+            customer,
+            roles: &roles.join(", "),
+            phone: device_id,
+        },
+    )
+    .await?;
+    bus.commit_and_publish(
+        tx,
+        Event::Approved {
+            challenge_id: c.id.clone(),
+            browser: c.binding_hash.clone(),
+        },
+    )
+    .await?;
+    Ok(true)
 }
 
 /// The browser came back for its approval: consumes it, once. False when another request of

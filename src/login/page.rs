@@ -1,5 +1,6 @@
 use super::api::whoami;
 use super::view::{countdown_text, LoginView};
+use crate::customers::request_page::AccessAtCustomers;
 use crate::ui::{DemoBanner, SessionWatch};
 use leptos::prelude::*;
 
@@ -81,6 +82,7 @@ pub fn HomePage() -> impl IntoView {
                                     <button type="submit">"Sign out"</button>
                                 </form>
                             </section>
+                            <AccessAtCustomers />
                         }.into_any(),
                         Err(e) => view! {
                             <p class="flash error">{e.to_string()}</p>

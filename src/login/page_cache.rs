@@ -315,6 +315,9 @@ mod tests {
             expires_at,
             device_id: None,
             user_id: None,
+            purpose: crate::domain::ChallengePurpose::SignIn,
+            customer_id: None,
+            roles: None,
         }
     }
 

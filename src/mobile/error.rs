@@ -68,6 +68,8 @@ pub enum ApiError {
     NotInGroup(String),
     #[error("{0}")]
     EntraUnavailable(String),
+    #[error("only the phone of the technician who asked may approve this access request; it is cancelled")]
+    NotRequester,
     #[error("something went wrong on the server; try again")]
     Internal(#[from] anyhow::Error),
 }
@@ -142,6 +144,7 @@ impl ApiError {
             AddressMoved(_) => (StatusCode::FORBIDDEN, "address_moved"),
             NotInGroup(_) => (StatusCode::FORBIDDEN, "not_in_group"),
             EntraUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "entra_unavailable"),
+            NotRequester => (StatusCode::FORBIDDEN, "not_requester"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -28,7 +28,7 @@ use utoipa::{OpenApi, ToSchema};
     ),
     servers((url = "/api/mobile/v1")),
     paths(register_device, forget_device, request_code, confirm_code, challenge_info, approve, deny),
-    components(schemas(RegisterDevice, DeviceCreated, SignedRequest, EmailVerified, ChallengeInfo, Approved, ApprovedUser, ErrorBody))
+    components(schemas(RegisterDevice, DeviceCreated, SignedRequest, EmailVerified, ChallengeInfo, AccessAsked, Approved, ApprovedUser, ErrorBody))
 )]
 pub struct MobileApiDoc;
 
@@ -216,6 +216,23 @@ pub struct ChallengeInfo {
     pub numbers: Vec<u8>,
     /// RFC 3339 time.
     pub expires_at: String,
+    /// Present when the request is not a sign-in but a request for access at a customer:
+    /// the phone names the customer, the account and the roles before the technician approves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<AccessAsked>,
+}
+
+/// What an access request opens, as the phone shows it.
+#[derive(Serialize, ToSchema)]
+pub struct AccessAsked {
+    /// The customer's name, e.g. `Fabrikam`.
+    pub customer: String,
+    /// The account opened there, e.g. `msp-alex@fabrikam.com`.
+    pub account: String,
+    /// The Microsoft Entra roles it will hold, by name.
+    pub roles: Vec<String>,
+    /// How long it stays open.
+    pub window_minutes: i64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -327,7 +344,7 @@ struct TenantQuery {
     tenant: Option<String>,
 }
 
-/// What the phone shows about a sign-in request.
+/// What the phone shows about a sign-in request, or a request for access at a customer.
 #[utoipa::path(get, path = "/challenges/{id}",
     params(("id" = String, Path, description = "Challenge id from the QR code"),
            ("tenant" = String, Query, description = "Tenant slug from the QR code")),
@@ -351,13 +368,19 @@ async fn challenge_info(
         user_agent: info.user_agent,
         numbers: info.numbers,
         expires_at: rfc3339(info.expires_at),
+        access: info.access.map(|a| AccessAsked {
+            customer: a.customer,
+            account: a.account,
+            roles: a.roles,
+            window_minutes: a.window_minutes,
+        }),
     }))
 }
 
 /// Approve (purpose `approve`, payload `device_id`, `tenant`, `challenge`, `number`).
 #[utoipa::path(post, path = "/challenges/{id}/approve", request_body = SignedRequest,
     params(("id" = String, Path, description = "Challenge id")),
-    responses((status = 200, body = Approved), (status = 403, body = ErrorBody, description = "wrong_number, no_account, account_disabled, email_not_verified, email_unverified (the verified email expired), device_revoked"),
+    responses((status = 200, body = Approved), (status = 403, body = ErrorBody, description = "wrong_number, no_account, account_disabled, email_not_verified, email_unverified (the verified email expired), device_revoked, not_requester (an access request approved by a phone not the requester's)"),
               (status = 409, body = ErrorBody), (status = 410, body = ErrorBody)))]
 async fn approve(
     State(state): State<AppState>,

@@ -5,7 +5,7 @@ use super::jws::{self, Common};
 use crate::audit::Actor;
 use crate::devices::email as email_proof;
 use crate::devices::store as devices;
-use crate::domain::{ChallengeId, ChallengeStatus, DeviceId, Email};
+use crate::domain::{ChallengeId, ChallengePurpose, ChallengeStatus, DeviceId, Email};
 use crate::login::challenge::{self as challenges, Challenge};
 use crate::server::state::AppState;
 use crate::server::util::now;
@@ -159,6 +159,54 @@ pub struct ChallengeInfo {
     pub user_agent: String,
     pub numbers: Vec<u8>,
     pub expires_at: i64,
+    /// Set when the challenge asks for access at a customer rather than a sign-in.
+    pub access: Option<AccessInfo>,
+}
+
+/// What an access request asks the phone to approve.
+pub struct AccessInfo {
+    pub customer: String,
+    /// The account it opens, `msp-alex@fabrikam.com`.
+    pub account: String,
+    /// The Entra roles, by name.
+    pub roles: Vec<String>,
+    pub window_minutes: i64,
+}
+
+/// The customer an access request names, in the challenge's tenant.
+async fn asked_customer(
+    state: &AppState,
+    c: &Challenge,
+) -> Result<crate::customers::store::Customer, ApiError> {
+    let id = c.customer_id.as_ref().ok_or(ApiError::UnknownChallenge)?;
+    crate::customers::store::find(&state.db, &c.tenant_id, id)
+        .await
+        .map_err(anyhow::Error::from)?
+        .ok_or(ApiError::UnknownChallenge)
+}
+
+/// The phone's view of an access request.
+async fn access_info(state: &AppState, c: &Challenge) -> Result<AccessInfo, ApiError> {
+    let customer = asked_customer(state, c).await?;
+    let requester = match &c.user_id {
+        Some(id) => crate::users::store::find(&state.db, &c.tenant_id, id).await?,
+        None => None,
+    }
+    .ok_or(ApiError::UnknownChallenge)?;
+    Ok(AccessInfo {
+        account: format!(
+            "{}@{}",
+            requester.username,
+            customer.domain.as_deref().unwrap_or("?")
+        ),
+        customer: customer.name,
+        roles: c
+            .asked_roles()
+            .iter()
+            .map(|r| r.name().to_string())
+            .collect(),
+        window_minutes: customer.window.minutes(),
+    })
 }
 
 async fn tenant(state: &AppState, slug: &str) -> Result<Tenant, ApiError> {
@@ -194,7 +242,12 @@ pub async fn challenge_info(
 ) -> Result<ChallengeInfo, ApiError> {
     let tenant = tenant(state, slug).await?;
     let c = live_challenge(state, &tenant, id).await?;
+    let access = match c.purpose {
+        ChallengePurpose::SignIn => None,
+        ChallengePurpose::Access => Some(access_info(state, &c).await?),
+    };
     Ok(ChallengeInfo {
+        access,
         tenant_host: format!("{}.{}", tenant.slug, state.config.base_domain),
         tenant_name: tenant.name,
         requester_ip: c.requester_ip.clone(),
@@ -232,6 +285,14 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
         challenges::deny(&state.db, &state.bus, &c, reason, reason, actor).await?;
         return Err(ApiError::WrongNumber);
     }
+    if c.purpose == ChallengePurpose::Access {
+        // Only a phone that signed the requester in may approve what they asked for; anyone
+        // else's is refused before Gatehouse looks them up (which could onboard them).
+        let requester = c.user_id.as_ref().ok_or(ApiError::UnknownChallenge)?;
+        if !devices::is_bound_to(&state.db, &device_id, &tenant.id, requester).await? {
+            return refuse_stranger(state, &c, actor).await;
+        }
+    }
     let resolved = phone::which_user(&state.db, state.entra.as_ref(), &tenant, &device_id)
         .await
         .map_err(refused);
@@ -250,9 +311,53 @@ pub async fn approve(state: &AppState, id: &str, token: &str) -> Result<User, Ap
             return Err(refusal);
         }
     };
+    if c.purpose == ChallengePurpose::Access {
+        return approve_access(state, &c, &device_id, user).await;
+    }
     challenges::approve(&state.db, &state.bus, &c, &device_id, user)
         .await?
         .ok_or_else(|| ApiError::ChallengeUsed("answered".into()))
+}
+
+/// An access request is approved only by a phone of the technician who asked: anyone else's
+/// phone (a colleague's, scanning the code on someone's screen) is refused, and the request
+/// with it.
+async fn approve_access(
+    state: &AppState,
+    c: &Challenge,
+    device_id: &DeviceId,
+    user: User,
+) -> Result<User, ApiError> {
+    if c.user_id.as_ref() != Some(&user.id) {
+        return refuse_stranger(state, c, Actor::Device(device_id.short())).await;
+    }
+    let customer = asked_customer(state, c).await?;
+    if challenges::approve_access(&state.db, &state.bus, c, device_id, &user, &customer.name)
+        .await?
+    {
+        Ok(user)
+    } else {
+        Err(ApiError::ChallengeUsed("answered".into()))
+    }
+}
+
+/// A phone not the requester's approved an access request: the request is refused (the
+/// page that asked is told the phone refused), and so is the phone.
+async fn refuse_stranger<T>(
+    state: &AppState,
+    c: &Challenge,
+    actor: Actor<'_>,
+) -> Result<T, ApiError> {
+    challenges::deny(
+        &state.db,
+        &state.bus,
+        c,
+        challenges::REFUSED_ON_THE_PHONE,
+        "a phone that is not the requester's approved an access request",
+        actor,
+    )
+    .await?;
+    Err(ApiError::NotRequester)
 }
 
 /// What the phone is told when it signs in as nobody (DESIGN: mobile API error codes).

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 const TAILSPIN_TENANT_ID: &str = "3c9e1f42-7d6a-4b1e-9f2c-5a8d0e4b7c62";
 const SARA: &str = "3c9e1f42-0000-4b1e-9f2c-00000000aa01";
-const USER_ADMINISTRATOR: &str = "fe930be7-5e62-47db-91af-98c3a49a38b1";
+pub(crate) const USER_ADMINISTRATOR: &str = "fe930be7-5e62-47db-91af-98c3a49a38b1";
 
 /// A third customer, made through the control API: Tailspin Toys (tailspintoys.com, passes
 /// off as in a new tenant), its admin Sara.
@@ -42,7 +42,7 @@ async fn add_tailspin(emu: &Emu) {
 
 /// Acme on Contoso with technicians `techs` onboarded, and customers connected through the
 /// Customers page: each with its domain, four hours, and Technicians → Helpdesk Administrator.
-async fn msp_with(techs: &[&str], with: &[(&str, &str, &str)]) -> World {
+pub(crate) async fn msp_with(techs: &[&str], with: &[(&str, &str, &str)]) -> World {
     let w = connected(techs).await;
     register_callbacks(&w.emu, &["acme"]).await;
     if with.iter().any(|(tid, _, _)| *tid == TAILSPIN_TENANT_ID) {
@@ -115,7 +115,7 @@ async fn approved_request(
 
 /// Signs in to the customer's directory as the account, with `secret`: the emulator's
 /// sign-in page's answer (204 signed in, 401 refused).
-async fn sign_in_at(emu: &Emu, tid: &str, upn: &str, secret: &str) -> u16 {
+pub(crate) async fn sign_in_at(emu: &Emu, tid: &str, upn: &str, secret: &str) -> u16 {
     emu.control(
         reqwest::Method::POST,
         &format!("/_emulator/directories/{tid}/users/{upn}/sign-in"),
@@ -133,7 +133,11 @@ fn secret_of(opened: &Opened) -> String {
 }
 
 /// The account as Graph shows it in the customer's directory (the customers app reads it).
-async fn account_at(w: &World, tid: &str, upn: &str) -> Option<gatehouse::entra::Account> {
+pub(crate) async fn account_at(
+    w: &World,
+    tid: &str,
+    upn: &str,
+) -> Option<gatehouse::entra::Account> {
     let entra = w.app.state.customers_entra.clone().unwrap();
     let graph = entra
         .graph(&gatehouse::domain::EntraTenantId::from_microsoft(tid))
@@ -143,7 +147,7 @@ async fn account_at(w: &World, tid: &str, upn: &str) -> Option<gatehouse::entra:
 }
 
 /// The account's role assignments in the customer's directory.
-async fn roles_at(w: &World, tid: &str, upn: &str) -> usize {
+pub(crate) async fn roles_at(w: &World, tid: &str, upn: &str) -> usize {
     let account = account_at(w, tid, upn).await.expect("the account exists");
     let entra = w.app.state.customers_entra.clone().unwrap();
     let graph = entra
@@ -154,7 +158,7 @@ async fn roles_at(w: &World, tid: &str, upn: &str) -> usize {
 }
 
 /// Every account of Alex in acme, as stored.
-async fn accounts_of(w: &World, oid: &str) -> Vec<gatehouse::jit::store::JitAccount> {
+pub(crate) async fn accounts_of(w: &World, oid: &str) -> Vec<gatehouse::jit::store::JitAccount> {
     let tenant = w.app.tenant("acme").await;
     let user = w.app.user_of(&tenant.id, oid).await;
     gatehouse::jit::store::of_user(&w.app.state.db, &user.id)
@@ -526,7 +530,7 @@ async fn an_account_whose_window_is_over_is_ended() {
 
 /// Fails if `secret` is anywhere in the database: any table, any column, text or bytes. The
 /// same search must find what is stored (the account's name), or it proves nothing.
-async fn assert_not_stored(w: &World, secret: &str) {
+pub(crate) async fn assert_not_stored(w: &World, secret: &str) {
     assert!(
         !tables_holding(w, "msp-alex@").await.is_empty(),
         "the search finds what is stored"
@@ -588,7 +592,7 @@ async fn tables_holding(w: &World, needle: &str) -> Vec<String> {
 }
 
 /// The id of customer `name` on the Customers page.
-async fn customer_id(w: &World, name: &str) -> String {
+pub(crate) async fn customer_id(w: &World, name: &str) -> String {
     let view = customers(&w.admin, "acme").await;
     named(&view, name)["id"].as_str().unwrap().to_string()
 }

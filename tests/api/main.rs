@@ -19,6 +19,7 @@ mod migrations;
 mod mobile_api;
 mod notifications;
 mod reconcile;
+mod requests;
 mod surface;
 mod upgrade;
 mod user_source;

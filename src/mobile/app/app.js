@@ -113,7 +113,7 @@ function h(tag, attrs = {}, ...children) {
   for (const c of children.flat()) if (c != null && c !== false) el.append(c.nodeType ? c : String(c));
   return el;
 }
-function show(...nodes) { app.replaceChildren(...nodes); }
+function show(...nodes) { app.replaceChildren(...nodes.filter((n) => n)); }
 function message(el, text, cls = "error") { el.className = cls; el.textContent = text; }
 
 function describeBrowser(ua) {
@@ -282,7 +282,7 @@ async function scan(params) {
   const tick = () => {
     const s = Math.max(0, Math.round((expires - Date.now()) / 1000));
     left.textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
-    if (s === 0) { clearInterval(timer); outcome(false, "The sign-in request has expired; the screen shows a new code."); }
+    if (s === 0) { clearInterval(timer); outcome(false, info.access ? "The request has expired; ask again on the computer." : "The sign-in request has expired; the screen shows a new code."); }
   };
   const timer = setInterval(tick, 250);
   tick();
@@ -292,15 +292,25 @@ async function scan(params) {
       const jws = await sign(d.keys.privateKey, { device_id: d.id, tenant, challenge, ...payload });
       const res = await call("POST", `/challenges/${encodeURIComponent(challenge)}/${path}?tenant=${encodeURIComponent(tenant)}`, { jws });
       clearInterval(timer);
-      if (path === "approve") outcome(true, `Signed in to ${info.tenant_name} as ${res.user.username}.`);
+      if (path === "approve" && access) outcome(true, `Approved: ${access.account} opens at ${access.customer}. The computer shows how to sign in.`);
+      else if (path === "approve") outcome(true, `Signed in to ${info.tenant_name} as ${res.user.username}.`);
+      else if (access) outcome(false, `You denied this request. Nothing was opened at ${access.customer}.`, "denied");
       else outcome(false, "You denied this sign-in. Nobody was signed in.", "denied");
     } catch (e) {
       clearInterval(timer);
       outcome(false, e.message, undefined, e.code);
     }
   };
+  // An access request names the customer, the account and the roles it opens.
+  const access = info.access || null;
   show(
-    h("h1", {}, `Sign in to ${info.tenant_name}?`),
+    h("h1", {}, access ? `Open your account at ${access.customer}?` : `Sign in to ${info.tenant_name}?`),
+    access && h("div", { class: "card", id: "access-request" },
+      h("dl", {},
+        h("dt", {}, "Customer"), h("dd", { id: "access-customer" }, access.customer),
+        h("dt", {}, "Account"), h("dd", { id: "access-account" }, access.account),
+        h("dt", {}, "Roles"), h("dd", { id: "access-roles" }, access.roles.join(", ")),
+        h("dt", {}, "For"), h("dd", {}, `${Math.floor(access.window_minutes / 60)} h ${access.window_minutes % 60} min`))),
     h("div", { class: "card" },
       h("dl", {},
         h("dt", {}, "Organisation"), h("dd", { id: "tenant-name" }, info.tenant_name),
