@@ -96,10 +96,8 @@ async fn submit(
             )
             .into_response()
         }
-        Err(why) => (
-            StatusCode::UNAUTHORIZED,
-            page("Sign in", &sign_in_page(&org, &c.username, Some(why))),
-        )
-            .into_response(),
+        // Microsoft's sign-in page shows a refusal as the form again, with its words, on an
+        // ordinary page.
+        Err(why) => page("Sign in", &sign_in_page(&org, &c.username, Some(why))).into_response(),
     }
 }

@@ -103,6 +103,8 @@ actions! {
     /// Holders of a Gatehouse role may now request an Entra role at a customer.
     CustomerRoleGranted = "customer.role_granted",
     CustomerRoleWithdrawn = "customer.role_withdrawn",
+    /// An admin disconnected a customer; its open accounts are ending.
+    CustomerDisconnected = "customer.disconnected",
     /// A technician's account at a customer opened for a window.
     JitOpened = "jit.opened",
     /// The technician's phone approved a request for access at a customer.
@@ -247,6 +249,10 @@ pub enum Event<'a> {
         holders: Role,
         role: EntraRole,
     },
+    CustomerDisconnected {
+        name: &'a str,
+        ending: u64,
+    },
     JitOpened {
         upn: &'a str,
         customer: &'a str,
@@ -355,6 +361,7 @@ impl Event<'_> {
             Event::CustomerSaved { .. } => Action::CustomerSaved,
             Event::CustomerRoleGranted { .. } => Action::CustomerRoleGranted,
             Event::CustomerRoleWithdrawn { .. } => Action::CustomerRoleWithdrawn,
+            Event::CustomerDisconnected { .. } => Action::CustomerDisconnected,
             Event::JitOpened { .. } => Action::JitOpened,
             Event::JitRefused { .. } => Action::JitRefused,
             Event::JitApproved { .. } => Action::JitApproved,
@@ -402,7 +409,8 @@ impl Event<'_> {
             Event::CustomerConnected { name, .. }
             | Event::CustomerSaved { name, .. }
             | Event::CustomerRoleGranted { name, .. }
-            | Event::CustomerRoleWithdrawn { name, .. } => name.to_string(),
+            | Event::CustomerRoleWithdrawn { name, .. }
+            | Event::CustomerDisconnected { name, .. } => name.to_string(),
             Event::JitOpened { upn, .. }
             | Event::JitEnded { upn, .. }
             | Event::JitEndRetrying { upn, .. } => upn.to_string(),
@@ -468,6 +476,9 @@ impl Event<'_> {
             }
             Event::CustomerRoleWithdrawn { holders, role, .. } => {
                 format!("{} may no longer request {role}", holders.plural())
+            }
+            Event::CustomerDisconnected { ending, .. } => {
+                format!("{ending} open account(s) there ending")
             }
             Event::JitOpened {
                 customer,

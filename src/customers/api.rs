@@ -104,6 +104,20 @@ pub async fn withdraw_role(
     .map_err(refused)
 }
 
+#[server(endpoint = "customers/disconnect")]
+pub async fn disconnect_customer(customer: String) -> Result<String, AppError> {
+    let ctx = crate::server::context::admin().await?;
+    super::service::disconnect(
+        &ctx.state.db,
+        &ctx.state.bus,
+        &ctx.tenant,
+        &ctx.user,
+        &customer,
+    )
+    .await
+    .map_err(refused)
+}
+
 #[cfg(feature = "ssr")]
 fn refused(e: crate::user_source::service::SourceError) -> AppError {
     match e {

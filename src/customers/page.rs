@@ -1,5 +1,6 @@
 use super::api::{
-    get_customers, take_notice, CustomerView, GrantRole, ProveCustomers, SaveCustomer, WithdrawRole,
+    get_customers, take_notice, CustomerView, DisconnectCustomer, GrantRole, ProveCustomers,
+    SaveCustomer, WithdrawRole,
 };
 use crate::error::AppError;
 use crate::ui::{AdminLayout, Outcome};
@@ -48,6 +49,7 @@ pub fn CustomersPage() -> impl IntoView {
     let grant = ServerAction::<GrantRole>::new();
     let withdraw = ServerAction::<WithdrawRole>::new();
     let prove = ServerAction::<ProveCustomers>::new();
+    let disconnect = ServerAction::<DisconnectCustomer>::new();
     let customers = Resource::new(
         move || {
             (
@@ -55,6 +57,7 @@ pub fn CustomersPage() -> impl IntoView {
                 grant.version().get(),
                 withdraw.version().get(),
                 prove.version().get(),
+                disconnect.version().get(),
             )
         },
         |_| get_customers(),
@@ -65,6 +68,7 @@ pub fn CustomersPage() -> impl IntoView {
             .get()
             .or_else(|| grant.value().get())
             .or_else(|| withdraw.value().get())
+            .or_else(|| disconnect.value().get())
             .or_else(|| {
                 prove.value().get().map(|r| {
                     r.map(|waiting| match waiting {
@@ -97,7 +101,7 @@ pub fn CustomersPage() -> impl IntoView {
                                     <p class="muted" id="no-customers">"No customer is connected yet."</p>
                                 })}
                                 {v.customers.into_iter().map(|c| view! {
-                                    <Customer c roles=roles.clone() save grant withdraw />
+                                    <Customer c roles=roles.clone() save grant withdraw disconnect />
                                 }).collect_view()}
                             }
                             .into_any()
@@ -142,13 +146,16 @@ fn Customer(
     save: ServerAction<SaveCustomer>,
     grant: ServerAction<GrantRole>,
     withdraw: ServerAction<WithdrawRole>,
+    disconnect: ServerAction<DisconnectCustomer>,
 ) -> impl IntoView {
     let health_class = if c.health == "ok" {
         "ok"
     } else {
         "flash error"
     };
-    let connected = c.health == "ok" || !c.domains.is_empty();
+    let disconnected = c.health == "disconnected";
+    let (disconnect_id, disconnect_label) = (c.id.clone(), format!("Disconnect {}", c.name));
+    let connected = !disconnected && (c.health == "ok" || !c.domains.is_empty());
     let chosen = c.domain.clone().unwrap_or_default();
     let summary = match &c.domain {
         Some(d) => format!("made in {d}, open {} at a time", c.window_text),
@@ -252,6 +259,13 @@ fn Customer(
             {no_accounts.then(|| view! { <p class="muted">"No account is open here."</p> })}
             <ul class="accounts">{accounts}</ul>
             {settings}
+            {(!disconnected).then(move || view! {
+                <ActionForm action=disconnect attr:class="disconnect-form">
+                    <input type="hidden" name="customer" value=disconnect_id />
+                    <p class="muted">"Disconnecting opens nothing more here and ends every account open here now."</p>
+                    <button type="submit" class="danger disconnect">{disconnect_label}</button>
+                </ActionForm>
+            })}
         </section>
     }
 }

@@ -165,7 +165,7 @@ pub async fn collect_access(request: String) -> Result<CollectedView, AppError> 
                 until: format_time(o.ends_at),
                 kind: kind.into(),
                 secret,
-                sign_in_url: sign_in_url(&ctx.state.config, &o.upn),
+                sign_in_url: sign_in_url(entra.authority(), &o.upn),
             })
         }
     })
@@ -175,9 +175,9 @@ pub async fn collect_access(request: String) -> Result<CollectedView, AppError> 
 /// account signs in there), or, against the emulator, its sign-in page for the account's
 /// directory.
 #[cfg(feature = "ssr")]
-fn sign_in_url(config: &crate::server::config::Config, upn: &str) -> String {
+fn sign_in_url(authority: &str, upn: &str) -> String {
     const MICROSOFT: &str = "https://login.microsoftonline.com";
-    let authority = config.entra.authority_url.trim_end_matches('/');
+    let authority = authority.trim_end_matches('/');
     let domain = upn.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
     if authority == MICROSOFT {
         "https://admin.microsoft.com/".to_string()

@@ -8,7 +8,7 @@ use crate::audit::{self, Actor};
 use crate::domain::{AccessWindow, CustomerHealth, CustomerId, EntraRole, EntraTenantId, Role};
 use crate::entra::EntraClient;
 use crate::server::db::Db;
-use crate::server::util::now;
+use crate::server::util::{format_time, now};
 use crate::tenants::Tenant;
 use crate::user_source::service::{not_applied_yet, SourceError, CONSENT_PATIENCE_SECS};
 use crate::users::service::User;
@@ -233,6 +233,64 @@ pub async fn grant(
         grant.role,
         customer.name
     ))
+}
+
+/// Disconnects a customer: nothing more is opened there, and every account open there ends
+/// now (marked in the same transaction; the end worker ends them at Microsoft). The row
+/// stays, for the accounts' ends and the audit trail; consenting again connects it anew.
+pub async fn disconnect(
+    db: &Db,
+    bus: &crate::server::bus::Bus,
+    tenant: &Tenant,
+    admin: &User,
+    id: &str,
+) -> Result<String, SourceError> {
+    let customer = customer_of(db, tenant, id).await?;
+    if customer.health == CustomerHealth::Disconnected {
+        return Err(SourceError::Refused(format!(
+            "{} is disconnected already.",
+            customer.name
+        )));
+    }
+    let at = now();
+    let reason = format!("{} was disconnected", customer.name);
+    let mut tx = db.pool.begin().await?;
+    store::disconnect(
+        &mut *tx,
+        &customer.id,
+        &format!("at {} by {}", format_time(at), admin.username),
+    )
+    .await?;
+    let mut ending = 0;
+    for account in
+        crate::jit::store::live_in(&mut tx, crate::jit::store::Whose::Customer(&customer.id))
+            .await?
+    {
+        if crate::jit::store::end_now(&mut *tx, &account.id, &reason, at).await? {
+            ending += 1;
+        }
+    }
+    audit::record(
+        &mut *tx,
+        Some(&tenant.id),
+        Actor::User(&admin.username),
+        audit::Event::CustomerDisconnected {
+            name: &customer.name,
+            ending,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    crate::users::access::accounts_ending(ending)
+        .announce(bus)
+        .await;
+    Ok(match ending {
+        0 => format!("{} is disconnected.", customer.name),
+        n => format!(
+            "{} is disconnected; {n} open account(s) there are ending.",
+            customer.name
+        ),
+    })
 }
 
 /// Takes a line out of a customer's role mapping.

@@ -182,6 +182,21 @@ pub async fn failing<'e>(
     Ok(())
 }
 
+/// An admin disconnected the customer: nothing more is opened there.
+pub async fn disconnect<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &CustomerId,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE customers SET health = $1, health_detail = $2 WHERE id = $3")
+        .bind(CustomerHealth::Disconnected.as_str())
+        .bind(detail)
+        .bind(id)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
 /// Microsoft has not applied the consent yet: what the last try heard.
 pub async fn still_waiting(db: &Db, id: &CustomerId, detail: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE customers SET health_detail = $1 WHERE id = $2 AND health = $3")

@@ -108,6 +108,9 @@ states! {
         Ok = "ok",
         /// Microsoft refused (consent revoked, the app removed, a policy): its words are kept.
         Failing = "failing",
+        /// An admin disconnected it: nothing is opened there, and what was open is ending.
+        /// Consenting again connects it anew.
+        Disconnected = "disconnected",
     }
 }
 

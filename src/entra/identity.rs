@@ -241,6 +241,11 @@ impl EntraClient {
         self
     }
 
+    /// Where this client signs in (Microsoft's login host, or an emulator's).
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
     pub fn client_id(&self) -> &str {
         self.client_id.as_str()
     }

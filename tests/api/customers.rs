@@ -374,6 +374,11 @@ async fn another_tenants_admin_neither_sees_nor_changes_a_customer() {
         )
         .await;
     assert_eq!(status, 400);
+    let (status, said) = other
+        .call("globex", "customers/disconnect", &[("customer", &id)])
+        .await;
+    assert_eq!(status, 400);
+    assert!(said.contains("There is no such customer here."), "{said}");
     assert_eq!(
         customers(&s.admin, "acme").await,
         view,

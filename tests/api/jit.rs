@@ -683,3 +683,67 @@ async fn withdrawing_a_role_from_the_mapping_ends_the_accounts_holding_it() {
         401
     );
 }
+
+#[tokio::test]
+async fn disconnecting_a_customer_ends_the_accounts_there_and_opens_nothing_more() {
+    let w = msp_with(
+        &[ALEX],
+        &[
+            (FABRIKAM_TENANT_ID, ADELE, "fabrikam.com"),
+            (NORTHWIND_TENANT_ID, NESTOR, "northwindtraders.com"),
+        ],
+    )
+    .await;
+    for customer in ["fabrikam.com", "northwindtraders.com"] {
+        approved_request(&w, customer, ALEX, &helpdesk())
+            .await
+            .expect("opened");
+    }
+    let fabrikam = customer_id(&w, "fabrikam.com").await;
+    let (status, said) = w
+        .admin
+        .call("acme", "customers/disconnect", &[("customer", &fabrikam)])
+        .await;
+    assert_eq!(status, 200, "{said}");
+    assert!(
+        said.contains("fabrikam.com is disconnected; 1 open account(s) there are ending."),
+        "{said}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while state_at(&w, "fabrikam.com").await != JitState::Ended {
+        assert!(std::time::Instant::now() < deadline, "not ended in 20 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let theirs = account_at(&w, FABRIKAM_TENANT_ID, "msp-alex@fabrikam.com")
+        .await
+        .unwrap();
+    assert_eq!(theirs.account_enabled, Some(false));
+    assert_eq!(
+        roles_at(&w, FABRIKAM_TENANT_ID, "msp-alex@fabrikam.com").await,
+        0
+    );
+    assert_eq!(
+        state_at(&w, "northwindtraders.com").await,
+        JitState::Open,
+        "another customer's account is untouched"
+    );
+
+    // Nothing more opens there; the page says so; the audit log has it.
+    let refused = approved_request(&w, "fabrikam.com", ALEX, &helpdesk())
+        .await
+        .expect_err("refused");
+    assert!(refused.to_string().contains("not connected"), "{refused}");
+    let view = customers(&w.admin, "acme").await;
+    assert_eq!(named(&view, "fabrikam.com")["health"], "disconnected");
+    assert!(named(&view, "fabrikam.com")["health_text"]
+        .as_str()
+        .unwrap()
+        .starts_with("Disconnected at "));
+    assert_eq!(w.app.audited("customer.disconnected").await, 1);
+    let (status, said) = w
+        .admin
+        .call("acme", "customers/disconnect", &[("customer", &fabrikam)])
+        .await;
+    assert_eq!(status, 400);
+    assert!(said.contains("disconnected already"), "{said}");
+}

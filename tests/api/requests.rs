@@ -151,6 +151,13 @@ async fn a_request_approved_on_the_phone_opens_the_account_and_shows_its_pass_on
     let opened = &opened["Opened"];
     assert_eq!(opened["upn"], "msp-alex@fabrikam.com");
     assert_eq!(opened["kind"], "pass");
+    assert!(
+        opened["sign_in_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/fabrikam.com/signin"),
+        "the emulator's sign-in page for Fabrikam: {opened}"
+    );
     assert_eq!(opened["role_names"][0], "Helpdesk Administrator");
     let pass = opened["secret"].as_str().unwrap().to_string();
     assert_eq!(

@@ -371,11 +371,14 @@ async fn the_organisations_sign_in_page_takes_the_password_of_an_account_made_th
         "{html}"
     );
     assert!(html.contains("no admin role"));
+    // A refusal is the form again with Microsoft's words, on a page like any other (200), as
+    // Microsoft's sign-in page answers it.
     let (status, html) = sign_in("guess").await;
-    assert_eq!(status, 401);
+    assert_eq!(status, 200);
     assert!(html.contains("Your account or password is incorrect."));
+    assert!(!html.contains("Signed in to"));
     emu.disable_in_entra(&id).await;
     let (status, html) = sign_in("xWwvJ]6NMw+bWH-d").await;
-    assert_eq!(status, 401);
+    assert_eq!(status, 200);
     assert!(html.contains("Your account has been locked."), "{html}");
 }
