@@ -186,6 +186,21 @@ fn sign_in_url(authority: &str, upn: &str) -> String {
     }
 }
 
+/// Ends the technician's open account at `customer` now, before its window is over.
+#[server(endpoint = "access/end")]
+pub async fn end_access(customer: String) -> Result<String, AppError> {
+    let ctx = crate::server::context::signed_in().await?;
+    crate::jit::request::end_early(
+        &ctx.state.db,
+        &ctx.state.bus,
+        &ctx.tenant,
+        &ctx.user,
+        &customer,
+    )
+    .await
+    .map_err(refused)
+}
+
 #[cfg(feature = "ssr")]
 fn asker<'a>(
     ctx: &'a crate::server::context::Ctx,

@@ -3,17 +3,32 @@
 //! account with how to sign in, shown this once. "Show again" is a new request: a new phone
 //! approval, and a new pass or password.
 
-use super::request::{get_offers, AskedView, OfferView, OpenedView, RequestAccess};
+use super::request::{get_offers, AskedView, EndAccess, OfferView, OpenedView, RequestAccess};
 use leptos::prelude::*;
 
 /// The card on the home page.
 #[component]
 pub fn AccessAtCustomers() -> impl IntoView {
     let ask = ServerAction::<RequestAccess>::new();
+    let end = ServerAction::<EndAccess>::new();
     let opened = RwSignal::new(None::<OpenedView>);
     let problem = RwSignal::new(None::<String>);
     let asked = RwSignal::new(None::<AskedView>);
-    let offers = Resource::new(move || opened.get().map(|o| o.upn), |_| get_offers());
+    let ended = RwSignal::new(None::<String>);
+    let offers = Resource::new(
+        move || (opened.get().map(|o| o.upn), end.version().get()),
+        |_| get_offers(),
+    );
+    // Ending early: the shown credential is no use any more; say what happens instead.
+    Effect::new(move |_| match end.value().get() {
+        Some(Ok(said)) => {
+            opened.set(None);
+            problem.set(None);
+            ended.set(Some(said));
+        }
+        Some(Err(e)) => problem.set(Some(e.to_string())),
+        None => {}
+    });
     // A new answer to "Request access": the code to approve, or why not.
     Effect::new(move |_| match ask.value().get() {
         Some(Ok(a)) => {
@@ -31,6 +46,7 @@ pub fn AccessAtCustomers() -> impl IntoView {
         <section class="card" id="customer-access">
             <h2>"Access at customers"</h2>
             {move || problem.get().map(|p| view! { <p class="flash error" id="access-problem" role="alert">{p}</p> })}
+            {move || ended.get().map(|e| view! { <p class="flash ok" id="access-ended" role="status">{e}</p> })}
             {move || asked.get().map(|a| view! { <Approve a asked opened problem /> })}
             {move || opened.get().map(|o| view! { <Opened o /> })}
             <Suspense fallback=|| ()>
@@ -41,7 +57,7 @@ pub fn AccessAtCustomers() -> impl IntoView {
                         }.into_any(),
                         Ok(list) => list
                             .into_iter()
-                            .map(|offer| view! { <Offer offer ask /> })
+                            .map(|offer| view! { <Offer offer ask end /> })
                             .collect_view()
                             .into_any(),
                         Err(e) => view! { <p class="flash error">{e.to_string()}</p> }.into_any(),
@@ -54,7 +70,11 @@ pub fn AccessAtCustomers() -> impl IntoView {
 
 /// One customer: its roles to tick, the account if it is open, and the buttons.
 #[component]
-fn Offer(offer: OfferView, ask: ServerAction<RequestAccess>) -> impl IntoView {
+fn Offer(
+    offer: OfferView,
+    ask: ServerAction<RequestAccess>,
+    end: ServerAction<EndAccess>,
+) -> impl IntoView {
     // One role offered: it is what the request is for. Several: the technician picks.
     let chosen = RwSignal::new(if offer.roles.len() == 1 {
         vec![offer.roles[0].0.clone()]
@@ -105,11 +125,20 @@ fn Offer(offer: OfferView, ask: ServerAction<RequestAccess>) -> impl IntoView {
                 on:click=move |_| request(chosen.get_untracked())>
                 "Request access"
             </button>
-            {open_roles.map(|roles| view! {
-                <button type="button" class="show-again secondary" disabled=move || ask.pending().get()
-                    on:click=move |_| again(roles.clone())>
-                    "Show again"
-                </button>
+            {open_roles.map(|roles| {
+                let customer = offer.customer_id.clone();
+                view! {
+                    <button type="button" class="show-again secondary" disabled=move || ask.pending().get()
+                        on:click=move |_| again(roles.clone())>
+                        "Show again"
+                    </button>
+                    <button type="button" class="end-access danger" disabled=move || end.pending().get()
+                        on:click=move |_| {
+                            end.dispatch(EndAccess { customer: customer.clone() });
+                        }>
+                        "End my access now"
+                    </button>
+                }
             })}
         </div>
     }

@@ -197,3 +197,37 @@ async fn open_approved(
     .await?;
     Ok(Collected::Opened(opened))
 }
+
+/// The technician ends their own account at `customer_id` before its window is over: it is
+/// ending now, and the end worker ends it at Microsoft as any other end. What to tell them.
+pub async fn end_early(
+    db: &Db,
+    bus: &crate::server::bus::Bus,
+    tenant: &Tenant,
+    user: &User,
+    customer_id: &str,
+) -> Result<String, JitError> {
+    let customer = customers::find(db, &tenant.id, &CustomerId::from_outside(customer_id))
+        .await?
+        .ok_or_else(|| JitError::Refused("There is no such customer.".into()))?;
+    let account = accounts::find(db, &customer.id, &user.id)
+        .await?
+        .filter(|a| a.state == JitState::Open)
+        .ok_or_else(|| {
+            JitError::Refused(format!("You have no open account at {}.", customer.name))
+        })?;
+    let ended = accounts::end_now(
+        &db.pool,
+        &account.id,
+        "ended early by its technician",
+        now(),
+    )
+    .await?;
+    crate::users::access::accounts_ending(u64::from(ended))
+        .announce(bus)
+        .await;
+    Ok(format!(
+        "{} is ending: Gatehouse is removing its roles and disabling it at {}.",
+        account.upn, customer.name
+    ))
+}

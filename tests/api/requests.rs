@@ -334,3 +334,53 @@ async fn show_again_is_a_new_approval_and_a_new_pass_and_the_old_one_stops_worki
         1
     );
 }
+
+#[tokio::test]
+async fn a_technician_ends_their_own_access_early_and_microsoft_confirms_it() {
+    let w = msp_with(&[ALEX], &[(FABRIKAM_TENANT_ID, ADELE, "fabrikam.com")]).await;
+    let fabrikam = customer_id(&w, "fabrikam.com").await;
+    let end = || async {
+        technician(&w, ALEX)
+            .browser
+            .call("acme", "access/end", &[("customer", fabrikam.as_str())])
+            .await
+    };
+    let (status, said) = end().await;
+    assert_eq!(status, 400);
+    assert!(
+        said.contains("You have no open account at fabrikam.com"),
+        "{said}"
+    );
+
+    let asked = ask(&w, ALEX, &fabrikam, HELPDESK_ADMINISTRATOR)
+        .await
+        .unwrap();
+    assert_eq!(approve(&w, ALEX, &asked).await.status(), 200);
+    let (_, opened) = collect(&w, ALEX, &asked.request).await;
+    let pass = opened["Opened"]["secret"].as_str().unwrap().to_string();
+    let (status, said) = end().await;
+    assert_eq!(status, 200, "{said}");
+    assert!(said.contains("msp-alex@fabrikam.com is ending"), "{said}");
+
+    let upn = "msp-alex@fabrikam.com";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while account_at(&w, FABRIKAM_TENANT_ID, upn)
+        .await
+        .unwrap()
+        .account_enabled
+        != Some(false)
+    {
+        assert!(std::time::Instant::now() < deadline, "not disabled in 20 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        sign_in_at(&w.emu, FABRIKAM_TENANT_ID, upn, &pass).await,
+        401
+    );
+    let (_, body) = technician(&w, ALEX)
+        .browser
+        .call("acme", "access/offers", &[])
+        .await;
+    let offers: Value = serde_json::from_str(&body).unwrap();
+    assert!(offers[0]["open"].is_null(), "{offers}");
+}
