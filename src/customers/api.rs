@@ -25,7 +25,7 @@ pub async fn take_notice() -> Result<Option<Notice>, AppError> {
         .await
         .map_err(|_| AppError::internal())?;
     Ok(
-        crate::user_source::service::take_notice(&session, &crate::user_source::flows::CUSTOMER)
+        crate::user_source::flows::take_notice(&session, &crate::user_source::flows::CUSTOMER)
             .await,
     )
 }

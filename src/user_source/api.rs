@@ -32,7 +32,7 @@ pub async fn take_notice() -> Result<Option<Notice>, AppError> {
     let session: tower_sessions::Session = leptos_axum::extract()
         .await
         .map_err(|_| AppError::internal())?;
-    Ok(super::service::take_notice(&session, &super::flows::USER_SOURCE).await)
+    Ok(super::flows::take_notice(&session, &super::flows::USER_SOURCE).await)
 }
 
 /// One more try at proving a consent Microsoft has not applied yet. `Ok(true)` when the

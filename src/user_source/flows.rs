@@ -242,3 +242,34 @@ pub async fn forget_expired(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
         .await?
         .rows_affected())
 }
+
+/// Where the admin's session keeps the notice of their last round trip to Microsoft from the
+/// page of `round`.
+fn notice_key(round: &Round) -> String {
+    format!("notice:{}", round.page)
+}
+
+/// Keeps what the round trip ended with for the page the admin lands on. A session that
+/// cannot keep it loses only the message: the page shows the connection as it is.
+pub async fn leave_notice(
+    session: &tower_sessions::Session,
+    round: &Round,
+    ok: bool,
+    message: &str,
+) {
+    let notice = super::view::Notice {
+        ok,
+        message: message.to_string(),
+    };
+    if let Err(err) = session.insert(&notice_key(round), notice).await {
+        tracing::warn!(error = %err, page = round.page, "the page's notice could not be kept");
+    }
+}
+
+/// The notice left for this admin on the page of `round`, forgotten as it is read.
+pub async fn take_notice(
+    session: &tower_sessions::Session,
+    round: &Round,
+) -> Option<super::view::Notice> {
+    session.remove(&notice_key(round)).await.ok().flatten()
+}

@@ -98,10 +98,10 @@ fn to(location: &str) -> Response {
         .into_response()
 }
 
-/// Back to the page, which tells the admin `message` once (`service::leave_notice`: in the
+/// Back to the page, which tells the admin `message` once (`flows::leave_notice`: in the
 /// session, not the address).
 async fn back<P: Connects>(session: &Session, ok: bool, message: &str) -> Response {
-    service::leave_notice(session, P::ROUND, ok, message).await;
+    super::flows::leave_notice(session, P::ROUND, ok, message).await;
     to(P::ROUND.page)
 }
 
