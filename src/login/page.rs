@@ -78,6 +78,9 @@ pub fn HomePage() -> impl IntoView {
                                 <p>"Your account name is"</p>
                                 <p class="account" id="account-name">{me.username.clone()}</p>
                                 <p class="muted">{format!("Signed in as {}", me.email)}</p>
+                                {(me.role == crate::domain::Role::Admin).then(|| view! {
+                                    <p><a href="/adminportal/users" id="admin-portal">"Admin portal"</a></p>
+                                })}
                                 <form method="post" action="/logout">
                                     <button type="submit">"Sign out"</button>
                                 </form>

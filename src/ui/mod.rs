@@ -45,6 +45,9 @@ pub fn AdminLayout(
                     {link("/adminportal/reconciliation", "reconcile", "Reconciliation")}
                     {link("/adminportal/customers", "customers", "Customers")}
                     {link("/adminportal/audit", "audit", "Audit log")}
+                    <p class="nav-group">"You"</p>
+                    // Admins request access at customers too, where the mapping lets Admins.
+                    <a href="/home" id="my-access">"Access at customers"</a>
                 </nav>
                 <main class="content">{children()}</main>
             </div>
