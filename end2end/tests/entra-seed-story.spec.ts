@@ -78,6 +78,7 @@ test("the seed story: connect Contoso for members of MSP Technicians, onboard Al
   await expect(alex.phone.locator("#access-customer")).toHaveText("Fabrikam");
   await expect(alex.phone.locator("#access-account")).toHaveText("msp-alex@fabrikam.com");
   await expect(alex.phone.locator("#access-roles")).toHaveText("Helpdesk Administrator");
+  await expect(alex.phone.locator("#access-window")).toHaveText("2 hours");
   const accessNumber = (await alexDesktop.locator("#access-match-number").innerText()).trim();
   await alex.phone.locator(`#numbers button[data-number="${Number(accessNumber)}"]`).click();
   await expect(alex.phone.locator("#outcome")).toHaveAttribute("data-outcome", "approved");

@@ -116,6 +116,13 @@ function h(tag, attrs = {}, ...children) {
 function show(...nodes) { app.replaceChildren(...nodes.filter((n) => n)); }
 function message(el, text, cls = "error") { el.className = cls; el.textContent = text; }
 
+/** "4 hours", "2 hours 30 minutes", "45 minutes". */
+function duration(minutes) {
+  const h = Math.floor(minutes / 60), m = minutes % 60;
+  const part = (n, one) => (n ? `${n} ${one}${n === 1 ? "" : "s"}` : "");
+  return [part(h, "hour"), part(m, "minute")].filter(Boolean).join(" ") || "0 minutes";
+}
+
 function describeBrowser(ua) {
   const browser = /Edg\//.test(ua) ? "Edge" : /Chrome\//.test(ua) ? "Chrome" : /Firefox\//.test(ua) ? "Firefox" : /Safari\//.test(ua) ? "Safari" : "a browser";
   const os = /Windows/.test(ua) ? "Windows" : /Mac OS X/.test(ua) ? "macOS" : /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Linux/.test(ua) ? "Linux" : "an unknown system";
@@ -310,7 +317,7 @@ async function scan(params) {
         h("dt", {}, "Customer"), h("dd", { id: "access-customer" }, access.customer),
         h("dt", {}, "Account"), h("dd", { id: "access-account" }, access.account),
         h("dt", {}, "Roles"), h("dd", { id: "access-roles" }, access.roles.join(", ")),
-        h("dt", {}, "For"), h("dd", {}, `${Math.floor(access.window_minutes / 60)} h ${access.window_minutes % 60} min`))),
+        h("dt", {}, "For"), h("dd", { id: "access-window" }, duration(access.window_minutes)))),
     h("div", { class: "card" },
       h("dl", {},
         h("dt", {}, "Organisation"), h("dd", { id: "tenant-name" }, info.tenant_name),
