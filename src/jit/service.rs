@@ -178,13 +178,27 @@ async fn open_checked(
     } = req;
     let graph = entra.graph(&customer.entra_tid).await?.interactive();
     let account = match store::find(db, &customer.id, &user.id).await? {
+        // An earlier attempt to make it got no answer (a timeout, a crash). Where Microsoft
+        // has no account of that name, nothing was made: the attempt is forgotten and made
+        // anew. Where it has one, Gatehouse cannot tell whether it made it, so it leaves it.
+        Some(a) if a.entra_object_id.is_none() && a.state == JitState::Making => {
+            if graph.account_by_upn(&a.upn).await?.is_some() {
+                return Err(JitError::Refused(format!(
+                    "An earlier attempt to make {upn} in {name} got no answer from Microsoft, and {name} has an account of that name now: Gatehouse cannot tell whether it made it, so it leaves it alone. Ask {name}'s admin to remove it, then request access again.",
+                    upn = a.upn,
+                    name = customer.name
+                )));
+            }
+            store::not_made(db, &a.id).await?;
+            make(db, &graph, req, &upn).await?
+        }
         Some(a) => a,
         None => make(db, &graph, req, &upn).await?,
     };
     let Some(object_id) = account.entra_object_id.clone() else {
         return Err(JitError::Refused(format!(
-            "An earlier attempt to make {} in {} got no answer from Microsoft, so Gatehouse cannot tell whether it exists; ask an admin to look in {} and remove it if it does.",
-            account.upn, customer.name, customer.name
+            "Gatehouse never learned which account it made in {} for you, so it acts on none there; ask an admin to look at {} in {}.",
+            customer.name, account.upn, customer.name
         )));
     };
     if account.state == JitState::Ending {

@@ -747,3 +747,74 @@ async fn disconnecting_a_customer_ends_the_accounts_there_and_opens_nothing_more
     assert_eq!(status, 400);
     assert!(said.contains("disconnected already"), "{said}");
 }
+
+#[tokio::test]
+async fn an_attempt_microsoft_never_answered_is_made_anew_only_when_nothing_was_made() {
+    let w = msp_with(
+        &[ALEX],
+        &[
+            (FABRIKAM_TENANT_ID, ADELE, "fabrikam.com"),
+            (NORTHWIND_TENANT_ID, NESTOR, "northwindtraders.com"),
+        ],
+    )
+    .await;
+    let tenant = w.app.tenant("acme").await;
+    let user = w.app.user_of(&tenant.id, ALEX).await;
+    // An attempt whose answer was lost (the process died between asking Graph to make the
+    // account and hearing back): its row is there, without an object id.
+    let lost_attempt = |customer: String, upn: &'static str| {
+        let (db, tenant_id, user) = (w.app.state.db.clone(), tenant.id.clone(), user.clone());
+        async move {
+            gatehouse::jit::store::making(
+                &db,
+                &tenant_id,
+                &gatehouse::domain::CustomerId::from_outside(customer),
+                (&user.id, &user.username),
+                upn,
+            )
+            .await
+            .unwrap();
+        }
+    };
+
+    // At Fabrikam nothing was made: the request makes it and opens it.
+    lost_attempt(
+        customer_id(&w, "fabrikam.com").await,
+        "msp-alex@fabrikam.com",
+    )
+    .await;
+    let opened = approved_request(&w, "fabrikam.com", ALEX, &helpdesk())
+        .await
+        .expect("made anew");
+    assert_eq!(
+        sign_in_at(&w.emu, FABRIKAM_TENANT_ID, &opened.upn, &secret_of(&opened)).await,
+        204
+    );
+    assert_eq!(state_at(&w, "fabrikam.com").await, JitState::Open);
+
+    // At Northwind an account of that name exists (perhaps the lost answer's, perhaps not):
+    // Gatehouse cannot tell, so it leaves it alone and says so.
+    let upn = "msp-alex@northwindtraders.com";
+    let res = w
+        .emu
+        .control(
+            reqwest::Method::POST,
+            &format!("/_emulator/directories/{NORTHWIND_TENANT_ID}/users"),
+            Some(json!({ "userPrincipalName": upn, "displayName": "Alex Wilber (MSP)" })),
+        )
+        .await;
+    assert!(res.status().is_success());
+    lost_attempt(customer_id(&w, "northwindtraders.com").await, upn).await;
+    let refused = approved_request(&w, "northwindtraders.com", ALEX, &helpdesk())
+        .await
+        .expect_err("refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("cannot tell whether it made it"),
+        "{refused}"
+    );
+    let theirs = account_at(&w, NORTHWIND_TENANT_ID, upn).await.unwrap();
+    assert_eq!(theirs.account_enabled, Some(true), "untouched");
+    assert_eq!(roles_at(&w, NORTHWIND_TENANT_ID, upn).await, 0);
+}
