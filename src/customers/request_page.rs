@@ -107,7 +107,7 @@ fn Offer(
                     let toggled = id.clone();
                     let checked = chosen.get_untracked().contains(&id);
                     view! {
-                        <label>
+                        <label class="check">
                             <input type="checkbox" value=id.clone() checked=checked
                                 on:change=move |_| chosen.update(|c| {
                                     if let Some(i) = c.iter().position(|r| *r == toggled) {
@@ -121,25 +121,27 @@ fn Offer(
                     }
                 }).collect_view()}
             </fieldset>
-            <button type="button" class="request-access" disabled=move || ask.pending().get()
-                on:click=move |_| request(chosen.get_untracked())>
-                "Request access"
-            </button>
-            {open_roles.map(|roles| {
-                let customer = offer.customer_id.clone();
-                view! {
-                    <button type="button" class="show-again secondary" disabled=move || ask.pending().get()
-                        on:click=move |_| again(roles.clone())>
-                        "Show again"
-                    </button>
-                    <button type="button" class="end-access danger" disabled=move || end.pending().get()
-                        on:click=move |_| {
-                            end.dispatch(EndAccess { customer: customer.clone() });
-                        }>
-                        "End my access now"
-                    </button>
-                }
-            })}
+            <div class="actions">
+                <button type="button" class="request-access" disabled=move || ask.pending().get()
+                    on:click=move |_| request(chosen.get_untracked())>
+                    "Request access"
+                </button>
+                {open_roles.map(|roles| {
+                    let customer = offer.customer_id.clone();
+                    view! {
+                        <button type="button" class="show-again secondary" disabled=move || ask.pending().get()
+                            on:click=move |_| again(roles.clone())>
+                            "Show again"
+                        </button>
+                        <button type="button" class="end-access danger" disabled=move || end.pending().get()
+                            on:click=move |_| {
+                                end.dispatch(EndAccess { customer: customer.clone() });
+                            }>
+                            "End my access now"
+                        </button>
+                    }
+                })}
+            </div>
         </div>
     }
 }
@@ -208,7 +210,9 @@ fn Approve(
                     <a id="access-scan-link" href=a.scan_url.clone() target="_blank">"open in the Gatehouse app"</a>
                 </p>
             })}
-            <button type="button" class="secondary" on:click=move |_| asked.set(None)>"Cancel"</button>
+            <div class="actions">
+                <button type="button" class="secondary" on:click=move |_| asked.set(None)>"Cancel"</button>
+            </div>
         </div>
     }
 }
