@@ -2,6 +2,7 @@ use super::api::{
     get_customers, take_notice, CustomerView, DisconnectCustomer, GrantRole, ProveCustomers,
     SaveCustomer, WithdrawRole,
 };
+use crate::domain::{CustomerHealth, Role};
 use crate::error::AppError;
 use crate::ui::{AdminLayout, Outcome};
 use crate::user_source::api::Notice;
@@ -88,7 +89,7 @@ pub fn CustomersPage() -> impl IntoView {
                     match customers.await {
                         Ok(v) => {
                             let roles = v.offered_roles.clone();
-                            let waiting = v.customers.iter().any(|c| c.health == "waiting");
+                            let waiting = v.customers.iter().any(|c| c.health == CustomerHealth::Waiting);
                             view! {
                                 {notice.map(|n| view! { <RoundTrip n result /> })}
                                 <Connect configured=v.app_configured />
@@ -148,14 +149,14 @@ fn Customer(
     withdraw: ServerAction<WithdrawRole>,
     disconnect: ServerAction<DisconnectCustomer>,
 ) -> impl IntoView {
-    let health_class = if c.health == "ok" {
+    let health_class = if c.health == CustomerHealth::Ok {
         "ok"
     } else {
         "flash error"
     };
-    let disconnected = c.health == "disconnected";
+    let disconnected = c.health == CustomerHealth::Disconnected;
     let (disconnect_id, disconnect_label) = (c.id.clone(), format!("Disconnect {}", c.name));
-    let connected = !disconnected && (c.health == "ok" || !c.domains.is_empty());
+    let connected = !disconnected && (c.health == CustomerHealth::Ok || !c.domains.is_empty());
     let chosen = c.domain.clone().unwrap_or_default();
     let summary = match &c.domain {
         Some(d) => format!("made in {d}, open {} at a time", c.window_text),
@@ -234,8 +235,8 @@ fn Customer(
                 <input type="hidden" name="customer" value=id />
                 <label>"Holders of"
                     <select name="holders">
-                        <option value="technician">"Technicians"</option>
-                        <option value="admin">"Admins"</option>
+                        <option value=Role::Technician.as_str()>"Technicians"</option>
+                        <option value=Role::Admin.as_str()>"Admins"</option>
                     </select>
                 </label>
                 <label>"may request"

@@ -47,6 +47,33 @@ pub enum CollectedView {
     Opened(OpenedView),
 }
 
+/// How the technician signs in to the opened account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialKind {
+    /// A Temporary Access Pass, where the customer allows passes.
+    Pass,
+    /// A long random password, where it does not.
+    Password,
+}
+
+impl CredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::Pass => "pass",
+            CredentialKind::Password => "password",
+        }
+    }
+
+    /// What the page calls it.
+    pub fn label(self) -> &'static str {
+        match self {
+            CredentialKind::Pass => "Temporary Access Pass",
+            CredentialKind::Password => "Password",
+        }
+    }
+}
+
 /// The opened account and, this once, how to sign in to it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OpenedView {
@@ -54,8 +81,7 @@ pub struct OpenedView {
     pub upn: String,
     pub role_names: Vec<String>,
     pub until: String,
-    /// `pass` (a Temporary Access Pass) or `password`.
-    pub kind: String,
+    pub kind: CredentialKind,
     /// Shown once on the page that asked; Gatehouse keeps no copy.
     pub secret: String,
     /// Where to sign in with it.
@@ -155,15 +181,17 @@ pub async fn collect_access(request: String) -> Result<CollectedView, AppError> 
         },
         Collected::Opened(o) => {
             let (kind, secret) = match &o.credential {
-                Credential::Pass(s) => ("pass", s.expose_secret().to_string()),
-                Credential::Password(s) => ("password", s.expose_secret().to_string()),
+                Credential::Pass(s) => (CredentialKind::Pass, s.expose_secret().to_string()),
+                Credential::Password(s) => {
+                    (CredentialKind::Password, s.expose_secret().to_string())
+                }
             };
             CollectedView::Opened(OpenedView {
                 customer: o.customer.clone(),
                 upn: o.upn.clone(),
                 role_names: o.roles.iter().map(|r| r.name().to_string()).collect(),
                 until: format_time(o.ends_at),
-                kind: kind.into(),
+                kind,
                 secret,
                 sign_in_url: sign_in_url(entra.authority(), &o.upn),
             })

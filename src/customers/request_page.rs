@@ -220,11 +220,7 @@ fn Approve(
 /// The opened account and its credential: on this page, this once.
 #[component]
 fn Opened(o: OpenedView) -> impl IntoView {
-    let what = if o.kind == "pass" {
-        "Temporary Access Pass"
-    } else {
-        "Password"
-    };
+    let what = o.kind.label();
     view! {
         <div class="opened-account" id="access-opened" role="status">
             <p class="flash ok">
@@ -234,7 +230,7 @@ fn Opened(o: OpenedView) -> impl IntoView {
                 <dt>"Account"</dt>
                 <dd id="jit-account">{o.upn.clone()}</dd>
                 <dt>{what}</dt>
-                <dd><code id="jit-credential" data-kind=o.kind.clone()>{o.secret.clone()}</code></dd>
+                <dd><code id="jit-credential" data-kind=o.kind.as_str()>{o.secret.clone()}</code></dd>
             </dl>
             <p>
                 <a id="jit-sign-in" href=o.sign_in_url.clone() target="_blank" rel="noopener">

@@ -43,7 +43,7 @@ pub async fn view(db: &Db, app_configured: bool, tenant: &Tenant) -> anyhow::Res
             id: c.id.to_string(),
             name: c.name.clone(),
             tenant_id: c.entra_tid.to_string(),
-            health: c.health.as_str().to_string(),
+            health: c.health,
             health_text: health_text.trim().to_string(),
             consented: format!("{} by {}", format_time(c.consented_at), c.consented_by),
             domains: c.domains.clone(),

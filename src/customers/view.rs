@@ -16,8 +16,7 @@ pub struct CustomerView {
     pub id: String,
     pub name: String,
     pub tenant_id: String,
-    /// `ok`, `waiting` or `failing`.
-    pub health: String,
+    pub health: crate::domain::CustomerHealth,
     /// How the connection stands, in a sentence.
     pub health_text: String,
     pub consented: String,
