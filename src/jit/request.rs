@@ -30,6 +30,7 @@ pub struct Offer {
 /// Gatehouse role may hold at least one role.
 pub async fn offers(db: &Db, tenant: &Tenant, user: &User) -> Result<Vec<Offer>, sqlx::Error> {
     let mut offers = Vec::new();
+    let mut mine = accounts::of_user(db, &user.id).await?;
     for customer in customers::list(db, &tenant.id).await? {
         if customer.health != CustomerHealth::Ok || customer.domain.is_none() {
             continue;
@@ -38,8 +39,10 @@ pub async fn offers(db: &Db, tenant: &Tenant, user: &User) -> Result<Vec<Offer>,
         if roles.is_empty() {
             continue;
         }
-        let open = accounts::find(db, &customer.id, &user.id)
-            .await?
+        let open = mine
+            .iter()
+            .position(|a| a.customer_id == customer.id)
+            .map(|i| mine.swap_remove(i))
             .filter(|a| a.state == JitState::Open && a.ends_at.is_some_and(|t| t > now()));
         offers.push(Offer {
             customer,
