@@ -121,7 +121,7 @@ pub async fn request_access(customer: String, roles: String) -> Result<AskedView
     let ctx = crate::server::context::signed_in().await?;
     let (ip, user_agent) = requester().await?;
     let asker = asker(&ctx, &ip, &user_agent);
-    let c = crate::jit::request::ask(&ctx.state.db, asker, &customer, &roles)
+    let (c, customer) = crate::jit::request::ask(&ctx.state.db, asker, &customer, &roles)
         .await
         .map_err(refused)?;
     let config = &ctx.state.config;
@@ -129,16 +129,9 @@ pub async fn request_access(customer: String, roles: String) -> Result<AskedView
         "{}/app/scan?tenant={}&challenge={}",
         config.public_url, ctx.tenant.slug, c.id
     );
-    let customer_name = match &c.customer_id {
-        Some(id) => crate::customers::store::find(&ctx.state.db, &ctx.tenant.id, id)
-            .await?
-            .map(|c| c.name)
-            .unwrap_or_default(),
-        None => String::new(),
-    };
     Ok(AskedView {
         request: c.id.to_string(),
-        customer: customer_name,
+        customer: customer.name,
         role_names: c
             .asked_roles()
             .iter()

@@ -63,13 +63,13 @@ pub struct Asker<'a> {
 }
 
 /// Asks for `roles` (template ids, comma-separated) at customer `customer_id`: refused (and
-/// audited) when the rules say no, else the phone challenge to approve.
+/// audited) when the rules say no, else the phone challenge to approve, and the customer.
 pub async fn ask(
     db: &Db,
     asker: Asker<'_>,
     customer_id: &str,
     roles: &str,
-) -> Result<Challenge, JitError> {
+) -> Result<(Challenge, Customer), JitError> {
     let customer = customers::find(db, &asker.tenant.id, &CustomerId::from_outside(customer_id))
         .await?
         .ok_or_else(|| JitError::Refused("There is no such customer.".into()))?;
@@ -84,7 +84,7 @@ pub async fn ask(
         },
     )
     .await?;
-    Ok(challenge::create_access(
+    let challenge = challenge::create_access(
         db,
         AccessAsked {
             tenant: asker.tenant,
@@ -96,7 +96,8 @@ pub async fn ask(
             user_agent: asker.user_agent,
         },
     )
-    .await?)
+    .await?;
+    Ok((challenge, customer))
 }
 
 /// Role template ids as the page sends them: each one Gatehouse offers, none twice.

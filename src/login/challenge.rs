@@ -415,14 +415,7 @@ pub async fn approve(
         },
     )
     .await?;
-    bus.commit_and_publish(
-        tx,
-        Event::Approved {
-            challenge_id: c.id.clone(),
-            browser: c.binding_hash.clone(),
-        },
-    )
-    .await?;
+    commit_approved(bus, tx, c).await?;
     Ok(Some(User {
         status: UserStatus::Active,
         ..user
@@ -468,6 +461,17 @@ pub async fn approve_access(
         },
     )
     .await?;
+    commit_approved(bus, tx, c).await?;
+    Ok(true)
+}
+
+/// Commits an approval of `c`; then its page hears of it (the login page, or the home page
+/// that asked for access).
+async fn commit_approved(
+    bus: &Bus,
+    tx: sqlx::Transaction<'_, sqlx::Any>,
+    c: &Challenge,
+) -> anyhow::Result<()> {
     bus.commit_and_publish(
         tx,
         Event::Approved {
@@ -476,7 +480,7 @@ pub async fn approve_access(
         },
     )
     .await?;
-    Ok(true)
+    Ok(())
 }
 
 /// The browser came back for its approval: consumes it, once. False when another request of
