@@ -97,6 +97,7 @@ async fn main() {
             .unwrap();
         gatehouse::customers::service::grant(
             db,
+            None,
             &tenant,
             &admin,
             &id,
@@ -117,6 +118,7 @@ async fn main() {
                 customer: &customer,
                 user: &user,
                 roles: &roles,
+                msp: app.state.entra.as_ref(),
             },
         )
         .await

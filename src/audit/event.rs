@@ -4,7 +4,7 @@
 //! a subject in the details' place no longer compiles.
 
 use crate::domain::{
-    AccessWindow, ChallengeId, DeviceId, EntraRole, EntraTenantId, EntraUserId, Role, UserSource,
+    AccessWindow, ChallengeId, DeviceId, EntraRole, EntraTenantId, EntraUserId, UserSource,
 };
 
 /// Who did what an audit event records.
@@ -241,12 +241,12 @@ pub enum Event<'a> {
     },
     CustomerRoleGranted {
         name: &'a str,
-        holders: Role,
+        holders: &'a str,
         role: EntraRole,
     },
     CustomerRoleWithdrawn {
         name: &'a str,
-        holders: Role,
+        holders: &'a str,
         role: EntraRole,
     },
     CustomerDisconnected {
@@ -472,10 +472,10 @@ impl Event<'_> {
                 format!("accounts made in {domain}, open for {window} at a time")
             }
             Event::CustomerRoleGranted { holders, role, .. } => {
-                format!("{} may request {role}", holders.plural())
+                format!("{holders} may request {role}")
             }
             Event::CustomerRoleWithdrawn { holders, role, .. } => {
-                format!("{} may no longer request {role}", holders.plural())
+                format!("{holders} may no longer request {role}")
             }
             Event::CustomerDisconnected { ending, .. } => {
                 format!("{ending} open account(s) there ending")

@@ -74,6 +74,7 @@ pub async fn grant_role(
     let ctx = crate::server::context::admin().await?;
     super::service::grant(
         &ctx.state.db,
+        ctx.state.entra.as_ref(),
         &ctx.tenant,
         &ctx.user,
         &customer,

@@ -2,10 +2,11 @@ use super::api::{
     get_customers, take_notice, CustomerView, DisconnectCustomer, GrantRole, ProveCustomers,
     SaveCustomer, WithdrawRole,
 };
+use super::view::GROUP_PREFIX;
 use crate::domain::{CustomerHealth, Role};
 use crate::error::AppError;
 use crate::ui::{AdminLayout, Outcome};
-use crate::user_source::api::Notice;
+use crate::user_source::api::{FindGroups, Notice};
 use leptos::prelude::*;
 
 /// The permissions the customers app asks of each customer, and why: said where the admin
@@ -51,6 +52,7 @@ pub fn CustomersPage() -> impl IntoView {
     let withdraw = ServerAction::<WithdrawRole>::new();
     let prove = ServerAction::<ProveCustomers>::new();
     let disconnect = ServerAction::<DisconnectCustomer>::new();
+    let find = ServerAction::<FindGroups>::new();
     let customers = Resource::new(
         move || {
             (
@@ -90,6 +92,7 @@ pub fn CustomersPage() -> impl IntoView {
                         Ok(v) => {
                             let roles = v.offered_roles.clone();
                             let waiting = v.customers.iter().any(|c| c.health == CustomerHealth::Waiting);
+                            let groups = group_options(&v.customers, find);
                             view! {
                                 {notice.map(|n| view! { <RoundTrip n result /> })}
                                 <Connect configured=v.app_configured />
@@ -101,8 +104,9 @@ pub fn CustomersPage() -> impl IntoView {
                                 {v.customers.is_empty().then(|| view! {
                                     <p class="muted" id="no-customers">"No customer is connected yet."</p>
                                 })}
+                                {v.msp_groups.then(|| view! { <FindMspGroups find /> })}
                                 {v.customers.into_iter().map(|c| view! {
-                                    <Customer c roles=roles.clone() save grant withdraw disconnect />
+                                    <Customer c roles=roles.clone() groups save grant withdraw disconnect />
                                 }).collect_view()}
                             }
                             .into_any()
@@ -112,6 +116,57 @@ pub fn CustomersPage() -> impl IntoView {
                 })}
             </Suspense>
         </AdminLayout>
+    }
+}
+
+/// The MSP's Entra groups a mapping can name: those some mapping names already, then what
+/// the last search found. (value as the form sends it, name.)
+fn group_options(
+    customers: &[CustomerView],
+    find: ServerAction<FindGroups>,
+) -> Signal<Vec<(String, String)>> {
+    let mut mapped: Vec<(String, String)> = Vec::new();
+    for g in customers.iter().flat_map(|c| &c.grants) {
+        if g.holders.starts_with(GROUP_PREFIX) && !mapped.iter().any(|(v, _)| *v == g.holders) {
+            mapped.push((g.holders.clone(), g.holders_text.clone()));
+        }
+    }
+    Signal::derive(move || {
+        let mut all = mapped.clone();
+        for g in find.value().get().and_then(Result::ok).unwrap_or_default() {
+            let value = format!("{GROUP_PREFIX}{}", g.id);
+            if !all.iter().any(|(v, _)| *v == value) {
+                all.push((value, format!("Members of \"{}\"", g.name)));
+            }
+        }
+        all
+    })
+}
+
+/// Finds groups of the MSP's own Entra ID by name, for the mappings below.
+#[component]
+fn FindMspGroups(find: ServerAction<FindGroups>) -> impl IntoView {
+    let found = move || find.value().get().and_then(Result::ok).unwrap_or_default();
+    let error = move || {
+        find.value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| view! { <p class="flash error" id="msp-group-search-error" role="alert">{e.to_string()}</p> })
+    };
+    view! {
+        <section class="card" id="msp-groups">
+            <p>"A mapping can let the members of a group in your own Entra ID request a role (nested groups count). Find the group here; it is then offered under \"Holders of\". Gatehouse asks Microsoft at every request whether the technician is in it, and a reconciliation run that finds them gone ends what only the group kept open."</p>
+            <ActionForm action=find attr:id="msp-group-search">
+                <label>"Find groups whose name starts with"
+                    <input name="text" id="msp-group-text" maxlength="120" />
+                </label>
+                <button type="submit" id="find-msp-groups">"Find"</button>
+            </ActionForm>
+            {error}
+            <ul id="found-msp-groups">
+                {move || found().into_iter().map(|g| view! { <li>{g.label()}</li> }).collect_view()}
+            </ul>
+        </section>
     }
 }
 
@@ -144,6 +199,7 @@ fn Connect(configured: bool) -> impl IntoView {
 fn Customer(
     c: CustomerView,
     roles: Vec<(String, String)>,
+    groups: Signal<Vec<(String, String)>>,
     save: ServerAction<SaveCustomer>,
     grant: ServerAction<GrantRole>,
     withdraw: ServerAction<WithdrawRole>,
@@ -237,6 +293,7 @@ fn Customer(
                     <select name="holders">
                         <option value=Role::Technician.as_str()>"Technicians"</option>
                         <option value=Role::Admin.as_str()>"Admins"</option>
+                        {move || groups.get().into_iter().map(|(value, name)| view! { <option value=value>{name}</option> }).collect_view()}
                     </select>
                 </label>
                 <label>"may request"

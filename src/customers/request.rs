@@ -92,7 +92,13 @@ pub struct OpenedView {
 pub async fn get_offers() -> Result<Vec<OfferView>, AppError> {
     use crate::server::util::format_time;
     let ctx = crate::server::context::signed_in().await?;
-    let offers = crate::jit::request::offers(&ctx.state.db, &ctx.tenant, &ctx.user).await?;
+    let offers = crate::jit::request::offers(
+        &ctx.state.db,
+        ctx.state.entra.as_ref(),
+        &ctx.tenant,
+        &ctx.user,
+    )
+    .await?;
     Ok(offers
         .into_iter()
         .map(|o| OfferView {
@@ -230,6 +236,7 @@ fn asker<'a>(
 ) -> crate::jit::request::Asker<'a> {
     crate::jit::request::Asker {
         tenant: &ctx.tenant,
+        msp: ctx.state.entra.as_ref(),
         user: &ctx.user,
         login_id: &ctx.login_id,
         ip,

@@ -3,7 +3,7 @@
 //! there: the domain accounts are made in, how long they stay open, and which Entra roles
 //! the holders of each Gatehouse role may request.
 
-use super::store::{self, Customer, Grant};
+use super::store::{self, Customer, Grant, Holder};
 use crate::audit::{self, Actor};
 use crate::domain::{AccessWindow, CustomerHealth, CustomerId, EntraRole, EntraTenantId, Role};
 use crate::entra::EntraClient;
@@ -184,20 +184,26 @@ pub async fn save(
     ))
 }
 
-/// Parses a line of the role mapping from the page's form.
-fn parse_grant(holders: &str, role: &str) -> Result<Grant, SourceError> {
-    let holders: Role = holders.parse().map_err(|_| {
+/// A Gatehouse role as the page's form names it.
+fn holders_role(holders: &str) -> Result<Role, SourceError> {
+    holders.parse().map_err(|_| {
         SourceError::Refused(format!(
-            "`{holders}` is not a Gatehouse role: choose Technicians or Admins."
+            "`{}` is not a Gatehouse role or an Entra group: choose Technicians, Admins or a group from the list.",
+            holders.chars().take(60).collect::<String>()
         ))
-    })?;
-    let role = EntraRole::parse(role).map_err(|e| SourceError::Refused(format!("{e}.")))?;
-    Ok(Grant { holders, role })
+    })
 }
 
-/// Lets the holders of a Gatehouse role request an Entra role at a customer.
+fn entra_role(role: &str) -> Result<EntraRole, SourceError> {
+    EntraRole::parse(role).map_err(|e| SourceError::Refused(format!("{e}.")))
+}
+
+/// Lets the holders of a Gatehouse role, or the members of an Entra group of the MSP (which
+/// Graph must confirm, and which only its owners may let people join), request an Entra
+/// role at a customer.
 pub async fn grant(
     db: &Db,
+    msp: Option<&crate::entra::EntraClient>,
     tenant: &Tenant,
     admin: &User,
     id: &str,
@@ -205,14 +211,20 @@ pub async fn grant(
     role: &str,
 ) -> Result<String, SourceError> {
     let customer = customer_of(db, tenant, id).await?;
-    let grant = parse_grant(holders, role)?;
+    let role = entra_role(role)?;
+    let holders = match holders.strip_prefix(store::GROUP_PREFIX) {
+        Some(group) => Holder::Group(
+            crate::user_source::groups::confirmed_for_mapping(msp, tenant, group).await?,
+        ),
+        None => Holder::Role(holders_role(holders)?),
+    };
+    let grant = Grant { holders, role };
+    let who = grant.holders.words();
     let mut tx = db.pool.begin().await?;
     if !store::grant(&mut *tx, &customer.id, &grant, &admin.username, now()).await? {
         return Ok(format!(
-            "{} may already request {} at {}.",
-            grant.holders.plural(),
-            grant.role,
-            customer.name
+            "{who} may already request {} at {}.",
+            grant.role, customer.name
         ));
     }
     audit::record(
@@ -221,17 +233,15 @@ pub async fn grant(
         Actor::User(&admin.username),
         audit::Event::CustomerRoleGranted {
             name: &customer.name,
-            holders: grant.holders,
+            holders: &who,
             role: grant.role,
         },
     )
     .await?;
     tx.commit().await?;
     Ok(format!(
-        "{} may now request {} at {}.",
-        grant.holders.plural(),
-        grant.role,
-        customer.name
+        "{who} may now request {} at {}.",
+        grant.role, customer.name
     ))
 }
 
@@ -304,42 +314,51 @@ pub async fn withdraw(
     role: &str,
 ) -> Result<String, SourceError> {
     let customer = customer_of(db, tenant, id).await?;
-    let grant = parse_grant(holders, role)?;
+    let role = entra_role(role)?;
+    // A group's line is the one the mapping holds (with the group's name); a role's is made
+    // from the form.
+    let grant = match holders.strip_prefix(store::GROUP_PREFIX) {
+        Some(group) => store::grants(&db.pool, &customer.id)
+            .await?
+            .into_iter()
+            .find(|g| {
+                g.role == role
+                    && matches!(&g.holders, Holder::Group(held) if held.id.as_str() == group)
+            }),
+        None => Some(Grant {
+            holders: Holder::Role(holders_role(holders)?),
+            role,
+        }),
+    };
+    let not_there = || {
+        SourceError::Refused(format!(
+            "That line is not in {}'s mapping (withdrawn already?).",
+            customer.name
+        ))
+    };
+    let grant = grant.ok_or_else(not_there)?;
+    let who = grant.holders.words();
     let mut tx = db.pool.begin().await?;
     if !store::withdraw(&mut *tx, &customer.id, &grant).await? {
         return Err(SourceError::Refused(format!(
-            "{} could not request {} at {}.",
-            grant.holders.plural(),
-            grant.role,
-            customer.name
+            "{who} could not request {} at {}.",
+            grant.role, customer.name
         )));
     }
-    // Accounts open with the withdrawn role end now (the one rule, `jit::end_disallowed`).
+    // Accounts open with the withdrawn role end now, unless their owner may still hold it
+    // another way (the one rule, `jit::end_disallowed`).
     let live =
         crate::jit::store::live_in(&mut tx, crate::jit::store::Whose::Customer(&customer.id))
             .await?;
-    let mut owned = Vec::new();
-    for account in live {
-        // An owner whose record is gone has had every account marked ending already.
-        match crate::users::store::get(&mut tx, &account.user_id).await {
-            Ok(owner) => owned.push((account, owner.role)),
-            Err(sqlx::Error::RowNotFound) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let reason = format!(
-        "{} may no longer request {}",
-        grant.holders.plural(),
-        grant.role
-    );
-    let ending = crate::jit::service::end_disallowed(&mut tx, owned, &reason, now()).await?;
+    let reason = format!("{who} may no longer request {}", grant.role);
+    let ending = crate::jit::service::end_disallowed(&mut tx, live, &reason, now()).await?;
     audit::record(
         &mut *tx,
         Some(&tenant.id),
         Actor::User(&admin.username),
         audit::Event::CustomerRoleWithdrawn {
             name: &customer.name,
-            holders: grant.holders,
+            holders: &who,
             role: grant.role,
         },
     )
@@ -353,9 +372,7 @@ pub async fn withdraw(
         n => format!(" {n} account(s) holding it are ending."),
     };
     Ok(format!(
-        "{} may no longer request {} at {}.{ending}",
-        grant.holders.plural(),
-        grant.role,
-        customer.name
+        "{who} may no longer request {} at {}.{ending}",
+        grant.role, customer.name
     ))
 }

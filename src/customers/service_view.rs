@@ -21,8 +21,8 @@ pub async fn view(db: &Db, app_configured: bool, tenant: &Tenant) -> anyhow::Res
             .await?
             .into_iter()
             .map(|g| GrantView {
-                holders: g.holders.as_str().to_string(),
-                holders_text: g.holders.plural().to_string(),
+                holders: g.holders.form_value(),
+                holders_text: g.holders.words(),
                 role_id: g.role.id().to_string(),
                 role_name: g.role.name().to_string(),
             })
@@ -57,6 +57,8 @@ pub async fn view(db: &Db, app_configured: bool, tenant: &Tenant) -> anyhow::Res
     Ok(CustomersView {
         app_configured,
         customers,
+        msp_groups: tenant.user_source == crate::domain::UserSource::AzureAd
+            && tenant.entra_tenant_id.is_some(),
         offered_roles: EntraRole::offered()
             .map(|r| (r.id().to_string(), r.name().to_string()))
             .collect(),

@@ -2,11 +2,13 @@
 //! every one is scoped by the MSP tenant, so one tenant's admin can never name another's
 //! customer.
 
+pub use super::view::GROUP_PREFIX;
 use crate::domain::{
-    AccessWindow, CustomerHealth, CustomerId, EntraRole, EntraTenantId, Role, TenantId,
+    AccessWindow, CustomerHealth, CustomerId, EntraRole, EntraTenantId, GroupId, Role, TenantId,
 };
 use crate::server::db::Db;
 use crate::server::util::random_id;
+use crate::tenants::store::GroupRef;
 use sqlx::{Any, Executor};
 
 /// A customer as stored.
@@ -226,45 +228,116 @@ pub async fn save_settings<'e>(
     Ok(())
 }
 
-/// One line of a customer's role mapping: holders of `holders` may request `role`.
+/// Who a line of the mapping lets request its role: the holders of a Gatehouse role, or the
+/// members of an Entra group of the MSP's own tenant (nested groups counted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    Role(Role),
+    Group(GroupRef),
+}
+
+impl Holder {
+    /// As the page and the audit log name them: "Technicians", "Members of \"MSP Admins\"".
+    pub fn words(&self) -> String {
+        match self {
+            Holder::Role(role) => role.plural().to_string(),
+            Holder::Group(g) => format!("Members of \"{}\"", g.name),
+        }
+    }
+
+    /// As the page's form sends it back: `technician`, `admin`, or `group:` and the id.
+    pub fn form_value(&self) -> String {
+        match self {
+            Holder::Role(role) => role.as_str().to_string(),
+            Holder::Group(g) => format!("{GROUP_PREFIX}{}", g.id),
+        }
+    }
+
+    fn columns(&self) -> (&'static str, &str, Option<&str>) {
+        match self {
+            Holder::Role(role) => (HOLDER_ROLE, role.as_str(), None),
+            Holder::Group(g) => (HOLDER_GROUP, g.id.as_str(), Some(g.name.as_str())),
+        }
+    }
+}
+
+/// One line of a customer's role mapping: `holders` may request `role`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
-    pub holders: Role,
+    pub holders: Holder,
     pub role: EntraRole,
 }
 
 const HOLDER_ROLE: &str = "role";
+const HOLDER_GROUP: &str = "group";
 
-/// The customer's role mapping, holders then roles in the page's order.
+/// The customer's role mapping: roles first, then groups by name, each with its roles in the
+/// page's order.
 pub async fn grants<'e>(
     ex: impl Executor<'e, Database = Any>,
     id: &CustomerId,
 ) -> Result<Vec<Grant>, sqlx::Error> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT holder, role_definition_id FROM customer_role_grants \
-         WHERE customer_id = $1 AND holder_kind = $2",
+    let rows: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT holder_kind, holder, holder_name, role_definition_id FROM customer_role_grants \
+         WHERE customer_id = $1",
     )
     .bind(id)
-    .bind(HOLDER_ROLE)
     .fetch_all(ex)
     .await?;
-    // A line this version cannot read (a role Gatehouse no longer offers) grants nothing.
+    // A line this version cannot read (a role Gatehouse no longer offers, a kind of holder it
+    // does not know) grants nothing.
     let mut grants: Vec<Grant> = rows
         .into_iter()
-        .filter_map(|(holder, role)| {
+        .filter_map(|(kind, holder, name, role)| {
+            let holders = match kind.as_str() {
+                HOLDER_ROLE => Holder::Role(holder.parse().ok()?),
+                HOLDER_GROUP => Holder::Group(GroupRef {
+                    name: name.unwrap_or_else(|| holder.clone()),
+                    id: GroupId::from_microsoft(holder),
+                }),
+                _ => return None,
+            };
             Some(Grant {
-                holders: holder.parse().ok()?,
+                holders,
                 role: EntraRole::parse(&role).ok()?,
             })
         })
         .collect();
     grants.sort_by_key(|g| {
-        (
-            g.holders.as_str(),
-            EntraRole::offered().position(|r| r == g.role),
-        )
+        let holder = match &g.holders {
+            Holder::Role(role) => (0, role.as_str().to_string()),
+            Holder::Group(group) => (1, group.name.to_lowercase()),
+        };
+        (holder, EntraRole::offered().position(|r| r == g.role))
     });
     Ok(grants)
+}
+
+/// Every MSP group named in any of the tenant's customers' mappings.
+pub async fn mapped_groups<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    tenant_id: &TenantId,
+) -> Result<Vec<GroupRef>, sqlx::Error> {
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT DISTINCT g.holder, g.holder_name FROM customer_role_grants g \
+         JOIN customers c ON c.id = g.customer_id WHERE c.tenant_id = $1 AND g.holder_kind = $2 \
+         ORDER BY g.holder",
+    )
+    .bind(tenant_id)
+    .bind(HOLDER_GROUP)
+    .fetch_all(ex)
+    .await?;
+    let mut groups: Vec<GroupRef> = Vec::new();
+    for (id, name) in rows {
+        let id = GroupId::from_microsoft(id);
+        if !groups.iter().any(|g| g.id == id) {
+            groups.push(GroupRef {
+                name: name.unwrap_or_else(|| id.to_string()),
+                id,
+            });
+        }
+    }
+    Ok(groups)
 }
 
 /// Adds a line to the mapping; false when it was there already.
@@ -275,13 +348,15 @@ pub async fn grant<'e>(
     by: &str,
     at: i64,
 ) -> Result<bool, sqlx::Error> {
+    let (kind, holder, name) = grant.holders.columns();
     let done = sqlx::query(
-        "INSERT INTO customer_role_grants (customer_id, holder_kind, holder, role_definition_id, granted_by, granted_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        "INSERT INTO customer_role_grants (customer_id, holder_kind, holder, holder_name, role_definition_id, granted_by, granted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
     )
     .bind(id)
-    .bind(HOLDER_ROLE)
-    .bind(grant.holders.as_str())
+    .bind(kind)
+    .bind(holder)
+    .bind(name)
     .bind(grant.role.id())
     .bind(by)
     .bind(at)
@@ -290,19 +365,21 @@ pub async fn grant<'e>(
     Ok(done.rows_affected() == 1)
 }
 
-/// Takes a line out of the mapping; false when it was not there.
+/// Takes a line out of the mapping; false when it was not there. A group's line is found by
+/// the group's id, whatever its name.
 pub async fn withdraw<'e>(
     ex: impl Executor<'e, Database = Any>,
     id: &CustomerId,
     grant: &Grant,
 ) -> Result<bool, sqlx::Error> {
+    let (kind, holder, _) = grant.holders.columns();
     let done = sqlx::query(
         "DELETE FROM customer_role_grants WHERE customer_id = $1 AND holder_kind = $2 \
          AND holder = $3 AND role_definition_id = $4",
     )
     .bind(id)
-    .bind(HOLDER_ROLE)
-    .bind(grant.holders.as_str())
+    .bind(kind)
+    .bind(holder)
     .bind(grant.role.id())
     .execute(ex)
     .await?;

@@ -2,11 +2,16 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How the mapping's form marks an Entra group among the holders: `group:` and its id.
+pub const GROUP_PREFIX: &str = "group:";
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CustomersView {
     /// Gatehouse's customers app is configured (ENTRA_CUSTOMERS_CLIENT_ID and a credential).
     pub app_configured: bool,
     pub customers: Vec<CustomerView>,
+    /// The tenant's users come from Entra ID: a mapping may name its groups.
+    pub msp_groups: bool,
     /// The roles a mapping can name: (template id, name).
     pub offered_roles: Vec<(String, String)>,
 }
@@ -42,8 +47,9 @@ pub struct AccountView {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GrantView {
-    /// `technician` or `admin`.
+    /// `technician`, `admin`, or `group:` and the group's object id, as the form sends it.
     pub holders: String,
+    /// "Technicians", or "Members of \"MSP Admins\"".
     pub holders_text: String,
     pub role_id: String,
     pub role_name: String,

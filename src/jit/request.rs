@@ -4,6 +4,7 @@
 //! (`mobile::service::approve`). Collected: once, by that session; only then is the account
 //! opened, so the credential goes straight to the page that asked and is never kept.
 
+use super::holders::{self, Holding};
 use super::service::{self, JitError, Opened, Request};
 use super::store::{self as accounts, JitAccount};
 use crate::customers::store::{self as customers, Customer};
@@ -27,15 +28,23 @@ pub struct Offer {
 }
 
 /// What the technician may request: every connected customer with a domain where their
-/// Gatehouse role may hold at least one role.
-pub async fn offers(db: &Db, tenant: &Tenant, user: &User) -> Result<Vec<Offer>, sqlx::Error> {
+/// Gatehouse role, or a group of the MSP they are in, may hold at least one role. Microsoft
+/// is asked about groups once for all customers (when a mapping names any); when it cannot
+/// be, its last answer stands (the request itself asks again).
+pub async fn offers(
+    db: &Db,
+    msp: Option<&EntraClient>,
+    tenant: &Tenant,
+    user: &User,
+) -> Result<Vec<Offer>, sqlx::Error> {
+    let holding = holding_now(db, msp, tenant, user).await?;
     let mut offers = Vec::new();
     let mut mine = accounts::of_user(db, &user.id).await?;
     for customer in customers::list(db, &tenant.id).await? {
         if customer.health != CustomerHealth::Ok || customer.domain.is_none() {
             continue;
         }
-        let roles = service::allowed_roles(db, &customer, user).await?;
+        let roles = service::allowed_roles(db, &customer, &holding).await?;
         if roles.is_empty() {
             continue;
         }
@@ -53,9 +62,46 @@ pub async fn offers(db: &Db, tenant: &Tenant, user: &User) -> Result<Vec<Offer>,
     Ok(offers)
 }
 
+/// The user's role and the mapped groups they are in, for the offers.
+async fn holding_now(
+    db: &Db,
+    msp: Option<&EntraClient>,
+    tenant: &Tenant,
+    user: &User,
+) -> Result<Holding, sqlx::Error> {
+    let mapped = customers::mapped_groups(&db.pool, &tenant.id).await?;
+    let mut holding = Holding::role_only(user.role);
+    if mapped.is_empty() {
+        return Ok(holding);
+    }
+    let asked = async {
+        match (msp, tenant.entra_tenant_id.as_ref()) {
+            (Some(msp), Some(tid)) => {
+                holders::ask(&msp.graph(tid).await?.interactive(), user, &mapped).await
+            }
+            _ => Ok(Vec::new()),
+        }
+    };
+    holding.groups = match asked.await {
+        Ok(found) => {
+            let mut tx = db.pool.begin().await?;
+            holders::record(&mut tx, &user.id, &mapped, &found, now()).await?;
+            tx.commit().await?;
+            found
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not ask Microsoft for the technician's groups; offering by the last answer");
+            holders::recorded_groups(&db.pool, &user.id).await?
+        }
+    };
+    Ok(holding)
+}
+
 /// Who asks, from where.
 pub struct Asker<'a> {
     pub tenant: &'a Tenant,
+    /// The MSP's own Entra ID (the user source), for the groups the user is in.
+    pub msp: Option<&'a EntraClient>,
     pub user: &'a User,
     pub login_id: &'a SessionId,
     pub ip: &'a str,
@@ -81,6 +127,7 @@ pub async fn ask(
             customer: &customer,
             user: asker.user,
             roles: &roles,
+            msp: asker.msp,
         },
     )
     .await?;
@@ -196,6 +243,7 @@ async fn open_approved(
             customer: &customer,
             user: asker.user,
             roles: &roles,
+            msp: asker.msp,
         },
     )
     .await?;

@@ -5,6 +5,7 @@
 //! password → roles; end = roles → sessions → pass and password → disabled. Gatehouse acts
 //! only on the object ids it made.
 
+use super::holders::{self, Holding};
 use super::store::{self, JitAccount};
 use crate::audit::{self, Actor};
 use crate::customers::store::{self as customers, Customer};
@@ -60,18 +61,14 @@ pub struct Opened {
     pub credential: Credential,
 }
 
-/// The roles `user` may request at `customer`, by the customer's mapping.
+/// The roles `holding` may request at `customer`, by the customer's mapping.
 pub async fn allowed_roles(
     db: &Db,
     customer: &Customer,
-    user: &User,
+    holding: &Holding,
 ) -> Result<Vec<EntraRole>, sqlx::Error> {
-    Ok(customers::grants(&db.pool, &customer.id)
-        .await?
-        .into_iter()
-        .filter(|g| g.holders == user.role)
-        .map(|g| g.role)
-        .collect())
+    let grants = customers::grants(&db.pool, &customer.id).await?;
+    Ok(holders::allowed(&grants, holding))
 }
 
 /// What a request asks for.
@@ -80,6 +77,8 @@ pub struct Request<'a> {
     pub customer: &'a Customer,
     pub user: &'a User,
     pub roles: &'a [EntraRole],
+    /// The MSP's own Entra ID (the user source), asked which mapped groups the user is in.
+    pub msp: Option<&'a EntraClient>,
 }
 
 /// Opens the technician's account at the customer for the customer's window, with `roles`:
@@ -153,15 +152,74 @@ async fn check(db: &Db, req: &Request<'_>) -> Result<String, JitError> {
     if roles.is_empty() {
         return Err(JitError::Refused("Choose at least one role.".into()));
     }
-    let allowed = allowed_roles(db, customer, user).await?;
+    let grants = customers::grants(&db.pool, &customer.id).await?;
+    let groups = holders::named_groups(&grants);
+    let by_role = holders::allowed(&grants, &Holding::role_only(user.role));
+    let role_suffices = roles.iter().all(|r| by_role.contains(r));
+    // Where the mapping names groups, Microsoft is asked which the requester is in, and the
+    // answer kept for the changes that do not ask. Without an answer, the role alone counts.
+    let allowed = match groups_now(db, req, &groups).await {
+        Ok(found) => holders::allowed(
+            &grants,
+            &Holding {
+                role: user.role,
+                groups: found,
+            },
+        ),
+        Err(e) if role_suffices => {
+            tracing::warn!(error = %e, "could not ask Microsoft for the requester's groups; their role allows the request");
+            by_role
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(not) = roles.iter().find(|r| !allowed.contains(r)) {
+        let groups_too = if groups.is_empty() {
+            String::new()
+        } else {
+            ", and you are in no group that may".to_string()
+        };
         return Err(JitError::Refused(format!(
-            "{} may not request {not} at {}.",
+            "{} may not request {not} at {}{groups_too}.",
             user.role.plural(),
             customer.name
         )));
     }
     Ok(format!("{}@{domain}", user.username))
+}
+
+/// Which of `groups` the requester is in now, by Microsoft's word in the MSP's own Entra ID,
+/// recorded for the changes that do not ask. A group grants nothing Microsoft did not
+/// confirm: no answer is a refusal, with the reason.
+async fn groups_now(
+    db: &Db,
+    req: &Request<'_>,
+    groups: &[crate::tenants::store::GroupRef],
+) -> Result<Vec<crate::domain::GroupId>, JitError> {
+    let (Some(msp), Some(tid)) = (req.msp, req.tenant.entra_tenant_id.as_ref()) else {
+        return Ok(Vec::new());
+    };
+    if groups.is_empty() || req.user.entra_oid.is_none() {
+        return Ok(Vec::new());
+    }
+    let asked =
+        async { holders::ask(&msp.graph(tid).await?.interactive(), req.user, groups).await };
+    let found = match asked.await {
+        Ok(found) => found,
+        Err(EntraError::Graph { status: 403, .. }) => {
+            return Err(JitError::Refused(
+                "Gatehouse may not read your groups in your own Entra ID (GroupMember.Read.All was not granted); ask an admin to authorize Gatehouse again under User source.".into(),
+            ))
+        }
+        Err(e) => {
+            return Err(JitError::Refused(format!(
+                "Gatehouse could not ask Microsoft which groups you are in ({e}); nothing was opened. Try again in a minute."
+            )))
+        }
+    };
+    let mut tx = db.pool.begin().await?;
+    holders::record(&mut tx, &req.user.id, groups, &found, now()).await?;
+    tx.commit().await?;
+    Ok(found)
 }
 
 async fn open_checked(
@@ -175,6 +233,7 @@ async fn open_checked(
         customer,
         user,
         roles,
+        ..
     } = req;
     let graph = entra.graph(&customer.entra_tid).await?.interactive();
     let account = match store::find(db, &customer.id, &user.id).await? {
@@ -369,23 +428,23 @@ pub async fn end_at_microsoft(
 }
 
 /// The rule every change of who may hold what comes back to: an account is open only with
-/// roles its owner's Gatehouse role may request at its customer, by the mapping as it is now.
-/// Each account of `accounts` (live ones, with their owner's role) that breaks it is ending
-/// now, in the caller's transaction; how many.
+/// roles its owner may request at its customer (`holders::allowed`), by the mapping as it is
+/// now, their Gatehouse role now and the groups Microsoft last said they are in. Each of
+/// `accounts` that breaks it is ending now, in the caller's transaction; how many.
 pub async fn end_disallowed(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    accounts: Vec<(JitAccount, crate::domain::Role)>,
+    accounts: Vec<JitAccount>,
     reason: &str,
     at: i64,
 ) -> Result<u64, sqlx::Error> {
     let mut ended = 0;
-    for (account, role) in accounts {
-        let allowed: Vec<EntraRole> = customers::grants(&mut **tx, &account.customer_id)
-            .await?
-            .into_iter()
-            .filter(|g| g.holders == role)
-            .map(|g| g.role)
-            .collect();
+    for account in accounts {
+        // An owner whose record is gone has had every account marked ending already.
+        let Some(holding) = holders::of_record(tx, &account.user_id).await? else {
+            continue;
+        };
+        let grants = customers::grants(&mut **tx, &account.customer_id).await?;
+        let allowed = holders::allowed(&grants, &holding);
         if account.roles.iter().all(|r| allowed.contains(r)) {
             continue;
         }

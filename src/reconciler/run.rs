@@ -11,6 +11,7 @@ use super::store;
 use crate::domain::TenantId;
 use crate::domain::UserId;
 use crate::entra::{EntraClient, EntraError, Graph};
+use crate::jit::holders;
 use crate::server::bus::Bus;
 use crate::server::db::Db;
 use crate::server::util::now;
@@ -112,8 +113,15 @@ async fn run(
         admin_group: link.admin_group(),
         graph_requests: graph.requests(),
     };
-    let done = commit(db, lease, &plan, &context).await.map_err(failed)?;
+    let (done, by_groups) = commit(db, lease, &plan, &context, seen.held_groups.as_deref())
+        .await
+        .map_err(failed)?;
     ended(db, bus, &done.gone).await;
+    if by_groups > 0 {
+        crate::users::access::accounts_ending(by_groups)
+            .announce(bus)
+            .await;
+    }
     Ok(RunReport::of(&context, plan.checked, &seen.known, done))
 }
 
@@ -126,6 +134,9 @@ struct Seen {
     waiting: Option<i64>,
     members: groups::Members,
     known: Vec<KnownUser>,
+    /// Which mapped groups the owners of accounts that only a group keeps open are in now
+    /// (`None`: Microsoft could not say; those accounts stay as they are this run).
+    held_groups: Option<Vec<holders::Checked>>,
 }
 
 impl Seen {
@@ -149,6 +160,13 @@ async fn read(
     let (scope, admins) = (link.scope_group(), link.admin_group());
     let members = groups::read(db, graph, tenant_id, scope.as_ref(), admins.as_ref()).await?;
     let known = watched(db, tenant_id, waiting).await?;
+    let held_groups = match holders::recheck(db, graph, tenant_id).await {
+        Ok(checked) => Some(checked),
+        Err(e) => {
+            tracing::warn!(tenant = %tenant_id, error = %e, "could not ask which mapped groups the owners of open customer accounts are in; their accounts stay as they are until a run can");
+            None
+        }
+    };
     Ok(Seen {
         entries,
         coverage,
@@ -156,24 +174,31 @@ async fn read(
         waiting,
         members,
         known,
+        held_groups,
     })
 }
 
 /// Carries the plan out in one transaction, which writes nothing if this instance no longer
-/// holds the tenant's lease.
+/// holds the tenant's lease; then, in the same transaction (not in a dry run), ends the
+/// accounts at customers that the groups their owners left no longer allow: how many.
 async fn commit(
     db: &Db,
     lease: &Lease,
     plan: &plan::Plan,
     context: &RunContext<'_>,
-) -> Result<Carried, RunError> {
+    held_groups: Option<&[holders::Checked]>,
+) -> Result<(Carried, u64), RunError> {
     let mut tx = db.pool.begin().await?;
     if !lease.still_held(&mut tx).await? {
         return Err(RunError::Other(LEASE_LOST.into()));
     }
     let done = carry_out(&mut tx, plan, context).await?;
+    let by_groups = match held_groups {
+        Some(checked) if !context.dry_run => holders::apply(&mut tx, checked, now()).await?,
+        _ => 0,
+    };
     tx.commit().await?;
-    Ok(done)
+    Ok((done, by_groups))
 }
 
 /// The tenant's deletion threshold.

@@ -60,12 +60,37 @@ pub async fn find(
 /// The page's words for the admin group.
 const ADMINS: &str = "Admins are members of";
 
+/// A group of the MSP's own Entra ID that a customer's mapping names, confirmed by Graph:
+/// it exists, holds people, and is not open for anyone to join (its members may hold admin
+/// roles at customers).
+pub async fn confirmed_for_mapping(
+    entra: Option<&EntraClient>,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<GroupRef, SourceError> {
+    let (graph, org) = graph(entra, tenant).await?;
+    match confirmed(&graph, &org, "Members of", id, Joining::Chosen).await? {
+        Some((group, _)) => Ok(group),
+        None => Err(SourceError::Refused("Choose a group from the list.".into())),
+    }
+}
+
+/// Who may join a group a setting names.
+#[derive(PartialEq)]
+enum Joining {
+    /// Anyone, for a group that only narrows who may onboard.
+    Anyone,
+    /// Only whom its owners choose: the group grants admin power.
+    Chosen,
+}
+
 /// The group behind an id the page sent, confirmed by Graph; `None` for "no group".
 async fn confirmed(
     graph: &Graph,
     org: &str,
     label: &str,
     id: &str,
+    joining: Joining,
 ) -> Result<Option<(GroupRef, u64)>, SourceError> {
     let id = id.trim();
     if id.is_empty() {
@@ -91,11 +116,17 @@ async fn confirmed(
         }
         Err(e) => return Err(e.into()),
     };
-    // Whoever joins the admin group is an admin at their next sign-in: only a group whose
-    // members someone chooses may grant it.
-    if label == ADMINS && group.anyone_can_join() {
+    // Whoever joins the admin group is an admin at their next sign-in, and whoever joins a
+    // mapped group may hold its roles at customers: only a group whose members someone
+    // chooses may grant either.
+    if joining == Joining::Chosen && group.anyone_can_join() {
+        let power = if label == ADMINS {
+            "would be a Gatehouse admin at their next sign-in"
+        } else {
+            "could request admin roles at your customers"
+        };
         return Err(SourceError::Refused(format!(
-            "{label}: \"{name}\" is a public Microsoft 365 group: anyone in {org} can join it, and would be a Gatehouse admin at their next sign-in. Choose a security group, or make \"{name}\" private in Entra ID.",
+            "{label}: \"{name}\" is a public Microsoft 365 group: anyone in {org} can join it, and {power}. Choose a security group, or make \"{name}\" private in Entra ID.",
             name = group.name()
         )));
     }
@@ -128,8 +159,15 @@ pub async fn save(
     admin_choice: &str,
 ) -> Result<String, SourceError> {
     let (graph, org) = graph(entra, tenant).await?;
-    let scope = confirmed(&graph, &org, "Only members of", scope_choice).await?;
-    let admins = confirmed(&graph, &org, ADMINS, admin_choice).await?;
+    let scope = confirmed(
+        &graph,
+        &org,
+        "Only members of",
+        scope_choice,
+        Joining::Anyone,
+    )
+    .await?;
+    let admins = confirmed(&graph, &org, ADMINS, admin_choice, Joining::Chosen).await?;
     let scope_words = match &scope {
         Some((g, n)) => format!(
             "only members of \"{}\" ({})",

@@ -114,10 +114,8 @@ pub async fn change_role(
     crate::users::store::set_role(tx, user_id, role).await?;
     let live = crate::jit::store::live_in(tx, crate::jit::store::Whose::User(user_id)).await?;
     let reason = format!("now {role}, who may not hold these roles there");
-    let accounts = live.into_iter().map(|a| (a, role)).collect();
     Ok(Ended {
-        customer_accounts: crate::jit::service::end_disallowed(tx, accounts, &reason, now())
-            .await?,
+        customer_accounts: crate::jit::service::end_disallowed(tx, live, &reason, now()).await?,
         reason,
         ..Ended::default()
     })

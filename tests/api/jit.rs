@@ -80,12 +80,12 @@ pub(crate) async fn msp_with(techs: &[&str], with: &[(&str, &str, &str)]) -> Wor
     w
 }
 
-fn helpdesk() -> Vec<EntraRole> {
+pub(crate) fn helpdesk() -> Vec<EntraRole> {
     vec![EntraRole::parse(HELPDESK_ADMINISTRATOR).unwrap()]
 }
 
 /// What an approved request does: opens technician `oid`'s account at `customer` (by name).
-async fn approved_request(
+pub(crate) async fn approved_request(
     w: &World,
     customer: &str,
     oid: &str,
@@ -108,6 +108,7 @@ async fn approved_request(
             customer: &found,
             user: &user,
             roles,
+            msp: w.app.state.entra.as_ref(),
         },
     )
     .await
@@ -126,7 +127,7 @@ pub(crate) async fn sign_in_at(emu: &Emu, tid: &str, upn: &str, secret: &str) ->
     .as_u16()
 }
 
-fn secret_of(opened: &Opened) -> String {
+pub(crate) fn secret_of(opened: &Opened) -> String {
     match &opened.credential {
         Credential::Pass(s) | Credential::Password(s) => s.expose_secret().to_string(),
     }

@@ -10,6 +10,7 @@ mod customers;
 mod emulator;
 mod entra_login;
 mod faults;
+mod group_holders;
 mod groups;
 mod health;
 mod jit;
