@@ -59,6 +59,24 @@ test("the seed story: connect Contoso for members of MSP Technicians, onboard Al
   await expect(admin.locator(".flash.ok")).toContainText('only members of "MSP Technicians" (3 users) may onboard');
   await expect(admin.locator("#groups-summary")).toContainText('Only members of "MSP Technicians" may onboard.');
 
+  // At Fabrikam (connected in the Customers story), the members of "MSP Technicians" may
+  // request Helpdesk Administrator, in place of every technician: the admin finds the group
+  // on the Customers page, maps it, and withdraws the role's line.
+  await admin.goto(`${TENANT}/adminportal/customers`);
+  await hydrated(admin);
+  const fabrikamCard = admin.locator(`section[data-tenant="${FABRIKAM}"]`);
+  await admin.locator("#msp-group-text").fill("MSP");
+  await admin.locator("#find-msp-groups").click();
+  await expect(admin.locator("#found-msp-groups")).toContainText("MSP Technicians (Security, 3 users)");
+  await fabrikamCard.locator('.grant-form select[name="holders"]').selectOption({ label: 'Members of "MSP Technicians"' });
+  await fabrikamCard.locator('.grant-form select[name="role"]').selectOption({ label: "Helpdesk Administrator" });
+  await fabrikamCard.locator(".grant-form button").click();
+  await expect(admin.locator(".flash.ok")).toContainText('Members of "MSP Technicians" may now request Helpdesk Administrator at Fabrikam.');
+  await fabrikamCard.locator(".grants li").filter({ hasText: /^Technicians → Helpdesk Administrator/ }).getByRole("button", { name: "Withdraw" }).click();
+  await expect(admin.locator(".flash.ok")).toContainText("Technicians may no longer request Helpdesk Administrator at Fabrikam.");
+  await expect(fabrikamCard.locator(".grants li")).toHaveCount(1);
+  await expect(fabrikamCard.locator(".grants li")).toContainText('Members of "MSP Technicians" → Helpdesk Administrator');
+
   // Alex, who is in the group but not in Gatehouse, onboards by scanning the QR code.
   const alex = await firstScan(browser, "alex@contoso.com");
   await expect(alex.phone.locator("#outcome-message")).toContainText("as msp-alex");
@@ -67,9 +85,9 @@ test("the seed story: connect Contoso for members of MSP Technicians, onboard Al
   await hydrated(alexDesktop);
   await expect(alexDesktop.locator("#account-name")).toHaveText("msp-alex");
 
-  // Alex requests access at Fabrikam (the Customers story let technicians request Helpdesk
-  // Administrator there). His phone names the customer, the account and the role; he picks
-  // the number the screen shows, and the screen shows his pass, once.
+  // Alex requests access at Fabrikam (Microsoft confirms he is in "MSP Technicians"). His
+  // phone names the customer, the account and the role; he picks the number the screen
+  // shows, and the screen shows his pass, once.
   const offer = alexDesktop.locator('.offer[data-customer="Fabrikam"]');
   await expect(offer).toContainText("Helpdesk Administrator");
   await offer.locator(".request-access").click();

@@ -5,7 +5,7 @@ use super::api::{
 use super::view::GROUP_PREFIX;
 use crate::domain::{CustomerHealth, Role};
 use crate::error::AppError;
-use crate::ui::{AdminLayout, Outcome};
+use crate::ui::{latest, AdminLayout, Outcome};
 use crate::user_source::api::{FindGroups, Notice};
 use leptos::prelude::*;
 
@@ -66,21 +66,20 @@ pub fn CustomersPage() -> impl IntoView {
         |_| get_customers(),
     );
     let notice = Resource::new(|| (), |_| take_notice());
-    let result: Signal<Option<Result<String, AppError>>> = Signal::derive(move || {
-        save.value()
-            .get()
-            .or_else(|| grant.value().get())
-            .or_else(|| withdraw.value().get())
-            .or_else(|| disconnect.value().get())
-            .or_else(|| {
-                prove.value().get().map(|r| {
-                    r.map(|waiting| match waiting {
-                        0 => "Every consent is applied.".to_string(),
-                        n => format!("{n} consent(s) still wait for Microsoft."),
-                    })
+    let result = latest(vec![
+        save.value().into(),
+        grant.value().into(),
+        withdraw.value().into(),
+        disconnect.value().into(),
+        Signal::derive(move || {
+            prove.value().get().map(|r| {
+                r.map(|waiting| match waiting {
+                    0 => "Every consent is applied.".to_string(),
+                    n => format!("{n} consent(s) still wait for Microsoft."),
                 })
             })
-    });
+        }),
+    ]);
     view! {
         <AdminLayout current="customers">
             <h1>"Customers"</h1>

@@ -159,15 +159,17 @@ pub struct Checked {
 /// open at a customer whose mapping names groups, which of those groups they are in now, so
 /// an account only a group keeps open ends when they leave it, and the answer kept for role
 /// and mapping changes is never older than the last run. Users with no such account cost no
-/// request.
+/// request, and so do `leaving` (being offboarded: every account of theirs ends anyway).
 pub async fn recheck(
     db: &Db,
     graph: &Graph,
     tenant_id: &TenantId,
+    leaving: &[&UserId],
 ) -> Result<Vec<Checked>, RecheckError> {
     let mut by_user: BTreeMap<UserId, Vec<JitAccount>> = BTreeMap::new();
     for account in accounts::live_of_tenant(db, tenant_id).await? {
-        if matches!(account.state, JitState::Open | JitState::Making) {
+        let live = matches!(account.state, JitState::Open | JitState::Making);
+        if live && !leaving.contains(&&account.user_id) {
             by_user
                 .entry(account.user_id.clone())
                 .or_default()

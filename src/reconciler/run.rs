@@ -102,6 +102,10 @@ async fn run(
         policy(&link),
         seen.groups(),
     );
+    let held_groups = match dry_run {
+        true => None,
+        false => held_groups(db, &graph, tenant_id, &plan).await,
+    };
     let context = RunContext {
         tenant_id,
         run_id,
@@ -113,7 +117,7 @@ async fn run(
         admin_group: link.admin_group(),
         graph_requests: graph.requests(),
     };
-    let (done, by_groups) = commit(db, lease, &plan, &context, seen.held_groups.as_deref())
+    let (done, by_groups) = commit(db, lease, &plan, &context, held_groups.as_deref())
         .await
         .map_err(failed)?;
     ended(db, bus, &done.gone).await;
@@ -134,9 +138,6 @@ struct Seen {
     waiting: Option<i64>,
     members: groups::Members,
     known: Vec<KnownUser>,
-    /// Which mapped groups the owners of accounts that only a group keeps open are in now
-    /// (`None`: Microsoft could not say; those accounts stay as they are this run).
-    held_groups: Option<Vec<holders::Checked>>,
 }
 
 impl Seen {
@@ -160,13 +161,6 @@ async fn read(
     let (scope, admins) = (link.scope_group(), link.admin_group());
     let members = groups::read(db, graph, tenant_id, scope.as_ref(), admins.as_ref()).await?;
     let known = watched(db, tenant_id, waiting).await?;
-    let held_groups = match holders::recheck(db, graph, tenant_id).await {
-        Ok(checked) => Some(checked),
-        Err(e) => {
-            tracing::warn!(tenant = %tenant_id, error = %e, "could not ask which mapped groups the owners of open customer accounts are in; their accounts stay as they are until a run can");
-            None
-        }
-    };
     Ok(Seen {
         entries,
         coverage,
@@ -174,13 +168,32 @@ async fn read(
         waiting,
         members,
         known,
-        held_groups,
     })
 }
 
+/// Which mapped groups the owners of accounts open at customers are in now, but for those the
+/// plan offboards (their accounts end with them). `None`: Microsoft could not say, and those
+/// accounts stay as they are until a run can; the offboardings go ahead.
+async fn held_groups(
+    db: &Db,
+    graph: &Graph,
+    tenant_id: &TenantId,
+    plan: &plan::Plan,
+) -> Option<Vec<holders::Checked>> {
+    let leaving: Vec<&UserId> = plan.offboard.iter().map(|o| &o.user_id).collect();
+    match holders::recheck(db, graph, tenant_id, &leaving).await {
+        Ok(checked) => Some(checked),
+        Err(e) => {
+            tracing::warn!(tenant = %tenant_id, error = %e, "could not ask which mapped groups the owners of open customer accounts are in; their accounts stay as they are until a run can");
+            None
+        }
+    }
+}
+
 /// Carries the plan out in one transaction, which writes nothing if this instance no longer
-/// holds the tenant's lease; then, in the same transaction (not in a dry run), ends the
-/// accounts at customers that the groups their owners left no longer allow: how many.
+/// holds the tenant's lease; then, in the same transaction, ends the accounts at customers
+/// that the groups their owners left no longer allow (`held_groups`; none in a dry run): how
+/// many.
 async fn commit(
     db: &Db,
     lease: &Lease,
@@ -194,8 +207,8 @@ async fn commit(
     }
     let done = carry_out(&mut tx, plan, context).await?;
     let by_groups = match held_groups {
-        Some(checked) if !context.dry_run => holders::apply(&mut tx, checked, now()).await?,
-        _ => 0,
+        Some(checked) => holders::apply(&mut tx, checked, now()).await?,
+        None => 0,
     };
     tx.commit().await?;
     Ok((done, by_groups))

@@ -72,6 +72,23 @@ pub fn DemoBanner(
     }
 }
 
+/// What an action on a page brought: its message, or its error.
+pub type ActionResult = Option<Result<String, AppError>>;
+
+/// The result of whichever of `results` changed last. On a page with several forms, the
+/// admin reads what their latest action did, not what an earlier form said.
+pub fn latest(results: Vec<Signal<ActionResult>>) -> Signal<ActionResult> {
+    let last = RwSignal::new(None);
+    for result in results {
+        Effect::new(move |_| {
+            if let Some(r) = result.get() {
+                last.set(Some(r));
+            }
+        });
+    }
+    last.into()
+}
+
 /// Shows the result of the last action: its message, or its error.
 #[component]
 pub fn Outcome(result: Signal<Option<Result<String, AppError>>>) -> impl IntoView {

@@ -26,23 +26,20 @@ pub fn UserSourcePage() -> impl IntoView {
     );
     // Read once, with the page: how the round trip to Microsoft that led here ended.
     let notice = Resource::new(|| (), |_| take_notice());
-    let result: Signal<Option<Result<String, crate::error::AppError>>> =
+    let result = crate::ui::latest(vec![
+        schedule.value().into(),
+        groups.value().into(),
+        save.value().into(),
         Signal::derive(move || {
-            schedule
-                .value()
-                .get()
-                .or_else(|| groups.value().get())
-                .or_else(|| save.value().get())
-                .or_else(|| {
-                    prove.value().get().and_then(|r| match r {
-                        Ok(true) => Some(Ok(
-                            "Authorized. Choose the domain and the JIT prefix, then Save.".into(),
-                        )),
-                        Ok(false) => None,
-                        Err(e) => Some(Err(e)),
-                    })
-                })
-        });
+            prove.value().get().and_then(|r| match r {
+                Ok(true) => Some(Ok(
+                    "Authorized. Choose the domain and the JIT prefix, then Save.".into(),
+                )),
+                Ok(false) => None,
+                Err(e) => Some(Err(e)),
+            })
+        }),
+    ]);
     view! {
         <AdminLayout current="source">
             <h1>"User source"</h1>

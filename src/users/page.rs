@@ -3,7 +3,6 @@ use super::api::{
 };
 use crate::devices::page::Phones;
 use crate::domain::{Role, UserStatus};
-use crate::error::AppError;
 use crate::ui::{AdminLayout, Outcome};
 use leptos::prelude::*;
 
@@ -23,8 +22,7 @@ pub fn UsersPage() -> impl IntoView {
         },
         |_| list_users(),
     );
-    let last: Signal<Option<Result<String, AppError>>> =
-        Signal::derive(move || act.value().get().or_else(|| add.value().get()));
+    let last = crate::ui::latest(vec![act.value().into(), add.value().into()]);
     let email = RwSignal::new(String::new());
     // An accepted invitation empties the form for the next one; a refused one keeps the input.
     let form = NodeRef::<leptos::html::Form>::new();

@@ -154,6 +154,10 @@ async fn the_members_of_a_mapped_group_may_request_its_roles_until_they_leave_it
     let report = w.run().await;
     assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.error);
     assert!(report.offboarded.is_empty(), "{:?}", report.offboarded);
+    assert_eq!(
+        report.graph_requests, 3,
+        "the users' changes, then one question per owner of an account open at Fabrikam"
+    );
     until_state(&w, PATTI, JitState::Ended).await;
     assert_eq!(accounts_of(&w, ALEX).await[0].state, JitState::Open);
     let ended = w.app.last_audit("acme", "jit.ended").await;
