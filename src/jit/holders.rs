@@ -196,7 +196,13 @@ pub async fn recheck(
         else {
             continue;
         };
-        let found = ask(graph, &user, &named).await?;
+        let found = match ask(graph, &user, &named).await {
+            Ok(found) => found,
+            // Gone from the MSP's Entra ID since the walk: in no group (the next run
+            // offboards them).
+            Err(EntraError::Graph { status: 404, .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
         checked.push(Checked {
             user_id,
             asked: named,
