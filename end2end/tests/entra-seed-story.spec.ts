@@ -65,9 +65,9 @@ test("the seed story: connect Contoso for members of MSP Technicians, onboard Al
   await admin.goto(`${TENANT}/adminportal/customers`);
   await hydrated(admin);
   const fabrikamCard = admin.locator(`section[data-tenant="${FABRIKAM}"]`);
-  await admin.locator("#msp-group-text").fill("MSP");
-  await admin.locator("#find-msp-groups").click();
-  await expect(admin.locator("#found-msp-groups")).toContainText("MSP Technicians (Security, 3 users)");
+  await admin.locator("#msp-group-search-text").fill("MSP");
+  await admin.locator("#msp-find-groups").click();
+  await expect(admin.locator("#msp-found-groups")).toContainText("MSP Technicians (Security, 3 users)");
   await fabrikamCard.locator('.grant-form select[name="holders"]').selectOption({ label: 'Members of "MSP Technicians"' });
   await fabrikamCard.locator('.grant-form select[name="role"]').selectOption({ label: "Helpdesk Administrator" });
   await fabrikamCard.locator(".grant-form button").click();

@@ -7,6 +7,7 @@ use crate::domain::{CustomerHealth, Role};
 use crate::error::AppError;
 use crate::ui::{latest, AdminLayout, Outcome};
 use crate::user_source::api::{FindGroups, Notice};
+use crate::user_source::page::GroupSearch;
 use leptos::prelude::*;
 
 /// The permissions the customers app asks of each customer, and why: said where the admin
@@ -145,26 +146,10 @@ fn group_options(
 /// Finds groups of the MSP's own Entra ID by name, for the mappings below.
 #[component]
 fn FindMspGroups(find: ServerAction<FindGroups>) -> impl IntoView {
-    let found = move || find.value().get().and_then(Result::ok).unwrap_or_default();
-    let error = move || {
-        find.value()
-            .get()
-            .and_then(Result::err)
-            .map(|e| view! { <p class="flash error" id="msp-group-search-error" role="alert">{e.to_string()}</p> })
-    };
     view! {
         <section class="card" id="msp-groups">
             <p>"A mapping can let the members of a group in your own Entra ID request a role (nested groups count). Find the group here; it is then offered under \"Holders of\". Gatehouse asks Microsoft at every request whether the technician is in it, and a reconciliation run that finds them gone ends what only the group kept open."</p>
-            <ActionForm action=find attr:id="msp-group-search">
-                <label>"Find groups whose name starts with"
-                    <input name="text" id="msp-group-text" maxlength="120" />
-                </label>
-                <button type="submit" id="find-msp-groups">"Find"</button>
-            </ActionForm>
-            {error}
-            <ul id="found-msp-groups">
-                {move || found().into_iter().map(|g| view! { <li>{g.label()}</li> }).collect_view()}
-            </ul>
+            <GroupSearch find prefix="msp-" />
         </section>
     }
 }

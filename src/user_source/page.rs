@@ -245,12 +245,6 @@ fn Groups(
 ) -> impl IntoView {
     let find = ServerAction::<FindGroups>::new();
     let found = move || find.value().get().and_then(Result::ok).unwrap_or_default();
-    let search_error = move || {
-        find.value()
-            .get()
-            .and_then(Result::err)
-            .map(|e| view! { <p class="flash error" id="group-search-error" role="alert">{e.to_string()}</p> })
-    };
     // The saved group first (chosen), then what the search found.
     let options = move |current: Option<GroupOption>| {
         let mut all: Vec<(GroupOption, bool)> =
@@ -283,16 +277,7 @@ fn Groups(
             <h2>"Who may onboard"</h2>
             <p id="groups-summary">{summary}</p>
             <p class="muted">"Members count through nested groups. Members of the admin group may onboard too, as admins. With an \"Only members of\" group, someone in neither group is offboarded at the next run; joining or leaving the admin group changes the role at the next run or sign-in, whichever comes first, never taking the tenant's last admin."</p>
-            <ActionForm action=find attr:id="group-search">
-                <label>"Find groups whose name starts with"
-                    <input name="text" id="group-search-text" maxlength="120" />
-                </label>
-                <button type="submit" id="find-groups">"Find"</button>
-            </ActionForm>
-            {search_error}
-            <ul id="found-groups">
-                {move || found().into_iter().map(|g| view! { <li>{g.label()}</li> }).collect_view()}
-            </ul>
+            <GroupSearch find prefix="" />
             <ActionForm action=groups attr:id="groups-form">
                 <label>"Only members of"
                     <select name="scope_group" id="scope-group">
@@ -309,6 +294,31 @@ fn Groups(
                 <button type="submit" id="save-groups">"Save groups"</button>
             </ActionForm>
         </section>
+    }
+}
+
+/// Finds groups of the tenant's Entra ID by the start of their name, and lists them with
+/// their kind and user count. `prefix` tells the element ids of two searches on one site
+/// apart (`{prefix}group-search-text`, `{prefix}find-groups`, `{prefix}found-groups`).
+#[component]
+pub fn GroupSearch(find: ServerAction<FindGroups>, prefix: &'static str) -> impl IntoView {
+    let found = move || find.value().get().and_then(Result::ok).unwrap_or_default();
+    let error = move || {
+        find.value().get().and_then(Result::err).map(|e| {
+            view! { <p class="flash error" id=format!("{prefix}group-search-error") role="alert">{e.to_string()}</p> }
+        })
+    };
+    view! {
+        <ActionForm action=find attr:id=format!("{prefix}group-search")>
+            <label>"Find groups whose name starts with"
+                <input name="text" id=format!("{prefix}group-search-text") maxlength="120" />
+            </label>
+            <button type="submit" id=format!("{prefix}find-groups")>"Find"</button>
+        </ActionForm>
+        {error}
+        <ul id=format!("{prefix}found-groups")>
+            {move || found().into_iter().map(|g| view! { <li>{g.label()}</li> }).collect_view()}
+        </ul>
     }
 }
 
