@@ -148,6 +148,7 @@ fn group_options(
 fn FindMspGroups(find: ServerAction<FindGroups>) -> impl IntoView {
     view! {
         <section class="card" id="msp-groups">
+            <h2>"Groups of your Entra ID"</h2>
             <p>"A mapping can let the members of a group in your own Entra ID request a role (nested groups count). Find the group here; it is then offered under \"Holders of\". Gatehouse asks Microsoft at every request whether the technician is in it, and a reconciliation run that finds them gone ends what only the group kept open."</p>
             <GroupSearch find prefix="msp-" />
         </section>
@@ -222,7 +223,7 @@ fn Customer(
             let line = format!("{} → {}", g.holders_text, g.role_name);
             view! {
                 <li>
-                    {line}
+                    {line}" "
                     <ActionForm action=withdraw attr:class="inline">
                         <input type="hidden" name="customer" value=id />
                         <input type="hidden" name="holders" value=holders />

@@ -346,12 +346,12 @@ pub async fn withdraw(
         )));
     }
     // Accounts open with the withdrawn role end now, unless their owner may still hold it
-    // another way (the one rule, `jit::end_disallowed`).
+    // another way (the one rule, `jit::holders::end_disallowed`).
     let live =
         crate::jit::store::live_in(&mut tx, crate::jit::store::Whose::Customer(&customer.id))
             .await?;
     let reason = format!("{who} may no longer request {}", grant.role);
-    let ending = crate::jit::service::end_disallowed(&mut tx, live, &reason, now()).await?;
+    let ending = crate::jit::holders::end_disallowed(&mut tx, live, &reason, now()).await?;
     audit::record(
         &mut *tx,
         Some(&tenant.id),

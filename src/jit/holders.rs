@@ -234,7 +234,7 @@ pub async fn apply(tx: &mut Tx<'_>, checked: &[Checked], at: i64) -> Result<u64,
     for c in checked {
         record(tx, &c.user_id, &c.asked, &c.found, at).await?;
         let live = accounts::live_in(tx, accounts::Whose::User(&c.user_id)).await?;
-        ending += super::service::end_disallowed(
+        ending += end_disallowed(
             tx,
             live,
             "no longer in a group of the MSP that may hold these roles there",
@@ -243,6 +243,34 @@ pub async fn apply(tx: &mut Tx<'_>, checked: &[Checked], at: i64) -> Result<u64,
         .await?;
     }
     Ok(ending)
+}
+
+/// The rule every change of who may hold what comes back to: an account is open only with
+/// roles its owner may request at its customer (`holders::allowed`), by the mapping as it is
+/// now, their Gatehouse role now and the groups Microsoft last said they are in. Each of
+/// `accounts` that breaks it is ending now, in the caller's transaction; how many.
+pub async fn end_disallowed(
+    tx: &mut Tx<'_>,
+    accounts: Vec<JitAccount>,
+    reason: &str,
+    at: i64,
+) -> Result<u64, sqlx::Error> {
+    let mut ended = 0;
+    for account in accounts {
+        // An owner whose record is gone has had every account marked ending already.
+        let Some(holding) = of_record(tx, &account.user_id).await? else {
+            continue;
+        };
+        let grants = customers::grants(&mut **tx, &account.customer_id).await?;
+        let allowed = allowed(&grants, &holding);
+        if account.roles.iter().all(|r| allowed.contains(r)) {
+            continue;
+        }
+        if accounts::end_now(&mut **tx, &account.id, reason, at).await? {
+            ended += 1;
+        }
+    }
+    Ok(ended)
 }
 
 #[cfg(test)]

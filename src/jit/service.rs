@@ -426,31 +426,3 @@ pub async fn end_at_microsoft(
         other => other,
     }
 }
-
-/// The rule every change of who may hold what comes back to: an account is open only with
-/// roles its owner may request at its customer (`holders::allowed`), by the mapping as it is
-/// now, their Gatehouse role now and the groups Microsoft last said they are in. Each of
-/// `accounts` that breaks it is ending now, in the caller's transaction; how many.
-pub async fn end_disallowed(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    accounts: Vec<JitAccount>,
-    reason: &str,
-    at: i64,
-) -> Result<u64, sqlx::Error> {
-    let mut ended = 0;
-    for account in accounts {
-        // An owner whose record is gone has had every account marked ending already.
-        let Some(holding) = holders::of_record(tx, &account.user_id).await? else {
-            continue;
-        };
-        let grants = customers::grants(&mut **tx, &account.customer_id).await?;
-        let allowed = holders::allowed(&grants, &holding);
-        if account.roles.iter().all(|r| allowed.contains(r)) {
-            continue;
-        }
-        if store::end_now(&mut **tx, &account.id, reason, at).await? {
-            ended += 1;
-        }
-    }
-    Ok(ended)
-}

@@ -115,7 +115,7 @@ pub async fn change_role(
     let live = crate::jit::store::live_in(tx, crate::jit::store::Whose::User(user_id)).await?;
     let reason = format!("now {role}, who may not hold these roles there");
     Ok(Ended {
-        customer_accounts: crate::jit::service::end_disallowed(tx, live, &reason, now()).await?,
+        customer_accounts: crate::jit::holders::end_disallowed(tx, live, &reason, now()).await?,
         reason,
         ..Ended::default()
     })
