@@ -35,6 +35,9 @@ pub async fn view(db: &Db, app_configured: bool, tenant: &Tenant) -> anyhow::Res
                 format_time(c.consented_at)
             ),
             CustomerHealth::Failing => format!("Microsoft refuses Gatehouse here: {detail}"),
+            CustomerHealth::EndsRefused => format!(
+                "Microsoft refuses to end accounts here: {detail}. Nothing opens here until an end goes through; Gatehouse retries every end. If the consent was revoked, connect the customer again."
+            ),
             CustomerHealth::Disconnected => format!(
                 "Disconnected {detail}. Gatehouse opens nothing here; connecting it again asks for consent anew. Gatehouse's consent stays in the customer's tenant until their admin removes the \"Gatehouse for customers\" enterprise application."
             ),

@@ -184,6 +184,41 @@ pub async fn failing<'e>(
     Ok(())
 }
 
+/// Microsoft refuses lastingly to end an account at the customer, in these words: nothing
+/// opens there until an end goes through (a customer not connected now stays as it is).
+pub async fn ends_refused<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &CustomerId,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE customers SET health = $1, health_detail = $2 WHERE id = $3 AND health = $4",
+    )
+    .bind(CustomerHealth::EndsRefused.as_str())
+    .bind(detail)
+    .bind(id)
+    .bind(CustomerHealth::Ok.as_str())
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// An end went through at a customer whose ends Microsoft refused: connected again.
+pub async fn ends_go_through<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &CustomerId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE customers SET health = $1, health_detail = NULL WHERE id = $2 AND health = $3",
+    )
+    .bind(CustomerHealth::Ok.as_str())
+    .bind(id)
+    .bind(CustomerHealth::EndsRefused.as_str())
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
 /// An admin disconnected the customer: nothing more is opened there.
 pub async fn disconnect<'e>(
     ex: impl Executor<'e, Database = Any>,

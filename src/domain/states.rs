@@ -111,6 +111,9 @@ states! {
         /// An admin disconnected it: nothing is opened there, and what was open is ending.
         /// Consenting again connects it anew.
         Disconnected = "disconnected",
+        /// Microsoft refuses to end an account there, lastingly (consent revoked, a
+        /// permission removed): nothing opens there until an end goes through again.
+        EndsRefused = "ends_refused",
     }
 }
 

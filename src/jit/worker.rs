@@ -117,6 +117,7 @@ async fn end_one(db: &Db, entra: &EntraClient, account: JitAccount) -> anyhow::R
             let at = now();
             let mut tx = db.pool.begin().await?;
             store::ended(&mut *tx, &account.id, at).await?;
+            customers::ends_go_through(&mut *tx, &customer.id).await?;
             let took = at - account.end_requested_at.unwrap_or(at);
             audit::record(
                 &mut *tx,
@@ -140,6 +141,11 @@ async fn end_one(db: &Db, entra: &EntraClient, account: JitAccount) -> anyhow::R
             let error = e.to_string();
             tracing::warn!(error = %error, attempts = account.end_attempts + 1, retry_in_secs = wait, "an account at a customer is not ended yet");
             store::end_failed(db, &account.id, &error, now() + wait).await?;
+            // A lasting refusal (consent revoked, a permission removed) is the customer's
+            // health too: nothing opens there while its ends do not go through.
+            if e.health().is_some() {
+                customers::ends_refused(&db.pool, &customer.id, &error).await?;
+            }
             if account.end_attempts == 0 {
                 audit::record(
                     &db.pool,

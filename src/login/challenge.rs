@@ -268,6 +268,19 @@ pub struct AccessAsked<'a> {
 /// Draws the phone challenge of an access request: the requester's phone approves it, and
 /// only the session that asked may use the approval, once.
 pub async fn create_access(db: &Db, asked: AccessAsked<'_>) -> anyhow::Result<Challenge> {
+    // One request waits for the phone at a time, however often the page asks: the user's
+    // earlier ones that no phone approved yet are replaced.
+    sqlx::query(
+        "UPDATE login_challenges SET status = $1, reason = $2 \
+         WHERE user_id = $3 AND purpose = $4 AND status = $5",
+    )
+    .bind(ChallengeStatus::Cancelled.as_str())
+    .bind(REPLACED)
+    .bind(&asked.user.id)
+    .bind(ChallengePurpose::Access.as_str())
+    .bind(ChallengeStatus::Pending.as_str())
+    .execute(&db.pool)
+    .await?;
     let ids: Vec<&str> = asked.roles.iter().map(|r| r.id()).collect();
     let challenge = Challenge {
         user_id: Some(asked.user.id.clone()),
@@ -283,6 +296,9 @@ pub async fn create_access(db: &Db, asked: AccessAsked<'_>) -> anyhow::Result<Ch
     };
     insert(db, challenge).await
 }
+
+/// Why an access request stopped waiting: the same user asked again.
+pub const REPLACED: &str = "replaced by a newer request";
 
 impl Challenge {
     /// The roles an access request asks for (none for a sign-in).

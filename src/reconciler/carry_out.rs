@@ -335,7 +335,7 @@ pub async fn roles(
     let group = admin_group.map_or("the admin group", |g| g.name.as_str());
     for change in changes {
         let user = users::get(tx, &change.user_id).await?;
-        // Accounts at customers it ends are found by the JIT worker at its next tick.
+        // Accounts at customers it ends: the run wakes the JIT worker once it commits.
         let _ending = crate::users::access::change_role(tx, &change.user_id, change.role).await?;
         let why = crate::users::service::role_by_group(change.role, group);
         audit::record(

@@ -121,10 +121,9 @@ async fn run(
         .await
         .map_err(failed)?;
     ended(db, bus, &done.gone).await;
-    if by_groups > 0 {
-        crate::users::access::accounts_ending(by_groups)
-            .announce(bus)
-            .await;
+    // Accounts at customers that a group left or a new role ended: the JIT worker wakes now.
+    if by_groups > 0 || !plan.roles.is_empty() {
+        bus.publish(crate::server::bus::Event::AccountsEnding).await;
     }
     Ok(RunReport::of(&context, plan.checked, &seen.known, done))
 }

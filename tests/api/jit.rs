@@ -399,9 +399,31 @@ async fn an_end_microsoft_refuses_at_one_customer_is_shown_retried_and_then_done
         "never recorded as ended before Microsoft confirmed it"
     );
     assert!(ending[0].ended_at.is_none());
+    // A 403 says something lasting (a consent revoked): the customer's health says so, and
+    // nothing opens there while its ends do not go through.
+    let healths = || async {
+        let view = customers(&w.admin, "acme").await;
+        view["customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["health_text"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let refusing: Vec<String> = healths()
+        .await
+        .into_iter()
+        .filter(|h| h.starts_with("Microsoft refuses to end accounts here: Graph answered 403"))
+        .collect();
+    assert_eq!(refusing.len(), 1, "{:?}", healths().await);
 
-    // The retry (five seconds on) ends it.
+    // The retry (five seconds on) ends it, and the customer is connected again.
     until_all(&w, ALEX, JitState::Ended, 20).await;
+    assert!(
+        healths().await.iter().all(|h| h.starts_with("Connected")),
+        "{:?}",
+        healths().await
+    );
 }
 
 #[tokio::test]

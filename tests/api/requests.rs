@@ -384,3 +384,39 @@ async fn a_technician_ends_their_own_access_early_and_microsoft_confirms_it() {
     let offers: Value = serde_json::from_str(&body).unwrap();
     assert!(offers[0]["open"].is_null(), "{offers}");
 }
+
+/// Asking again (another click, another tab, a script) replaces the request still waiting for
+/// the phone: one code waits at a time, and the phone cannot approve the old one.
+#[tokio::test]
+async fn a_new_request_replaces_the_one_still_waiting_for_the_phone() {
+    let w = msp_with(&[ALEX], &[(FABRIKAM_TENANT_ID, ADELE, "fabrikam.com")]).await;
+    let fabrikam = customer_id(&w, "fabrikam.com").await;
+    let mut asked = Vec::new();
+    for _ in 0..5 {
+        asked.push(
+            ask(&w, ALEX, &fabrikam, HELPDESK_ADMINISTRATOR)
+                .await
+                .unwrap(),
+        );
+    }
+    let (last, earlier) = asked.split_last().unwrap();
+    for old in earlier {
+        let (status, said) = collect(&w, ALEX, &old.request).await;
+        assert_eq!(status, 400);
+        assert!(
+            said.to_string().contains("replaced by a newer request"),
+            "{said}"
+        );
+        let res = approve(&w, ALEX, old).await;
+        assert!(!res.status().is_success(), "{}", res.status());
+    }
+    assert_eq!(accounts_of(&w, ALEX).await.len(), 0, "nothing was made");
+    let res = approve(&w, ALEX, last).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let (status, opened) = collect(&w, ALEX, &last.request).await;
+    assert_eq!(status, 200, "{opened}");
+    assert!(
+        opened.to_string().contains("msp-alex@fabrikam.com"),
+        "{opened}"
+    );
+}
