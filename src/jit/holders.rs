@@ -113,6 +113,18 @@ pub async fn record(
     Ok(())
 }
 
+/// Keeps Microsoft's answer about `asked` for the user, in a transaction of its own.
+pub async fn keep(
+    db: &Db,
+    user_id: &UserId,
+    asked: &[GroupRef],
+    found: &[GroupId],
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    record(&mut tx, user_id, asked, found, crate::server::util::now()).await?;
+    tx.commit().await
+}
+
 /// What the user holds as Gatehouse last knew it: their role now, and the groups Microsoft
 /// last said they are in. `None` when their record is gone (every account of theirs is
 /// ending already).
@@ -122,19 +134,13 @@ pub async fn of_record(tx: &mut Tx<'_>, user_id: &UserId) -> Result<Option<Holdi
         Err(sqlx::Error::RowNotFound) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let groups: Vec<(GroupId,)> =
-        sqlx::query_as("SELECT group_id FROM jit_group_holdings WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_all(&mut **tx)
-            .await?;
     Ok(Some(Holding {
         role: user.role,
-        groups: groups.into_iter().map(|(g,)| g).collect(),
+        groups: recorded_groups(&mut **tx, user_id).await?,
     }))
 }
 
-/// The groups a user holds as last recorded, outside a transaction (for what the home page
-/// offers when Microsoft cannot be asked).
+/// The groups Microsoft last said the user is in.
 pub async fn recorded_groups<'e>(
     ex: impl Executor<'e, Database = Any>,
     user_id: &UserId,

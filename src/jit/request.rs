@@ -84,9 +84,7 @@ async fn holding_now(
     };
     holding.groups = match asked.await {
         Ok(found) => {
-            let mut tx = db.pool.begin().await?;
-            holders::record(&mut tx, &user.id, &mapped, &found, now()).await?;
-            tx.commit().await?;
+            holders::keep(db, &user.id, &mapped, &found).await?;
             found
         }
         Err(e) => {

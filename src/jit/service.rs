@@ -216,9 +216,7 @@ async fn groups_now(
             )))
         }
     };
-    let mut tx = db.pool.begin().await?;
-    holders::record(&mut tx, &req.user.id, groups, &found, now()).await?;
-    tx.commit().await?;
+    holders::keep(db, &req.user.id, groups, &found).await?;
     Ok(found)
 }
 
